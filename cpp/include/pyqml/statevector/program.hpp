@@ -1,0 +1,57 @@
+#pragma once
+// A circuit compiled for the state-vector method: per op, which kernel applies it and on which bits;
+// per call, the gate matrices bound from the angles. The forward pass fuses runs of single-wire gates into
+// one 2x2 matrix (max fused qubits = 1); the adjoint sweep walks the unfused ops.
+#include <vector>
+
+#include "pyqml/circuit/circuit.hpp"
+#include "pyqml/statevector/apply_gate.hpp"
+
+namespace pyqml::sv {
+
+struct OpKernel {
+    enum Kind { Dense1, Dense2, Controlled, Diagonal } kind;
+    int bits[8];      // controls first, then targets (gate wire order), as bit positions
+    int nc = 0;       // number of control bits
+    int nt = 0;       // number of target bits
+    int mat_offset;   // where this op's matrix starts in the bound matrix buffer
+    int mat_size;     // entries: 2^nt for diagonal, 4^nt otherwise
+};
+
+class Program {
+public:
+    explicit Program(const Circuit& circuit);
+
+    const Circuit& circuit() const { return circuit_; }
+    int n_wires() const { return circuit_.n_wires(); }
+    size_t n_ops() const { return kernels_.size(); }
+    // Size of the bound-matrix buffer: forward matrices then their inverses.
+    size_t matrix_buffer_size() const { return 2 * size_t(mat_total_); }
+    // Index of the first op with a non-constant parameter (the adjoint sweep stops there).
+    size_t first_trainable_op() const { return first_trainable_; }
+
+    // Gate matrices (and their inverses) for one row of angles.
+    void bind_matrices(const double* angles, cplx* mats) const;
+
+    template <class F>
+    void forward(amp_t<F>* psi, const cplx* mats, bool par) const;  // from |0...0>, fused
+    template <class F>
+    void apply(size_t op, amp_t<F>* psi, const cplx* mats, bool inverse, bool par) const;
+    // psi <- (d U_op / d angle k) psi.
+    template <class F>
+    void apply_derivative(size_t op, int k, const double* angles, amp_t<F>* psi, bool par) const;
+
+private:
+    template <class F>
+    void run_kernel(const OpKernel& kern, amp_t<F>* psi, const cplx* m, bool zero_off, bool par) const;
+
+    Circuit circuit_;
+    std::vector<OpKernel> kernels_;
+    int mat_total_ = 0;
+    size_t first_trainable_ = 0;
+    // Fused forward schedule: each item is a list of op indices; a list of several is a run of
+    // single-wire gates on one wire, applied as one 2x2 product.
+    std::vector<std::vector<int>> schedule_;
+};
+
+}  // namespace pyqml::sv

@@ -1,0 +1,77 @@
+#pragma once
+// Batched execution of a compiled circuit on the state-vector method: values, adjoint Jacobians, VJPs,
+// states, probabilities, samples. One call handles a whole batch of input rows; OpenMP spreads the rows
+// (small registers) or the amplitudes (large registers), never both at once.
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "pyqml/observables/pauli.hpp"
+#include "pyqml/statevector/program.hpp"
+
+namespace pyqml::sv {
+
+enum class Precision { Double, Single };
+
+// A batch of bindings: weights (n_weights) shared by all rows, or one weight vector per row
+// (weights_per_row), and inputs (batch x n_inputs, row-major).
+struct Batch {
+    const double* weights = nullptr;
+    bool weights_per_row = false;
+    const double* inputs = nullptr;
+    int64_t rows = 1;
+    // Alternatively, explicit gate angles (rows x n_angles) bypass binding (parameter-shift references).
+    const double* angles = nullptr;
+};
+
+class Simulator {
+public:
+    Simulator(const Circuit& circuit, std::vector<Observable> observables, Precision precision);
+
+    const Program& program() const { return program_; }
+    int n_observables() const { return static_cast<int>(obs_.size()); }
+
+    // out: rows x n_obs
+    void expval(const Batch& b, double* out) const;
+    // out: rows x n_obs, <H^2> - <H>^2
+    void var(const Batch& b, double* out) const;
+    // Adjoint Jacobian (Jones & Gacon, arXiv:2009.02823). vals: rows x n_obs; dw: rows x n_obs x n_weights;
+    // dx: rows x n_obs x n_inputs (dx may be null).
+    void jacobian(const Batch& b, double* vals, double* dw, double* dx) const;
+    // Vector-Jacobian product with cotangent (rows x n_obs): vals as above, dw: n_weights summed over rows
+    // (rows x n_weights when weights_per_row), dx: rows x n_inputs. One backward sweep per row.
+    void vjp(const Batch& b, const double* cot, double* vals, double* dw, double* dx) const;
+    // Gradients with respect to every gate angle: rows x n_obs x n_angles.
+    void angle_jacobian(const Batch& b, double* vals, double* dangles) const;
+    // out: rows x 2^n complex128
+    void state(const Batch& b, cplx* out) const;
+    // out: rows x 2^k marginal probabilities of wires
+    void probs(const Batch& b, const std::vector<int>& wires, double* out) const;
+    // out: rows x shots x k bits; row r uses seed + r.
+    void sample(const Batch& b, const std::vector<int>& wires, int64_t shots, uint64_t seed, int8_t* out) const;
+
+private:
+    template <class F, class Body>
+    void for_rows(const Batch& b, int states_per_row, Body&& body) const;
+    template <class F>
+    void backward(const double* angles, const cplx* mats, amp_t<F>* phi, std::vector<amp_t<F>*>& lambdas,
+                  amp_t<F>* mu, bool par, double* d_angles /* n_lambda x n_angles */) const;
+    template <class F>
+    void expval_t(const Batch& b, double* out) const;
+    template <class F>
+    void var_t(const Batch& b, double* out) const;
+    template <class F>
+    void adjoint_t(const Batch& b, const double* cot, double* vals, double* dw, double* dx,
+                   double* dangles) const;
+    template <class F>
+    void state_t(const Batch& b, int64_t amp_limit, const std::function<void(int64_t, const amp_t<F>*)>& take) const;
+
+    Program program_;
+    std::vector<std::vector<PauliMasks>> obs_;
+    Precision precision_;
+};
+
+// Threads OpenMP will use (1 without OpenMP).
+int max_threads();
+
+}  // namespace pyqml::sv

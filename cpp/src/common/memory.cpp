@@ -1,0 +1,63 @@
+#include "pyqml/common/memory.hpp"
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+
+#include "pyqml/common/errors.hpp"
+
+namespace pyqml {
+
+namespace {
+std::atomic<double> g_explicit_limit{0.0};
+// Leave room for the interpreter, the caller's arrays and the OS.
+constexpr double kDefaultFraction = 0.8;
+
+std::string human_bytes(double b) {
+    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    int u = 0;
+    while (b >= 1024.0 && u < 6) {
+        b /= 1024.0;
+        ++u;
+    }
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.3g %s", b, units[u]);
+    return buf;
+}
+}  // namespace
+
+double available_memory_bytes() {
+    std::ifstream meminfo("/proc/meminfo");
+    std::string key;
+    double kib = 0;
+    std::string unit;
+    while (meminfo >> key >> kib >> unit) {
+        if (key == "MemAvailable:") return kib * 1024.0;
+    }
+    long pages = sysconf(_SC_PHYS_PAGES);
+    long page = sysconf(_SC_PAGE_SIZE);
+    return static_cast<double>(pages) * static_cast<double>(page);
+}
+
+double memory_limit_bytes() {
+    double lim = g_explicit_limit.load();
+    return lim > 0 ? lim : kDefaultFraction * available_memory_bytes();
+}
+
+void set_memory_limit(double bytes) { g_explicit_limit.store(bytes > 0 ? bytes : 0.0); }
+
+void check_memory(double bytes, const std::string& what) {
+    double limit = memory_limit_bytes();
+    if (bytes > limit) {
+        std::ostringstream msg;
+        msg << what << " needs an estimated " << human_bytes(bytes) << " (" << bytes
+            << " bytes), over the memory limit of " << human_bytes(limit) << " (" << limit
+            << " bytes)";
+        throw MemoryLimitExceeded(msg.str(), bytes, limit);
+    }
+}
+
+}  // namespace pyqml

@@ -1,0 +1,258 @@
+#include "pyqml/gates/gate_table.hpp"
+
+#include <array>
+#include <cmath>
+
+#include "pyqml/common/errors.hpp"
+
+namespace pyqml::gates {
+
+namespace {
+
+constexpr cplx I1{0.0, 1.0};
+const double kInvSqrt2 = 1.0 / std::sqrt(2.0);
+
+void set_dense(cplx* out, std::initializer_list<cplx> v) {
+    int i = 0;
+    for (const cplx& x : v) out[i++] = x;
+}
+
+// 2x2 product out = a * b (row-major).
+void mul2(const cplx* a, const cplx* b, cplx* out) {
+    cplx r[4];
+    r[0] = a[0] * b[0] + a[1] * b[2];
+    r[1] = a[0] * b[1] + a[1] * b[3];
+    r[2] = a[2] * b[0] + a[3] * b[2];
+    r[3] = a[2] * b[1] + a[3] * b[3];
+    for (int i = 0; i < 4; ++i) out[i] = r[i];
+}
+
+// Rotations exp(-i t G / 2) with G^2 = 1: U = cos(t/2) 1 - i sin(t/2) G, dU/dt = -sin/2 1 - i cos/2 G.
+void rotation(const cplx* g, int dim, double t, bool deriv, cplx* out) {
+    double c = std::cos(t / 2), s = std::sin(t / 2);
+    double a = deriv ? -s / 2 : c;
+    double b = deriv ? c / 2 : s;
+    for (int r = 0; r < dim; ++r)
+        for (int col = 0; col < dim; ++col)
+            out[r * dim + col] = (r == col ? a : 0.0) - I1 * b * g[r * dim + col];
+}
+
+const cplx PX[4] = {0, 1, 1, 0};
+const cplx PY[4] = {0, -I1, I1, 0};
+const cplx PXX[16] = {0, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0};
+const cplx PYY[16] = {0, 0, 0, -1, 0, 0, 1, 0, 0, 1, 0, 0, -1, 0, 0, 0};
+
+// ---- fixed gates ----
+void m_I(const double*, int, cplx* o) { set_dense(o, {1, 1}); }
+void m_H(const double*, int, cplx* o) { set_dense(o, {kInvSqrt2, kInvSqrt2, kInvSqrt2, -kInvSqrt2}); }
+void m_X(const double*, int, cplx* o) { set_dense(o, {0, 1, 1, 0}); }
+void m_Y(const double*, int, cplx* o) { set_dense(o, {0, -I1, I1, 0}); }
+void m_Z(const double*, int, cplx* o) { set_dense(o, {1, -1}); }
+void m_S(const double*, int, cplx* o) { set_dense(o, {1, I1}); }
+void m_Sdg(const double*, int, cplx* o) { set_dense(o, {1, -I1}); }
+void m_T(const double*, int, cplx* o) { set_dense(o, {1, std::exp(I1 * (M_PI / 4))}); }
+void m_Tdg(const double*, int, cplx* o) { set_dense(o, {1, std::exp(-I1 * (M_PI / 4))}); }
+void m_SX(const double*, int, cplx* o) {
+    set_dense(o, {cplx(0.5, 0.5), cplx(0.5, -0.5), cplx(0.5, -0.5), cplx(0.5, 0.5)});
+}
+void m_SXdg(const double*, int, cplx* o) {
+    set_dense(o, {cplx(0.5, -0.5), cplx(0.5, 0.5), cplx(0.5, 0.5), cplx(0.5, -0.5)});
+}
+void m_CZ(const double*, int, cplx* o) { set_dense(o, {1, 1, 1, -1}); }
+void m_SWAP(const double*, int, cplx* o) {
+    set_dense(o, {1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1});
+}
+void m_ISWAP(const double*, int, cplx* o) {
+    set_dense(o, {1, 0, 0, 0, 0, 0, I1, 0, 0, I1, 0, 0, 0, 0, 0, 1});
+}
+
+// ---- one-parameter rotations ----
+void m_RX(const double* p, int, cplx* o) { rotation(PX, 2, p[0], false, o); }
+void d_RX(const double* p, int, int, cplx* o) { rotation(PX, 2, p[0], true, o); }
+void m_RY(const double* p, int, cplx* o) { rotation(PY, 2, p[0], false, o); }
+void d_RY(const double* p, int, int, cplx* o) { rotation(PY, 2, p[0], true, o); }
+void m_RZ(const double* p, int, cplx* o) {
+    set_dense(o, {std::exp(-I1 * (p[0] / 2)), std::exp(I1 * (p[0] / 2))});
+}
+void d_RZ(const double* p, int, int, cplx* o) {
+    set_dense(o, {-0.5 * I1 * std::exp(-I1 * (p[0] / 2)), 0.5 * I1 * std::exp(I1 * (p[0] / 2))});
+}
+void m_Phase(const double* p, int, cplx* o) { set_dense(o, {1, std::exp(I1 * p[0])}); }
+void d_Phase(const double* p, int, int, cplx* o) { set_dense(o, {0, I1 * std::exp(I1 * p[0])}); }
+
+// Rot(phi, theta, omega) = RZ(omega) RY(theta) RZ(phi); derivatives by the product rule.
+void rot_factors(const double* p, int k, cplx* rz_phi, cplx* ry, cplx* rz_om) {
+    auto rz = [](double t, bool d, cplx* o) {
+        cplx a = std::exp(-I1 * (t / 2)), b = std::exp(I1 * (t / 2));
+        if (d) set_dense(o, {-0.5 * I1 * a, 0, 0, 0.5 * I1 * b});
+        else set_dense(o, {a, 0, 0, b});
+    };
+    rz(p[0], k == 0, rz_phi);
+    rotation(PY, 2, p[1], k == 1, ry);
+    rz(p[2], k == 2, rz_om);
+}
+void rot_eval(const double* p, int k, cplx* o) {
+    cplx a[4], b[4], c[4], t[4];
+    rot_factors(p, k, a, b, c);
+    mul2(b, a, t);
+    mul2(c, t, o);
+}
+void m_Rot(const double* p, int, cplx* o) { rot_eval(p, -1, o); }
+void d_Rot(const double* p, int k, int, cplx* o) { rot_eval(p, k, o); }
+
+// U3(theta, phi, delta) = [[c, -e^{i delta} s], [e^{i phi} s, e^{i(phi+delta)} c]].
+void m_U3(const double* p, int, cplx* o) {
+    double c = std::cos(p[0] / 2), s = std::sin(p[0] / 2);
+    set_dense(o, {c, -std::exp(I1 * p[2]) * s, std::exp(I1 * p[1]) * s, std::exp(I1 * (p[1] + p[2])) * c});
+}
+void d_U3(const double* p, int k, int, cplx* o) {
+    double c = std::cos(p[0] / 2), s = std::sin(p[0] / 2);
+    cplx ed = std::exp(I1 * p[2]), ep = std::exp(I1 * p[1]), epd = std::exp(I1 * (p[1] + p[2]));
+    if (k == 0) set_dense(o, {-s / 2, -ed * c / 2.0, ep * c / 2.0, -epd * s / 2.0});
+    else if (k == 1) set_dense(o, {0, 0, I1 * ep * s, I1 * epd * c});
+    else set_dense(o, {0, -I1 * ed * s, 0, I1 * epd * c});
+}
+
+// ---- two-qubit parametrised ----
+void m_CRZ(const double* p, int, cplx* o) {
+    set_dense(o, {1, 1, std::exp(-I1 * (p[0] / 2)), std::exp(I1 * (p[0] / 2))});
+}
+void d_CRZ(const double* p, int, int, cplx* o) {
+    set_dense(o, {0, 0, -0.5 * I1 * std::exp(-I1 * (p[0] / 2)), 0.5 * I1 * std::exp(I1 * (p[0] / 2))});
+}
+void m_CPhase(const double* p, int, cplx* o) { set_dense(o, {1, 1, 1, std::exp(I1 * p[0])}); }
+void d_CPhase(const double* p, int, int, cplx* o) { set_dense(o, {0, 0, 0, I1 * std::exp(I1 * p[0])}); }
+void m_XX(const double* p, int, cplx* o) { rotation(PXX, 4, p[0], false, o); }
+void d_XX(const double* p, int, int, cplx* o) { rotation(PXX, 4, p[0], true, o); }
+void m_YY(const double* p, int, cplx* o) { rotation(PYY, 4, p[0], false, o); }
+void d_YY(const double* p, int, int, cplx* o) { rotation(PYY, 4, p[0], true, o); }
+
+// MultiRZ(t) on k wires = exp(-i t Z...Z / 2): diagonal e^{-i t z / 2}, z = (-1)^{parity of the index}.
+// IsingZZ is its two-wire case.
+void m_MultiRZ(const double* p, int dim, cplx* o) {
+    cplx a = std::exp(-I1 * (p[0] / 2)), b = std::exp(I1 * (p[0] / 2));
+    for (int i = 0; i < dim; ++i) o[i] = (__builtin_popcount(i) & 1) ? b : a;
+}
+void d_MultiRZ(const double* p, int, int dim, cplx* o) {
+    cplx a = -0.5 * I1 * std::exp(-I1 * (p[0] / 2)), b = 0.5 * I1 * std::exp(I1 * (p[0] / 2));
+    for (int i = 0; i < dim; ++i) o[i] = (__builtin_popcount(i) & 1) ? b : a;
+}
+
+using G = GateId;
+using SR = ShiftRule;
+// clang-format off
+const std::vector<GateSpec> kGates = {
+    {G::I,       "Identity",   1, 0, 0, true,  m_I,     nullptr, SR::None},
+    {G::H,       "Hadamard",   1, 0, 0, false, m_H,     nullptr, SR::None},
+    {G::X,       "PauliX",     1, 0, 0, false, m_X,     nullptr, SR::None},
+    {G::Y,       "PauliY",     1, 0, 0, false, m_Y,     nullptr, SR::None},
+    {G::Z,       "PauliZ",     1, 0, 0, true,  m_Z,     nullptr, SR::None},
+    {G::S,       "S",          1, 0, 0, true,  m_S,     nullptr, SR::None},
+    {G::Sdg,     "Sdg",        1, 0, 0, true,  m_Sdg,   nullptr, SR::None},
+    {G::T,       "T",          1, 0, 0, true,  m_T,     nullptr, SR::None},
+    {G::Tdg,     "Tdg",        1, 0, 0, true,  m_Tdg,   nullptr, SR::None},
+    {G::SX,      "SX",         1, 0, 0, false, m_SX,    nullptr, SR::None},
+    {G::SXdg,    "SXdg",       1, 0, 0, false, m_SXdg,  nullptr, SR::None},
+    {G::RX,      "RX",         1, 1, 0, false, m_RX,    d_RX,    SR::TwoTerm},
+    {G::RY,      "RY",         1, 1, 0, false, m_RY,    d_RY,    SR::TwoTerm},
+    {G::RZ,      "RZ",         1, 1, 0, true,  m_RZ,    d_RZ,    SR::TwoTerm},
+    {G::PhaseShift, "PhaseShift", 1, 1, 0, true, m_Phase, d_Phase, SR::TwoTerm},
+    {G::Rot,     "Rot",        1, 3, 0, false, m_Rot,   d_Rot,   SR::TwoTerm},
+    {G::U3,      "U3",         1, 3, 0, false, m_U3,    d_U3,    SR::TwoTerm},
+    {G::CNOT,    "CNOT",       2, 0, 1, false, m_X,     nullptr, SR::None},
+    {G::CY,      "CY",         2, 0, 1, false, m_Y,     nullptr, SR::None},
+    {G::CZ,      "CZ",         2, 0, 0, true,  m_CZ,    nullptr, SR::None},
+    {G::CH,      "CH",         2, 0, 1, false, m_H,     nullptr, SR::None},
+    {G::SWAP,    "SWAP",       2, 0, 0, false, m_SWAP,  nullptr, SR::None},
+    {G::ISWAP,   "ISWAP",      2, 0, 0, false, m_ISWAP, nullptr, SR::None},
+    {G::CRX,     "CRX",        2, 1, 1, false, m_RX,    d_RX,    SR::FourTerm},
+    {G::CRY,     "CRY",        2, 1, 1, false, m_RY,    d_RY,    SR::FourTerm},
+    {G::CRZ,     "CRZ",        2, 1, 0, true,  m_CRZ,   d_CRZ,   SR::FourTerm},
+    {G::CRot,    "CRot",       2, 3, 1, false, m_Rot,   d_Rot,   SR::FourTerm},
+    {G::ControlledPhaseShift, "ControlledPhaseShift", 2, 1, 0, true, m_CPhase, d_CPhase, SR::TwoTerm},
+    {G::IsingXX, "IsingXX",    2, 1, 0, false, m_XX,    d_XX,    SR::TwoTerm},
+    {G::IsingYY, "IsingYY",    2, 1, 0, false, m_YY,    d_YY,    SR::TwoTerm},
+    {G::IsingZZ, "IsingZZ",    2, 1, 0, true,  m_MultiRZ, d_MultiRZ, SR::TwoTerm},
+    {G::MultiRZ, "MultiRZ",   -1, 1, 0, true,  m_MultiRZ, d_MultiRZ, SR::TwoTerm},
+    {G::Toffoli, "Toffoli",    3, 0, 2, false, m_X,     nullptr, SR::None},
+    {G::CSWAP,   "CSWAP",      3, 0, 1, false, m_SWAP,  nullptr, SR::None},
+    {G::QubitUnitary, "QubitUnitary", -1, 0, 0, false, nullptr, nullptr, SR::None},
+};
+// clang-format on
+
+}  // namespace
+
+const std::vector<GateSpec>& all_gates() { return kGates; }
+
+const GateSpec& gate_spec(GateId id) {
+    int i = static_cast<int>(id);
+    PYQML_REQUIRE(i >= 0 && i < static_cast<int>(kGates.size()), "unknown gate id");
+    return kGates[i];
+}
+
+std::optional<GateId> gate_by_name(std::string_view name) {
+    for (const auto& g : kGates)
+        if (name == g.name) return g.id;
+    return std::nullopt;
+}
+
+int gate_wire_count(GateId id, int requested) {
+    const GateSpec& g = gate_spec(id);
+    if (g.n_wires > 0) {
+        PYQML_REQUIRE(requested == g.n_wires, std::string(g.name) + " acts on " +
+                                                  std::to_string(g.n_wires) + " wire(s), got " +
+                                                  std::to_string(requested));
+        return g.n_wires;
+    }
+    if (id == GateId::QubitUnitary)
+        PYQML_REQUIRE(requested >= 1 && requested <= 3,
+                      "QubitUnitary acts on 1 to 3 wires, got " + std::to_string(requested));
+    PYQML_REQUIRE(requested >= 1, std::string(g.name) + " needs at least one wire");
+    return requested;
+}
+
+namespace {
+std::vector<cplx> embed_block(const GateSpec& g, int n_wires, const std::vector<cplx>& block, bool deriv) {
+    const int dim = 1 << n_wires;
+    const int tdim = 1 << (n_wires - g.n_controls);
+    std::vector<cplx> full(static_cast<size_t>(dim) * dim, 0.0);
+    const int off = dim - tdim;  // the control-on block is the last tdim rows/cols
+    if (!deriv)
+        for (int i = 0; i < off; ++i) full[i * dim + i] = 1.0;
+    for (int r = 0; r < tdim; ++r) {
+        if (g.diagonal) {
+            full[(off + r) * dim + off + r] = block[r];
+        } else {
+            for (int c = 0; c < tdim; ++c) full[(off + r) * dim + off + c] = block[r * tdim + c];
+        }
+    }
+    return full;
+}
+}  // namespace
+
+std::vector<cplx> full_matrix(GateId id, int n_wires, const double* p, const cplx* unitary) {
+    const GateSpec& g = gate_spec(id);
+    n_wires = gate_wire_count(id, n_wires);
+    const int dim = 1 << n_wires;
+    if (id == GateId::QubitUnitary) {
+        PYQML_REQUIRE(unitary != nullptr, "QubitUnitary needs its matrix");
+        return std::vector<cplx>(unitary, unitary + static_cast<size_t>(dim) * dim);
+    }
+    const int tdim = 1 << (n_wires - g.n_controls);
+    std::vector<cplx> block(g.diagonal ? tdim : tdim * tdim);
+    g.matrix(p, tdim, block.data());
+    return embed_block(g, n_wires, block, false);
+}
+
+std::vector<cplx> full_dmatrix(GateId id, int n_wires, const double* p, int k) {
+    const GateSpec& g = gate_spec(id);
+    n_wires = gate_wire_count(id, n_wires);
+    PYQML_REQUIRE(k >= 0 && k < g.n_params && g.dmatrix, std::string(g.name) + " has no parameter " +
+                                                             std::to_string(k));
+    const int tdim = 1 << (n_wires - g.n_controls);
+    std::vector<cplx> block(g.diagonal ? tdim : tdim * tdim);
+    g.dmatrix(p, k, tdim, block.data());
+    return embed_block(g, n_wires, block, true);
+}
+
+}  // namespace pyqml::gates

@@ -1,0 +1,142 @@
+#include "pyqml/statevector/program.hpp"
+
+#include "pyqml/common/errors.hpp"
+
+namespace pyqml::sv {
+
+using gates::GateId;
+
+Program::Program(const Circuit& circuit) : circuit_(circuit) {
+    const int n = circuit_.n_wires();
+    PYQML_REQUIRE(n <= 40, "the state-vector method handles at most 40 wires, the circuit has " +
+                               std::to_string(n) + " (use method=\"tensornet\" for local observables)");
+    const auto& ops = circuit_.ops();
+    first_trainable_ = ops.size();
+    for (size_t i = 0; i < ops.size(); ++i) {
+        const Op& op = ops[i];
+        const auto& spec = gates::gate_spec(op.gate);
+        OpKernel k{};
+        const int nw = static_cast<int>(op.wires.size());
+        for (int a = 0; a < nw; ++a) k.bits[a] = bit_of_wire(n, op.wires[a]);
+        k.nc = spec.n_controls;
+        k.nt = nw - spec.n_controls;
+        if (spec.diagonal) k.kind = OpKernel::Diagonal;
+        else if (k.nc > 0 || nw == 3) k.kind = OpKernel::Controlled;
+        else if (nw == 1) k.kind = OpKernel::Dense1;
+        else k.kind = OpKernel::Dense2;
+        k.mat_offset = mat_total_;
+        k.mat_size = spec.diagonal ? (1 << k.nt) : (1 << (2 * k.nt));
+        mat_total_ += k.mat_size;
+        kernels_.push_back(k);
+        if (first_trainable_ == ops.size())
+            for (const ParamRef& p : op.params)
+                if (p.kind != ParamRef::Const) first_trainable_ = i;
+    }
+    // Fusion: keep a pending run of single-wire ops per wire; flush a wire's run when a multi-wire op
+    // touches it, and all runs at the end.
+    std::vector<std::vector<int>> pending(n);
+    auto flush = [&](int w) {
+        if (!pending[w].empty()) schedule_.push_back(std::move(pending[w]));
+        pending[w].clear();
+    };
+    for (size_t i = 0; i < ops.size(); ++i) {
+        if (ops[i].wires.size() == 1) {
+            pending[ops[i].wires[0]].push_back(static_cast<int>(i));
+        } else {
+            for (int w : ops[i].wires) flush(w);
+            schedule_.push_back({static_cast<int>(i)});
+        }
+    }
+    for (int w = 0; w < n; ++w) flush(w);
+}
+
+void Program::bind_matrices(const double* angles, cplx* mats) const {
+    const auto& ops = circuit_.ops();
+    cplx* inv = mats + mat_total_;
+    for (size_t i = 0; i < ops.size(); ++i) {
+        const Op& op = ops[i];
+        const OpKernel& k = kernels_[i];
+        cplx* m = mats + k.mat_offset;
+        const auto& spec = gates::gate_spec(op.gate);
+        if (op.gate == GateId::QubitUnitary) {
+            std::copy(op.unitary.begin(), op.unitary.end(), m);
+        } else {
+            spec.matrix(angles + circuit_.angle_offset(i), 1 << k.nt, m);
+        }
+        cplx* mi = inv + k.mat_offset;
+        if (k.kind == OpKernel::Diagonal) {
+            for (int a = 0; a < k.mat_size; ++a) mi[a] = std::conj(m[a]);
+        } else {
+            const int dim = 1 << k.nt;
+            for (int r = 0; r < dim; ++r)
+                for (int c = 0; c < dim; ++c) mi[r * dim + c] = std::conj(m[c * dim + r]);
+        }
+    }
+}
+
+template <class F>
+void Program::run_kernel(const OpKernel& k, amp_t<F>* psi, const cplx* m, bool zero_off, bool par) const {
+    const int n = circuit_.n_wires();
+    switch (k.kind) {
+        case OpKernel::Dense1: apply_dense1<F>(psi, n, k.bits[0], m, par); break;
+        case OpKernel::Dense2: apply_dense2<F>(psi, n, k.bits[0], k.bits[1], m, par); break;
+        case OpKernel::Controlled:
+            apply_controlled<F>(psi, n, k.bits, k.nc, k.bits + k.nc, k.nt, m, zero_off, par);
+            break;
+        case OpKernel::Diagonal: apply_diagonal<F>(psi, n, k.bits, k.nt, m, par); break;
+    }
+}
+
+template <class F>
+void Program::apply(size_t op, amp_t<F>* psi, const cplx* mats, bool inverse, bool par) const {
+    const OpKernel& k = kernels_[op];
+    run_kernel<F>(k, psi, mats + (inverse ? mat_total_ : 0) + k.mat_offset, false, par);
+}
+
+template <class F>
+void Program::apply_derivative(size_t op, int kparam, const double* angles, amp_t<F>* psi, bool par) const {
+    const OpKernel& k = kernels_[op];
+    const Op& o = circuit_.ops()[op];
+    cplx dm[64];
+    gates::gate_spec(o.gate).dmatrix(angles + circuit_.angle_offset(op), kparam, 1 << k.nt, dm);
+    run_kernel<F>(k, psi, dm, true, par);
+}
+
+template <class F>
+void Program::forward(amp_t<F>* psi, const cplx* mats, bool par) const {
+    const int n = circuit_.n_wires();
+    const size_t size = size_t(1) << n;
+    std::fill(psi, psi + size, amp_t<F>(0));
+    psi[0] = 1;
+    for (const auto& item : schedule_) {
+        if (item.size() == 1) {
+            apply<F>(item[0], psi, mats, false, par);
+            continue;
+        }
+        // Product of a run of single-wire matrices, later gates on the left.
+        cplx acc[4] = {1, 0, 0, 1};
+        for (int op : item) {
+            const OpKernel& k = kernels_[op];
+            const cplx* m = mats + k.mat_offset;
+            cplx g[4];
+            if (k.kind == OpKernel::Diagonal) {
+                g[0] = m[0]; g[1] = 0; g[2] = 0; g[3] = m[1];
+            } else {
+                for (int a = 0; a < 4; ++a) g[a] = m[a];
+            }
+            cplx r[4] = {g[0] * acc[0] + g[1] * acc[2], g[0] * acc[1] + g[1] * acc[3],
+                         g[2] * acc[0] + g[3] * acc[2], g[2] * acc[1] + g[3] * acc[3]};
+            for (int a = 0; a < 4; ++a) acc[a] = r[a];
+        }
+        apply_dense1<F>(psi, n, kernels_[item[0]].bits[0], acc, par);
+    }
+}
+
+template void Program::forward<double>(amp_t<double>*, const cplx*, bool) const;
+template void Program::forward<float>(amp_t<float>*, const cplx*, bool) const;
+template void Program::apply<double>(size_t, amp_t<double>*, const cplx*, bool, bool) const;
+template void Program::apply<float>(size_t, amp_t<float>*, const cplx*, bool, bool) const;
+template void Program::apply_derivative<double>(size_t, int, const double*, amp_t<double>*, bool) const;
+template void Program::apply_derivative<float>(size_t, int, const double*, amp_t<float>*, bool) const;
+
+}  // namespace pyqml::sv

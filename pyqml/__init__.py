@@ -1,0 +1,21 @@
+"""pyqml: quantum circuits for machine learning, simulated by a C++ engine (state vector and tensor
+network) with exact batched gradients."""
+from __future__ import annotations
+
+from . import _core
+from ._core import MemoryLimitError, set_memory_limit, memory_limit
+from .circuit import Circuit
+from .measurements import Measurement, expval, jacobian, probs, sample, state, var
+from .observables import Hamiltonian, Observable
+from .ops import (CH, CNOT, CRX, CRY, CRZ, CSWAP, CY, CZ, GATES, H, I, ISWAP, RX, RY, RZ, S, SWAP, SX, T, U3, X,
+                  Y, Z, ControlledPhaseShift, CPhase, CRot, Hadamard, Identity, IsingXX, IsingYY, IsingZZ,
+                  MultiRZ, Operation, PauliX, PauliY, PauliZ, PhaseShift, QubitUnitary, Rot, Sdg, SXdg, Tdg,
+                  Toffoli, gate_matrix)
+from .qnode import QNode, qnode
+
+__version__ = "0.1.0"
+
+try:  # the QML layer: templates, optimisers, models (present in full installs)
+    from .templates import *  # noqa: F401,F403
+except ImportError:  # pragma: no cover
+    pass

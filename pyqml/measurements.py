@@ -1,0 +1,168 @@
+"""Measurements: inside a traced function they describe what to return; called on a Circuit they compute.
+
+Inside ``@pq.qnode``: ``return [pq.expval(pq.Z(i)) for i in range(4)]``, ``pq.var(obs)``,
+``pq.probs(wires=[0, 1])``, ``pq.state()``, ``pq.sample(wires=[0], shots=100, seed=1)``.
+
+On a circuit: ``pq.expval(c, obs, weights=w, inputs=X, method="tensornet")`` and ``pq.jacobian(...)``.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .observables import Observable, as_observable
+
+
+class Measurement:
+    """What a traced function returns: kind in {'expval', 'var', 'probs', 'state', 'sample'}."""
+
+    def __init__(self, kind: str, obs: Observable | None = None, wires=None, shots: int | None = None,
+                 seed: int | None = None):
+        self.kind = kind
+        self.obs = obs
+        self.wires = None if wires is None else ([int(wires)] if np.isscalar(wires) else [int(w) for w in wires])
+        self.shots = shots
+        self.seed = seed
+
+    def __repr__(self) -> str:
+        arg = self.obs if self.obs is not None else (f"wires={self.wires}" if self.wires is not None else "")
+        return f"{self.kind}({arg})"
+
+
+def _is_circuit(x) -> bool:
+    from .circuit import Circuit
+
+    return isinstance(x, Circuit)
+
+
+def _obs_list(obs) -> tuple[list[Observable], bool]:
+    if isinstance(obs, (list, tuple)):
+        return [as_observable(o) for o in obs], True
+    return [as_observable(obs)], False
+
+
+def _weights_for(circuit, weights) -> np.ndarray:
+    if weights is None:
+        if circuit.n_weights == 0:
+            return np.zeros(0)
+        if circuit.default_weights is not None:
+            return circuit.default_weights
+        raise ValueError(f"the circuit has {circuit.n_weights} weights; pass weights=")
+    w = np.asarray(weights, dtype=float)
+    if w.ndim > 1 and w.size == circuit.n_weights:
+        w = w.ravel()
+    if w.ndim != 1 or w.size != circuit.n_weights:
+        if not (w.ndim == 2 and w.shape[1] == circuit.n_weights):
+            raise ValueError(f"weights must hold {circuit.n_weights} values, got shape {w.shape}")
+    return w
+
+
+def _inputs_for(circuit, inputs) -> tuple[np.ndarray | None, bool]:
+    if inputs is None:
+        if circuit.n_inputs:
+            raise ValueError(f"the circuit takes {circuit.n_inputs} inputs per row; pass inputs=")
+        return None, False
+    x = np.asarray(inputs, dtype=float)
+    if x.ndim == 1:
+        x, batched = x[None, :], False
+    elif x.ndim == 2:
+        batched = True
+    else:
+        raise ValueError(f"inputs must be (n_inputs,) or (rows, n_inputs), got shape {x.shape}")
+    if x.shape[1] != circuit.n_inputs:
+        raise ValueError(f"inputs have {x.shape[1]} features per row, the circuit takes {circuit.n_inputs}")
+    return x, batched
+
+
+def expval(*args, weights=None, inputs=None, method: str = "auto", precision: str = "complex128"):
+    """Expectation value(s).
+
+    ``pq.expval(obs)`` inside a traced function returns a :class:`Measurement`.
+    ``pq.expval(circuit, obs, weights=..., inputs=..., method=...)`` computes: shape (n_obs,) for a list of
+    observables (a scalar for one), with a leading batch axis when ``inputs`` is 2-D.
+    """
+    if len(args) == 1 and not _is_circuit(args[0]):
+        return Measurement("expval", as_observable(args[0]))
+    if len(args) != 2 or not _is_circuit(args[0]):
+        raise TypeError("use pq.expval(observable) in a traced function or pq.expval(circuit, observables, ...)")
+    circuit, obs = args
+    obs, many = _obs_list(obs)
+    w = _weights_for(circuit, weights)
+    x, batched = _inputs_for(circuit, inputs)
+    vals = circuit.executor(obs, method, precision).expval(w, x)
+    if not batched and vals.shape[0] == 1:
+        vals = vals[0]
+    return vals if many else vals[..., 0]
+
+
+def jacobian(circuit, observables, weights=None, inputs=None, method: str = "auto",
+             precision: str = "complex128"):
+    """Values and exact gradients: ``vals, d_weights, d_inputs``.
+
+    Shapes: (n_obs,), (n_obs, n_weights), (n_obs, n_inputs), each with a leading batch axis when ``inputs``
+    is 2-D, and without the n_obs axis when a single observable is given.
+    """
+    obs, many = _obs_list(observables)
+    w = _weights_for(circuit, weights)
+    x, batched = _inputs_for(circuit, inputs)
+    vals, dw, dx = circuit.executor(obs, method, precision).jacobian(w, x)
+    if not batched and vals.shape[0] == 1:
+        vals, dw, dx = vals[0], dw[0], dx[0]
+    if not many:
+        vals, dw, dx = vals[..., 0], dw[..., 0, :], dx[..., 0, :]
+    return vals, dw, dx
+
+
+def var(*args, weights=None, inputs=None, precision: str = "complex128"):
+    """Variance ``<O^2> - <O>^2``; in a traced function or on a circuit (state-vector method)."""
+    if len(args) == 1 and not _is_circuit(args[0]):
+        return Measurement("var", as_observable(args[0]))
+    circuit, obs = args
+    obs, many = _obs_list(obs)
+    w = _weights_for(circuit, weights)
+    x, batched = _inputs_for(circuit, inputs)
+    vals = circuit.executor(obs, "statevector", precision).var(w, x)
+    if not batched and vals.shape[0] == 1:
+        vals = vals[0]
+    return vals if many else vals[..., 0]
+
+
+def probs(circuit=None, wires: Sequence[int] | None = None, weights=None, inputs=None,
+          precision: str = "complex128"):
+    """Marginal probabilities of ``wires`` (first wire most significant)."""
+    if circuit is None or not _is_circuit(circuit):
+        if circuit is not None and wires is None:
+            wires = circuit
+        return Measurement("probs", wires=wires)
+    wires = list(range(circuit.n_wires)) if wires is None else wires
+    w = _weights_for(circuit, weights)
+    x, batched = _inputs_for(circuit, inputs)
+    out = circuit.executor([], "statevector", precision).probs(w, x, wires)
+    return out if batched else out[0]
+
+
+def state(circuit=None, weights=None, inputs=None, precision: str = "complex128"):
+    """The state vector (2^n amplitudes, wire 0 most significant)."""
+    if circuit is None:
+        return Measurement("state")
+    w = _weights_for(circuit, weights)
+    x, batched = _inputs_for(circuit, inputs)
+    out = circuit.executor([], "statevector", precision).state(w, x)
+    return out if batched else out[0]
+
+
+def sample(circuit=None, wires=None, shots: int = 1000, seed: int = 0, weights=None, inputs=None,
+           precision: str = "complex128"):
+    """Computational-basis samples, shape (shots, len(wires)) of 0/1; reproducible for a given seed."""
+    if circuit is None or not _is_circuit(circuit):
+        if circuit is not None and wires is None:
+            wires = circuit
+        return Measurement("sample", wires=wires, shots=int(shots), seed=int(seed))
+    if not isinstance(shots, (int, np.integer)) or shots < 1:
+        raise ValueError(f"shots must be a positive integer, got {shots!r}")
+    wires = list(range(circuit.n_wires)) if wires is None else wires
+    w = _weights_for(circuit, weights)
+    x, batched = _inputs_for(circuit, inputs)
+    out = circuit.executor([], "statevector", precision).sample(w, x, wires, shots, seed)
+    return out if batched else out[0]
