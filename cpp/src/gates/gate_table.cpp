@@ -1,5 +1,6 @@
 #include "pyqml/gates/gate_table.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 
@@ -80,25 +81,27 @@ void d_RZ(const double* p, int, int, cplx* o) {
 void m_Phase(const double* p, int, cplx* o) { set_dense(o, {1, std::exp(I1 * p[0])}); }
 void d_Phase(const double* p, int, int, cplx* o) { set_dense(o, {0, I1 * std::exp(I1 * p[0])}); }
 
-// Rot(phi, theta, omega) = RZ(omega) RY(theta) RZ(phi); derivatives by the product rule.
-void rot_factors(const double* p, int k, cplx* rz_phi, cplx* ry, cplx* rz_om) {
-    auto rz = [](double t, bool d, cplx* o) {
-        cplx a = std::exp(-I1 * (t / 2)), b = std::exp(I1 * (t / 2));
-        if (d) set_dense(o, {-0.5 * I1 * a, 0, 0, 0.5 * I1 * b});
-        else set_dense(o, {a, 0, 0, b});
-    };
-    rz(p[0], k == 0, rz_phi);
-    rotation(PY, 2, p[1], k == 1, ry);
-    rz(p[2], k == 2, rz_om);
+// Rot(phi, theta, omega) = RZ(omega) RY(theta) RZ(phi)
+//   = [[a c, -b s], [conj(b) s, conj(a) c]],  a = e^{-i(phi+omega)/2}, b = e^{i(phi-omega)/2},
+// c = cos(theta/2), s = sin(theta/2). Writes the matrix (if m) and the derivatives selected by `dk` (bit k set:
+// d/dp[k] into d + 4k) from one evaluation of the trigonometric functions.
+void rot_all(const double* p, cplx* m, unsigned dk, cplx* d) {
+    const cplx a = std::exp(-I1 * ((p[0] + p[2]) / 2)), b = std::exp(I1 * ((p[0] - p[2]) / 2));
+    const cplx ac = std::conj(a), bc = std::conj(b);
+    const double c = std::cos(p[1] / 2), s = std::sin(p[1] / 2);
+    const cplx h = 0.5 * I1;
+    if (m) set_dense(m, {a * c, -b * s, bc * s, ac * c});
+    if (dk & 1u) set_dense(d, {-h * a * c, -h * b * s, -h * bc * s, h * ac * c});
+    if (dk & 2u) set_dense(d + 4, {-a * s / 2.0, -b * c / 2.0, bc * c / 2.0, -ac * s / 2.0});
+    if (dk & 4u) set_dense(d + 8, {-h * a * c, h * b * s, h * bc * s, h * ac * c});
 }
-void rot_eval(const double* p, int k, cplx* o) {
-    cplx a[4], b[4], c[4], t[4];
-    rot_factors(p, k, a, b, c);
-    mul2(b, a, t);
-    mul2(c, t, o);
+void m_Rot(const double* p, int, cplx* o) { rot_all(p, o, 0u, nullptr); }
+void d_Rot(const double* p, int k, int, cplx* o) {
+    cplx all[12];
+    rot_all(p, nullptr, 1u << k, all);
+    std::copy(all + 4 * k, all + 4 * k + 4, o);
 }
-void m_Rot(const double* p, int, cplx* o) { rot_eval(p, -1, o); }
-void d_Rot(const double* p, int k, int, cplx* o) { rot_eval(p, k, o); }
+void ds_Rot(const double* p, unsigned mask, int, cplx* o) { rot_all(p, nullptr, mask, o); }
 
 // U3(theta, phi, delta) = [[c, -e^{i delta} s], [e^{i phi} s, e^{i(phi+delta)} c]].
 void m_U3(const double* p, int, cplx* o) {
@@ -142,41 +145,41 @@ using G = GateId;
 using SR = ShiftRule;
 // clang-format off
 const std::vector<GateSpec> kGates = {
-    {G::I,       "Identity",   1, 0, 0, true,  m_I,     nullptr, SR::None},
-    {G::H,       "Hadamard",   1, 0, 0, false, m_H,     nullptr, SR::None},
-    {G::X,       "PauliX",     1, 0, 0, false, m_X,     nullptr, SR::None},
-    {G::Y,       "PauliY",     1, 0, 0, false, m_Y,     nullptr, SR::None},
-    {G::Z,       "PauliZ",     1, 0, 0, true,  m_Z,     nullptr, SR::None},
-    {G::S,       "S",          1, 0, 0, true,  m_S,     nullptr, SR::None},
-    {G::Sdg,     "Sdg",        1, 0, 0, true,  m_Sdg,   nullptr, SR::None},
-    {G::T,       "T",          1, 0, 0, true,  m_T,     nullptr, SR::None},
-    {G::Tdg,     "Tdg",        1, 0, 0, true,  m_Tdg,   nullptr, SR::None},
-    {G::SX,      "SX",         1, 0, 0, false, m_SX,    nullptr, SR::None},
-    {G::SXdg,    "SXdg",       1, 0, 0, false, m_SXdg,  nullptr, SR::None},
-    {G::RX,      "RX",         1, 1, 0, false, m_RX,    d_RX,    SR::TwoTerm},
-    {G::RY,      "RY",         1, 1, 0, false, m_RY,    d_RY,    SR::TwoTerm},
-    {G::RZ,      "RZ",         1, 1, 0, true,  m_RZ,    d_RZ,    SR::TwoTerm},
-    {G::PhaseShift, "PhaseShift", 1, 1, 0, true, m_Phase, d_Phase, SR::TwoTerm},
-    {G::Rot,     "Rot",        1, 3, 0, false, m_Rot,   d_Rot,   SR::TwoTerm},
-    {G::U3,      "U3",         1, 3, 0, false, m_U3,    d_U3,    SR::TwoTerm},
-    {G::CNOT,    "CNOT",       2, 0, 1, false, m_X,     nullptr, SR::None},
-    {G::CY,      "CY",         2, 0, 1, false, m_Y,     nullptr, SR::None},
-    {G::CZ,      "CZ",         2, 0, 0, true,  m_CZ,    nullptr, SR::None},
-    {G::CH,      "CH",         2, 0, 1, false, m_H,     nullptr, SR::None},
-    {G::SWAP,    "SWAP",       2, 0, 0, false, m_SWAP,  nullptr, SR::None},
-    {G::ISWAP,   "ISWAP",      2, 0, 0, false, m_ISWAP, nullptr, SR::None},
-    {G::CRX,     "CRX",        2, 1, 1, false, m_RX,    d_RX,    SR::FourTerm},
-    {G::CRY,     "CRY",        2, 1, 1, false, m_RY,    d_RY,    SR::FourTerm},
-    {G::CRZ,     "CRZ",        2, 1, 0, true,  m_CRZ,   d_CRZ,   SR::FourTerm},
-    {G::CRot,    "CRot",       2, 3, 1, false, m_Rot,   d_Rot,   SR::FourTerm},
-    {G::ControlledPhaseShift, "ControlledPhaseShift", 2, 1, 0, true, m_CPhase, d_CPhase, SR::TwoTerm},
-    {G::IsingXX, "IsingXX",    2, 1, 0, false, m_XX,    d_XX,    SR::TwoTerm},
-    {G::IsingYY, "IsingYY",    2, 1, 0, false, m_YY,    d_YY,    SR::TwoTerm},
-    {G::IsingZZ, "IsingZZ",    2, 1, 0, true,  m_MultiRZ, d_MultiRZ, SR::TwoTerm},
-    {G::MultiRZ, "MultiRZ",   -1, 1, 0, true,  m_MultiRZ, d_MultiRZ, SR::TwoTerm},
-    {G::Toffoli, "Toffoli",    3, 0, 2, false, m_X,     nullptr, SR::None},
-    {G::CSWAP,   "CSWAP",      3, 0, 1, false, m_SWAP,  nullptr, SR::None},
-    {G::QubitUnitary, "QubitUnitary", -1, 0, 0, false, nullptr, nullptr, SR::None},
+    {G::I,       "Identity",   1, 0, 0, true,  m_I,     nullptr, SR::None, nullptr},
+    {G::H,       "Hadamard",   1, 0, 0, false, m_H,     nullptr, SR::None, nullptr},
+    {G::X,       "PauliX",     1, 0, 0, false, m_X,     nullptr, SR::None, nullptr},
+    {G::Y,       "PauliY",     1, 0, 0, false, m_Y,     nullptr, SR::None, nullptr},
+    {G::Z,       "PauliZ",     1, 0, 0, true,  m_Z,     nullptr, SR::None, nullptr},
+    {G::S,       "S",          1, 0, 0, true,  m_S,     nullptr, SR::None, nullptr},
+    {G::Sdg,     "Sdg",        1, 0, 0, true,  m_Sdg,   nullptr, SR::None, nullptr},
+    {G::T,       "T",          1, 0, 0, true,  m_T,     nullptr, SR::None, nullptr},
+    {G::Tdg,     "Tdg",        1, 0, 0, true,  m_Tdg,   nullptr, SR::None, nullptr},
+    {G::SX,      "SX",         1, 0, 0, false, m_SX,    nullptr, SR::None, nullptr},
+    {G::SXdg,    "SXdg",       1, 0, 0, false, m_SXdg,  nullptr, SR::None, nullptr},
+    {G::RX,      "RX",         1, 1, 0, false, m_RX,    d_RX,    SR::TwoTerm, nullptr},
+    {G::RY,      "RY",         1, 1, 0, false, m_RY,    d_RY,    SR::TwoTerm, nullptr},
+    {G::RZ,      "RZ",         1, 1, 0, true,  m_RZ,    d_RZ,    SR::TwoTerm, nullptr},
+    {G::PhaseShift, "PhaseShift", 1, 1, 0, true, m_Phase, d_Phase, SR::TwoTerm, nullptr},
+    {G::Rot,     "Rot",        1, 3, 0, false, m_Rot,   d_Rot,   SR::TwoTerm, ds_Rot},
+    {G::U3,      "U3",         1, 3, 0, false, m_U3,    d_U3,    SR::TwoTerm, nullptr},
+    {G::CNOT,    "CNOT",       2, 0, 1, false, m_X,     nullptr, SR::None, nullptr},
+    {G::CY,      "CY",         2, 0, 1, false, m_Y,     nullptr, SR::None, nullptr},
+    {G::CZ,      "CZ",         2, 0, 0, true,  m_CZ,    nullptr, SR::None, nullptr},
+    {G::CH,      "CH",         2, 0, 1, false, m_H,     nullptr, SR::None, nullptr},
+    {G::SWAP,    "SWAP",       2, 0, 0, false, m_SWAP,  nullptr, SR::None, nullptr},
+    {G::ISWAP,   "ISWAP",      2, 0, 0, false, m_ISWAP, nullptr, SR::None, nullptr},
+    {G::CRX,     "CRX",        2, 1, 1, false, m_RX,    d_RX,    SR::FourTerm, nullptr},
+    {G::CRY,     "CRY",        2, 1, 1, false, m_RY,    d_RY,    SR::FourTerm, nullptr},
+    {G::CRZ,     "CRZ",        2, 1, 0, true,  m_CRZ,   d_CRZ,   SR::FourTerm, nullptr},
+    {G::CRot,    "CRot",       2, 3, 1, false, m_Rot,   d_Rot,   SR::FourTerm, ds_Rot},
+    {G::ControlledPhaseShift, "ControlledPhaseShift", 2, 1, 0, true, m_CPhase, d_CPhase, SR::TwoTerm, nullptr},
+    {G::IsingXX, "IsingXX",    2, 1, 0, false, m_XX,    d_XX,    SR::TwoTerm, nullptr},
+    {G::IsingYY, "IsingYY",    2, 1, 0, false, m_YY,    d_YY,    SR::TwoTerm, nullptr},
+    {G::IsingZZ, "IsingZZ",    2, 1, 0, true,  m_MultiRZ, d_MultiRZ, SR::TwoTerm, nullptr},
+    {G::MultiRZ, "MultiRZ",   -1, 1, 0, true,  m_MultiRZ, d_MultiRZ, SR::TwoTerm, nullptr},
+    {G::Toffoli, "Toffoli",    3, 0, 2, false, m_X,     nullptr, SR::None, nullptr},
+    {G::CSWAP,   "CSWAP",      3, 0, 1, false, m_SWAP,  nullptr, SR::None, nullptr},
+    {G::QubitUnitary, "QubitUnitary", -1, 0, 0, false, nullptr, nullptr, SR::None, nullptr},
 };
 // clang-format on
 
@@ -242,6 +245,17 @@ std::vector<cplx> full_matrix(GateId id, int n_wires, const double* p, const cpl
     std::vector<cplx> block(g.diagonal ? tdim : tdim * tdim);
     g.matrix(p, tdim, block.data());
     return embed_block(g, n_wires, block, false);
+}
+
+void fill_dmatrices(GateId id, const double* p, int dim, unsigned mask, cplx* out) {
+    const GateSpec& g = gate_spec(id);
+    if (g.dmatrices) {
+        g.dmatrices(p, mask, dim, out);
+        return;
+    }
+    const int block = g.diagonal ? dim : dim * dim;
+    for (int k = 0; k < g.n_params; ++k)
+        if (mask & (1u << k)) g.dmatrix(p, k, dim, out + k * block);
 }
 
 std::vector<cplx> full_dmatrix(GateId id, int n_wires, const double* p, int k) {

@@ -21,12 +21,18 @@ Program::Program(const Circuit& circuit) : circuit_(circuit) {
         k.nc = spec.n_controls;
         k.nt = nw - spec.n_controls;
         if (spec.diagonal) k.kind = OpKernel::Diagonal;
+        else if (op.gate == GateId::CNOT || op.gate == GateId::Toffoli) k.kind = OpKernel::ControlledX;
+        else if (k.nc == 1 && k.nt == 1) k.kind = OpKernel::Controlled1;
         else if (k.nc > 0 || nw == 3) k.kind = OpKernel::Controlled;
         else if (nw == 1) k.kind = OpKernel::Dense1;
         else k.kind = OpKernel::Dense2;
         k.mat_offset = mat_total_;
         k.mat_size = spec.diagonal ? (1 << k.nt) : (1 << (2 * k.nt));
         mat_total_ += k.mat_size;
+        for (size_t a = 0; a < op.params.size(); ++a)
+            if (op.params[a].kind != ParamRef::Const) k.trainable_mask |= 1u << a;
+        k.dmat_offset = dmat_total_;
+        if (k.trainable_mask) dmat_total_ += spec.n_params * k.mat_size;
         kernels_.push_back(k);
         if (first_trainable_ == ops.size())
             for (const ParamRef& p : op.params)
@@ -50,7 +56,7 @@ Program::Program(const Circuit& circuit) : circuit_(circuit) {
     for (int w = 0; w < n; ++w) flush(w);
 }
 
-void Program::bind_matrices(const double* angles, cplx* mats) const {
+void Program::bind_matrices(const double* angles, cplx* mats, bool with_derivs) const {
     const auto& ops = circuit_.ops();
     cplx* inv = mats + mat_total_;
     for (size_t i = 0; i < ops.size(); ++i) {
@@ -63,6 +69,9 @@ void Program::bind_matrices(const double* angles, cplx* mats) const {
         } else {
             spec.matrix(angles + circuit_.angle_offset(i), 1 << k.nt, m);
         }
+        if (with_derivs && k.trainable_mask)
+            gates::fill_dmatrices(op.gate, angles + circuit_.angle_offset(i), 1 << k.nt, k.trainable_mask,
+                                  mats + 2 * size_t(mat_total_) + k.dmat_offset);
         cplx* mi = inv + k.mat_offset;
         if (k.kind == OpKernel::Diagonal) {
             for (int a = 0; a < k.mat_size; ++a) mi[a] = std::conj(m[a]);
@@ -80,6 +89,13 @@ void Program::run_kernel(const OpKernel& k, amp_t<F>* psi, const cplx* m, bool z
     switch (k.kind) {
         case OpKernel::Dense1: apply_dense1<F>(psi, n, k.bits[0], m, par); break;
         case OpKernel::Dense2: apply_dense2<F>(psi, n, k.bits[0], k.bits[1], m, par); break;
+        case OpKernel::Controlled1:
+            apply_controlled1<F>(psi, n, k.bits[0], k.bits[1], m, zero_off, par);
+            break;
+        case OpKernel::ControlledX:
+            // Fixed gates have no derivative, so zero_off never reaches here.
+            apply_controlled_x<F>(psi, n, k.bits, k.nc, k.bits[k.nc], par);
+            break;
         case OpKernel::Controlled:
             apply_controlled<F>(psi, n, k.bits, k.nc, k.bits + k.nc, k.nt, m, zero_off, par);
             break;
@@ -94,12 +110,9 @@ void Program::apply(size_t op, amp_t<F>* psi, const cplx* mats, bool inverse, bo
 }
 
 template <class F>
-void Program::apply_derivative(size_t op, int kparam, const double* angles, amp_t<F>* psi, bool par) const {
+void Program::apply_derivative(size_t op, int kparam, const cplx* mats, amp_t<F>* psi, bool par) const {
     const OpKernel& k = kernels_[op];
-    const Op& o = circuit_.ops()[op];
-    cplx dm[64];
-    gates::gate_spec(o.gate).dmatrix(angles + circuit_.angle_offset(op), kparam, 1 << k.nt, dm);
-    run_kernel<F>(k, psi, dm, true, par);
+    run_kernel<F>(k, psi, mats + 2 * size_t(mat_total_) + k.dmat_offset + size_t(kparam) * k.mat_size, true, par);
 }
 
 template <class F>
@@ -136,7 +149,7 @@ template void Program::forward<double>(amp_t<double>*, const cplx*, bool) const;
 template void Program::forward<float>(amp_t<float>*, const cplx*, bool) const;
 template void Program::apply<double>(size_t, amp_t<double>*, const cplx*, bool, bool) const;
 template void Program::apply<float>(size_t, amp_t<float>*, const cplx*, bool, bool) const;
-template void Program::apply_derivative<double>(size_t, int, const double*, amp_t<double>*, bool) const;
-template void Program::apply_derivative<float>(size_t, int, const double*, amp_t<float>*, bool) const;
+template void Program::apply_derivative<double>(size_t, int, const cplx*, amp_t<double>*, bool) const;
+template void Program::apply_derivative<float>(size_t, int, const cplx*, amp_t<float>*, bool) const;
 
 }  // namespace pyqml::sv

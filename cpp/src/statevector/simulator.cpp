@@ -36,7 +36,7 @@ Simulator::Simulator(const Circuit& circuit, std::vector<Observable> observables
 }
 
 template <class F, class Body>
-void Simulator::for_rows(const Batch& b, int states_per_row, Body&& body) const {
+void Simulator::for_rows(const Batch& b, int states_per_row, bool with_derivs, Body&& body) const {
     const Circuit& c = program_.circuit();
     const int n = c.n_wires();
     const int64_t rows = b.rows;
@@ -71,7 +71,7 @@ void Simulator::for_rows(const Batch& b, int states_per_row, Body&& body) const 
                     const double* x = b.inputs ? b.inputs + r * c.n_inputs() : nullptr;
                     c.bind(w, x, angles.data());
                 }
-                program_.bind_matrices(angles.data(), mats.data());
+                program_.bind_matrices(angles.data(), mats.data(), with_derivs);
                 body(r, angles.data(), mats.data(), states.data(), amp_par);
             } catch (const std::exception& e) {
 #pragma omp critical(pyqml_row_error)
@@ -104,7 +104,7 @@ void Simulator::backward(const double* angles, const cplx* mats, amp_t<F>* phi, 
         for (size_t k = 0; k < o.params.size(); ++k) {
             if (o.params[k].kind == ParamRef::Const) continue;
             std::copy(phi, phi + size, mu);
-            program_.template apply_derivative<F>(op, static_cast<int>(k), angles, mu, par);
+            program_.template apply_derivative<F>(op, static_cast<int>(k), mats, mu, par);
             const int p = c.angle_offset(op) + static_cast<int>(k);
             for (size_t l = 0; l < nl; ++l) d_angles[l * na + p] = two_re_inner<F>(lambdas[l], mu, n, par);
         }
@@ -117,7 +117,7 @@ template <class F>
 void Simulator::expval_t(const Batch& b, double* out) const {
     const int n = program_.n_wires();
     const int no = n_observables();
-    for_rows<F>(b, 1, [&](int64_t r, const double*, const cplx* mats, amp_t<F>* psi, bool par) {
+    for_rows<F>(b, 1, false, [&](int64_t r, const double*, const cplx* mats, amp_t<F>* psi, bool par) {
         program_.template forward<F>(psi, mats, par);
         for (int o = 0; o < no; ++o) out[r * no + o] = sv::expval<F>(psi, n, obs_[o], par);
     });
@@ -128,7 +128,7 @@ void Simulator::var_t(const Batch& b, double* out) const {
     const int n = program_.n_wires();
     const int no = n_observables();
     const size_t size = size_t(1) << n;
-    for_rows<F>(b, 2, [&](int64_t r, const double*, const cplx* mats, amp_t<F>* psi, bool par) {
+    for_rows<F>(b, 2, false, [&](int64_t r, const double*, const cplx* mats, amp_t<F>* psi, bool par) {
         amp_t<F>* hpsi = psi + size;
         program_.template forward<F>(psi, mats, par);
         for (int o = 0; o < no; ++o) {
@@ -154,7 +154,7 @@ void Simulator::adjoint_t(const Batch& b, const double* cot, double* vals, doubl
     const int threads = max_threads();
     // Per-thread partial sums of dw when weights are shared across rows of a VJP.
     std::vector<double> dw_partial(shared_dw ? size_t(threads) * nw : 0, 0.0);
-    for_rows<F>(b, 2 + nl, [&](int64_t r, const double* angles, const cplx* mats, amp_t<F>* states, bool par) {
+    for_rows<F>(b, 2 + nl, true, [&](int64_t r, const double* angles, const cplx* mats, amp_t<F>* states, bool par) {
         amp_t<F>* phi = states;
         amp_t<F>* mu = states + size;
         std::vector<amp_t<F>*> lambdas(nl);
@@ -199,7 +199,7 @@ void Simulator::adjoint_t(const Batch& b, const double* cot, double* vals, doubl
 
 template <class F>
 void Simulator::state_t(const Batch& b, int64_t, const std::function<void(int64_t, const amp_t<F>*)>& take) const {
-    for_rows<F>(b, 1, [&](int64_t r, const double*, const cplx* mats, amp_t<F>* psi, bool par) {
+    for_rows<F>(b, 1, false, [&](int64_t r, const double*, const cplx* mats, amp_t<F>* psi, bool par) {
         program_.template forward<F>(psi, mats, par);
         take(r, psi);
     });

@@ -37,6 +37,9 @@ enum class ShiftRule : int { None = 0, TwoTerm = 2, FourTerm = 4 };
 using MatrixFn = void (*)(const double* p, int dim, cplx* out);
 // Derivative of the target block with respect to p[k], same layout.
 using DerivFn = void (*)(const double* p, int k, int dim, cplx* out);
+// Optional: the derivatives selected by `mask` (bit k: d/dp[k], written at out + k * block) sharing one
+// evaluation of the trigonometric functions.
+using DerivsFn = void (*)(const double* p, unsigned mask, int dim, cplx* out);
 
 struct GateSpec {
     GateId id;
@@ -48,6 +51,7 @@ struct GateSpec {
     MatrixFn matrix;    // nullptr for QubitUnitary (its matrix is data, not a function of parameters)
     DerivFn dmatrix;    // nullptr for fixed gates
     ShiftRule shift_rule;
+    DerivsFn dmatrices;  // nullptr: fill_dmatrices loops over dmatrix
 };
 
 const GateSpec& gate_spec(GateId id);
@@ -60,6 +64,9 @@ int gate_wire_count(GateId id, int requested_wires);
 // The full 2^k x 2^k matrix of a gate on its k wires (controls included), row-major. For QubitUnitary
 // pass its matrix in `unitary`. Used by tests and by engines that need the dense form.
 std::vector<cplx> full_matrix(GateId id, int n_wires, const double* p, const cplx* unitary = nullptr);
+// Target-block derivatives for the parameters in `mask` (layout of DerivsFn).
+void fill_dmatrices(GateId id, const double* p, int dim, unsigned mask, cplx* out);
+
 // d full_matrix / d p[k].
 std::vector<cplx> full_dmatrix(GateId id, int n_wires, const double* p, int k);
 

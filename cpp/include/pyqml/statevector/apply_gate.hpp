@@ -86,6 +86,46 @@ void apply_dense2(amp_t<F>* psi, int n, int b0, int b1, const cplx* m, bool par)
     });
 }
 
+// Singly-controlled 2x2 (CNOT, CRX, CRot, ...): the workhorse of entangling layers, so it gets its own loop.
+// With `zero_off`, amplitudes with the control unset are zeroed (derivative of a controlled gate).
+template <class F>
+void apply_controlled1(amp_t<F>* psi, int n, int cbit, int tbit, const cplx* m, bool zero_off, bool par) {
+    const amp_t<F> m00(m[0]), m01(m[1]), m10(m[2]), m11(m[3]);
+    const int sorted[2] = {std::min(cbit, tbit), std::max(cbit, tbit)};
+    const index_t cm = index_t(1) << cbit, tm = index_t(1) << tbit;
+    const int64_t groups = int64_t(1) << (n - 2);
+    for_range(groups, par, [&](int64_t g) {
+        const index_t base = insert_zero_bits(index_t(g), sorted, 2);
+        if (zero_off) {
+            psi[base] = 0;
+            psi[base | tm] = 0;
+        }
+        const index_t i0 = base | cm, i1 = i0 | tm;
+        const amp_t<F> a = psi[i0], b = psi[i1];
+        psi[i0] = m00 * a + m01 * b;
+        psi[i1] = m10 * a + m11 * b;
+    });
+}
+
+// Controlled-X on any number of controls (CNOT, Toffoli): a swap of amplitude pairs, no arithmetic.
+template <class F>
+void apply_controlled_x(amp_t<F>* psi, int n, const int* ctrl_bits, int nc, int tbit, bool par) {
+    int sorted[4];
+    index_t cm = 0;
+    for (int a = 0; a < nc; ++a) {
+        sorted[a] = ctrl_bits[a];
+        cm |= index_t(1) << ctrl_bits[a];
+    }
+    sorted[nc] = tbit;
+    std::sort(sorted, sorted + nc + 1);
+    const index_t tm = index_t(1) << tbit;
+    const int64_t groups = int64_t(1) << (n - nc - 1);
+    for_range(groups, par, [&](int64_t g) {
+        const index_t i0 = insert_zero_bits(index_t(g), sorted, nc + 1) | cm;
+        std::swap(psi[i0], psi[i0 | tm]);
+    });
+}
+
 // Dense 2^k x 2^k on k <= 3 bits, with `nc` leading control bits that must be set for the block to act.
 // With `zero_off`, amplitudes whose controls are not all set are zeroed (the derivative of a controlled
 // gate vanishes there).

@@ -10,12 +10,14 @@
 namespace pyqml::sv {
 
 struct OpKernel {
-    enum Kind { Dense1, Dense2, Controlled, Diagonal } kind;
+    enum Kind { Dense1, Dense2, Controlled1, ControlledX, Controlled, Diagonal } kind;
     int bits[8];      // controls first, then targets (gate wire order), as bit positions
     int nc = 0;       // number of control bits
     int nt = 0;       // number of target bits
     int mat_offset;   // where this op's matrix starts in the bound matrix buffer
     int mat_size;     // entries: 2^nt for diagonal, 4^nt otherwise
+    unsigned trainable_mask = 0;  // bit k: parameter k is not a constant
+    int dmat_offset = 0;          // where its parameter derivatives start in the derivative region
 };
 
 class Program {
@@ -25,21 +27,22 @@ public:
     const Circuit& circuit() const { return circuit_; }
     int n_wires() const { return circuit_.n_wires(); }
     size_t n_ops() const { return kernels_.size(); }
-    // Size of the bound-matrix buffer: forward matrices then their inverses.
-    size_t matrix_buffer_size() const { return 2 * size_t(mat_total_); }
+    // Size of the bound-matrix buffer: forward matrices, their inverses, then (for gradients) the
+    // derivative of every non-constant parameter's matrix.
+    size_t matrix_buffer_size() const { return 2 * size_t(mat_total_) + size_t(dmat_total_); }
     // Index of the first op with a non-constant parameter (the adjoint sweep stops there).
     size_t first_trainable_op() const { return first_trainable_; }
 
-    // Gate matrices (and their inverses) for one row of angles.
-    void bind_matrices(const double* angles, cplx* mats) const;
+    // Gate matrices (and their inverses, and with_derivs their parameter derivatives) for one row of angles.
+    void bind_matrices(const double* angles, cplx* mats, bool with_derivs = false) const;
 
     template <class F>
     void forward(amp_t<F>* psi, const cplx* mats, bool par) const;  // from |0...0>, fused
     template <class F>
     void apply(size_t op, amp_t<F>* psi, const cplx* mats, bool inverse, bool par) const;
-    // psi <- (d U_op / d angle k) psi.
+    // psi <- (d U_op / d angle k) psi, from matrices bound with_derivs.
     template <class F>
-    void apply_derivative(size_t op, int k, const double* angles, amp_t<F>* psi, bool par) const;
+    void apply_derivative(size_t op, int k, const cplx* mats, amp_t<F>* psi, bool par) const;
 
 private:
     template <class F>
@@ -48,6 +51,7 @@ private:
     Circuit circuit_;
     std::vector<OpKernel> kernels_;
     int mat_total_ = 0;
+    int dmat_total_ = 0;
     size_t first_trainable_ = 0;
     // Fused forward schedule: each item is a list of op indices; a list of several is a run of
     // single-wire gates on one wire, applied as one 2x2 product.
