@@ -86,11 +86,12 @@ void Simulator::for_rows(const Batch& b, int states_per_row, bool with_derivs, B
 }
 
 template <class F>
-void Simulator::backward(const double* angles, const cplx* mats, amp_t<F>* phi, std::vector<amp_t<F>*>& lambdas,
-                         amp_t<F>* mu, bool par, double* d_angles) const {
+void Simulator::backward(const cplx* mats, amp_t<F>* phi, std::vector<amp_t<F>*>& lambdas, bool par,
+                         double* d_angles) const {
     // One sweep from the last op back to the first trainable one, keeping phi = U_{k+1..N}^dag psi and
     // lambda = U_{k+1..N}^dag H psi; then d<H>/d angle_k = 2 Re <lambda| dU_k/d angle |phi_{k-1}>
-    // (Jones & Gacon, arXiv:2009.02823, Algorithm 1). Extra memory: mu and one lambda per observable.
+    // (Jones & Gacon, arXiv:2009.02823, Algorithm 1). The derivative term is evaluated in one pass over
+    // lambda and phi without forming dU phi, so the extra memory is one lambda per observable.
     const Circuit& c = program_.circuit();
     const int n = c.n_wires();
     const size_t size = size_t(1) << n;
@@ -98,16 +99,17 @@ void Simulator::backward(const double* angles, const cplx* mats, amp_t<F>* phi, 
     const int na = c.n_angles();
     std::fill(d_angles, d_angles + nl * na, 0.0);
     const size_t stop = program_.first_trainable_op();
+    if (nl == 1) {
+        for (size_t op = program_.n_ops(); op-- > stop;)
+            program_.template adjoint_step<F>(op, mats, phi, lambdas[0], d_angles + c.angle_offset(op), op > stop, par);
+        return;
+    }
     for (size_t op = program_.n_ops(); op-- > stop;) {
-        const Op& o = c.ops()[op];
         program_.template apply<F>(op, phi, mats, true, par);
-        for (size_t k = 0; k < o.params.size(); ++k) {
-            if (o.params[k].kind == ParamRef::Const) continue;
-            std::copy(phi, phi + size, mu);
-            program_.template apply_derivative<F>(op, static_cast<int>(k), mats, mu, par);
-            const int p = c.angle_offset(op) + static_cast<int>(k);
-            for (size_t l = 0; l < nl; ++l) d_angles[l * na + p] = two_re_inner<F>(lambdas[l], mu, n, par);
-        }
+        const int p0 = c.angle_offset(op);
+        if (!c.ops()[op].params.empty())
+            for (size_t l = 0; l < nl; ++l)
+                program_.template derivative_brakets<F>(op, mats, lambdas[l], phi, d_angles + l * na + p0, par);
         if (op > stop)
             for (size_t l = 0; l < nl; ++l) program_.template apply<F>(op, lambdas[l], mats, true, par);
     }
@@ -154,11 +156,10 @@ void Simulator::adjoint_t(const Batch& b, const double* cot, double* vals, doubl
     const int threads = max_threads();
     // Per-thread partial sums of dw when weights are shared across rows of a VJP.
     std::vector<double> dw_partial(shared_dw ? size_t(threads) * nw : 0, 0.0);
-    for_rows<F>(b, 2 + nl, true, [&](int64_t r, const double* angles, const cplx* mats, amp_t<F>* states, bool par) {
+    for_rows<F>(b, 1 + nl, true, [&](int64_t r, const double*, const cplx* mats, amp_t<F>* states, bool par) {
         amp_t<F>* phi = states;
-        amp_t<F>* mu = states + size;
         std::vector<amp_t<F>*> lambdas(nl);
-        for (int l = 0; l < nl; ++l) lambdas[l] = states + (2 + l) * size;
+        for (int l = 0; l < nl; ++l) lambdas[l] = states + (1 + l) * size;
         program_.template forward<F>(phi, mats, par);
         for (int o = 0; o < no; ++o) vals[r * no + o] = sv::expval<F>(phi, n, obs_[o], par);
         if (cot) {
@@ -169,7 +170,7 @@ void Simulator::adjoint_t(const Batch& b, const double* cot, double* vals, doubl
             for (int o = 0; o < no; ++o) apply_observable<F>(phi, n, obs_[o], lambdas[o], par);
         }
         std::vector<double> g(size_t(nl) * na);
-        backward<F>(angles, mats, phi, lambdas, mu, par, g.data());
+        backward<F>(mats, phi, lambdas, par, g.data());
         if (dangles) std::copy(g.begin(), g.end(), dangles + r * size_t(nl) * na);
         if (b.angles) return;
         for (int l = 0; l < nl; ++l) {

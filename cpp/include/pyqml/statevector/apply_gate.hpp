@@ -6,6 +6,7 @@
 // the most significant bit, so `bits` lists the gate's wires' bit positions in gate order.
 #include <algorithm>
 #include <complex>
+#include <vector>
 #include <cstdint>
 
 #include "pyqml/common/types.hpp"
@@ -192,6 +193,153 @@ void apply_diagonal(amp_t<F>* psi, int n, const int* bits, int k, const cplx* d,
         for (int a = 0; a < k; ++a) local = (local << 1) | ((index_t(i) >> bits[a]) & 1u);
         psi[i] *= small ? dd[local] : amp_t<F>(d[local]);
     });
+}
+
+}  // namespace pyqml::sv
+
+namespace pyqml::sv {
+
+// acc[0..N) += body(i, acc) over i in [0, n), with per-thread partial sums when `par`.
+template <int N, class Body>
+inline void reduce_range(int64_t n, bool par, double* acc, Body&& body) {
+#ifdef PYQML_HAVE_OPENMP
+    if (par) {
+#pragma omp parallel
+        {
+            double local[N] = {};
+#pragma omp for schedule(static)
+            for (int64_t i = 0; i < n; ++i) body(i, local);
+#pragma omp critical(pyqml_reduce_range)
+            for (int k = 0; k < N; ++k) acc[k] += local[k];
+        }
+        return;
+    }
+#endif
+    double local[N] = {};
+    for (int64_t i = 0; i < n; ++i) body(i, local);
+    for (int k = 0; k < N; ++k) acc[k] += local[k];
+}
+
+// The adjoint method needs <lam| dU |psi> for every parameter of a gate. With the gate's local overlap
+// matrix G_rc = sum over the gate's amplitude groups of conj(lam[group, r]) psi[group, c], each of them is
+// sum_rc dU_rc G_rc: one pass over the two states per gate, however many parameters it has, and no
+// temporary state. G is accumulated as interleaved (re, im) doubles.
+template <int N, class Body>
+inline void overlap_reduce(int64_t groups, bool par, cplx* G, Body&& body) {
+    double acc[2 * N] = {};
+    reduce_range<2 * N>(groups, par, acc, body);
+    for (int i = 0; i < N; ++i) G[i] = cplx(acc[2 * i], acc[2 * i + 1]);
+}
+
+template <class F>
+inline void acc_conj_mul(double* s, const amp_t<F>& l, const amp_t<F>& v) {
+    // conj(l) * v
+    s[0] += double(l.real()) * double(v.real()) + double(l.imag()) * double(v.imag());
+    s[1] += double(l.real()) * double(v.imag()) - double(l.imag()) * double(v.real());
+}
+
+// 2x2 overlap on one bit (optionally restricted to a set control bit: cbit >= 0).
+template <class F>
+void overlap1(const amp_t<F>* lam, const amp_t<F>* psi, int n, int bit, int cbit, cplx* G, bool par) {
+    const index_t tm = index_t(1) << bit;
+    const bool ctrl = cbit >= 0;
+    const index_t cm = ctrl ? index_t(1) << cbit : 0;
+    const int sorted[2] = {ctrl ? std::min(cbit, bit) : bit, ctrl ? std::max(cbit, bit) : bit};
+    const int nz = ctrl ? 2 : 1;
+    overlap_reduce<4>(int64_t(1) << (n - nz), par, G, [&](int64_t g, double* s) {
+        const index_t i0 = (ctrl ? insert_zero_bits(index_t(g), sorted, 2) : insert_zero_bits(index_t(g), &bit, 1)) | cm;
+        const index_t i1 = i0 | tm;
+        const amp_t<F> a = psi[i0], b = psi[i1], la = lam[i0], lb = lam[i1];
+        acc_conj_mul<F>(s + 0, la, a);
+        acc_conj_mul<F>(s + 2, la, b);
+        acc_conj_mul<F>(s + 4, lb, a);
+        acc_conj_mul<F>(s + 6, lb, b);
+    });
+}
+
+// One backward step of the adjoint method for a 2x2 gate (optionally singly controlled) in a single pass:
+// psi <- U^dag psi, G <- overlap(lam, psi) over the gate's groups, lam <- U^dag lam. Reads and writes each
+// state once instead of three passes; `uinv` is U^dag.
+template <class F>
+void adjoint_step1(amp_t<F>* psi, amp_t<F>* lam, int n, int bit, int cbit, const cplx* uinv, bool want_overlap,
+                   bool update_lam, cplx* G, bool par) {
+    const amp_t<F> m00(uinv[0]), m01(uinv[1]), m10(uinv[2]), m11(uinv[3]);
+    const index_t tm = index_t(1) << bit;
+    const bool ctrl = cbit >= 0;
+    const index_t cm = ctrl ? index_t(1) << cbit : 0;
+    const int sorted[2] = {ctrl ? std::min(cbit, bit) : bit, ctrl ? std::max(cbit, bit) : bit};
+    const int nz = ctrl ? 2 : 1;
+    double acc[8] = {};
+    reduce_range<8>(int64_t(1) << (n - nz), par, acc, [&](int64_t g, double* s) {
+        const index_t i0 = (ctrl ? insert_zero_bits(index_t(g), sorted, 2) : insert_zero_bits(index_t(g), &bit, 1)) | cm;
+        const index_t i1 = i0 | tm;
+        const amp_t<F> a0 = psi[i0], b0 = psi[i1];
+        const amp_t<F> a = m00 * a0 + m01 * b0, b = m10 * a0 + m11 * b0;
+        psi[i0] = a;
+        psi[i1] = b;
+        const amp_t<F> la = lam[i0], lb = lam[i1];
+        if (want_overlap) {
+            acc_conj_mul<F>(s + 0, la, a);
+            acc_conj_mul<F>(s + 2, la, b);
+            acc_conj_mul<F>(s + 4, lb, a);
+            acc_conj_mul<F>(s + 6, lb, b);
+        }
+        if (update_lam) {
+            lam[i0] = m00 * la + m01 * lb;
+            lam[i1] = m10 * la + m11 * lb;
+        }
+    });
+    for (int i = 0; i < 4; ++i) G[i] = cplx(acc[2 * i], acc[2 * i + 1]);
+}
+
+// Diagonal overlap on k bits: G_r = sum_{i with local index r} conj(lam_i) psi_i.
+template <class F>
+void overlap_diagonal(const amp_t<F>* lam, const amp_t<F>* psi, int n, const int* bits, int k, cplx* G, bool par) {
+    const int dim = 1 << k;
+    std::vector<double> acc(2 * size_t(dim), 0.0);
+    if (k <= 2) {
+        double a8[8] = {};
+        reduce_range<8>(int64_t(1) << n, par, a8, [&](int64_t i, double* s) {
+            unsigned local = 0;
+            for (int a = 0; a < k; ++a) local = (local << 1) | ((index_t(i) >> bits[a]) & 1u);
+            acc_conj_mul<F>(s + 2 * local, lam[i], psi[i]);
+        });
+        for (int r = 0; r < dim; ++r) G[r] = cplx(a8[2 * r], a8[2 * r + 1]);
+        return;
+    }
+    // Wide diagonals (MultiRZ on many wires): serial accumulation per local index.
+    for (int64_t i = 0; i < (int64_t(1) << n); ++i) {
+        unsigned local = 0;
+        for (int a = 0; a < k; ++a) local = (local << 1) | ((index_t(i) >> bits[a]) & 1u);
+        acc_conj_mul<F>(acc.data() + 2 * local, lam[i], psi[i]);
+    }
+    for (int r = 0; r < dim; ++r) G[r] = cplx(acc[2 * r], acc[2 * r + 1]);
+}
+
+// Dense overlap on k <= 3 target bits with nc control bits set (the general case).
+template <class F>
+void overlap_block(const amp_t<F>* lam, const amp_t<F>* psi, int n, const int* ctrl_bits, int nc,
+                   const int* tgt_bits, int k, cplx* G, bool par) {
+    const int dim = 1 << k;
+    int sorted[6];
+    for (int a = 0; a < nc; ++a) sorted[a] = ctrl_bits[a];
+    for (int a = 0; a < k; ++a) sorted[nc + a] = tgt_bits[a];
+    std::sort(sorted, sorted + nc + k);
+    index_t cmask = 0;
+    for (int a = 0; a < nc; ++a) cmask |= index_t(1) << ctrl_bits[a];
+    index_t offs[8];
+    for (int r = 0; r < dim; ++r) {
+        offs[r] = 0;
+        for (int a = 0; a < k; ++a)
+            if (r & (1 << (k - 1 - a))) offs[r] |= index_t(1) << tgt_bits[a];
+    }
+    double acc[128] = {};
+    reduce_range<128>(int64_t(1) << (n - nc - k), par, acc, [&](int64_t g, double* s) {
+        const index_t on = insert_zero_bits(index_t(g), sorted, nc + k) | cmask;
+        for (int r = 0; r < dim; ++r)
+            for (int c = 0; c < dim; ++c) acc_conj_mul<F>(s + 2 * (r * dim + c), lam[on | offs[r]], psi[on | offs[c]]);
+    });
+    for (int i = 0; i < dim * dim; ++i) G[i] = cplx(acc[2 * i], acc[2 * i + 1]);
 }
 
 }  // namespace pyqml::sv

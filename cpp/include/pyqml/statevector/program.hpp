@@ -44,7 +44,22 @@ public:
     template <class F>
     void apply_derivative(size_t op, int k, const cplx* mats, amp_t<F>* psi, bool par) const;
 
+    // out[k] = 2 Re <lam| dU_op/d angle_k |phi> for every non-constant parameter k of the op (others left
+    // untouched), from matrices bound with_derivs, in one pass over the two states.
+    template <class F>
+    void derivative_brakets(size_t op, const cplx* mats, const amp_t<F>* lam, const amp_t<F>* phi, double* out,
+                            bool par) const;
+
+    // One step of the adjoint sweep with a single lambda: phi <- U^dag phi, then the derivative terms
+    // (into out, as derivative_brakets), then (if update_lam) lam <- U^dag lam. Fused into one pass for 2x2
+    // gates.
+    template <class F>
+    void adjoint_step(size_t op, const cplx* mats, amp_t<F>* phi, amp_t<F>* lam, double* out, bool update_lam,
+                      bool par) const;
+
 private:
+    template <class F>
+    void derivatives_from_overlap(const OpKernel& k, size_t op, const cplx* mats, const cplx* G, double* out) const;
     template <class F>
     void run_kernel(const OpKernel& kern, amp_t<F>* psi, const cplx* m, bool zero_off, bool par) const;
 

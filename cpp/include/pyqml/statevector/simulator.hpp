@@ -54,8 +54,8 @@ private:
     template <class F, class Body>
     void for_rows(const Batch& b, int states_per_row, bool with_derivs, Body&& body) const;
     template <class F>
-    void backward(const double* angles, const cplx* mats, amp_t<F>* phi, std::vector<amp_t<F>*>& lambdas,
-                  amp_t<F>* mu, bool par, double* d_angles /* n_lambda x n_angles */) const;
+    void backward(const cplx* mats, amp_t<F>* phi, std::vector<amp_t<F>*>& lambdas, bool par,
+                  double* d_angles /* n_lambda x n_angles */) const;
     template <class F>
     void expval_t(const Batch& b, double* out) const;
     template <class F>
