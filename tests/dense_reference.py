@@ -158,3 +158,10 @@ def random_unitary(dim: int, rng: np.random.Generator) -> np.ndarray:
     A = rng.normal(size=(dim, dim)) + 1j * rng.normal(size=(dim, dim))
     Q, R = np.linalg.qr(A)
     return Q * (np.diag(R) / np.abs(np.diag(R)))
+
+
+def seed_of(*parts) -> int:
+    """A deterministic seed from labels (Python's hash() of strings changes between runs)."""
+    import zlib
+
+    return zlib.crc32(repr(parts).encode())
