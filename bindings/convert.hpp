@@ -39,5 +39,6 @@ struct BatchArrays {
 BatchArrays make_batch(const Circuit& c, const py::object& weights, const py::object& inputs);
 
 void init_statevector(py::module_& m);
+void init_tensornet(py::module_& m);
 
 }  // namespace pyqml::bind

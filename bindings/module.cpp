@@ -168,4 +168,5 @@ PYBIND11_MODULE(_core, m) {
     m.def("max_threads", &sv::max_threads, "OpenMP threads the engine uses.");
 
     bind::init_statevector(m);
+    bind::init_tensornet(m);
 }

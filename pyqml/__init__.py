@@ -12,6 +12,7 @@ from .ops import (CH, CNOT, CRX, CRY, CRZ, CSWAP, CY, CZ, GATES, H, I, ISWAP, RX
                   MultiRZ, Operation, PauliX, PauliY, PauliZ, PhaseShift, QubitUnitary, Rot, Sdg, SXdg, Tdg,
                   Toffoli, gate_matrix)
 from .qnode import QNode, qnode
+from .tensornet import plan
 
 __version__ = "0.1.0"
 

@@ -1,0 +1,173 @@
+// pyqml._core.TensorNet and pyqml._core.ContractionPlan: the tensor-network method's light cones,
+// compiled contraction plans and batched execution with reverse-mode gradients.
+#include <pybind11/complex.h>
+
+#include <memory>
+
+#include "convert.hpp"
+#include "pyqml/tensornet/executor.hpp"
+
+namespace pyqml::bind {
+
+namespace {
+
+tn::Batch to_tn_batch(const BatchArrays& a) {
+    tn::Batch b;
+    b.weights = a.weights.data();
+    b.weights_per_row = a.weights_per_row;
+    b.inputs = a.has_inputs ? a.inputs.data() : nullptr;
+    b.rows = a.rows;
+    return b;
+}
+
+using Shape = std::vector<py::ssize_t>;
+using LeafTuple = std::tuple<int, int, std::string, std::vector<int>>;
+using StepTuple = std::tuple<int, int, std::vector<int>>;
+using GateTuple = std::tuple<std::string, int>;
+
+std::shared_ptr<tn::ContractionPlan> make_plan(const std::vector<GateTuple>& gates, const std::vector<LeafTuple>& leaves,
+                                               const std::vector<StepTuple>& steps) {
+    std::vector<tn::StructGate> gs;
+    for (const auto& [name, nw] : gates) {
+        auto id = gates::gate_by_name(name);
+        if (!id) throw InvalidInput("unknown gate '" + name + "'");
+        gs.push_back({*id, gates::gate_wire_count(*id, nw)});
+    }
+    std::vector<tn::Leaf> ls;
+    for (const auto& [kind, gate, letter, labels] : leaves) {
+        PYQML_REQUIRE(kind >= 0 && kind <= 4, "leaf kind must be 0..4");
+        tn::Leaf l;
+        l.kind = static_cast<tn::LeafKind>(kind);
+        l.gate = gate;
+        l.letter = letter.empty() ? 'I' : letter[0];
+        l.labels = labels;
+        ls.push_back(std::move(l));
+    }
+    std::vector<tn::Step> ss;
+    for (const auto& [a, b, keep] : steps) ss.push_back({a, b, keep});
+    return std::make_shared<tn::ContractionPlan>(std::move(gs), std::move(ls), std::move(ss));
+}
+
+}  // namespace
+
+void init_tensornet(py::module_& m) {
+    py::class_<tn::ContractionPlan, std::shared_ptr<tn::ContractionPlan>>(
+        m, "ContractionPlan", "A compiled pairwise contraction tree for one network structure.")
+        .def(py::init(&make_plan), py::arg("gates"), py::arg("leaves"), py::arg("steps"),
+             "gates: [(name, n_wires)]; leaves: [(kind, gate, letter, labels)] with kind 0 ket gate, 1 bra gate, "
+             "2 |0>, 3 Pauli matrix [bra, ket], 4 diagonal Z; steps: [(a, b, kept labels)].")
+        .def_property_readonly("forward_macs", &tn::ContractionPlan::forward_macs)
+        .def_property_readonly("backward_macs", &tn::ContractionPlan::backward_macs)
+        .def_property_readonly("width", &tn::ContractionPlan::width)
+        .def_property_readonly("workspace_elements", &tn::ContractionPlan::workspace_elements)
+        .def_property_readonly("table_bytes", &tn::ContractionPlan::table_bytes)
+        .def("bytes_per_thread", &tn::ContractionPlan::bytes_per_thread, py::arg("elem_bytes"));
+
+    m.def("tn_diagonal_on_wire", [](const std::string& name, int j) {
+        auto id = gates::gate_by_name(name);
+        if (!id) throw InvalidInput("unknown gate '" + name + "'");
+        return tn::diagonal_on_wire(*id, j);
+    }, py::arg("name"), py::arg("j"), "Whether a gate acts diagonally (in Z) on its j-th wire.");
+
+    py::class_<tn::Executor>(m, "TensorNet", "A circuit and observables compiled for the tensor-network method.")
+        .def(py::init([](const Circuit& c, const std::vector<std::vector<TermTuple>>& obs, const std::string& precision) {
+                 tn::Precision p;
+                 if (precision == "complex128") p = tn::Precision::Double;
+                 else if (precision == "complex64") p = tn::Precision::Single;
+                 else throw InvalidInput("precision must be 'complex128' or 'complex64', got '" + precision + "'");
+                 return std::make_unique<tn::Executor>(c, make_observables(obs), p);
+             }),
+             py::arg("circuit"), py::arg("observables"), py::arg("precision") = "complex128")
+        .def_property_readonly("n_observables", &tn::Executor::n_observables)
+        .def_property_readonly("n_terms", &tn::Executor::n_terms)
+        .def_property_readonly("n_structures", &tn::Executor::n_structures)
+        .def("structure", [](const tn::Executor& e, int s) {
+            PYQML_REQUIRE(s >= 0 && s < e.n_structures(), "structure index out of range");
+            const tn::Structure& st = e.structure(s);
+            py::list gates;
+            for (size_t j = 0; j < st.gates.size(); ++j) {
+                std::vector<bool> diag;
+                for (int w = 0; w < st.gates[j].n_wires; ++w) diag.push_back(tn::diagonal_on_wire(st.gates[j].gate, w));
+                gates.append(py::make_tuple(gates::gate_spec(st.gates[j].gate).name, st.gate_wires[j], diag,
+                                            gates::gate_spec(st.gates[j].gate).n_params));
+            }
+            py::dict d;
+            d["key"] = py::bytes(st.key);
+            d["n_wires"] = st.n_wires;
+            d["letters"] = st.letters;
+            d["gates"] = gates;
+            return d;
+        }, py::arg("s"), "One cone structure: key, local wire count, Pauli letters, gates (name, wires, diagonal, n_params).")
+        .def("structure_counts", &tn::Executor::structure_counts, "Number of terms per structure.")
+        .def("cones", [](const tn::Executor& e) {
+            py::list out;
+            for (int t = 0; t < e.n_terms(); ++t) {
+                const tn::Cone& c = e.term_cone(t);
+                out.append(py::make_tuple(c.ops, c.wires, c.letters, e.term_structure(t)));
+            }
+            return out;
+        }, "Per distinct Pauli word: (cone op indices in time order, wires, letters, structure index).")
+        .def("set_plan", &tn::Executor::set_plan, py::arg("structure"), py::arg("plan"))
+        .def("estimated_bytes", &tn::Executor::estimated_bytes, py::arg("rows"), py::arg("gradients"))
+        .def("expval", [](const tn::Executor& e, const py::object& w, const py::object& x) {
+            auto a = make_batch(e.circuit(), w, x);
+            py::array_t<double> out(Shape{a.rows, e.n_observables()});
+            double* o = out.mutable_data();
+            {
+                py::gil_scoped_release nogil;
+                e.expval(to_tn_batch(a), o);
+            }
+            return out;
+        }, py::arg("weights"), py::arg("inputs") = py::none(), "Expectation values, shape (rows, n_obs).")
+        .def("expval_angles", [](const tn::Executor& e, darray angles) {
+            const Circuit& c = e.circuit();
+            PYQML_REQUIRE(angles.ndim() == 2 && angles.shape(1) == c.n_angles(),
+                          "angles must have shape (rows, " + std::to_string(c.n_angles()) + ")");
+            tn::Batch b;
+            b.angles = angles.data();
+            b.rows = angles.shape(0);
+            py::array_t<double> out(Shape{b.rows, e.n_observables()});
+            double* o = out.mutable_data();
+            {
+                py::gil_scoped_release nogil;
+                e.expval(b, o);
+            }
+            return out;
+        }, py::arg("angles"), "Expectation values for explicit gate angles (rows, n_angles).")
+        .def("jacobian", [](const tn::Executor& e, const py::object& w, const py::object& x) {
+            const Circuit& c = e.circuit();
+            auto a = make_batch(c, w, x);
+            const py::ssize_t no = e.n_observables();
+            py::array_t<double> vals(Shape{a.rows, no});
+            py::array_t<double> dw(Shape{a.rows, no, c.n_weights()});
+            py::array_t<double> dx(Shape{a.rows, no, c.n_inputs()});
+            double *pv = vals.mutable_data(), *pw = dw.mutable_data(), *px = dx.mutable_data();
+            {
+                py::gil_scoped_release nogil;
+                e.jacobian(to_tn_batch(a), pv, pw, px);
+            }
+            return py::make_tuple(vals, dw, dx);
+        }, py::arg("weights"), py::arg("inputs") = py::none(),
+           "values (rows, n_obs), d/dweights (rows, n_obs, n_weights), d/dinputs (rows, n_obs, n_inputs).")
+        .def("vjp", [](const tn::Executor& e, const py::object& w, const py::object& x, darray cot) {
+            const Circuit& c = e.circuit();
+            auto a = make_batch(c, w, x);
+            const py::ssize_t no = e.n_observables();
+            PYQML_REQUIRE(cot.ndim() == 2 && cot.shape(0) == a.rows && cot.shape(1) == no,
+                          "cotangent must have shape (" + std::to_string(a.rows) + ", " + std::to_string(no) + ")");
+            py::array_t<double> vals(Shape{a.rows, no});
+            py::array_t<double> dw = a.weights_per_row ? py::array_t<double>(Shape{a.rows, c.n_weights()})
+                                                       : py::array_t<double>(Shape{c.n_weights()});
+            py::array_t<double> dx(Shape{a.rows, c.n_inputs()});
+            double *pv = vals.mutable_data(), *pw = dw.mutable_data(), *px = dx.mutable_data();
+            const double* pc = cot.data();
+            {
+                py::gil_scoped_release nogil;
+                e.vjp(to_tn_batch(a), pc, pv, pw, px);
+            }
+            return py::make_tuple(vals, dw, dx);
+        }, py::arg("weights"), py::arg("inputs"), py::arg("cotangent"),
+           "values, cot . d/dweights (summed over rows unless weights are per row), cot . d/dinputs (rows, n_inputs).");
+}
+
+}  // namespace pyqml::bind

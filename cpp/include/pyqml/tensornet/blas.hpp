@@ -1,0 +1,18 @@
+#pragma once
+// Matrix products for the pairwise contractions: BLAS (OpenBLAS from scipy-openblas32) for operands big
+// enough to pay for the call, a plain loop below that. Row-major throughout.
+#include <complex>
+#include <cstdint>
+
+namespace pyqml::tn {
+
+// C[m x n] = op(A) op(B) (+ C when accumulate), op = transpose (never conjugate) when trans_* is set.
+// A is m x k (k x m when trans_a), B is k x n (n x k when trans_b).
+template <class T>
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c,
+          bool accumulate = false);
+
+// Threads BLAS may use inside one call (1 while OpenMP spreads terms across threads).
+void set_blas_threads(int n);
+
+}  // namespace pyqml::tn

@@ -1,0 +1,108 @@
+#pragma once
+// A compiled contraction plan for one network structure <0|U^dag P U|0> and its execution:
+// pairwise steps as permutation + (batched) GEMM, and reverse mode through the same tree.
+//
+//   leaves (gate tensors, |0>, Pauli)  --steps (a, b) -> c-->  ...  --> scalar
+//
+// Every index has dimension 2. An index may be shared by more than two tensors (a hyperedge: the
+// input and output index of a wire on which a gate acts diagonally are one index). In step (a, b) each
+// index of a or b is a batch index (in a, b and kept), a contracted index (in a and b, not kept) or a
+// free index (in one operand, kept); the result's index order is [batch, free of a, free of b].
+//
+// Reverse mode (Evenbly & Pfeifer, arXiv:1310.8023, sec. on environments): with C = A.B per step,
+// dE/dA = dE/dC . B^T and dE/dB = A^T . dE/dC, swept from the root down, give every leaf's environment
+// in one backward pass. Only subtrees holding a parametrised ket gate are visited. Since E is real and
+// the bra half is the conjugate of the ket half, dE/dtheta = 2 Re sum(env_ket * dU/dtheta).
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pyqml/common/types.hpp"
+#include "pyqml/gates/gate_table.hpp"
+
+namespace pyqml::tn {
+
+enum class LeafKind : int { KetGate = 0, BraGate = 1, Zero = 2, Pauli = 3, PauliDiag = 4 };
+
+struct Leaf {
+    LeafKind kind = LeafKind::Zero;
+    int gate = -1;      // KetGate/BraGate: position of the gate in the structure's gate list
+    char letter = 'I';  // Pauli ('X', 'Y', 'Z' as 2x2, labels [bra, ket]) and PauliDiag ('Z' diagonal)
+    std::vector<int> labels;
+};
+
+struct Step {
+    int a = 0, b = 0;        // tensor ids: leaves 0..L-1, then step results L, L+1, ...
+    std::vector<int> keep;   // indices the result keeps (the order is chosen here)
+};
+
+// The gate of a structure: which gate and on how many wires (parameters and matrices are bound per term).
+struct StructGate {
+    gates::GateId gate;
+    int n_wires = 1;
+};
+
+class ContractionPlan {
+public:
+    ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf> leaves, std::vector<Step> steps);
+
+    int n_leaves() const { return static_cast<int>(leaves_.size()); }
+    int n_steps() const { return static_cast<int>(steps_.size()); }
+    const std::vector<StructGate>& gates() const { return gates_; }
+    // Complex multiply-adds of one forward contraction, and of the backward sweep.
+    double forward_macs() const { return fwd_macs_; }
+    double backward_macs() const { return bwd_macs_; }
+    // log2 of the largest tensor.
+    int width() const { return width_; }
+    // Elements of one workspace (leaves, intermediates, environments, scratch) and the permutation tables.
+    double workspace_elements() const { return double(ws_elems_); }
+    double table_bytes() const { return table_bytes_; }
+    // Bytes one thread needs to run the plan with gradients, for an element of `elem_bytes`.
+    double bytes_per_thread(int elem_bytes) const { return double(ws_elems_) * elem_bytes; }
+
+    // Builds the permutation tables (call once the memory check passed; idempotent, not thread-safe).
+    void prepare();
+    bool prepared() const { return prepared_; }
+
+    // ---- execution on one workspace of workspace_elements() elements ----
+    template <class T>
+    void fill_gate(T* ws, int gate, const cplx* full_matrix) const;
+    template <class T>
+    void fill_constants(T* ws) const;
+    template <class T>
+    std::complex<T> forward(T* ws) const;
+    // Environments of every parametrised ket gate (the root's adjoint is 1).
+    template <class T>
+    void backward(T* ws) const;
+    // 2 Re sum(env_ket(gate) * dU) for dU = d full_matrix / d theta.
+    template <class T>
+    double ket_gradient(const T* ws, int gate, const cplx* full_dmatrix) const;
+
+private:
+    struct Slot {
+        int64_t offset = 0, size = 1, adj = -1;
+        std::vector<int> labels;
+    };
+    struct StepExec {
+        int a, b, out;
+        int64_t nb, m, k, n;
+        std::vector<int> a_order, b_order;   // source positions, in the permuted order
+        std::vector<uint32_t> perm_a, perm_b;  // gather tables (empty when the order is the identity)
+        bool id_a, id_b;
+    };
+
+    std::vector<StructGate> gates_;
+    std::vector<Leaf> leaves_;
+    std::vector<Slot> slots_;
+    std::vector<StepExec> steps_;
+    std::vector<int> ket_leaf_, bra_leaf_;          // per gate
+    std::vector<std::vector<int>> gate_map_;        // per gate: tensor element -> full-matrix entry
+    std::vector<char> need_adj_;
+    int64_t scratch_a_ = 0, scratch_b_ = 0, scratch_c_ = 0, ws_elems_ = 0;
+    double fwd_macs_ = 0, bwd_macs_ = 0, table_bytes_ = 0;
+    int width_ = 0;
+    bool prepared_ = false;
+};
+
+}  // namespace pyqml::tn

@@ -1,0 +1,90 @@
+#pragma once
+// The tensor-network method: expectation values of Pauli sums and their gradients, term by term through
+// reverse light cones. Terms whose cones share a structure share one ContractionPlan (the plans are made
+// in Python by the path search and handed over); every term is then bound to its own numbers and
+// contracted in C++, a batch of rows and all terms in one call, spread over threads.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pyqml/circuit/circuit.hpp"
+#include "pyqml/observables/pauli.hpp"
+#include "pyqml/tensornet/contraction.hpp"
+#include "pyqml/tensornet/lightcone.hpp"
+
+namespace pyqml::tn {
+
+enum class Precision { Double, Single };
+
+// A batch of bindings (as the state-vector method's): weights shared or per row, inputs per row, or
+// explicit gate angles per row.
+struct Batch {
+    const double* weights = nullptr;
+    bool weights_per_row = false;
+    const double* inputs = nullptr;
+    int64_t rows = 1;
+    const double* angles = nullptr;
+};
+
+// The structure of one cone: its gates on local wires and the Pauli letters.
+struct Structure {
+    std::string key;
+    int n_wires = 0;
+    std::string letters;
+    std::vector<StructGate> gates;
+    std::vector<std::vector<int>> gate_wires;  // local wires per gate
+};
+
+class Executor {
+public:
+    Executor(const Circuit& circuit, const std::vector<Observable>& observables, Precision precision);
+
+    const Circuit& circuit() const { return circuit_; }
+    int n_observables() const { return static_cast<int>(obs_terms_.size()); }
+    int n_terms() const { return static_cast<int>(terms_.size()); }
+    int n_structures() const { return static_cast<int>(structures_.size()); }
+    const Structure& structure(int s) const { return structures_[s]; }
+    int term_structure(int t) const { return terms_[t].structure; }
+    const Cone& term_cone(int t) const { return terms_[t].cone; }
+    // Terms per structure.
+    std::vector<int64_t> structure_counts() const;
+
+    void set_plan(int structure, std::shared_ptr<ContractionPlan> plan);
+    // Bytes the next call needs (workspaces of the threads it will use); checked before allocating.
+    double estimated_bytes(int64_t rows, bool gradients) const;
+
+    void expval(const Batch& b, double* out) const;                      // rows x n_obs
+    void jacobian(const Batch& b, double* vals, double* dw, double* dx) const;
+    void vjp(const Batch& b, const double* cot, double* vals, double* dw, double* dx) const;
+
+private:
+    struct Term {
+        Cone cone;
+        int structure = -1;
+        int n_grad = 0;        // gate angles in the cone
+        int64_t grad_offset = 0;
+    };
+    struct ObsTerm {
+        int term;
+        double coeff;
+    };
+    // Values (rows x terms) and, when grads is set, d value / d angle for every cone angle of every term
+    // (rows x total cone angles), handed to `take` block by block of rows.
+    template <class F, class Take>
+    void run(const Batch& b, bool grads, Take&& take) const;
+    void angles_of_row(const Batch& b, int64_t r, double* angles) const;
+
+    Circuit circuit_;
+    Precision precision_;
+    std::vector<Term> terms_;
+    std::vector<std::vector<ObsTerm>> obs_terms_;
+    std::vector<double> obs_const_;
+    std::vector<Structure> structures_;
+    std::vector<std::shared_ptr<ContractionPlan>> plans_;
+    int64_t total_grad_ = 0;
+};
+
+int max_threads();
+
+}  // namespace pyqml::tn

@@ -1,0 +1,46 @@
+#pragma once
+// Reverse light cones of Pauli terms, and the structural key under which cones share a contraction plan.
+//
+// In <0|U^dag P U|0> a gate G_k (walking backwards from P) cancels with its adjoint when it commutes with
+// the operator built so far, O_{k+1} = (later cone gates)^dag P (later cone gates). Disjoint support is
+// the usual test; we also use that two gates commute when both act diagonally (in Z) on every wire they
+// share. So G_k is dropped when, on each of its wires w that the cone already touches, G_k is diagonal on
+// w and so are P_w (I or Z) and every cone gate on w. This keeps, e.g., one QAOA cost layer's ZZ gates
+// from chaining the cone through each other.
+//
+// The walk visits gates through per-wire lists and a max-heap of candidate gate indices, so a term costs
+// O(g log g) with g the gates touching its cone, not O(all gates).
+#include <string>
+#include <vector>
+
+#include "pyqml/circuit/circuit.hpp"
+
+namespace pyqml::tn {
+
+// True when gate `id` acts diagonally on its j-th wire (controls, and every wire of a diagonal gate):
+// the wire's input and output indices can then be one index (a hyperedge) in the network.
+bool diagonal_on_wire(gates::GateId id, int j);
+
+struct Cone {
+    std::vector<int> ops;    // circuit op indices of the cone, in time order
+    std::vector<int> wires;  // circuit wires; local wire i is wires[i] (term wires first, then discovery order)
+    std::string letters;     // Pauli letter per local wire ('I' off the term)
+    std::string key;         // structure: letters, gate ids and local wires (no numbers)
+};
+
+class LightCones {
+public:
+    explicit LightCones(const Circuit& c);
+    // Cone of the Pauli word (wires, letters); wires must be distinct and in range.
+    Cone cone(const std::vector<int>& wires, const std::string& letters);
+
+private:
+    const Circuit& circuit_;
+    std::vector<std::vector<int>> wire_ops_;   // ops on each wire, in time order
+    std::vector<std::vector<int>> pos_;        // pos_[op][j]: index of op in wire_ops_[op.wires[j]]
+    std::vector<int> op_stamp_, wire_stamp_, local_;
+    std::vector<char> clean_;
+    int stamp_ = 0;
+};
+
+}  // namespace pyqml::tn

@@ -1,0 +1,301 @@
+#include "pyqml/tensornet/executor.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <map>
+#include <unordered_map>
+
+#include "pyqml/common/errors.hpp"
+#include "pyqml/common/memory.hpp"
+#include "pyqml/tensornet/blas.hpp"
+
+#ifdef PYQML_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+namespace pyqml::tn {
+
+int max_threads() {
+#ifdef PYQML_HAVE_OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+namespace {
+// Row blocks keep the per-term values and cone gradients of a block under this many doubles.
+constexpr int64_t kBlockDoubles = int64_t(1) << 22;
+}  // namespace
+
+Executor::Executor(const Circuit& circuit, const std::vector<Observable>& observables, Precision precision)
+    : circuit_(circuit), precision_(precision) {
+    LightCones lc(circuit_);
+    std::unordered_map<std::string, int> term_of_word, structure_of_key;
+    obs_terms_.resize(observables.size());
+    obs_const_.assign(observables.size(), 0.0);
+    for (size_t o = 0; o < observables.size(); ++o) {
+        for (const PauliTerm& pt : observables[o].terms) {
+            PYQML_REQUIRE(std::isfinite(pt.coeff), "observable " + std::to_string(o) + " has a NaN or infinite coefficient");
+            PYQML_REQUIRE(pt.wires.size() == pt.paulis.size(), "a Pauli word needs one letter per wire");
+            // Word key: sorted (wire, letter) pairs without identities.
+            std::vector<std::pair<int, char>> word;
+            for (size_t i = 0; i < pt.wires.size(); ++i)
+                if (pt.paulis[i] != 'I') word.emplace_back(pt.wires[i], pt.paulis[i]);
+            std::sort(word.begin(), word.end());
+            std::vector<int> ws;
+            std::string ls, wk;
+            for (auto& [w, p] : word) {
+                ws.push_back(w);
+                ls.push_back(p);
+                wk += std::to_string(w) + p;
+            }
+            if (word.empty()) {
+                // Still validate the letters of an all-identity word.
+                for (char p : pt.paulis) PYQML_REQUIRE(p == 'I', std::string("unknown Pauli letter '") + p + "'");
+                obs_const_[o] += pt.coeff;
+                continue;
+            }
+            auto it = term_of_word.find(wk);
+            int t;
+            if (it == term_of_word.end()) {
+                Term term;
+                term.cone = lc.cone(ws, ls);
+                auto sit = structure_of_key.find(term.cone.key);
+                if (sit == structure_of_key.end()) {
+                    Structure st;
+                    st.key = term.cone.key;
+                    st.n_wires = static_cast<int>(term.cone.wires.size());
+                    st.letters = term.cone.letters;
+                    std::unordered_map<int, int> local;
+                    for (size_t i = 0; i < term.cone.wires.size(); ++i) local[term.cone.wires[i]] = int(i);
+                    for (int g : term.cone.ops) {
+                        const Op& op = circuit_.ops()[g];
+                        st.gates.push_back({op.gate, static_cast<int>(op.wires.size())});
+                        std::vector<int> lw;
+                        for (int w : op.wires) lw.push_back(local[w]);
+                        st.gate_wires.push_back(std::move(lw));
+                    }
+                    sit = structure_of_key.emplace(st.key, static_cast<int>(structures_.size())).first;
+                    structures_.push_back(std::move(st));
+                }
+                term.structure = sit->second;
+                for (int g : term.cone.ops) term.n_grad += gates::gate_spec(circuit_.ops()[g].gate).n_params;
+                term.grad_offset = total_grad_;
+                total_grad_ += term.n_grad;
+                t = static_cast<int>(terms_.size());
+                terms_.push_back(std::move(term));
+                term_of_word.emplace(wk, t);
+            } else {
+                t = it->second;
+            }
+            obs_terms_[o].push_back({t, pt.coeff});
+        }
+    }
+    plans_.resize(structures_.size());
+}
+
+std::vector<int64_t> Executor::structure_counts() const {
+    std::vector<int64_t> c(structures_.size(), 0);
+    for (const Term& t : terms_) ++c[t.structure];
+    return c;
+}
+
+void Executor::set_plan(int s, std::shared_ptr<ContractionPlan> plan) {
+    PYQML_REQUIRE(s >= 0 && s < n_structures(), "structure index out of range");
+    PYQML_REQUIRE(plan != nullptr, "plan is None");
+    const Structure& st = structures_[s];
+    PYQML_REQUIRE(plan->gates().size() == st.gates.size(), "plan does not match structure " + std::to_string(s));
+    for (size_t j = 0; j < st.gates.size(); ++j)
+        PYQML_REQUIRE(plan->gates()[j].gate == st.gates[j].gate && plan->gates()[j].n_wires == st.gates[j].n_wires,
+                      "plan does not match structure " + std::to_string(s) + " at gate " + std::to_string(j));
+    plans_[s] = std::move(plan);
+}
+
+double Executor::estimated_bytes(int64_t rows, bool gradients) const {
+    const int elem = precision_ == Precision::Double ? 16 : 8;
+    double per_thread = 0, tables = 0;
+    for (const auto& p : plans_) {
+        if (!p) continue;
+        per_thread = std::max(per_thread, p->bytes_per_thread(elem));
+        if (!p->prepared()) tables += p->table_bytes();
+    }
+    const int64_t pairs = rows * int64_t(terms_.size());
+    const double threads = double(std::max<int64_t>(1, std::min<int64_t>(max_threads(), pairs)));
+    const int64_t per_row = int64_t(terms_.size()) + (gradients ? total_grad_ : 0) + circuit_.n_angles();
+    const int64_t block = std::max<int64_t>(1, std::min<int64_t>(rows, kBlockDoubles / std::max<int64_t>(1, per_row)));
+    return threads * per_thread + tables + double(block) * per_row * 8.0;
+}
+
+void Executor::angles_of_row(const Batch& b, int64_t r, double* angles) const {
+    const int na = circuit_.n_angles();
+    if (b.angles) {
+        std::copy(b.angles + r * na, b.angles + (r + 1) * na, angles);
+        return;
+    }
+    const double* w = b.weights_per_row ? b.weights + r * circuit_.n_weights() : b.weights;
+    const double* x = b.inputs ? b.inputs + r * circuit_.n_inputs() : nullptr;
+    circuit_.bind(w, x, angles);
+}
+
+template <class F, class Take>
+void Executor::run(const Batch& b, bool grads, Take&& take) const {
+    for (size_t s = 0; s < plans_.size(); ++s)
+        PYQML_REQUIRE(plans_[s] != nullptr, "structure " + std::to_string(s) + " has no contraction plan");
+    const int64_t rows = b.rows;
+    const int64_t nt = static_cast<int64_t>(terms_.size());
+    int width = 0;
+    for (const auto& p : plans_) width = std::max(width, p->width());
+    check_memory(estimated_bytes(rows, grads),
+                 "tensor-network contraction (largest tensor 2^" + std::to_string(width) + " amplitudes)");
+    for (const auto& p : plans_) p->prepare();
+    int64_t max_ws = 0;
+    for (const auto& p : plans_) max_ws = std::max<int64_t>(max_ws, int64_t(p->workspace_elements()));
+
+    const int na = circuit_.n_angles();
+    const int64_t per_row = nt + (grads ? total_grad_ : 0) + na;
+    const int64_t block = std::max<int64_t>(1, std::min<int64_t>(rows, kBlockDoubles / std::max<int64_t>(1, per_row)));
+    std::vector<double> vals(block * nt), g(grads ? block * total_grad_ : 0), angles(block * na);
+    const int threads = max_threads();
+    for (int64_t r0 = 0; r0 < rows; r0 += block) {
+        const int64_t nr = std::min(block, rows - r0);
+        for (int64_t r = 0; r < nr; ++r) angles_of_row(b, r0 + r, angles.data() + r * na);
+        const int64_t pairs = nr * nt;
+        const bool par = threads > 1 && pairs > 1;
+        set_blas_threads(par ? 1 : threads);
+        std::exception_ptr err;
+#pragma omp parallel if (par)
+        {
+            std::vector<std::complex<F>> ws(pairs > 0 ? max_ws : 0);
+            F* wsp = reinterpret_cast<F*>(ws.data());
+            std::vector<cplx> dm;
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t q = 0; q < pairs; ++q) {
+                try {
+                    const int64_t r = q / nt, t = q % nt;
+                    const Term& term = terms_[t];
+                    const ContractionPlan& plan = *plans_[term.structure];
+                    const double* ang = angles.data() + r * na;
+                    const auto& ops = circuit_.ops();
+                    for (size_t j = 0; j < term.cone.ops.size(); ++j) {
+                        const Op& op = ops[term.cone.ops[j]];
+                        const double* p = ang + circuit_.angle_offset(term.cone.ops[j]);
+                        auto m = gates::full_matrix(op.gate, static_cast<int>(op.wires.size()), p,
+                                                    op.unitary.empty() ? nullptr : op.unitary.data());
+                        plan.fill_gate(wsp, static_cast<int>(j), m.data());
+                    }
+                    plan.fill_constants(wsp);
+                    vals[r * nt + t] = double(plan.forward(wsp).real());
+                    if (grads && term.n_grad > 0) {
+                        plan.backward(wsp);
+                        double* gt = g.data() + r * total_grad_ + term.grad_offset;
+                        int idx = 0;
+                        for (size_t j = 0; j < term.cone.ops.size(); ++j) {
+                            const Op& op = ops[term.cone.ops[j]];
+                            const int np = gates::gate_spec(op.gate).n_params;
+                            const double* p = ang + circuit_.angle_offset(term.cone.ops[j]);
+                            for (int k = 0; k < np; ++k) {
+                                auto d = gates::full_dmatrix(op.gate, static_cast<int>(op.wires.size()), p, k);
+                                gt[idx++] = plan.ket_gradient(wsp, static_cast<int>(j), d.data());
+                            }
+                        }
+                    }
+                } catch (...) {
+#pragma omp critical(pyqml_tn_error)
+                    if (!err) err = std::current_exception();
+                }
+            }
+        }
+        set_blas_threads(threads);
+        if (err) std::rethrow_exception(err);
+        take(r0, nr, vals.data(), g.data());
+    }
+}
+
+void Executor::expval(const Batch& b, double* out) const {
+    const int no = n_observables();
+    const int64_t nt = n_terms();
+    auto take = [&](int64_t r0, int64_t nr, const double* vals, const double*) {
+        for (int64_t r = 0; r < nr; ++r)
+            for (int o = 0; o < no; ++o) {
+                double s = obs_const_[o];
+                for (const ObsTerm& ot : obs_terms_[o]) s += ot.coeff * vals[r * nt + ot.term];
+                out[(r0 + r) * no + o] = s;
+            }
+    };
+    if (precision_ == Precision::Double) run<double>(b, false, take);
+    else run<float>(b, false, take);
+}
+
+void Executor::jacobian(const Batch& b, double* vals_out, double* dw, double* dx) const {
+    const int no = n_observables();
+    const int64_t nt = n_terms();
+    const int na = circuit_.n_angles(), nw = circuit_.n_weights(), nx = circuit_.n_inputs();
+    auto take = [&](int64_t r0, int64_t nr, const double* vals, const double* g) {
+#pragma omp parallel for schedule(static) if (nr > 1)
+        for (int64_t r = 0; r < nr; ++r) {
+            std::vector<double> dang(na);
+            for (int o = 0; o < no; ++o) {
+                double s = obs_const_[o];
+                std::fill(dang.begin(), dang.end(), 0.0);
+                for (const ObsTerm& ot : obs_terms_[o]) {
+                    s += ot.coeff * vals[r * nt + ot.term];
+                    const Term& term = terms_[ot.term];
+                    const double* gt = g + r * total_grad_ + term.grad_offset;
+                    int idx = 0;
+                    for (int op : term.cone.ops) {
+                        const int np = gates::gate_spec(circuit_.ops()[op].gate).n_params;
+                        for (int k = 0; k < np; ++k) dang[circuit_.angle_offset(op) + k] += ot.coeff * gt[idx++];
+                    }
+                }
+                const int64_t ro = (r0 + r) * no + o;
+                vals_out[ro] = s;
+                double* dwr = dw ? dw + ro * nw : nullptr;
+                double* dxr = dx ? dx + ro * nx : nullptr;
+                if (dwr) std::fill(dwr, dwr + nw, 0.0);
+                if (dxr) std::fill(dxr, dxr + nx, 0.0);
+                circuit_.chain(dang.data(), dwr, dxr);
+            }
+        }
+    };
+    if (precision_ == Precision::Double) run<double>(b, true, take);
+    else run<float>(b, true, take);
+}
+
+void Executor::vjp(const Batch& b, const double* cot, double* vals_out, double* dw, double* dx) const {
+    const int no = n_observables();
+    const int64_t nt = n_terms();
+    const int na = circuit_.n_angles(), nw = circuit_.n_weights(), nx = circuit_.n_inputs();
+    if (!b.weights_per_row && dw) std::fill(dw, dw + nw, 0.0);
+    auto take = [&](int64_t r0, int64_t nr, const double* vals, const double* g) {
+        for (int64_t r = 0; r < nr; ++r) {
+            const int64_t row = r0 + r;
+            std::vector<double> dang(na, 0.0);
+            for (int o = 0; o < no; ++o) {
+                double s = obs_const_[o];
+                const double c = cot[row * no + o];
+                for (const ObsTerm& ot : obs_terms_[o]) {
+                    s += ot.coeff * vals[r * nt + ot.term];
+                    const Term& term = terms_[ot.term];
+                    const double* gt = g + r * total_grad_ + term.grad_offset;
+                    int idx = 0;
+                    for (int op : term.cone.ops) {
+                        const int np = gates::gate_spec(circuit_.ops()[op].gate).n_params;
+                        for (int k = 0; k < np; ++k) dang[circuit_.angle_offset(op) + k] += c * ot.coeff * gt[idx++];
+                    }
+                }
+                vals_out[row * no + o] = s;
+            }
+            double* dwr = dw ? (b.weights_per_row ? dw + row * nw : dw) : nullptr;
+            if (dwr && b.weights_per_row) std::fill(dwr, dwr + nw, 0.0);
+            double* dxr = dx ? dx + row * nx : nullptr;
+            if (dxr) std::fill(dxr, dxr + nx, 0.0);
+            circuit_.chain(dang.data(), dwr, dxr);
+        }
+    };
+    if (precision_ == Precision::Double) run<double>(b, true, take);
+    else run<float>(b, true, take);
+}
+
+}  // namespace pyqml::tn

@@ -1,0 +1,12 @@
+"""The tensor-network method: reverse light cones per Pauli term, structure-shared contraction plans,
+C++ pairwise contraction (permutation + BLAS GEMM) and reverse-mode gradients through the tree."""
+from __future__ import annotations
+
+from ..execution import register_method
+from .executor import TensorNetExecutor, TensorNetPlan, plan
+from .network import build_network, clear_plan_cache, contraction_steps, plan_for
+
+register_method("tensornet", TensorNetExecutor)
+
+__all__ = ["TensorNetExecutor", "TensorNetPlan", "plan", "build_network", "clear_plan_cache",
+           "contraction_steps", "plan_for"]

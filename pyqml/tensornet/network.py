@@ -1,0 +1,241 @@
+"""The tensor network of one light-cone structure, ``<0| U^dag P U |0>``, and its contraction path.
+
+A structure (from the engine's light-cone pass) lists the cone's gates on local wires 0..k-1 and the Pauli
+letter of each local wire. The network built here has, per wire, a ``|0>`` on the ket and on the bra side;
+per gate a ket tensor ``U`` and a bra tensor ``conj(U)``; and in the middle the Pauli letters::
+
+    |0>--[U1]--[U3]--+            wire with letter I: ket and bra ends are one index
+                     P            X, Y: a 2x2 tensor [bra, ket];  Z: a diagonal (hyperedge) vector
+    <0|--[U1*]-[U3*]-+
+
+A gate acting diagonally on a wire (its controls, every wire of CZ, IsingZZ, RZ, ...) keeps that wire's
+index: input and output are one index, shared by more than two tensors (a hyperedge). That choice is made
+from the gate table's structure flags only, never from numbers, so gradients stay valid for every angle.
+
+Simplification and path search (opt_einsum by network size, cotengra when installed and asked for) give a
+list of pairwise steps that the engine compiles into a ``_core.ContractionPlan``; plans are cached under the
+structure's key, so terms and circuits with the same structure share them.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import opt_einsum as oe
+
+from .. import _core
+
+KET_GATE, BRA_GATE, ZERO, PAULI, PAULI_DIAG = 0, 1, 2, 3, 4
+
+# Structures contract in a handful of pairwise steps below this many tensors: search exhaustively.
+_OPTIMAL_MAX = 9
+_DP_MAX = 24
+OPTIMIZERS = ("auto", "greedy", "dp", "optimal", "random-greedy", "cotengra")
+
+
+def build_network(structure: dict) -> tuple[list, list]:
+    """Leaves ``[(kind, gate, letter, labels)]`` and gates ``[(name, n_wires)]`` of a structure's network."""
+    n = structure["n_wires"]
+    letters = structure["letters"]
+    counter = [0]
+
+    def new() -> int:
+        counter[0] += 1
+        return counter[0] - 1
+
+    ket = [new() for _ in range(n)]
+    bra = [new() for _ in range(n)]
+    leaves: list = [(ZERO, -1, "", [ket[w]]) for w in range(n)] + [(ZERO, -1, "", [bra[w]]) for w in range(n)]
+    gates = []
+    for j, (name, wires, diag, _n_params) in enumerate(structure["gates"]):
+        kl, bl = [], []
+        for w, d in zip(wires, diag):
+            if d:
+                kl.append(ket[w])
+                bl.append(bra[w])
+            else:
+                o, ob = new(), new()
+                kl += [o, ket[w]]
+                bl += [ob, bra[w]]
+                ket[w], bra[w] = o, ob
+        leaves.append((KET_GATE, j, "", kl))
+        leaves.append((BRA_GATE, j, "", bl))
+        gates.append((name, len(wires)))
+    alias = {}
+    for w in range(n):
+        p = letters[w]
+        if p in "IZ":
+            alias[bra[w]] = ket[w]
+            if p == "Z":
+                leaves.append((PAULI_DIAG, -1, "Z", [ket[w]]))
+        else:
+            leaves.append((PAULI, -1, p, [bra[w], ket[w]]))
+    leaves = [(k, g, p, [alias.get(x, x) for x in labels]) for k, g, p, labels in leaves]
+    return leaves, gates
+
+
+def _absorb_pass(labels: list[list[int]]) -> list[tuple[int, int]]:
+    """Structural simplification: pairs of tensors whose contraction does not raise the rank (vectors and
+    matrices into their neighbours), found before the path search so that it sees a smaller network.
+    Returns SSA pairs over ``labels`` (new tensors appended)."""
+    count: dict[int, int] = {}
+    for ls in labels:
+        for x in ls:
+            count[x] = count.get(x, 0) + 1
+    alive = [True] * len(labels)
+    sets = [set(ls) for ls in labels]
+    owners: dict[int, set[int]] = {}
+    for i, ls in enumerate(labels):
+        for x in ls:
+            owners.setdefault(x, set()).add(i)
+    pairs = []
+    queue = [i for i in range(len(labels)) if len(sets[i]) <= 2]
+    while queue:
+        i = queue.pop()
+        if not alive[i] or len(sets[i]) > 2:
+            continue
+        best = None
+        for x in sets[i]:
+            for j in owners[x]:
+                if j == i or not alive[j]:
+                    continue
+                union = sets[i] | sets[j]
+                kept = {y for y in union if count[y] > (y in sets[i]) + (y in sets[j])}
+                if len(kept) <= max(len(sets[j]), len(sets[i])):
+                    if best is None or len(kept) < best[1]:
+                        best = (j, len(kept), kept)
+        if best is None:
+            continue
+        j, _, kept = best
+        for y in sets[i] | sets[j]:
+            count[y] -= (y in sets[i]) + (y in sets[j])
+            owners[y].discard(i)
+            owners[y].discard(j)
+        for y in kept:
+            count[y] += 1
+        alive[i] = alive[j] = False
+        new = len(sets)
+        sets.append(kept)
+        alive.append(True)
+        for y in kept:
+            owners[y].add(new)
+        pairs.append((i, j))
+        if len(kept) <= 2:
+            queue.append(new)
+    return pairs
+
+
+def contraction_steps(labels: list[list[int]], optimize: str = "auto") -> list[tuple[int, int, list[int]]]:
+    """Pairwise steps ``(a, b, kept labels)`` (SSA ids: leaves first) contracting the network to a scalar."""
+    if optimize not in OPTIMIZERS:
+        raise ValueError(f"optimize must be one of {OPTIMIZERS}, got {optimize!r}")
+    sets = [set(ls) for ls in labels]
+    count: dict[int, int] = {}
+    for s in sets:
+        for x in s:
+            count[x] = count.get(x, 0) + 1
+    steps: list[tuple[int, int, list[int]]] = []
+
+    def contract(a: int, b: int) -> int:
+        union = sets[a] | sets[b]
+        for y in sets[a]:
+            count[y] -= 1
+        for y in sets[b]:
+            count[y] -= 1
+        kept = sorted(y for y in union if count[y] > 0)
+        for y in kept:
+            count[y] += 1
+        sets.append(set(kept))
+        steps.append((a, b, kept))
+        return len(sets) - 1
+
+    # 1. structural absorption (rank-non-increasing pairs)
+    alive = set(range(len(labels)))
+    for i, j in _absorb_pass(labels):
+        new = contract(i, j)
+        alive.discard(i)
+        alive.discard(j)
+        alive.add(new)
+    # 2. path search over what is left
+    ids = sorted(alive)
+    if len(ids) > 1:
+        path = _search([sorted(sets[i]) for i in ids], optimize)
+        cur = list(ids)
+        for pair in path:
+            if len(pair) != 2:
+                raise RuntimeError(f"path search returned a {len(pair)}-operand step")
+            i, j = sorted(pair)
+            a, b = cur[i], cur[j]
+            del cur[j]
+            del cur[i]
+            cur.append(contract(a, b))
+    return steps
+
+
+def _search(labels: list[list[int]], optimize: str) -> list:
+    n = len(labels)
+    syms: dict[int, str] = {}
+    terms = []
+    for ls in labels:
+        terms.append("".join(syms.setdefault(x, oe.get_symbol(len(syms))) for x in ls))
+    eq = ",".join(terms) + "->"
+    shapes = [(2,) * len(ls) for ls in labels]
+    if optimize == "cotengra":
+        try:
+            import cotengra as ctg
+        except ImportError:
+            raise ImportError("optimize='cotengra' needs cotengra: pip install 'pyqml[cotengra]'") from None
+        opt: Any = ctg.HyperOptimizer(max_repeats=32, progbar=False)
+    elif optimize == "auto":
+        opt = "optimal" if n <= _OPTIMAL_MAX else "dp" if n <= _DP_MAX else "greedy"
+    else:
+        opt = optimize
+    path, _ = oe.contract_path(eq, *shapes, shapes=True, optimize=opt)
+    return path
+
+
+class StructurePlan:
+    """One structure's network and contraction tree, compiled for the engine (``core``).
+
+    Attributes
+    ----------
+    leaves : list of (kind, gate, letter, labels)
+        The network's tensors (kinds: 0 ket gate, 1 bra gate, 2 ``|0>``, 3 Pauli, 4 diagonal Z).
+    tree : list of (a, b, kept labels)
+        Pairwise steps; tensor ids are leaves first, then step results in order.
+    core : pyqml._core.ContractionPlan
+    """
+
+    def __init__(self, structure: dict, optimize: str):
+        self.leaves, self.gates = build_network(structure)
+        self.tree = contraction_steps([lf[3] for lf in self.leaves], optimize)
+        self.core = _core.ContractionPlan(self.gates, self.leaves, self.tree)
+
+    @property
+    def width(self) -> int:
+        return self.core.width
+
+    @property
+    def forward_macs(self) -> float:
+        return self.core.forward_macs
+
+    @property
+    def backward_macs(self) -> float:
+        return self.core.backward_macs
+
+
+_PLAN_CACHE: dict[tuple[bytes, str], StructurePlan] = {}
+
+
+def plan_for(structure: dict, optimize: str = "auto") -> StructurePlan:
+    """The compiled contraction plan of a structure, cached under its structural key."""
+    key = (structure["key"], optimize)
+    plan = _PLAN_CACHE.get(key)
+    if plan is None:
+        plan = StructurePlan(structure, optimize)
+        _PLAN_CACHE[key] = plan
+    return plan
+
+
+def clear_plan_cache() -> None:
+    """Forget every cached plan."""
+    _PLAN_CACHE.clear()
