@@ -16,7 +16,4 @@ from .tensornet import plan
 
 __version__ = "0.1.0"
 
-try:  # the QML layer: templates, optimisers, models (present in full installs)
-    from .templates import *  # noqa: F401,F403
-except ImportError:  # pragma: no cover
-    pass
+from .templates import *  # noqa: F401,F403,E402

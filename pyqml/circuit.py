@@ -43,6 +43,7 @@ class Circuit:
         self.n_weights = int(n_weights)
         self.n_inputs = int(n_inputs)
         self.default_weights = None if weights is None else np.asarray(weights, dtype=float).ravel()
+        self.derived_inputs = None  # DerivedInputs: non-affine input features computed before each call
         self._core = None
         self._executors: dict = {}
 

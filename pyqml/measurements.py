@@ -70,6 +70,9 @@ def _inputs_for(circuit, inputs) -> tuple[np.ndarray | None, bool]:
         batched = True
     else:
         raise ValueError(f"inputs must be (n_inputs,) or (rows, n_inputs), got shape {x.shape}")
+    derived = getattr(circuit, "derived_inputs", None)
+    if derived is not None:
+        return derived.expand(x), batched
     if x.shape[1] != circuit.n_inputs:
         raise ValueError(f"inputs have {x.shape[1]} features per row, the circuit takes {circuit.n_inputs}")
     return x, batched
@@ -107,6 +110,8 @@ def jacobian(circuit, observables, weights=None, inputs=None, method: str = "aut
     w = _weights_for(circuit, weights)
     x, batched = _inputs_for(circuit, inputs)
     vals, dw, dx = circuit.executor(obs, method, precision).jacobian(w, x)
+    if x is not None and getattr(circuit, "derived_inputs", None) is not None:
+        dx = circuit.derived_inputs.pullback(x, dx)
     if not batched and vals.shape[0] == 1:
         vals, dw, dx = vals[0], dw[0], dx[0]
     if not many:

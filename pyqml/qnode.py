@@ -110,6 +110,8 @@ class QNode:
         x = None if inputs is None else (inputs if batched else inputs[None, :])
         shapes = tuple(w.shape for _, w in weights)
         circuit, meas, many = self.trace(None if x is None else x.shape[1], shapes)
+        if x is not None and circuit.derived_inputs is not None:
+            x = circuit.derived_inputs.expand(x)  # raw columns first, then the derived ones
         wvec = np.concatenate([w.ravel() for _, w in weights]) if weights else np.zeros(0)
         return circuit, meas, many, wvec, x, batched, weights
 
@@ -156,6 +158,8 @@ class QNode:
         circuit, meas, many, w, x, batched, weights = self._prepare(args, kwargs)
         ex = self._expval_executor(circuit, meas)
         vals, dw, dx = gradients.jacobian(ex, circuit, w, x, self.diff_method)
+        if x is not None and circuit.derived_inputs is not None:
+            dx = circuit.derived_inputs.pullback(x, dx)
         parts, off = [], 0
         for _, arr in weights:
             parts.append(dw[:, :, off:off + arr.size].reshape(dw.shape[:2] + arr.shape))
@@ -179,6 +183,8 @@ class QNode:
         rows = 1 if x is None else x.shape[0]
         cot = cot.reshape(rows, len(meas))
         vals, dw, dx = gradients.vjp(ex, circuit, w, x, cot, self.diff_method)
+        if x is not None and circuit.derived_inputs is not None:
+            dx = circuit.derived_inputs.pullback(x, dx)
         parts, off = [], 0
         for _, arr in weights:
             parts.append(dw[off:off + arr.size].reshape(arr.shape))
