@@ -183,8 +183,8 @@ void Program::adjoint_step(size_t op, const cplx* mats, amp_t<F>* phi, amp_t<F>*
     if ((k.kind == OpKernel::Dense1 || k.kind == OpKernel::Controlled1) && k.trainable_mask) {
         cplx G[4];
         const cplx* uinv = mats + mat_total_ + k.mat_offset;
-        if (k.kind == OpKernel::Dense1) adjoint_step1<F>(phi, lam, circuit_.n_wires(), k.bits[0], -1, uinv, true, update_lam, G, par);
-        else adjoint_step1<F>(phi, lam, circuit_.n_wires(), k.bits[1], k.bits[0], uinv, true, update_lam, G, par);
+        if (k.kind == OpKernel::Dense1) adjoint_step1<F>(phi, lam, circuit_.n_wires(), k.bits[0], -1, uinv, update_lam, G, par);
+        else adjoint_step1<F>(phi, lam, circuit_.n_wires(), k.bits[1], k.bits[0], uinv, update_lam, G, par);
         derivatives_from_overlap<F>(k, op, mats, G, out);
         return;
     }

@@ -1,5 +1,7 @@
 #include "pyqml/tensornet/blas.hpp"
 
+#include <atomic>
+
 #ifdef PYQML_HAVE_BLAS
 #include <cblas.h>
 #endif
@@ -47,7 +49,10 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, const T
 
 void set_blas_threads(int n) {
 #ifdef PYQML_HAVE_BLAS
-    scipy_openblas_set_num_threads(n < 1 ? 1 : n);
+    // Changing OpenBLAS's thread count parks or wakes its pool: only do it when the count changes.
+    static std::atomic<int> current{-1};
+    n = n < 1 ? 1 : n;
+    if (current.exchange(n) != n) scipy_openblas_set_num_threads(n);
 #else
     (void)n;
 #endif

@@ -25,6 +25,14 @@ inline index_t insert_zero_bits(index_t i, const int* sorted, int k) {
 template <class F>
 using amp_t = std::complex<F>;
 
+// Portable builds carry the hottest kernels in several instruction sets and pick one at load time by the
+// CPU it runs on (GCC function multi-versioning); -march=native builds (PYQML_NATIVE) need no clones.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(PYQML_NATIVE_BUILD)
+#define PYQML_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define PYQML_SIMD_CLONES
+#endif
+
 // Runs body(i) for i in [0, n): across OpenMP threads when `par`, else as a plain loop (no parallel
 // region at all, which matters when millions of tiny kernels run inside an outer parallel loop over rows).
 template <class Body>
@@ -54,18 +62,47 @@ inline double sum_range(int64_t n, bool par, Body&& body) {
     return s;
 }
 
+// Visits the 2^(n-1) amplitude pairs (i0, i0 + 2^bit) of one bit in contiguous runs, so the inner loop has
+// unit stride and vectorises: body(p0, p1, len) handles psi[p0 .. p0+len) against psi[p1 .. p1+len).
+// Runs are cut to at most kRun pairs so that a high bit still splits into enough parallel work.
+template <class Body>
+inline void for_pair_runs(int n, int bit, bool par, Body&& body) {
+    constexpr index_t kRun = 1024;
+    const index_t stride = index_t(1) << bit;
+    const index_t run = std::min(stride, kRun);
+    const int64_t runs = int64_t((index_t(1) << (n - 1)) / run);
+    for_range(runs, par, [&](int64_t r) {
+        const index_t g0 = index_t(r) * run;  // first pair of this run, in pair numbering
+        const index_t i0 = ((g0 >> bit) << (bit + 1)) | (g0 & (stride - 1));
+        body(i0, i0 + stride, run);
+    });
+}
+
+// A 2x2 matrix m ((re, im) x 4) on one contiguous run of pairs (x[j], y[j]), as real arithmetic on
+// interleaved (re, im) values so the compiler vectorises it.
+template <class F>
+PYQML_SIMD_CLONES void dense1_run(F* __restrict x, F* __restrict y, index_t len, const F* m) {
+    const F ar = m[0], ai = m[1], br = m[2], bi = m[3], cr = m[4], ci = m[5], dr = m[6], di = m[7];
+    for (index_t j = 0; j < len; ++j) {
+        const F xr = x[2 * j], xi = x[2 * j + 1], yr = y[2 * j], yi = y[2 * j + 1];
+        x[2 * j] = ar * xr - ai * xi + br * yr - bi * yi;
+        x[2 * j + 1] = ar * xi + ai * xr + br * yi + bi * yr;
+        y[2 * j] = cr * xr - ci * xi + dr * yr - di * yi;
+        y[2 * j + 1] = cr * xi + ci * xr + dr * yi + di * yr;
+    }
+}
+
 // Dense 2x2 on one bit.
 template <class F>
 void apply_dense1(amp_t<F>* psi, int n, int bit, const cplx* m, bool par) {
-    const amp_t<F> m00(m[0]), m01(m[1]), m10(m[2]), m11(m[3]);
-    const int64_t groups = int64_t(1) << (n - 1);
-    const index_t stride = index_t(1) << bit;
-    for_range(groups, par, [&](int64_t g) {
-        const index_t i0 = insert_zero_bits(index_t(g), &bit, 1);
-        const index_t i1 = i0 | stride;
-        const amp_t<F> a = psi[i0], b = psi[i1];
-        psi[i0] = m00 * a + m01 * b;
-        psi[i1] = m10 * a + m11 * b;
+    F mm[8];
+    for (int a = 0; a < 4; ++a) {
+        mm[2 * a] = F(m[a].real());
+        mm[2 * a + 1] = F(m[a].imag());
+    }
+    F* base = reinterpret_cast<F*>(psi);
+    for_pair_runs(n, bit, par, [&](index_t i0, index_t i1, index_t len) {
+        dense1_run<F>(base + 2 * i0, base + 2 * i1, len, mm);
     });
 }
 
@@ -108,9 +145,39 @@ void apply_controlled1(amp_t<F>* psi, int n, int cbit, int tbit, const cplx* m, 
     });
 }
 
-// Controlled-X on any number of controls (CNOT, Toffoli): a swap of amplitude pairs, no arithmetic.
+// Visits the base indices with two given bits clear in contiguous runs (unit stride inside a run):
+// body(base, len) covers base .. base+len.
+template <class Body>
+inline void for_runs2(int n, int bit_a, int bit_b, bool par, Body&& body) {
+    constexpr index_t kRun = 1024;
+    const int sorted[2] = {std::min(bit_a, bit_b), std::max(bit_a, bit_b)};
+    const index_t run = std::min(index_t(1) << sorted[0], kRun);
+    const int64_t runs = int64_t((index_t(1) << (n - 2)) / run);
+    for_range(runs, par, [&](int64_t r) { body(insert_zero_bits(index_t(r) * run, sorted, 2), run); });
+}
+
+template <class F>
+PYQML_SIMD_CLONES void swap_run(F* __restrict a, F* __restrict b, index_t len) {
+    for (index_t j = 0; j < len; ++j) std::swap(a[j], b[j]);
+}
+
+// CNOT: swaps of contiguous runs of amplitudes, no arithmetic.
+template <class F>
+void apply_cnot(amp_t<F>* psi, int n, int cbit, int tbit, bool par) {
+    const index_t cm = index_t(1) << cbit, tm = index_t(1) << tbit;
+    F* base = reinterpret_cast<F*>(psi);
+    for_runs2(n, cbit, tbit, par, [&](index_t b0, index_t len) {
+        swap_run<F>(base + 2 * (b0 | cm), base + 2 * (b0 | cm | tm), 2 * len);
+    });
+}
+
+// Controlled-X on any number of controls (Toffoli): a swap of amplitude pairs, no arithmetic.
 template <class F>
 void apply_controlled_x(amp_t<F>* psi, int n, const int* ctrl_bits, int nc, int tbit, bool par) {
+    if (nc == 1) {
+        apply_cnot<F>(psi, n, ctrl_bits[0], tbit, par);
+        return;
+    }
     int sorted[4];
     index_t cm = 0;
     for (int a = 0; a < nc; ++a) {
@@ -240,7 +307,7 @@ inline void acc_conj_mul(double* s, const amp_t<F>& l, const amp_t<F>& v) {
 
 // 2x2 overlap on one bit (optionally restricted to a set control bit: cbit >= 0).
 template <class F>
-void overlap1(const amp_t<F>* lam, const amp_t<F>* psi, int n, int bit, int cbit, cplx* G, bool par) {
+PYQML_SIMD_CLONES void overlap1(const amp_t<F>* lam, const amp_t<F>* psi, int n, int bit, int cbit, cplx* G, bool par) {
     const index_t tm = index_t(1) << bit;
     const bool ctrl = cbit >= 0;
     const index_t cm = ctrl ? index_t(1) << cbit : 0;
@@ -257,38 +324,77 @@ void overlap1(const amp_t<F>* lam, const amp_t<F>* psi, int n, int bit, int cbit
     });
 }
 
-// One backward step of the adjoint method for a 2x2 gate (optionally singly controlled) in a single pass:
-// psi <- U^dag psi, G <- overlap(lam, psi) over the gate's groups, lam <- U^dag lam. Reads and writes each
-// state once instead of three passes; `uinv` is U^dag.
+// The inner loop of adjoint_step1 over one contiguous run of pairs (x[j], y[j]) of psi and (u[j], v[j]) of
+// lam; adds the overlap to s[0..8). m = U^dag as (re, im) x 4.
+template <class F, bool UpdateLam>
+PYQML_SIMD_CLONES void adjoint_run1(F* __restrict x, F* __restrict y, F* __restrict u, F* __restrict v, index_t len,
+                                    const F* m, double* s) {
+    const F ar = m[0], ai = m[1], br = m[2], bi = m[3], cr = m[4], ci = m[5], dr = m[6], di = m[7];
+    double g0r = 0, g0i = 0, g1r = 0, g1i = 0, g2r = 0, g2i = 0, g3r = 0, g3i = 0;
+#pragma omp simd reduction(+ : g0r, g0i, g1r, g1i, g2r, g2i, g3r, g3i)
+    for (index_t j = 0; j < len; ++j) {
+        const F xr = x[2 * j], xi = x[2 * j + 1], yr = y[2 * j], yi = y[2 * j + 1];
+        const F pr = ar * xr - ai * xi + br * yr - bi * yi, pi = ar * xi + ai * xr + br * yi + bi * yr;
+        const F qr = cr * xr - ci * xi + dr * yr - di * yi, qi = cr * xi + ci * xr + dr * yi + di * yr;
+        x[2 * j] = pr;
+        x[2 * j + 1] = pi;
+        y[2 * j] = qr;
+        y[2 * j + 1] = qi;
+        const F lr = u[2 * j], li = u[2 * j + 1], mr = v[2 * j], mi = v[2 * j + 1];
+        // conj(lam_r) * psi_c for (r, c) in {0,1}^2
+        g0r += double(lr * pr + li * pi);
+        g0i += double(lr * pi - li * pr);
+        g1r += double(lr * qr + li * qi);
+        g1i += double(lr * qi - li * qr);
+        g2r += double(mr * pr + mi * pi);
+        g2i += double(mr * pi - mi * pr);
+        g3r += double(mr * qr + mi * qi);
+        g3i += double(mr * qi - mi * qr);
+        if constexpr (UpdateLam) {
+            u[2 * j] = ar * lr - ai * li + br * mr - bi * mi;
+            u[2 * j + 1] = ar * li + ai * lr + br * mi + bi * mr;
+            v[2 * j] = cr * lr - ci * li + dr * mr - di * mi;
+            v[2 * j + 1] = cr * li + ci * lr + dr * mi + di * mr;
+        }
+    }
+    s[0] += g0r; s[1] += g0i; s[2] += g1r; s[3] += g1i;
+    s[4] += g2r; s[5] += g2i; s[6] += g3r; s[7] += g3i;
+}
+
+// One backward step of the adjoint method for a 2x2 gate (optionally singly controlled: cbit >= 0) in a
+// single pass: psi <- U^dag psi, G <- overlap(lam, psi) over the gate's pairs, lam <- U^dag lam (if
+// update_lam). Reads and writes each state once instead of three passes; `uinv` is U^dag.
 template <class F>
-void adjoint_step1(amp_t<F>* psi, amp_t<F>* lam, int n, int bit, int cbit, const cplx* uinv, bool want_overlap,
-                   bool update_lam, cplx* G, bool par) {
-    const amp_t<F> m00(uinv[0]), m01(uinv[1]), m10(uinv[2]), m11(uinv[3]);
+void adjoint_step1(amp_t<F>* psi, amp_t<F>* lam, int n, int bit, int cbit, const cplx* uinv, bool update_lam,
+                   cplx* G, bool par) {
+    F m[8];
+    for (int a = 0; a < 4; ++a) {
+        m[2 * a] = F(uinv[a].real());
+        m[2 * a + 1] = F(uinv[a].imag());
+    }
     const index_t tm = index_t(1) << bit;
-    const bool ctrl = cbit >= 0;
-    const index_t cm = ctrl ? index_t(1) << cbit : 0;
-    const int sorted[2] = {ctrl ? std::min(cbit, bit) : bit, ctrl ? std::max(cbit, bit) : bit};
-    const int nz = ctrl ? 2 : 1;
+    const index_t cm = cbit >= 0 ? index_t(1) << cbit : 0;
+    F* P = reinterpret_cast<F*>(psi);
+    F* L = reinterpret_cast<F*>(lam);
+    auto run = [&](index_t i0, index_t len, double* s) {
+        if (update_lam) adjoint_run1<F, true>(P + 2 * i0, P + 2 * (i0 + tm), L + 2 * i0, L + 2 * (i0 + tm), len, m, s);
+        else adjoint_run1<F, false>(P + 2 * i0, P + 2 * (i0 + tm), L + 2 * i0, L + 2 * (i0 + tm), len, m, s);
+    };
     double acc[8] = {};
-    reduce_range<8>(int64_t(1) << (n - nz), par, acc, [&](int64_t g, double* s) {
-        const index_t i0 = (ctrl ? insert_zero_bits(index_t(g), sorted, 2) : insert_zero_bits(index_t(g), &bit, 1)) | cm;
-        const index_t i1 = i0 | tm;
-        const amp_t<F> a0 = psi[i0], b0 = psi[i1];
-        const amp_t<F> a = m00 * a0 + m01 * b0, b = m10 * a0 + m11 * b0;
-        psi[i0] = a;
-        psi[i1] = b;
-        const amp_t<F> la = lam[i0], lb = lam[i1];
-        if (want_overlap) {
-            acc_conj_mul<F>(s + 0, la, a);
-            acc_conj_mul<F>(s + 2, la, b);
-            acc_conj_mul<F>(s + 4, lb, a);
-            acc_conj_mul<F>(s + 6, lb, b);
-        }
-        if (update_lam) {
-            lam[i0] = m00 * la + m01 * lb;
-            lam[i1] = m10 * la + m11 * lb;
-        }
-    });
+    constexpr index_t kRun = 1024;
+    if (cbit < 0) {
+        const index_t len = std::min(tm, kRun);
+        reduce_range<8>(int64_t((index_t(1) << (n - 1)) / len), par, acc, [&](int64_t r, double* s) {
+            const index_t g0 = index_t(r) * len;
+            run(((g0 >> bit) << (bit + 1)) | (g0 & (tm - 1)), len, s);
+        });
+    } else {
+        const int sorted[2] = {std::min(cbit, bit), std::max(cbit, bit)};
+        const index_t len = std::min(index_t(1) << sorted[0], kRun);
+        reduce_range<8>(int64_t((index_t(1) << (n - 2)) / len), par, acc, [&](int64_t r, double* s) {
+            run(insert_zero_bits(index_t(r) * len, sorted, 2) | cm, len, s);
+        });
+    }
     for (int i = 0; i < 4; ++i) G[i] = cplx(acc[2 * i], acc[2 * i + 1]);
 }
 
