@@ -17,3 +17,6 @@ from .tensornet import plan
 __version__ = "0.1.0"
 
 from .templates import *  # noqa: F401,F403,E402
+from .optimizers import (AdagradOptimizer, AdamOptimizer, GradientDescentOptimizer,  # noqa: E402
+                         MomentumOptimizer, NesterovMomentumOptimizer, QNGOptimizer, RMSPropOptimizer,
+                         RotosolveOptimizer, ScipyOptimizer, SPSAOptimizer, metric_tensor)

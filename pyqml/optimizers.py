@@ -1,0 +1,563 @@
+"""Optimisers with PennyLane's step semantics and hyper-parameter names.
+
+``opt.step(objective_fn, *args, grad_fn=None, **kwargs)`` returns the updated trainable arguments (one
+array when there is one), ``opt.step_and_cost(...)`` also returns the objective at the arguments *before*
+the step. Every positional argument is trainable; keyword arguments (e.g. ``inputs=X``) are passed through.
+
+Gradients come from, in order:
+
+- ``grad_fn(*args, **kwargs)`` when given (a tuple with one gradient per argument, or one array);
+  ``grad_fn="finite-diff"`` asks for central differences;
+- the objective itself when it is a :class:`pyqml.QNode` returning one expectation value (exact gradients
+  by the qnode's ``diff_method``), or any object with ``value_and_grad(*args, **kwargs) -> (value, grads)``
+  (the hybrid models' losses have one).
+
+Anything else raises a TypeError asking for ``grad_fn``: pyqml does not trace arbitrary Python for autodiff.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+from .qnode import QNode
+
+__all__ = [
+    "GradientDescentOptimizer", "MomentumOptimizer", "NesterovMomentumOptimizer", "AdagradOptimizer",
+    "RMSPropOptimizer", "AdamOptimizer", "SPSAOptimizer", "QNGOptimizer", "RotosolveOptimizer",
+    "ScipyOptimizer", "metric_tensor",
+]
+
+
+def _positive(name: str, value, allow_zero: bool = False) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {'non-negative' if allow_zero else 'positive'} and finite, got {value!r}")
+    return v
+
+
+def _unit_interval(name: str, value) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+    if not 0.0 <= v < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return v
+
+
+def _as_arrays(args) -> list[np.ndarray]:
+    if not args:
+        raise TypeError("the optimiser needs at least one trainable argument")
+    out = []
+    for a in args:
+        arr = np.array(a, dtype=float)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("trainable arguments contain NaN or infinite values")
+        out.append(arr)
+    return out
+
+
+def _finite_diff(objective_fn, args, kwargs, h: float = 1e-6):
+    grads = []
+    for k, a in enumerate(args):
+        g = np.zeros_like(a)
+        flat = g.reshape(-1)
+        for i in range(a.size):
+            p, m = [x.copy() for x in args], [x.copy() for x in args]
+            p[k].reshape(-1)[i] += h
+            m[k].reshape(-1)[i] -= h
+            flat[i] = (float(objective_fn(*p, **kwargs)) - float(objective_fn(*m, **kwargs))) / (2 * h)
+        grads.append(g)
+    return grads
+
+
+def _qnode_kwargs(qnode: QNode, args, kwargs) -> dict:
+    """Trainable arguments bound by name to the qnode's weight parameters (so ``inputs=`` may be a keyword)."""
+    names = [n for n in qnode._names if n != "inputs"]
+    if len(args) > len(names):
+        raise TypeError(f"{qnode.func.__name__} takes {len(names)} weight argument(s), got {len(args)}")
+    return {**kwargs, **dict(zip(names, args))}
+
+
+def value_and_grad(objective_fn: Callable, args, kwargs, grad_fn=None):
+    """``(value or None, [grad per arg])`` for the objective at ``args`` (see the module docstring)."""
+    if grad_fn is not None:
+        if isinstance(grad_fn, str):
+            if grad_fn != "finite-diff":
+                raise ValueError(f"grad_fn must be a callable or 'finite-diff', got {grad_fn!r}")
+            return None, _finite_diff(objective_fn, args, kwargs)
+        g = grad_fn(*args, **kwargs)
+        grads = list(g) if isinstance(g, (tuple, list)) else [g]
+        return None, [np.asarray(x, dtype=float) for x in grads]
+    if isinstance(objective_fn, QNode):
+        vals, dw, _ = objective_fn.jacobian(**_qnode_kwargs(objective_fn, args, kwargs))
+        if np.size(vals) != 1:
+            raise ValueError(f"the objective must return one expectation value, got shape {np.shape(vals)}")
+        grads = list(dw) if isinstance(dw, tuple) else [dw]
+        return float(np.asarray(vals).reshape(())), [np.asarray(g).reshape(a.shape) for g, a in zip(grads, args)]
+    vg = getattr(objective_fn, "value_and_grad", None)
+    if vg is not None:
+        v, g = vg(*args, **kwargs)
+        grads = list(g) if isinstance(g, (tuple, list)) else [g]
+        return float(v), [np.asarray(x, dtype=float) for x in grads]
+    raise TypeError("cannot differentiate this objective: pass grad_fn=(a function returning the gradients) "
+                    "or grad_fn='finite-diff', or use a pq.qnode / an object with value_and_grad")
+
+
+def _ret(new_args):
+    return new_args[0] if len(new_args) == 1 else tuple(new_args)
+
+
+class GradientDescentOptimizer:
+    """``x <- x - stepsize * grad``."""
+
+    def __init__(self, stepsize: float = 0.01):
+        self.stepsize = _positive("stepsize", stepsize)
+
+    def compute_grad(self, objective_fn, args, kwargs, grad_fn=None):
+        """``(grads, forward)``: gradients at ``args`` and the objective there (None when not computed)."""
+        forward, grads = value_and_grad(objective_fn, args, kwargs, grad_fn)
+        if len(grads) != len(args):
+            raise ValueError(f"grad_fn returned {len(grads)} gradients for {len(args)} trainable arguments")
+        for g, a in zip(grads, args):
+            if g.shape != a.shape:
+                raise ValueError(f"a gradient has shape {g.shape} but its argument has shape {a.shape}")
+        return grads, forward
+
+    def apply_grad(self, grad, args) -> list[np.ndarray]:
+        return [a - self.stepsize * g for a, g in zip(args, grad)]
+
+    def step_and_cost(self, objective_fn, *args, grad_fn=None, **kwargs):
+        """One step; returns ``(new_args, objective at the old args)``."""
+        args = _as_arrays(args)
+        grads, forward = self.compute_grad(objective_fn, args, kwargs, grad_fn)
+        new = self.apply_grad(grads, args)
+        if forward is None:
+            forward = float(objective_fn(*args, **kwargs))
+        return _ret(new), forward
+
+    def step(self, objective_fn, *args, grad_fn=None, **kwargs):
+        """One step; returns the new arguments (one array when there is one)."""
+        args = _as_arrays(args)
+        grads, _ = self.compute_grad(objective_fn, args, kwargs, grad_fn)
+        return _ret(self.apply_grad(grads, args))
+
+
+class MomentumOptimizer(GradientDescentOptimizer):
+    """``a <- momentum * a + stepsize * grad``; ``x <- x - a``."""
+
+    def __init__(self, stepsize: float = 0.01, momentum: float = 0.9):
+        super().__init__(stepsize)
+        self.momentum = _unit_interval("momentum", momentum)
+        self.accumulation = None
+
+    def apply_grad(self, grad, args):
+        if self.accumulation is None:
+            self.accumulation = [np.zeros_like(a) for a in args]
+        out = []
+        for i, (a, g) in enumerate(zip(args, grad)):
+            self.accumulation[i] = self.momentum * self.accumulation[i] + self.stepsize * g
+            out.append(a - self.accumulation[i])
+        return out
+
+    def reset(self) -> None:
+        self.accumulation = None
+
+
+class NesterovMomentumOptimizer(MomentumOptimizer):
+    """Momentum with the gradient taken at the look-ahead point ``x - momentum * a``."""
+
+    def compute_grad(self, objective_fn, args, kwargs, grad_fn=None):
+        if self.accumulation is None:
+            return super().compute_grad(objective_fn, args, kwargs, grad_fn)
+        shifted = [a - self.momentum * acc for a, acc in zip(args, self.accumulation)]
+        grads, _ = super().compute_grad(objective_fn, shifted, kwargs, grad_fn)
+        return grads, None  # the forward value at the shifted point is not the cost at args
+
+
+class AdagradOptimizer(GradientDescentOptimizer):
+    """``acc <- acc + grad^2``; ``x <- x - stepsize * grad / sqrt(acc + eps)``."""
+
+    def __init__(self, stepsize: float = 0.01, eps: float = 1e-8):
+        super().__init__(stepsize)
+        self.eps = _positive("eps", eps)
+        self.accumulation = None
+
+    def apply_grad(self, grad, args):
+        if self.accumulation is None:
+            self.accumulation = [np.zeros_like(a) for a in args]
+        out = []
+        for i, (a, g) in enumerate(zip(args, grad)):
+            self.accumulation[i] = self.accumulation[i] + g * g
+            out.append(a - self.stepsize / np.sqrt(self.accumulation[i] + self.eps) * g)
+        return out
+
+    def reset(self) -> None:
+        self.accumulation = None
+
+
+class RMSPropOptimizer(AdagradOptimizer):
+    """``acc <- decay * acc + (1 - decay) * grad^2``; ``x <- x - stepsize * grad / sqrt(acc + eps)``."""
+
+    def __init__(self, stepsize: float = 0.01, decay: float = 0.9, eps: float = 1e-8):
+        super().__init__(stepsize, eps)
+        self.decay = _unit_interval("decay", decay)
+
+    def apply_grad(self, grad, args):
+        if self.accumulation is None:
+            self.accumulation = [np.zeros_like(a) for a in args]
+        out = []
+        for i, (a, g) in enumerate(zip(args, grad)):
+            self.accumulation[i] = self.decay * self.accumulation[i] + (1 - self.decay) * g * g
+            out.append(a - self.stepsize / np.sqrt(self.accumulation[i] + self.eps) * g)
+        return out
+
+
+class AdamOptimizer(GradientDescentOptimizer):
+    """Adam (Kingma & Ba 2015) as PennyLane writes it: the bias correction folded into the step size,
+    ``x <- x - stepsize * sqrt(1 - beta2^t) / (1 - beta1^t) * fm / (sqrt(sm) + eps)``."""
+
+    def __init__(self, stepsize: float = 0.01, beta1: float = 0.9, beta2: float = 0.99, eps: float = 1e-8):
+        super().__init__(stepsize)
+        self.beta1 = _unit_interval("beta1", beta1)
+        self.beta2 = _unit_interval("beta2", beta2)
+        self.eps = _positive("eps", eps)
+        self.accumulation = None
+
+    def apply_grad(self, grad, args):
+        if self.accumulation is None:
+            self.accumulation = {"fm": [np.zeros_like(a) for a in args], "sm": [np.zeros_like(a) for a in args],
+                                 "t": 0}
+        acc = self.accumulation
+        acc["t"] += 1
+        t = acc["t"]
+        step = self.stepsize * math.sqrt(1 - self.beta2 ** t) / (1 - self.beta1 ** t)
+        out = []
+        for i, (a, g) in enumerate(zip(args, grad)):
+            acc["fm"][i] = self.beta1 * acc["fm"][i] + (1 - self.beta1) * g
+            acc["sm"][i] = self.beta2 * acc["sm"][i] + (1 - self.beta2) * g * g
+            out.append(a - step * acc["fm"][i] / (np.sqrt(acc["sm"][i]) + self.eps))
+        return out
+
+    def reset(self) -> None:
+        self.accumulation = None
+
+    @property
+    def fm(self):
+        return None if self.accumulation is None else self.accumulation["fm"]
+
+    @property
+    def sm(self):
+        return None if self.accumulation is None else self.accumulation["sm"]
+
+    @property
+    def t(self):
+        return None if self.accumulation is None else self.accumulation["t"]
+
+
+class SPSAOptimizer(GradientDescentOptimizer):
+    """Simultaneous perturbation stochastic approximation (Spall 1998), PennyLane's schedule:
+    ``c_k = c / k^gamma``, ``a_k = a / (A + k)^alpha``, ``A = 0.1 maxiter`` and ``a = 0.05 (A + 1)^alpha``
+    by default; two objective evaluations per step whatever the number of parameters.
+
+    ``seed`` (pyqml addition) makes the +-1 perturbations reproducible; ``None`` draws fresh ones.
+    """
+
+    def __init__(self, maxiter: int | None = None, alpha: float = 0.602, gamma: float = 0.101, c: float = 0.2,
+                 A: float | None = None, a: float | None = None, seed: int | None = None):
+        if not maxiter and not A:
+            raise TypeError("SPSAOptimizer: one of maxiter or A must be provided")
+        self.A = _positive("A", A) if A else 0.1 * _positive("maxiter", maxiter)
+        self.alpha = _positive("alpha", alpha)
+        self.gamma = _positive("gamma", gamma)
+        self.c = _positive("c", c)
+        self.a = _positive("a", a) if a else 0.05 * (self.A + 1) ** self.alpha
+        self.stepsize = self.a
+        self.k = 1
+        self.ak = self.a / (self.A + 1) ** self.alpha
+        self.rng = np.random.default_rng(seed)
+
+    def compute_grad(self, objective_fn, args, kwargs, grad_fn=None):
+        ck = self.c / self.k ** self.gamma
+        deltas = [self.rng.choice([-1.0, 1.0], size=a.shape) for a in args]
+        plus = [a + ck * d for a, d in zip(args, deltas)]
+        minus = [a - ck * d for a, d in zip(args, deltas)]
+        yp, ym = np.asarray(objective_fn(*plus, **kwargs)), np.asarray(objective_fn(*minus, **kwargs))
+        if yp.size != 1:
+            raise ValueError("The objective function must be a scalar function for the gradient to be computed.")
+        diff = float(yp.reshape(())) - float(ym.reshape(()))
+        return [diff / (2 * ck * d) for d in deltas], None
+
+    def apply_grad(self, grad, args):
+        self.ak = self.a / (self.A + self.k) ** self.alpha
+        return [a - self.ak * g for a, g in zip(args, grad)]
+
+    def step_and_cost(self, objective_fn, *args, grad_fn=None, **kwargs):
+        out = super().step_and_cost(objective_fn, *args, **kwargs)
+        self.k += 1
+        return out
+
+    def step(self, objective_fn, *args, grad_fn=None, **kwargs):
+        out = super().step(objective_fn, *args, **kwargs)
+        self.k += 1
+        return out
+
+
+# --- quantum natural gradient ------------------------------------------------------------------------------
+def _generators(op):
+    """Pauli generators G (U = exp(-i theta G), up to identity terms) of each parameter of an op, in order,
+    as a list of (gate-prefix split, [(coeff, {wire: letter})]). Rot and U3 split into RZ RY RZ."""
+    w = op.wires
+    single = {"RX": "X", "RY": "Y", "RZ": "Z", "PhaseShift": "Z"}
+    if op.name in single:
+        return [[(0.5, {w[0]: single[op.name]})]]
+    if op.name in ("IsingXX", "IsingYY", "IsingZZ"):
+        p = op.name[-1]
+        return [[(0.5, {w[0]: p, w[1]: p})]]
+    if op.name == "MultiRZ":
+        return [[(0.5, {x: "Z" for x in w})]]
+    if op.name in ("CRX", "CRY", "CRZ"):
+        p = op.name[-1]
+        return [[(0.25, {w[1]: p}), (-0.25, {w[0]: "Z", w[1]: p})]]
+    if op.name == "ControlledPhaseShift":
+        return [[(0.25, {w[0]: "Z"}), (0.25, {w[1]: "Z"}), (-0.25, {w[0]: "Z", w[1]: "Z"})]]
+    raise ValueError(f"the metric tensor does not support {op.name}")
+
+
+def _expand_for_metric(circuit):
+    """Ops with Rot/U3 split into RZ, RY, RZ (same parameter references), as Operation objects."""
+    from . import ops as gates
+
+    out = []
+    for op in circuit.ops:
+        if op.name == "Rot":  # Rot(phi, theta, omega) = RZ(omega) RY(theta) RZ(phi)
+            phi, theta, omega = op.params
+            out += [gates.RZ(phi, wires=op.wires), gates.RY(theta, wires=op.wires), gates.RZ(omega, wires=op.wires)]
+        elif op.name == "U3":  # U3(theta, phi, delta) = RZ(phi) RY(theta) RZ(delta) up to a phase
+            theta, phi, delta = op.params
+            out += [gates.RZ(delta, wires=op.wires), gates.RY(theta, wires=op.wires), gates.RZ(phi, wires=op.wires)]
+        else:
+            out.append(op)
+    return out
+
+
+def _apply_word(psi: np.ndarray, word: dict, n: int) -> np.ndarray:
+    t = psi.reshape((2,) * n)
+    for w, p in word.items():
+        if p == "X":
+            t = np.flip(t, axis=w)
+        elif p == "Y":
+            t = np.flip(t, axis=w) * np.array([-1j, 1j]).reshape([2 if a == w else 1 for a in range(n)])
+        else:
+            t = t * np.array([1, -1]).reshape([2 if a == w else 1 for a in range(n)])
+    return t.reshape(-1)
+
+
+def metric_tensor(qnode: QNode, *args, **kwargs) -> np.ndarray:
+    """Block-diagonal Fubini-Study metric tensor of a qnode's state with respect to its (single) weight
+    argument (Stokes et al., Quantum 4, 269 (2020)), shape (p, p) for p weights.
+
+    Gates are grouped into layers of parametrised gates that commute back to the layer's first gate (no
+    gate in between touches their wires). Within a layer, ``g_ij = <G_i G_j> - <G_i><G_j>`` in the state
+    just before the layer (exact entries of the full metric); entries between layers are zero. Gate angles ``a * w + b`` contribute ``a_i a_j g_ij`` to their weights.
+    """
+    from .circuit import Circuit
+    from .params import WEIGHT
+
+    circuit = qnode.circuit(**_qnode_kwargs(qnode, args, kwargs))
+    inputs = kwargs.get("inputs")
+    x = None if inputs is None else np.atleast_2d(np.asarray(inputs, dtype=float))
+    if x is not None and circuit.derived_inputs is not None:
+        x = circuit.derived_inputs.expand(x)
+    if x is not None and x.shape[0] != 1:
+        raise ValueError("the metric tensor takes one input row")
+    w = np.concatenate([np.asarray(a, dtype=float).ravel() for a in args]) if args else np.zeros(0)
+    n = circuit.n_wires
+    opl = _expand_for_metric(circuit)
+    # A layer starts at a trainable gate; a later trainable gate joins it when no gate since the layer's
+    # start (trainable or not) touched its wires, so it commutes back to the layer's start.
+    layers: list[list[int]] = []  # indices into opl of parametrised gates
+    cur: list[int] = []
+    touched: set = set()
+    for i, op in enumerate(opl):
+        trainable = any(getattr(p, "kind", None) == WEIGHT for p in op.params)
+        if not trainable:
+            if cur:
+                touched |= set(op.wires)
+            continue
+        if set(op.wires) & touched:
+            layers.append(cur)
+            cur, touched = [], set()
+        cur.append(i)
+        touched |= set(op.wires)
+    if cur:
+        layers.append(cur)
+    g = np.zeros((circuit.n_weights, circuit.n_weights))
+    for layer in layers:
+        start = layer[0]
+        prefix = Circuit(n, opl[:start], n_weights=circuit.n_weights, n_inputs=circuit.n_inputs)
+        psi = prefix.executor([], "statevector").state(w, x)[0] if start else None
+        if psi is None:
+            psi = np.zeros(2 ** n, dtype=complex)
+            psi[0] = 1.0
+        phis, refs = [], []
+        for i in layer:
+            op = opl[i]
+            (gen,) = _generators(op)
+            phi = sum(c * _apply_word(psi, word, n) for c, word in gen)
+            for p in op.params:
+                phis.append(phi)
+                refs.append(p)
+        ev = np.array([np.vdot(psi, f).real for f in phis])
+        for a, (fa, pa) in enumerate(zip(phis, refs)):
+            for b, (fb, pb) in enumerate(zip(phis, refs)):
+                if getattr(pa, "kind", None) != WEIGHT or getattr(pb, "kind", None) != WEIGHT:
+                    continue
+                gab = np.vdot(fa, fb).real - ev[a] * ev[b]
+                g[pa.index, pb.index] += pa.scale * pb.scale * gab
+    return g
+
+
+class QNGOptimizer(GradientDescentOptimizer):
+    """Quantum natural gradient (Stokes et al. 2020): ``x <- x - stepsize * pinv(g + lam I) grad`` with the
+    block-diagonal metric tensor ``g`` of the qnode's state. The objective must be a :class:`QNode` with one
+    weight argument and one expectation value (or pass ``metric_tensor_fn``)."""
+
+    def __init__(self, stepsize: float = 0.01, approx: str = "block-diag", lam: float = 0):
+        super().__init__(stepsize)
+        if approx not in ("block-diag",):
+            raise ValueError(f"QNGOptimizer: approx must be 'block-diag', got {approx!r}")
+        self.approx = approx
+        self.lam = _positive("lam", lam, allow_zero=True)
+        self.metric_tensor = None
+
+    def _metric(self, qnode, args, kwargs, recompute_tensor, metric_tensor_fn):
+        if recompute_tensor or self.metric_tensor is None:
+            if metric_tensor_fn is not None:
+                mt = np.asarray(metric_tensor_fn(*args, **kwargs), dtype=float)
+            else:
+                if not isinstance(qnode, QNode):
+                    raise TypeError("QNGOptimizer needs a pq.qnode objective or metric_tensor_fn=")
+                mt = metric_tensor(qnode, *args, **kwargs)
+            size = int(sum(a.size for a in args))
+            mt = mt.reshape(size, size) + self.lam * np.eye(size)
+            self.metric_tensor = mt
+        return self.metric_tensor
+
+    def step_and_cost(self, qnode, *args, grad_fn=None, recompute_tensor=True, metric_tensor_fn=None, **kwargs):
+        args = _as_arrays(args)
+        if len(args) != 1:
+            raise ValueError("QNGOptimizer takes exactly one trainable argument")
+        mt = self._metric(qnode, args, kwargs, recompute_tensor, metric_tensor_fn)
+        grads, forward = self.compute_grad(qnode, args, kwargs, grad_fn)
+        update = np.linalg.pinv(mt) @ grads[0].ravel()
+        new = args[0] - self.stepsize * update.reshape(args[0].shape)
+        if forward is None:
+            forward = float(qnode(**_qnode_kwargs(qnode, args, kwargs)))
+        return new, forward
+
+    def step(self, qnode, *args, grad_fn=None, recompute_tensor=True, metric_tensor_fn=None, **kwargs):
+        return self.step_and_cost(qnode, *args, grad_fn=grad_fn, recompute_tensor=recompute_tensor,
+                                  metric_tensor_fn=metric_tensor_fn, **kwargs)[0]
+
+
+class RotosolveOptimizer:
+    """Rotosolve (Ostaszewski et al., Quantum 5, 391 (2021)): coordinate-wise exact minimisation for
+    objectives of the form ``a + b cos(x_i) + c sin(x_i)`` in every parameter (each weight feeding one
+    Pauli rotation with scale 1). Three evaluations per parameter (at x_i and x_i +- 2 pi/3) fix a, b, c; the
+    parameter moves to the minimiser, wrapped into (-pi, pi]. Parameters are swept in order, each sub-step
+    using the values already updated.
+    """
+
+    def __init__(self, substep_optimizer: str = "closed-form"):
+        if substep_optimizer != "closed-form":
+            raise ValueError("RotosolveOptimizer supports the closed-form single-frequency update only")
+        self.substep_optimizer = substep_optimizer
+
+    def step_and_cost(self, objective_fn, *args, nums_frequency=None, full_output=False, **kwargs):
+        if nums_frequency is not None:
+            for name, freqs in dict(nums_frequency).items():
+                vals = freqs.values() if isinstance(freqs, dict) else [freqs]
+                if any(int(v) != 1 for v in vals):
+                    raise ValueError(f"RotosolveOptimizer: only one frequency per parameter is supported ({name})")
+        args = _as_arrays(args)
+        shifts = np.array([0.0, 2 * math.pi / 3, -2 * math.pi / 3])
+        cost0 = None
+        history = []
+        for k, a in enumerate(args):
+            flat = a.reshape(-1)
+            for i in range(a.size):
+                x0 = flat[i]
+                fs = []
+                for s in shifts:
+                    flat[i] = x0 + s
+                    fs.append(float(np.asarray(objective_fn(*args, **kwargs)).reshape(())))
+                flat[i] = x0
+                if cost0 is None:
+                    cost0 = fs[0]
+                ang = x0 + shifts
+                A = np.stack([np.ones(3), np.cos(ang), np.sin(ang)], axis=1)
+                c0, c1, c2 = np.linalg.solve(A, np.array(fs))
+                xmin = math.atan2(-c2, -c1)
+                flat[i] = (xmin + math.pi) % (2 * math.pi) - math.pi if xmin != math.pi else math.pi
+                history.append(c0 - math.hypot(c1, c2))
+        new = _ret(args)
+        return (new, cost0, history) if full_output else (new, cost0)
+
+    def step(self, objective_fn, *args, nums_frequency=None, full_output=False, **kwargs):
+        out = self.step_and_cost(objective_fn, *args, nums_frequency=nums_frequency, full_output=full_output,
+                                 **kwargs)
+        return (out[0], out[2]) if full_output else out[0]
+
+
+class ScipyOptimizer:
+    """A bridge to ``scipy.optimize.minimize`` with exact gradients: gradient methods (L-BFGS-B, BFGS, CG,
+    SLSQP, ...) get ``jac`` from the same sources as the other optimisers; gradient-free ones (COBYLA,
+    Nelder-Mead, Powell) call the objective only. One trainable argument (any shape).
+
+    >>> res = ScipyOptimizer("L-BFGS-B").minimize(qnode, w0)
+    >>> res.x.shape == w0.shape
+    """
+
+    GRADIENT_FREE = ("COBYLA", "COBYQA", "NELDER-MEAD", "POWELL")
+
+    def __init__(self, method: str = "L-BFGS-B", tol: float | None = None, options: dict | None = None):
+        if not isinstance(method, str):
+            raise TypeError(f"method must be a string, got {method!r}")
+        self.method = method
+        self.tol = None if tol is None else _positive("tol", tol)
+        self.options = dict(options or {})
+
+    def minimize(self, objective_fn, x0, grad_fn=None, bounds=None, callback=None, **kwargs):
+        try:
+            from scipy.optimize import minimize
+        except ImportError as e:  # pragma: no cover
+            raise ImportError("ScipyOptimizer needs scipy (pip install scipy)") from e
+        (x0,) = _as_arrays([x0])
+        shape = x0.shape
+        n_evals = {"fun": 0, "jac": 0}
+
+        def fun(v):
+            n_evals["fun"] += 1
+            return float(np.asarray(objective_fn(v.reshape(shape), **kwargs)).reshape(()))
+
+        def fun_and_jac(v):
+            n_evals["jac"] += 1
+            val, grads = value_and_grad(objective_fn, [v.reshape(shape)], kwargs, grad_fn)
+            if val is None:
+                val = float(np.asarray(objective_fn(v.reshape(shape), **kwargs)).reshape(()))
+            return val, grads[0].ravel()
+
+        if self.method.upper() in self.GRADIENT_FREE:
+            res = minimize(fun, x0.ravel(), method=self.method, tol=self.tol, options=self.options,
+                           bounds=bounds, callback=callback)
+        else:
+            res = minimize(fun_and_jac, x0.ravel(), jac=True, method=self.method, tol=self.tol,
+                           options=self.options, bounds=bounds, callback=callback)
+        res.x = res.x.reshape(shape)
+        return res
