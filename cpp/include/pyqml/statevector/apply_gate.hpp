@@ -62,6 +62,10 @@ inline double sum_range(int64_t n, bool par, Body&& body) {
     return s;
 }
 
+// Below this many wires a state is a few cache lines: the plain per-group loops beat the run-based ones,
+// whose vectorised inner loops only pay off on long runs.
+constexpr int kRunMinWires = 10;
+
 // Visits the 2^(n-1) amplitude pairs (i0, i0 + 2^bit) of one bit in contiguous runs, so the inner loop has
 // unit stride and vectorises: body(p0, p1, len) handles psi[p0 .. p0+len) against psi[p1 .. p1+len).
 // Runs are cut to at most kRun pairs so that a high bit still splits into enough parallel work.
@@ -99,6 +103,17 @@ void apply_dense1(amp_t<F>* psi, int n, int bit, const cplx* m, bool par) {
     for (int a = 0; a < 4; ++a) {
         mm[2 * a] = F(m[a].real());
         mm[2 * a + 1] = F(m[a].imag());
+    }
+    if (n < kRunMinWires) {
+        const amp_t<F> m00(m[0]), m01(m[1]), m10(m[2]), m11(m[3]);
+        const index_t stride = index_t(1) << bit;
+        for_range(int64_t(1) << (n - 1), par, [&](int64_t g) {
+            const index_t i0 = insert_zero_bits(index_t(g), &bit, 1), i1 = i0 | stride;
+            const amp_t<F> a = psi[i0], b = psi[i1];
+            psi[i0] = m00 * a + m01 * b;
+            psi[i1] = m10 * a + m11 * b;
+        });
+        return;
     }
     F* base = reinterpret_cast<F*>(psi);
     for_pair_runs(n, bit, par, [&](index_t i0, index_t i1, index_t len) {
@@ -165,6 +180,14 @@ PYQML_SIMD_CLONES void swap_run(F* __restrict a, F* __restrict b, index_t len) {
 template <class F>
 void apply_cnot(amp_t<F>* psi, int n, int cbit, int tbit, bool par) {
     const index_t cm = index_t(1) << cbit, tm = index_t(1) << tbit;
+    if (n < kRunMinWires) {
+        const int sorted[2] = {std::min(cbit, tbit), std::max(cbit, tbit)};
+        for_range(int64_t(1) << (n - 2), par, [&](int64_t g) {
+            const index_t i0 = insert_zero_bits(index_t(g), sorted, 2) | cm;
+            std::swap(psi[i0], psi[i0 | tm]);
+        });
+        return;
+    }
     F* base = reinterpret_cast<F*>(psi);
     for_runs2(n, cbit, tbit, par, [&](index_t b0, index_t len) {
         swap_run<F>(base + 2 * (b0 | cm), base + 2 * (b0 | cm | tm), 2 * len);
@@ -307,7 +330,7 @@ inline void acc_conj_mul(double* s, const amp_t<F>& l, const amp_t<F>& v) {
 
 // 2x2 overlap on one bit (optionally restricted to a set control bit: cbit >= 0).
 template <class F>
-PYQML_SIMD_CLONES void overlap1(const amp_t<F>* lam, const amp_t<F>* psi, int n, int bit, int cbit, cplx* G, bool par) {
+void overlap1(const amp_t<F>* lam, const amp_t<F>* psi, int n, int bit, int cbit, cplx* G, bool par) {
     const index_t tm = index_t(1) << bit;
     const bool ctrl = cbit >= 0;
     const index_t cm = ctrl ? index_t(1) << cbit : 0;
@@ -381,6 +404,30 @@ void adjoint_step1(amp_t<F>* psi, amp_t<F>* lam, int n, int bit, int cbit, const
         else adjoint_run1<F, false>(P + 2 * i0, P + 2 * (i0 + tm), L + 2 * i0, L + 2 * (i0 + tm), len, m, s);
     };
     double acc[8] = {};
+    if (n < kRunMinWires) {
+        // Small states: inline runs without the multi-versioned call.
+        const amp_t<F> m00(uinv[0]), m01(uinv[1]), m10(uinv[2]), m11(uinv[3]);
+        const int sorted[2] = {cbit >= 0 ? std::min(cbit, bit) : bit, cbit >= 0 ? std::max(cbit, bit) : bit};
+        const int nz = cbit >= 0 ? 2 : 1;
+        reduce_range<8>(int64_t(1) << (n - nz), par, acc, [&](int64_t g, double* s) {
+            const index_t i0 = insert_zero_bits(index_t(g), sorted, nz) | cm, i1 = i0 | tm;
+            const amp_t<F> a0 = psi[i0], b0 = psi[i1];
+            const amp_t<F> a = m00 * a0 + m01 * b0, b = m10 * a0 + m11 * b0;
+            psi[i0] = a;
+            psi[i1] = b;
+            const amp_t<F> la = lam[i0], lb = lam[i1];
+            acc_conj_mul<F>(s + 0, la, a);
+            acc_conj_mul<F>(s + 2, la, b);
+            acc_conj_mul<F>(s + 4, lb, a);
+            acc_conj_mul<F>(s + 6, lb, b);
+            if (update_lam) {
+                lam[i0] = m00 * la + m01 * lb;
+                lam[i1] = m10 * la + m11 * lb;
+            }
+        });
+        for (int i = 0; i < 4; ++i) G[i] = cplx(acc[2 * i], acc[2 * i + 1]);
+        return;
+    }
     constexpr index_t kRun = 1024;
     if (cbit < 0) {
         const index_t len = std::min(tm, kRun);
