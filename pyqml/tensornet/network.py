@@ -26,9 +26,10 @@ from .. import _core
 
 KET_GATE, BRA_GATE, ZERO, PAULI, PAULI_DIAG = 0, 1, 2, 3, 4
 
-# Structures contract in a handful of pairwise steps below this many tensors: search exhaustively.
-_OPTIMAL_MAX = 9
-_DP_MAX = 24
+# Exhaustive search below _OPTIMAL_MAX tensors (after absorption), dynamic programming up to _DP_MAX
+# (off by default: with hyperedges it is slow for a small gain here), greedy above.
+_OPTIMAL_MAX = 7
+_DP_MAX = 0
 OPTIMIZERS = ("auto", "greedy", "dp", "optimal", "random-greedy", "cotengra")
 
 
