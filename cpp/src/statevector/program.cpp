@@ -151,8 +151,10 @@ void Program::derivative_brakets(size_t op, const cplx* mats, const amp_t<F>* la
     const OpKernel& k = kernels_[op];
     const int n = circuit_.n_wires();
     // Every entry the derivatives read is written by the overlap below: skip zero-initialising 64 values.
+    // Wide diagonal gates (MultiRZ on more than 6 wires) need 2^k entries and take a heap buffer.
     alignas(cplx) unsigned char storage[64 * sizeof(cplx)];
-    cplx* G = reinterpret_cast<cplx*>(storage);
+    std::vector<cplx> wide(k.mat_size > 64 ? k.mat_size : 0);
+    cplx* G = k.mat_size > 64 ? wide.data() : reinterpret_cast<cplx*>(storage);
     switch (k.kind) {
         case OpKernel::Dense1: overlap1<F>(lam, phi, n, k.bits[0], -1, G, par); break;
         case OpKernel::Controlled1: overlap1<F>(lam, phi, n, k.bits[1], k.bits[0], G, par); break;

@@ -11,7 +11,7 @@ namespace pyqml::sv {
 
 struct OpKernel {
     enum Kind { Dense1, Dense2, Controlled1, ControlledX, Controlled, Diagonal } kind;
-    int bits[8];      // controls first, then targets (gate wire order), as bit positions
+    int bits[64];     // controls first, then targets (gate wire order), as bit positions (MultiRZ: any count)
     int nc = 0;       // number of control bits
     int nt = 0;       // number of target bits
     int mat_offset;   // where this op's matrix starts in the bound matrix buffer
