@@ -20,3 +20,4 @@ from .templates import *  # noqa: F401,F403,E402
 from .optimizers import (AdagradOptimizer, AdamOptimizer, GradientDescentOptimizer,  # noqa: E402
                          MomentumOptimizer, NesterovMomentumOptimizer, QNGOptimizer, RMSPropOptimizer,
                          RotosolveOptimizer, ScipyOptimizer, SPSAOptimizer, metric_tensor)
+from . import datasets, models  # noqa: E402,F401
