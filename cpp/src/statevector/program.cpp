@@ -179,24 +179,26 @@ void Program::derivatives_from_overlap(const OpKernel& k, size_t op, const cplx*
 }
 
 template <class F>
-void Program::adjoint_step(size_t op, const cplx* mats, amp_t<F>* phi, amp_t<F>* lam, double* out, bool update_lam,
-                           bool par) const {
+void Program::adjoint_step(size_t op, const cplx* mats, amp_t<F>* phi, amp_t<F>* lam, double* out, bool update_phi,
+                           bool update_lam, bool par) const {
     const OpKernel& k = kernels_[op];
     if ((k.kind == OpKernel::Dense1 || k.kind == OpKernel::Controlled1) && k.trainable_mask) {
         cplx G[4];
         const cplx* uinv = mats + mat_total_ + k.mat_offset;
-        if (k.kind == OpKernel::Dense1) adjoint_step1<F>(phi, lam, circuit_.n_wires(), k.bits[0], -1, uinv, update_lam, G, par);
-        else adjoint_step1<F>(phi, lam, circuit_.n_wires(), k.bits[1], k.bits[0], uinv, update_lam, G, par);
+        if (k.kind == OpKernel::Dense1) adjoint_step1<F>(phi, lam, circuit_.n_wires(), k.bits[0], -1, uinv, update_phi, update_lam, G, par);
+        else adjoint_step1<F>(phi, lam, circuit_.n_wires(), k.bits[1], k.bits[0], uinv, update_phi, update_lam, G, par);
         derivatives_from_overlap<F>(k, op, mats, G, out);
         return;
     }
-    apply<F>(op, phi, mats, true, par);
+    if (update_phi) apply<F>(op, phi, mats, true, par);
     if (k.trainable_mask) derivative_brakets<F>(op, mats, lam, phi, out, par);
     if (update_lam) apply<F>(op, lam, mats, true, par);
 }
 
-template void Program::adjoint_step<double>(size_t, const cplx*, amp_t<double>*, amp_t<double>*, double*, bool, bool) const;
-template void Program::adjoint_step<float>(size_t, const cplx*, amp_t<float>*, amp_t<float>*, double*, bool, bool) const;
+template void Program::adjoint_step<double>(size_t, const cplx*, amp_t<double>*, amp_t<double>*, double*, bool, bool,
+                                            bool) const;
+template void Program::adjoint_step<float>(size_t, const cplx*, amp_t<float>*, amp_t<float>*, double*, bool, bool,
+                                           bool) const;
 
 template void Program::derivative_brakets<double>(size_t, const cplx*, const amp_t<double>*, const amp_t<double>*,
                                                   double*, bool) const;

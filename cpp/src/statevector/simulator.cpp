@@ -99,19 +99,10 @@ void Simulator::backward(const cplx* mats, amp_t<F>* phi, std::vector<amp_t<F>*>
     const int na = c.n_angles();
     std::fill(d_angles, d_angles + nl * na, 0.0);
     const size_t stop = program_.first_trainable_op();
-    if (nl == 1) {
-        for (size_t op = program_.n_ops(); op-- > stop;)
-            program_.template adjoint_step<F>(op, mats, phi, lambdas[0], d_angles + c.angle_offset(op), op > stop, par);
-        return;
-    }
     for (size_t op = program_.n_ops(); op-- > stop;) {
-        program_.template apply<F>(op, phi, mats, true, par);
         const int p0 = c.angle_offset(op);
-        if (!c.ops()[op].params.empty())
-            for (size_t l = 0; l < nl; ++l)
-                program_.template derivative_brakets<F>(op, mats, lambdas[l], phi, d_angles + l * na + p0, par);
-        if (op > stop)
-            for (size_t l = 0; l < nl; ++l) program_.template apply<F>(op, lambdas[l], mats, true, par);
+        for (size_t l = 0; l < nl; ++l)
+            program_.template adjoint_step<F>(op, mats, phi, lambdas[l], d_angles + l * na + p0, l == 0, op > stop, par);
     }
 }
 

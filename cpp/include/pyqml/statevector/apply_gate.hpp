@@ -349,7 +349,7 @@ void overlap1(const amp_t<F>* lam, const amp_t<F>* psi, int n, int bit, int cbit
 
 // The inner loop of adjoint_step1 over one contiguous run of pairs (x[j], y[j]) of psi and (u[j], v[j]) of
 // lam; adds the overlap to s[0..8). m = U^dag as (re, im) x 4.
-template <class F, bool UpdateLam>
+template <class F, bool UpdatePsi, bool UpdateLam>
 PYQML_SIMD_CLONES void adjoint_run1(F* __restrict x, F* __restrict y, F* __restrict u, F* __restrict v, index_t len,
                                     const F* m, double* s) {
     const F ar = m[0], ai = m[1], br = m[2], bi = m[3], cr = m[4], ci = m[5], dr = m[6], di = m[7];
@@ -357,12 +357,17 @@ PYQML_SIMD_CLONES void adjoint_run1(F* __restrict x, F* __restrict y, F* __restr
 #pragma omp simd reduction(+ : g0r, g0i, g1r, g1i, g2r, g2i, g3r, g3i)
     for (index_t j = 0; j < len; ++j) {
         const F xr = x[2 * j], xi = x[2 * j + 1], yr = y[2 * j], yi = y[2 * j + 1];
-        const F pr = ar * xr - ai * xi + br * yr - bi * yi, pi = ar * xi + ai * xr + br * yi + bi * yr;
-        const F qr = cr * xr - ci * xi + dr * yr - di * yi, qi = cr * xi + ci * xr + dr * yi + di * yr;
-        x[2 * j] = pr;
-        x[2 * j + 1] = pi;
-        y[2 * j] = qr;
-        y[2 * j + 1] = qi;
+        F pr = xr, pi = xi, qr = yr, qi = yi;
+        if constexpr (UpdatePsi) {
+            pr = ar * xr - ai * xi + br * yr - bi * yi;
+            pi = ar * xi + ai * xr + br * yi + bi * yr;
+            qr = cr * xr - ci * xi + dr * yr - di * yi;
+            qi = cr * xi + ci * xr + dr * yi + di * yr;
+            x[2 * j] = pr;
+            x[2 * j + 1] = pi;
+            y[2 * j] = qr;
+            y[2 * j + 1] = qi;
+        }
         const F lr = u[2 * j], li = u[2 * j + 1], mr = v[2 * j], mi = v[2 * j + 1];
         // conj(lam_r) * psi_c for (r, c) in {0,1}^2
         g0r += double(lr * pr + li * pi);
@@ -385,11 +390,11 @@ PYQML_SIMD_CLONES void adjoint_run1(F* __restrict x, F* __restrict y, F* __restr
 }
 
 // One backward step of the adjoint method for a 2x2 gate (optionally singly controlled: cbit >= 0) in a
-// single pass: psi <- U^dag psi, G <- overlap(lam, psi) over the gate's pairs, lam <- U^dag lam (if
-// update_lam). Reads and writes each state once instead of three passes; `uinv` is U^dag.
+// single pass: psi <- U^dag psi (if update_psi), G <- overlap(lam, psi) over the gate's pairs,
+// lam <- U^dag lam (if update_lam). Reads and writes each state once instead of three passes; `uinv` is U^dag.
 template <class F>
-void adjoint_step1(amp_t<F>* psi, amp_t<F>* lam, int n, int bit, int cbit, const cplx* uinv, bool update_lam,
-                   cplx* G, bool par) {
+void adjoint_step1(amp_t<F>* psi, amp_t<F>* lam, int n, int bit, int cbit, const cplx* uinv, bool update_psi,
+                   bool update_lam, cplx* G, bool par) {
     F m[8];
     for (int a = 0; a < 4; ++a) {
         m[2 * a] = F(uinv[a].real());
@@ -400,32 +405,51 @@ void adjoint_step1(amp_t<F>* psi, amp_t<F>* lam, int n, int bit, int cbit, const
     F* P = reinterpret_cast<F*>(psi);
     F* L = reinterpret_cast<F*>(lam);
     auto run = [&](index_t i0, index_t len, double* s) {
-        if (update_lam) adjoint_run1<F, true>(P + 2 * i0, P + 2 * (i0 + tm), L + 2 * i0, L + 2 * (i0 + tm), len, m, s);
-        else adjoint_run1<F, false>(P + 2 * i0, P + 2 * (i0 + tm), L + 2 * i0, L + 2 * (i0 + tm), len, m, s);
+        F *x = P + 2 * i0, *y = P + 2 * (i0 + tm), *u = L + 2 * i0, *v = L + 2 * (i0 + tm);
+        if (update_psi) {
+            if (update_lam) adjoint_run1<F, true, true>(x, y, u, v, len, m, s);
+            else adjoint_run1<F, true, false>(x, y, u, v, len, m, s);
+        } else {
+            if (update_lam) adjoint_run1<F, false, true>(x, y, u, v, len, m, s);
+            else adjoint_run1<F, false, false>(x, y, u, v, len, m, s);
+        }
     };
     double acc[8] = {};
     if (n < kRunMinWires) {
-        // Small states: inline runs without the multi-versioned call.
+        // Small states (never split across threads): a plain loop with the sums in registers.
         const amp_t<F> m00(uinv[0]), m01(uinv[1]), m10(uinv[2]), m11(uinv[3]);
         const int sorted[2] = {cbit >= 0 ? std::min(cbit, bit) : bit, cbit >= 0 ? std::max(cbit, bit) : bit};
         const int nz = cbit >= 0 ? 2 : 1;
-        reduce_range<8>(int64_t(1) << (n - nz), par, acc, [&](int64_t g, double* s) {
+        double g0r = 0, g0i = 0, g1r = 0, g1i = 0, g2r = 0, g2i = 0, g3r = 0, g3i = 0;
+        const int64_t groups = int64_t(1) << (n - nz);
+        for (int64_t g = 0; g < groups; ++g) {
             const index_t i0 = insert_zero_bits(index_t(g), sorted, nz) | cm, i1 = i0 | tm;
-            const amp_t<F> a0 = psi[i0], b0 = psi[i1];
-            const amp_t<F> a = m00 * a0 + m01 * b0, b = m10 * a0 + m11 * b0;
-            psi[i0] = a;
-            psi[i1] = b;
+            amp_t<F> a = psi[i0], b = psi[i1];
+            if (update_psi) {
+                const amp_t<F> a0 = a, b0 = b;
+                a = m00 * a0 + m01 * b0;
+                b = m10 * a0 + m11 * b0;
+                psi[i0] = a;
+                psi[i1] = b;
+            }
             const amp_t<F> la = lam[i0], lb = lam[i1];
-            acc_conj_mul<F>(s + 0, la, a);
-            acc_conj_mul<F>(s + 2, la, b);
-            acc_conj_mul<F>(s + 4, lb, a);
-            acc_conj_mul<F>(s + 6, lb, b);
+            g0r += double(la.real() * a.real() + la.imag() * a.imag());
+            g0i += double(la.real() * a.imag() - la.imag() * a.real());
+            g1r += double(la.real() * b.real() + la.imag() * b.imag());
+            g1i += double(la.real() * b.imag() - la.imag() * b.real());
+            g2r += double(lb.real() * a.real() + lb.imag() * a.imag());
+            g2i += double(lb.real() * a.imag() - lb.imag() * a.real());
+            g3r += double(lb.real() * b.real() + lb.imag() * b.imag());
+            g3i += double(lb.real() * b.imag() - lb.imag() * b.real());
             if (update_lam) {
                 lam[i0] = m00 * la + m01 * lb;
                 lam[i1] = m10 * la + m11 * lb;
             }
-        });
-        for (int i = 0; i < 4; ++i) G[i] = cplx(acc[2 * i], acc[2 * i + 1]);
+        }
+        G[0] = cplx(g0r, g0i);
+        G[1] = cplx(g1r, g1i);
+        G[2] = cplx(g2r, g2i);
+        G[3] = cplx(g3r, g3i);
         return;
     }
     constexpr index_t kRun = 1024;

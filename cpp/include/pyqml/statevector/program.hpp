@@ -50,12 +50,12 @@ public:
     void derivative_brakets(size_t op, const cplx* mats, const amp_t<F>* lam, const amp_t<F>* phi, double* out,
                             bool par) const;
 
-    // One step of the adjoint sweep with a single lambda: phi <- U^dag phi, then the derivative terms
-    // (into out, as derivative_brakets), then (if update_lam) lam <- U^dag lam. Fused into one pass for 2x2
-    // gates.
+    // One step of the adjoint sweep for one lambda: (if update_phi) phi <- U^dag phi, then the derivative
+    // terms (into out, as derivative_brakets), then (if update_lam) lam <- U^dag lam. Fused into one pass
+    // for 2x2 gates. With several lambdas, the first call updates phi and the others pass update_phi = false.
     template <class F>
-    void adjoint_step(size_t op, const cplx* mats, amp_t<F>* phi, amp_t<F>* lam, double* out, bool update_lam,
-                      bool par) const;
+    void adjoint_step(size_t op, const cplx* mats, amp_t<F>* phi, amp_t<F>* lam, double* out, bool update_phi,
+                      bool update_lam, bool par) const;
 
 private:
     template <class F>
