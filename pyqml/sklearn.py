@@ -1,0 +1,268 @@
+"""scikit-learn estimators: :class:`QNNClassifier`, :class:`QNNRegressor` and :class:`QuantumKernel`.
+
+They follow scikit-learn's conventions (hyper-parameters stored as given in ``__init__``, fitted state in
+attributes ending with ``_``, ``random_state``), so they work in ``Pipeline``, ``GridSearchCV`` and
+``cross_val_score``. Requires scikit-learn (``pip install 'pyqml[sklearn]'``).
+
+The QNN estimators build a hybrid model: an embedding of the (ideally standardised) features on one wire
+per feature, a trainable ansatz, ``<Z_i>`` on every wire, and a dense read-out layer, trained with Adam on
+exact batched gradients. The kernel is the fidelity ``|<phi(x)|phi(x')>|^2`` of a feature map: the states of
+all rows come from one batched engine call, and the Gram matrix is one complex matrix product.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+except ImportError as e:  # pragma: no cover
+    raise ImportError("pyqml.sklearn needs scikit-learn: pip install scikit-learn") from e
+
+from . import templates
+from .measurements import expval, state
+from .models import Dense, HybridModel, QuantumLayer
+from .ops import PauliZ
+from .optimizers import AdamOptimizer, GradientDescentOptimizer
+from .qnode import qnode
+
+__all__ = ["QNNClassifier", "QNNRegressor", "QuantumKernel"]
+
+_EMBEDDINGS = {
+    "angle": lambda x, wires: templates.AngleEmbedding(x, wires=wires),
+    "angle_y": lambda x, wires: templates.AngleEmbedding(x, wires=wires, rotation="Y"),
+    "iqp": lambda x, wires: templates.IQPEmbedding(x, wires=wires),
+    "zz": lambda x, wires: templates.ZZFeatureMap(x, wires=wires, reps=1),
+}
+_ANSATZE = {
+    "strongly_entangling": (templates.StronglyEntanglingLayers, lambda L, n: (L, n, 3)),
+    "basic_entangler": (templates.BasicEntanglerLayers, lambda L, n: (L, n)),
+    "hardware_efficient": (templates.HardwareEfficientAnsatz, lambda L, n: (L, n, 2)),
+}
+
+
+def _check_X(X, n_features: int | None = None) -> np.ndarray:
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-dimensional (rows, features), got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError("X has no rows")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X contains NaN or infinite values")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"X has {X.shape[1]} features, but the estimator was fitted with {n_features}")
+    return X
+
+
+class _QNNBase(BaseEstimator):
+    def __init__(self, n_layers: int = 2, embedding: str = "angle", ansatz: str = "strongly_entangling",
+                 epochs: int = 100, stepsize: float = 0.1, optimizer=None, batch_size: int | None = None,
+                 random_state=None, progress: bool = False):
+        self.n_layers = n_layers
+        self.embedding = embedding
+        self.ansatz = ansatz
+        self.epochs = epochs
+        self.stepsize = stepsize
+        self.optimizer = optimizer
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.progress = progress
+
+    def _build(self, n_features: int, n_out: int) -> HybridModel:
+        if self.embedding not in _EMBEDDINGS:
+            raise ValueError(f"embedding must be one of {sorted(_EMBEDDINGS)}, got {self.embedding!r}")
+        if self.ansatz not in _ANSATZE:
+            raise ValueError(f"ansatz must be one of {sorted(_ANSATZE)}, got {self.ansatz!r}")
+        if not isinstance(self.n_layers, (int, np.integer)) or self.n_layers < 1:
+            raise ValueError(f"n_layers must be a positive integer, got {self.n_layers!r}")
+        if n_features > 20:
+            raise ValueError(f"{n_features} features need {n_features} wires; reduce them first (e.g. PCA)")
+        embed = _EMBEDDINGS[self.embedding]
+        layer, shape = _ANSATZE[self.ansatz]
+        n = n_features
+        wires = list(range(n))
+
+        @qnode(wires=n)
+        def circuit(inputs, weights):
+            embed(inputs, wires)
+            layer(weights, wires=wires)
+            return [expval(PauliZ(i)) for i in wires]
+
+        rng = np.random.default_rng(self.random_state)
+        seeds = rng.integers(0, 2**31, size=2)
+        return HybridModel([QuantumLayer(circuit, {"weights": shape(int(self.n_layers), n)}, rng=int(seeds[0])),
+                            Dense(n, n_out, rng=int(seeds[1]))], loss=self._loss)
+
+    def _optimizer(self):
+        if self.optimizer is None:
+            return AdamOptimizer(self.stepsize)
+        if isinstance(self.optimizer, GradientDescentOptimizer):
+            import copy
+
+            return copy.deepcopy(self.optimizer)
+        raise TypeError("optimizer must be None or a pyqml gradient optimiser instance")
+
+    def _train(self, X, target):
+        self.model_ = self._build(X.shape[1], self._n_out)
+        self.history_ = self.model_.fit(X, target, epochs=self.epochs, optimizer=self._optimizer(),
+                                        batch_size=self.batch_size, rng=self.random_state, progress=self.progress)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+
+class QNNClassifier(ClassifierMixin, _QNNBase):
+    """A quantum neural network classifier: embedding + ansatz on one wire per feature, <Z_i> read out by a
+    dense softmax layer, trained with Adam (or ``optimizer``) on softmax cross-entropy.
+
+    Parameters
+    ----------
+    n_layers : int
+        Ansatz depth.
+    embedding : {"angle", "angle_y", "iqp", "zz"}
+    ansatz : {"strongly_entangling", "basic_entangler", "hardware_efficient"}
+    epochs, stepsize, batch_size :
+        Training schedule (``batch_size=None``: the whole set per step).
+    optimizer : pyqml optimiser, optional
+        Defaults to ``AdamOptimizer(stepsize)``.
+    random_state : int, optional
+        Seeds the initial weights and the minibatch order.
+    progress : bool
+        Show a tqdm progress bar while fitting (when tqdm is installed).
+    """
+
+    _loss = "cross_entropy"
+
+    def fit(self, X, y):
+        X = _check_X(X)
+        y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise ValueError(f"y must hold one label per row of X ({X.shape[0]}), got shape {y.shape}")
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        if self.classes_.size < 2:
+            raise ValueError("QNNClassifier needs at least two classes in y")
+        self._n_out = self.classes_.size
+        return self._train(X, codes)
+
+    def _check_fitted(self):
+        if not hasattr(self, "model_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError("this QNNClassifier is not fitted yet; call fit first")
+
+    def predict_proba(self, X) -> np.ndarray:
+        self._check_fitted()
+        return self.model_.predict_proba(_check_X(X, self.n_features_in_))
+
+    def predict(self, X) -> np.ndarray:
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Mean accuracy; labels the classifier was not fitted on raise a ValueError."""
+        self._check_fitted()
+        y = np.asarray(y)
+        unseen = np.setdiff1d(np.unique(y), self.classes_)
+        if unseen.size:
+            raise ValueError(f"y contains labels not seen during fit: {unseen.tolist()} "
+                             f"(known: {self.classes_.tolist()})")
+        return super().score(X, y, sample_weight)
+
+
+class QNNRegressor(RegressorMixin, _QNNBase):
+    """A quantum neural network regressor: as :class:`QNNClassifier`, with one linear output trained on the
+    mean squared error of the standardised target (predictions are mapped back to the target's scale)."""
+
+    _loss = "mse"
+    _n_out = 1
+
+    def fit(self, X, y):
+        X = _check_X(X)
+        y = np.asarray(y, dtype=float)
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise ValueError(f"y must hold one target per row of X ({X.shape[0]}), got shape {y.shape}")
+        if not np.all(np.isfinite(y)):
+            raise ValueError("y contains NaN or infinite values")
+        self.y_mean_ = float(y.mean())
+        self.y_scale_ = float(y.std()) or 1.0
+        return self._train(X, (y - self.y_mean_) / self.y_scale_)
+
+    def predict(self, X) -> np.ndarray:
+        if not hasattr(self, "model_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError("this QNNRegressor is not fitted yet; call fit first")
+        out = self.model_.forward(_check_X(X, self.n_features_in_))[:, 0]
+        return out * self.y_scale_ + self.y_mean_
+
+
+class QuantumKernel(BaseEstimator):
+    """Fidelity kernel ``k(x, x') = |<phi(x)|phi(x')>|^2`` of a feature map, for ``SVC(kernel=...)``.
+
+    ``kernel(X, Y)`` computes the states of all rows of X (and of Y) in one batched engine call each and
+    the Gram matrix as ``|conj(S_X) S_Y^T|^2``.
+
+    Parameters
+    ----------
+    feature_map : {"zz", "iqp", "angle", "angle_y"} or callable
+        A callable is ``feature_map(x, wires)`` recording gates (``x`` a traced input row).
+    reps : int
+        Repetitions of the "zz" and "iqp" maps.
+    entanglement : str
+        Entangling pairs of the "zz" map (see :func:`pyqml.entangler_pairs`).
+    """
+
+    def __init__(self, feature_map="zz", reps: int = 2, entanglement: str = "full"):
+        self.feature_map = feature_map
+        self.reps = reps
+        self.entanglement = entanglement
+
+    def _embed(self):
+        fm = self.feature_map
+        if callable(fm):
+            return fm
+        if fm == "zz":
+            return lambda x, w: templates.ZZFeatureMap(x, wires=w, reps=self.reps, entanglement=self.entanglement)
+        if fm == "iqp":
+            return lambda x, w: templates.IQPEmbedding(x, wires=w, n_repeats=self.reps)
+        if fm in ("angle", "angle_y"):
+            return _EMBEDDINGS[fm]
+        raise ValueError(f"feature_map must be 'zz', 'iqp', 'angle', 'angle_y' or a callable, got {fm!r}")
+
+    def _qnode(self, n: int):
+        cache = self.__dict__.setdefault("_qnodes", {})
+        key = (n, self.feature_map if not callable(self.feature_map) else id(self.feature_map), self.reps,
+               self.entanglement)
+        if key not in cache:
+            if n > 20:
+                raise ValueError(f"{n} features need {n} wires; reduce them first (e.g. PCA)")
+            embed = self._embed()
+            wires = list(range(n))
+
+            @qnode(wires=n, method="statevector")
+            def phi(inputs):
+                embed(inputs, wires)
+                return state()
+
+            cache[key] = phi
+        return cache[key]
+
+    def states(self, X) -> np.ndarray:
+        """Feature states (rows, 2^n), one batched engine call."""
+        X = _check_X(X)
+        return np.asarray(self._qnode(X.shape[1])(X))
+
+    def __call__(self, X, Y=None) -> np.ndarray:
+        X = _check_X(X)
+        SX = self.states(X)
+        if Y is None:
+            SY = SX
+        else:
+            Y = _check_X(Y)
+            if Y.shape[1] != X.shape[1]:
+                raise ValueError(f"X has {X.shape[1]} features but Y has {Y.shape[1]}")
+            SY = self.states(Y)
+        return np.abs(SX.conj() @ SY.T) ** 2
+
+    def __getstate__(self):  # compiled qnodes are rebuilt on demand, not copied or pickled
+        d = dict(super().__getstate__())
+        d.pop("_qnodes", None)
+        return d
