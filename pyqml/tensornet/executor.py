@@ -65,6 +65,9 @@ class TensorNetExecutor:
     circuit : pyqml.Circuit
     observables : list of Observable
     precision : {"complex128", "complex64"}
+    refuse_oversized : bool
+        Raise ``pyqml.MemoryLimitError`` as soon as one structure's plan exceeds the memory limit (the
+        default); ``pq.plan`` turns this off to report the costs of any network.
     optimize : str
         Path search: "auto" (exhaustive, dynamic programming or greedy by network size), "greedy", "dp",
         "optimal", "random-greedy" (opt_einsum) or "cotengra" (its hyper-optimizer, when installed).
@@ -72,7 +75,8 @@ class TensorNetExecutor:
 
     method = "tensornet"
 
-    def __init__(self, circuit, observables, precision: str = "complex128", optimize: str = "auto"):
+    def __init__(self, circuit, observables, precision: str = "complex128", optimize: str = "auto",
+                 refuse_oversized: bool = True):
         if optimize not in OPTIMIZERS:
             raise ValueError(f"optimize must be one of {OPTIMIZERS}, got {optimize!r}")
         self.circuit = circuit
@@ -80,8 +84,16 @@ class TensorNetExecutor:
         self.precision = precision
         self._tn = _core.TensorNet(circuit.core, [o.core_terms() for o in self.observables], precision)
         self.plans: list[StructurePlan] = []
+        elem = 16 if precision == "complex128" else 8
         for s in range(self._tn.n_structures):
             p = plan_for(self._tn.structure(s), optimize)
+            if refuse_oversized:
+                # Refuse up front, before planning the other structures, when one plan alone cannot fit.
+                need, limit = p.core.bytes_per_thread(elem), _core.memory_limit()
+                if need > limit:
+                    raise _core.MemoryLimitError(
+                        f"tensor-network contraction (largest tensor 2^{p.width} amplitudes) needs an estimated "
+                        f"{need:.4g} bytes, over the memory limit of {limit:.4g} bytes")
             self.plans.append(p)
             self._tn.set_plan(s, p.core)
 
@@ -143,4 +155,4 @@ def plan(circuit, observables, precision: str = "complex128", optimize: str = "a
 
     obs = observables if isinstance(observables, (list, tuple)) else [observables]
     obs = [as_observable(o) for o in obs]
-    return TensorNetExecutor(circuit, obs, precision, optimize).plan()
+    return TensorNetExecutor(circuit, obs, precision, optimize, refuse_oversized=False).plan()

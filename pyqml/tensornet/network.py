@@ -30,6 +30,10 @@ KET_GATE, BRA_GATE, ZERO, PAULI, PAULI_DIAG = 0, 1, 2, 3, 4
 # (off by default: with hyperedges it is slow for a small gain here), greedy above.
 _OPTIMAL_MAX = 7
 _DP_MAX = 0
+# opt_einsum's cost of a greedy path above which "auto" also tries randomised greedy paths.
+_REFINE_COST = 2.0**21
+_RANDOM_REPEATS = 8
+_RANDOM_MAX_TIME = 2.0
 OPTIMIZERS = ("auto", "greedy", "dp", "optimal", "random-greedy", "cotengra")
 
 
@@ -188,9 +192,20 @@ def _search(labels: list[list[int]], optimize: str) -> list:
         opt: Any = ctg.HyperOptimizer(max_repeats=32, progbar=False)
     elif optimize == "auto":
         opt = "optimal" if n <= _OPTIMAL_MAX else "dp" if n <= _DP_MAX else "greedy"
+    elif optimize == "random-greedy":
+        opt = oe.RandomGreedy(max_repeats=_RANDOM_REPEATS, minimize="flops")
     else:
         opt = optimize
-    path, _ = oe.contract_path(eq, *shapes, shapes=True, optimize=opt)
+    path, info = oe.contract_path(eq, *shapes, shapes=True, optimize=opt)
+    hopeless = 16.0 * float(info.largest_intermediate) > 2.0**10 * _core.memory_limit()
+    if optimize == "auto" and opt == "greedy" and info.opt_cost > _REFINE_COST and not hopeless:
+        # An expensive network: a few randomised greedy trials usually cut the cost several-fold, for a
+        # search time that the repeated contractions (every term, every call) pay back.
+        rpath, rinfo = oe.contract_path(eq, *shapes, shapes=True,
+                                        optimize=oe.RandomGreedy(max_repeats=_RANDOM_REPEATS, max_time=_RANDOM_MAX_TIME,
+                                                                  minimize="flops"))
+        if rinfo.opt_cost < info.opt_cost:
+            path = rpath
     return path
 
 
