@@ -21,3 +21,4 @@ from .optimizers import (AdagradOptimizer, AdamOptimizer, GradientDescentOptimiz
                          MomentumOptimizer, NesterovMomentumOptimizer, QNGOptimizer, RMSPropOptimizer,
                          RotosolveOptimizer, ScipyOptimizer, SPSAOptimizer, metric_tensor)
 from . import datasets, models  # noqa: E402,F401
+from . import studies  # noqa: E402,F401
