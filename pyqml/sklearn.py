@@ -202,15 +202,16 @@ class QuantumKernel(BaseEstimator):
 
     Parameters
     ----------
-    feature_map : {"zz", "iqp", "angle", "angle_y"} or callable
-        A callable is ``feature_map(x, wires)`` recording gates (``x`` a traced input row).
+    feature_map : {"iqp", "zz", "angle", "angle_y"} or callable
+        A callable is ``feature_map(x, wires)`` recording gates (``x`` a traced input row). On standardised
+        data "iqp" (the default) and "angle" work well; Qiskit's "zz" map wants features scaled to ~[0, pi].
     reps : int
         Repetitions of the "zz" and "iqp" maps.
     entanglement : str
         Entangling pairs of the "zz" map (see :func:`pyqml.entangler_pairs`).
     """
 
-    def __init__(self, feature_map="zz", reps: int = 2, entanglement: str = "full"):
+    def __init__(self, feature_map="iqp", reps: int = 1, entanglement: str = "full"):
         self.feature_map = feature_map
         self.reps = reps
         self.entanglement = entanglement
