@@ -13,19 +13,49 @@ namespace {
 // Below this many multiply-adds a plain loop beats the BLAS call overhead.
 constexpr int64_t kBlasMinMacs = 4096;
 
+// Loop orders keep the innermost loop contiguous in every operand for the three products the
+// contraction uses: A.B (forward), C.B^T and A^T.C (backward).
 template <class T>
 void gemm_loop(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c, bool acc) {
-    const int64_t sa_i = ta ? 1 : k, sa_p = ta ? m : 1;  // a(i, p)
-    const int64_t sb_p = tb ? 1 : n, sb_j = tb ? k : 1;  // b(p, j)
     if (!acc)
         for (int64_t i = 0; i < m * n; ++i) c[i] = T(0);
-    for (int64_t i = 0; i < m; ++i)
-        for (int64_t p = 0; p < k; ++p) {
-            const T av = a[i * sa_i + p * sa_p];
+    if (!ta && !tb) {  // c[i, j] += a[i, p] b[p, j]
+        for (int64_t i = 0; i < m; ++i) {
             T* ci = c + i * n;
-            const T* bp = b + p * sb_p;
-            for (int64_t j = 0; j < n; ++j) ci[j] += av * bp[j * sb_j];
+            for (int64_t p = 0; p < k; ++p) {
+                const T av = a[i * k + p];
+                const T* bp = b + p * n;
+                for (int64_t j = 0; j < n; ++j) ci[j] += av * bp[j];
+            }
         }
+    } else if (!ta && tb) {  // c[i, j] += sum_p a[i, p] b[j, p]
+        for (int64_t i = 0; i < m; ++i) {
+            const T* ai = a + i * k;
+            for (int64_t j = 0; j < n; ++j) {
+                const T* bj = b + j * k;
+                T s(0);
+                for (int64_t p = 0; p < k; ++p) s += ai[p] * bj[p];
+                c[i * n + j] += s;
+            }
+        }
+    } else if (ta && !tb) {  // c[i, j] += a[p, i] b[p, j]
+        for (int64_t p = 0; p < k; ++p) {
+            const T* ap = a + p * m;
+            const T* bp = b + p * n;
+            for (int64_t i = 0; i < m; ++i) {
+                const T av = ap[i];
+                T* ci = c + i * n;
+                for (int64_t j = 0; j < n; ++j) ci[j] += av * bp[j];
+            }
+        }
+    } else {  // c[i, j] += a[p, i] b[j, p]
+        for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < n; ++j) {
+                T s(0);
+                for (int64_t p = 0; p < k; ++p) s += a[p * m + i] * b[j * k + p];
+                c[i * n + j] += s;
+            }
+    }
 }
 
 }  // namespace
@@ -47,6 +77,26 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, const T
     gemm_loop(ta, tb, m, n, k, a, b, c, acc);
 }
 
+template <class T>
+void batched_gemm(int64_t nb, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c) {
+    const int64_t sa = m * k, sb = k * n, sc = m * n;
+    if (sa * n >= kBlasMinMacs) {
+        for (int64_t q = 0; q < nb; ++q) gemm(ta, tb, m, n, k, a + q * sa, b + q * sb, c + q * sc);
+        return;
+    }
+    if (m == 1 && n == 1) {  // dot products (k = 1: elementwise products)
+        for (int64_t q = 0; q < nb; ++q) {
+            T s(0);
+            const T* aq = a + q * k;
+            const T* bq = b + q * k;
+            for (int64_t p = 0; p < k; ++p) s += aq[p] * bq[p];
+            c[q] = s;
+        }
+        return;
+    }
+    for (int64_t q = 0; q < nb; ++q) gemm_loop(ta, tb, m, n, k, a + q * sa, b + q * sb, c + q * sc, false);
+}
+
 void set_blas_threads(int n) {
 #ifdef PYQML_HAVE_BLAS
     // Changing OpenBLAS's thread count parks or wakes its pool: only do it when the count changes.
@@ -58,6 +108,12 @@ void set_blas_threads(int n) {
 #endif
 }
 
+template void batched_gemm<std::complex<double>>(int64_t, bool, bool, int64_t, int64_t, int64_t,
+                                                 const std::complex<double>*, const std::complex<double>*,
+                                                 std::complex<double>*);
+template void batched_gemm<std::complex<float>>(int64_t, bool, bool, int64_t, int64_t, int64_t,
+                                                const std::complex<float>*, const std::complex<float>*,
+                                                std::complex<float>*);
 template void gemm<std::complex<double>>(bool, bool, int64_t, int64_t, int64_t, const std::complex<double>*,
                                          const std::complex<double>*, std::complex<double>*, bool);
 template void gemm<std::complex<float>>(bool, bool, int64_t, int64_t, int64_t, const std::complex<float>*,

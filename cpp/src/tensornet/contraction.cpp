@@ -267,8 +267,7 @@ std::complex<T> ContractionPlan::forward(T* ws) const {
         C* c = base + slots_[ex.out].offset;
         if (!ex.id_a) { gather(a, ex.perm_a, sa); a = sa; }
         if (!ex.id_b) { gather(b, ex.perm_b, sb); b = sb; }
-        for (int64_t q = 0; q < ex.nb; ++q)
-            gemm<C>(false, false, ex.m, ex.n, ex.k, a + q * ex.m * ex.k, b + q * ex.k * ex.n, c + q * ex.m * ex.n);
+        batched_gemm<C>(ex.nb, false, false, ex.m, ex.n, ex.k, a, b, c);
     }
     return base[slots_.back().offset];
 }
@@ -291,18 +290,14 @@ void ContractionPlan::backward(T* ws) const {
             const C* b = base + slots_[ex.b].offset;
             if (!ex.id_b) { gather(b, ex.perm_b, sb); b = sb; }
             C* abar = ex.id_a ? base + slots_[ex.a].adj : sc;
-            for (int64_t q = 0; q < ex.nb; ++q)
-                gemm<C>(false, true, ex.m, ex.k, ex.n, cbar + q * ex.m * ex.n, b + q * ex.k * ex.n,
-                        abar + q * ex.m * ex.k);
+            batched_gemm<C>(ex.nb, false, true, ex.m, ex.k, ex.n, cbar, b, abar);
             if (!ex.id_a) scatter(sc, ex.perm_a, base + slots_[ex.a].adj);
         }
         if (nb) {
             const C* a = base + slots_[ex.a].offset;
             if (!ex.id_a) { gather(a, ex.perm_a, sa); a = sa; }
             C* bbar = ex.id_b ? base + slots_[ex.b].adj : sc;
-            for (int64_t q = 0; q < ex.nb; ++q)
-                gemm<C>(true, false, ex.k, ex.n, ex.m, a + q * ex.m * ex.k, cbar + q * ex.m * ex.n,
-                        bbar + q * ex.k * ex.n);
+            batched_gemm<C>(ex.nb, true, false, ex.k, ex.n, ex.m, a, cbar, bbar);
             if (!ex.id_b) scatter(sc, ex.perm_b, base + slots_[ex.b].adj);
         }
     }

@@ -12,6 +12,12 @@ template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c,
           bool accumulate = false);
 
+// nb independent products, operand q at a + q*m*k, b + q*k*n, c + q*m*n (one call: small products in
+// long batches, e.g. over hyperedge indices, do not pay a call each).
+template <class T>
+void batched_gemm(int64_t nb, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, const T* b,
+                  T* c);
+
 // Threads BLAS may use inside one call (1 while OpenMP spreads terms across threads).
 void set_blas_threads(int n);
 
