@@ -201,7 +201,9 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
 }
 
 void ContractionPlan::prepare() {
-    if (prepared_) return;
+    if (prepared_.load()) return;
+    std::lock_guard<std::mutex> lock(prepare_mutex_);
+    if (prepared_.load()) return;
     for (StepExec& ex : steps_) {
         if (!ex.id_a) ex.perm_a = gather_table(ex.a_order, static_cast<int>(ex.a_order.size()));
         if (!ex.id_b) ex.perm_b = gather_table(ex.b_order, static_cast<int>(ex.b_order.size()));

@@ -14,7 +14,9 @@
 // in one backward pass. Only subtrees holding a parametrised ket gate are visited. Since E is real and
 // the bra half is the conjugate of the ket half, dE/dtheta = 2 Re sum(env_ket * dU/dtheta).
 #include <cstdint>
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -61,9 +63,9 @@ public:
     // Bytes one thread needs to run the plan with gradients, for an element of `elem_bytes`.
     double bytes_per_thread(int elem_bytes) const { return double(ws_elems_) * elem_bytes; }
 
-    // Builds the permutation tables (call once the memory check passed; idempotent, not thread-safe).
+    // Builds the permutation tables (call once the memory check passed; idempotent and thread-safe).
     void prepare();
-    bool prepared() const { return prepared_; }
+    bool prepared() const { return prepared_.load(); }
 
     // ---- execution on one workspace of workspace_elements() elements ----
     template <class T>
@@ -102,7 +104,8 @@ private:
     int64_t scratch_a_ = 0, scratch_b_ = 0, scratch_c_ = 0, ws_elems_ = 0;
     double fwd_macs_ = 0, bwd_macs_ = 0, table_bytes_ = 0;
     int width_ = 0;
-    bool prepared_ = false;
+    std::atomic<bool> prepared_{false};
+    std::mutex prepare_mutex_;
 };
 
 }  // namespace pyqml::tn
