@@ -18,9 +18,9 @@ SETTING = "lightning.qubit, adjoint diff"
 
 
 def versions():
-    import pennylane_lightning
+    from importlib.metadata import version
 
-    return {"pennylane": qml.__version__, "pennylane_lightning": pennylane_lightning.__version__}
+    return {"pennylane": qml.__version__, "pennylane_lightning": version("pennylane_lightning")}
 
 
 @functools.lru_cache(None)
