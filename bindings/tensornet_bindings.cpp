@@ -35,7 +35,7 @@ std::shared_ptr<tn::ContractionPlan> make_plan(const std::vector<GateTuple>& gat
     }
     std::vector<tn::Leaf> ls;
     for (const auto& [kind, gate, letter, labels] : leaves) {
-        PYQML_REQUIRE(kind >= 0 && kind <= 4, "leaf kind must be 0..4");
+        PYQML_REQUIRE(kind >= 0 && kind <= 5, "leaf kind must be 0..5");
         tn::Leaf l;
         l.kind = static_cast<tn::LeafKind>(kind);
         l.gate = gate;
@@ -55,13 +55,29 @@ void init_tensornet(py::module_& m) {
         m, "ContractionPlan", "A compiled pairwise contraction tree for one network structure.")
         .def(py::init(&make_plan), py::arg("gates"), py::arg("leaves"), py::arg("steps"),
              "gates: [(name, n_wires)]; leaves: [(kind, gate, letter, labels)] with kind 0 ket gate, 1 bra gate, "
-             "2 |0>, 3 Pauli matrix [bra, ket], 4 diagonal Z; steps: [(a, b, kept labels)].")
+             "2 |0>, 3 Pauli matrix [bra, ket], 4 diagonal Z, 5 |1>; steps: [(a, b, kept labels)].")
         .def_property_readonly("forward_macs", &tn::ContractionPlan::forward_macs)
         .def_property_readonly("backward_macs", &tn::ContractionPlan::backward_macs)
         .def_property_readonly("width", &tn::ContractionPlan::width)
         .def_property_readonly("workspace_elements", &tn::ContractionPlan::workspace_elements)
         .def_property_readonly("table_bytes", &tn::ContractionPlan::table_bytes)
         .def("bytes_per_thread", &tn::ContractionPlan::bytes_per_thread, py::arg("elem_bytes"));
+
+    m.def("tn_amplitudes", [](const Circuit& c, std::shared_ptr<tn::ContractionPlan> plan, const py::object& w,
+                              const py::object& x, const std::string& precision) {
+        PYQML_REQUIRE(plan != nullptr, "plan is None");
+        PYQML_REQUIRE(precision == "complex128" || precision == "complex64",
+                      "precision must be 'complex128' or 'complex64', got '" + precision + "'");
+        auto a = make_batch(c, w, x);
+        py::array_t<cplx> out(Shape{a.rows});
+        cplx* o = out.mutable_data();
+        {
+            py::gil_scoped_release nogil;
+            tn::amplitudes(c, *plan, to_tn_batch(a), precision == "complex128" ? tn::Precision::Double : tn::Precision::Single, o);
+        }
+        return out;
+    }, py::arg("circuit"), py::arg("plan"), py::arg("weights"), py::arg("inputs") = py::none(),
+       py::arg("precision") = "complex128", "Amplitudes <b|U|0> (rows,) through an amplitude-network plan.");
 
     m.def("tn_diagonal_on_wire", [](const std::string& name, int j) {
         auto id = gates::gate_by_name(name);

@@ -3,10 +3,11 @@ C++ pairwise contraction (permutation + BLAS GEMM) and reverse-mode gradients th
 from __future__ import annotations
 
 from ..execution import register_method
+from .amplitudes import amplitude
 from .executor import TensorNetExecutor, TensorNetPlan, plan
 from .network import build_network, clear_plan_cache, contraction_steps, plan_for
 
 register_method("tensornet", TensorNetExecutor)
 
-__all__ = ["TensorNetExecutor", "TensorNetPlan", "plan", "build_network", "clear_plan_cache",
+__all__ = ["amplitude", "TensorNetExecutor", "TensorNetPlan", "plan", "build_network", "clear_plan_cache",
            "contraction_steps", "plan_for"]

@@ -151,3 +151,23 @@ def test_constant_terms_and_identity_words():
     got = c.executor(obs, "tensornet").jacobian(np.array([0.3]))
     np.testing.assert_allclose(got[0][0], [2.5, np.cos(0.3) + 0.5], atol=1e-12)
     np.testing.assert_allclose(got[1][0, :, 0], [0.0, -np.sin(0.3)], atol=1e-12)
+
+
+@pytest.mark.parametrize("seed,n,n_gates", [(61, 4, 30), (62, 7, 40), (63, 10, 30)])
+def test_amplitudes_match_dense_reference(seed, n, n_gates):
+    from pyqml.tensornet import amplitude
+
+    rng = np.random.default_rng(seed)
+    rc = RandomCircuit(n, n_gates, rng, n_inputs=2)
+    c = rc.circuit()
+    w = rng.uniform(-np.pi, np.pi, rc.n_weights)
+    x = rng.uniform(-1, 1, (2, 2))
+    psis = [rc.state(w, xr) for xr in x]
+    for idx in list(rng.choice(2**n, 4, replace=False)) + [0]:
+        bits = [(int(idx) >> (n - 1 - k)) & 1 for k in range(n)]
+        got = amplitude(c, bits, weights=w, inputs=x)
+        np.testing.assert_allclose(got, [p[idx] for p in psis], atol=1e-10, rtol=0)
+        got64 = amplitude(c, bits, weights=w, inputs=x, precision="complex64")
+        np.testing.assert_allclose(got64, [p[idx] for p in psis], atol=2e-5, rtol=0)
+    with pytest.raises(ValueError, match="bits"):
+        amplitude(c, [0] * (n + 1), weights=w, inputs=x)

@@ -72,7 +72,7 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
             PYQML_REQUIRE(rank == static_cast<int>(lf.labels.size()),
                           "leaf " + std::to_string(i) + " of gate " + std::to_string(lf.gate) + " needs " +
                               std::to_string(rank) + " indices");
-        } else if (lf.kind == LeafKind::Zero || lf.kind == LeafKind::PauliDiag) {
+        } else if (lf.kind == LeafKind::Zero || lf.kind == LeafKind::PauliDiag || lf.kind == LeafKind::One) {
             PYQML_REQUIRE(lf.labels.size() == 1, "leaf " + std::to_string(i) + " needs one index");
         } else if (lf.kind == LeafKind::Pauli) {
             PYQML_REQUIRE(lf.labels.size() == 2, "leaf " + std::to_string(i) + " needs two indices");
@@ -85,7 +85,8 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
         width_ = std::max<int>(width_, s.labels.size());
     }
     for (int g = 0; g < G; ++g) {
-        PYQML_REQUIRE(ket_leaf_[g] >= 0 && bra_leaf_[g] >= 0, "gate " + std::to_string(g) + " lacks a leaf");
+        // Every gate has a ket tensor; the bra copy is absent in amplitude networks.
+        PYQML_REQUIRE(ket_leaf_[g] >= 0, "gate " + std::to_string(g) + " lacks a ket leaf");
         // Tensor element -> entry of the full 2^k x 2^k matrix: per wire one bit (row = column) when the gate
         // is diagonal on it, else a row bit then a column bit; the first wire is the most significant.
         const StructGate& sg = gates_[g];
@@ -215,12 +216,10 @@ template <class T>
 void ContractionPlan::fill_gate(T* ws, int gate, const cplx* m) const {
     const std::vector<int>& map = gate_map_[gate];
     std::complex<T>* ket = reinterpret_cast<std::complex<T>*>(ws) + slots_[ket_leaf_[gate]].offset;
+    for (size_t t = 0; t < map.size(); ++t) ket[t] = std::complex<T>(T(m[map[t]].real()), T(m[map[t]].imag()));
+    if (bra_leaf_[gate] < 0) return;
     std::complex<T>* bra = reinterpret_cast<std::complex<T>*>(ws) + slots_[bra_leaf_[gate]].offset;
-    for (size_t t = 0; t < map.size(); ++t) {
-        const cplx v = m[map[t]];
-        ket[t] = std::complex<T>(T(v.real()), T(v.imag()));
-        bra[t] = std::complex<T>(T(v.real()), T(-v.imag()));
-    }
+    for (size_t t = 0; t < map.size(); ++t) bra[t] = std::conj(ket[t]);
 }
 
 template <class T>
@@ -232,6 +231,7 @@ void ContractionPlan::fill_constants(T* ws) const {
         C* d = base + slots_[i].offset;
         switch (lf.kind) {
             case LeafKind::Zero: d[0] = 1; d[1] = 0; break;
+            case LeafKind::One: d[0] = 0; d[1] = 1; break;
             case LeafKind::PauliDiag: d[0] = 1; d[1] = -1; break;
             case LeafKind::Pauli:
                 // element [bra index][ket index] = <a'|P|a>

@@ -298,4 +298,64 @@ void Executor::vjp(const Batch& b, const double* cot, double* vals_out, double* 
     else run<float>(b, true, take);
 }
 
+namespace {
+template <class F>
+void amplitudes_t(const Circuit& circuit, const ContractionPlan& plan, const Batch& b, cplx* out) {
+    const int na = circuit.n_angles();
+    const auto& ops = circuit.ops();
+    const int threads = max_threads();
+    const bool par = threads > 1 && b.rows > 1;
+    set_blas_threads(par ? 1 : threads);
+    std::exception_ptr err;
+#pragma omp parallel if (par)
+    {
+        std::vector<std::complex<F>> ws(static_cast<size_t>(plan.workspace_elements()));
+        F* wsp = reinterpret_cast<F*>(ws.data());
+        std::vector<double> angles(na);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t r = 0; r < b.rows; ++r) {
+            try {
+                if (b.angles) {
+                    std::copy(b.angles + r * na, b.angles + (r + 1) * na, angles.begin());
+                } else {
+                    const double* w = b.weights_per_row ? b.weights + r * circuit.n_weights() : b.weights;
+                    const double* x = b.inputs ? b.inputs + r * circuit.n_inputs() : nullptr;
+                    circuit.bind(w, x, angles.data());
+                }
+                for (size_t j = 0; j < ops.size(); ++j) {
+                    const Op& op = ops[j];
+                    auto m = gates::full_matrix(op.gate, static_cast<int>(op.wires.size()),
+                                                angles.data() + circuit.angle_offset(j),
+                                                op.unitary.empty() ? nullptr : op.unitary.data());
+                    plan.fill_gate(wsp, static_cast<int>(j), m.data());
+                }
+                plan.fill_constants(wsp);
+                const std::complex<F> v = plan.forward(wsp);
+                out[r] = cplx(double(v.real()), double(v.imag()));
+            } catch (...) {
+#pragma omp critical(pyqml_tn_error)
+                if (!err) err = std::current_exception();
+            }
+        }
+    }
+    set_blas_threads(threads);
+    if (err) std::rethrow_exception(err);
+}
+}  // namespace
+
+void amplitudes(const Circuit& circuit, ContractionPlan& plan, const Batch& b, Precision precision, cplx* out) {
+    PYQML_REQUIRE(plan.gates().size() == circuit.ops().size(), "amplitude plan does not match the circuit");
+    for (size_t j = 0; j < circuit.ops().size(); ++j)
+        PYQML_REQUIRE(plan.gates()[j].gate == circuit.ops()[j].gate &&
+                          plan.gates()[j].n_wires == static_cast<int>(circuit.ops()[j].wires.size()),
+                      "amplitude plan does not match the circuit at op " + std::to_string(j));
+    const int elem = precision == Precision::Double ? 16 : 8;
+    const double threads = double(std::max<int64_t>(1, std::min<int64_t>(max_threads(), b.rows)));
+    check_memory(threads * plan.bytes_per_thread(elem) + (plan.prepared() ? 0.0 : plan.table_bytes()),
+                 "tensor-network amplitude (largest tensor 2^" + std::to_string(plan.width()) + " amplitudes)");
+    plan.prepare();
+    if (precision == Precision::Double) amplitudes_t<double>(circuit, plan, b, out);
+    else amplitudes_t<float>(circuit, plan, b, out);
+}
+
 }  // namespace pyqml::tn

@@ -25,7 +25,8 @@
 
 namespace pyqml::tn {
 
-enum class LeafKind : int { KetGate = 0, BraGate = 1, Zero = 2, Pauli = 3, PauliDiag = 4 };
+// One: the basis vector |1> (with Zero, the <b| ends of an amplitude network).
+enum class LeafKind : int { KetGate = 0, BraGate = 1, Zero = 2, Pauli = 3, PauliDiag = 4, One = 5 };
 
 struct Leaf {
     LeafKind kind = LeafKind::Zero;

@@ -85,6 +85,10 @@ private:
     int64_t total_grad_ = 0;
 };
 
+// Amplitudes <b|U|0> for a batch of rows: `plan` is the amplitude network of the whole circuit (ket gate j =
+// circuit op j, basis-vector leaves for b); out: rows complex values. Rows are spread over threads.
+void amplitudes(const Circuit& circuit, ContractionPlan& plan, const Batch& b, Precision precision, cplx* out);
+
 int max_threads();
 
 }  // namespace pyqml::tn
