@@ -171,3 +171,28 @@ def test_amplitudes_match_dense_reference(seed, n, n_gates):
         np.testing.assert_allclose(got64, [p[idx] for p in psis], atol=2e-5, rtol=0)
     with pytest.raises(ValueError, match="bits"):
         amplitude(c, [0] * (n + 1), weights=w, inputs=x)
+
+
+def test_marginal_probs_and_reduced_density_matrix_match_dense_reference():
+    from pyqml.tensornet import marginal_probs, reduced_density_matrix
+
+    rng = np.random.default_rng(71)
+    n = 6
+    rc = RandomCircuit(n, 40, rng, n_inputs=1)
+    c = rc.circuit()
+    w = rng.uniform(-np.pi, np.pi, rc.n_weights)
+    x = rng.uniform(-1, 1, (2, 1))
+    for wires in ([2], [4, 1], [0, 5, 3]):
+        k = len(wires)
+        rho = reduced_density_matrix(c, wires, weights=w, inputs=x)
+        probs = marginal_probs(c, wires, weights=w, inputs=x)
+        for r, xr in enumerate(x):
+            psi = rc.state(w, xr).reshape((2,) * n)
+            rest = [q for q in range(n) if q not in wires]
+            m = np.transpose(psi, wires + rest).reshape(2**k, -1)
+            want = m @ m.conj().T
+            np.testing.assert_allclose(rho[r], want, atol=1e-10, rtol=0)
+            np.testing.assert_allclose(probs[r], np.real(np.diag(want)), atol=1e-10, rtol=0)
+        np.testing.assert_allclose(probs, pq.probs(c, wires, weights=w, inputs=x), atol=1e-10, rtol=0)
+    with pytest.raises(ValueError, match="repeated"):
+        marginal_probs(c, [1, 1], weights=w, inputs=x)
