@@ -6,6 +6,7 @@
 
 #include "convert.hpp"
 #include "pyqml/tensornet/executor.hpp"
+#include "pyqml/tensornet/greedy_path.hpp"
 
 namespace pyqml::bind {
 
@@ -78,6 +79,17 @@ void init_tensornet(py::module_& m) {
         return out;
     }, py::arg("circuit"), py::arg("plan"), py::arg("weights"), py::arg("inputs") = py::none(),
        py::arg("precision") = "complex128", "Amplitudes <b|U|0> (rows,) through an amplitude-network plan.");
+
+    m.def("tn_greedy_path", [](const std::vector<std::vector<int>>& labels) {
+        std::vector<tn::Step> steps;
+        {
+            py::gil_scoped_release nogil;
+            steps = tn::greedy_path(labels);
+        }
+        py::list out;
+        for (const auto& s : steps) out.append(py::make_tuple(s.a, s.b, s.keep));
+        return out;
+    }, py::arg("labels"), "Greedy pairwise steps (a, b, kept labels) contracting a network (index lists) to a scalar.");
 
     m.def("tn_diagonal_on_wire", [](const std::string& name, int j) {
         auto id = gates::gate_by_name(name);

@@ -30,8 +30,8 @@ KET_GATE, BRA_GATE, ZERO, PAULI, PAULI_DIAG = 0, 1, 2, 3, 4
 # (off by default: with hyperedges it is slow for a small gain here), greedy above.
 _OPTIMAL_MAX = 7
 _DP_MAX = 0
-# opt_einsum's cost of a greedy path above which "auto" also tries randomised greedy paths.
-_REFINE_COST = 2.0**21
+# Complex multiply-adds of the greedy tree above which "auto" also tries randomised greedy paths.
+_REFINE_COST = 2.0**20
 _RANDOM_REPEATS = 8
 _RANDOM_MAX_TIME = 2.0
 OPTIMIZERS = ("auto", "greedy", "dp", "optimal", "random-greedy", "cotengra")
@@ -129,10 +129,37 @@ def _absorb_pass(labels: list[list[int]]) -> list[tuple[int, int]]:
     return pairs
 
 
+def tree_cost(labels: list[list[int]], steps) -> tuple[float, int]:
+    """(complex multiply-adds, log2 of the largest result) of pairwise steps over a network."""
+    sets = [set(ls) for ls in labels]
+    macs, width = 0.0, max((len(s) for s in sets), default=0)
+    for a, b, kept in steps:
+        macs += 2.0 ** len(sets[a] | sets[b])
+        sets.append(set(kept))
+        width = max(width, len(kept))
+    return macs, width
+
+
 def contraction_steps(labels: list[list[int]], optimize: str = "auto") -> list[tuple[int, int, list[int]]]:
-    """Pairwise steps ``(a, b, kept labels)`` (SSA ids: leaves first) contracting the network to a scalar."""
+    """Pairwise steps ``(a, b, kept labels)`` (SSA ids: leaves first) contracting the network to a scalar.
+
+    "auto": exhaustive search for a few tensors; otherwise the engine's greedy path, and for an expensive
+    network (that could fit in memory) also randomised greedy trials, keeping the cheaper tree.
+    """
     if optimize not in OPTIMIZERS:
         raise ValueError(f"optimize must be one of {OPTIMIZERS}, got {optimize!r}")
+    if optimize == "auto" and len(labels) > _OPTIMAL_MAX:
+        steps = [(int(a), int(b), list(k)) for a, b, k in _core.tn_greedy_path(labels)]
+        cost, width = tree_cost(labels, steps)
+        if cost > _REFINE_COST and 16.0 * 2.0**width <= 2.0**10 * _core.memory_limit():
+            alt = _searched_steps(labels, "random-greedy")
+            if tree_cost(labels, alt)[0] < cost:
+                steps = alt
+        return steps
+    return _searched_steps(labels, optimize)
+
+
+def _searched_steps(labels: list[list[int]], optimize: str) -> list[tuple[int, int, list[int]]]:
     sets = [set(ls) for ls in labels]
     count: dict[int, int] = {}
     for s in sets:
@@ -193,19 +220,10 @@ def _search(labels: list[list[int]], optimize: str) -> list:
     elif optimize == "auto":
         opt = "optimal" if n <= _OPTIMAL_MAX else "dp" if n <= _DP_MAX else "greedy"
     elif optimize == "random-greedy":
-        opt = oe.RandomGreedy(max_repeats=_RANDOM_REPEATS, minimize="flops")
+        opt = oe.RandomGreedy(max_repeats=_RANDOM_REPEATS, max_time=_RANDOM_MAX_TIME, minimize="flops")
     else:
         opt = optimize
-    path, info = oe.contract_path(eq, *shapes, shapes=True, optimize=opt)
-    hopeless = 16.0 * float(info.largest_intermediate) > 2.0**10 * _core.memory_limit()
-    if optimize == "auto" and opt == "greedy" and info.opt_cost > _REFINE_COST and not hopeless:
-        # An expensive network: a few randomised greedy trials usually cut the cost several-fold, for a
-        # search time that the repeated contractions (every term, every call) pay back.
-        rpath, rinfo = oe.contract_path(eq, *shapes, shapes=True,
-                                        optimize=oe.RandomGreedy(max_repeats=_RANDOM_REPEATS, max_time=_RANDOM_MAX_TIME,
-                                                                  minimize="flops"))
-        if rinfo.opt_cost < info.opt_cost:
-            path = rpath
+    path, _ = oe.contract_path(eq, *shapes, shapes=True, optimize=opt)
     return path
 
 
