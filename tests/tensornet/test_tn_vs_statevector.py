@@ -8,7 +8,7 @@ import pytest
 
 import dense_reference as ref
 import pyqml as pq
-from random_circuits import NAMES, RandomCircuit, random_pauli_sum
+from tn_circuits import NAMES, RandomCircuit, random_pauli_sum
 
 
 def _case(seed: int, n: int, n_gates: int, n_inputs: int = 0):
