@@ -19,7 +19,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .optimizers import AdamOptimizer, GradientDescentOptimizer
+from .optimizers import (AdamOptimizer, GradientDescentOptimizer, NesterovMomentumOptimizer, QNGOptimizer,
+                         SPSAOptimizer)
 from .qnode import QNode
 
 __all__ = ["Dense", "Activation", "QuantumLayer", "Sequential", "CrossEntropyLoss", "MSELoss", "softmax",
@@ -238,9 +239,19 @@ class HybridModel:
         return loss, self.net.grads
 
     def train_step(self, X, y, optimizer) -> float:
-        """One optimiser step on (X, y); returns the loss before the step."""
-        loss, grads = self.value_and_grad(X, y)
+        """One optimiser step on (X, y); returns the loss before the step (for Nesterov momentum, at the
+        look-ahead point where its gradient is taken)."""
         params = self.net.params
+        if isinstance(optimizer, NesterovMomentumOptimizer) and optimizer.accumulation is not None:
+            saved = [p.copy() for p in params]
+            for p, acc in zip(params, optimizer.accumulation):
+                p -= optimizer.momentum * acc
+            loss, grads = self.value_and_grad(X, y)
+            grads = [g.copy() for g in grads]
+            for p, q in zip(params, saved):
+                p[...] = q
+        else:
+            loss, grads = self.value_and_grad(X, y)
         new = optimizer.apply_grad(grads, params)
         for p, q in zip(params, new):
             p[...] = q
@@ -263,8 +274,9 @@ class HybridModel:
         if not isinstance(epochs, (int, np.integer)) or epochs < 1:
             raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
         optimizer = optimizer or AdamOptimizer(0.05)
-        if not isinstance(optimizer, GradientDescentOptimizer):
-            raise TypeError("optimizer must be a pyqml gradient optimiser (GradientDescentOptimizer, Adam, ...)")
+        if not isinstance(optimizer, GradientDescentOptimizer) or isinstance(optimizer, (SPSAOptimizer, QNGOptimizer)):
+            raise TypeError("optimizer must be a pyqml gradient optimiser (GradientDescent, Momentum, Nesterov, "
+                            f"Adagrad, RMSProp, Adam), got {type(optimizer).__name__}")
         rng = np.random.default_rng(rng)
         it = range(int(epochs))
         bar = None

@@ -52,6 +52,28 @@ def test_model_gradient_matches_finite_differences(loss):
         np.testing.assert_allclose(g, ref, atol=1e-8)
 
 
+def test_train_step_follows_the_optimiser():
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(size=(6, 3)), rng.integers(0, 2, 6)
+    for opt_cls in (pq.GradientDescentOptimizer, pq.NesterovMomentumOptimizer):
+        model = HybridModel([Dense(3, 2, rng=0)])
+        params = [p.copy() for p in model.params]
+        opt, ref = opt_cls(0.1), opt_cls(0.1)
+
+        def loss_of(W, b):
+            return model.loss(X @ W + b, y)[0]
+
+        def grad_of(W, b):
+            _, d = model.loss(X @ W + b, y)
+            return X.T @ d, d.sum(axis=0)
+
+        for _ in range(3):
+            model.train_step(X, y, opt)
+            params = list(ref.step(loss_of, *params, grad_fn=grad_of))
+            for p, q in zip(model.params, params):
+                np.testing.assert_allclose(p, q, atol=1e-14)
+
+
 def test_activations_backward():
     x = np.array([[-1.5, 0.3, 2.0]])
     for kind in Activation.KINDS:
@@ -128,5 +150,7 @@ def test_bad_input():
         model.predict(np.zeros((2, 5)))
     with pytest.raises(ValueError, match="epochs"):
         model.fit(np.zeros((3, 4)), np.zeros(3, dtype=int), epochs=0)
+    with pytest.raises(TypeError, match="SPSAOptimizer"):
+        model.fit(np.zeros((3, 4)), np.zeros(3, dtype=int), epochs=1, optimizer=pq.SPSAOptimizer(maxiter=5))
     with pytest.raises(ValueError, match="loss"):
         HybridModel([Dense(4, 3)], loss="hinge")
