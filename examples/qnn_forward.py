@@ -20,7 +20,7 @@ def main(n_rows: int = 150, n_layers: int = 2, seed: int = 0):
     weights = rng.uniform(0, 2 * np.pi, size=pq.StronglyEntanglingLayers.shape(n_layers=n_layers, n_wires=4))
     X = rng.normal(size=(n_rows, 4))
     out = qnn(X, weights)                                  # (n_rows, 4)
-    vals, d_weights, d_inputs = qnn.jacobian(X, weights)   # (n_rows, 4), (n_rows, 4, L, 4, 3), (n_rows, 4, 4)
+    _, d_weights, d_inputs = qnn.jacobian(X, weights)   # (n_rows, 4), (n_rows, 4, L, 4, 3), (n_rows, 4, 4)
     print(f"outputs {out.shape}, first row {np.round(out[0], 6)}")
     print(f"d/dweights {d_weights.shape}, d/dinputs {d_inputs.shape}")
     return out, d_weights, d_inputs

@@ -39,7 +39,7 @@ def train_test_split(X, y, test_fraction: float = 0.2, seed: int = 0):
     test = []
     for c in np.unique(y):
         idx = np.nonzero(y == c)[0]
-        k = int(round(test_fraction * idx.size))
+        k = round(test_fraction * idx.size)
         test.extend(rng.choice(idx, size=k, replace=False).tolist())
     mask = np.zeros(y.shape[0], dtype=bool)
     mask[test] = True

@@ -15,16 +15,30 @@ update through its ``apply_grad``.
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from collections.abc import Sequence
+from typing import Callable
 
 import numpy as np
 
-from .optimizers import (AdamOptimizer, GradientDescentOptimizer, NesterovMomentumOptimizer, QNGOptimizer,
-                         SPSAOptimizer)
+from .optimizers import (
+    AdamOptimizer,
+    GradientDescentOptimizer,
+    NesterovMomentumOptimizer,
+    QNGOptimizer,
+    SPSAOptimizer,
+)
 from .qnode import QNode
 
-__all__ = ["Dense", "Activation", "QuantumLayer", "Sequential", "CrossEntropyLoss", "MSELoss", "softmax",
-           "HybridModel"]
+__all__ = [
+    "Activation",
+    "CrossEntropyLoss",
+    "Dense",
+    "HybridModel",
+    "MSELoss",
+    "QuantumLayer",
+    "Sequential",
+    "softmax",
+]
 
 
 def softmax(z: np.ndarray) -> np.ndarray:

@@ -24,9 +24,17 @@ import numpy as np
 from .qnode import QNode
 
 __all__ = [
-    "GradientDescentOptimizer", "MomentumOptimizer", "NesterovMomentumOptimizer", "AdagradOptimizer",
-    "RMSPropOptimizer", "AdamOptimizer", "SPSAOptimizer", "QNGOptimizer", "RotosolveOptimizer",
-    "ScipyOptimizer", "metric_tensor",
+    "AdagradOptimizer",
+    "AdamOptimizer",
+    "GradientDescentOptimizer",
+    "MomentumOptimizer",
+    "NesterovMomentumOptimizer",
+    "QNGOptimizer",
+    "RMSPropOptimizer",
+    "RotosolveOptimizer",
+    "SPSAOptimizer",
+    "ScipyOptimizer",
+    "metric_tensor",
 ]
 
 

@@ -13,7 +13,8 @@ Costs: ``"global"`` is ``<Z_0 Z_1 ... Z_{n-1}>``; ``"local"`` is ``(1/n) sum_j <
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Sequence
+from typing import Callable
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from . import templates
 from .circuit import Circuit
 from .observables import Observable
 
-__all__ = ["gradient_samples", "gradient_variance", "plot_gradient_variance", "cost_observable"]
+__all__ = ["cost_observable", "gradient_samples", "gradient_variance", "plot_gradient_variance"]
 
 _ANSATZE = {
     "hardware_efficient": templates.HardwareEfficientAnsatz,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Sequence
 
 import numpy as np
 
@@ -25,10 +24,24 @@ from .observables import Observable
 from .params import INPUT, Param
 
 __all__ = [
-    "AngleEmbedding", "AmplitudeEmbedding", "BasisEmbedding", "IQPEmbedding", "QAOAEmbedding",
-    "StronglyEntanglingLayers", "BasicEntanglerLayers", "SimplifiedTwoDesign", "RandomLayers",
-    "ZZFeatureMap", "RealAmplitudes", "EfficientSU2", "HardwareEfficientAnsatz",
-    "maxcut", "cost_layer", "mixer_layer", "QAOALayers", "entangler_pairs",
+    "AmplitudeEmbedding",
+    "AngleEmbedding",
+    "BasicEntanglerLayers",
+    "BasisEmbedding",
+    "EfficientSU2",
+    "HardwareEfficientAnsatz",
+    "IQPEmbedding",
+    "QAOAEmbedding",
+    "QAOALayers",
+    "RandomLayers",
+    "RealAmplitudes",
+    "SimplifiedTwoDesign",
+    "StronglyEntanglingLayers",
+    "ZZFeatureMap",
+    "cost_layer",
+    "entangler_pairs",
+    "maxcut",
+    "mixer_layer",
 ]
 
 

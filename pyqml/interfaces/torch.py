@@ -24,7 +24,7 @@ from ..qnode import QNode
 __all__ = ["TorchLayer", "execute"]
 
 
-def _np(t: "torch.Tensor") -> np.ndarray:
+def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().to("cpu", torch.float64).numpy()
 
 
@@ -49,7 +49,7 @@ class _QNodeFunction(torch.autograd.Function):
         return (None, None, gx, *gws)
 
 
-def execute(qnode: QNode, inputs: "torch.Tensor", **weights: "torch.Tensor") -> "torch.Tensor":
+def execute(qnode: QNode, inputs: torch.Tensor, **weights: torch.Tensor) -> torch.Tensor:
     """``qnode(inputs, **weights)`` as a differentiable torch operation."""
     if not isinstance(qnode, QNode):
         raise TypeError(f"expected a pq.qnode, got {type(qnode).__name__}")
@@ -90,5 +90,5 @@ class TorchLayer(torch.nn.Module):
                 init_method(t)
             self.register_parameter(n, torch.nn.Parameter(t))
 
-    def forward(self, inputs: "torch.Tensor") -> "torch.Tensor":
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return execute(self.qnode, inputs, **{n: getattr(self, n) for n in self.names})

@@ -20,7 +20,7 @@ def test_qnn_forward(capsys):
 def test_two_qubit_gradient_descent(capsys):
     import two_qubit_gradient_descent as ex
 
-    params, costs = ex.main(steps=30)
+    _, costs = ex.main(steps=30)
     printed = capsys.readouterr().out
     assert printed.count("Cost after step") == 3
     # <Z1> = cos(p0) cos(p1): the cost falls monotonically from cos(0.5) cos(0.1)

@@ -6,7 +6,15 @@ import pytest
 import pyqml as pq
 from pyqml.__main__ import build_iris_model, iris_split, main
 from pyqml.datasets import load_iris, train_test_split
-from pyqml.models import (Activation, CrossEntropyLoss, Dense, HybridModel, MSELoss, QuantumLayer, softmax)
+from pyqml.models import (
+    Activation,
+    CrossEntropyLoss,
+    Dense,
+    HybridModel,
+    MSELoss,
+    QuantumLayer,
+    softmax,
+)
 
 
 def small_qnode():
@@ -60,11 +68,11 @@ def test_train_step_follows_the_optimiser():
         params = [p.copy() for p in model.params]
         opt, ref = opt_cls(0.1), opt_cls(0.1)
 
-        def loss_of(W, b):
-            return model.loss(X @ W + b, y)[0]
+        def loss_of(W, b, loss=model.loss):
+            return loss(X @ W + b, y)[0]
 
-        def grad_of(W, b):
-            _, d = model.loss(X @ W + b, y)
+        def grad_of(W, b, loss=model.loss):
+            _, d = loss(X @ W + b, y)
             return X.T @ d, d.sum(axis=0)
 
         for _ in range(3):
@@ -117,7 +125,7 @@ def test_iris_data_shipped():
     X, y = load_iris()
     assert X.shape == (150, 4) and np.bincount(y).tolist() == [50, 50, 50]
     assert abs(X[:, 2].mean() - 3.758) < 1e-3  # petal length mean of Fisher's data
-    Xtr, Xte, ytr, yte = train_test_split(X, y, 0.2, seed=1)
+    _, _, ytr, yte = train_test_split(X, y, 0.2, seed=1)
     assert np.bincount(yte).tolist() == [10, 10, 10] and len(ytr) == 120
 
 

@@ -7,9 +7,19 @@ import numpy as np
 import pytest
 
 import pyqml as pq
-from pyqml.optimizers import (AdagradOptimizer, AdamOptimizer, GradientDescentOptimizer, MomentumOptimizer,
-                              NesterovMomentumOptimizer, QNGOptimizer, RMSPropOptimizer, RotosolveOptimizer,
-                              ScipyOptimizer, SPSAOptimizer, metric_tensor)
+from pyqml.optimizers import (
+    AdagradOptimizer,
+    AdamOptimizer,
+    GradientDescentOptimizer,
+    MomentumOptimizer,
+    NesterovMomentumOptimizer,
+    QNGOptimizer,
+    RMSPropOptimizer,
+    RotosolveOptimizer,
+    ScipyOptimizer,
+    SPSAOptimizer,
+    metric_tensor,
+)
 
 
 def sq(x):
@@ -110,7 +120,7 @@ def test_qnode_objective_gradient_descent():
 
 
 def test_rotosolve_minimises_sinusoids_in_one_sweep():
-    f = lambda x: 2 + 3 * math.cos(x[0] - 0.4) + math.sin(x[1]) - 0.5 * math.cos(x[1])  # noqa: E731
+    f = lambda x: 2 + 3 * math.cos(x[0] - 0.4) + math.sin(x[1]) - 0.5 * math.cos(x[1])
     x, cost = RotosolveOptimizer().step_and_cost(f, np.array([0.1, 0.2]))
     assert abs(cost - f(np.array([0.1, 0.2]))) < 1e-12
     np.testing.assert_allclose(x, [0.4 - math.pi, math.atan2(-1, 0.5)], atol=1e-12)
@@ -183,7 +193,7 @@ def test_metric_tensor_with_rot_gates():
     x = rng.uniform(-1, 1, 2)
     g = metric_tensor(f, w, inputs=x)
     c = f.circuit(x, w)
-    psi_fn = lambda ww: pq.state(c, weights=ww, inputs=x)  # noqa: E731
+    psi_fn = lambda ww: pq.state(c, weights=ww, inputs=x)
     h = 1e-5
     d = []
     for i in range(w.size):

@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 
 pytest.importorskip("sklearn")
-from sklearn.exceptions import NotFittedError  # noqa: E402
-from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
-from sklearn.svm import SVC  # noqa: E402
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
 
-import pyqml as pq  # noqa: E402
-from pyqml.datasets import load_iris  # noqa: E402
-from pyqml.sklearn import QNNClassifier, QNNRegressor, QuantumKernel  # noqa: E402
+import pyqml as pq
+from pyqml.datasets import load_iris
+from pyqml.sklearn import QNNClassifier, QNNRegressor, QuantumKernel
 
 
 def test_angle_kernel_is_analytic():

@@ -40,7 +40,7 @@ def test_batched_rows_equal_single_calls():
 
 def test_global_cost_decays_faster(tmp_path):
     # fixed depth: the local cost's variance falls only as its 1/n^2 prefactor, the global one exponentially
-    kw = dict(n_qubits=[2, 4, 6, 8], n_layers=2, n_samples=300, method="statevector")
+    kw = {"n_qubits": [2, 4, 6, 8], "n_layers": 2, "n_samples": 300, "method": "statevector"}
     loc = gradient_variance("hardware_efficient", cost="local", **kw)
     glo = gradient_variance("hardware_efficient", cost="global", plot=str(tmp_path / "bp.png"), **kw)
     assert glo["decay_rate"] < -0.5 and glo["decay_rate"] < loc["decay_rate"] - 0.1

@@ -12,7 +12,8 @@ import pyqml as pq
 from pyqml.observables import Observable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REFS = json.load(open(os.path.join(HERE, "..", "data", "template_refs.json")))["cases"]
+with open(os.path.join(HERE, "..", "data", "template_refs.json")) as _fh:
+    REFS = json.load(_fh)["cases"]
 SHARED = os.path.join(HERE, "..", "..", "..", "shared", "reference", "w1_seed_qnn.json")
 
 
@@ -79,7 +80,8 @@ def iris_standardized():
 
 @pytest.mark.skipif(not os.path.exists(SHARED), reason="shared reference values not present")
 def test_seed_qnn_matches_pennylane():
-    ref = json.load(open(SHARED))
+    with open(SHARED) as fh:
+        ref = json.load(fh)
     W = np.array(ref["weights"])
     X = iris_standardized()
     f = seed_qnode()
@@ -183,6 +185,7 @@ def test_input_gradients_through_derived_columns(template, n, kw, width):
     np.testing.assert_allclose(dx, _fd_inputs(f, X, W), atol=1e-7)
     cot = rng.normal(size=vals.shape)
     v2, vw, vx = f.vjp(X, W, cotangent=cot)
+    np.testing.assert_allclose(v2, vals, atol=1e-12)
     np.testing.assert_allclose(vx, np.einsum("ro,rod->rd", cot, dx), atol=1e-12)
     np.testing.assert_allclose(vw, np.einsum("ro,ro...->...", cot, dw), atol=1e-12)
     # the Circuit-level API expands and pulls back the same way
@@ -271,6 +274,5 @@ def test_nan_in_data_and_bad_options():
         pq.BasisEmbedding([0, 2], wires=range(2))
     with c, pytest.raises(ValueError, match="entanglement"):
         pq.ZZFeatureMap([0.1, 0.2], wires=range(2), entanglement="star")
-    with pytest.raises(ValueError, match="Z words"):
-        with c:
-            pq.cost_layer(0.1, pq.X(0) @ pq.X(1))
+    with pytest.raises(ValueError, match="Z words"), c:
+        pq.cost_layer(0.1, pq.X(0) @ pq.X(1))
