@@ -38,3 +38,10 @@ def test_quantum_kernel_svc():
     import quantum_kernel_svc
 
     assert quantum_kernel_svc.main() >= 0.9
+
+
+def test_barren_plateau(tmp_path):
+    import barren_plateau
+
+    loc, glo = barren_plateau.main(n_qubits=(2, 4, 6, 8), n_layers=2, n_samples=300, plot=str(tmp_path / "bp.png"))
+    assert glo["decay_rate"] < loc["decay_rate"]

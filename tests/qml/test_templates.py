@@ -188,6 +188,11 @@ def test_input_gradients_through_derived_columns(template, n, kw, width):
     np.testing.assert_allclose(v2, vals, atol=1e-12)
     np.testing.assert_allclose(vx, np.einsum("ro,rod->rd", cot, dx), atol=1e-12)
     np.testing.assert_allclose(vw, np.einsum("ro,ro...->...", cot, dw), atol=1e-12)
+    # parameter shift goes through the same expansion and pull-back
+    f_ps = pq.qnode(wires=n, diff_method="parameter-shift")(f.func)
+    _, dw_ps, dx_ps = f_ps.jacobian(X, W)
+    np.testing.assert_allclose(dx_ps, dx, atol=1e-10)
+    np.testing.assert_allclose(dw_ps, dw, atol=1e-10)
     # the Circuit-level API expands and pulls back the same way
     c = f.circuit(X, W)
     v3, _, dx3 = pq.jacobian(c, [pq.Z(i) for i in range(n)], weights=W.ravel(), inputs=X, method="statevector")
