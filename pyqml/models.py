@@ -27,6 +27,7 @@ from .optimizers import (
     QNGOptimizer,
     SPSAOptimizer,
 )
+from . import gradients
 from .qnode import QNode
 
 __all__ = [
@@ -151,24 +152,60 @@ class QuantumLayer(Layer):
         self.params = [np.asarray(init(rng, tuple(np.atleast_1d(weight_shapes[n]).tolist())), dtype=float)
                        for n in names]
         self.grads = [np.zeros_like(p) for p in self.params]
-        self._x = None
+        self._x = self._xe = self._w = None
+        self._cache_key, self._cache = None, None
 
     def _kw(self):
         return dict(zip(self.names, self.params))
 
+    def _compiled(self, x: np.ndarray):
+        """(circuit, executor) of the qnode traced for these shapes, or None when the qnode does not return
+        expectation values only (then the qnode's own call path is used). Cached: training calls the
+        executor directly, skipping per-call argument binding and executor look-up."""
+        key = (x.shape[1], tuple(p.shape for p in self.params))
+        if self._cache_key != key:
+            circuit, meas, _, _, _, _, _ = self.qnode._prepare((x[:1],), self._kw())
+            ok = all(m.kind == "expval" for m in meas)
+            self._cache = (circuit, self.qnode._expval_executor(circuit, meas)) if ok else None
+            self._cache_key = key
+        return self._cache
+
     def forward(self, x, train=False):
-        y = np.asarray(self.qnode(x, **self._kw()))
-        if y.ndim == 1 and x.ndim == 2:
-            y = y[:, None]
+        compiled = self._compiled(x) if x.ndim == 2 else None
+        if compiled is None:
+            y = np.asarray(self.qnode(x, **self._kw()))
+            if y.ndim == 1 and x.ndim == 2:
+                y = y[:, None]
+            if train:
+                self._x, self._xe = x, None
+            return y
+        circuit, ex = compiled
+        if not np.all(np.isfinite(x)):
+            raise ValueError("inputs contain NaN or infinite values")
+        xe = np.ascontiguousarray(x, dtype=float)
+        if circuit.derived_inputs is not None:
+            xe = circuit.derived_inputs.expand(xe)
+        w = np.concatenate([p.ravel() for p in self.params])
         if train:
-            self._x = x
-        return y
+            self._x, self._xe, self._w = x, xe, w
+        return ex.expval(w, xe)
 
     def backward(self, dy):
-        _, dw, dx = self.qnode.vjp(self._x, cotangent=dy, **self._kw())
-        dws = dw if isinstance(dw, tuple) else (dw,)
-        for g, d in zip(self.grads, dws):
-            g[...] = d
+        if self._xe is None:
+            _, dw, dx = self.qnode.vjp(self._x, cotangent=dy, **self._kw())
+            dws = dw if isinstance(dw, tuple) else (dw,)
+            for g, d in zip(self.grads, dws):
+                g[...] = d
+            return dx
+        circuit, ex = self._cache
+        cot = np.ascontiguousarray(dy, dtype=float)
+        _, dw, dx = gradients.vjp(ex, circuit, self._w, self._xe, cot, self.qnode.diff_method)
+        if circuit.derived_inputs is not None:
+            dx = circuit.derived_inputs.pullback(self._xe, dx)
+        off = 0
+        for g in self.grads:
+            g[...] = dw[off:off + g.size].reshape(g.shape)
+            off += g.size
         return dx
 
 
