@@ -20,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import gradients
 from .optimizers import (
     AdamOptimizer,
     GradientDescentOptimizer,
@@ -27,7 +28,6 @@ from .optimizers import (
     QNGOptimizer,
     SPSAOptimizer,
 )
-from . import gradients
 from .qnode import QNode
 
 __all__ = [
