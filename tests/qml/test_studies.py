@@ -65,3 +65,15 @@ def test_bad_arguments():
         gradient_samples("basic_entangler", 2, 1, param_index=99)
     with pytest.raises(ValueError, match="n_samples"):
         gradient_samples(n_samples=1)
+
+
+def test_tensornet_samples_equal_statevector():
+    if "tensornet" not in pq.execution.available_methods():
+        pytest.skip("tensor-network method not built")
+    kw = {"n_layers": 2, "cost": "local", "n_samples": 8, "param_index": "all"}
+    g_tn, th = gradient_samples("hardware_efficient", 10, method="tensornet", **kw)
+    g_sv, th2 = gradient_samples("hardware_efficient", 10, method="statevector", **kw)
+    np.testing.assert_array_equal(th, th2)
+    np.testing.assert_allclose(g_tn, g_sv, atol=1e-10)
+    r = gradient_variance("hardware_efficient", n_qubits=[40], n_layers=2, n_samples=10, method="auto")
+    assert r["variance"][0] > 0
