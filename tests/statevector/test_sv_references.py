@@ -1,5 +1,5 @@
 """Reference values computed with PennyLane 0.45 (default.qubit), cross-checked with lightning.qubit and
-qulacs (see ../shared/reference/README.md): the seed QNN on Iris and StronglyEntanglingLayers on 12 and 16
+qulacs (see tests/data/reference/README.md): the seed QNN on Iris and StronglyEntanglingLayers on 12 and 16
 wires (the 20- and 22-wire keys are left to bench/: they take seconds on a 2-core machine). Agreement to
 1e-10."""
 import json
@@ -11,7 +11,7 @@ import pytest
 
 import pyqml as pq
 
-REF_DIR = Path(os.environ.get("PYQML_REFERENCE_DIR", Path(__file__).resolve().parents[3] / "shared" / "reference"))
+REF_DIR = Path(os.environ.get("PYQML_REFERENCE_DIR", Path(__file__).resolve().parents[1] / "data" / "reference"))
 IRIS_CSV = Path(pq.__file__).parent / "data" / "iris.csv"
 
 pytestmark = pytest.mark.skipif(not (REF_DIR / "w1_seed_qnn.json").exists(),
