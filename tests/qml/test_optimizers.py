@@ -253,3 +253,31 @@ def test_bad_objectives():
         return [pq.expval(pq.Z(0)), pq.expval(pq.Z(1))]
     with pytest.raises(ValueError, match="one expectation value"):
         GradientDescentOptimizer().step(two, np.ones(1))
+
+
+def test_metric_tensor_and_qng_step_match_pennylane():
+    import json
+    import os
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "qng_reference.json")
+    with open(path) as fh:
+        ref = json.load(fh)
+
+    @pq.qnode(wires=3)
+    def circ(w):
+        pq.RY(w[0], wires=0)
+        pq.RX(w[1], wires=1)
+        pq.RY(w[2], wires=2)
+        pq.CNOT(wires=[0, 1])
+        pq.CNOT(wires=[1, 2])
+        pq.RX(w[3], wires=0)
+        pq.RZ(w[4], wires=1)
+        pq.RY(w[5], wires=2)
+        pq.CNOT(wires=[2, 0])
+        pq.RY(w[6], wires=0)
+        pq.RX(w[7], wires=1)
+        return pq.expval(pq.Z(0) @ pq.Z(2))
+
+    w = np.array(ref["weights"])
+    np.testing.assert_allclose(metric_tensor(circ, w), ref["metric_tensor"], atol=1e-12)
+    np.testing.assert_allclose(QNGOptimizer(stepsize=0.1).step(circ, w), ref["qng_step_0.1"], atol=1e-12)
