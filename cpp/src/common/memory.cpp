@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <iomanip>
 #include <sstream>
 #include <string>
 #include <unistd.h>
@@ -53,8 +54,9 @@ void check_memory(double bytes, const std::string& what) {
     double limit = memory_limit_bytes();
     if (bytes > limit) {
         std::ostringstream msg;
-        msg << what << " needs an estimated " << human_bytes(bytes) << " (" << bytes
-            << " bytes), over the memory limit of " << human_bytes(limit) << " (" << limit
+        // Exact byte counts, not the stream's 6 significant digits.
+        msg << std::fixed << std::setprecision(0) << what << " needs an estimated " << human_bytes(bytes)
+            << " (" << bytes << " bytes), over the memory limit of " << human_bytes(limit) << " (" << limit
             << " bytes)";
         throw MemoryLimitExceeded(msg.str(), bytes, limit);
     }
