@@ -21,7 +21,7 @@ class Measurement:
                  seed: int | None = None):
         self.kind = kind
         self.obs = obs
-        self.wires = None if wires is None else ([int(wires)] if np.isscalar(wires) else [int(w) for w in wires])
+        self.wires = None if wires is None else unique_wires(wires, kind)
         self.shots = shots
         self.seed = seed
 
@@ -42,6 +42,30 @@ def _obs_list(obs) -> tuple[list[Observable], bool]:
     return [as_observable(obs)], False
 
 
+def _real_array(values, name: str) -> np.ndarray:
+    """``values`` as a float array; TypeError if not real numbers, ValueError if any is NaN or infinite."""
+    if np.iscomplexobj(values):
+        raise TypeError(f"{name} must be real numbers, got complex values")
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array of real numbers, got {type(values).__name__}") from None
+    if not np.all(np.isfinite(arr)):
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+        raise ValueError(f"{name}{list(bad)} is {arr[bad]}: {name} must be finite")
+    return arr
+
+
+def unique_wires(wires, what: str) -> list[int]:
+    """The wires as a list of ints; ValueError if one is repeated or negative."""
+    ws = [int(wires)] if np.isscalar(wires) else [int(w) for w in wires]
+    if len(set(ws)) != len(ws):
+        raise ValueError(f"{what}: wires {ws} are repeated")
+    if any(w < 0 for w in ws):
+        raise ValueError(f"{what}: wires {ws} include a negative wire")
+    return ws
+
+
 def _weights_for(circuit, weights) -> np.ndarray:
     if weights is None:
         if circuit.n_weights == 0:
@@ -49,7 +73,7 @@ def _weights_for(circuit, weights) -> np.ndarray:
         if circuit.default_weights is not None:
             return circuit.default_weights
         raise ValueError(f"the circuit has {circuit.n_weights} weights; pass weights=")
-    w = np.asarray(weights, dtype=float)
+    w = _real_array(weights, "weights")
     if w.ndim > 1 and w.size == circuit.n_weights:
         w = w.ravel()
     if w.ndim != 1 or w.size != circuit.n_weights:
@@ -63,7 +87,7 @@ def _inputs_for(circuit, inputs) -> tuple[np.ndarray | None, bool]:
         if circuit.n_inputs:
             raise ValueError(f"the circuit takes {circuit.n_inputs} inputs per row; pass inputs=")
         return None, False
-    x = np.asarray(inputs, dtype=float)
+    x = _real_array(inputs, "inputs")
     if x.ndim == 1:
         x, batched = x[None, :], False
     elif x.ndim == 2:
@@ -140,7 +164,7 @@ def probs(circuit=None, wires: Sequence[int] | None = None, weights=None, inputs
         if circuit is not None and wires is None:
             wires = circuit
         return Measurement("probs", wires=wires)
-    wires = list(range(circuit.n_wires)) if wires is None else wires
+    wires = list(range(circuit.n_wires)) if wires is None else unique_wires(wires, "probs")
     w = _weights_for(circuit, weights)
     x, batched = _inputs_for(circuit, inputs)
     out = circuit.executor([], "statevector", precision).probs(w, x, wires)
@@ -166,7 +190,7 @@ def sample(circuit=None, wires=None, shots: int = 1000, seed: int = 0, weights=N
         return Measurement("sample", wires=wires, shots=int(shots), seed=int(seed))
     if not isinstance(shots, (int, np.integer)) or shots < 1:
         raise ValueError(f"shots must be a positive integer, got {shots!r}")
-    wires = list(range(circuit.n_wires)) if wires is None else wires
+    wires = list(range(circuit.n_wires)) if wires is None else unique_wires(wires, "sample")
     w = _weights_for(circuit, weights)
     x, batched = _inputs_for(circuit, inputs)
     out = circuit.executor([], "statevector", precision).sample(w, x, wires, shots, seed)

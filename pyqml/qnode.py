@@ -89,7 +89,13 @@ class QNode:
         if "inputs" in self._names:
             call["inputs"] = None if n_inputs is None else c.new_inputs(n_inputs)
         with c:
-            out = self.func(**call)
+            try:
+                out = self.func(**call)
+            except IndexError as e:
+                shapes = ", ".join(f"{n}: {s}" for n, s in zip([n for n in self._names if n != "inputs"],
+                                                              weight_shapes))
+                raise ValueError(f"{self.func.__name__} indexes past its arguments ({e}); it was called with "
+                                 f"inputs of width {n_inputs} and weights of shape {{{shapes}}}") from e
         many = isinstance(out, (list, tuple))
         meas = list(out) if many else [out]
         for m in meas:
@@ -181,6 +187,9 @@ class QNode:
         ex = self._expval_executor(circuit, meas)
         cot = np.asarray(cotangent, dtype=float)
         rows = 1 if x is None else x.shape[0]
+        if cot.size != rows * len(meas):
+            raise ValueError(f"cotangent must have the values' shape ({rows} row(s) x {len(meas)} "
+                             f"measurement(s)), got shape {cot.shape}")
         cot = cot.reshape(rows, len(meas))
         vals, dw, dx = gradients.vjp(ex, circuit, w, x, cot, self.diff_method)
         if x is not None and circuit.derived_inputs is not None:

@@ -40,6 +40,15 @@ class StateVectorExecutor:
         return self._sim.expval_angles(angles)
 
     def state(self, weights, inputs=None) -> np.ndarray:
+        # The (rows, 2^n) result is allocated before the engine runs: check it against the limit first.
+        w = np.asarray(weights)
+        rows = np.shape(inputs)[0] if inputs is not None else (w.shape[0] if w.ndim == 2 else 1)
+        need = rows * 16 * 2**self.circuit.n_wires
+        limit = _core.memory_limit()
+        if need > limit:
+            raise _core.MemoryLimitError(
+                f"state() of {rows} row(s) on {self.circuit.n_wires} wires needs {need} bytes for its complex128 "
+                f"result, over the memory limit of {int(limit)} bytes (pyqml.set_memory_limit)")
         return self._sim.state(weights, inputs)
 
     def probs(self, weights, inputs, wires) -> np.ndarray:
