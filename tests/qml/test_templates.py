@@ -14,7 +14,9 @@ from pyqml.observables import Observable
 HERE = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(HERE, "..", "data", "template_refs.json")) as _fh:
     REFS = json.load(_fh)["cases"]
-SHARED = os.path.join(HERE, "..", "..", "..", "shared", "reference", "w1_seed_qnn.json")
+SHARED = next((p for p in (os.path.join(HERE, "..", "data", "reference", "w1_seed_qnn.json"),
+                            os.path.join(HERE, "..", "..", "..", "shared", "reference", "w1_seed_qnn.json"))
+               if os.path.exists(p)), "")
 
 
 def pauli_set(n):
