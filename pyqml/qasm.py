@@ -57,8 +57,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence, Union
+from typing import Callable, Union
 
 import numpy as np
 
@@ -154,7 +155,7 @@ def tokenize(text: str) -> list[Token]:
 class Affine:
     """``const + sum_k coeffs[k] * weights[k]``: the value of a parameter expression."""
 
-    __slots__ = ("const", "coeffs")
+    __slots__ = ("coeffs", "const")
 
     def __init__(self, const: float, coeffs: dict[int, float] | None = None):
         self.const = float(const)
@@ -164,19 +165,19 @@ class Affine:
     def is_const(self) -> bool:
         return not self.coeffs
 
-    def __add__(self, o: "Affine") -> "Affine":
+    def __add__(self, o: Affine) -> Affine:
         d = dict(self.coeffs)
         for k, c in o.coeffs.items():
             d[k] = d.get(k, 0.0) + c
         return Affine(self.const + o.const, d)
 
-    def __neg__(self) -> "Affine":
+    def __neg__(self) -> Affine:
         return Affine(-self.const, {k: -c for k, c in self.coeffs.items()})
 
-    def __sub__(self, o: "Affine") -> "Affine":
+    def __sub__(self, o: Affine) -> Affine:
         return self + (-o)
 
-    def scaled(self, s: float) -> "Affine":
+    def scaled(self, s: float) -> Affine:
         return Affine(self.const * s, {k: c * s for k, c in self.coeffs.items()})
 
 
@@ -516,12 +517,11 @@ class _Parser:
 
     def gate_call(self, name_tok: Token) -> GateCall:
         params: list[Expr] = []
-        if self.accept_sym("("):
-            if not self.accept_sym(")"):
+        if self.accept_sym("(") and not self.accept_sym(")"):
+            params.append(self.expr())
+            while self.accept_sym(","):
                 params.append(self.expr())
-                while self.accept_sym(","):
-                    params.append(self.expr())
-                self.expect_sym(")")
+            self.expect_sym(")")
         if self.tok.kind != "id":
             raise self.error(f"expected the qubit arguments of '{name_tok.text}', found {self._describe(self.tok)}")
         args = self.arg_list()
@@ -551,7 +551,7 @@ class _Program:
     trainable: bool
     qregs: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (offset, size)
     cregs: dict[str, int] = field(default_factory=dict)
-    gates: dict[str, Union[GateDef, LibGate]] = field(default_factory=dict)
+    gates: dict[str, GateDef | LibGate] = field(default_factory=dict)
     n_qubits: int = 0
     defaults: list[float] = field(default_factory=list)
     measured: dict[int, int] = field(default_factory=dict)  # wire -> line of its measurement
@@ -722,10 +722,9 @@ class _Interpreter:
         name = p.expect_id("a gate name")
         self._check_new_name(name)
         params: list[Token] = []
-        if p.accept_sym("("):
-            if not p.accept_sym(")"):
-                params = p.id_list("a parameter name")
-                p.expect_sym(")")
+        if p.accept_sym("(") and not p.accept_sym(")"):
+            params = p.id_list("a parameter name")
+            p.expect_sym(")")
         qubits = p.id_list("a qubit argument name")
         seen: set[str] = set()
         for tok in params + qubits:

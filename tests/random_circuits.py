@@ -2,12 +2,11 @@
 reference simulator in tests/dense_reference.py. Parameters may be constants, weights or affine inputs."""
 from __future__ import annotations
 
+import dense_reference as ref
 import numpy as np
 
 import pyqml as pq
 from pyqml import _core
-
-import dense_reference as ref
 
 TABLE = {g["name"]: g for g in _core.gate_table()}
 NAMES = sorted(TABLE)

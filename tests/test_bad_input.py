@@ -6,7 +6,7 @@ import pyqml as pq
 from pyqml import _core
 from pyqml.qasm import QASMError
 
-SV = dict(method="statevector")
+SV = {"method": "statevector"}
 
 
 def _circuit():

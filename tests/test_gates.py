@@ -3,13 +3,12 @@
 and every gate applied by the state-vector engine inside a circuit."""
 import math
 
+import dense_reference as ref
 import numpy as np
 import pytest
 
 import pyqml as pq
 from pyqml import _core
-
-import dense_reference as ref
 
 TABLE = {g["name"]: g for g in _core.gate_table()}
 MATRIX_GATES = sorted(n for n in TABLE if n != "QubitUnitary")

@@ -1,11 +1,10 @@
 """Observables: the Pauli algebra against dense matrices (tests/dense_reference.py), Hermiticity checks,
 and expectation values of sums with identity terms, repeated wires and many observables at once."""
+import dense_reference as ref
 import numpy as np
 import pytest
 
 import pyqml as pq
-
-import dense_reference as ref
 
 
 def test_single_paulis():

@@ -1,13 +1,12 @@
 """OpenQASM 2.0 import, checked against dense numpy simulations written here (tests/dense_reference.py)."""
 import math
 
+import dense_reference as ref
 import numpy as np
 import pytest
 
 import pyqml as pq
 from pyqml.qasm import QASMError, circuit_from_qasm
-
-import dense_reference as ref
 
 HEADER = 'OPENQASM 2.0;\ninclude "qelib1.inc";\n'
 TOL = 1e-12
@@ -135,18 +134,18 @@ LITERAL_BODIES = {
     "sxdg": ("sxdg q[0];", "s q[0]; h q[0]; s q[0];"),
     "rzz": ("rzz(0.7) q[0],q[1];", "cx q[0],q[1]; u1(0.7) q[1]; cx q[0],q[1];"),
     "rxx": ("rxx(0.7) q[0],q[1];",
-            "u3(pi/2, 0.7, 0) q[0]; h q[1]; cx q[0],q[1]; u1(-0.7) q[1]; cx q[0],q[1]; h q[1]; "
-            "u2(-pi, pi-0.7) q[0];"),
-    "ch": ("ch q[0],q[1];", "h q[1]; sdg q[1]; cx q[0],q[1]; h q[1]; t q[1]; cx q[0],q[1]; t q[1]; h q[1]; "
-                            "s q[1]; x q[1]; s q[0];"),
-    "cu3": ("cu3(0.3,0.5,0.7) q[0],q[1];", "u1((0.7+0.5)/2) q[0]; u1((0.7-0.5)/2) q[1]; cx q[0],q[1]; "
-            "u3(-0.3/2,0,-(0.5+0.7)/2) q[1]; cx q[0],q[1]; u3(0.3/2,0.5,0) q[1];"),
+            ("u3(pi/2, 0.7, 0) q[0]; h q[1]; cx q[0],q[1]; u1(-0.7) q[1]; cx q[0],q[1]; h q[1]; "
+             "u2(-pi, pi-0.7) q[0];")),
+    "ch": ("ch q[0],q[1];", ("h q[1]; sdg q[1]; cx q[0],q[1]; h q[1]; t q[1]; cx q[0],q[1]; t q[1]; h q[1]; "
+                             "s q[1]; x q[1]; s q[0];")),
+    "cu3": ("cu3(0.3,0.5,0.7) q[0],q[1];", ("u1((0.7+0.5)/2) q[0]; u1((0.7-0.5)/2) q[1]; cx q[0],q[1]; "
+            "u3(-0.3/2,0,-(0.5+0.7)/2) q[1]; cx q[0],q[1]; u3(0.3/2,0.5,0) q[1];")),
     "c3x": ("c3x q[0],q[1],q[2],q[3];",
-            "h q[3]; p(pi/8) q[0]; p(pi/8) q[1]; p(pi/8) q[2]; p(pi/8) q[3]; cx q[0],q[1]; p(-pi/8) q[1]; "
+            ("h q[3]; p(pi/8) q[0]; p(pi/8) q[1]; p(pi/8) q[2]; p(pi/8) q[3]; cx q[0],q[1]; p(-pi/8) q[1]; "
             "cx q[0],q[1]; cx q[1],q[2]; p(-pi/8) q[2]; cx q[0],q[2]; p(pi/8) q[2]; cx q[1],q[2]; "
             "p(-pi/8) q[2]; cx q[0],q[2]; cx q[2],q[3]; p(-pi/8) q[3]; cx q[1],q[3]; p(pi/8) q[3]; "
             "cx q[2],q[3]; p(-pi/8) q[3]; cx q[0],q[3]; p(pi/8) q[3]; cx q[2],q[3]; p(-pi/8) q[3]; "
-            "cx q[1],q[3]; p(pi/8) q[3]; cx q[2],q[3]; p(-pi/8) q[3]; cx q[0],q[3]; h q[3];"),
+            "cx q[1],q[3]; p(pi/8) q[3]; cx q[2],q[3]; p(-pi/8) q[3]; cx q[0],q[3]; h q[3];")),
 }
 
 

@@ -6,16 +6,15 @@ weights.
 Tolerances: 1e-10 against parameter shift (exact); 1e-8 against central differences of step 1e-6
 (truncation ~1e-12, rounding ~1e-10); 1e-4 for complex64.
 """
+import dense_reference as ref
 import numpy as np
 import pytest
+from random_circuits import RandomCircuit, random_pauli_sum
 
 import pyqml as pq
 from pyqml import gradients
 
-import dense_reference as ref
-from random_circuits import RandomCircuit, random_pauli_sum
-
-SV = dict(method="statevector")
+SV = {"method": "statevector"}
 
 
 def _dense_values(rc, terms_list, w, X):
@@ -64,7 +63,7 @@ def test_adjoint_against_dense_finite_differences_and_parameter_shift(n, n_input
     np.testing.assert_allclose(ps_vals, vals, atol=1e-12)
     np.testing.assert_allclose(dw, ps_w, atol=1e-10)
     np.testing.assert_allclose(dx, ps_x, atol=1e-10)
-    fd_vals, fdw2, fdx2 = gradients.finite_diff_jacobian(ex, c, w, X)
+    _, fdw2, fdx2 = gradients.finite_diff_jacobian(ex, c, w, X)
     np.testing.assert_allclose(dw, fdw2, atol=1e-7)
     np.testing.assert_allclose(dx, fdx2, atol=1e-7)
 
@@ -92,7 +91,7 @@ def test_unbatched_input_row_drops_the_batch_axis():
 
 @pytest.mark.parametrize("rows", [1, 5])
 def test_vjp_equals_jacobian_contraction(rows):
-    rc, c, w, X, obs, _ = _setup(5, 3, rows, 21 + rows)
+    _, c, w, X, obs, _ = _setup(5, 3, rows, 21 + rows)
     ex = c.executor(obs, "statevector")
     vals, dw, dx = ex.jacobian(w, X)
     cot = np.random.default_rng(rows).normal(size=(rows, 3))
@@ -130,7 +129,7 @@ def test_per_row_weights():
 
 
 def test_complex64_jacobian():
-    rc, c, w, X, obs, _ = _setup(5, 2, 3, 44)
+    _, c, w, X, obs, _ = _setup(5, 2, 3, 44)
     v128, dw128, dx128 = pq.jacobian(c, obs, weights=w, inputs=X, **SV)
     v64, dw64, dx64 = pq.jacobian(c, obs, weights=w, inputs=X, precision="complex64", **SV)
     np.testing.assert_allclose(v64, v128, atol=1e-4)
@@ -191,12 +190,14 @@ def test_qnode_jacobian_and_vjp_against_dense_differences():
                                        atol=1e-8)
     # unbatched call drops the row axis
     v0, (dW0, de0), dX0 = f.jacobian(X[1], W, e)
+    np.testing.assert_allclose(de0, de[1], atol=1e-14)
     np.testing.assert_allclose(v0, vals[1], atol=1e-14)
     np.testing.assert_allclose(dW0, dW[1], atol=1e-14)
     np.testing.assert_allclose(dX0, dX[1], atol=1e-14)
     # VJP
     cot = rng.normal(size=(4, 2))
     v, (gW, ge), gX = f.vjp(X, W, e, cotangent=cot)
+    np.testing.assert_allclose(v, vals, atol=1e-14)
     np.testing.assert_allclose(gW, np.einsum("ro,roab->ab", cot, dW), atol=1e-12)
     np.testing.assert_allclose(ge, np.einsum("ro,ro->", cot, de), atol=1e-12)
     np.testing.assert_allclose(gX, np.einsum("ro,rox->rx", cot, dX), atol=1e-12)

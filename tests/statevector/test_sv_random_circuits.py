@@ -6,15 +6,14 @@ Tolerances: complex128 to 1e-12 (states, expectation values, probabilities); com
 100 float32 roundings of size 6e-8 on unit-norm amplitudes, with margin); sample frequencies within
 5 standard deviations of the exact probabilities.
 """
+import dense_reference as ref
 import numpy as np
 import pytest
+from random_circuits import RandomCircuit, random_pauli_sum
 
 import pyqml as pq
 
-import dense_reference as ref
-from random_circuits import RandomCircuit, random_pauli_sum
-
-SV = dict(method="statevector")
+SV = {"method": "statevector"}
 
 
 def _expect(psi, terms, n):

@@ -61,6 +61,7 @@ def test_seed_qnn_values_and_jacobian():
     vals = f(X, W)
     np.testing.assert_allclose(vals, np.array(ref["values"]), atol=1e-10, rtol=0)
     v, dW, dX = f.jacobian(X, W)
+    assert dX.shape == (150, 4, 4)
     np.testing.assert_allclose(v, vals, atol=1e-14)
     np.testing.assert_allclose(dW[0], np.array(ref["jac_row0"]), atol=1e-10, rtol=0)
 
