@@ -113,6 +113,11 @@ def test_per_row_weights():
         np.testing.assert_allclose(dw[r], dw_r[0], atol=1e-13)
         np.testing.assert_allclose(dx[r], dx_r[0], atol=1e-13)
         np.testing.assert_allclose(vals[r], _dense_values(rc, terms, W[r], X[r:r + 1])[0], atol=1e-12)
+    # the same through pq.jacobian
+    v_pq, dw_pq, dx_pq = pq.jacobian(c, obs, weights=W, inputs=X, **SV)
+    np.testing.assert_allclose(v_pq, vals, atol=1e-14)
+    np.testing.assert_allclose(dw_pq, dw, atol=1e-14)
+    np.testing.assert_allclose(dx_pq, dx, atol=1e-14)
     cot = rng.normal(size=(4, 3))
     _, gw, gx = ex.vjp(W, X, cot)
     assert gw.shape == (4, rc.n_weights)  # per-row weights keep per-row gradients
