@@ -2,6 +2,10 @@
 #include <pybind11/complex.h>
 
 #include "convert.hpp"
+
+#ifdef PYQML_HAVE_OPENMP
+#include <omp.h>
+#endif
 #include "pyqml/common/memory.hpp"
 #include "pyqml/gates/gate_table.hpp"
 #include "pyqml/statevector/simulator.hpp"
@@ -166,6 +170,13 @@ PYBIND11_MODULE(_core, m) {
         }, "Chain rule from gradients w.r.t. gate angles to (weights, inputs).");
 
     m.def("max_threads", &sv::max_threads, "OpenMP threads the engine uses.");
+    m.def("get_num_threads", &sv::max_threads, "OpenMP threads the engine uses.");
+    m.def("set_num_threads", [](int n) {
+        PYQML_REQUIRE(n >= 1, "set_num_threads: need at least one thread, got " + std::to_string(n));
+#ifdef PYQML_HAVE_OPENMP
+        omp_set_num_threads(n);
+#endif
+    }, py::arg("n"), "Cap the OpenMP threads the engine uses (default: OMP_NUM_THREADS or all cores).");
 
     bind::init_statevector(m);
     bind::init_tensornet(m);

@@ -2,8 +2,15 @@
 network) with exact batched gradients."""
 from __future__ import annotations
 
-from . import _core
-from ._core import MemoryLimitError, set_memory_limit, memory_limit
+import os as _os
+
+# Idle OpenMP workers sleep instead of spinning: batches are one parallel region per call, and spinning
+# workers stall everything when the machine's cores are shared with other processes. Read once, when the
+# OpenMP runtime loads; a value the user set wins.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from . import _core  # noqa: E402
+from ._core import MemoryLimitError, get_num_threads, memory_limit, set_memory_limit, set_num_threads  # noqa: E402
 from .circuit import Circuit
 from .measurements import Measurement, expval, jacobian, probs, sample, state, var
 from .observables import Hamiltonian, Observable

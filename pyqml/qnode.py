@@ -43,6 +43,7 @@ class QNode:
         self._sig = inspect.signature(func)
         self._names = list(self._sig.parameters)
         self._traces: dict = {}
+        self._expval_executors: dict = {}  # id(traced circuit) -> executor of its expval measurements
         functools.update_wrapper(self, func)
 
     # --- argument handling ---
@@ -125,7 +126,7 @@ class QNode:
     def __call__(self, *args, **kwargs):
         circuit, meas, many, w, x, batched, _ = self._prepare(args, kwargs)
         if all(m.kind == "expval" for m in meas):
-            vals = circuit.executor([m.obs for m in meas], self.method, self.precision).expval(w, x)
+            vals = self._expval_executor(circuit, meas).expval(w, x)
             if not batched:
                 vals = vals[0]
             return vals if many else vals[..., 0]
@@ -153,7 +154,11 @@ class QNode:
         if not all(m.kind == "expval" for m in meas):
             raise ValueError("gradients are defined for expectation values only; the qnode returns "
                              + ", ".join(m.kind for m in meas))
-        return circuit.executor([m.obs for m in meas], self.method, self.precision)
+        ex = self._expval_executors.get(id(circuit))
+        if ex is None:
+            ex = circuit.executor([m.obs for m in meas], self.method, self.precision)
+            self._expval_executors[id(circuit)] = ex
+        return ex
 
     def jacobian(self, *args, **kwargs):
         """``vals, d_weights, d_inputs``: (B, n_obs), (B, n_obs, *W.shape), (B, n_obs, d).
