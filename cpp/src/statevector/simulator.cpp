@@ -144,9 +144,9 @@ void Simulator::adjoint_t(const Batch& b, const double* cot, double* vals, doubl
     const size_t size = size_t(1) << n;
     const int nl = cot ? 1 : no;
     const bool shared_dw = cot && !b.weights_per_row;
-    const int threads = max_threads();
-    // Per-thread partial sums of dw when weights are shared across rows of a VJP.
-    std::vector<double> dw_partial(shared_dw ? size_t(threads) * nw : 0, 0.0);
+    // A shared-weights VJP sums over rows; each row writes its own slot and the sum runs in row order
+    // afterwards, so the result does not depend on how rows were spread over threads.
+    std::vector<double> dw_rows(shared_dw && dw ? size_t(b.rows) * nw : 0, 0.0);
     for_rows<F>(b, 1 + nl, true, [&](int64_t r, const double*, const cplx* mats, amp_t<F>* states, bool par) {
         amp_t<F>* phi = states;
         std::vector<amp_t<F>*> lambdas(nl);
@@ -168,11 +168,7 @@ void Simulator::adjoint_t(const Batch& b, const double* cot, double* vals, doubl
             double* dwl;
             if (!dw) dwl = nullptr;
             else if (shared_dw) {
-#ifdef PYQML_HAVE_OPENMP
-                dwl = dw_partial.data() + size_t(omp_get_thread_num()) * nw;
-#else
-                dwl = dw_partial.data();
-#endif
+                dwl = dw_rows.data() + size_t(r) * nw;
             } else {
                 dwl = dw + (r * nl + l) * size_t(nw);
                 std::fill(dwl, dwl + nw, 0.0);
@@ -184,8 +180,8 @@ void Simulator::adjoint_t(const Batch& b, const double* cot, double* vals, doubl
     });
     if (shared_dw && dw) {
         std::fill(dw, dw + nw, 0.0);
-        for (int t = 0; t < threads; ++t)
-            for (int k = 0; k < nw; ++k) dw[k] += dw_partial[size_t(t) * nw + k];
+        for (int64_t r = 0; r < b.rows; ++r)
+            for (int k = 0; k < nw; ++k) dw[k] += dw_rows[size_t(r) * nw + k];
     }
 }
 

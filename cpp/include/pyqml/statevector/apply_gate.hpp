@@ -6,8 +6,12 @@
 // the most significant bit, so `bits` lists the gate's wires' bit positions in gate order.
 #include <algorithm>
 #include <complex>
-#include <vector>
 #include <cstdint>
+#include <vector>
+
+#ifdef PYQML_HAVE_OPENMP
+#include <omp.h>
+#endif
 
 #include "pyqml/common/types.hpp"
 
@@ -47,20 +51,6 @@ inline void for_range(int64_t n, bool par, Body&& body) {
     for (int64_t i = 0; i < n; ++i) body(i);
 }
 
-// Sum of body(i) (a double, or a pair of doubles via two calls) over [0, n), parallel when `par`.
-template <class Body>
-inline double sum_range(int64_t n, bool par, Body&& body) {
-    double s = 0.0;
-#ifdef PYQML_HAVE_OPENMP
-    if (par) {
-#pragma omp parallel for schedule(static) reduction(+ : s)
-        for (int64_t i = 0; i < n; ++i) s += body(i);
-        return s;
-    }
-#endif
-    for (int64_t i = 0; i < n; ++i) s += body(i);
-    return s;
-}
 
 // Below this many wires a state is a few cache lines: the plain per-group loops beat the run-based ones,
 // whose vectorised inner loops only pay off on long runs.
@@ -289,25 +279,37 @@ void apply_diagonal(amp_t<F>* psi, int n, const int* bits, int k, const cplx* d,
 
 namespace pyqml::sv {
 
-// acc[0..N) += body(i, acc) over i in [0, n), with per-thread partial sums when `par`.
+// acc[0..N) += sums that body(i, s) adds into s, over i in [0, n). With `par`, each thread sums a fixed
+// static share into its own slot and the slots are added in thread order: the result is reproducible
+// for a given thread count.
 template <int N, class Body>
 inline void reduce_range(int64_t n, bool par, double* acc, Body&& body) {
 #ifdef PYQML_HAVE_OPENMP
     if (par) {
+        std::vector<double> parts(size_t(omp_get_max_threads()) * N, 0.0);
 #pragma omp parallel
         {
             double local[N] = {};
 #pragma omp for schedule(static)
             for (int64_t i = 0; i < n; ++i) body(i, local);
-#pragma omp critical(pyqml_reduce_range)
-            for (int k = 0; k < N; ++k) acc[k] += local[k];
+            for (int k = 0; k < N; ++k) parts[size_t(omp_get_thread_num()) * N + k] = local[k];
         }
+        for (size_t t = 0; t < parts.size() / N; ++t)
+            for (int k = 0; k < N; ++k) acc[k] += parts[t * N + k];
         return;
     }
 #endif
     double local[N] = {};
     for (int64_t i = 0; i < n; ++i) body(i, local);
     for (int k = 0; k < N; ++k) acc[k] += local[k];
+}
+
+// Sum of body(i) over [0, n), reproducible as reduce_range.
+template <class Body>
+inline double sum_range(int64_t n, bool par, Body&& body) {
+    double s = 0.0;
+    reduce_range<1>(n, par, &s, [&](int64_t i, double* acc) { acc[0] += body(i); });
+    return s;
 }
 
 // The adjoint method needs <lam| dU |psi> for every parameter of a gate. With the gate's local overlap
