@@ -18,6 +18,7 @@ from .ops import (CH, CNOT, CRX, CRY, CRZ, CSWAP, CY, CZ, GATES, H, I, ISWAP, RX
                   Y, Z, ControlledPhaseShift, CPhase, CRot, Hadamard, Identity, IsingXX, IsingYY, IsingZZ,
                   MultiRZ, Operation, PauliX, PauliY, PauliZ, PhaseShift, QubitUnitary, Rot, Sdg, SXdg, Tdg,
                   Toffoli, gate_matrix)
+from .qasm import QASMError  # noqa: E402
 from .qnode import QNode, qnode
 from .tensornet import plan
 
