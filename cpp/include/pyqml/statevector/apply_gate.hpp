@@ -207,6 +207,28 @@ void apply_controlled_x(amp_t<F>* psi, int n, const int* ctrl_bits, int nc, int 
     });
 }
 
+// Where a gate block on k <= 3 target bits with nc control bits lives in the state: all its bits sorted
+// (for insert_zero_bits), the control mask, and the offset of each local basis index (first target = high
+// bit of the local index).
+struct BlockLayout {
+    int sorted[6];
+    index_t cmask = 0;
+    index_t offs[8];
+    BlockLayout(const int* ctrl_bits, int nc, const int* tgt_bits, int k) {
+        for (int a = 0; a < nc; ++a) {
+            sorted[a] = ctrl_bits[a];
+            cmask |= index_t(1) << ctrl_bits[a];
+        }
+        for (int a = 0; a < k; ++a) sorted[nc + a] = tgt_bits[a];
+        std::sort(sorted, sorted + nc + k);
+        for (int r = 0; r < (1 << k); ++r) {
+            offs[r] = 0;
+            for (int a = 0; a < k; ++a)
+                if (r & (1 << (k - 1 - a))) offs[r] |= index_t(1) << tgt_bits[a];
+        }
+    }
+};
+
 // Dense 2^k x 2^k on k <= 3 bits, with `nc` leading control bits that must be set for the block to act.
 // With `zero_off`, amplitudes whose controls are not all set are zeroed (the derivative of a controlled
 // gate vanishes there).
@@ -216,18 +238,10 @@ void apply_controlled(amp_t<F>* psi, int n, const int* ctrl_bits, int nc, const 
     const int dim = 1 << k;
     amp_t<F> mm[64];
     for (int i = 0; i < dim * dim; ++i) mm[i] = amp_t<F>(m[i]);
-    int sorted[6];
-    for (int a = 0; a < nc; ++a) sorted[a] = ctrl_bits[a];
-    for (int a = 0; a < k; ++a) sorted[nc + a] = tgt_bits[a];
-    std::sort(sorted, sorted + nc + k);
-    index_t cmask = 0;
-    for (int a = 0; a < nc; ++a) cmask |= index_t(1) << ctrl_bits[a];
-    index_t offs[8];
-    for (int r = 0; r < dim; ++r) {
-        offs[r] = 0;
-        for (int a = 0; a < k; ++a)
-            if (r & (1 << (k - 1 - a))) offs[r] |= index_t(1) << tgt_bits[a];
-    }
+    const BlockLayout lay(ctrl_bits, nc, tgt_bits, k);
+    const int* sorted = lay.sorted;
+    const index_t cmask = lay.cmask;
+    const index_t* offs = lay.offs;
     const int64_t groups = int64_t(1) << (n - nc - k);
     const int ncombo = 1 << nc;
     for_range(groups, par, [&](int64_t g) {
@@ -500,18 +514,10 @@ template <class F>
 void overlap_block(const amp_t<F>* lam, const amp_t<F>* psi, int n, const int* ctrl_bits, int nc,
                    const int* tgt_bits, int k, cplx* G, bool par) {
     const int dim = 1 << k;
-    int sorted[6];
-    for (int a = 0; a < nc; ++a) sorted[a] = ctrl_bits[a];
-    for (int a = 0; a < k; ++a) sorted[nc + a] = tgt_bits[a];
-    std::sort(sorted, sorted + nc + k);
-    index_t cmask = 0;
-    for (int a = 0; a < nc; ++a) cmask |= index_t(1) << ctrl_bits[a];
-    index_t offs[8];
-    for (int r = 0; r < dim; ++r) {
-        offs[r] = 0;
-        for (int a = 0; a < k; ++a)
-            if (r & (1 << (k - 1 - a))) offs[r] |= index_t(1) << tgt_bits[a];
-    }
+    const BlockLayout lay(ctrl_bits, nc, tgt_bits, k);
+    const int* sorted = lay.sorted;
+    const index_t cmask = lay.cmask;
+    const index_t* offs = lay.offs;
     double acc[128] = {};
     reduce_range<128>(int64_t(1) << (n - nc - k), par, acc, [&](int64_t g, double* s) {
         const index_t on = insert_zero_bits(index_t(g), sorted, nc + k) | cmask;

@@ -40,22 +40,7 @@ double expval(const amp_t<F>* psi, int n, const std::vector<PauliMasks>& terms, 
     return total;
 }
 
-// out = sum_t c_t P_t psi (out is overwritten).
-template <class F>
-void apply_observable(const amp_t<F>* psi, int n, const std::vector<PauliMasks>& terms, amp_t<F>* out,
-                      bool par, double scale = 1.0) {
-    const int64_t size = int64_t(1) << n;
-    std::fill(out, out + size, amp_t<F>(0));
-    for (const PauliMasks& t : terms) {
-        const amp_t<F> ph(t.phase * scale);
-        const amp_t<F> mph = -ph;
-        for_range(size, par, [&](int64_t i) {
-            out[index_t(i) ^ t.xmask] += (parity_sign<F>(index_t(i), t.zmask) > 0 ? ph : mph) * psi[i];
-        });
-    }
-}
-
-// out += sum_t c_t P_t psi.
+// out += scale * sum_t c_t P_t psi.
 template <class F>
 void accumulate_observable(const amp_t<F>* psi, int n, const std::vector<PauliMasks>& terms, amp_t<F>* out,
                            bool par, double scale) {
@@ -67,6 +52,13 @@ void accumulate_observable(const amp_t<F>* psi, int n, const std::vector<PauliMa
             out[index_t(i) ^ t.xmask] += (parity_sign<F>(index_t(i), t.zmask) > 0 ? ph : mph) * psi[i];
         });
     }
+}
+
+// out = sum_t c_t P_t psi (out is overwritten).
+template <class F>
+void apply_observable(const amp_t<F>* psi, int n, const std::vector<PauliMasks>& terms, amp_t<F>* out, bool par) {
+    std::fill(out, out + (size_t(1) << n), amp_t<F>(0));
+    accumulate_observable<F>(psi, n, terms, out, par, 1.0);
 }
 
 // 2 Re <a|b>
