@@ -213,12 +213,23 @@ def main(argv=None):
     wls = ["w1", "w2", "w3", "w4", "w5"] if a.workload == "all" else a.workload.split(",")
     peers = [p for p in a.peers.split(",") if p] or None
     t0 = time.time()
-    recs = run(wls, peers=peers, timeout_s=a.timeout, big=a.big,
-               log=lambda r: print(_fmt(r), flush=True))
     meta = {"python": sys.version.split()[0], "cpu_count": os.cpu_count(),
-            "wall_s": time.time() - t0, "workloads": wls}
-    with open(a.out, "w") as f:
-        json.dump({"meta": meta, "records": recs}, f, indent=1, default=float)
+            "workloads": wls, "complete": False}
+    done = []
+
+    def write(recs):
+        meta["wall_s"] = time.time() - t0
+        with open(a.out, "w") as f:
+            json.dump({"meta": meta, "records": recs}, f, indent=1, default=float)
+
+    def log(rec):  # keep the file current so an interrupted run still leaves data
+        print(_fmt(rec), flush=True)
+        done.append(rec)
+        write(done)
+
+    recs = run(wls, peers=peers, timeout_s=a.timeout, big=a.big, log=log)
+    meta["complete"] = True
+    write(recs)
     print(f"wrote {len(recs)} records to {a.out} in {meta['wall_s']:.0f}s")
 
 
