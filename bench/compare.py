@@ -175,7 +175,9 @@ def run_pyqml(workloads, quick: bool, big: bool, timeout_s: float, log) -> list[
                     rec["copy_gb_per_s"] = copy_cache[circ.n]
                 elif "tn" in extra:
                     ex = extra["tn"]
-                    rec["setting"] = getattr(ex, "method", "tensornet") + (", reverse mode" if extra.get("grad") else "")
+                    rec["setting"] = getattr(ex, "method", "tensornet")
+                    if extra.get("grad"):
+                        rec["setting"] += ", reverse mode"
                     plan = ex.plan() if hasattr(ex, "plan") else None
                     if plan is not None:
                         flops = plan.gradient_flops if extra.get("grad") else plan.flops

@@ -14,19 +14,74 @@ from ._core import MemoryLimitError, get_num_threads, memory_limit, set_memory_l
 from .circuit import Circuit
 from .measurements import Measurement, expval, jacobian, probs, sample, state, var
 from .observables import Hamiltonian, Observable
-from .ops import (CH, CNOT, CRX, CRY, CRZ, CSWAP, CY, CZ, GATES, H, I, ISWAP, RX, RY, RZ, S, SWAP, SX, T, U3, X,
-                  Y, Z, ControlledPhaseShift, CPhase, CRot, Hadamard, Identity, IsingXX, IsingYY, IsingZZ,
-                  MultiRZ, Operation, PauliX, PauliY, PauliZ, PhaseShift, QubitUnitary, Rot, Sdg, SXdg, Tdg,
-                  Toffoli, gate_matrix)
+from .ops import (
+                  CH,
+                  CNOT,
+                  CRX,
+                  CRY,
+                  CRZ,
+                  CSWAP,
+                  CY,
+                  CZ,
+                  GATES,
+                  ISWAP,
+                  RX,
+                  RY,
+                  RZ,
+                  SWAP,
+                  SX,
+                  U3,
+                  ControlledPhaseShift,
+                  CPhase,
+                  CRot,
+                  H,
+                  Hadamard,
+                  I,
+                  Identity,
+                  IsingXX,
+                  IsingYY,
+                  IsingZZ,
+                  MultiRZ,
+                  Operation,
+                  PauliX,
+                  PauliY,
+                  PauliZ,
+                  PhaseShift,
+                  QubitUnitary,
+                  Rot,
+                  S,
+                  Sdg,
+                  SXdg,
+                  T,
+                  Tdg,
+                  Toffoli,
+                  X,
+                  Y,
+                  Z,
+                  gate_matrix,
+)
 from .qasm import QASMError  # noqa: E402
 from .qnode import QNode, qnode
 from .tensornet import plan
 
 __version__ = "0.1.0"
 
+from . import (  # noqa: E402,F401
+                  datasets,
+                  models,
+                  studies,  # noqa: E402,F401
+)
+from .optimizers import (  # noqa: E402
+                  AdagradOptimizer,
+                  AdamOptimizer,
+                  GradientDescentOptimizer,
+                  MomentumOptimizer,
+                  NesterovMomentumOptimizer,
+                  QNGOptimizer,
+                  RMSPropOptimizer,
+                  RotosolveOptimizer,
+                  ScipyOptimizer,
+                  SPSAOptimizer,
+                  metric_tensor,
+)
 from .templates import *  # noqa: F401,F403,E402
-from .optimizers import (AdagradOptimizer, AdamOptimizer, GradientDescentOptimizer,  # noqa: E402
-                         MomentumOptimizer, NesterovMomentumOptimizer, QNGOptimizer, RMSPropOptimizer,
-                         RotosolveOptimizer, ScipyOptimizer, SPSAOptimizer, metric_tensor)
-from . import datasets, models  # noqa: E402,F401
-from . import studies  # noqa: E402,F401

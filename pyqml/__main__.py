@@ -170,7 +170,8 @@ def demo(epochs: int = 100, n_layers: int = 2, stepsize: float = 0.1, seed: int 
     mean_epoch = float(np.mean(history["epoch_time"][1:] or history["epoch_time"]))  # after the first (tracing)
     full_epoch = _epoch_time_full(n_layers)
     out = {"train_accuracy": acc_train, "test_accuracy": acc_test, "epochs": epochs,
-           "time_per_epoch_s": per_epoch, "mean_epoch_s": mean_epoch, "epoch_150_rows_s": full_epoch, "training_s": t_train,
+           "time_per_epoch_s": per_epoch, "mean_epoch_s": mean_epoch, "epoch_150_rows_s": full_epoch,
+           "training_s": t_train,
            "startup_s": t_built - _T_START + before, "total_s": total, "final_loss": history["loss"][-1]}
     print(f"hybrid Iris classifier: AngleEmbedding + StronglyEntanglingLayers({n_layers}) on 4 wires -> Dense(4, 3)")
     print(f"  rows: {len(ytr)} train / {len(yte)} test, {epochs} epochs of Adam(stepsize={stepsize})")

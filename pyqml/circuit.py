@@ -12,7 +12,7 @@ Build one by recording::
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -88,7 +88,7 @@ class Circuit:
 
     # --- compiled forms ---
     @property
-    def core(self) -> "_core.Circuit":
+    def core(self) -> _core.Circuit:
         """The engine's compiled circuit (built once, cached until the circuit changes)."""
         if self._core is None:
             self._core = _core.Circuit(self.n_wires, [op.core_tuple() for op in self.ops], self.n_weights,
@@ -113,7 +113,7 @@ class Circuit:
         return ex
 
     @classmethod
-    def from_qasm(cls, text: str, trainable: bool = False) -> "Circuit":
+    def from_qasm(cls, text: str, trainable: bool = False) -> Circuit:
         """A circuit from OpenQASM 2.0 source (qelib1.inc gates and user ``gate`` definitions).
 
         With ``trainable=True`` every gate angle, in file order, becomes ``weights[k]`` and the file's values

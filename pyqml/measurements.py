@@ -7,7 +7,7 @@ On a circuit: ``pq.expval(c, obs, weights=w, inputs=X, method="tensornet")`` and
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -7,7 +7,7 @@ end with real coefficients to be measured.
 from __future__ import annotations
 
 import numbers
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -52,7 +52,7 @@ class Observable:
                 self.terms[w] = self.terms.get(w, 0) + c
 
     @classmethod
-    def pauli(cls, letter: str, wire: int) -> "Observable":
+    def pauli(cls, letter: str, wire: int) -> Observable:
         if letter == "I":
             return cls({(): 1.0})
         return cls({((int(wire), letter),): 1.0})

@@ -6,7 +6,7 @@ records it; outside, it simply builds an :class:`Operation`.
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 

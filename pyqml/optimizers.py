@@ -372,7 +372,8 @@ def metric_tensor(qnode: QNode, *args, **kwargs) -> np.ndarray:
 
     Gates are grouped into layers of parametrised gates that commute back to the layer's first gate (no
     gate in between touches their wires). Within a layer, ``g_ij = <G_i G_j> - <G_i><G_j>`` in the state
-    just before the layer (exact entries of the full metric); entries between layers are zero. Gate angles ``a * w + b`` contribute ``a_i a_j g_ij`` to their weights.
+    just before the layer (exact entries of the full metric); entries between layers are zero. Gate angles
+    ``a * w + b`` contribute ``a_i a_j g_ij`` to their weights.
     """
     from .circuit import Circuit
     from .params import WEIGHT
@@ -497,7 +498,7 @@ class RotosolveOptimizer:
         shifts = np.array([0.0, 2 * math.pi / 3, -2 * math.pi / 3])
         cost0 = None
         history = []
-        for k, a in enumerate(args):
+        for a in args:
             flat = a.reshape(-1)
             for i in range(a.size):
                 x0 = flat[i]

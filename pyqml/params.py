@@ -26,7 +26,7 @@ class Param:
         self.scale = float(scale)
         self.offset = float(offset)
 
-    def _affine(self, scale: float, offset: float) -> "Param":
+    def _affine(self, scale: float, offset: float) -> Param:
         return Param(self.kind, self.index, self.scale * scale, self.offset * scale + offset)
 
     def __mul__(self, other):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pennylane as qml
-
 from _common import W, w1_template
 
 

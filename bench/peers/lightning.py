@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import functools
 
+import _pl
 import numpy as onp
 import pennylane as qml
-from pennylane import numpy as pnp
-
-import _pl
 from _common import W
+from pennylane import numpy as pnp
 
 SETTING = "lightning.qubit, adjoint diff"
 
@@ -40,7 +39,7 @@ def w1_values_and_jacobian(data):
     vals, jacs = [], []
     for x in onp.asarray(data):
         xr = pnp.array(x, requires_grad=False)
-        fun = lambda w_: qml.math.stack(f(xr, w_))
+        fun = lambda w_, xr=xr: qml.math.stack(f(xr, w_))
         jacs.append(onp.asarray(qml.jacobian(fun)(w)))
     vals = w1_values(data)
     return vals, onp.stack(jacs)

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import functools
 
+import _pl
 import numpy as onp
 import pennylane as qml
-from pennylane import numpy as pnp
-
-import _pl
 from _common import W
+from pennylane import numpy as pnp
 
 SETTING = "default.qubit, autograd backprop, broadcasting for W1"
 

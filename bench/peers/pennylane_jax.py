@@ -8,11 +8,10 @@ import functools
 import jax
 
 jax.config.update("jax_enable_x64", True)
+import _pl  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as onp  # noqa: E402
 import pennylane as qml  # noqa: E402
-
-import _pl  # noqa: E402
 from _common import W  # noqa: E402
 
 SETTING = "default.qubit, jax interface, backprop, jit (+vmap for W1)"

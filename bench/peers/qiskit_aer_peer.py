@@ -12,11 +12,10 @@ import functools
 import numpy as onp
 import qiskit
 import qiskit_aer
+from _common import W, expand_rot, w1_template
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 from qiskit_aer import AerSimulator
-
-from _common import W, expand_rot, w1_template
 
 SETTING = "AerSimulator statevector / matrix_product_state"
 

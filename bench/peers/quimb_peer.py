@@ -12,7 +12,6 @@ import cotengra
 import numpy as onp
 import quimb
 import quimb.tensor as qtn
-
 from _common import W, expand_rot
 
 SETTING = "quimb Circuit.local_expectation (reverse light cone), greedy paths"

@@ -11,9 +11,8 @@ import functools
 
 import numpy as onp
 import qulacs
-from qulacs import Observable, ParametricQuantumCircuit, QuantumState
-
 from _common import W, expand_rot, scatter_gradient, w1_template
+from qulacs import Observable, ParametricQuantumCircuit, QuantumState
 
 SETTING = "qulacs statevector, backprop() gradients"
 

@@ -12,7 +12,6 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as onp  # noqa: E402
 import tensorcircuit as tc  # noqa: E402
-
 from _common import W, expand_rot, w1_template  # noqa: E402
 
 tc.set_backend("jax")

@@ -92,7 +92,7 @@ def _worker():
         else:
             args = [_resolve(a) for a in case.get("args", [])]
             try:
-                m = measure(lambda: fn(*args), warmup=case.get("warmup", 1),
+                m = measure(lambda fn=fn, args=args: fn(*args), warmup=case.get("warmup", 1),
                             repeats=case.get("repeats", 5),
                             budget_s=case.get("budget_s", 20.0))
                 res = m.pop("result")
@@ -172,7 +172,6 @@ def run_cases(module, cases, timeout_s=60.0, import_timeout_s=120.0, summarizer=
         idx = 0
         ready = False
         deadline = time.monotonic() + import_timeout_s
-        buf = ""
         failed = None
         while idx < len(batch):
             remaining = deadline - time.monotonic()
