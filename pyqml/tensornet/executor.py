@@ -79,8 +79,10 @@ class TensorNetExecutor:
                  refuse_oversized: bool = True):
         if optimize not in OPTIMIZERS:
             raise ValueError(f"optimize must be one of {OPTIMIZERS}, got {optimize!r}")
+        from ..observables import as_observable
+
         self.circuit = circuit
-        self.observables = list(observables)
+        self.observables = [as_observable(o) for o in observables]
         self.precision = precision
         self._tn = _core.TensorNet(circuit.core, [o.core_terms() for o in self.observables], precision)
         self.plans: list[StructurePlan] = []

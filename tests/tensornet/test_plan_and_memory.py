@@ -116,3 +116,16 @@ def test_bad_input_is_a_clear_error():
     with pytest.raises(ValueError, match="optimize"):
         TensorNetExecutor = type(ex)
         TensorNetExecutor(c, [pq.Z(0)], optimize="nope")
+
+
+def test_cotengra_paths_when_installed():
+    pytest.importorskip("cotengra")
+    from pyqml.tensornet import TensorNetExecutor
+
+    c = _grid(2, 3, 1)
+    obs = [pq.Z(0) @ pq.Z(5)]
+    W = np.linspace(0.1, 1.2, c.n_weights)
+    a = TensorNetExecutor(c, obs, optimize="cotengra").jacobian(W)
+    b = c.executor(obs, "statevector").jacobian(W)
+    for u, v in zip(a, b):
+        np.testing.assert_allclose(u, v, atol=1e-10, rtol=0)
