@@ -8,7 +8,7 @@ small tensors. Plans are cached under the circuit's structure and the bit string
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -38,7 +38,7 @@ class TensorNetPlan:
         Per term, the circuit ops of its reverse light cone (time order) and its wires.
     """
 
-    def __init__(self, executor: "TensorNetExecutor"):
+    def __init__(self, executor: TensorNetExecutor):
         tn = executor._tn
         self.structures = executor.plans
         self.counts = list(tn.structure_counts())

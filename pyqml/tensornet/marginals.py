@@ -7,7 +7,7 @@ through the light-cone machinery of the tensor-network method, so only the cones
 from __future__ import annotations
 
 import itertools
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -6,11 +6,6 @@ import numpy as np
 import pyqml as pq
 
 
-def _cones(c, obs):
-    ex = c.executor(obs, "tensornet")
-    return {tuple(zip(wires[: len(letters.rstrip("I"))], letters)): ops for ops, wires, letters, _ in ex._tn.cones()}, ex
-
-
 def _cone_of(c, word):
     ex = c.executor([word], "tensornet")
     (ops, wires, letters, _), = ex._tn.cones()
@@ -55,7 +50,7 @@ def test_diagonal_gates_do_not_chain_the_cone():
     with c:
         for i in range(7):
             pq.H(wires=i)                      # ops 0..6
-        for k, (a, b) in enumerate(edges):
+        for a, b in edges:
             pq.IsingZZ(0.7, wires=[a, b])      # ops 7..12
         for i in range(7):
             pq.RX(0.3, wires=i)                # ops 13..19

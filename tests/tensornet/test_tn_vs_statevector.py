@@ -3,12 +3,12 @@ circuits over every gate of the table and random Pauli-sum observables: values, 
 and inputs, VJPs, batches, both precisions."""
 from __future__ import annotations
 
+import dense_reference as ref
 import numpy as np
 import pytest
-
-import dense_reference as ref
-import pyqml as pq
 from tn_circuits import NAMES, RandomCircuit, random_pauli_sum
+
+import pyqml as pq
 
 
 def _case(seed: int, n: int, n_gates: int, n_inputs: int = 0):

@@ -2,9 +2,9 @@
 pyqml Circuit and as dense matrices for tests/dense_reference.py (which never calls the engine)."""
 from __future__ import annotations
 
+import dense_reference as ref
 import numpy as np
 
-import dense_reference as ref
 import pyqml as pq
 from pyqml import _core
 
