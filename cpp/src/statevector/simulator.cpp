@@ -18,8 +18,10 @@ namespace pyqml::sv {
 namespace {
 // Below this many wires a state fits in cache and rows are the better unit of parallel work.
 constexpr int kRowParallelMaxWires = 14;
-// Below this many wires a single state is too small for threads to pay off.
-constexpr int kAmplitudeParallelMinWires = 14;
+// Below this many wires a single state is too small for threads to pay off: every kernel is its own
+// parallel region, and waking sleeping workers (OMP_WAIT_POLICY=PASSIVE) costs tens of microseconds, so a
+// kernel must do about a millisecond of work (2^18 amplitudes) before splitting it helps.
+constexpr int kAmplitudeParallelMinWires = 18;
 }  // namespace
 
 int max_threads() {
