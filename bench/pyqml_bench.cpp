@@ -17,7 +17,11 @@
 #endif
 
 #include "pyqml/circuit/circuit.hpp"
+#include "pyqml/common/errors.hpp"
 #include "pyqml/statevector/simulator.hpp"
+#include "pyqml/tensornet/blas.hpp"
+#include "pyqml/tensornet/executor.hpp"
+#include "pyqml/tensornet/network.hpp"
 
 using namespace pyqml;
 using gates::GateId;
@@ -34,12 +38,21 @@ workloads
   qnn        the seed QNN: 4 wires, RX(x_j) embedding, StronglyEntanglingLayers L=2, <Z_i> on every wire,
              values + Jacobian for --rows random input rows (uniform in [-2, 2], seed 1)
   copy       plain memory copy of a 2^n-amplitude state (the bandwidth ceiling)
+  brickwork  tensor network, 1-D shallow brickwork on --n qubits: per layer RY on every qubit, CZ on
+             (0,1),(2,3)..., RY on every qubit, CZ on (1,2),(3,4)...; E = sum_i <Z_i Z_i+1> (with --grad
+             also its gradient by reverse mode)
+  grid       tensor network, 2-D --rows x --cols grid: per layer four CZ sub-layers (horizontal even/odd,
+             vertical even/odd), each preceded by RY on every qubit; E = sum over grid edges of <Z Z>
+  qaoa       tensor network, QAOA MaxCut on a random 3-regular graph of --n nodes (seed 1): |+>^n, then
+             --p layers of IsingZZ(gamma) on every edge and RX(2 beta) on every qubit; E = sum <Z_i Z_j>
 
 options
   --n N            wires (default 20; 4 for qnn)
   --layers L       layers for sel (default 4)
   --depth D        layers for random (default 10)
-  --rows B         input rows for qnn (default 150)
+  --rows B         input rows for qnn (default 150); grid rows (default 6)
+  --cols C         grid columns (default 6)
+  --p P            QAOA layers (default 1)
   --grad           also the adjoint gradient (sel, random)
   --threads T      OpenMP threads (default: all)
   --precision P    complex128 (default) or complex64
@@ -50,12 +63,14 @@ options
 Each measurement prints one JSON line: {"workload", "n", "threads", "precision", "grad", "median_s", "min_s",
 "max_s", "value", "gb_per_s", "copy_gb_per_s"} (qnn: value = <Z_0> of row 0). gb_per_s counts one read and one write of the state per gate
 application (forward pass plus, with --grad, the adjoint sweep's states); copy_gb_per_s is a memcpy of a state
-of the same size, measured in the same run.
+of the same size, measured in the same run. Tensor-network workloads (planned here with a greedy path, no
+Python) print instead "gflops" (real flops of the plans per second) and "gemm_gflops" (a 1024 x 1024 complex
+GEMM through the same BLAS, measured in the same run), with "terms", "structures" and "width".
 )";
 
 struct Options {
     std::string workload;
-    int n = -1, layers = 4, depth = 10, rows = 150, threads = 0, repeats = 5, warmup = 1;
+    int n = -1, layers = 4, depth = 10, rows = -1, cols = 6, p = 1, threads = 0, repeats = 5, warmup = 1;
     bool grad = false;
     std::string precision = "complex128";
 };
@@ -110,7 +125,120 @@ void print(const Options& o, int n, const Timing& t, double value, double gbs, d
     std::fflush(stdout);
 }
 
+double gemm_gflops() {
+    const int64_t m = 1024;
+    std::vector<std::complex<double>> a(m * m, {0.5, 0.25}), b(m * m, {0.25, -0.5}), c(m * m);
+    Timing t = time_it([&] { tn::gemm<std::complex<double>>(false, false, m, m, m, a.data(), b.data(), c.data()); }, 3, 1);
+    return 8.0 * double(m) * m * m / t.median / 1e9;
+}
+
+// A random 3-regular graph on n nodes (configuration model with rejection of loops and multi-edges).
+std::vector<std::pair<int, int>> random_3_regular(int n, uint64_t seed) {
+    if (n < 4 || n % 2) throw InvalidInput("qaoa needs an even number of nodes >= 4");
+    std::mt19937_64 rng(seed);
+    for (int attempt = 0; attempt < 10000; ++attempt) {
+        std::vector<int> stubs;
+        for (int v = 0; v < n; ++v) stubs.insert(stubs.end(), {v, v, v});
+        std::shuffle(stubs.begin(), stubs.end(), rng);
+        std::vector<std::pair<int, int>> edges;
+        std::vector<std::vector<int>> adj(n);
+        bool ok = true;
+        for (size_t i = 0; i < stubs.size() && ok; i += 2) {
+            int a = std::min(stubs[i], stubs[i + 1]), b = std::max(stubs[i], stubs[i + 1]);
+            if (a == b || std::find(adj[a].begin(), adj[a].end(), b) != adj[a].end()) ok = false;
+            adj[a].push_back(b);
+            edges.push_back({a, b});
+        }
+        if (ok) return edges;
+    }
+    throw InvalidInput("could not draw a simple 3-regular graph");
+}
+
+int run_tensornet(const Options& o) {
+    std::mt19937_64 rng(0);
+    std::uniform_real_distribution<double> angle(0.0, 2 * M_PI);
+    std::vector<Op> ops;
+    Observable energy;
+    int k = 0;
+    int n = 0;
+    auto ry_all = [&](int nq) {
+        for (int q = 0; q < nq; ++q) ops.push_back({GateId::RY, {q}, {weight(k)}, {}});
+    };
+    if (o.workload == "brickwork") {
+        n = o.n > 0 ? o.n : 100;
+        for (int l = 0; l < o.layers; ++l)
+            for (int parity = 0; parity < 2; ++parity) {
+                ry_all(n);
+                for (int q = parity; q + 1 < n; q += 2) ops.push_back({GateId::CZ, {q, q + 1}, {}, {}});
+            }
+        for (int q = 0; q + 1 < n; ++q) energy.terms.push_back({1.0, {q, q + 1}, "ZZ"});
+    } else if (o.workload == "grid") {
+        const int R = o.rows > 0 ? o.rows : 6, C = o.cols;
+        n = R * C;
+        for (int l = 0; l < o.layers; ++l)
+            for (int sub = 0; sub < 4; ++sub) {
+                ry_all(n);
+                const bool horizontal = sub < 2;
+                const int parity = sub % 2;
+                for (int r = 0; r < R; ++r)
+                    for (int c = 0; c < C; ++c) {
+                        if (horizontal && c % 2 == parity && c + 1 < C) ops.push_back({GateId::CZ, {r * C + c, r * C + c + 1}, {}, {}});
+                        if (!horizontal && r % 2 == parity && r + 1 < R) ops.push_back({GateId::CZ, {r * C + c, (r + 1) * C + c}, {}, {}});
+                    }
+            }
+        for (int r = 0; r < R; ++r)
+            for (int c = 0; c < C; ++c) {
+                if (c + 1 < C) energy.terms.push_back({1.0, {r * C + c, r * C + c + 1}, "ZZ"});
+                if (r + 1 < R) energy.terms.push_back({1.0, {r * C + c, (r + 1) * C + c}, "ZZ"});
+            }
+    } else {  // qaoa: one gamma and one beta per layer, shared by all gates of the layer
+        n = o.n > 0 ? o.n : 100;
+        const auto edges = random_3_regular(n, 1);
+        for (int q = 0; q < n; ++q) ops.push_back({GateId::H, {q}, {}, {}});
+        for (int l = 0; l < o.p; ++l) {
+            const int gamma = k++, beta = k++;
+            for (auto [a, b] : edges) ops.push_back({GateId::IsingZZ, {a, b}, {{ParamRef::Weight, gamma, 1.0, 0.0}}, {}});
+            for (int q = 0; q < n; ++q) ops.push_back({GateId::RX, {q}, {{ParamRef::Weight, beta, 2.0, 0.0}}, {}});
+        }
+        for (auto [a, b] : edges) energy.terms.push_back({1.0, {a, b}, "ZZ"});
+    }
+    Circuit c(n, ops, k, 0);
+    const auto prec = o.precision == "complex64" ? tn::Precision::Single : tn::Precision::Double;
+    auto t0 = std::chrono::steady_clock::now();
+    tn::Executor ex(c, {energy}, prec);
+    double flops = 0;
+    int width = 0;
+    const auto counts = ex.structure_counts();
+    for (int s = 0; s < ex.n_structures(); ++s) {
+        auto plan = tn::greedy_plan(ex.structure(s));
+        flops += 8.0 * double(counts[s]) * (plan->forward_macs() + (o.grad ? plan->backward_macs() : 0.0));
+        width = std::max(width, plan->width());
+        ex.set_plan(s, plan);
+    }
+    const double plan_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::vector<double> w(k);
+    for (auto& v : w) v = angle(rng);
+    std::vector<double> dw(k);
+    double value = 0;
+    tn::Batch b;
+    b.weights = w.data();
+    Timing t = time_it([&] {
+        if (o.grad) ex.jacobian(b, &value, dw.data(), nullptr);
+        else ex.expval(b, &value);
+    }, o.repeats, o.warmup);
+    std::printf("{\"workload\": \"%s\", \"n\": %d, \"layers\": %d, \"threads\": %d, \"precision\": \"%s\", "
+                "\"grad\": %s, \"terms\": %d, \"structures\": %d, \"width\": %d, \"plan_s\": %.4g, "
+                "\"median_s\": %.6g, \"min_s\": %.6g, \"max_s\": %.6g, \"value\": %.15g, \"gflops\": %.4g, "
+                "\"gemm_gflops\": %.4g}\n",
+                o.workload.c_str(), n, o.workload == "qaoa" ? o.p : o.layers, sv::max_threads(), o.precision.c_str(),
+                o.grad ? "true" : "false", ex.n_terms(), ex.n_structures(), width, plan_s, t.median, t.min, t.max,
+                value, flops / t.median / 1e9, gemm_gflops());
+    std::fflush(stdout);
+    return 0;
+}
+
 int run(const Options& o) {
+    if (o.workload == "brickwork" || o.workload == "grid" || o.workload == "qaoa") return run_tensornet(o);
     const auto prec = o.precision == "complex64" ? sv::Precision::Single : sv::Precision::Double;
     const size_t amp_bytes = prec == sv::Precision::Single ? 8 : 16;
     std::mt19937_64 rng(0);
@@ -132,16 +260,17 @@ int run(const Options& o) {
         std::vector<Observable> obs;
         for (int i = 0; i < n; ++i) obs.push_back({{{1.0, {i}, "Z"}}});
         sv::Simulator sim(c, obs, prec);
-        std::vector<double> w(k), x(size_t(o.rows) * n);
+        const int rows = o.rows > 0 ? o.rows : 150;
+        std::vector<double> w(k), x(size_t(rows) * n);
         for (auto& v : w) v = angle(rng);
         std::mt19937_64 drng(1);
         std::uniform_real_distribution<double> data(-2.0, 2.0);
         for (auto& v : x) v = data(drng);
-        std::vector<double> vals(size_t(o.rows) * n), dw(size_t(o.rows) * n * k), dx(size_t(o.rows) * n * n);
+        std::vector<double> vals(size_t(rows) * n), dw(size_t(rows) * n * k), dx(size_t(rows) * n * n);
         sv::Batch b;
         b.weights = w.data();
         b.inputs = x.data();
-        b.rows = o.rows;
+        b.rows = rows;
         Timing t = time_it([&] {
             if (o.grad) sim.jacobian(b, vals.data(), dw.data(), dx.data());
             else sim.expval(b, vals.data());
@@ -213,6 +342,8 @@ int main(int argc, char** argv) {
             else if (a == "--layers") o.layers = std::stoi(need(i));
             else if (a == "--depth") o.depth = std::stoi(need(i));
             else if (a == "--rows") o.rows = std::stoi(need(i));
+            else if (a == "--cols") o.cols = std::stoi(need(i));
+            else if (a == "--p") o.p = std::stoi(need(i));
             else if (a == "--threads") o.threads = std::stoi(need(i));
             else if (a == "--repeats") o.repeats = std::max(1, std::stoi(need(i)));
             else if (a == "--warmup") o.warmup = std::max(0, std::stoi(need(i)));

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "convert.hpp"
+#include "pyqml/tensornet/network.hpp"
 #include "pyqml/tensornet/executor.hpp"
 #include "pyqml/tensornet/greedy_path.hpp"
 
@@ -119,13 +120,22 @@ void init_tensornet(py::module_& m) {
                 gates.append(py::make_tuple(gates::gate_spec(st.gates[j].gate).name, st.gate_wires[j], diag,
                                             gates::gate_spec(st.gates[j].gate).n_params));
             }
+            py::list leaves;
+            for (const tn::Leaf& l : tn::build_network(st))
+                leaves.append(py::make_tuple(static_cast<int>(l.kind), l.gate,
+                                             l.kind == tn::LeafKind::Pauli || l.kind == tn::LeafKind::PauliDiag
+                                                 ? std::string(1, l.letter)
+                                                 : std::string(),
+                                             l.labels));
             py::dict d;
+            d["leaves"] = leaves;
             d["key"] = py::bytes(st.key);
             d["n_wires"] = st.n_wires;
             d["letters"] = st.letters;
             d["gates"] = gates;
             return d;
-        }, py::arg("s"), "One cone structure: key, local wire count, Pauli letters, gates (name, wires, diagonal, n_params).")
+        }, py::arg("s"), "One cone structure: key, local wire count, Pauli letters, gates (name, wires, diagonal, n_params), and its "
+           "network's leaves (kind, gate, letter, labels).")
         .def("structure_counts", &tn::Executor::structure_counts, "Number of terms per structure.")
         .def("cones", [](const tn::Executor& e) {
             py::list out;

@@ -38,43 +38,12 @@ OPTIMIZERS = ("auto", "greedy", "dp", "optimal", "random-greedy", "cotengra")
 
 
 def build_network(structure: dict) -> tuple[list, list]:
-    """Leaves ``[(kind, gate, letter, labels)]`` and gates ``[(name, n_wires)]`` of a structure's network."""
-    n = structure["n_wires"]
-    letters = structure["letters"]
-    counter = [0]
+    """Leaves ``[(kind, gate, letter, labels)]`` and gates ``[(name, n_wires)]`` of a structure's network.
 
-    def new() -> int:
-        counter[0] += 1
-        return counter[0] - 1
-
-    ket = [new() for _ in range(n)]
-    bra = [new() for _ in range(n)]
-    leaves: list = [(ZERO, -1, "", [ket[w]]) for w in range(n)] + [(ZERO, -1, "", [bra[w]]) for w in range(n)]
-    gates = []
-    for j, (name, wires, diag, _n_params) in enumerate(structure["gates"]):
-        kl, bl = [], []
-        for w, d in zip(wires, diag):
-            if d:
-                kl.append(ket[w])
-                bl.append(bra[w])
-            else:
-                o, ob = new(), new()
-                kl += [o, ket[w]]
-                bl += [ob, bra[w]]
-                ket[w], bra[w] = o, ob
-        leaves.append((KET_GATE, j, "", kl))
-        leaves.append((BRA_GATE, j, "", bl))
-        gates.append((name, len(wires)))
-    alias = {}
-    for w in range(n):
-        p = letters[w]
-        if p in "IZ":
-            alias[bra[w]] = ket[w]
-            if p == "Z":
-                leaves.append((PAULI_DIAG, -1, "Z", [ket[w]]))
-        else:
-            leaves.append((PAULI, -1, p, [bra[w], ket[w]]))
-    leaves = [(k, g, p, [alias.get(x, x) for x in labels]) for k, g, p, labels in leaves]
+    The leaves are built by the engine (``cpp/src/tensornet/network.cpp``) and come with the structure.
+    """
+    leaves = [(int(k), int(g), str(p), list(labels)) for k, g, p, labels in structure["leaves"]]
+    gates = [(name, len(wires)) for name, wires, _diag, _n_params in structure["gates"]]
     return leaves, gates
 
 
