@@ -285,7 +285,12 @@ def plot(pyqml_recs, peer_recs, path: str) -> bool:
             if work == "w3" and not r["size"].endswith("L=2"):
                 continue
             n = int(r["size"].split()[0].split("=")[1])
-            label = r["simulator"] + (f" ({r['setting']})" if r.get("setting") else "")
+            setting = r.get("setting", "")
+            if r["func"].endswith("_mps"):
+                setting = "mps"
+            elif r["simulator"] == "qiskit-aer":
+                setting = "statevector"
+            label = r["simulator"] + (f" ({setting})" if setting else "")
             series.setdefault(label, []).append((n, r["median_s"]))
         for label, pts in sorted(series.items()):
             pts.sort()
@@ -329,7 +334,14 @@ def main(argv=None) -> int:
     ap.add_argument("--big", action="store_true", help="add W2 n=24")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per measurement")
     ap.add_argument("--out", default=RESULTS)
+    ap.add_argument("--from-json", help="re-render the table and plot of an earlier run's compare.json")
     a = ap.parse_args(argv)
+    if a.from_json:
+        with open(a.from_json) as f:
+            saved = json.load(f)
+        print(table(saved["pyqml"], saved["peers"]))
+        plot(saved["pyqml"], saved["peers"], os.path.join(a.out, "scaling.png"))
+        return 0
     works = [w.strip() for w in a.workloads.split(",") if w.strip()]
     os.makedirs(a.out, exist_ok=True)
     info = machine()
