@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "pyqml/circuit/circuit.hpp"
+#include "pyqml/common/batch.hpp"
 #include "pyqml/common/errors.hpp"
 #include "pyqml/observables/pauli.hpp"
 
@@ -37,6 +38,78 @@ struct BatchArrays {
     int64_t rows = 1;
 };
 BatchArrays make_batch(const Circuit& c, const py::object& weights, const py::object& inputs);
+Batch to_batch(const BatchArrays& a);
+// "complex128" (or "double") and "complex64" (or "single").
+Precision parse_precision(const std::string& name);
+
+using Shape = std::vector<py::ssize_t>;
+
+// The batched calls every method's engine offers (expval, expval_angles, jacobian, vjp), bound the same
+// way for each: arrays in, arrays out, the GIL released while the engine works. Engine needs circuit(),
+// n_observables(), expval(Batch, out), jacobian(Batch, vals, dw, dx), vjp(Batch, cot, vals, dw, dx).
+template <class Engine, class... Extra>
+void def_batched_calls(py::class_<Engine, Extra...>& cls) {
+    cls.def_property_readonly("n_observables", &Engine::n_observables)
+        .def("expval", [](const Engine& e, const py::object& w, const py::object& x) {
+            auto a = make_batch(e.circuit(), w, x);
+            py::array_t<double> out(Shape{a.rows, e.n_observables()});
+            double* o = out.mutable_data();
+            {
+                py::gil_scoped_release nogil;
+                e.expval(to_batch(a), o);
+            }
+            return out;
+        }, py::arg("weights"), py::arg("inputs") = py::none(), "Expectation values, shape (rows, n_obs).")
+        .def("expval_angles", [](const Engine& e, darray angles) {
+            const Circuit& c = e.circuit();
+            PYQML_REQUIRE(angles.ndim() == 2 && angles.shape(1) == c.n_angles(),
+                          "angles must have shape (rows, " + std::to_string(c.n_angles()) + ")");
+            Batch b;
+            b.angles = angles.data();
+            b.rows = angles.shape(0);
+            py::array_t<double> out(Shape{b.rows, e.n_observables()});
+            double* o = out.mutable_data();
+            {
+                py::gil_scoped_release nogil;
+                e.expval(b, o);
+            }
+            return out;
+        }, py::arg("angles"), "Expectation values for explicit gate angles (rows, n_angles).")
+        .def("jacobian", [](const Engine& e, const py::object& w, const py::object& x) {
+            const Circuit& c = e.circuit();
+            auto a = make_batch(c, w, x);
+            const py::ssize_t no = e.n_observables();
+            py::array_t<double> vals(Shape{a.rows, no});
+            py::array_t<double> dw(Shape{a.rows, no, c.n_weights()});
+            py::array_t<double> dx(Shape{a.rows, no, c.n_inputs()});
+            double *pv = vals.mutable_data(), *pw = dw.mutable_data(), *px = dx.mutable_data();
+            {
+                py::gil_scoped_release nogil;
+                e.jacobian(to_batch(a), pv, pw, px);
+            }
+            return py::make_tuple(vals, dw, dx);
+        }, py::arg("weights"), py::arg("inputs") = py::none(),
+           "values (rows, n_obs), d/dweights (rows, n_obs, n_weights), d/dinputs (rows, n_obs, n_inputs).")
+        .def("vjp", [](const Engine& e, const py::object& w, const py::object& x, darray cot) {
+            const Circuit& c = e.circuit();
+            auto a = make_batch(c, w, x);
+            const py::ssize_t no = e.n_observables();
+            PYQML_REQUIRE(cot.ndim() == 2 && cot.shape(0) == a.rows && cot.shape(1) == no,
+                          "cotangent must have shape (" + std::to_string(a.rows) + ", " + std::to_string(no) + ")");
+            py::array_t<double> vals(Shape{a.rows, no});
+            py::array_t<double> dw = a.weights_per_row ? py::array_t<double>(Shape{a.rows, c.n_weights()})
+                                                       : py::array_t<double>(Shape{c.n_weights()});
+            py::array_t<double> dx(Shape{a.rows, c.n_inputs()});
+            double *pv = vals.mutable_data(), *pw = dw.mutable_data(), *px = dx.mutable_data();
+            const double* pc = cot.data();
+            {
+                py::gil_scoped_release nogil;
+                e.vjp(to_batch(a), pc, pv, pw, px);
+            }
+            return py::make_tuple(vals, dw, dx);
+        }, py::arg("weights"), py::arg("inputs"), py::arg("cotangent"),
+           "values, cot . d/dweights (summed over rows unless weights are per row), cot . d/dinputs (rows, n_inputs).");
+}
 
 void init_statevector(py::module_& m);
 void init_tensornet(py::module_& m);

@@ -46,6 +46,21 @@ std::vector<Observable> make_observables(const std::vector<std::vector<TermTuple
     return out;
 }
 
+Batch to_batch(const BatchArrays& a) {
+    Batch b;
+    b.weights = a.weights.data();
+    b.weights_per_row = a.weights_per_row;
+    b.inputs = a.has_inputs ? a.inputs.data() : nullptr;
+    b.rows = a.rows;
+    return b;
+}
+
+Precision parse_precision(const std::string& name) {
+    if (name == "complex128" || name == "double") return Precision::Double;
+    if (name == "complex64" || name == "single") return Precision::Single;
+    throw InvalidInput("precision must be 'complex128' or 'complex64', got '" + name + "'");
+}
+
 BatchArrays make_batch(const Circuit& c, const py::object& weights, const py::object& inputs) {
     BatchArrays b;
     b.weights = darray::ensure(weights);

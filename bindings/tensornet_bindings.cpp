@@ -13,16 +13,7 @@ namespace pyqml::bind {
 
 namespace {
 
-tn::Batch to_tn_batch(const BatchArrays& a) {
-    tn::Batch b;
-    b.weights = a.weights.data();
-    b.weights_per_row = a.weights_per_row;
-    b.inputs = a.has_inputs ? a.inputs.data() : nullptr;
-    b.rows = a.rows;
-    return b;
-}
 
-using Shape = std::vector<py::ssize_t>;
 using LeafTuple = std::tuple<int, int, std::string, std::vector<int>>;
 using StepTuple = std::tuple<int, int, std::vector<int>>;
 using GateTuple = std::tuple<std::string, int>;
@@ -75,7 +66,7 @@ void init_tensornet(py::module_& m) {
         cplx* o = out.mutable_data();
         {
             py::gil_scoped_release nogil;
-            tn::amplitudes(c, *plan, to_tn_batch(a), precision == "complex128" ? tn::Precision::Double : tn::Precision::Single, o);
+            tn::amplitudes(c, *plan, to_batch(a), parse_precision(precision), o);
         }
         return out;
     }, py::arg("circuit"), py::arg("plan"), py::arg("weights"), py::arg("inputs") = py::none(),
@@ -98,16 +89,13 @@ void init_tensornet(py::module_& m) {
         return tn::diagonal_on_wire(*id, j);
     }, py::arg("name"), py::arg("j"), "Whether a gate acts diagonally (in Z) on its j-th wire.");
 
-    py::class_<tn::Executor>(m, "TensorNet", "A circuit and observables compiled for the tensor-network method.")
-        .def(py::init([](const Circuit& c, const std::vector<std::vector<TermTuple>>& obs, const std::string& precision) {
-                 tn::Precision p;
-                 if (precision == "complex128") p = tn::Precision::Double;
-                 else if (precision == "complex64") p = tn::Precision::Single;
-                 else throw InvalidInput("precision must be 'complex128' or 'complex64', got '" + precision + "'");
-                 return std::make_unique<tn::Executor>(c, make_observables(obs), p);
-             }),
-             py::arg("circuit"), py::arg("observables"), py::arg("precision") = "complex128")
-        .def_property_readonly("n_observables", &tn::Executor::n_observables)
+    py::class_<tn::Executor> cls(m, "TensorNet", "A circuit and observables compiled for the tensor-network method.");
+    cls.def(py::init([](const Circuit& c, const std::vector<std::vector<TermTuple>>& obs, const std::string& precision) {
+                return std::make_unique<tn::Executor>(c, make_observables(obs), parse_precision(precision));
+            }),
+            py::arg("circuit"), py::arg("observables"), py::arg("precision") = "complex128");
+    def_batched_calls(cls);
+    cls
         .def_property_readonly("n_terms", &tn::Executor::n_terms)
         .def_property_readonly("n_structures", &tn::Executor::n_structures)
         .def("structure", [](const tn::Executor& e, int s) {
@@ -146,66 +134,7 @@ void init_tensornet(py::module_& m) {
             return out;
         }, "Per distinct Pauli word: (cone op indices in time order, wires, letters, structure index).")
         .def("set_plan", &tn::Executor::set_plan, py::arg("structure"), py::arg("plan"))
-        .def("estimated_bytes", &tn::Executor::estimated_bytes, py::arg("rows"), py::arg("gradients"))
-        .def("expval", [](const tn::Executor& e, const py::object& w, const py::object& x) {
-            auto a = make_batch(e.circuit(), w, x);
-            py::array_t<double> out(Shape{a.rows, e.n_observables()});
-            double* o = out.mutable_data();
-            {
-                py::gil_scoped_release nogil;
-                e.expval(to_tn_batch(a), o);
-            }
-            return out;
-        }, py::arg("weights"), py::arg("inputs") = py::none(), "Expectation values, shape (rows, n_obs).")
-        .def("expval_angles", [](const tn::Executor& e, darray angles) {
-            const Circuit& c = e.circuit();
-            PYQML_REQUIRE(angles.ndim() == 2 && angles.shape(1) == c.n_angles(),
-                          "angles must have shape (rows, " + std::to_string(c.n_angles()) + ")");
-            tn::Batch b;
-            b.angles = angles.data();
-            b.rows = angles.shape(0);
-            py::array_t<double> out(Shape{b.rows, e.n_observables()});
-            double* o = out.mutable_data();
-            {
-                py::gil_scoped_release nogil;
-                e.expval(b, o);
-            }
-            return out;
-        }, py::arg("angles"), "Expectation values for explicit gate angles (rows, n_angles).")
-        .def("jacobian", [](const tn::Executor& e, const py::object& w, const py::object& x) {
-            const Circuit& c = e.circuit();
-            auto a = make_batch(c, w, x);
-            const py::ssize_t no = e.n_observables();
-            py::array_t<double> vals(Shape{a.rows, no});
-            py::array_t<double> dw(Shape{a.rows, no, c.n_weights()});
-            py::array_t<double> dx(Shape{a.rows, no, c.n_inputs()});
-            double *pv = vals.mutable_data(), *pw = dw.mutable_data(), *px = dx.mutable_data();
-            {
-                py::gil_scoped_release nogil;
-                e.jacobian(to_tn_batch(a), pv, pw, px);
-            }
-            return py::make_tuple(vals, dw, dx);
-        }, py::arg("weights"), py::arg("inputs") = py::none(),
-           "values (rows, n_obs), d/dweights (rows, n_obs, n_weights), d/dinputs (rows, n_obs, n_inputs).")
-        .def("vjp", [](const tn::Executor& e, const py::object& w, const py::object& x, darray cot) {
-            const Circuit& c = e.circuit();
-            auto a = make_batch(c, w, x);
-            const py::ssize_t no = e.n_observables();
-            PYQML_REQUIRE(cot.ndim() == 2 && cot.shape(0) == a.rows && cot.shape(1) == no,
-                          "cotangent must have shape (" + std::to_string(a.rows) + ", " + std::to_string(no) + ")");
-            py::array_t<double> vals(Shape{a.rows, no});
-            py::array_t<double> dw = a.weights_per_row ? py::array_t<double>(Shape{a.rows, c.n_weights()})
-                                                       : py::array_t<double>(Shape{c.n_weights()});
-            py::array_t<double> dx(Shape{a.rows, c.n_inputs()});
-            double *pv = vals.mutable_data(), *pw = dw.mutable_data(), *px = dx.mutable_data();
-            const double* pc = cot.data();
-            {
-                py::gil_scoped_release nogil;
-                e.vjp(to_tn_batch(a), pc, pv, pw, px);
-            }
-            return py::make_tuple(vals, dw, dx);
-        }, py::arg("weights"), py::arg("inputs"), py::arg("cotangent"),
-           "values, cot . d/dweights (summed over rows unless weights are per row), cot . d/dinputs (rows, n_inputs).");
+        .def("estimated_bytes", &tn::Executor::estimated_bytes, py::arg("rows"), py::arg("gradients"));
 }
 
 }  // namespace pyqml::bind

@@ -6,29 +6,21 @@
 #include <functional>
 #include <vector>
 
+#include "pyqml/common/batch.hpp"
 #include "pyqml/observables/pauli.hpp"
 #include "pyqml/statevector/program.hpp"
 
 namespace pyqml::sv {
 
-enum class Precision { Double, Single };
-
-// A batch of bindings: weights (n_weights) shared by all rows, or one weight vector per row
-// (weights_per_row), and inputs (batch x n_inputs, row-major).
-struct Batch {
-    const double* weights = nullptr;
-    bool weights_per_row = false;
-    const double* inputs = nullptr;
-    int64_t rows = 1;
-    // Alternatively, explicit gate angles (rows x n_angles) bypass binding (parameter-shift references).
-    const double* angles = nullptr;
-};
+using pyqml::Batch;
+using pyqml::Precision;
 
 class Simulator {
 public:
     Simulator(const Circuit& circuit, std::vector<Observable> observables, Precision precision);
 
     const Program& program() const { return program_; }
+    const Circuit& circuit() const { return program_.circuit(); }
     int n_observables() const { return static_cast<int>(obs_.size()); }
 
     // out: rows x n_obs

@@ -9,23 +9,15 @@
 #include <vector>
 
 #include "pyqml/circuit/circuit.hpp"
+#include "pyqml/common/batch.hpp"
 #include "pyqml/observables/pauli.hpp"
 #include "pyqml/tensornet/contraction.hpp"
 #include "pyqml/tensornet/lightcone.hpp"
 
 namespace pyqml::tn {
 
-enum class Precision { Double, Single };
-
-// A batch of bindings (as the state-vector method's): weights shared or per row, inputs per row, or
-// explicit gate angles per row.
-struct Batch {
-    const double* weights = nullptr;
-    bool weights_per_row = false;
-    const double* inputs = nullptr;
-    int64_t rows = 1;
-    const double* angles = nullptr;
-};
+using pyqml::Batch;
+using pyqml::Precision;
 
 // The structure of one cone: its gates on local wires and the Pauli letters.
 struct Structure {
