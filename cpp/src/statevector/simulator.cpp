@@ -24,13 +24,6 @@ constexpr int kRowParallelMaxWires = 14;
 constexpr int kAmplitudeParallelMinWires = 18;
 }  // namespace
 
-int max_threads() {
-#ifdef PYQML_HAVE_OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
 
 Simulator::Simulator(const Circuit& circuit, std::vector<Observable> observables, Precision precision)
     : program_(circuit), precision_(precision) {

@@ -16,13 +16,6 @@
 
 namespace pyqml::tn {
 
-int max_threads() {
-#ifdef PYQML_HAVE_OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
 
 namespace {
 // Row blocks keep the per-term values and cone gradients of a block under this many doubles.

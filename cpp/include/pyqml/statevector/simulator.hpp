@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pyqml/common/batch.hpp"
+#include "pyqml/common/threads.hpp"
 #include "pyqml/observables/pauli.hpp"
 #include "pyqml/statevector/program.hpp"
 
@@ -63,7 +64,6 @@ private:
     Precision precision_;
 };
 
-// Threads OpenMP will use (1 without OpenMP).
-int max_threads();
+using pyqml::max_threads;
 
 }  // namespace pyqml::sv

@@ -10,6 +10,7 @@
 
 #include "pyqml/circuit/circuit.hpp"
 #include "pyqml/common/batch.hpp"
+#include "pyqml/common/threads.hpp"
 #include "pyqml/observables/pauli.hpp"
 #include "pyqml/tensornet/contraction.hpp"
 #include "pyqml/tensornet/lightcone.hpp"
@@ -81,6 +82,6 @@ private:
 // circuit op j, basis-vector leaves for b); out: rows complex values. Rows are spread over threads.
 void amplitudes(const Circuit& circuit, ContractionPlan& plan, const Batch& b, Precision precision, cplx* out);
 
-int max_threads();
+using pyqml::max_threads;
 
 }  // namespace pyqml::tn
