@@ -6,7 +6,7 @@ from __future__ import annotations
 import dense_reference as ref
 import numpy as np
 import pytest
-from tn_circuits import NAMES, RandomCircuit, random_pauli_sum
+from random_circuits import NAMES, RandomCircuit, random_pauli_sum
 
 import pyqml as pq
 

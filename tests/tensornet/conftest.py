@@ -1,5 +1,0 @@
-"""Makes the tensor-network tests' helper module (tn_circuits) importable."""
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
