@@ -193,6 +193,8 @@ PYBIND11_MODULE(_core, m) {
 #endif
     }, py::arg("n"), "Cap the OpenMP threads the engine uses (default: OMP_NUM_THREADS or all cores).");
 
+    m.attr("SV_MAX_WIRES") = sv::kMaxWires;
+
     bind::init_statevector(m);
     bind::init_tensornet(m);
 }

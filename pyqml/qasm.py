@@ -63,9 +63,9 @@ from typing import Callable, Union
 
 import numpy as np
 
-from . import recording
-from .ops import GATES
-from .params import WEIGHT, Param
+from .frontend import recording
+from .frontend.ops import GATES
+from .frontend.params import WEIGHT, Param
 
 __all__ = ["QASMError", "circuit_from_qasm"]
 
@@ -958,7 +958,7 @@ def circuit_from_qasm(text: str, trainable: bool = False):
     QASMError
         For any syntax or semantic problem, with its line (and column) number.
     """
-    from .circuit import Circuit
+    from .frontend.circuit import Circuit
 
     if not isinstance(text, str):
         raise TypeError(f"QASM source must be a str, got {type(text).__name__}")
