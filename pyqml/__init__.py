@@ -14,7 +14,7 @@ from ._engine import load_engine as _load_engine
 _core = _load_engine()
 from ._core import MemoryLimitError, get_num_threads, memory_limit, set_memory_limit, set_num_threads  # noqa: E402
 from .frontend.circuit import Circuit
-from .frontend.measurements import Measurement, expval, jacobian, probs, sample, state, var
+from .frontend.measurements import Measurement, amplitude, expval, jacobian, probs, sample, state, var
 from .frontend.observables import Hamiltonian, Observable
 from .frontend.ops import (
                   CH,

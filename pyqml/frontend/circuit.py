@@ -108,12 +108,13 @@ class Circuit:
         :mod:`pyqml.frontend.execution`). Options a concrete method does not take raise a ValueError; under
         "auto" each method receives the options it takes.
         """
-        from .execution import choose_method, hashable, make_executor, options_for, unsupported_message
+        from .execution import check_options, choose_method, hashable, make_executor, options_for, unsupported_message
         from .observables import as_observable
 
         obs = [as_observable(o) for o in observables]
         okey = tuple(tuple((c, tuple(w), p) for c, w, p in o.core_terms()) for o in obs)
         if method == "auto":
+            check_options(method, precision, options)
             ckey = ("auto", measurement, precision, okey, tuple(sorted((k, hashable(v)) for k, v in options.items())))
             chosen = self._executors.get(ckey)
             if chosen is None:
