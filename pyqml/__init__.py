@@ -12,7 +12,7 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from ._engine import load_engine as _load_engine
 
 _core = _load_engine()
-from ._core import MemoryLimitError, get_num_threads, memory_limit, set_memory_limit, set_num_threads  # noqa: E402
+from ._core import MemoryLimitError, get_num_threads, memory_limit, set_num_threads  # noqa: E402
 from .frontend.circuit import Circuit
 from .frontend.measurements import Measurement, amplitude, expval, jacobian, probs, sample, state, var
 from .frontend.observables import Hamiltonian, Observable
@@ -67,6 +67,17 @@ from .qasm import QASMError  # noqa: E402
 from .tensornet import plan
 
 __version__ = "0.1.0"
+
+
+def set_memory_limit(bytes) -> None:  # noqa: A002 - the engine's name for it
+    """Cap every method's estimated peak memory (bytes); 0 restores the default (80% of available RAM)."""
+    import math
+
+    if isinstance(bytes, bool) or not isinstance(bytes, (int, float)) or math.isnan(bytes) or bytes < 0 \
+            or math.isinf(bytes):
+        raise ValueError(f"set_memory_limit: a finite number of bytes >= 0 (0 restores the default), got {bytes!r}")
+    _core.set_memory_limit(bytes)
+
 
 # Module paths of earlier releases (``pyqml.models``, ``pyqml.circuit``, ...) import the modules of the
 # layered layout, so ``from pyqml.models import Sequential`` keeps working.

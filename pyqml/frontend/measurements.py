@@ -7,6 +7,7 @@ On a circuit: ``pq.expval(c, obs, weights=w, inputs=X, method="tensornet")`` and
 """
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -42,10 +43,16 @@ def _obs_list(obs) -> tuple[list[Observable], bool]:
     return [as_observable(obs)], False
 
 
-def _real_array(values, name: str) -> np.ndarray:
-    """``values`` as a float array; TypeError if not real numbers, ValueError if any is NaN or infinite."""
+def real_array(values, name: str) -> np.ndarray:
+    """``values`` as a float array; TypeError if None or not real numbers (complex, strings, dates, objects),
+    ValueError if any is NaN or infinite."""
+    if values is None:
+        raise TypeError(f"{name} is None: pass an array of real numbers")
     if np.iscomplexobj(values):
         raise TypeError(f"{name} must be real numbers, got complex values")
+    kind = np.asarray(values).dtype.kind
+    if kind not in "biuf":
+        raise TypeError(f"{name} must be an array of real numbers, got dtype {np.asarray(values).dtype}")
     try:
         arr = np.asarray(values, dtype=float)
     except (TypeError, ValueError):
@@ -56,9 +63,17 @@ def _real_array(values, name: str) -> np.ndarray:
     return arr
 
 
+def _wire(w, what: str) -> int:
+    if isinstance(w, (bool, np.bool_)) or not isinstance(w, (numbers.Integral, np.integer)):
+        if isinstance(w, (float, np.floating)) and float(w).is_integer():
+            return int(w)
+        raise ValueError(f"{what}: wires are integers, got {w!r}")
+    return int(w)
+
+
 def unique_wires(wires, what: str) -> list[int]:
-    """The wires as a list of ints; ValueError if one is repeated or negative."""
-    ws = [int(wires)] if np.isscalar(wires) else [int(w) for w in wires]
+    """The wires as a list of ints; ValueError if one is repeated, negative or not an integer."""
+    ws = [_wire(wires, what)] if np.isscalar(wires) else [_wire(w, what) for w in wires]
     if len(set(ws)) != len(ws):
         raise ValueError(f"{what}: wires {ws} are repeated")
     if any(w < 0 for w in ws):
@@ -73,7 +88,7 @@ def _weights_for(circuit, weights) -> np.ndarray:
         if circuit.default_weights is not None:
             return circuit.default_weights
         raise ValueError(f"the circuit has {circuit.n_weights} weights; pass weights=")
-    w = _real_array(weights, "weights")
+    w = real_array(weights, "weights")
     if w.ndim > 1 and w.size == circuit.n_weights:
         w = w.ravel()
     if w.ndim != 1 or w.size != circuit.n_weights:
@@ -87,7 +102,7 @@ def _inputs_for(circuit, inputs) -> tuple[np.ndarray | None, bool]:
         if circuit.n_inputs:
             raise ValueError(f"the circuit takes {circuit.n_inputs} inputs per row; pass inputs=")
         return None, False
-    x = _real_array(inputs, "inputs")
+    x = real_array(inputs, "inputs")
     if x.ndim == 1:
         x, batched = x[None, :], False
     elif x.ndim == 2:
@@ -158,6 +173,14 @@ def var(*args, weights=None, inputs=None, method: str = "auto", precision: str =
     return vals if many else vals[..., 0]
 
 
+def check_shots_seed(shots, seed) -> None:
+    """ValueError unless shots is a positive integer and seed an integer in [0, 2^64)."""
+    if isinstance(shots, bool) or not isinstance(shots, (numbers.Integral, np.integer)) or shots < 1:
+        raise ValueError(f"shots must be a positive integer, got {shots!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer)) or not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be an integer in [0, 2^64), got {seed!r}")
+
+
 def _wires_for(circuit, wires, what: str) -> list[int]:
     ws = list(range(circuit.n_wires)) if wires is None else unique_wires(wires, what)
     bad = [w for w in ws if w >= circuit.n_wires]
@@ -209,9 +232,9 @@ def sample(circuit=None, wires=None, shots: int = 1000, seed: int = 0, weights=N
     if circuit is None or not _is_circuit(circuit):
         if circuit is not None and wires is None:
             wires = circuit
+        check_shots_seed(shots, seed)
         return Measurement("sample", wires=wires, shots=int(shots), seed=int(seed))
-    if not isinstance(shots, (int, np.integer)) or shots < 1:
-        raise ValueError(f"shots must be a positive integer, got {shots!r}")
+    check_shots_seed(shots, seed)
     wires = _wires_for(circuit, wires, "sample")
     w = _weights_for(circuit, weights)
     x, batched = _inputs_for(circuit, inputs)

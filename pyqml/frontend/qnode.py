@@ -25,7 +25,7 @@ import numpy as np
 from . import gradients
 from .circuit import Circuit
 from .execution import check_options
-from .measurements import Measurement
+from .measurements import Measurement, real_array
 
 
 def _shape(s) -> tuple:
@@ -237,19 +237,11 @@ class QNode:
             val = bound.arguments[name]
             if name == "inputs":
                 if val is not None:
-                    inputs = np.asarray(val, dtype=float)
+                    inputs = real_array(val, "inputs")
                     if inputs.ndim not in (1, 2):
                         raise ValueError(f"inputs must be (d,) or (batch, d), got shape {inputs.shape}")
-                    if not np.all(np.isfinite(inputs)):
-                        raise ValueError("inputs contain NaN or infinite values")
             else:
-                try:
-                    arr = np.asarray(val, dtype=float)
-                except (TypeError, ValueError):
-                    raise TypeError(f"{name} must be an array of real numbers, got {type(val).__name__}") from None
-                if not np.all(np.isfinite(arr)):
-                    raise ValueError(f"{name} contains NaN or infinite values")
-                weights.append((name, arr))
+                weights.append((name, real_array(val, name)))
         return inputs, weights
 
     # --- tracing and compiling ---

@@ -103,8 +103,9 @@ def RandomLayers(weights, wires, ratio_imprim: float = 0.3, imprimitive=None, ro
     w = _values(weights, "weights")
     if w.ndim != 2:
         raise ValueError(f"RandomLayers: weights must be 2-dimensional, got shape {w.shape}")
-    if not 0.0 <= float(ratio_imprim) <= 1.0:
-        raise ValueError(f"RandomLayers: ratio_imprim must be in [0, 1], got {ratio_imprim}")
+    if not 0.0 <= float(ratio_imprim) < 1.0:
+        raise ValueError(f"RandomLayers: ratio_imprim must be in [0, 1) (at 1 no rotation is ever drawn), got "
+                         f"{ratio_imprim}")
     imp = _gate(imprimitive, ops.CNOT)
     rots = [ops.RX, ops.RY, ops.RZ] if not rotations else [_gate(r, None) for r in rotations]
     rng = np.random.default_rng(seed)
