@@ -59,7 +59,7 @@ def real_array(values, name: str) -> np.ndarray:
         raise TypeError(f"{name} must be an array of real numbers, got {type(values).__name__}") from None
     if not np.all(np.isfinite(arr)):
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
-        raise ValueError(f"{name}{list(bad)} is {arr[bad]}: {name} must be finite")
+        raise ValueError(f"{name}{list(bad)} is {arr[bad]}: {name} must be finite (no NaN or infinite values)")
     return arr
 
 
