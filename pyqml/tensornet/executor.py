@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _core
 from ..frontend.execution import Estimate, Executor, register_method
-from .network import OPTIMIZERS, StructurePlan, plan_for
+from .network import StructurePlan, check_optimize, plan_for
 
 # probs() of at most this many wires (2^k Z words, each through its light cone).
 PROBS_MAX_WIRES = 12
@@ -82,8 +82,7 @@ class TensorNetExecutor(Executor):
 
     def __init__(self, circuit, observables, precision: str = "complex128", optimize: str = "auto",
                  refuse_oversized: bool = True, progress=None, max_time: float | None = None):
-        if optimize not in OPTIMIZERS:
-            raise ValueError(f"optimize must be one of {OPTIMIZERS}, got {optimize!r}")
+        check_optimize(optimize)
         from ..frontend.observables import as_observable
 
         super().__init__(circuit, [as_observable(o) for o in observables], precision, optimize=optimize)

@@ -33,8 +33,19 @@ _DP_MAX = 0
 # Complex multiply-adds of the greedy tree above which "auto" also tries randomised greedy paths.
 _REFINE_COST = 2.0**20
 _RANDOM_REPEATS = 8
-_RANDOM_MAX_TIME = 2.0
 OPTIMIZERS = ("auto", "greedy", "dp", "optimal", "random-greedy", "cotengra")
+
+
+def check_optimize(optimize) -> None:
+    """ValueError unless ``optimize`` names a search (OPTIMIZERS) or is a path optimiser object (an
+    ``opt_einsum.paths.PathOptimizer`` such as ``opt_einsum.RandomGreedy(max_repeats=256)``, or cotengra's
+    ``HyperOptimizer``): the documented way to ask for a longer (or differently seeded) search."""
+    if isinstance(optimize, str):
+        if optimize not in OPTIMIZERS:
+            raise ValueError(f"optimize must be one of {OPTIMIZERS} or a path optimiser object, got {optimize!r}")
+    elif not (isinstance(optimize, oe.paths.PathOptimizer) or callable(getattr(optimize, "search", None))
+              or callable(optimize)):
+        raise ValueError(f"optimize must be one of {OPTIMIZERS} or a path optimiser object, got {optimize!r}")
 
 
 def build_network(structure: dict) -> tuple[list, list]:
@@ -109,14 +120,15 @@ def tree_cost(labels: list[list[int]], steps) -> tuple[float, int]:
     return macs, width
 
 
-def contraction_steps(labels: list[list[int]], optimize: str = "auto") -> list[tuple[int, int, list[int]]]:
+def contraction_steps(labels: list[list[int]], optimize="auto") -> list[tuple[int, int, list[int]]]:
     """Pairwise steps ``(a, b, kept labels)`` (SSA ids: leaves first) contracting the network to a scalar.
 
     "auto": exhaustive search for a few tensors; otherwise the engine's greedy path, and for an expensive
-    network (that could fit in memory) also randomised greedy trials, keeping the cheaper tree.
+    network (that could fit in memory) also randomised greedy trials, keeping the cheaper tree. Every string
+    choice gives the same tree in every process (a fixed number of seeded trials, no time limit); a path
+    optimiser object (see ``check_optimize``) buys a longer search.
     """
-    if optimize not in OPTIMIZERS:
-        raise ValueError(f"optimize must be one of {OPTIMIZERS}, got {optimize!r}")
+    check_optimize(optimize)
     if optimize == "auto" and len(labels) > _OPTIMAL_MAX:
         steps = [(int(a), int(b), list(k)) for a, b, k in _core.tn_greedy_path(labels)]
         cost, width = tree_cost(labels, steps)
@@ -172,27 +184,38 @@ def _searched_steps(labels: list[list[int]], optimize: str) -> list[tuple[int, i
     return steps
 
 
-def _search(labels: list[list[int]], optimize: str) -> list:
+def _search(labels: list[list[int]], optimize) -> list:
+    """A path over the network by opt_einsum (or cotengra), called with the integer labels themselves: set
+    iteration over integers does not depend on the process's string-hash seed, so a seeded search returns
+    the same path in every process."""
     n = len(labels)
-    syms: dict[int, str] = {}
-    terms = []
-    for ls in labels:
-        terms.append("".join(syms.setdefault(x, oe.get_symbol(len(syms))) for x in ls))
-    eq = ",".join(terms) + "->"
-    shapes = [(2,) * len(ls) for ls in labels]
+    inputs = [frozenset(ls) for ls in labels]
+    size = {x: 2 for ls in labels for x in ls}
     if optimize == "cotengra":
         try:
             import cotengra as ctg
         except ImportError:
             raise ImportError("optimize='cotengra' needs cotengra: pip install 'pyqml[cotengra]'") from None
-        opt: Any = ctg.HyperOptimizer(max_repeats=32, progbar=False)
+        try:
+            opt: Any = ctg.HyperOptimizer(max_repeats=32, progbar=False, seed=0)
+        except TypeError:  # a cotengra without seeds
+            opt = ctg.HyperOptimizer(max_repeats=32, progbar=False)
     elif optimize == "auto":
         opt = "optimal" if n <= _OPTIMAL_MAX else "dp" if n <= _DP_MAX else "greedy"
     elif optimize == "random-greedy":
-        opt = oe.RandomGreedy(max_repeats=_RANDOM_REPEATS, max_time=_RANDOM_MAX_TIME, minimize="flops")
+        # A fixed number of trials, each seeded by its trial number (opt_einsum seeds trial r with r): the
+        # same tree in every process however loaded the machine (a time limit would tie it to the clock).
+        opt = oe.RandomGreedy(max_repeats=_RANDOM_REPEATS, minimize="flops")
     else:
         opt = optimize
-    path, _ = oe.contract_path(eq, *shapes, shapes=True, optimize=opt)
+    if isinstance(opt, str):
+        return oe.paths.get_path_fn(opt)(inputs, frozenset(), size)
+    if isinstance(opt, oe.paths.PathOptimizer) and not type(opt).__module__.startswith("cotengra"):
+        return opt(inputs, frozenset(), size)
+    syms: dict[int, str] = {}
+    terms = ["".join(syms.setdefault(x, oe.get_symbol(len(syms))) for x in ls) for ls in labels]
+    path, _ = oe.contract_path(",".join(terms) + "->", *[(2,) * len(ls) for ls in labels], shapes=True,
+                               optimize=opt)
     return path
 
 
