@@ -40,6 +40,8 @@ from .. import _core
 # Levels whose light cones are asked of the engine at once (bounds the memory of its cone structures).
 _CONE_CHUNK = 64
 _NEVER = 1 << 62
+# Pairwise products with (summed size) x (size of one side) up to this run as einsum loops.
+_THIN = 16
 
 _DTYPES = {"complex128": np.complex128, "complex64": np.complex64}
 
@@ -185,9 +187,10 @@ _OPEN[0, 0, 0] = _OPEN[1, 1, 1] = 1.0
 
 
 class _Node:
-    __slots__ = ("data", "labels", "has_p", "level", "death", "parent")
+    __slots__ = ("data", "labels", "has_p", "level", "death", "parent", "proj")
 
-    def __init__(self, data, labels, has_p, level, death):
+    def __init__(self, data, labels, has_p, level, death, proj=None):
+        self.proj = proj        # a projector leaf: (bit, scale) per prefix
         self.data = data
         self.labels = labels
         self.has_p = has_p
@@ -201,6 +204,47 @@ def _pair(a: _Node, b: _Node, level: int, keep: list[_Node]) -> _Node:
 
     A child that outlives the result stays in ``keep`` (it is a piece again once the result leaves the
     network); the data of the others is dropped."""
+    if (a.proj is None) != (b.proj is None) and set(a.labels) & set(b.labels):
+        node = _project(b, a) if a.proj is not None else _project(a, b)
+    else:
+        node = _product(a, b)
+    node.level, node.death = level, min(a.death, b.death)
+    for child in (a, b):
+        child.parent = node
+        if child.death > node.death:
+            keep.append(child)
+        else:
+            child.data = None
+    return node
+
+
+def _project(x: _Node, q: _Node) -> _Node:
+    """Apply a projector leaf ``q`` (labels ket end, bra end; ``s_p |b_p><b_p|``) to ``x``: a selection of
+    the slice ``b_p`` per prefix, not a product."""
+    b, s = q.proj
+    P = b.shape[0]
+    data = x.data if x.has_p else np.broadcast_to(x.data, (P,) + x.data.shape)
+    pos = sorted(x.labels.index(y) for y in q.labels if y in x.labels)
+    n = len(x.labels)
+    onehot = np.zeros((P, 2), dtype=x.data.dtype)
+    onehot[np.arange(P), b] = s
+    if len(pos) == 1:
+        # s_p |b_p><b_p| on one shared end is a mask of that axis; the label becomes the other end.
+        i = pos[0]
+        out = data.reshape(P, 1 << i, 2, -1) * onehot[:, None, :, None]
+        labels = list(x.labels)
+        labels[i] = next(y for y in q.labels if y not in x.labels)
+        return _Node(out.reshape((P,) + (2,) * n), labels, True, 0, 0)
+    # Both ends shared: the diagonal of the two axes at b_p.
+    i, j = pos
+    d = data.reshape(P, 1 << i, 2, 1 << (j - i - 1), 2, -1)
+    sel = b.astype(bool)[:, None, None, None]
+    picked = np.where(sel, d[:, :, 1, :, 1, :], d[:, :, 0, :, 0, :]) * s[:, None, None, None]
+    rest = [y for y in x.labels if y not in q.labels]
+    return _Node(picked.reshape((P,) + (2,) * (n - 2)), rest, True, 0, 0)
+
+
+def _product(a: _Node, b: _Node) -> _Node:
     if b.has_p and not a.has_p:
         a, b = b, a
     lb_set = set(b.labels)
@@ -212,25 +256,24 @@ def _pair(a: _Node, b: _Node, level: int, keep: list[_Node]) -> _Node:
     pa = [off_a + a.labels.index(x) for x in fa + shared]
     pb = [off_b + b.labels.index(x) for x in shared + fb]
     ns, nfa, nfb = 1 << len(shared), 1 << len(fa), 1 << len(fb)
+    # Thin products (a short summed or kept side) run as einsum loops: BLAS threads cost more than they
+    # bring there; the others as (batched) GEMM.
+    thin = ns * nfb <= _THIN or ns * nfa <= _THIN
     if a.has_p:
         P = a.data.shape[0]
         A = a.data.transpose([0] + pa)
         if b.has_p:
-            C = np.matmul(A.reshape(P, nfa, ns), b.data.transpose([0] + pb).reshape(P, ns, nfb))
+            A3, B3 = A.reshape(P, nfa, ns), b.data.transpose([0] + pb).reshape(P, ns, nfb)
+            C = np.einsum("pij,pjk->pik", A3, B3) if thin else np.matmul(A3, B3)
         else:
-            C = A.reshape(P * nfa, ns) @ b.data.transpose(pb).reshape(ns, nfb)
+            A2, B2 = A.reshape(P * nfa, ns), b.data.transpose(pb).reshape(ns, nfb)
+            C = np.einsum("ij,jk->ik", A2, B2) if thin else A2 @ B2
         shape = (P,) + (2,) * (len(fa) + len(fb))
     else:
-        C = a.data.transpose(pa).reshape(nfa, ns) @ b.data.transpose(pb).reshape(ns, nfb)
+        A2, B2 = a.data.transpose(pa).reshape(nfa, ns), b.data.transpose(pb).reshape(ns, nfb)
+        C = np.einsum("ij,jk->ik", A2, B2) if thin else A2 @ B2
         shape = (2,) * (len(fa) + len(fb))
-    node = _Node(C.reshape(shape), fa + fb, a.has_p, level, min(a.death, b.death))
-    for child in (a, b):
-        child.parent = node
-        if child.death > node.death:
-            keep.append(child)
-        else:
-            child.data = None
-    return node
+    return _Node(C.reshape(shape), fa + fb, a.has_p, 0, 0)
 
 
 def _contract(items: list[_Node], out: set[int], n_prefixes: int, level: int, memory: float,
@@ -304,7 +347,16 @@ class _RowSampler:
         b, s = prefix_data(ref)
         data = np.zeros((n_prefixes, 2, 2), dtype=self.dtype)
         data[np.arange(n_prefixes), b, b] = s
-        return _Node(data, labels, True, k, death)
+        return _Node(data, labels, True, k, death, proj=(b.astype(np.intp), s.astype(self.dtype)))
+
+    def _join(self, comp: list[_Node], k: int, n_prefixes: int, kept: list[_Node]) -> _Node:
+        """Contract a connected component to one node over the labels it shares with the rest."""
+        count: dict[int, int] = {}
+        for nd in comp:
+            for x in nd.labels:
+                count[x] = count.get(x, 0) + 1
+        boundary = {x for x, c in count.items() if c == 1}
+        return _contract(comp, boundary, n_prefixes, k, self.memory, kept)
 
     def run(self, shots: int, choose: Callable[[int, np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(bits (shots, K) int8, joint probability of each shot's bits (shots,))."""
@@ -344,25 +396,26 @@ class _RowSampler:
                 if nd.parent is None or nd.parent.death <= k:
                     nd.parent = None
                     if nd.has_p and nd.level != k:
-                        nd.data = nd.data[to_level(nd.level, k)]
+                        m = to_level(nd.level, k)
+                        nd.data = nd.data[m]
+                        if nd.proj is not None:
+                            nd.proj = (nd.proj[0][m], nd.proj[1][m])
                         nd.level = k
                     pieces.append(nd)
             kept = still
             items = pieces + [self._leaf(kind, ref, labels, plan.death[lid], k, n_prefixes,
                                          lambda w, k=k: prefix_data(w, k))
                               for lid, kind, ref, labels in plan.added[k]]
-            # First, per connected component, what survives the next level; then the rest.
-            stable = [nd for nd in items if nd.death > k + 1]
-            rest = [nd for nd in items if nd.death <= k + 1]
-            joined = []
-            for comp in _components(stable):
-                count: dict[int, int] = {}
-                for nd in comp:
-                    for x in nd.labels:
-                        count[x] = count.get(x, 0) + 1
-                boundary = {x for x, c in count.items() if c == 1}
-                joined.append(_contract(comp, boundary, n_prefixes, k, self.memory, kept))
-            root = _contract(joined + rest, {plan.out}, n_prefixes, k, self.memory, kept)
+            # Longest-lived first: for each death level, latest first, join per connected component what
+            # lives at least that long, so that a piece is never merged with a tensor that leaves sooner
+            # than it must.
+            nodes = items
+            for d in sorted({nd.death for nd in items}, reverse=True)[:-1]:
+                group = [nd for nd in nodes if nd.death >= d]
+                nodes = [nd for nd in nodes if nd.death < d]
+                for comp in _components(group):
+                    nodes.append(self._join(comp, k, n_prefixes, kept))
+            root = _contract(nodes, {plan.out}, n_prefixes, k, self.memory, kept)
             if root.labels != [plan.out]:
                 raise RuntimeError(f"sampling: level {k} contracted to labels {root.labels}")
             R = np.asarray(root.data).real.astype(float)
