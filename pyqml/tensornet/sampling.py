@@ -30,6 +30,7 @@ level (the prefix batch counted at its true size) and run as (batched) matrix pr
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -279,29 +280,26 @@ def _product(a: _Node, b: _Node) -> _Node:
 def _contract(items: list[_Node], out: set[int], n_prefixes: int, level: int, memory: float,
               keep: list[_Node]) -> _Node:
     """Contract nodes to one, keeping the labels in ``out`` (and the batch axis), along opt_einsum's greedy
-    path with the batch counted at its size."""
+    path with the batch counted at its size; refuses (``MemoryLimitError``) a tensor over the limit."""
     if len(items) == 1:
         return items[0]
-    syms: dict[int, str] = {}
-    p_sym = oe.get_symbol(0)
-    terms, shapes = [], []
-    for it in items:
-        t = "".join(syms.setdefault(x, oe.get_symbol(len(syms) + 1)) for x in it.labels)
-        terms.append((p_sym if it.has_p else "") + t)
-        shapes.append(((n_prefixes,) if it.has_p else ()) + (2,) * len(it.labels))
-    has_p = any(it.has_p for it in items)
-    out_t = (p_sym if has_p else "") + "".join(syms[x] for x in sorted(out) if x in syms)
-    path, info = oe.contract_path(",".join(terms) + "->" + out_t, *shapes, shapes=True, optimize="greedy")
-    if 16.0 * float(info.largest_intermediate) > memory:
-        raise _core.MemoryLimitError(
-            f"sampling: a level's network needs an intermediate of {float(info.largest_intermediate):.3g} "
-            f"elements, over the memory limit of {memory:.3g} bytes (pyqml.set_memory_limit); the circuit is "
-            "too deep for exact sampling by marginals")
+    # opt_einsum's greedy search on label sets; the batch axis is the label -1, of its true size.
+    inputs = [frozenset(it.labels + [-1] if it.has_p else it.labels) for it in items]
+    output = frozenset(out | ({-1} if any(it.has_p for it in items) else set()))
+    sizes = {x: 2 for ls in inputs for x in ls}
+    sizes[-1] = n_prefixes
+    path = oe.paths.greedy(inputs, output, sizes)
     cur = list(items)
     for pair in path:
         i, j = sorted(pair)
         b = cur.pop(j)
         a = cur.pop(i)
+        elements = 2.0 ** len(set(a.labels) ^ set(b.labels)) * (n_prefixes if a.has_p or b.has_p else 1)
+        if 16.0 * elements > memory:
+            raise _core.MemoryLimitError(
+                f"sampling: a level's network needs a tensor of {elements:.3g} elements, over the memory limit "
+                f"of {memory:.3g} bytes (pyqml.set_memory_limit); the circuit is too deep for exact sampling "
+                "by marginals")
         cur.append(_pair(a, b, level, keep))
     return cur[0]
 
@@ -465,6 +463,16 @@ def _components(nodes: list[_Node]) -> list[list[_Node]]:
     return list(groups.values())
 
 
+def _one_blas_thread():
+    """The products here are small (kilobytes to a few MB, thousands of them per level sweep), where BLAS
+    threads cost more than they bring (10-30x slower on a busy machine): run them on one thread."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _angles(circuit, weights, inputs) -> np.ndarray:
     if weights is None:
         weights = circuit.default_weights if circuit.default_weights is not None else np.zeros(circuit.n_weights)
@@ -500,10 +508,11 @@ def sample(circuit, weights, inputs, wires: Sequence[int], shots: int, seed: int
     angles = _angles(circuit, weights, inputs)
     plan = _Plan(circuit, ws, precision)
     out = np.zeros((angles.shape[0], int(shots), len(ws)), dtype=np.int8)
-    for r in range(angles.shape[0]):
-        rng = np.random.default_rng(int(seed) + r)
-        row = _RowSampler(plan, circuit, angles[r], _DTYPES[precision])
-        out[r] = row.run(int(shots), lambda k, p1, rng=rng: rng.random(p1.shape[0]) < p1)[0]
+    with _one_blas_thread():
+        for r in range(angles.shape[0]):
+            rng = np.random.default_rng(int(seed) + r)
+            row = _RowSampler(plan, circuit, angles[r], _DTYPES[precision])
+            out[r] = row.run(int(shots), lambda k, p1, rng=rng: rng.random(p1.shape[0]) < p1)[0]
     return out
 
 
@@ -522,7 +531,8 @@ def sequential_probabilities(circuit, weights, inputs, wires: Sequence[int], bit
     angles = _angles(circuit, weights, inputs)
     plan = _Plan(circuit, ws, precision)
     out = np.zeros((angles.shape[0], b.shape[0]))
-    for r in range(angles.shape[0]):
-        row = _RowSampler(plan, circuit, angles[r], _DTYPES[precision])
-        out[r] = row.run(b.shape[0], lambda k, p1: b[:, k])[1]
+    with _one_blas_thread():
+        for r in range(angles.shape[0]):
+            row = _RowSampler(plan, circuit, angles[r], _DTYPES[precision])
+            out[r] = row.run(b.shape[0], lambda k, p1: b[:, k])[1]
     return out
