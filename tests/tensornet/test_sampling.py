@@ -14,7 +14,7 @@ from random_circuits import RandomCircuit
 
 import pyqml as pq
 from pyqml.tensornet import marginal_probs
-from pyqml.tensornet.sampling import sample, sequential_probabilities
+from pyqml.tensornet.sampling import _Plan, sample, sequential_probabilities
 
 
 def _all_strings(k: int) -> np.ndarray:
@@ -38,6 +38,28 @@ def test_sampled_distribution_equals_dense_probabilities(seed):
     for r, xr in enumerate(rows):
         expected = ref.probs(rc.state(w, xr), wires, n)
         np.testing.assert_allclose(got[r], expected, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("order", [[0, 1, 2], [2, 1, 0], [1, 0, 2]])
+def test_gates_entering_the_cone_after_their_wire_was_sampled(order):
+    # The controls of CNOT(0, 1) and CRX(0, 2) commute with Z_0, so the cone of wire 0 alone drops them;
+    # they enter when wires 1 and 2 join, after wire 0 is already projected (its projector is rebuilt).
+    c = pq.Circuit(3)
+    with c:
+        pq.Hadamard(wires=0)
+        pq.Hadamard(wires=1)
+        pq.RY(0.3, wires=2)
+        pq.CNOT(wires=[0, 1])
+        pq.CRX(0.4, wires=[0, 2])
+        pq.CZ(wires=[1, 2])
+    if order == [0, 1, 2]:
+        plan = _Plan(c, order, "complex128")
+        assert sum(kind == "P" and ref == 0 for added in plan.added for _, kind, ref, _ in added) == 2
+    got = sequential_probabilities(c, np.zeros(0), None, order, _all_strings(3))[0]
+    state = ref.simulate(3, [(ref.gate_matrix("Hadamard"), [0]), (ref.gate_matrix("Hadamard"), [1]),
+                             (ref.gate_matrix("RY", [0.3]), [2]), (ref.gate_matrix("CNOT"), [0, 1]),
+                             (ref.gate_matrix("CRX", [0.4]), [0, 2]), (ref.gate_matrix("CZ"), [1, 2])])
+    np.testing.assert_allclose(got, ref.probs(state, order, 3), atol=1e-12, rtol=0)
 
 
 def test_sampled_distribution_in_single_precision():
