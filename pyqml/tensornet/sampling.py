@@ -38,11 +38,17 @@ import opt_einsum as oe
 
 from .. import _core
 
+try:  # optional: pins BLAS to one thread during sampling (see _one_blas_thread)
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover - depends on the environment
+    threadpool_limits = None
+
 # Levels whose light cones are asked of the engine at once (bounds the memory of its cone structures).
 _CONE_CHUNK = 64
 _NEVER = 1 << 62
-# Pairwise products with (summed size) x (size of one side) up to this run as einsum loops.
-_THIN = 16
+# Pairwise products with (summed size) x (size of one side) up to this run as einsum loops when BLAS
+# cannot be pinned to one thread (its threads cost more than they bring on such thin products).
+_THIN = 16 if threadpool_limits is None else 0
 
 _DTYPES = {"complex128": np.complex128, "complex64": np.complex64}
 
@@ -257,8 +263,7 @@ def _product(a: _Node, b: _Node) -> _Node:
     pa = [off_a + a.labels.index(x) for x in fa + shared]
     pb = [off_b + b.labels.index(x) for x in shared + fb]
     ns, nfa, nfb = 1 << len(shared), 1 << len(fa), 1 << len(fb)
-    # Thin products (a short summed or kept side) run as einsum loops: BLAS threads cost more than they
-    # bring there; the others as (batched) GEMM.
+    # (Batched) GEMM; thin products as einsum loops where BLAS threads could not be pinned (see _THIN).
     thin = ns * nfb <= _THIN or ns * nfa <= _THIN
     if a.has_p:
         P = a.data.shape[0]
@@ -466,9 +471,7 @@ def _components(nodes: list[_Node]) -> list[list[_Node]]:
 def _one_blas_thread():
     """The products here are small (kilobytes to a few MB, thousands of them per level sweep), where BLAS
     threads cost more than they bring (10-30x slower on a busy machine): run them on one thread."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
+    if threadpool_limits is None:
         return contextlib.nullcontext()
     return threadpool_limits(limits=1, user_api="blas")
 
