@@ -13,7 +13,7 @@ import pytest
 from random_circuits import RandomCircuit
 
 import pyqml as pq
-from pyqml.tensornet import marginal_probs
+from pyqml.tensornet import amplitude, marginal_probs
 from pyqml.tensornet.sampling import _Plan, sample, sequential_probabilities
 
 
@@ -168,6 +168,33 @@ def test_100_wire_brickwork_in_scrambled_order():
     chosen = sorted(wires)
     pairs = [(u, u + 1) for u in chosen[::4] if u + 1 in set(wires)]
     _check_marginals(c, w, wires, s, singles=chosen[::2], pairs=pairs)
+
+
+def test_joint_probability_of_samples_equals_squared_amplitude_at_100_wires():
+    # Sampling every wire (in a scrambled order), the product of the sampler's conditionals for each drawn
+    # string is its |<b|U|0>|^2, contracted independently by pyqml.tensornet.amplitude.
+    rng = np.random.default_rng(ref.seed_of("sampling-amplitude"))
+    c, w = _brickwork(100, 3, "CNOT", rng)
+    order = [int(v) for v in rng.permutation(100)]
+    s = sample(c, w, None, order, 6, seed=4)[0]
+    joint = sequential_probabilities(c, w, None, order, s)[0]
+    bits = np.zeros((6, 100), dtype=np.int8)
+    bits[:, order] = s
+    amp2 = np.array([abs(amplitude(c, b, weights=w)) ** 2 for b in bits])
+    np.testing.assert_allclose(joint, amp2, rtol=1e-10, atol=0)
+
+
+def test_single_precision_does_not_underflow_over_many_wires():
+    # Joint probabilities near 1e-60 are far below float32's range; each level's projector is rescaled by
+    # the conditional it was drawn with, so the chain stays exact in relative terms.
+    rng = np.random.default_rng(ref.seed_of("sampling-underflow"))
+    c, w = _brickwork(300, 2, "CNOT", rng)
+    wires = list(range(300))
+    s = sample(c, w, None, wires, 8, seed=9, precision="complex64")[0]
+    p32 = sequential_probabilities(c, w, None, wires, s, precision="complex64")[0]
+    p64 = sequential_probabilities(c, w, None, wires, s)[0]
+    assert (p64 < 1e-40).all()
+    np.testing.assert_allclose(np.log(p32), np.log(p64), atol=1e-3, rtol=0)
 
 
 def test_1000_wire_brickwork_marginals_of_samples():
