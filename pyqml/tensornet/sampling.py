@@ -19,14 +19,26 @@ draws its bit from its row's generator. Projectors are diagonal like Z, so the e
 light cone of the word ``Z..Z`` on ``w_1..w_k`` (``_core.TensorNet(...).cones()``, all levels in one call
 per chunk) is exactly the set of gates that enter.
 
-Consecutive levels differ only near the new wire, so contracted pieces are kept between levels: every
-leaf tensor knows the level at which it leaves the network (a trace that becomes a projector, a gate whose
-neighbour in the cone changes), and a level first contracts, per connected component, the tensors that
-survive the next level, then joins them with the rest. Intermediate tensors carrying the prefix batch index
-are re-indexed (gathered) from one level's prefixes to the next one's. Each new projector is scaled by
-``1 / p(b_k | prefix)``, so every level's output is the conditional distribution itself, with no
-underflow after hundreds of wires. Pairwise steps follow opt_einsum's greedy path over the few pieces of a
-level (the prefix batch counted at its true size) and run as (batched) matrix products in numpy.
+Consecutive levels differ only near the new wire, so contracted pieces are kept between levels. Every leaf
+tensor knows the level at which it leaves the network (a trace that becomes the open wire, the open wire
+that becomes a projector, a gate whose neighbour in the cone changes), and a level contracts longest-lived
+first: for each death level, latest first, what lives at least that long is joined per connected component.
+A piece is thus never merged with a tensor that leaves sooner than it must, and the next level starts from
+the pieces that are still alive (on a 1-D brickwork sampled left to right: one left environment) plus the
+new leaves. Intermediates that carry the prefix batch index are re-indexed (gathered) from one level's
+prefixes to the next one's. Each new projector is scaled by ``1 / p(b_k | prefix)``, so a level's output is
+the conditional distribution itself, with no underflow after hundreds of wires (also in complex64).
+
+Pairwise steps follow opt_einsum's greedy path over the few pieces of a level (the batch counted at its
+true size, so batch-free parts are contracted first), projectors act as masks and selections, the rest as
+(batched) GEMM in numpy, with BLAS pinned to one thread (threadpoolctl, when installed): the products are
+small and many. The cost per level is about ``P * 2^(cut)`` with P <= shots distinct prefixes and a cut
+that grows with the depth, so the method is for shallow circuits; a tensor over the memory limit is refused
+with ``pyqml.MemoryLimitError`` before it is formed.
+
+Example::
+
+    bits = sample(circuit, weights, None, wires=range(circuit.n_wires), shots=1000, seed=0)  # (1, 1000, n)
 """
 from __future__ import annotations
 
@@ -51,6 +63,8 @@ _NEVER = 1 << 62
 _THIN = 16 if threadpool_limits is None else 0
 
 _DTYPES = {"complex128": np.complex128, "complex64": np.complex64}
+
+__all__ = ["sample", "sequential_probabilities"]
 
 
 def _check(circuit, wires: Sequence[int], shots: int | None, precision: str) -> list[int]:

@@ -222,3 +222,14 @@ def test_bad_input():
         sample(c, w, None, [0], 10, seed=0, precision="float32")
     with pytest.raises(ValueError, match="bits"):
         sequential_probabilities(c, w, None, [0, 1], np.array([[0, 2]]))
+
+
+def test_tensor_over_the_memory_limit_is_refused():
+    c, w = _brickwork(20, 4, "CNOT", np.random.default_rng(1))
+    pq.set_memory_limit(64 * 1024)
+    try:
+        with pytest.raises(pq.MemoryLimitError, match="memory limit"):
+            sample(c, w, None, list(range(20)), 500, seed=0)
+    finally:
+        pq.set_memory_limit(0)
+    assert sample(c, w, None, list(range(20)), 500, seed=0).shape == (1, 500, 20)
