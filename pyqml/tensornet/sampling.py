@@ -307,7 +307,7 @@ def _contract(items: list[_Node], out: set[int], n_prefixes: int, level: int, me
     output = frozenset(out | ({-1} if any(it.has_p for it in items) else set()))
     sizes = {x: 2 for ls in inputs for x in ls}
     sizes[-1] = n_prefixes
-    path = oe.paths.greedy(inputs, output, sizes)
+    path = [(0, 1)] if len(items) == 2 else oe.paths.greedy(inputs, output, sizes)
     cur = list(items)
     for pair in path:
         i, j = sorted(pair)
