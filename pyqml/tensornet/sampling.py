@@ -19,17 +19,30 @@ draws its bit from its row's generator. Projectors are diagonal like Z, so the e
 light cone of the word ``Z..Z`` on ``w_1..w_k`` (``_core.TensorNet(...).cones()``, all levels in one call
 per chunk) is exactly the set of gates that enter.
 
-Consecutive levels differ only near the new wire, so contracted pieces are kept between levels: every
-leaf tensor knows the level at which it leaves the network (a trace that becomes a projector, a gate whose
-neighbour in the cone changes), and a level first contracts, per connected component, the tensors that
-survive the next level, then joins them with the rest. Intermediate tensors carrying the prefix batch index
-are re-indexed (gathered) from one level's prefixes to the next one's. Each new projector is scaled by
-``1 / p(b_k | prefix)``, so every level's output is the conditional distribution itself, with no
-underflow after hundreds of wires. Pairwise steps follow opt_einsum's greedy path over the few pieces of a
-level (the prefix batch counted at its true size) and run as (batched) matrix products in numpy.
+Consecutive levels differ only near the new wire, so contracted pieces are kept between levels. Every leaf
+tensor knows the level at which it leaves the network (a trace that becomes the open wire, the open wire
+that becomes a projector, a gate whose neighbour in the cone changes), and a level contracts longest-lived
+first: for each death level, latest first, what lives at least that long is joined per connected component.
+A piece is thus never merged with a tensor that leaves sooner than it must, and the next level starts from
+the pieces that are still alive (on a 1-D brickwork sampled left to right: one left environment) plus the
+new leaves. Intermediates that carry the prefix batch index are re-indexed (gathered) from one level's
+prefixes to the next one's. Each new projector is scaled by ``1 / p(b_k | prefix)``, so a level's output is
+the conditional distribution itself, with no underflow after hundreds of wires (also in complex64).
+
+Pairwise steps follow opt_einsum's greedy path over the few pieces of a level (the batch counted at its
+true size, so batch-free parts are contracted first), projectors act as masks and selections, the rest as
+(batched) GEMM in numpy, with BLAS pinned to one thread (threadpoolctl, when installed): the products are
+small and many. The cost per level is about ``P * 2^(cut)`` with P <= shots distinct prefixes and a cut
+that grows with the depth, so the method is for shallow circuits; a tensor over the memory limit is refused
+with ``pyqml.MemoryLimitError`` before it is formed.
+
+Example::
+
+    bits = sample(circuit, weights, None, wires=range(circuit.n_wires), shots=1000, seed=0)  # (1, 1000, n)
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -37,11 +50,21 @@ import opt_einsum as oe
 
 from .. import _core
 
+try:  # optional: pins BLAS to one thread during sampling (see _one_blas_thread)
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover - depends on the environment
+    threadpool_limits = None
+
 # Levels whose light cones are asked of the engine at once (bounds the memory of its cone structures).
 _CONE_CHUNK = 64
 _NEVER = 1 << 62
+# Pairwise products with (summed size) x (size of one side) up to this run as einsum loops when BLAS
+# cannot be pinned to one thread (its threads cost more than they bring on such thin products).
+_THIN = 16 if threadpool_limits is None else 0
 
 _DTYPES = {"complex128": np.complex128, "complex64": np.complex64}
+
+__all__ = ["sample", "sequential_probabilities"]
 
 
 def _check(circuit, wires: Sequence[int], shots: int | None, precision: str) -> list[int]:
@@ -185,9 +208,10 @@ _OPEN[0, 0, 0] = _OPEN[1, 1, 1] = 1.0
 
 
 class _Node:
-    __slots__ = ("data", "labels", "has_p", "level", "death", "parent")
+    __slots__ = ("data", "labels", "has_p", "level", "death", "parent", "proj")
 
-    def __init__(self, data, labels, has_p, level, death):
+    def __init__(self, data, labels, has_p, level, death, proj=None):
+        self.proj = proj        # a projector leaf: (bit, scale) per prefix
         self.data = data
         self.labels = labels
         self.has_p = has_p
@@ -201,6 +225,47 @@ def _pair(a: _Node, b: _Node, level: int, keep: list[_Node]) -> _Node:
 
     A child that outlives the result stays in ``keep`` (it is a piece again once the result leaves the
     network); the data of the others is dropped."""
+    if (a.proj is None) != (b.proj is None) and set(a.labels) & set(b.labels):
+        node = _project(b, a) if a.proj is not None else _project(a, b)
+    else:
+        node = _product(a, b)
+    node.level, node.death = level, min(a.death, b.death)
+    for child in (a, b):
+        child.parent = node
+        if child.death > node.death:
+            keep.append(child)
+        else:
+            child.data = None
+    return node
+
+
+def _project(x: _Node, q: _Node) -> _Node:
+    """Apply a projector leaf ``q`` (labels ket end, bra end; ``s_p |b_p><b_p|``) to ``x``: a selection of
+    the slice ``b_p`` per prefix, not a product."""
+    b, s = q.proj
+    P = b.shape[0]
+    data = x.data if x.has_p else np.broadcast_to(x.data, (P,) + x.data.shape)
+    pos = sorted(x.labels.index(y) for y in q.labels if y in x.labels)
+    n = len(x.labels)
+    onehot = np.zeros((P, 2), dtype=x.data.dtype)
+    onehot[np.arange(P), b] = s
+    if len(pos) == 1:
+        # s_p |b_p><b_p| on one shared end is a mask of that axis; the label becomes the other end.
+        i = pos[0]
+        out = data.reshape(P, 1 << i, 2, -1) * onehot[:, None, :, None]
+        labels = list(x.labels)
+        labels[i] = next(y for y in q.labels if y not in x.labels)
+        return _Node(out.reshape((P,) + (2,) * n), labels, True, 0, 0)
+    # Both ends shared: the diagonal of the two axes at b_p.
+    i, j = pos
+    d = data.reshape(P, 1 << i, 2, 1 << (j - i - 1), 2, -1)
+    sel = b.astype(bool)[:, None, None, None]
+    picked = np.where(sel, d[:, :, 1, :, 1, :], d[:, :, 0, :, 0, :]) * s[:, None, None, None]
+    rest = [y for y in x.labels if y not in q.labels]
+    return _Node(picked.reshape((P,) + (2,) * (n - 2)), rest, True, 0, 0)
+
+
+def _product(a: _Node, b: _Node) -> _Node:
     if b.has_p and not a.has_p:
         a, b = b, a
     lb_set = set(b.labels)
@@ -212,53 +277,48 @@ def _pair(a: _Node, b: _Node, level: int, keep: list[_Node]) -> _Node:
     pa = [off_a + a.labels.index(x) for x in fa + shared]
     pb = [off_b + b.labels.index(x) for x in shared + fb]
     ns, nfa, nfb = 1 << len(shared), 1 << len(fa), 1 << len(fb)
+    # (Batched) GEMM; thin products as einsum loops where BLAS threads could not be pinned (see _THIN).
+    thin = ns * nfb <= _THIN or ns * nfa <= _THIN
     if a.has_p:
         P = a.data.shape[0]
         A = a.data.transpose([0] + pa)
         if b.has_p:
-            C = np.matmul(A.reshape(P, nfa, ns), b.data.transpose([0] + pb).reshape(P, ns, nfb))
+            A3, B3 = A.reshape(P, nfa, ns), b.data.transpose([0] + pb).reshape(P, ns, nfb)
+            C = np.einsum("pij,pjk->pik", A3, B3) if thin else np.matmul(A3, B3)
         else:
-            C = A.reshape(P * nfa, ns) @ b.data.transpose(pb).reshape(ns, nfb)
+            A2, B2 = A.reshape(P * nfa, ns), b.data.transpose(pb).reshape(ns, nfb)
+            C = np.einsum("ij,jk->ik", A2, B2) if thin else A2 @ B2
         shape = (P,) + (2,) * (len(fa) + len(fb))
     else:
-        C = a.data.transpose(pa).reshape(nfa, ns) @ b.data.transpose(pb).reshape(ns, nfb)
+        A2, B2 = a.data.transpose(pa).reshape(nfa, ns), b.data.transpose(pb).reshape(ns, nfb)
+        C = np.einsum("ij,jk->ik", A2, B2) if thin else A2 @ B2
         shape = (2,) * (len(fa) + len(fb))
-    node = _Node(C.reshape(shape), fa + fb, a.has_p, level, min(a.death, b.death))
-    for child in (a, b):
-        child.parent = node
-        if child.death > node.death:
-            keep.append(child)
-        else:
-            child.data = None
-    return node
+    return _Node(C.reshape(shape), fa + fb, a.has_p, 0, 0)
 
 
 def _contract(items: list[_Node], out: set[int], n_prefixes: int, level: int, memory: float,
               keep: list[_Node]) -> _Node:
     """Contract nodes to one, keeping the labels in ``out`` (and the batch axis), along opt_einsum's greedy
-    path with the batch counted at its size."""
+    path with the batch counted at its size; refuses (``MemoryLimitError``) a tensor over the limit."""
     if len(items) == 1:
         return items[0]
-    syms: dict[int, str] = {}
-    p_sym = oe.get_symbol(0)
-    terms, shapes = [], []
-    for it in items:
-        t = "".join(syms.setdefault(x, oe.get_symbol(len(syms) + 1)) for x in it.labels)
-        terms.append((p_sym if it.has_p else "") + t)
-        shapes.append(((n_prefixes,) if it.has_p else ()) + (2,) * len(it.labels))
-    has_p = any(it.has_p for it in items)
-    out_t = (p_sym if has_p else "") + "".join(syms[x] for x in sorted(out) if x in syms)
-    path, info = oe.contract_path(",".join(terms) + "->" + out_t, *shapes, shapes=True, optimize="greedy")
-    if 16.0 * float(info.largest_intermediate) > memory:
-        raise _core.MemoryLimitError(
-            f"sampling: a level's network needs an intermediate of {float(info.largest_intermediate):.3g} "
-            f"elements, over the memory limit of {memory:.3g} bytes (pyqml.set_memory_limit); the circuit is "
-            "too deep for exact sampling by marginals")
+    # opt_einsum's greedy search on label sets; the batch axis is the label -1, of its true size.
+    inputs = [frozenset(it.labels + [-1] if it.has_p else it.labels) for it in items]
+    output = frozenset(out | ({-1} if any(it.has_p for it in items) else set()))
+    sizes = {x: 2 for ls in inputs for x in ls}
+    sizes[-1] = n_prefixes
+    path = [(0, 1)] if len(items) == 2 else oe.paths.greedy(inputs, output, sizes)
     cur = list(items)
     for pair in path:
         i, j = sorted(pair)
         b = cur.pop(j)
         a = cur.pop(i)
+        elements = 2.0 ** len(set(a.labels) ^ set(b.labels)) * (n_prefixes if a.has_p or b.has_p else 1)
+        if 16.0 * elements > memory:
+            raise _core.MemoryLimitError(
+                f"sampling: a level's network needs a tensor of {elements:.3g} elements, over the memory limit "
+                f"of {memory:.3g} bytes (pyqml.set_memory_limit); the circuit is too deep for exact sampling "
+                "by marginals")
         cur.append(_pair(a, b, level, keep))
     return cur[0]
 
@@ -304,7 +364,16 @@ class _RowSampler:
         b, s = prefix_data(ref)
         data = np.zeros((n_prefixes, 2, 2), dtype=self.dtype)
         data[np.arange(n_prefixes), b, b] = s
-        return _Node(data, labels, True, k, death)
+        return _Node(data, labels, True, k, death, proj=(b.astype(np.intp), s.astype(self.dtype)))
+
+    def _join(self, comp: list[_Node], k: int, n_prefixes: int, kept: list[_Node]) -> _Node:
+        """Contract a connected component to one node over the labels it shares with the rest."""
+        count: dict[int, int] = {}
+        for nd in comp:
+            for x in nd.labels:
+                count[x] = count.get(x, 0) + 1
+        boundary = {x for x, c in count.items() if c == 1}
+        return _contract(comp, boundary, n_prefixes, k, self.memory, kept)
 
     def run(self, shots: int, choose: Callable[[int, np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(bits (shots, K) int8, joint probability of each shot's bits (shots,))."""
@@ -344,25 +413,26 @@ class _RowSampler:
                 if nd.parent is None or nd.parent.death <= k:
                     nd.parent = None
                     if nd.has_p and nd.level != k:
-                        nd.data = nd.data[to_level(nd.level, k)]
+                        m = to_level(nd.level, k)
+                        nd.data = nd.data[m]
+                        if nd.proj is not None:
+                            nd.proj = (nd.proj[0][m], nd.proj[1][m])
                         nd.level = k
                     pieces.append(nd)
             kept = still
             items = pieces + [self._leaf(kind, ref, labels, plan.death[lid], k, n_prefixes,
                                          lambda w, k=k: prefix_data(w, k))
                               for lid, kind, ref, labels in plan.added[k]]
-            # First, per connected component, what survives the next level; then the rest.
-            stable = [nd for nd in items if nd.death > k + 1]
-            rest = [nd for nd in items if nd.death <= k + 1]
-            joined = []
-            for comp in _components(stable):
-                count: dict[int, int] = {}
-                for nd in comp:
-                    for x in nd.labels:
-                        count[x] = count.get(x, 0) + 1
-                boundary = {x for x, c in count.items() if c == 1}
-                joined.append(_contract(comp, boundary, n_prefixes, k, self.memory, kept))
-            root = _contract(joined + rest, {plan.out}, n_prefixes, k, self.memory, kept)
+            # Longest-lived first: for each death level, latest first, join per connected component what
+            # lives at least that long, so that a piece is never merged with a tensor that leaves sooner
+            # than it must.
+            nodes = items
+            for d in sorted({nd.death for nd in items}, reverse=True)[:-1]:
+                group = [nd for nd in nodes if nd.death >= d]
+                nodes = [nd for nd in nodes if nd.death < d]
+                for comp in _components(group):
+                    nodes.append(self._join(comp, k, n_prefixes, kept))
+            root = _contract(nodes, {plan.out}, n_prefixes, k, self.memory, kept)
             if root.labels != [plan.out]:
                 raise RuntimeError(f"sampling: level {k} contracted to labels {root.labels}")
             R = np.asarray(root.data).real.astype(float)
@@ -412,6 +482,14 @@ def _components(nodes: list[_Node]) -> list[list[_Node]]:
     return list(groups.values())
 
 
+def _one_blas_thread():
+    """The products here are small (kilobytes to a few MB, thousands of them per level sweep), where BLAS
+    threads cost more than they bring (10-30x slower on a busy machine): run them on one thread."""
+    if threadpool_limits is None:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _angles(circuit, weights, inputs) -> np.ndarray:
     if weights is None:
         weights = circuit.default_weights if circuit.default_weights is not None else np.zeros(circuit.n_weights)
@@ -447,10 +525,11 @@ def sample(circuit, weights, inputs, wires: Sequence[int], shots: int, seed: int
     angles = _angles(circuit, weights, inputs)
     plan = _Plan(circuit, ws, precision)
     out = np.zeros((angles.shape[0], int(shots), len(ws)), dtype=np.int8)
-    for r in range(angles.shape[0]):
-        rng = np.random.default_rng(int(seed) + r)
-        row = _RowSampler(plan, circuit, angles[r], _DTYPES[precision])
-        out[r] = row.run(int(shots), lambda k, p1, rng=rng: rng.random(p1.shape[0]) < p1)[0]
+    with _one_blas_thread():
+        for r in range(angles.shape[0]):
+            rng = np.random.default_rng(int(seed) + r)
+            row = _RowSampler(plan, circuit, angles[r], _DTYPES[precision])
+            out[r] = row.run(int(shots), lambda k, p1, rng=rng: rng.random(p1.shape[0]) < p1)[0]
     return out
 
 
@@ -469,7 +548,8 @@ def sequential_probabilities(circuit, weights, inputs, wires: Sequence[int], bit
     angles = _angles(circuit, weights, inputs)
     plan = _Plan(circuit, ws, precision)
     out = np.zeros((angles.shape[0], b.shape[0]))
-    for r in range(angles.shape[0]):
-        row = _RowSampler(plan, circuit, angles[r], _DTYPES[precision])
-        out[r] = row.run(b.shape[0], lambda k, p1: b[:, k])[1]
+    with _one_blas_thread():
+        for r in range(angles.shape[0]):
+            row = _RowSampler(plan, circuit, angles[r], _DTYPES[precision])
+            out[r] = row.run(b.shape[0], lambda k, p1: b[:, k])[1]
     return out
