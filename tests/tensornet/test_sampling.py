@@ -188,9 +188,9 @@ def test_single_precision_does_not_underflow_over_many_wires():
     # Joint probabilities near 1e-60 are far below float32's range; each level's projector is rescaled by
     # the conditional it was drawn with, so the chain stays exact in relative terms.
     rng = np.random.default_rng(ref.seed_of("sampling-underflow"))
-    c, w = _brickwork(200, 2, "CNOT", rng)
-    wires = list(range(200))
-    s = sample(c, w, None, wires, 6, seed=9, precision="complex64")[0]
+    c, w = _brickwork(300, 2, "CNOT", rng)
+    wires = list(range(300))
+    s = sample(c, w, None, wires, 8, seed=9, precision="complex64")[0]
     p32 = sequential_probabilities(c, w, None, wires, s, precision="complex64")[0]
     p64 = sequential_probabilities(c, w, None, wires, s)[0]
     assert (p64 < 1e-40).all()
