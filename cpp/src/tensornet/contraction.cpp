@@ -1,6 +1,8 @@
 #include "pyqml/tensornet/contraction.hpp"
 
 #include <algorithm>
+#include <numeric>
+#include <random>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -33,6 +35,106 @@ bool is_identity(const std::vector<int>& order) {
     return true;
 }
 
+// A tensor's size and the times (inclusive) it is live.
+struct Interval {
+    int64_t size;
+    int start, end;
+};
+
+// Offsets for intervals, visited in `order`, each clear of every placed interval it meets in time: at the
+// lowest such offset (first fit) or in the smallest gap that holds it (best fit, else on top). Returns the
+// buffer length.
+int64_t place(const std::vector<Interval>& iv, const std::vector<int>& order, bool best_fit,
+              std::vector<int64_t>& off) {
+    off.assign(iv.size(), 0);
+    std::vector<int> placed;  // by offset
+    placed.reserve(iv.size());
+    int64_t total = 0;
+    for (int i : order) {
+        const int64_t size = iv[i].size;
+        int64_t cur = 0, at = -1, best_gap = 0;
+        for (int p : placed) {
+            if (iv[p].end < iv[i].start || iv[i].end < iv[p].start) continue;
+            if (off[p] > cur) {
+                const int64_t gap = off[p] - cur;
+                if (gap >= size && (at < 0 || gap < best_gap)) {
+                    at = cur;
+                    best_gap = gap;
+                    if (!best_fit || gap == size) break;
+                }
+            }
+            cur = std::max(cur, off[p] + iv[p].size);
+        }
+        if (at < 0) at = cur;
+        off[i] = at;
+        total = std::max(total, at + size);
+        auto pos = std::upper_bound(placed.begin(), placed.end(), at, [&](int64_t v, int p) { return v < off[p]; });
+        placed.insert(pos, i);
+    }
+    return total;
+}
+
+// Offsets such that two intervals live at a common time do not overlap; returns the buffer length. No
+// buffer is shorter than the largest total size live at one time (the live peak). First and best fit over
+// a few visiting orders: largest first (then by start, longest lifetime first, or latest end first), and
+// by start time (optimal when all sizes are equal); for small networks also shuffles of those, from a fixed
+// seed. The shortest buffer is kept (ties: the earlier try), so the result is deterministic; the search
+// stops once it reaches the live peak.
+int64_t assign_intervals(const std::vector<Interval>& iv, std::vector<int64_t>& best) {
+    const int n = static_cast<int>(iv.size());
+    int64_t peak = 0;
+    {
+        std::vector<std::pair<int, int64_t>> ev;  // (time, +size at start / -size after end)
+        ev.reserve(2 * n);
+        for (const Interval& x : iv) {
+            ev.emplace_back(2 * x.start, x.size);
+            ev.emplace_back(2 * x.end + 1, -x.size);
+        }
+        std::sort(ev.begin(), ev.end());
+        int64_t live = 0;
+        for (auto& [t, d] : ev) peak = std::max(peak, live += d);
+    }
+    using Less = bool (*)(const Interval&, const Interval&);
+    const Less orders[] = {
+        [](const Interval& x, const Interval& y) { return x.size != y.size ? x.size > y.size : x.start < y.start; },
+        [](const Interval& x, const Interval& y) {
+            return x.size != y.size ? x.size > y.size : x.end - x.start > y.end - y.start;
+        },
+        [](const Interval& x, const Interval& y) { return x.size != y.size ? x.size > y.size : x.end > y.end; },
+        [](const Interval& x, const Interval& y) { return x.start != y.start ? x.start < y.start : x.size > y.size; },
+    };
+    int64_t best_total = -1;
+    std::vector<int> order(n);
+    std::vector<int64_t> off;
+    auto attempt = [&](bool best_fit) {
+        const int64_t total = place(iv, order, best_fit, off);
+        if (best_total < 0 || total < best_total) {
+            best_total = total;
+            best.swap(off);
+        }
+        return best_total == peak;
+    };
+    for (Less less : orders) {
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return less(iv[x], iv[y]); });
+        if (attempt(false) || attempt(true)) return best_total;
+    }
+    // Shuffles within each size class, largest first (a few, while they stay cheap).
+    const int tries = n <= 256 ? 32 : n <= 2048 ? 4 : 0;
+    std::mt19937 rng(12345);
+    std::vector<uint32_t> key(n);
+    for (int k = 0; k < tries; ++k) {
+        for (auto& v : key) v = rng();
+        std::iota(order.begin(), order.end(), 0);
+        std::sort(order.begin(), order.end(), [&](int x, int y) {
+            if (iv[x].size != iv[y].size) return iv[x].size > iv[y].size;
+            return key[x] != key[y] ? key[x] < key[y] : x < y;
+        });
+        if (attempt(k % 2 == 1)) break;
+    }
+    return best_total;
+}
+
 }  // namespace
 
 ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf> leaves, std::vector<Step> steps)
@@ -47,7 +149,6 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
     bra_leaf_.assign(G, -1);
     gate_map_.resize(G);
     slots_.resize(L + steps.size());
-    int64_t off = 0;
     auto rank_ok = [](size_t r) {
         PYQML_REQUIRE(r <= 62, "a tensor of the plan has " + std::to_string(r) + " indices");
     };
@@ -57,8 +158,6 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
         s.labels = lf.labels;
         rank_ok(s.labels.size());
         s.size = int64_t(1) << s.labels.size();
-        s.offset = off;
-        off += s.size;
         std::unordered_set<int> seen(s.labels.begin(), s.labels.end());
         PYQML_REQUIRE(seen.size() == s.labels.size(), "leaf " + std::to_string(i) + " repeats an index");
         if (lf.kind == LeafKind::KetGate || lf.kind == LeafKind::BraGate) {
@@ -113,7 +212,6 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
             need_adj_[i] = 1;
 
     std::vector<char> used(slots_.size(), 0);
-    int64_t inter = 0;
     for (size_t si = 0; si < steps.size(); ++si) {
         const Step& st = steps[si];
         const int out = L + static_cast<int>(si);
@@ -174,9 +272,6 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
         Slot& s = slots_[out];
         s.labels = out_labels;
         s.size = int64_t(1) << out_labels.size();
-        s.offset = off;
-        off += s.size;
-        inter += s.size;
         width_ = std::max<int>(width_, out_labels.size());
         const double macs = double(ex.nb) * ex.m * ex.k * ex.n;
         fwd_macs_ += macs;
@@ -191,14 +286,44 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
         steps_.push_back(std::move(ex));
     }
     PYQML_REQUIRE(slots_.back().labels.empty(), "the contraction tree does not end in a scalar");
-    for (size_t i = 0; i < slots_.size(); ++i) {
-        if (need_adj_[i]) {
-            slots_[i].adj = off;
-            off += slots_[i].size;
-        }
+    step_defs_ = std::move(steps);
+    assign_offsets();
+}
+
+void ContractionPlan::assign_offsets() {
+    const int L = n_leaves(), S = n_steps(), T = L + S;
+    std::vector<int> consumer(T, -1), sibling(T, -1);
+    for (int s = 0; s < S; ++s) {
+        const StepExec& ex = steps_[s];
+        consumer[ex.a] = consumer[ex.b] = s;
+        sibling[ex.a] = ex.b;
+        sibling[ex.b] = ex.a;
     }
-    off += scratch_a_ + scratch_b_ + scratch_c_;
-    ws_elems_ = off;
+    // Times: leaves are filled at 0, forward step s runs at s + 1, backward step s at 2S - s, the
+    // gradients are read at 2S + 1. The root (the one tensor no step consumes) lives at its birth only.
+    auto born = [&](int t) { return t < L ? 0 : t - L + 1; };
+    std::vector<Interval> fwd(T), grad;
+    grad.reserve(2 * T);
+    for (int t = 0; t < T; ++t) {
+        const int c = consumer[t];
+        fwd[t] = {slots_[t].size, born(t), c < 0 ? born(t) : c + 1};
+        grad.push_back({slots_[t].size, born(t), c < 0 ? born(t) : need_adj_[sibling[t]] ? 2 * S - c : c + 1});
+    }
+    std::vector<int> adj_of;
+    for (int t = 0; t < T; ++t) {
+        if (!need_adj_[t]) continue;
+        const int c = consumer[t];
+        const int start = c < 0 ? S + 1 : 2 * S - c;
+        const int end = t < L ? 2 * S + 1 : 2 * S - (t - L);
+        adj_of.push_back(t);
+        grad.push_back({slots_[t].size, start, std::max(start, end)});
+    }
+    std::vector<int64_t> off;
+    ws_fwd_ = assign_intervals(fwd, off) + scratch_elements(false);
+    for (int t = 0; t < T; ++t) slots_[t].offset[0] = off[t];
+    ws_grad_ = assign_intervals(grad, off) + scratch_elements(true);
+    for (int t = 0; t < T; ++t) slots_[t].offset[1] = off[t];
+    for (size_t j = 0; j < adj_of.size(); ++j) slots_[adj_of[j]].adj = off[T + j];
 }
 
 void ContractionPlan::prepare() {
@@ -213,22 +338,22 @@ void ContractionPlan::prepare() {
 }
 
 template <class T>
-void ContractionPlan::fill_gate(T* ws, int gate, const cplx* m) const {
+void ContractionPlan::fill_gate(T* ws, int gate, const cplx* m, bool gradients) const {
     const std::vector<int>& map = gate_map_[gate];
-    std::complex<T>* ket = reinterpret_cast<std::complex<T>*>(ws) + slots_[ket_leaf_[gate]].offset;
+    std::complex<T>* ket = reinterpret_cast<std::complex<T>*>(ws) + slots_[ket_leaf_[gate]].offset[gradients];
     for (size_t t = 0; t < map.size(); ++t) ket[t] = std::complex<T>(T(m[map[t]].real()), T(m[map[t]].imag()));
     if (bra_leaf_[gate] < 0) return;
-    std::complex<T>* bra = reinterpret_cast<std::complex<T>*>(ws) + slots_[bra_leaf_[gate]].offset;
+    std::complex<T>* bra = reinterpret_cast<std::complex<T>*>(ws) + slots_[bra_leaf_[gate]].offset[gradients];
     for (size_t t = 0; t < map.size(); ++t) bra[t] = std::conj(ket[t]);
 }
 
 template <class T>
-void ContractionPlan::fill_constants(T* ws) const {
+void ContractionPlan::fill_constants(T* ws, bool gradients) const {
     using C = std::complex<T>;
     C* base = reinterpret_cast<C*>(ws);
     for (size_t i = 0; i < leaves_.size(); ++i) {
         const Leaf& lf = leaves_[i];
-        C* d = base + slots_[i].offset;
+        C* d = base + slots_[i].offset[gradients];
         switch (lf.kind) {
             case LeafKind::Zero: d[0] = 1; d[1] = 0; break;
             case LeafKind::One: d[0] = 0; d[1] = 1; break;
@@ -258,27 +383,28 @@ void scatter(const C* in, const std::vector<uint32_t>& t, C* out) {
 }  // namespace
 
 template <class T>
-std::complex<T> ContractionPlan::forward(T* ws) const {
+std::complex<T> ContractionPlan::forward(T* ws, bool gradients) const {
     using C = std::complex<T>;
     C* base = reinterpret_cast<C*>(ws);
-    C* sa = base + (ws_elems_ - scratch_a_ - scratch_b_ - scratch_c_);
+    const int lay = gradients ? 1 : 0;
+    C* sa = base + (workspace_elements(gradients) - scratch_elements(gradients));
     C* sb = sa + scratch_a_;
     for (const StepExec& ex : steps_) {
-        const C* a = base + slots_[ex.a].offset;
-        const C* b = base + slots_[ex.b].offset;
-        C* c = base + slots_[ex.out].offset;
+        const C* a = base + slots_[ex.a].offset[lay];
+        const C* b = base + slots_[ex.b].offset[lay];
+        C* c = base + slots_[ex.out].offset[lay];
         if (!ex.id_a) { gather(a, ex.perm_a, sa); a = sa; }
         if (!ex.id_b) { gather(b, ex.perm_b, sb); b = sb; }
         batched_gemm<C>(ex.nb, false, false, ex.m, ex.n, ex.k, a, b, c);
     }
-    return base[slots_.back().offset];
+    return base[slots_.back().offset[lay]];
 }
 
 template <class T>
 void ContractionPlan::backward(T* ws) const {
     using C = std::complex<T>;
     C* base = reinterpret_cast<C*>(ws);
-    C* sa = base + (ws_elems_ - scratch_a_ - scratch_b_ - scratch_c_);
+    C* sa = base + (ws_grad_ - scratch_elements(true));
     C* sb = sa + scratch_a_;
     C* sc = sb + scratch_b_;
     if (!need_adj_.back()) return;
@@ -289,14 +415,14 @@ void ContractionPlan::backward(T* ws) const {
         if (!na && !nb) continue;
         const C* cbar = base + slots_[ex.out].adj;
         if (na) {
-            const C* b = base + slots_[ex.b].offset;
+            const C* b = base + slots_[ex.b].offset[1];
             if (!ex.id_b) { gather(b, ex.perm_b, sb); b = sb; }
             C* abar = ex.id_a ? base + slots_[ex.a].adj : sc;
             batched_gemm<C>(ex.nb, false, true, ex.m, ex.k, ex.n, cbar, b, abar);
             if (!ex.id_a) scatter(sc, ex.perm_a, base + slots_[ex.a].adj);
         }
         if (nb) {
-            const C* a = base + slots_[ex.a].offset;
+            const C* a = base + slots_[ex.a].offset[1];
             if (!ex.id_a) { gather(a, ex.perm_a, sa); a = sa; }
             C* bbar = ex.id_b ? base + slots_[ex.b].adj : sc;
             batched_gemm<C>(ex.nb, true, false, ex.k, ex.n, ex.m, a, cbar, bbar);
@@ -318,9 +444,9 @@ double ContractionPlan::ket_gradient(const T* ws, int gate, const cplx* dm) cons
 }
 
 #define PYQML_TN_INSTANTIATE(T)                                                             \
-    template void ContractionPlan::fill_gate<T>(T*, int, const cplx*) const;              \
-    template void ContractionPlan::fill_constants<T>(T*) const;                           \
-    template std::complex<T> ContractionPlan::forward<T>(T*) const;                       \
+    template void ContractionPlan::fill_gate<T>(T*, int, const cplx*, bool) const;        \
+    template void ContractionPlan::fill_constants<T>(T*, bool) const;                     \
+    template std::complex<T> ContractionPlan::forward<T>(T*, bool) const;                 \
     template void ContractionPlan::backward<T>(T*) const;                                 \
     template double ContractionPlan::ket_gradient<T>(const T*, int, const cplx*) const;
 PYQML_TN_INSTANTIATE(double)
