@@ -125,6 +125,21 @@ void init_tensornet(py::module_& m) {
     }, py::arg("circuit"), py::arg("plan"), py::arg("weights"), py::arg("inputs") = py::none(),
        py::arg("precision") = "complex128", "Amplitudes <b|U|0> (rows,) through an amplitude-network plan.");
 
+    m.def("tn_amplitude_network", [](int n_wires, const std::vector<std::pair<std::string, std::vector<int>>>& ops,
+                                     const std::vector<int>& bits) {
+        std::vector<tn::StructGate> gs;
+        std::vector<std::vector<int>> wires;
+        for (const auto& [name, ws] : ops) {
+            auto id = gates::gate_by_name(name);
+            if (!id) throw InvalidInput("unknown gate '" + name + "'");
+            gs.push_back({*id, gates::gate_wire_count(*id, static_cast<int>(ws.size()))});
+            wires.push_back(ws);
+        }
+        return py::make_tuple(leaf_list(tn::build_amplitude_network(n_wires, gs, wires, bits)), gate_list(gs));
+    }, py::arg("n_wires"), py::arg("ops"), py::arg("bits"),
+       "Leaves [(kind, gate, letter, labels)] and gates [(name, n_wires)] of the amplitude network <b|U|0> of ops "
+       "[(name, wires)] on n_wires wires (the same builder as the expectation networks' ket half).");
+
     m.def("tn_greedy_path", [](const std::vector<std::vector<int>>& labels) {
         std::vector<tn::Step> steps;
         {
