@@ -85,19 +85,17 @@ void init_tensornet(py::module_& m) {
         .def_property_readonly("forward_workspace_elements",
                                [](const tn::ContractionPlan& p) { return p.workspace_elements(false); },
                                "Complex elements of the workspace of a forward-only call (values, amplitudes): "
-                               "tensors placed by liveness plus the gather scratch.")
+                               "tensors and gather copies placed by liveness.")
         .def_property_readonly("gradient_workspace_elements",
                                [](const tn::ContractionPlan& p) { return p.workspace_elements(true); },
                                "Complex elements of the workspace of a call with the backward sweep (gradients).")
         .def_property_readonly("workspace_elements",
                                [](const tn::ContractionPlan& p) { return double(p.workspace_elements(true)); },
                                "The gradient workspace (gradient_workspace_elements), as a float.")
-        .def("scratch_elements", &tn::ContractionPlan::scratch_elements, py::arg("gradients"),
-             "Gather buffers of permuted operands at the end of the forward or gradient workspace.")
         .def_property_readonly("table_bytes", &tn::ContractionPlan::table_bytes)
         .def("bytes_per_thread", &tn::ContractionPlan::bytes_per_thread, py::arg("elem_bytes"),
              py::arg("gradients") = true,
-             "Bytes of one thread's workspace (scratch included) for a forward-only or a gradient call.")
+             "Bytes of one thread's workspace for a forward-only or a gradient call.")
         .def_property_readonly("gates", [](const tn::ContractionPlan& p) { return gate_list(p.gates()); })
         .def_property_readonly("leaves", [](const tn::ContractionPlan& p) { return leaf_list(p.leaves()); })
         .def_property_readonly("steps", [](const tn::ContractionPlan& p) { return step_list(p.steps()); })

@@ -8,9 +8,12 @@ only (every index has dimension 2, a tensor of r indices holds 2^r elements):
 
 A tensor is live from its birth (0 for a leaf, s + 1 for the result of step s) to the step consuming it; with
 gradients a value stays until the backward step that needs it and environments live from the backward step
-writing them to the one reading them (a leaf's to the end). The live peak is the largest total live at one
-time; no workspace can be smaller, and the plan's tensor part (its workspace less the documented gather
-scratch) must be at least that and, on the grid networks, exactly that.
+writing them to the one reading them (a leaf's to the end). A step's result has the index order [batch, free
+of a, free of b]; an operand not already in the order the GEMM reads ([batch, free, contracted] for a,
+[batch, contracted, free] for b, batch and contracted indices in a's order) is gathered into a copy live at
+that step; a backward step gathers the operand it reads and scatters a permuted environment through one
+buffer. The live peak is the largest total live at one time: no workspace can be smaller; the plan's is at
+least that and, on the grid networks, exactly that.
 """
 from __future__ import annotations
 
@@ -46,8 +49,23 @@ def _grid(lx: int, ly: int, layers: int):
     return c, edges
 
 
+def _gathers(leaves, tree):
+    """Per step: whether operand a and operand b are gathered (their index order is not the GEMM's)."""
+    labels = [list(lf[3]) for lf in leaves]
+    out = []
+    for a, b, kept in tree:
+        la, lb, keep = labels[a], labels[b], set(kept)
+        batch = [x for x in la if x in lb and x in keep]
+        con = [x for x in la if x in lb and x not in keep]
+        free_a = [x for x in la if x not in lb]
+        free_b = [x for x in lb if x not in la]
+        out.append((la != batch + free_a + con, lb != batch + con + free_b))
+        labels.append(batch + free_a + free_b)
+    return out
+
+
 def _intervals(leaves, tree, param_gates, gradients):
-    """[(size, start, end)] of every value (and, with gradients, every needed environment)."""
+    """[(size, start, end)] of every value, gather copy (and, with gradients, every needed environment)."""
     n_leaves, n_steps = len(leaves), len(tree)
     size = [2 ** len(lf[3]) for lf in leaves] + [2 ** len(kept) for _, _, kept in tree]
     born = [0] * n_leaves + [s + 1 for s in range(n_steps)]
@@ -76,6 +94,17 @@ def _intervals(leaves, tree, param_gates, gradients):
                 start = n_steps + 1 if c is None else 2 * n_steps - c
                 end = 2 * n_steps + 1 if t < n_leaves else 2 * n_steps - (t - n_leaves)
                 out.append((size[t], start, max(start, end)))
+    for s, ((a, b, _), (perm_a, perm_b)) in enumerate(zip(tree, _gathers(leaves, tree))):
+        out += [(size[x], s + 1, s + 1) for x, p in ((a, perm_a), (b, perm_b)) if p]
+        if gradients:
+            t = 2 * n_steps - s
+            if need[a] and perm_b:
+                out.append((size[b], t, t))
+            if need[b] and perm_a:
+                out.append((size[a], t, t))
+            scatter = max(size[a] if need[a] and perm_a else 0, size[b] if need[b] and perm_b else 0)
+            if scatter:
+                out.append((scatter, t, t))
     return out
 
 
@@ -94,8 +123,8 @@ def _structures(ex):
 
 
 def test_grid_workspace_is_the_live_peak():
-    """6x6 grid, two layers, <Z Z> on every edge: every structure's forward workspace is its live peak plus
-    the gather scratch, far below one slot per tensor (the largest: 1344 live elements)."""
+    """6x6 grid, two layers, <Z Z> on every edge: every structure's forward workspace is its live peak, far
+    below one slot per tensor (the largest structure held 7218 elements with one slot each)."""
     c, edges = _grid(6, 6, 2)
     ex = c.executor([pq.Z(u) @ pq.Z(v) for u, v in edges], "tensornet")
     largest = None
@@ -103,20 +132,27 @@ def test_grid_workspace_is_the_live_peak():
         core = sp.core
         fwd = _live_peak(_intervals(sp.leaves, sp.tree, params, False))
         grad = _live_peak(_intervals(sp.leaves, sp.tree, params, True))
-        assert core.forward_workspace_elements == fwd + core.scratch_elements(False)
-        assert core.gradient_workspace_elements >= grad + core.scratch_elements(True)
-        assert core.gradient_workspace_elements <= 1.1 * grad + core.scratch_elements(True)
-        # Scratch: at most one gather copy of each operand side (a, b; and c backward), each no larger than the
-        # largest tensor.
-        assert core.scratch_elements(False) <= 2 * 2**core.width
-        assert core.scratch_elements(True) <= 3 * 2**core.width
-        one_slot_each = sum(sz for sz, _, _ in _intervals(sp.leaves, sp.tree, params, True))
-        assert core.gradient_workspace_elements - core.scratch_elements(True) <= one_slot_each
-        if largest is None or one_slot_each > largest[0]:
-            largest = (one_slot_each, fwd, core)
-    one_slot_each, fwd, core = largest
-    assert fwd == 1344
-    assert core.forward_workspace_elements < one_slot_each / 2
+        assert core.forward_workspace_elements == fwd
+        assert grad <= core.gradient_workspace_elements <= 1.1 * grad
+        if largest is None or core.gradient_workspace_elements > largest[0].core.gradient_workspace_elements:
+            largest = (sp, params)
+    # The layout before liveness: one slot per tensor and per needed environment, then one gather buffer per
+    # operand side as large as its largest copy (a, b) and one for scattered environments.
+    sp, params = largest
+    tree = sp.tree
+    size = [2 ** len(lf[3]) for lf in sp.leaves] + [2 ** len(k) for _, _, k in tree]
+    need = [lf[0] == KET and lf[1] in params for lf in sp.leaves]
+    for a, b, _ in tree:
+        need.append(need[a] or need[b])
+    perms = _gathers(sp.leaves, tree)
+    buf_a = max([size[a] for (a, _, _), (pa, _) in zip(tree, perms) if pa], default=0)
+    buf_b = max([size[b] for (_, b, _), (_, pb) in zip(tree, perms) if pb], default=0)
+    buf_c = max([size[x] for (a, b, _), (pa, pb) in zip(tree, perms)
+                 for x, p in ((a, pa), (b, pb)) if p and need[x]], default=0)
+    one_slot_each = sum(size) + sum(sz for sz, n in zip(size, need) if n) + buf_a + buf_b + buf_c
+    assert one_slot_each == 7218
+    assert sp.core.forward_workspace_elements == 1856
+    assert sp.core.gradient_workspace_elements < one_slot_each / 1.5
 
 
 @pytest.mark.parametrize("seed,n,n_gates", [(11, 5, 40), (12, 8, 60), (13, 10, 50)])
@@ -132,8 +168,7 @@ def test_random_workspaces_cover_the_live_peak(seed, n, n_gates):
         core = sp.core
         for gradients, ws in ((False, core.forward_workspace_elements), (True, core.gradient_workspace_elements)):
             peak = _live_peak(_intervals(sp.leaves, sp.tree, params, gradients))
-            tensors = ws - core.scratch_elements(gradients)
-            assert peak <= tensors <= 1.25 * peak
+            assert peak <= ws <= 1.25 * peak
         assert core.forward_workspace_elements <= core.gradient_workspace_elements
         assert core.workspace_elements == core.gradient_workspace_elements
         assert core.bytes_per_thread(16, False) == 16 * core.forward_workspace_elements

@@ -278,10 +278,6 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
         need_adj_[out] = need_adj_[st.a] || need_adj_[st.b];
         if (need_adj_[st.a]) bwd_macs_ += macs;
         if (need_adj_[st.b]) bwd_macs_ += macs;
-        if (!ex.id_a) scratch_a_ = std::max(scratch_a_, slots_[st.a].size);
-        if (!ex.id_b) scratch_b_ = std::max(scratch_b_, slots_[st.b].size);
-        if (!ex.id_a && need_adj_[st.a]) scratch_c_ = std::max(scratch_c_, slots_[st.a].size);
-        if (!ex.id_b && need_adj_[st.b]) scratch_c_ = std::max(scratch_c_, slots_[st.b].size);
         table_bytes_ += 4.0 * ((ex.id_a ? 0 : slots_[st.a].size) + (ex.id_b ? 0 : slots_[st.b].size));
         steps_.push_back(std::move(ex));
     }
@@ -318,12 +314,47 @@ void ContractionPlan::assign_offsets() {
         adj_of.push_back(t);
         grad.push_back({slots_[t].size, start, std::max(start, end)});
     }
+    // Gather copies, live at their step only; dest: where each one's offset goes.
+    std::vector<int64_t*> fwd_dest, grad_dest;
+    for (int t = 0; t < T; ++t) grad_dest.push_back(&slots_[t].offset[1]);
+    for (int t : adj_of) grad_dest.push_back(&slots_[t].adj);
+    for (int s = 0; s < S; ++s) {
+        StepExec& ex = steps_[s];
+        const int64_t sa = slots_[ex.a].size, sb = slots_[ex.b].size;
+        if (!ex.id_a) {
+            fwd.push_back({sa, s + 1, s + 1});
+            fwd_dest.push_back(&ex.ga[0]);
+            grad.push_back({sa, s + 1, s + 1});
+            grad_dest.push_back(&ex.ga[1]);
+        }
+        if (!ex.id_b) {
+            fwd.push_back({sb, s + 1, s + 1});
+            fwd_dest.push_back(&ex.gb[0]);
+            grad.push_back({sb, s + 1, s + 1});
+            grad_dest.push_back(&ex.gb[1]);
+        }
+        const bool na = need_adj_[ex.a], nb = need_adj_[ex.b];
+        const int tb = 2 * S - s;
+        if (na && !ex.id_b) {
+            grad.push_back({sb, tb, tb});
+            grad_dest.push_back(&ex.bgb);
+        }
+        if (nb && !ex.id_a) {
+            grad.push_back({sa, tb, tb});
+            grad_dest.push_back(&ex.bga);
+        }
+        const int64_t sc = std::max<int64_t>(na && !ex.id_a ? sa : 0, nb && !ex.id_b ? sb : 0);
+        if (sc > 0) {
+            grad.push_back({sc, tb, tb});
+            grad_dest.push_back(&ex.bgc);
+        }
+    }
     std::vector<int64_t> off;
-    ws_fwd_ = assign_intervals(fwd, off) + scratch_elements(false);
+    ws_fwd_ = assign_intervals(fwd, off);
     for (int t = 0; t < T; ++t) slots_[t].offset[0] = off[t];
-    ws_grad_ = assign_intervals(grad, off) + scratch_elements(true);
-    for (int t = 0; t < T; ++t) slots_[t].offset[1] = off[t];
-    for (size_t j = 0; j < adj_of.size(); ++j) slots_[adj_of[j]].adj = off[T + j];
+    for (size_t j = 0; j < fwd_dest.size(); ++j) *fwd_dest[j] = off[T + j];
+    ws_grad_ = assign_intervals(grad, off);
+    for (size_t j = 0; j < grad_dest.size(); ++j) *grad_dest[j] = off[j];
 }
 
 void ContractionPlan::prepare() {
@@ -387,14 +418,12 @@ std::complex<T> ContractionPlan::forward(T* ws, bool gradients) const {
     using C = std::complex<T>;
     C* base = reinterpret_cast<C*>(ws);
     const int lay = gradients ? 1 : 0;
-    C* sa = base + (workspace_elements(gradients) - scratch_elements(gradients));
-    C* sb = sa + scratch_a_;
     for (const StepExec& ex : steps_) {
         const C* a = base + slots_[ex.a].offset[lay];
         const C* b = base + slots_[ex.b].offset[lay];
         C* c = base + slots_[ex.out].offset[lay];
-        if (!ex.id_a) { gather(a, ex.perm_a, sa); a = sa; }
-        if (!ex.id_b) { gather(b, ex.perm_b, sb); b = sb; }
+        if (!ex.id_a) { gather(a, ex.perm_a, base + ex.ga[lay]); a = base + ex.ga[lay]; }
+        if (!ex.id_b) { gather(b, ex.perm_b, base + ex.gb[lay]); b = base + ex.gb[lay]; }
         batched_gemm<C>(ex.nb, false, false, ex.m, ex.n, ex.k, a, b, c);
     }
     return base[slots_.back().offset[lay]];
@@ -404,9 +433,6 @@ template <class T>
 void ContractionPlan::backward(T* ws) const {
     using C = std::complex<T>;
     C* base = reinterpret_cast<C*>(ws);
-    C* sa = base + (ws_grad_ - scratch_elements(true));
-    C* sb = sa + scratch_a_;
-    C* sc = sb + scratch_b_;
     if (!need_adj_.back()) return;
     base[slots_.back().adj] = C(1);
     for (auto it = steps_.rbegin(); it != steps_.rend(); ++it) {
@@ -414,16 +440,17 @@ void ContractionPlan::backward(T* ws) const {
         const bool na = need_adj_[ex.a], nb = need_adj_[ex.b];
         if (!na && !nb) continue;
         const C* cbar = base + slots_[ex.out].adj;
+        C* sc = ex.bgc >= 0 ? base + ex.bgc : nullptr;
         if (na) {
             const C* b = base + slots_[ex.b].offset[1];
-            if (!ex.id_b) { gather(b, ex.perm_b, sb); b = sb; }
+            if (!ex.id_b) { gather(b, ex.perm_b, base + ex.bgb); b = base + ex.bgb; }
             C* abar = ex.id_a ? base + slots_[ex.a].adj : sc;
             batched_gemm<C>(ex.nb, false, true, ex.m, ex.k, ex.n, cbar, b, abar);
             if (!ex.id_a) scatter(sc, ex.perm_a, base + slots_[ex.a].adj);
         }
         if (nb) {
             const C* a = base + slots_[ex.a].offset[1];
-            if (!ex.id_a) { gather(a, ex.perm_a, sa); a = sa; }
+            if (!ex.id_a) { gather(a, ex.perm_a, base + ex.bga); a = base + ex.bga; }
             C* bbar = ex.id_b ? base + slots_[ex.b].adj : sc;
             batched_gemm<C>(ex.nb, true, false, ex.k, ex.n, ex.m, a, cbar, bbar);
             if (!ex.id_b) scatter(sc, ex.perm_b, base + slots_[ex.b].adj);

@@ -14,18 +14,20 @@
 // in one backward pass. Only subtrees holding a parametrised ket gate are visited. Since E is real and
 // the bra half is the conjugate of the ket half, dE/dtheta = 2 Re sum(env_ket * dU/dtheta).
 //
-// Workspace: every tensor (leaf value, step result, environment) gets an offset in one buffer, assigned by
-// liveness over the sweep's time line, so that memory of consumed tensors is reused:
+// Workspace: every tensor (leaf value, step result, environment, gather copy of a permuted operand) gets an
+// offset in one buffer, assigned by liveness over the sweep's time line, so that memory is reused:
 //
 //   time 0: leaves filled | 1..S: forward steps | S+1..2S: backward steps (last first) | 2S+1: gradients read
 //
 // A leaf lives from 0, a step result from its step, each until the step that consumes it; with gradients a
 // value lives on until the backward step that needs it (its sibling's environment), an environment from the
-// backward step that writes it to the one that reads it (a leaf's until the end). Two tensors live at a
-// common time never share memory (so no step writes over its operands). Offsets come from a deterministic
-// greedy interval allocator (largest first, each at the lowest free offset); sizes are powers of two. There
-// are two layouts: forward only (values, short lifetimes) and forward + backward. After the tensors lie the
-// gather buffers of permuted operands (two forward, a third backward), the documented scratch.
+// backward step that writes it to the one that reads it (a leaf's until the end). A step whose operand's
+// index order is not [batch, free, contracted] (a) or [batch, contracted, free] (b) gathers it into a copy
+// live at that step only; a backward step has the same gather copies (for the operand it reads) and one
+// buffer for an environment it scatters. Two tensors live at a common time never share memory (so no step
+// writes over what it reads). Offsets come from a deterministic greedy interval allocator (largest first,
+// each at the lowest free offset, over a few orders); sizes are powers of two. There are two layouts:
+// forward only (values, short lifetimes) and forward + backward.
 #include <cstdint>
 #include <atomic>
 #include <memory>
@@ -71,16 +73,12 @@ public:
     double backward_macs() const { return bwd_macs_; }
     // log2 of the largest tensor.
     int width() const { return width_; }
-    // Complex elements of the workspace a call allocates: the tensors by liveness plus the scratch, for a
-    // forward-only call (values, amplitudes) or one with the backward sweep (gradients).
+    // Complex elements of the workspace a call allocates (every tensor and gather copy, placed by liveness),
+    // for a forward-only call (values, amplitudes) or one with the backward sweep (gradients).
     int64_t workspace_elements(bool gradients) const { return gradients ? ws_grad_ : ws_fwd_; }
-    // The gather buffers at the end of that workspace.
-    int64_t scratch_elements(bool gradients) const {
-        return scratch_a_ + scratch_b_ + (gradients ? scratch_c_ : 0);
-    }
     // Bytes of the permutation tables (shared by all threads, built once by prepare()).
     double table_bytes() const { return table_bytes_; }
-    // Bytes one thread allocates to run the plan (its workspace, scratch included), elements of `elem_bytes`.
+    // Bytes one thread allocates to run the plan (its workspace), for elements of `elem_bytes`.
     double bytes_per_thread(int elem_bytes, bool gradients) const {
         return double(workspace_elements(gradients)) * elem_bytes;
     }
@@ -121,6 +119,8 @@ private:
         std::vector<int> a_order, b_order;   // source positions, in the permuted order
         std::vector<uint32_t> perm_a, perm_b;  // gather tables (empty when the order is the identity)
         bool id_a, id_b;
+        // Gather copies: forward (per layout), backward (a, b; and the scatter buffer); -1 when unused.
+        int64_t ga[2] = {-1, -1}, gb[2] = {-1, -1}, bga = -1, bgb = -1, bgc = -1;
     };
 
     std::vector<StructGate> gates_;
@@ -133,7 +133,7 @@ private:
     std::vector<char> need_adj_;
     void assign_offsets();
 
-    int64_t scratch_a_ = 0, scratch_b_ = 0, scratch_c_ = 0, ws_fwd_ = 0, ws_grad_ = 0;
+    int64_t ws_fwd_ = 0, ws_grad_ = 0;
     double fwd_macs_ = 0, bwd_macs_ = 0, table_bytes_ = 0;
     int width_ = 0;
     std::atomic<bool> prepared_{false};
