@@ -46,40 +46,45 @@ struct Interval {
 // buffer length.
 int64_t place(const std::vector<Interval>& iv, const std::vector<int>& order, bool best_fit,
               std::vector<int64_t>& off) {
+    struct Placed {
+        int64_t off, end_off;
+        int start, end;
+    };
     off.assign(iv.size(), 0);
-    std::vector<int> placed;  // by offset
+    std::vector<Placed> placed;  // by offset (contiguous: this scan is the allocator's hot loop)
     placed.reserve(iv.size());
     int64_t total = 0;
     for (int i : order) {
-        const int64_t size = iv[i].size;
+        const Interval& x = iv[i];
         int64_t cur = 0, at = -1, best_gap = 0;
-        for (int p : placed) {
-            if (iv[p].end < iv[i].start || iv[i].end < iv[p].start) continue;
-            if (off[p] > cur) {
-                const int64_t gap = off[p] - cur;
-                if (gap >= size && (at < 0 || gap < best_gap)) {
+        for (const Placed& p : placed) {
+            if (p.end < x.start || x.end < p.start) continue;
+            if (p.off > cur) {
+                const int64_t gap = p.off - cur;
+                if (gap >= x.size && (at < 0 || gap < best_gap)) {
                     at = cur;
                     best_gap = gap;
-                    if (!best_fit || gap == size) break;
+                    if (!best_fit || gap == x.size) break;
                 }
             }
-            cur = std::max(cur, off[p] + iv[p].size);
+            cur = std::max(cur, p.end_off);
         }
         if (at < 0) at = cur;
         off[i] = at;
-        total = std::max(total, at + size);
-        auto pos = std::upper_bound(placed.begin(), placed.end(), at, [&](int64_t v, int p) { return v < off[p]; });
-        placed.insert(pos, i);
+        total = std::max(total, at + x.size);
+        auto pos = std::upper_bound(placed.begin(), placed.end(), at,
+                                    [](int64_t v, const Placed& p) { return v < p.off; });
+        placed.insert(pos, {at, at + x.size, x.start, x.end});
     }
     return total;
 }
 
 // Offsets such that two intervals live at a common time do not overlap; returns the buffer length. No
 // buffer is shorter than the largest total size live at one time (the live peak). First and best fit over
-// a few visiting orders: largest first (then by start, longest lifetime first, or latest end first), and
-// by start time (optimal when all sizes are equal); for small networks also shuffles of those, from a fixed
-// seed. The shortest buffer is kept (ties: the earlier try), so the result is deterministic; the search
-// stops once it reaches the live peak.
+// a few visiting orders: largest first (then by start), by start time (optimal when all sizes are equal),
+// and while the network is moderate also largest first by longest lifetime or latest end, and shuffles
+// within the size classes from a fixed seed. The shortest buffer is kept (ties: the earlier try), so the
+// result is deterministic; the search stops once it reaches the live peak.
 int64_t assign_intervals(const std::vector<Interval>& iv, std::vector<int64_t>& best) {
     const int n = static_cast<int>(iv.size());
     int64_t peak = 0;
@@ -97,11 +102,11 @@ int64_t assign_intervals(const std::vector<Interval>& iv, std::vector<int64_t>& 
     using Less = bool (*)(const Interval&, const Interval&);
     const Less orders[] = {
         [](const Interval& x, const Interval& y) { return x.size != y.size ? x.size > y.size : x.start < y.start; },
+        [](const Interval& x, const Interval& y) { return x.start != y.start ? x.start < y.start : x.size > y.size; },
         [](const Interval& x, const Interval& y) {
             return x.size != y.size ? x.size > y.size : x.end - x.start > y.end - y.start;
         },
         [](const Interval& x, const Interval& y) { return x.size != y.size ? x.size > y.size : x.end > y.end; },
-        [](const Interval& x, const Interval& y) { return x.start != y.start ? x.start < y.start : x.size > y.size; },
     };
     int64_t best_total = -1;
     std::vector<int> order(n);
@@ -114,13 +119,16 @@ int64_t assign_intervals(const std::vector<Interval>& iv, std::vector<int64_t>& 
         }
         return best_total == peak;
     };
-    for (Less less : orders) {
+    // Each try costs O(n^2) at worst: the two main orders always, the others while n is moderate.
+    const int n_orders = 4;
+    for (int o = 0; o < n_orders; ++o) {
+        const Less less = orders[o];
         std::iota(order.begin(), order.end(), 0);
         std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return less(iv[x], iv[y]); });
         if (attempt(false) || attempt(true)) return best_total;
     }
     // Shuffles within each size class, largest first (a few, while they stay cheap).
-    const int tries = n <= 256 ? 32 : n <= 2048 ? 4 : 0;
+    const int tries = n <= 256 ? 16 : 0;
     std::mt19937 rng(12345);
     std::vector<uint32_t> key(n);
     for (int k = 0; k < tries; ++k) {
@@ -283,11 +291,12 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
     }
     PYQML_REQUIRE(slots_.back().labels.empty(), "the contraction tree does not end in a scalar");
     step_defs_ = std::move(steps);
-    assign_offsets();
+    assign_offsets(false);
 }
 
-void ContractionPlan::assign_offsets() {
+void ContractionPlan::assign_offsets(bool gradients) {
     const int L = n_leaves(), S = n_steps(), T = L + S;
+    const int lay = gradients ? 1 : 0;
     std::vector<int> consumer(T, -1), sibling(T, -1);
     for (int s = 0; s < S; ++s) {
         const StepExec& ex = steps_[s];
@@ -297,64 +306,70 @@ void ContractionPlan::assign_offsets() {
     }
     // Times: leaves are filled at 0, forward step s runs at s + 1, backward step s at 2S - s, the
     // gradients are read at 2S + 1. The root (the one tensor no step consumes) lives at its birth only.
+    // iv[j] is placed at *dest[j].
     auto born = [&](int t) { return t < L ? 0 : t - L + 1; };
-    std::vector<Interval> fwd(T), grad;
-    grad.reserve(2 * T);
+    std::vector<Interval> iv;
+    std::vector<int64_t*> dest;
+    iv.reserve(2 * T);
+    dest.reserve(2 * T);
     for (int t = 0; t < T; ++t) {
         const int c = consumer[t];
-        fwd[t] = {slots_[t].size, born(t), c < 0 ? born(t) : c + 1};
-        grad.push_back({slots_[t].size, born(t), c < 0 ? born(t) : need_adj_[sibling[t]] ? 2 * S - c : c + 1});
+        const int end = c < 0 ? born(t) : gradients && need_adj_[sibling[t]] ? 2 * S - c : c + 1;
+        iv.push_back({slots_[t].size, born(t), end});
+        dest.push_back(&slots_[t].offset[lay]);
     }
-    std::vector<int> adj_of;
-    for (int t = 0; t < T; ++t) {
+    for (int t = 0; gradients && t < T; ++t) {
         if (!need_adj_[t]) continue;
         const int c = consumer[t];
         const int start = c < 0 ? S + 1 : 2 * S - c;
         const int end = t < L ? 2 * S + 1 : 2 * S - (t - L);
-        adj_of.push_back(t);
-        grad.push_back({slots_[t].size, start, std::max(start, end)});
+        iv.push_back({slots_[t].size, start, std::max(start, end)});
+        dest.push_back(&slots_[t].adj);
     }
-    // Gather copies, live at their step only; dest: where each one's offset goes.
-    std::vector<int64_t*> fwd_dest, grad_dest;
-    for (int t = 0; t < T; ++t) grad_dest.push_back(&slots_[t].offset[1]);
-    for (int t : adj_of) grad_dest.push_back(&slots_[t].adj);
+    // Gather copies, live at their step only.
     for (int s = 0; s < S; ++s) {
         StepExec& ex = steps_[s];
         const int64_t sa = slots_[ex.a].size, sb = slots_[ex.b].size;
         if (!ex.id_a) {
-            fwd.push_back({sa, s + 1, s + 1});
-            fwd_dest.push_back(&ex.ga[0]);
-            grad.push_back({sa, s + 1, s + 1});
-            grad_dest.push_back(&ex.ga[1]);
+            iv.push_back({sa, s + 1, s + 1});
+            dest.push_back(&ex.ga[lay]);
         }
         if (!ex.id_b) {
-            fwd.push_back({sb, s + 1, s + 1});
-            fwd_dest.push_back(&ex.gb[0]);
-            grad.push_back({sb, s + 1, s + 1});
-            grad_dest.push_back(&ex.gb[1]);
+            iv.push_back({sb, s + 1, s + 1});
+            dest.push_back(&ex.gb[lay]);
         }
+        if (!gradients) continue;
         const bool na = need_adj_[ex.a], nb = need_adj_[ex.b];
         const int tb = 2 * S - s;
         if (na && !ex.id_b) {
-            grad.push_back({sb, tb, tb});
-            grad_dest.push_back(&ex.bgb);
+            iv.push_back({sb, tb, tb});
+            dest.push_back(&ex.bgb);
         }
         if (nb && !ex.id_a) {
-            grad.push_back({sa, tb, tb});
-            grad_dest.push_back(&ex.bga);
+            iv.push_back({sa, tb, tb});
+            dest.push_back(&ex.bga);
         }
         const int64_t sc = std::max<int64_t>(na && !ex.id_a ? sa : 0, nb && !ex.id_b ? sb : 0);
         if (sc > 0) {
-            grad.push_back({sc, tb, tb});
-            grad_dest.push_back(&ex.bgc);
+            iv.push_back({sc, tb, tb});
+            dest.push_back(&ex.bgc);
         }
     }
     std::vector<int64_t> off;
-    ws_fwd_ = assign_intervals(fwd, off);
-    for (int t = 0; t < T; ++t) slots_[t].offset[0] = off[t];
-    for (size_t j = 0; j < fwd_dest.size(); ++j) *fwd_dest[j] = off[T + j];
-    ws_grad_ = assign_intervals(grad, off);
-    for (size_t j = 0; j < grad_dest.size(); ++j) *grad_dest[j] = off[j];
+    (gradients ? ws_grad_ : ws_fwd_) = assign_intervals(iv, off);
+    for (size_t j = 0; j < dest.size(); ++j) *dest[j] = off[j];
+}
+
+void ContractionPlan::gradient_layout() const {
+    // Built on first use: forward-only plans (values, amplitudes) never pay for it. The gradient fields it
+    // writes are read only after this returns (std::call_once orders them).
+    std::call_once(grad_once_, [this] { const_cast<ContractionPlan*>(this)->assign_offsets(true); });
+}
+
+int64_t ContractionPlan::workspace_elements(bool gradients) const {
+    if (!gradients) return ws_fwd_;
+    gradient_layout();
+    return ws_grad_;
 }
 
 void ContractionPlan::prepare() {
@@ -370,6 +385,7 @@ void ContractionPlan::prepare() {
 
 template <class T>
 void ContractionPlan::fill_gate(T* ws, int gate, const cplx* m, bool gradients) const {
+    if (gradients) gradient_layout();
     const std::vector<int>& map = gate_map_[gate];
     std::complex<T>* ket = reinterpret_cast<std::complex<T>*>(ws) + slots_[ket_leaf_[gate]].offset[gradients];
     for (size_t t = 0; t < map.size(); ++t) ket[t] = std::complex<T>(T(m[map[t]].real()), T(m[map[t]].imag()));
@@ -380,6 +396,7 @@ void ContractionPlan::fill_gate(T* ws, int gate, const cplx* m, bool gradients) 
 
 template <class T>
 void ContractionPlan::fill_constants(T* ws, bool gradients) const {
+    if (gradients) gradient_layout();
     using C = std::complex<T>;
     C* base = reinterpret_cast<C*>(ws);
     for (size_t i = 0; i < leaves_.size(); ++i) {
@@ -418,6 +435,7 @@ std::complex<T> ContractionPlan::forward(T* ws, bool gradients) const {
     using C = std::complex<T>;
     C* base = reinterpret_cast<C*>(ws);
     const int lay = gradients ? 1 : 0;
+    if (gradients) gradient_layout();
     for (const StepExec& ex : steps_) {
         const C* a = base + slots_[ex.a].offset[lay];
         const C* b = base + slots_[ex.b].offset[lay];
@@ -433,6 +451,7 @@ template <class T>
 void ContractionPlan::backward(T* ws) const {
     using C = std::complex<T>;
     C* base = reinterpret_cast<C*>(ws);
+    gradient_layout();
     if (!need_adj_.back()) return;
     base[slots_.back().adj] = C(1);
     for (auto it = steps_.rbegin(); it != steps_.rend(); ++it) {
@@ -460,6 +479,7 @@ void ContractionPlan::backward(T* ws) const {
 
 template <class T>
 double ContractionPlan::ket_gradient(const T* ws, int gate, const cplx* dm) const {
+    gradient_layout();
     const std::vector<int>& map = gate_map_[gate];
     const std::complex<T>* env = reinterpret_cast<const std::complex<T>*>(ws) + slots_[ket_leaf_[gate]].adj;
     double s = 0;

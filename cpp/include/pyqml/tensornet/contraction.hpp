@@ -27,7 +27,7 @@
 // buffer for an environment it scatters. Two tensors live at a common time never share memory (so no step
 // writes over what it reads). Offsets come from a deterministic greedy interval allocator (largest first,
 // each at the lowest free offset, over a few orders); sizes are powers of two. There are two layouts:
-// forward only (values, short lifetimes) and forward + backward.
+// forward only (values, short lifetimes) and forward + backward (built on first use).
 #include <cstdint>
 #include <atomic>
 #include <memory>
@@ -75,7 +75,7 @@ public:
     int width() const { return width_; }
     // Complex elements of the workspace a call allocates (every tensor and gather copy, placed by liveness),
     // for a forward-only call (values, amplitudes) or one with the backward sweep (gradients).
-    int64_t workspace_elements(bool gradients) const { return gradients ? ws_grad_ : ws_fwd_; }
+    int64_t workspace_elements(bool gradients) const;
     // Bytes of the permutation tables (shared by all threads, built once by prepare()).
     double table_bytes() const { return table_bytes_; }
     // Bytes one thread allocates to run the plan (its workspace), for elements of `elem_bytes`.
@@ -131,13 +131,15 @@ private:
     std::vector<int> ket_leaf_, bra_leaf_;          // per gate
     std::vector<std::vector<int>> gate_map_;        // per gate: tensor element -> full-matrix entry
     std::vector<char> need_adj_;
-    void assign_offsets();
+    void assign_offsets(bool gradients);
+    void gradient_layout() const;
 
     int64_t ws_fwd_ = 0, ws_grad_ = 0;
     double fwd_macs_ = 0, bwd_macs_ = 0, table_bytes_ = 0;
     int width_ = 0;
     std::atomic<bool> prepared_{false};
     std::mutex prepare_mutex_;
+    mutable std::once_flag grad_once_;
 };
 
 }  // namespace pyqml::tn
