@@ -41,6 +41,36 @@ std::shared_ptr<tn::ContractionPlan> make_plan(const std::vector<GateTuple>& gat
     return std::make_shared<tn::ContractionPlan>(std::move(gs), std::move(ls), std::move(ss));
 }
 
+py::tuple leaf_tuple(const tn::Leaf& l) {
+    return py::make_tuple(static_cast<int>(l.kind), l.gate,
+                          l.kind == tn::LeafKind::Pauli || l.kind == tn::LeafKind::PauliDiag ? std::string(1, l.letter)
+                                                                                             : std::string(),
+                          l.labels);
+}
+
+py::list leaf_list(const std::vector<tn::Leaf>& leaves) {
+    py::list out;
+    for (const tn::Leaf& l : leaves) out.append(leaf_tuple(l));
+    return out;
+}
+
+py::list gate_list(const std::vector<tn::StructGate>& gates) {
+    py::list out;
+    for (const tn::StructGate& g : gates) out.append(py::make_tuple(std::string(gates::gate_spec(g.gate).name), g.n_wires));
+    return out;
+}
+
+py::list step_list(const std::vector<tn::Step>& steps) {
+    py::list out;
+    for (const tn::Step& s : steps) out.append(py::make_tuple(s.a, s.b, s.keep));
+    return out;
+}
+
+// The plan's definition in the constructor's argument form: (gates, leaves, steps).
+py::tuple plan_state(const tn::ContractionPlan& p) {
+    return py::make_tuple(gate_list(p.gates()), leaf_list(p.leaves()), step_list(p.steps()));
+}
+
 }  // namespace
 
 void init_tensornet(py::module_& m) {
@@ -52,9 +82,30 @@ void init_tensornet(py::module_& m) {
         .def_property_readonly("forward_macs", &tn::ContractionPlan::forward_macs)
         .def_property_readonly("backward_macs", &tn::ContractionPlan::backward_macs)
         .def_property_readonly("width", &tn::ContractionPlan::width)
-        .def_property_readonly("workspace_elements", &tn::ContractionPlan::workspace_elements)
+        .def_property_readonly("forward_workspace_elements",
+                               [](const tn::ContractionPlan& p) { return p.workspace_elements(false); },
+                               "Complex elements of the workspace of a forward-only call (values, amplitudes): "
+                               "tensors and gather copies placed by liveness.")
+        .def_property_readonly("gradient_workspace_elements",
+                               [](const tn::ContractionPlan& p) { return p.workspace_elements(true); },
+                               "Complex elements of the workspace of a call with the backward sweep (gradients).")
+        .def_property_readonly("workspace_elements",
+                               [](const tn::ContractionPlan& p) { return double(p.workspace_elements(true)); },
+                               "The gradient workspace (gradient_workspace_elements), as a float.")
         .def_property_readonly("table_bytes", &tn::ContractionPlan::table_bytes)
-        .def("bytes_per_thread", &tn::ContractionPlan::bytes_per_thread, py::arg("elem_bytes"));
+        .def("bytes_per_thread", &tn::ContractionPlan::bytes_per_thread, py::arg("elem_bytes"),
+             py::arg("gradients") = true,
+             "Bytes of one thread's workspace for a forward-only or a gradient call.")
+        .def_property_readonly("gates", [](const tn::ContractionPlan& p) { return gate_list(p.gates()); })
+        .def_property_readonly("leaves", [](const tn::ContractionPlan& p) { return leaf_list(p.leaves()); })
+        .def_property_readonly("steps", [](const tn::ContractionPlan& p) { return step_list(p.steps()); })
+        .def(py::pickle(
+            [](const tn::ContractionPlan& p) { return plan_state(p); },
+            [](const py::tuple& t) {
+                PYQML_REQUIRE(t.size() == 3, "a ContractionPlan state is (gates, leaves, steps)");
+                return make_plan(t[0].cast<std::vector<GateTuple>>(), t[1].cast<std::vector<LeafTuple>>(),
+                                 t[2].cast<std::vector<StepTuple>>());
+            }));
 
     m.def("tn_amplitudes", [](const Circuit& c, std::shared_ptr<tn::ContractionPlan> plan, const py::object& w,
                               const py::object& x, const std::string& precision) {
@@ -71,6 +122,21 @@ void init_tensornet(py::module_& m) {
         return out;
     }, py::arg("circuit"), py::arg("plan"), py::arg("weights"), py::arg("inputs") = py::none(),
        py::arg("precision") = "complex128", "Amplitudes <b|U|0> (rows,) through an amplitude-network plan.");
+
+    m.def("tn_amplitude_network", [](int n_wires, const std::vector<std::pair<std::string, std::vector<int>>>& ops,
+                                     const std::vector<int>& bits) {
+        std::vector<tn::StructGate> gs;
+        std::vector<std::vector<int>> wires;
+        for (const auto& [name, ws] : ops) {
+            auto id = gates::gate_by_name(name);
+            if (!id) throw InvalidInput("unknown gate '" + name + "'");
+            gs.push_back({*id, gates::gate_wire_count(*id, static_cast<int>(ws.size()))});
+            wires.push_back(ws);
+        }
+        return py::make_tuple(leaf_list(tn::build_amplitude_network(n_wires, gs, wires, bits)), gate_list(gs));
+    }, py::arg("n_wires"), py::arg("ops"), py::arg("bits"),
+       "Leaves [(kind, gate, letter, labels)] and gates [(name, n_wires)] of the amplitude network <b|U|0> of ops "
+       "[(name, wires)] on n_wires wires (the same builder as the expectation networks' ket half).");
 
     m.def("tn_greedy_path", [](const std::vector<std::vector<int>>& labels) {
         std::vector<tn::Step> steps;
@@ -108,13 +174,7 @@ void init_tensornet(py::module_& m) {
                 gates.append(py::make_tuple(gates::gate_spec(st.gates[j].gate).name, st.gate_wires[j], diag,
                                             gates::gate_spec(st.gates[j].gate).n_params));
             }
-            py::list leaves;
-            for (const tn::Leaf& l : tn::build_network(st))
-                leaves.append(py::make_tuple(static_cast<int>(l.kind), l.gate,
-                                             l.kind == tn::LeafKind::Pauli || l.kind == tn::LeafKind::PauliDiag
-                                                 ? std::string(1, l.letter)
-                                                 : std::string(),
-                                             l.labels));
+            py::list leaves = leaf_list(tn::build_network(st));
             py::dict d;
             d["leaves"] = leaves;
             d["key"] = py::bytes(st.key);

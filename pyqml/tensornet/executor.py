@@ -30,7 +30,11 @@ class TensorNetPlan:
     gradient_flops : float
         Forward plus backward sweep (values and all gradients).
     peak_memory : float
-        Estimated peak bytes of one call with gradients (the number the memory guard checks).
+        Estimated peak bytes of a gradient call on one row (``jacobian``): the number the memory guard checks
+        before that call (``TensorNet.estimated_bytes(1, True)``), with each thread's workspace laid out by
+        liveness for the forward and backward sweeps.
+    forward_memory : float
+        The same for a forward-only call on one row (``expval``): no environments, a smaller workspace.
     width : int
         log2 of the largest tensor of any plan.
     structures : list of StructurePlan
@@ -52,12 +56,13 @@ class TensorNetPlan:
                                         for c, p in zip(self.counts, self.structures))
         self.width = max((p.width for p in self.structures), default=0)
         self.peak_memory = float(tn.estimated_bytes(1, True))
+        self.forward_memory = float(tn.estimated_bytes(1, False))
         self.cones = tn.cones()
 
     def __repr__(self) -> str:
         return (f"TensorNetPlan(terms={self.n_terms}, structures={self.n_structures}, flops={self.flops:.3g}, "
                 f"gradient_flops={self.gradient_flops:.3g}, width={self.width}, "
-                f"peak_memory={self.peak_memory:.3g} B)")
+                f"peak_memory={self.peak_memory:.3g} B, forward_memory={self.forward_memory:.3g} B)")
 
 
 class TensorNetExecutor(Executor):
@@ -107,8 +112,11 @@ class TensorNetExecutor(Executor):
                                    f"{s} of {self._tn.n_structures} structures planned, the widest so far 2^{widest}")
             p = plan_for(self._tn.structure(s), optimize)
             if refuse_oversized:
-                # Refuse up front, before planning the other structures, when one plan alone cannot fit.
-                need, limit = p.core.bytes_per_thread(elem), _core.memory_limit()
+                # Refuse up front, before planning the other structures, when one plan alone cannot fit: one
+                # thread's forward workspace and the permutation tables, what every call needs at least (a
+                # gradient call's larger workspace is checked when it is made).
+                need = p.core.bytes_per_thread(elem, False) + p.core.table_bytes
+                limit = _core.memory_limit()
                 if need > limit:
                     raise _core.MemoryLimitError(
                         f"tensor-network contraction (largest tensor 2^{p.width} amplitudes) needs an estimated "
@@ -137,8 +145,8 @@ class TensorNetExecutor(Executor):
         elif measurement == "amplitude":
             from .amplitudes import amplitude_plan
 
-            entry = amplitude_plan(circuit, [0] * circuit.n_wires, optimize)
-            return Estimate(8.0 * entry[0].forward_macs, float(entry[0].bytes_per_thread(16)))
+            ap = amplitude_plan(circuit, [0] * circuit.n_wires, optimize)
+            return Estimate(8.0 * ap.forward_macs, float(ap.bytes_per_thread(16, False) + ap.table_bytes))
         else:
             return Estimate.refused(f"the tensor-network method does not compute {measurement}")
         ex = circuit.executor(obs, "tensornet", precision, optimize=optimize)

@@ -23,6 +23,7 @@ from typing import Any
 import opt_einsum as oe
 
 from .. import _core
+from ..frontend.cache import PlanCache
 
 KET_GATE, BRA_GATE, ZERO, PAULI, PAULI_DIAG = 0, 1, 2, 3, 4
 
@@ -249,7 +250,13 @@ class StructurePlan:
         return self.core.backward_macs
 
 
-_PLAN_CACHE: dict[tuple[bytes, str], StructurePlan] = {}
+# Bounded (LRU, a share of the memory limit); emptied by pq.clear_caches().
+_PLAN_CACHE = PlanCache("contraction plans")
+
+
+def _plan_bytes(plan: StructurePlan) -> float:
+    """Estimated bytes a cached plan holds: permutation tables, leaves and steps."""
+    return plan.core.table_bytes + 96.0 * (len(plan.leaves) + len(plan.tree))
 
 
 def plan_for(structure: dict, optimize: str = "auto") -> StructurePlan:
@@ -258,10 +265,10 @@ def plan_for(structure: dict, optimize: str = "auto") -> StructurePlan:
     plan = _PLAN_CACHE.get(key)
     if plan is None:
         plan = StructurePlan(structure, optimize)
-        _PLAN_CACHE[key] = plan
+        _PLAN_CACHE.put(key, plan, _plan_bytes(plan) + len(structure["key"]))
     return plan
 
 
 def clear_plan_cache() -> None:
-    """Forget every cached plan."""
+    """Forget every cached contraction plan (``pq.clear_caches()`` empties every cache)."""
     _PLAN_CACHE.clear()

@@ -111,7 +111,7 @@ double Executor::estimated_bytes(int64_t rows, bool gradients) const {
     double per_thread = 0, tables = 0;
     for (const auto& p : plans_) {
         if (!p) continue;
-        per_thread = std::max(per_thread, p->bytes_per_thread(elem));
+        per_thread = std::max(per_thread, p->bytes_per_thread(elem, gradients));
         if (!p->prepared()) tables += p->table_bytes();
     }
     const int64_t pairs = rows * int64_t(terms_.size());
@@ -144,7 +144,7 @@ void Executor::run(const Batch& b, bool grads, Take&& take) const {
                  "tensor-network contraction (largest tensor 2^" + std::to_string(width) + " amplitudes)");
     for (const auto& p : plans_) p->prepare();
     int64_t max_ws = 0;
-    for (const auto& p : plans_) max_ws = std::max<int64_t>(max_ws, int64_t(p->workspace_elements()));
+    for (const auto& p : plans_) max_ws = std::max<int64_t>(max_ws, p->workspace_elements(grads));
 
     const int na = circuit_.n_angles();
     const int64_t per_row = nt + (grads ? total_grad_ : 0) + na;
@@ -156,9 +156,11 @@ void Executor::run(const Batch& b, bool grads, Take&& take) const {
         for (int64_t r = 0; r < nr; ++r) angles_of_row(b, r0 + r, angles.data() + r * na);
         const int64_t pairs = nr * nt;
         const bool par = threads > 1 && pairs > 1;
+        // One workspace per thread, and no more threads than pairs (what estimated_bytes counts).
+        const int team = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, pairs)));
         set_blas_threads(par ? 1 : threads);
         std::exception_ptr err;
-#pragma omp parallel if (par)
+#pragma omp parallel if (par) num_threads(team)
         {
             std::vector<std::complex<F>> ws(pairs > 0 ? max_ws : 0);
             F* wsp = reinterpret_cast<F*>(ws.data());
@@ -176,10 +178,10 @@ void Executor::run(const Batch& b, bool grads, Take&& take) const {
                         const double* p = ang + circuit_.angle_offset(term.cone.ops[j]);
                         auto m = gates::full_matrix(op.gate, static_cast<int>(op.wires.size()), p,
                                                     op.unitary.empty() ? nullptr : op.unitary.data());
-                        plan.fill_gate(wsp, static_cast<int>(j), m.data());
+                        plan.fill_gate(wsp, static_cast<int>(j), m.data(), grads);
                     }
-                    plan.fill_constants(wsp);
-                    vals[r * nt + t] = double(plan.forward(wsp).real());
+                    plan.fill_constants(wsp, grads);
+                    vals[r * nt + t] = double(plan.forward(wsp, grads).real());
                     if (grads && term.n_grad > 0) {
                         plan.backward(wsp);
                         double* gt = g.data() + r * total_grad_ + term.grad_offset;
@@ -298,11 +300,12 @@ void amplitudes_t(const Circuit& circuit, const ContractionPlan& plan, const Bat
     const auto& ops = circuit.ops();
     const int threads = max_threads();
     const bool par = threads > 1 && b.rows > 1;
+    const int team = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, b.rows)));
     set_blas_threads(par ? 1 : threads);
     std::exception_ptr err;
-#pragma omp parallel if (par)
+#pragma omp parallel if (par) num_threads(team)
     {
-        std::vector<std::complex<F>> ws(static_cast<size_t>(plan.workspace_elements()));
+        std::vector<std::complex<F>> ws(static_cast<size_t>(plan.workspace_elements(false)));
         F* wsp = reinterpret_cast<F*>(ws.data());
         std::vector<double> angles(na);
 #pragma omp for schedule(dynamic, 1)
@@ -320,10 +323,10 @@ void amplitudes_t(const Circuit& circuit, const ContractionPlan& plan, const Bat
                     auto m = gates::full_matrix(op.gate, static_cast<int>(op.wires.size()),
                                                 angles.data() + circuit.angle_offset(j),
                                                 op.unitary.empty() ? nullptr : op.unitary.data());
-                    plan.fill_gate(wsp, static_cast<int>(j), m.data());
+                    plan.fill_gate(wsp, static_cast<int>(j), m.data(), false);
                 }
-                plan.fill_constants(wsp);
-                const std::complex<F> v = plan.forward(wsp);
+                plan.fill_constants(wsp, false);
+                const std::complex<F> v = plan.forward(wsp, false);
                 out[r] = cplx(double(v.real()), double(v.imag()));
             } catch (...) {
 #pragma omp critical(pyqml_tn_error)
@@ -344,7 +347,7 @@ void amplitudes(const Circuit& circuit, ContractionPlan& plan, const Batch& b, P
                       "amplitude plan does not match the circuit at op " + std::to_string(j));
     const int elem = precision == Precision::Double ? 16 : 8;
     const double threads = double(std::max<int64_t>(1, std::min<int64_t>(max_threads(), b.rows)));
-    check_memory(threads * plan.bytes_per_thread(elem) + (plan.prepared() ? 0.0 : plan.table_bytes()),
+    check_memory(threads * plan.bytes_per_thread(elem, false) + (plan.prepared() ? 0.0 : plan.table_bytes()),
                  "tensor-network amplitude (largest tensor 2^" + std::to_string(plan.width()) + " amplitudes)");
     plan.prepare();
     if (precision == Precision::Double) amplitudes_t<double>(circuit, plan, b, out);

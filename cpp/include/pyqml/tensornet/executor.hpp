@@ -44,7 +44,9 @@ public:
     std::vector<int64_t> structure_counts() const;
 
     void set_plan(int structure, std::shared_ptr<ContractionPlan> plan);
-    // Bytes the next call needs (workspaces of the threads it will use); checked before allocating.
+    // Bytes the next call needs: the workspaces of the threads it will use (forward-only or with the backward
+    // sweep, as the call allocates them), the permutation tables not yet built, and the per-row results of
+    // one block of rows; checked before allocating.
     double estimated_bytes(int64_t rows, bool gradients) const;
 
     void expval(const Batch& b, double* out) const;                      // rows x n_obs
