@@ -8,9 +8,10 @@ per gate a ket tensor ``U`` and a bra tensor ``conj(U)``; and in the middle the 
                      P            X, Y: a 2x2 tensor [bra, ket];  Z: a diagonal (hyperedge) vector
     <0|--[U1*]-[U3*]-+
 
-A gate acting diagonally on a wire (its controls, every wire of CZ, IsingZZ, RZ, ...) keeps that wire's
-index: input and output are one index, shared by more than two tensors (a hyperedge). That choice is made
-from the gate table's structure flags only, never from numbers, so gradients stay valid for every angle.
+A gate acting diagonally on a wire (its controls, every wire of CZ, IsingZZ, RZ, ..., and both wires of a fused
+block such as ``cx a,b; rz b; cx a,b``) keeps that wire's index: input and output are one index, shared by
+more than two tensors (a hyperedge). That choice is made from the gate table's structure (flags and nonzero
+patterns) only, never from numbers, so gradients stay valid for every angle.
 
 Simplification and path search (opt_einsum by network size, cotengra when installed and asked for) give a
 list of pairwise steps that the engine compiles into a ``_core.ContractionPlan``; plans are cached under the
@@ -38,12 +39,16 @@ OPTIMIZERS = ("auto", "greedy", "dp", "optimal", "random-greedy", "cotengra")
 
 
 def build_network(structure: dict) -> tuple[list, list]:
-    """Leaves ``[(kind, gate, letter, labels)]`` and gates ``[(name, n_wires)]`` of a structure's network.
+    """Leaves ``[(kind, gate, letter, labels)]`` and gates ``[(name, n_wires, diagonal, n_params)]`` of a
+    structure's network.
 
-    The leaves are built by the engine (``cpp/src/tensornet/network.cpp``) and come with the structure.
+    The leaves are built by the engine (``cpp/src/tensornet/network.cpp``) and come with the structure. A gate
+    is one of the gate table or a block of gates fused on one or two wires (its name lists the members, e.g.
+    ``"[CNOT 0 1; RZ 1; CNOT 0 1]"``); ``diagonal`` says on which of its wires it keeps one index.
     """
     leaves = [(int(k), int(g), str(p), list(labels)) for k, g, p, labels in structure["leaves"]]
-    gates = [(name, len(wires)) for name, wires, _diag, _n_params in structure["gates"]]
+    gates = [(name, len(wires), [bool(d) for d in diag], int(n_params))
+             for name, wires, diag, n_params in structure["gates"]]
     return leaves, gates
 
 

@@ -3,7 +3,6 @@
 #include <unordered_map>
 
 #include "pyqml/tensornet/greedy_path.hpp"
-#include "pyqml/tensornet/lightcone.hpp"
 
 namespace pyqml::tn {
 
@@ -21,7 +20,7 @@ std::vector<Leaf> build_network(const Structure& s) {
         const auto& wires = s.gate_wires[j];
         for (size_t a = 0; a < wires.size(); ++a) {
             const int w = wires[a];
-            if (diagonal_on_wire(s.gates[j].gate, static_cast<int>(a))) {
+            if (s.gates[j].diagonal[a]) {
                 kl.push_back(ket[w]);
                 bl.push_back(bra[w]);
             } else {
