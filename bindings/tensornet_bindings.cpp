@@ -114,10 +114,12 @@ void init_tensornet(py::module_& m) {
     }, py::arg("name"), py::arg("j"), "Whether a gate acts diagonally (in Z) on its j-th wire (the gate table's flag).");
 
     py::class_<tn::Executor> cls(m, "TensorNet", "A circuit and observables compiled for the tensor-network method.");
-    cls.def(py::init([](const Circuit& c, const std::vector<std::vector<TermTuple>>& obs, const std::string& precision) {
-                return std::make_unique<tn::Executor>(c, make_observables(obs), parse_precision(precision));
+    cls.def(py::init([](const Circuit& c, const std::vector<std::vector<TermTuple>>& obs, const std::string& precision,
+                        bool fuse) {
+                return std::make_unique<tn::Executor>(c, make_observables(obs), parse_precision(precision), fuse);
             }),
-            py::arg("circuit"), py::arg("observables"), py::arg("precision") = "complex128");
+            py::arg("circuit"), py::arg("observables"), py::arg("precision") = "complex128", py::arg("fuse") = true,
+            "fuse: light cones over blocks fused on one or two wires (default); False: one unit per op.");
     def_batched_calls(cls);
     cls
         .def_property_readonly("n_terms", &tn::Executor::n_terms)

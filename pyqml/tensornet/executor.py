@@ -71,12 +71,15 @@ class TensorNetExecutor:
     optimize : str
         Path search: "auto" (exhaustive, dynamic programming or greedy by network size), "greedy", "dp",
         "optimal", "random-greedy" (opt_einsum) or "cotengra" (its hyper-optimizer, when installed).
+    fuse : bool
+        Build light cones over blocks of gates fused on one or two wires where the block is structurally
+        diagonal (``cx a,b; rz b; cx a,b`` is ``IsingZZ``), the default; False treats every op on its own.
     """
 
     method = "tensornet"
 
     def __init__(self, circuit, observables, precision: str = "complex128", optimize: str = "auto",
-                 refuse_oversized: bool = True):
+                 refuse_oversized: bool = True, fuse: bool = True):
         if optimize not in OPTIMIZERS:
             raise ValueError(f"optimize must be one of {OPTIMIZERS}, got {optimize!r}")
         from ..observables import as_observable
@@ -84,7 +87,7 @@ class TensorNetExecutor:
         self.circuit = circuit
         self.observables = [as_observable(o) for o in observables]
         self.precision = precision
-        self._tn = _core.TensorNet(circuit.core, [o.core_terms() for o in self.observables], precision)
+        self._tn = _core.TensorNet(circuit.core, [o.core_terms() for o in self.observables], precision, bool(fuse))
         self.plans: list[StructurePlan] = []
         elem = 16 if precision == "complex128" else 8
         for s in range(self._tn.n_structures):
@@ -144,9 +147,11 @@ class TensorNetExecutor:
         return "tensornet" if fits and tn_cost < sv_cost else "statevector"
 
 
-def plan(circuit, observables, precision: str = "complex128", optimize: str = "auto") -> TensorNetPlan:
+def plan(circuit, observables, precision: str = "complex128", optimize: str = "auto",
+         fuse: bool = True) -> TensorNetPlan:
     """The tensor-network plan for ``observables`` on ``circuit``: light cones, contraction trees, flops,
-    width and estimated peak memory, computed without contracting anything.
+    width and estimated peak memory, computed without contracting anything. ``fuse=False`` plans every op on
+    its own (see :class:`TensorNetExecutor`).
 
     Examples
     --------
@@ -157,4 +162,4 @@ def plan(circuit, observables, precision: str = "complex128", optimize: str = "a
 
     obs = observables if isinstance(observables, (list, tuple)) else [observables]
     obs = [as_observable(o) for o in obs]
-    return TensorNetExecutor(circuit, obs, precision, optimize, refuse_oversized=False).plan()
+    return TensorNetExecutor(circuit, obs, precision, optimize, refuse_oversized=False, fuse=fuse).plan()

@@ -22,8 +22,9 @@ namespace {
 constexpr int64_t kBlockDoubles = int64_t(1) << 22;
 }  // namespace
 
-Executor::Executor(const Circuit& circuit, const std::vector<Observable>& observables, Precision precision)
-    : circuit_(circuit), fused_(circuit_), precision_(precision) {
+Executor::Executor(const Circuit& circuit, const std::vector<Observable>& observables, Precision precision,
+                   bool fuse)
+    : circuit_(circuit), fused_(circuit_, fuse), precision_(precision) {
     LightCones lc(fused_);
     std::unordered_map<std::string, int> term_of_word, structure_of_key;
     obs_terms_.resize(observables.size());

@@ -32,7 +32,9 @@ struct Structure {
 
 class Executor {
 public:
-    Executor(const Circuit& circuit, const std::vector<Observable>& observables, Precision precision);
+    // fuse: build cones over fused blocks (fusion.hpp); false keeps one unit per op.
+    Executor(const Circuit& circuit, const std::vector<Observable>& observables, Precision precision,
+             bool fuse = true);
     Executor(const Executor&) = delete;  // fused_ refers to circuit_
     Executor& operator=(const Executor&) = delete;
 
