@@ -90,11 +90,12 @@ class TensorNetExecutor:
         self._tn = _core.TensorNet(circuit.core, [o.core_terms() for o in self.observables], precision, bool(fuse))
         self.plans: list[StructurePlan] = []
         elem = 16 if precision == "complex128" else 8
+        limit = _core.memory_limit()
         for s in range(self._tn.n_structures):
             p = plan_for(self._tn.structure(s), optimize)
             if refuse_oversized:
                 # Refuse up front, before planning the other structures, when one plan alone cannot fit.
-                need, limit = p.core.bytes_per_thread(elem), _core.memory_limit()
+                need = p.core.bytes_per_thread(elem)
                 if need > limit:
                     raise _core.MemoryLimitError(
                         f"tensor-network contraction (largest tensor 2^{p.width} amplitudes) needs an estimated "

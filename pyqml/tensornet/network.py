@@ -46,7 +46,7 @@ def build_network(structure: dict) -> tuple[list, list]:
     is one of the gate table or a block of gates fused on one or two wires (its name lists the members, e.g.
     ``"[CNOT 0 1; RZ 1; CNOT 0 1]"``); ``diagonal`` says on which of its wires it keeps one index.
     """
-    leaves = [(int(k), int(g), str(p), list(labels)) for k, g, p, labels in structure["leaves"]]
+    leaves = list(structure["leaves"])  # (int, int, str, list) tuples from the engine
     gates = [(name, len(wires), [bool(d) for d in diag], int(n_params))
              for name, wires, diag, n_params in structure["gates"]]
     return leaves, gates
@@ -215,8 +215,21 @@ class StructurePlan:
 
     def __init__(self, structure: dict, optimize: str):
         self.leaves, self.gates = build_network(structure)
-        self.tree = contraction_steps([lf[3] for lf in self.leaves], optimize)
-        self.core = _core.ContractionPlan(self.gates, self.leaves, self.tree)
+        labels = [lf[3] for lf in self.leaves]
+        if optimize == "auto" and len(labels) > _OPTIMAL_MAX:
+            # contraction_steps("auto"), with the greedy tree's cost and width read from its compiled plan
+            # (planning thousands of cone structures is dominated by such bookkeeping otherwise).
+            self.tree = _core.tn_greedy_path(labels)
+            self.core = _core.ContractionPlan(self.gates, self.leaves, self.tree)
+            cost = self.core.forward_macs
+            if cost > _REFINE_COST and 16.0 * 2.0**self.core.width <= 2.0**10 * _core.memory_limit():
+                alt = _searched_steps(labels, "random-greedy")
+                if tree_cost(labels, alt)[0] < cost:
+                    self.tree = alt
+                    self.core = _core.ContractionPlan(self.gates, self.leaves, self.tree)
+        else:
+            self.tree = contraction_steps(labels, optimize)
+            self.core = _core.ContractionPlan(self.gates, self.leaves, self.tree)
 
     @property
     def width(self) -> int:
