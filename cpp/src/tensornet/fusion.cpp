@@ -266,15 +266,31 @@ std::vector<cplx> FusedCircuit::matrix(int ui, const double* angles) const {
                                   op.unitary.empty() ? nullptr : op.unitary.data());
     }
     const int k = static_cast<int>(u.wires.size()), dim = 1 << k;
-    std::vector<cplx> acc(dim * dim), e(dim * dim), tmp(dim * dim);
+    std::vector<cplx> acc(dim * dim, 0.0);
+    for (int r = 0; r < dim; ++r) acc[r * dim + r] = 1.0;
+    cplx tmp[16];
     for (size_t i = 0; i < u.ops.size(); ++i) {
         const Op& op = ops[u.ops[i]];
-        auto m = gates::full_matrix(op.gate, static_cast<int>(op.wires.size()), angles + circuit_.angle_offset(u.ops[i]));
-        embed_matrix(m.data(), u.members[i], k, i == 0 ? acc.data() : e.data());
-        if (i) {
-            matmul(e.data(), acc.data(), dim, tmp.data());
-            acc.swap(tmp);
+        const auto m = gates::full_matrix(op.gate, static_cast<int>(op.wires.size()), angles + circuit_.angle_offset(u.ops[i]));
+        // acc <- (m on its wires, identity elsewhere) . acc, without forming the embedded matrix.
+        const std::vector<int>& pos = u.members[i];
+        const int mdim = 1 << pos.size();
+        for (int r = 0; r < dim; ++r) {
+            int rs, rest;
+            split(r, pos, k, rs, rest);
+            for (int c = 0; c < dim; ++c) {
+                cplx v = 0;
+                for (int j = 0; j < mdim; ++j) {
+                    // Row index s with the member's bits j and the other bits of r.
+                    int srow = rest;
+                    for (size_t b = 0; b < pos.size(); ++b)
+                        if ((j >> (pos.size() - 1 - b)) & 1) srow |= 1 << (k - 1 - pos[b]);
+                    v += m[rs * mdim + j] * acc[srow * dim + c];
+                }
+                tmp[r * dim + c] = v;
+            }
         }
+        std::copy(tmp, tmp + dim * dim, acc.begin());
     }
     return acc;
 }
@@ -294,29 +310,30 @@ std::vector<cplx> FusedCircuit::dmatrices(int ui, const double* angles) const {
         return out;
     }
     const int n = static_cast<int>(u.ops.size());
-    // Members embedded in the frame; prefix[i] = G_i ... G_1 (before[i] = G_{i-1} ... G_1), suffix likewise.
-    std::vector<std::vector<cplx>> g(n, std::vector<cplx>(sz));
+    // Members embedded in the frame, g[i]; before[i] = G_{i-1} ... G_1 and after[i] = G_n ... G_{i+1}
+    // (flat buffers of n matrices).
+    std::vector<cplx> g(size_t(n) * sz), before(size_t(n) * sz, 0.0), after(size_t(n) * sz, 0.0);
     for (int i = 0; i < n; ++i) {
         const Op& op = ops[u.ops[i]];
         auto m = gates::full_matrix(op.gate, static_cast<int>(op.wires.size()), angles + circuit_.angle_offset(u.ops[i]));
-        embed_matrix(m.data(), u.members[i], k, g[i].data());
+        embed_matrix(m.data(), u.members[i], k, g.data() + i * sz);
     }
-    std::vector<cplx> ident(sz, 0.0);
-    for (int r = 0; r < dim; ++r) ident[r * dim + r] = 1.0;
-    std::vector<std::vector<cplx>> before(n, ident), after(n, ident);
-    for (int i = 1; i < n; ++i) matmul(g[i - 1].data(), before[i - 1].data(), dim, before[i].data());
-    for (int i = n - 2; i >= 0; --i) matmul(after[i + 1].data(), g[i + 1].data(), dim, after[i].data());
-    std::vector<cplx> e(sz), t(sz), d(sz);
+    for (int r = 0; r < dim; ++r) before[r * dim + r] = after[(n - 1) * sz + r * dim + r] = 1.0;
+    for (int i = 1; i < n; ++i) matmul(g.data() + (i - 1) * sz, before.data() + (i - 1) * sz, dim, before.data() + i * sz);
+    for (int i = n - 2; i >= 0; --i) matmul(after.data() + (i + 1) * sz, g.data() + (i + 1) * sz, dim, after.data() + i * sz);
+    cplx e[16], t[16];
+    out.resize(size_t(u.n_params) * sz);
+    size_t at = 0;
     for (int i = 0; i < n; ++i) {
         const Op& op = ops[u.ops[i]];
         const int np = gates::gate_spec(op.gate).n_params;
         for (int p = 0; p < np; ++p) {
             auto dm = gates::full_dmatrix(op.gate, static_cast<int>(op.wires.size()),
                                           angles + circuit_.angle_offset(u.ops[i]), p);
-            embed_matrix(dm.data(), u.members[i], k, e.data());
-            matmul(e.data(), before[i].data(), dim, t.data());
-            matmul(after[i].data(), t.data(), dim, d.data());
-            out.insert(out.end(), d.begin(), d.end());
+            embed_matrix(dm.data(), u.members[i], k, e);
+            matmul(e, before.data() + i * sz, dim, t);
+            matmul(after.data() + i * sz, t, dim, out.data() + at);
+            at += sz;
         }
     }
     return out;
