@@ -79,21 +79,26 @@ class TensorNetExecutor(Executor):
     refuse_oversized : bool
         Raise ``pyqml.MemoryLimitError`` as soon as one structure's plan exceeds the memory limit (the
         default); ``pq.plan`` turns this off to report the costs of any network.
+    fuse : bool
+        Build light cones over blocks of gates fused on one or two wires where the block is structurally
+        diagonal (``cx a,b; rz b; cx a,b`` is ``IsingZZ``), the default; False treats every op on its own.
     """
 
     method = "tensornet"
     supports = frozenset({"expval", "var", "probs", "sample", "amplitude", "jacobian", "vjp"})
-    options = {"optimize": "auto"}
+    options = {"optimize": "auto", "fuse": True}
 
     def __init__(self, circuit, observables, precision: str = "complex128", optimize: str = "auto",
-                 refuse_oversized: bool = True, progress=None, max_time: float | None = None):
+                 refuse_oversized: bool = True, progress=None, max_time: float | None = None, fuse: bool = True):
         check_optimize(optimize)
         from ..frontend.observables import as_observable
 
-        super().__init__(circuit, [as_observable(o) for o in observables], precision, optimize=optimize)
+        super().__init__(circuit, [as_observable(o) for o in observables], precision, optimize=optimize,
+                         fuse=bool(fuse))
         self.optimize = optimize
+        self.fuse = bool(fuse)
         self._aux: dict = {}
-        self._tn = _core.TensorNet(circuit.core, [o.core_terms() for o in self.observables], precision)
+        self._tn = _core.TensorNet(circuit.core, [o.core_terms() for o in self.observables], precision, self.fuse)
         self.plans: list[StructurePlan] = []
         elem = 16 if precision == "complex128" else 8
         start = time.perf_counter()
@@ -126,7 +131,7 @@ class TensorNetExecutor(Executor):
 
     @classmethod
     def estimate(cls, circuit, observables, measurement: str, precision: str, optimize: str = "auto",
-                 wires=None, shots=None, **_) -> Estimate:
+                 fuse: bool = True, wires=None, shots=None, **_) -> Estimate:
         """Flops and peak bytes from the plans themselves (planning them, cached, on the way)."""
         from ..frontend.observables import Observable
 
@@ -149,7 +154,7 @@ class TensorNetExecutor(Executor):
             return Estimate(8.0 * ap.forward_macs, float(ap.bytes_per_thread(16, False) + ap.table_bytes))
         else:
             return Estimate.refused(f"the tensor-network method does not compute {measurement}")
-        ex = circuit.executor(obs, "tensornet", precision, optimize=optimize)
+        ex = circuit.executor(obs, "tensornet", precision, optimize=optimize, fuse=fuse)
         macs = ex.cost() * factor * (3.0 if grad else 1.0)
         return Estimate(8.0 * macs, float(ex._tn.estimated_bytes(1, grad)))
 
@@ -172,7 +177,7 @@ class TensorNetExecutor(Executor):
         """An executor of auxiliary Pauli words on the same circuit (cached)."""
         ex = self._aux.get(key)
         if ex is None:
-            ex = self.circuit.executor(build(), "tensornet", self.precision, optimize=self.optimize)
+            ex = self.circuit.executor(build(), "tensornet", self.precision, optimize=self.optimize, fuse=self.fuse)
             self._aux[key] = ex
         return ex
 
@@ -230,9 +235,10 @@ register_method(TensorNetExecutor)
 
 
 def plan(circuit, observables=None, *args, precision: str = "complex128", optimize: str = "auto",
-         progress=None, max_time: float | None = None, **kwargs) -> TensorNetPlan:
+         progress=None, max_time: float | None = None, fuse: bool = True, **kwargs) -> TensorNetPlan:
     """The tensor-network plan for ``observables`` on ``circuit``: light cones, contraction trees, flops,
-    width and estimated peak memory, computed without contracting anything.
+    width and estimated peak memory, computed without contracting anything. ``fuse=False`` plans every op on
+    its own (see :class:`TensorNetExecutor`).
 
     ``circuit`` may be a :class:`pyqml.QNode` followed by its arguments (as for calling it); the observables
     are then those of its expectation values. ``progress=True`` shows a progress bar over the structures
@@ -255,6 +261,7 @@ def plan(circuit, observables=None, *args, precision: str = "complex128", optimi
                              + ", ".join(m.kind for m in cq.measurements))
         circuit, obs = cq.circuit, [m.obs for m in cq.measurements]
         optimize = cq.qnode.options.get("optimize", optimize)
+        fuse = cq.qnode.options.get("fuse", fuse)
     else:
         if observables is None:
             raise TypeError("pq.plan(circuit, observables) or pq.plan(qnode, *args)")
@@ -263,4 +270,4 @@ def plan(circuit, observables=None, *args, precision: str = "complex128", optimi
         obs = observables if isinstance(observables, (list, tuple)) else [observables]
         obs = [as_observable(o) for o in obs]
     return TensorNetExecutor(circuit, obs, precision, optimize, refuse_oversized=False, progress=progress,
-                             max_time=max_time).plan()
+                             max_time=max_time, fuse=fuse).plan()

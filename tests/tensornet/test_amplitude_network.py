@@ -41,7 +41,7 @@ def test_network_follows_the_rule(seed, n, n_gates):
     leaves, gates = amplitude_network(n, c.ops, bits)
     ref_leaves, ref_gates = _reference_network(n, c.ops, bits)
     assert leaves == ref_leaves
-    assert gates == ref_gates
+    assert [g[:2] for g in gates] == ref_gates
 
 
 @pytest.mark.parametrize("seed,n,n_gates", [(91, 4, 30), (92, 7, 40)])

@@ -8,7 +8,6 @@
 
 #include "pyqml/common/errors.hpp"
 #include "pyqml/tensornet/blas.hpp"
-#include "pyqml/tensornet/lightcone.hpp"
 
 namespace pyqml::tn {
 
@@ -145,6 +144,15 @@ int64_t assign_intervals(const std::vector<Interval>& iv, std::vector<int64_t>& 
 
 }  // namespace
 
+StructGate struct_gate(gates::GateId id, int n_wires) {
+    StructGate g;
+    g.name = gates::gate_spec(id).name;
+    g.n_wires = gates::gate_wire_count(id, n_wires);
+    for (int j = 0; j < g.n_wires; ++j) g.diagonal.push_back(gates::diagonal_on_wire(id, j));
+    g.n_params = gates::gate_spec(id).n_params;
+    return g;
+}
+
 ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf> leaves, std::vector<Step> steps)
     : gates_(std::move(gates)), leaves_(std::move(leaves)) {
     const int L = static_cast<int>(leaves_.size());
@@ -153,6 +161,10 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
                   "a contraction tree over " + std::to_string(L) + " tensors has " + std::to_string(L - 1) +
                       " steps, got " + std::to_string(steps.size()));
     const int G = static_cast<int>(gates_.size());
+    for (int g = 0; g < G; ++g)
+        PYQML_REQUIRE(gates_[g].n_wires >= 1 && static_cast<int>(gates_[g].diagonal.size()) == gates_[g].n_wires &&
+                          gates_[g].n_params >= 0,
+                      "gate " + std::to_string(g) + " needs one diagonal flag per wire");
     ket_leaf_.assign(G, -1);
     bra_leaf_.assign(G, -1);
     gate_map_.resize(G);
@@ -175,7 +187,7 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
             slot = i;
             const StructGate& g = gates_[lf.gate];
             int rank = 0;
-            for (int j = 0; j < g.n_wires; ++j) rank += diagonal_on_wire(g.gate, j) ? 1 : 2;
+            for (int j = 0; j < g.n_wires; ++j) rank += g.diagonal[j] ? 1 : 2;
             PYQML_REQUIRE(rank == static_cast<int>(lf.labels.size()),
                           "leaf " + std::to_string(i) + " of gate " + std::to_string(lf.gate) + " needs " +
                               std::to_string(rank) + " indices");
@@ -199,14 +211,14 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
         const StructGate& sg = gates_[g];
         const int k = sg.n_wires, dim = 1 << k;
         int rank = 0;
-        for (int j = 0; j < k; ++j) rank += diagonal_on_wire(sg.gate, j) ? 1 : 2;
+        for (int j = 0; j < k; ++j) rank += sg.diagonal[j] ? 1 : 2;
         std::vector<int>& map = gate_map_[g];
         map.resize(size_t(1) << rank);
         for (int t = 0; t < (1 << rank); ++t) {
             int bit = rank - 1, row = 0, col = 0;
             for (int j = 0; j < k; ++j) {
                 int rb = (t >> bit--) & 1, cb = rb;
-                if (!diagonal_on_wire(sg.gate, j)) cb = (t >> bit--) & 1;
+                if (!sg.diagonal[j]) cb = (t >> bit--) & 1;
                 row = row << 1 | rb;
                 col = col << 1 | cb;
             }
@@ -216,7 +228,7 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
     // Which tensors need an environment: those holding a parametrised ket gate.
     need_adj_.assign(slots_.size(), 0);
     for (int i = 0; i < L; ++i)
-        if (leaves_[i].kind == LeafKind::KetGate && gates::gate_spec(gates_[leaves_[i].gate].gate).n_params > 0)
+        if (leaves_[i].kind == LeafKind::KetGate && gates_[leaves_[i].gate].n_params > 0)
             need_adj_[i] = 1;
 
     std::vector<char> used(slots_.size(), 0);

@@ -22,9 +22,10 @@ namespace {
 constexpr int64_t kBlockDoubles = int64_t(1) << 22;
 }  // namespace
 
-Executor::Executor(const Circuit& circuit, const std::vector<Observable>& observables, Precision precision)
-    : circuit_(circuit), precision_(precision) {
-    LightCones lc(circuit_);
+Executor::Executor(const Circuit& circuit, const std::vector<Observable>& observables, Precision precision,
+                   bool fuse)
+    : circuit_(circuit), fused_(circuit_, fuse), precision_(precision) {
+    LightCones lc(fused_);
     std::unordered_map<std::string, int> term_of_word, structure_of_key;
     obs_terms_.resize(observables.size());
     obs_const_.assign(observables.size(), 0.0);
@@ -63,18 +64,18 @@ Executor::Executor(const Circuit& circuit, const std::vector<Observable>& observ
                     st.letters = term.cone.letters;
                     std::unordered_map<int, int> local;
                     for (size_t i = 0; i < term.cone.wires.size(); ++i) local[term.cone.wires[i]] = int(i);
-                    for (int g : term.cone.ops) {
-                        const Op& op = circuit_.ops()[g];
-                        st.gates.push_back({op.gate, static_cast<int>(op.wires.size())});
+                    for (int g : term.cone.units) {
+                        const Unit& u = fused_.units()[g];
+                        st.gates.push_back({u.name, static_cast<int>(u.wires.size()), u.diagonal, u.n_params});
                         std::vector<int> lw;
-                        for (int w : op.wires) lw.push_back(local[w]);
+                        for (int w : u.wires) lw.push_back(local[w]);
                         st.gate_wires.push_back(std::move(lw));
                     }
                     sit = structure_of_key.emplace(st.key, static_cast<int>(structures_.size())).first;
                     structures_.push_back(std::move(st));
                 }
                 term.structure = sit->second;
-                for (int g : term.cone.ops) term.n_grad += gates::gate_spec(circuit_.ops()[g].gate).n_params;
+                for (int g : term.cone.units) term.n_grad += fused_.units()[g].n_params;
                 term.grad_offset = total_grad_;
                 total_grad_ += term.n_grad;
                 t = static_cast<int>(terms_.size());
@@ -101,8 +102,9 @@ void Executor::set_plan(int s, std::shared_ptr<ContractionPlan> plan) {
     const Structure& st = structures_[s];
     PYQML_REQUIRE(plan->gates().size() == st.gates.size(), "plan does not match structure " + std::to_string(s));
     for (size_t j = 0; j < st.gates.size(); ++j)
-        PYQML_REQUIRE(plan->gates()[j].gate == st.gates[j].gate && plan->gates()[j].n_wires == st.gates[j].n_wires,
-                      "plan does not match structure " + std::to_string(s) + " at gate " + std::to_string(j));
+        PYQML_REQUIRE(plan->gates()[j] == st.gates[j],
+                      "plan does not match structure " + std::to_string(s) + " at gate " + std::to_string(j) + " (" +
+                          st.gates[j].name + ")");
     plans_[s] = std::move(plan);
 }
 
@@ -172,12 +174,9 @@ void Executor::run(const Batch& b, bool grads, Take&& take) const {
                     const Term& term = terms_[t];
                     const ContractionPlan& plan = *plans_[term.structure];
                     const double* ang = angles.data() + r * na;
-                    const auto& ops = circuit_.ops();
-                    for (size_t j = 0; j < term.cone.ops.size(); ++j) {
-                        const Op& op = ops[term.cone.ops[j]];
-                        const double* p = ang + circuit_.angle_offset(term.cone.ops[j]);
-                        auto m = gates::full_matrix(op.gate, static_cast<int>(op.wires.size()), p,
-                                                    op.unitary.empty() ? nullptr : op.unitary.data());
+                    const auto& units = fused_.units();
+                    for (size_t j = 0; j < term.cone.units.size(); ++j) {
+                        auto m = fused_.matrix(term.cone.units[j], ang);
                         plan.fill_gate(wsp, static_cast<int>(j), m.data(), grads);
                     }
                     plan.fill_constants(wsp, grads);
@@ -186,14 +185,14 @@ void Executor::run(const Batch& b, bool grads, Take&& take) const {
                         plan.backward(wsp);
                         double* gt = g.data() + r * total_grad_ + term.grad_offset;
                         int idx = 0;
-                        for (size_t j = 0; j < term.cone.ops.size(); ++j) {
-                            const Op& op = ops[term.cone.ops[j]];
-                            const int np = gates::gate_spec(op.gate).n_params;
-                            const double* p = ang + circuit_.angle_offset(term.cone.ops[j]);
-                            for (int k = 0; k < np; ++k) {
-                                auto d = gates::full_dmatrix(op.gate, static_cast<int>(op.wires.size()), p, k);
-                                gt[idx++] = plan.ket_gradient(wsp, static_cast<int>(j), d.data());
-                            }
+                        // Member by member, parameter by parameter: the order of cone.ops and their angles.
+                        for (size_t j = 0; j < term.cone.units.size(); ++j) {
+                            const Unit& u = units[term.cone.units[j]];
+                            if (u.n_params == 0) continue;
+                            const auto d = fused_.dmatrices(term.cone.units[j], ang);
+                            const size_t sz = size_t(1) << (2 * u.wires.size());
+                            for (int k = 0; k < u.n_params; ++k)
+                                gt[idx++] = plan.ket_gradient(wsp, static_cast<int>(j), d.data() + k * sz);
                         }
                     }
                 } catch (...) {
@@ -342,8 +341,7 @@ void amplitudes_t(const Circuit& circuit, const ContractionPlan& plan, const Bat
 void amplitudes(const Circuit& circuit, ContractionPlan& plan, const Batch& b, Precision precision, cplx* out) {
     PYQML_REQUIRE(plan.gates().size() == circuit.ops().size(), "amplitude plan does not match the circuit");
     for (size_t j = 0; j < circuit.ops().size(); ++j)
-        PYQML_REQUIRE(plan.gates()[j].gate == circuit.ops()[j].gate &&
-                          plan.gates()[j].n_wires == static_cast<int>(circuit.ops()[j].wires.size()),
+        PYQML_REQUIRE(plan.gates()[j] == struct_gate(circuit.ops()[j].gate, static_cast<int>(circuit.ops()[j].wires.size())),
                       "amplitude plan does not match the circuit at op " + std::to_string(j));
     const int elem = precision == Precision::Double ? 16 : 8;
     const double threads = double(std::max<int64_t>(1, std::min<int64_t>(max_threads(), b.rows)));

@@ -6,7 +6,6 @@
 #include "pyqml/common/errors.hpp"
 
 #include "pyqml/tensornet/greedy_path.hpp"
-#include "pyqml/tensornet/lightcone.hpp"
 
 namespace pyqml::tn {
 
@@ -20,7 +19,7 @@ std::vector<int> gate_labels(const StructGate& g, const std::vector<int>& wires,
     std::vector<int> labels;
     for (size_t a = 0; a < wires.size(); ++a) {
         const int w = wires[a];
-        if (diagonal_on_wire(g.gate, static_cast<int>(a))) {
+        if (g.diagonal[a]) {
             labels.push_back(cur[w]);
         } else {
             labels.insert(labels.end(), {counter, cur[w]});
@@ -99,7 +98,7 @@ std::vector<Leaf> build_amplitude_network(const Circuit& c, const std::vector<in
     std::vector<StructGate> gates;
     std::vector<std::vector<int>> wires;
     for (const Op& op : c.ops()) {
-        gates.push_back({op.gate, static_cast<int>(op.wires.size())});
+        gates.push_back(struct_gate(op.gate, static_cast<int>(op.wires.size())));
         wires.push_back(op.wires);
     }
     return build_amplitude_network(c.n_wires(), gates, wires, bits);
@@ -118,7 +117,7 @@ std::shared_ptr<ContractionPlan> greedy_plan(const Structure& s) { return greedy
 
 std::shared_ptr<ContractionPlan> greedy_amplitude_plan(const Circuit& c, const std::vector<int>& bits) {
     std::vector<StructGate> gates;
-    for (const Op& op : c.ops()) gates.push_back({op.gate, static_cast<int>(op.wires.size())});
+    for (const Op& op : c.ops()) gates.push_back(struct_gate(op.gate, static_cast<int>(op.wires.size())));
     return greedy(std::move(gates), build_amplitude_network(c, bits));
 }
 

@@ -55,11 +55,22 @@ struct Step {
     std::vector<int> keep;   // indices the result keeps (the order is chosen here)
 };
 
-// The gate of a structure: which gate and on how many wires (parameters and matrices are bound per term).
+// A gate of a structure as the plan sees it (matrices are bound per term): its name (a gate of the table,
+// or a fused block such as "[CNOT 0 1; RZ 1; CNOT 0 1]"), its wires, on which of them it acts diagonally
+// (one index there instead of an input and an output) and its parameter count.
 struct StructGate {
-    gates::GateId gate;
+    std::string name;
     int n_wires = 1;
+    std::vector<char> diagonal;  // per wire
+    int n_params = 0;
+    bool operator==(const StructGate& o) const {
+        return name == o.name && n_wires == o.n_wires && diagonal == o.diagonal && n_params == o.n_params;
+    }
+    bool operator!=(const StructGate& o) const { return !(*this == o); }
 };
+
+// The StructGate of one gate of the table on n_wires wires (per-wire diagonality from the table).
+StructGate struct_gate(gates::GateId id, int n_wires);
 
 class ContractionPlan {
 public:
