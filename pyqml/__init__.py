@@ -12,6 +12,7 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from . import _core  # noqa: E402
 from ._core import MemoryLimitError, get_num_threads, memory_limit, set_memory_limit, set_num_threads  # noqa: E402
 from .circuit import Circuit
+from .io.qasm import QASMError  # noqa: E402
 from .measurements import Measurement, expval, jacobian, probs, sample, state, var
 from .observables import Hamiltonian, Observable
 from .ops import (
@@ -60,7 +61,6 @@ from .ops import (
                   Z,
                   gate_matrix,
 )
-from .qasm import QASMError  # noqa: E402
 from .qnode import QNode, qnode
 from .tensornet import plan
 
