@@ -63,12 +63,13 @@ Limits
 ------
 Every problem in the source, however large or deeply nested, is a :class:`QASMError` naming its line
 and column: the parser and the expansion never recurse on the input, integers of more than 18 digits are
-refused as they are read, and a program is sized before it is expanded. At most :data:`MAX_QUBITS`
-qubits, and at most :func:`max_operations` operations (``pyqml.memory_limit() // BYTES_PER_OP``, with
-``BYTES_PER_OP`` = 1024 bytes, the measured peak cost of one imported operation): ``qreg q[100000000];``
-or a chain of gates that each call the one before twice is refused at the statement that crosses the
-limit, in time proportional to the file's length. :func:`pyqml.set_memory_limit` raises the operation
-limit.
+refused as they are read, and a program is sized before it is expanded (a gate definition knows how
+many operations one call emits; a broadcast multiplies). At most :data:`MAX_QUBITS` (2^20) qubits, and
+at most :func:`max_operations` operations (``pyqml.memory_limit() // BYTES_PER_OP``, with
+``BYTES_PER_OP`` = 1024 bytes, the measured peak cost of one imported operation), as many statements and
+as many parameter-expression nodes evaluated during expansion: ``qreg q[100000000];`` or a chain of gates
+that each call the one before twice is refused at the statement that crosses a limit, in time
+proportional to the file's length. :func:`pyqml.set_memory_limit` raises the operation limit.
 """
 from __future__ import annotations
 
