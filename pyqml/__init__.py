@@ -64,7 +64,7 @@ from .frontend.ops import (
                   gate_matrix,
 )
 from .frontend.qnode import QNode, qnode
-from .qasm import QASMError  # noqa: E402
+from .io.qasm import QASMError  # noqa: E402
 from .tensornet import plan
 
 __version__ = "0.1.0"
