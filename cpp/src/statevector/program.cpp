@@ -146,65 +146,6 @@ void Program::forward(amp_t<F>* psi, const cplx* mats, bool par) const {
     }
 }
 
-template <class F>
-void Program::derivative_brakets(size_t op, const cplx* mats, const amp_t<F>* lam, const amp_t<F>* phi,
-                                 double* out, bool par) const {
-    const OpKernel& k = kernels_[op];
-    const int n = circuit_.n_wires();
-    // Every entry the derivatives read is written by the overlap below: skip zero-initialising 64 values.
-    // Wide diagonal gates (MultiRZ on more than 6 wires) need 2^k entries and take a heap buffer.
-    alignas(cplx) unsigned char storage[64 * sizeof(cplx)];
-    std::vector<cplx> wide(k.mat_size > 64 ? k.mat_size : 0);
-    cplx* G = k.mat_size > 64 ? wide.data() : reinterpret_cast<cplx*>(storage);
-    switch (k.kind) {
-        case OpKernel::Dense1: overlap1<F>(lam, phi, n, k.bits[0], -1, G, par); break;
-        case OpKernel::Controlled1: overlap1<F>(lam, phi, n, k.bits[1], k.bits[0], G, par); break;
-        case OpKernel::Diagonal: overlap_diagonal<F>(lam, phi, n, k.bits, k.nt, G, par); break;
-        default: overlap_block<F>(lam, phi, n, k.bits, k.nc, k.bits + k.nc, k.nt, G, par); break;
-    }
-    derivatives_from_overlap<F>(k, op, mats, G, out);
-}
-
-template <class F>
-void Program::derivatives_from_overlap(const OpKernel& k, size_t op, const cplx* mats, const cplx* G,
-                                       double* out) const {
-    const cplx* d0 = mats + 2 * size_t(mat_total_) + k.dmat_offset;
-    const int np = static_cast<int>(circuit_.ops()[op].params.size());
-    for (int p = 0; p < np; ++p) {
-        if (!(k.trainable_mask & (1u << p))) continue;
-        const cplx* dm = d0 + size_t(p) * k.mat_size;
-        double re = 0.0;
-        for (int i = 0; i < k.mat_size; ++i) re += (dm[i] * G[i]).real();
-        out[p] = 2.0 * re;
-    }
-}
-
-template <class F>
-void Program::adjoint_step(size_t op, const cplx* mats, amp_t<F>* phi, amp_t<F>* lam, double* out, bool update_phi,
-                           bool update_lam, bool par) const {
-    const OpKernel& k = kernels_[op];
-    if ((k.kind == OpKernel::Dense1 || k.kind == OpKernel::Controlled1) && k.trainable_mask) {
-        cplx G[4];
-        const cplx* uinv = mats + mat_total_ + k.mat_offset;
-        if (k.kind == OpKernel::Dense1) adjoint_step1<F>(phi, lam, circuit_.n_wires(), k.bits[0], -1, uinv, update_phi, update_lam, G, par);
-        else adjoint_step1<F>(phi, lam, circuit_.n_wires(), k.bits[1], k.bits[0], uinv, update_phi, update_lam, G, par);
-        derivatives_from_overlap<F>(k, op, mats, G, out);
-        return;
-    }
-    if (update_phi) apply<F>(op, phi, mats, true, par);
-    if (k.trainable_mask) derivative_brakets<F>(op, mats, lam, phi, out, par);
-    if (update_lam) apply<F>(op, lam, mats, true, par);
-}
-
-template void Program::adjoint_step<double>(size_t, const cplx*, amp_t<double>*, amp_t<double>*, double*, bool, bool,
-                                            bool) const;
-template void Program::adjoint_step<float>(size_t, const cplx*, amp_t<float>*, amp_t<float>*, double*, bool, bool,
-                                           bool) const;
-
-template void Program::derivative_brakets<double>(size_t, const cplx*, const amp_t<double>*, const amp_t<double>*,
-                                                  double*, bool) const;
-template void Program::derivative_brakets<float>(size_t, const cplx*, const amp_t<float>*, const amp_t<float>*,
-                                                 double*, bool) const;
 template void Program::forward<double>(amp_t<double>*, const cplx*, bool) const;
 template void Program::forward<float>(amp_t<float>*, const cplx*, bool) const;
 template void Program::apply<double>(size_t, amp_t<double>*, const cplx*, bool, bool) const;

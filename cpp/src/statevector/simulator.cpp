@@ -1,104 +1,20 @@
 #include "pyqml/statevector/simulator.hpp"
 
+// The state-vector method's forward calls: values, variances, states, probabilities and samples. The
+// gradient calls (adjoint Jacobian, VJP) are in adjoint.cpp; the batch loop both use is in for_rows.hpp.
 #include <algorithm>
-#include <cmath>
 #include <random>
 #include <string>
 
-#ifdef PYQML_HAVE_OPENMP
-#include <omp.h>
-#endif
-
 #include "pyqml/common/errors.hpp"
-#include "pyqml/common/memory.hpp"
 #include "pyqml/statevector/measure.hpp"
+#include "for_rows.hpp"
 
 namespace pyqml::sv {
-
-namespace {
-// Below this many wires a state fits in cache and rows are the better unit of parallel work.
-constexpr int kRowParallelMaxWires = 14;
-// Below this many wires a single state is too small for threads to pay off: every kernel is its own
-// parallel region, and waking sleeping workers (OMP_WAIT_POLICY=PASSIVE) costs tens of microseconds, so a
-// kernel must do about a millisecond of work (2^18 amplitudes) before splitting it helps.
-constexpr int kAmplitudeParallelMinWires = 18;
-}  // namespace
-
 
 Simulator::Simulator(const Circuit& circuit, std::vector<Observable> observables, Precision precision)
     : program_(circuit), precision_(precision) {
     for (const Observable& o : observables) obs_.push_back(compile_observable(o, circuit.n_wires()));
-}
-
-template <class F, class Body>
-void Simulator::for_rows(const Batch& b, int states_per_row, bool with_derivs, Body&& body) const {
-    const Circuit& c = program_.circuit();
-    const int n = c.n_wires();
-    const int64_t rows = b.rows;
-    PYQML_REQUIRE(rows >= 0, "negative batch size");
-    const int threads = max_threads();
-    const bool row_par = rows > 1 && threads > 1 && n <= kRowParallelMaxWires;
-    const bool amp_par = !row_par && threads > 1 && n >= kAmplitudeParallelMinWires;
-    const int workers = row_par ? static_cast<int>(std::min<int64_t>(threads, rows)) : 1;
-    const size_t size = size_t(1) << n;
-    check_memory(double(workers) * states_per_row * double(size) * sizeof(amp_t<F>),
-                 std::to_string(states_per_row) + " state vector(s) of " + std::to_string(n) + " wires" +
-                     (workers > 1 ? " per thread" : ""));
-
-    // Errors inside a parallel region are carried out of it and rethrown here.
-    std::string error;
-    bool failed = false;
-#pragma omp parallel num_threads(workers) if (row_par)
-    {
-        std::vector<double> angles(c.n_angles());
-        std::vector<cplx> mats(program_.matrix_buffer_size());
-        std::vector<amp_t<F>> states(size * states_per_row);
-#pragma omp for schedule(dynamic, 4)
-        for (int64_t r = 0; r < rows; ++r) {
-            if (failed) continue;
-            try {
-                if (b.angles) {
-                    std::copy(b.angles + r * c.n_angles(), b.angles + (r + 1) * c.n_angles(), angles.begin());
-                    for (double a : angles)
-                        PYQML_REQUIRE(std::isfinite(a), "angle is NaN or infinite in row " + std::to_string(r));
-                } else {
-                    const double* w = b.weights_per_row ? b.weights + r * c.n_weights() : b.weights;
-                    const double* x = b.inputs ? b.inputs + r * c.n_inputs() : nullptr;
-                    c.bind(w, x, angles.data());
-                }
-                program_.bind_matrices(angles.data(), mats.data(), with_derivs);
-                body(r, angles.data(), mats.data(), states.data(), amp_par);
-            } catch (const std::exception& e) {
-#pragma omp critical(pyqml_row_error)
-                {
-                    if (!failed) error = "row " + std::to_string(r) + ": " + e.what();
-                    failed = true;
-                }
-            }
-        }
-    }
-    if (failed) throw InvalidInput(error);
-}
-
-template <class F>
-void Simulator::backward(const cplx* mats, amp_t<F>* phi, std::vector<amp_t<F>*>& lambdas, bool par,
-                         double* d_angles) const {
-    // One sweep from the last op back to the first trainable one, keeping phi = U_{k+1..N}^dag psi and
-    // lambda = U_{k+1..N}^dag H psi; then d<H>/d angle_k = 2 Re <lambda| dU_k/d angle |phi_{k-1}>
-    // (Jones & Gacon, arXiv:2009.02823, Algorithm 1). The derivative term is evaluated in one pass over
-    // lambda and phi without forming dU phi, so the extra memory is one lambda per observable.
-    const Circuit& c = program_.circuit();
-    const int n = c.n_wires();
-    const size_t size = size_t(1) << n;
-    const size_t nl = lambdas.size();
-    const int na = c.n_angles();
-    std::fill(d_angles, d_angles + nl * na, 0.0);
-    const size_t stop = program_.first_trainable_op();
-    for (size_t op = program_.n_ops(); op-- > stop;) {
-        const int p0 = c.angle_offset(op);
-        for (size_t l = 0; l < nl; ++l)
-            program_.template adjoint_step<F>(op, mats, phi, lambdas[l], d_angles + l * na + p0, l == 0, op > stop, par);
-    }
 }
 
 template <class F>
@@ -129,58 +45,6 @@ void Simulator::var_t(const Batch& b, double* out) const {
 }
 
 template <class F>
-void Simulator::adjoint_t(const Batch& b, const double* cot, double* vals, double* dw, double* dx,
-                          double* dangles) const {
-    // cot == nullptr: full Jacobian, one lambda per observable. Otherwise one lambda = sum_o cot_o H_o psi.
-    const Circuit& c = program_.circuit();
-    const int n = c.n_wires();
-    const int no = n_observables();
-    const int nw = c.n_weights(), nx = c.n_inputs(), na = c.n_angles();
-    const size_t size = size_t(1) << n;
-    const int nl = cot ? 1 : no;
-    const bool shared_dw = cot && !b.weights_per_row;
-    // A shared-weights VJP sums over rows; each row writes its own slot and the sum runs in row order
-    // afterwards, so the result does not depend on how rows were spread over threads.
-    std::vector<double> dw_rows(shared_dw && dw ? size_t(b.rows) * nw : 0, 0.0);
-    for_rows<F>(b, 1 + nl, true, [&](int64_t r, const double*, const cplx* mats, amp_t<F>* states, bool par) {
-        amp_t<F>* phi = states;
-        std::vector<amp_t<F>*> lambdas(nl);
-        for (int l = 0; l < nl; ++l) lambdas[l] = states + (1 + l) * size;
-        program_.template forward<F>(phi, mats, par);
-        for (int o = 0; o < no; ++o) vals[r * no + o] = sv::expval<F>(phi, n, obs_[o], par);
-        if (cot) {
-            std::fill(lambdas[0], lambdas[0] + size, amp_t<F>(0));
-            for (int o = 0; o < no; ++o)
-                if (cot[r * no + o] != 0.0) accumulate_observable<F>(phi, n, obs_[o], lambdas[0], par, cot[r * no + o]);
-        } else {
-            for (int o = 0; o < no; ++o) apply_observable<F>(phi, n, obs_[o], lambdas[o], par);
-        }
-        std::vector<double> g(size_t(nl) * na);
-        backward<F>(mats, phi, lambdas, par, g.data());
-        if (dangles) std::copy(g.begin(), g.end(), dangles + r * size_t(nl) * na);
-        if (b.angles) return;
-        for (int l = 0; l < nl; ++l) {
-            double* dwl;
-            if (!dw) dwl = nullptr;
-            else if (shared_dw) {
-                dwl = dw_rows.data() + size_t(r) * nw;
-            } else {
-                dwl = dw + (r * nl + l) * size_t(nw);
-                std::fill(dwl, dwl + nw, 0.0);
-            }
-            double* dxl = dx ? dx + (r * nl + l) * size_t(nx) : nullptr;
-            if (dxl) std::fill(dxl, dxl + nx, 0.0);
-            c.chain(g.data() + size_t(l) * na, dwl, dxl);
-        }
-    });
-    if (shared_dw && dw) {
-        std::fill(dw, dw + nw, 0.0);
-        for (int64_t r = 0; r < b.rows; ++r)
-            for (int k = 0; k < nw; ++k) dw[k] += dw_rows[size_t(r) * nw + k];
-    }
-}
-
-template <class F>
 void Simulator::state_t(const Batch& b, int64_t, const std::function<void(int64_t, const amp_t<F>*)>& take) const {
     for_rows<F>(b, 1, false, [&](int64_t r, const double*, const cplx* mats, amp_t<F>* psi, bool par) {
         program_.template forward<F>(psi, mats, par);
@@ -196,22 +60,6 @@ void Simulator::expval(const Batch& b, double* out) const {
 void Simulator::var(const Batch& b, double* out) const {
     if (precision_ == Precision::Double) var_t<double>(b, out);
     else var_t<float>(b, out);
-}
-
-void Simulator::jacobian(const Batch& b, double* vals, double* dw, double* dx) const {
-    if (precision_ == Precision::Double) adjoint_t<double>(b, nullptr, vals, dw, dx, nullptr);
-    else adjoint_t<float>(b, nullptr, vals, dw, dx, nullptr);
-}
-
-void Simulator::vjp(const Batch& b, const double* cot, double* vals, double* dw, double* dx) const {
-    PYQML_REQUIRE(cot != nullptr, "vjp needs a cotangent");
-    if (precision_ == Precision::Double) adjoint_t<double>(b, cot, vals, dw, dx, nullptr);
-    else adjoint_t<float>(b, cot, vals, dw, dx, nullptr);
-}
-
-void Simulator::angle_jacobian(const Batch& b, double* vals, double* dangles) const {
-    if (precision_ == Precision::Double) adjoint_t<double>(b, nullptr, vals, nullptr, nullptr, dangles);
-    else adjoint_t<float>(b, nullptr, vals, nullptr, nullptr, dangles);
 }
 
 void Simulator::state(const Batch& b, cplx* out) const {

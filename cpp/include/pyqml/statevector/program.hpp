@@ -47,6 +47,7 @@ public:
     template <class F>
     void apply_derivative(size_t op, int k, const cplx* mats, amp_t<F>* psi, bool par) const;
 
+    // The adjoint method's per-op steps (defined in cpp/src/statevector/adjoint.cpp, with the sweep):
     // out[k] = 2 Re <lam| dU_op/d angle_k |phi> for every non-constant parameter k of the op (others left
     // untouched), from matrices bound with_derivs, in one pass over the two states.
     template <class F>

@@ -1,0 +1,77 @@
+#pragma once
+// Simulator::for_rows, the loop over the rows of a batch that every state-vector call runs in (values in
+// simulator.cpp, gradients in adjoint.cpp): binds each row's angles and matrices, gives the body its
+// states, and chooses between spreading rows and spreading amplitudes over threads.
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#ifdef PYQML_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+#include "pyqml/common/errors.hpp"
+#include "pyqml/common/memory.hpp"
+#include "pyqml/statevector/simulator.hpp"
+
+namespace pyqml::sv {
+
+// Below this many wires a state fits in cache and rows are the better unit of parallel work.
+inline constexpr int kRowParallelMaxWires = 14;
+// Below this many wires a single state is too small for threads to pay off: every kernel is its own
+// parallel region, and waking sleeping workers (OMP_WAIT_POLICY=PASSIVE) costs tens of microseconds, so a
+// kernel must do about a millisecond of work (2^18 amplitudes) before splitting it helps.
+inline constexpr int kAmplitudeParallelMinWires = 18;
+
+template <class F, class Body>
+void Simulator::for_rows(const Batch& b, int states_per_row, bool with_derivs, Body&& body) const {
+    const Circuit& c = program_.circuit();
+    const int n = c.n_wires();
+    const int64_t rows = b.rows;
+    PYQML_REQUIRE(rows >= 0, "negative batch size");
+    const int threads = max_threads();
+    const bool row_par = rows > 1 && threads > 1 && n <= kRowParallelMaxWires;
+    const bool amp_par = !row_par && threads > 1 && n >= kAmplitudeParallelMinWires;
+    const int workers = row_par ? static_cast<int>(std::min<int64_t>(threads, rows)) : 1;
+    const size_t size = size_t(1) << n;
+    check_memory(double(workers) * states_per_row * double(size) * sizeof(amp_t<F>),
+                 std::to_string(states_per_row) + " state vector(s) of " + std::to_string(n) + " wires" +
+                     (workers > 1 ? " per thread" : ""));
+
+    // Errors inside a parallel region are carried out of it and rethrown here.
+    std::string error;
+    bool failed = false;
+#pragma omp parallel num_threads(workers) if (row_par)
+    {
+        std::vector<double> angles(c.n_angles());
+        std::vector<cplx> mats(program_.matrix_buffer_size());
+        std::vector<amp_t<F>> states(size * states_per_row);
+#pragma omp for schedule(dynamic, 4)
+        for (int64_t r = 0; r < rows; ++r) {
+            if (failed) continue;
+            try {
+                if (b.angles) {
+                    std::copy(b.angles + r * c.n_angles(), b.angles + (r + 1) * c.n_angles(), angles.begin());
+                    for (double a : angles)
+                        PYQML_REQUIRE(std::isfinite(a), "angle is NaN or infinite in row " + std::to_string(r));
+                } else {
+                    const double* w = b.weights_per_row ? b.weights + r * c.n_weights() : b.weights;
+                    const double* x = b.inputs ? b.inputs + r * c.n_inputs() : nullptr;
+                    c.bind(w, x, angles.data());
+                }
+                program_.bind_matrices(angles.data(), mats.data(), with_derivs);
+                body(r, angles.data(), mats.data(), states.data(), amp_par);
+            } catch (const std::exception& e) {
+#pragma omp critical(pyqml_row_error)
+                {
+                    if (!failed) error = "row " + std::to_string(r) + ": " + e.what();
+                    failed = true;
+                }
+            }
+        }
+    }
+    if (failed) throw InvalidInput(error);
+}
+
+}  // namespace pyqml::sv
