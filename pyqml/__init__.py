@@ -9,13 +9,15 @@ import os as _os
 # OpenMP runtime loads; a value the user set wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from . import _core  # noqa: E402
-from ._core import MemoryLimitError, get_num_threads, memory_limit, set_memory_limit, set_num_threads  # noqa: E402
-from .circuit import Circuit
-from .io.qasm import QASMError  # noqa: E402
-from .measurements import Measurement, expval, jacobian, probs, sample, state, var
-from .observables import Hamiltonian, Observable
-from .ops import (
+from ._engine import load_engine as _load_engine
+
+_core = _load_engine()
+from ._core import MemoryLimitError, get_num_threads, memory_limit, set_num_threads  # noqa: E402
+from .frontend.cache import cache_stats, clear_caches
+from .frontend.circuit import Circuit
+from .frontend.measurements import Measurement, amplitude, expval, jacobian, probs, sample, state, var
+from .frontend.observables import Hamiltonian, Observable
+from .frontend.ops import (
                   CH,
                   CNOT,
                   CRX,
@@ -61,17 +63,34 @@ from .ops import (
                   Z,
                   gate_matrix,
 )
-from .qnode import QNode, qnode
+from .frontend.qnode import QNode, qnode
+from .io.qasm import QASMError  # noqa: E402
 from .tensornet import plan
 
 __version__ = "0.1.0"
 
-from . import (  # noqa: E402,F401
+
+def set_memory_limit(bytes) -> None:  # noqa: A002 - the engine's name for it
+    """Cap every method's estimated peak memory (bytes); 0 restores the default (80% of available RAM)."""
+    import math
+
+    if isinstance(bytes, bool) or not isinstance(bytes, (int, float)) or math.isnan(bytes) or bytes < 0 \
+            or math.isinf(bytes):
+        raise ValueError(f"set_memory_limit: a finite number of bytes >= 0 (0 restores the default), got {bytes!r}")
+    _core.set_memory_limit(bytes)
+
+
+# Module paths of earlier releases (``pyqml.models``, ``pyqml.circuit``, ...) import the modules of the
+# layered layout, so ``from pyqml.models import Sequential`` keeps working.
+from ._engine import install_aliases as _install_aliases  # noqa: E402
+from .frontend import execution  # noqa: E402,F401
+from .qml import (  # noqa: E402,F401
                   datasets,
                   models,
-                  studies,  # noqa: E402,F401
+                  studies,
+                  templates,  # noqa: E402,F401
 )
-from .optimizers import (  # noqa: E402
+from .qml.optimizers import (  # noqa: E402
                   AdagradOptimizer,
                   AdamOptimizer,
                   GradientDescentOptimizer,
@@ -84,4 +103,6 @@ from .optimizers import (  # noqa: E402
                   SPSAOptimizer,
                   metric_tensor,
 )
-from .templates import *  # noqa: F401,F403,E402
+from .qml.templates import *  # noqa: F401,F403,E402
+
+_install_aliases()

@@ -46,7 +46,7 @@ def _iris_qnode(n_layers: int):
 
 def build_iris_model(n_layers: int = 2, seed: int = 0):
     """The demo's hybrid model: a 4-wire quantum layer (weights (n_layers, 4, 3)) then Dense(4, 3)."""
-    from .models import Dense, HybridModel, QuantumLayer
+    from .qml.models import Dense, HybridModel, QuantumLayer
 
     return HybridModel([QuantumLayer(_iris_qnode(n_layers), {"weights": (n_layers, 4, 3)}, rng=seed),
                         Dense(4, 3, rng=seed)])
@@ -54,7 +54,7 @@ def build_iris_model(n_layers: int = 2, seed: int = 0):
 
 def iris_split(test_fraction: float = 0.2, seed: int = 0):
     """Standardised, stratified Iris train/test split (statistics from the training rows)."""
-    from .datasets import load_iris, standardize, train_test_split
+    from .qml.datasets import load_iris, standardize, train_test_split
 
     X, y = load_iris()
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_fraction, seed=seed)
@@ -67,8 +67,8 @@ def _epoch_time_full(n_layers: int, repeats: int = 50) -> float:
     """Median seconds for one 150-row epoch (values, gradients, Adam step) on the whole Iris set."""
     import numpy as np
 
-    from .datasets import load_iris, standardize
-    from .optimizers import AdamOptimizer
+    from .qml.datasets import load_iris, standardize
+    from .qml.optimizers import AdamOptimizer
 
     X, y = load_iris()
     X, _, _ = standardize(X)
@@ -148,7 +148,7 @@ def demo(epochs: int = 100, n_layers: int = 2, stepsize: float = 0.1, seed: int 
     t_import = time.perf_counter()
     import numpy as np
 
-    from .optimizers import AdamOptimizer
+    from .qml.optimizers import AdamOptimizer
 
     Xtr, Xte, ytr, yte = iris_split(seed=seed)
     model = build_iris_model(n_layers, seed)

@@ -19,7 +19,7 @@ try:
 except ImportError as e:  # pragma: no cover
     raise ImportError("pyqml.interfaces.torch needs PyTorch: pip install 'pyqml[torch]'") from e
 
-from ..qnode import QNode
+from ..frontend.qnode import QNode
 
 __all__ = ["TorchLayer", "execute"]
 
@@ -32,18 +32,26 @@ class _QNodeFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, qnode, names, inputs, *weights):
         x = _np(inputs)
-        ws = [_np(w) for w in weights]
-        vals = np.asarray(qnode(x, **dict(zip(names, ws))), dtype=float)
-        ctx.qnode, ctx.names, ctx.x, ctx.ws = qnode, names, x, ws
-        ctx.meta = (inputs.dtype, inputs.device, [(w.dtype, w.device) for w in weights])
+        x2 = np.atleast_2d(x)
+        cq = qnode.compile([tuple(w.shape) for w in weights] if names == qnode.weight_names else
+                           {n: tuple(w.shape) for n, w in zip(names, weights)}, x2.shape[1])
+        w = cq.pack(dict(zip(names, [_np(t) for t in weights])))
+        vals = cq.expval(w, x2).reshape(cq.output_shape(x2.shape[0] if x.ndim == 2 else None))
+        ctx.cq, ctx.x, ctx.w, ctx.unbatched = cq, x2, w, x.ndim == 1
+        ctx.order = [cq.weight_names.index(n) for n in names]
+        ctx.meta = (inputs.dtype, inputs.device, [(t.dtype, t.device) for t in weights])
         return torch.as_tensor(vals, dtype=inputs.dtype, device=inputs.device)
 
     @staticmethod
     def backward(ctx, grad_out):
-        qnode = ctx.qnode
-        _, dw, dx = qnode.vjp(ctx.x, cotangent=_np(grad_out), **dict(zip(ctx.names, ctx.ws)))
-        dws = dw if isinstance(dw, tuple) else (dw,)
+        cq = ctx.cq
+        cot = _np(grad_out).reshape(ctx.x.shape[0], cq.n_outputs)
+        _, dw, dx = cq.vjp(ctx.w, ctx.x, cot)
+        parts = cq.unpack(dw)
+        dws = [parts[i] for i in ctx.order]
         in_dtype, in_device, w_meta = ctx.meta
+        if ctx.unbatched:
+            dx = dx[0]
         gx = torch.as_tensor(np.asarray(dx), dtype=in_dtype, device=in_device) if ctx.needs_input_grad[2] else None
         gws = [torch.as_tensor(np.asarray(d), dtype=dt, device=dev) for d, (dt, dev) in zip(dws, w_meta)]
         return (None, None, gx, *gws)
@@ -53,7 +61,11 @@ def execute(qnode: QNode, inputs: torch.Tensor, **weights: torch.Tensor) -> torc
     """``qnode(inputs, **weights)`` as a differentiable torch operation."""
     if not isinstance(qnode, QNode):
         raise TypeError(f"expected a pq.qnode, got {type(qnode).__name__}")
+    if not qnode.takes_inputs:
+        raise ValueError("the qnode must take an argument named 'inputs'")
     names = list(weights)
+    if sorted(names) != sorted(qnode.weight_names):
+        raise ValueError(f"weights {sorted(names)} do not match the qnode's weight arguments {qnode.weight_names}")
     return _QNodeFunction.apply(qnode, names, inputs, *[weights[n] for n in names])
 
 
@@ -73,8 +85,8 @@ class TorchLayer(torch.nn.Module):
         super().__init__()
         if not isinstance(qnode, QNode):
             raise TypeError(f"TorchLayer needs a pq.qnode, got {type(qnode).__name__}")
-        names = [n for n in qnode._names if n != "inputs"]
-        if "inputs" not in qnode._names:
+        names = qnode.weight_names
+        if not qnode.takes_inputs:
             raise ValueError("the qnode of a TorchLayer must take an argument named 'inputs'")
         if sorted(names) != sorted(weight_shapes):
             raise ValueError(f"weight_shapes names {sorted(weight_shapes)} do not match the qnode's weight "

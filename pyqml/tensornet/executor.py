@@ -1,16 +1,19 @@
 """The tensor-network executor: light cones per Pauli term, one plan per cone structure, C++ contraction
-with reverse-mode gradients."""
+with reverse-mode gradients; variances, marginal probabilities, amplitudes and samples through the same
+machinery."""
 from __future__ import annotations
+
+import itertools
+import time
 
 import numpy as np
 
 from .. import _core
-from .network import OPTIMIZERS, StructurePlan, plan_for
+from ..frontend.execution import Estimate, Executor, register_method
+from .network import StructurePlan, check_optimize, plan_for
 
-# Above this many wires the state vector (16 * 2^n bytes) is not an option.
-SV_MAX_WIRES = 30
-# Below this many wires the state vector is cheap enough that planning a network is not worth it.
-SV_ALWAYS_WIRES = 12
+# probs() of at most this many wires (2^k Z words, each through its light cone).
+PROBS_MAX_WIRES = 12
 
 
 class TensorNetPlan:
@@ -27,7 +30,11 @@ class TensorNetPlan:
     gradient_flops : float
         Forward plus backward sweep (values and all gradients).
     peak_memory : float
-        Estimated peak bytes of one call with gradients (the number the memory guard checks).
+        Estimated peak bytes of a gradient call on one row (``jacobian``): the number the memory guard checks
+        before that call (``TensorNet.estimated_bytes(1, True)``), with each thread's workspace laid out by
+        liveness for the forward and backward sweeps.
+    forward_memory : float
+        The same for a forward-only call on one row (``expval``): no environments, a smaller workspace.
     width : int
         log2 of the largest tensor of any plan.
     structures : list of StructurePlan
@@ -49,15 +56,16 @@ class TensorNetPlan:
                                         for c, p in zip(self.counts, self.structures))
         self.width = max((p.width for p in self.structures), default=0)
         self.peak_memory = float(tn.estimated_bytes(1, True))
+        self.forward_memory = float(tn.estimated_bytes(1, False))
         self.cones = tn.cones()
 
     def __repr__(self) -> str:
         return (f"TensorNetPlan(terms={self.n_terms}, structures={self.n_structures}, flops={self.flops:.3g}, "
                 f"gradient_flops={self.gradient_flops:.3g}, width={self.width}, "
-                f"peak_memory={self.peak_memory:.3g} B)")
+                f"peak_memory={self.peak_memory:.3g} B, forward_memory={self.forward_memory:.3g} B)")
 
 
-class TensorNetExecutor:
+class TensorNetExecutor(Executor):
     """A circuit and observables compiled for the tensor-network method (``pyqml._core.TensorNet``).
 
     Parameters
@@ -65,33 +73,55 @@ class TensorNetExecutor:
     circuit : pyqml.Circuit
     observables : list of Observable
     precision : {"complex128", "complex64"}
-    refuse_oversized : bool
-        Raise ``pyqml.MemoryLimitError`` as soon as one structure's plan exceeds the memory limit (the
-        default); ``pq.plan`` turns this off to report the costs of any network.
     optimize : str
         Path search: "auto" (exhaustive, dynamic programming or greedy by network size), "greedy", "dp",
         "optimal", "random-greedy" (opt_einsum) or "cotengra" (its hyper-optimizer, when installed).
+    refuse_oversized : bool
+        Raise ``pyqml.MemoryLimitError`` as soon as one structure's plan exceeds the memory limit (the
+        default); ``pq.plan`` turns this off to report the costs of any network.
+    fuse : bool
+        Build light cones over blocks of gates fused on one or two wires where the block is structurally
+        diagonal (``cx a,b; rz b; cx a,b`` is ``IsingZZ``), the default; False treats every op on its own.
     """
 
     method = "tensornet"
+    supports = frozenset({"expval", "var", "probs", "sample", "amplitude", "jacobian", "vjp"})
+    options = {"optimize": "auto", "fuse": True}
 
     def __init__(self, circuit, observables, precision: str = "complex128", optimize: str = "auto",
-                 refuse_oversized: bool = True):
-        if optimize not in OPTIMIZERS:
-            raise ValueError(f"optimize must be one of {OPTIMIZERS}, got {optimize!r}")
-        from ..observables import as_observable
+                 refuse_oversized: bool = True, progress=None, max_time: float | None = None, fuse: bool = True):
+        check_optimize(optimize)
+        from ..frontend.observables import as_observable
 
-        self.circuit = circuit
-        self.observables = [as_observable(o) for o in observables]
-        self.precision = precision
-        self._tn = _core.TensorNet(circuit.core, [o.core_terms() for o in self.observables], precision)
+        super().__init__(circuit, [as_observable(o) for o in observables], precision, optimize=optimize,
+                         fuse=bool(fuse))
+        self.optimize = optimize
+        self.fuse = bool(fuse)
+        self._aux: dict = {}
+        self._tn = _core.TensorNet(circuit.core, [o.core_terms() for o in self.observables], precision, self.fuse)
         self.plans: list[StructurePlan] = []
         elem = 16 if precision == "complex128" else 8
-        for s in range(self._tn.n_structures):
+        start = time.perf_counter()
+        structures = range(self._tn.n_structures)
+        if progress:
+            try:
+                from tqdm.auto import tqdm
+
+                structures = tqdm(structures, desc="planning", unit="structure")
+            except ImportError:
+                pass
+        for s in structures:
+            if max_time is not None and time.perf_counter() - start > max_time:
+                widest = max((p.width for p in self.plans), default=0)
+                raise TimeoutError(f"planning stopped after {time.perf_counter() - start:.3g} s (max_time={max_time}): "
+                                   f"{s} of {self._tn.n_structures} structures planned, the widest so far 2^{widest}")
             p = plan_for(self._tn.structure(s), optimize)
             if refuse_oversized:
-                # Refuse up front, before planning the other structures, when one plan alone cannot fit.
-                need, limit = p.core.bytes_per_thread(elem), _core.memory_limit()
+                # Refuse up front, before planning the other structures, when one plan alone cannot fit: one
+                # thread's forward workspace and the permutation tables, what every call needs at least (a
+                # gradient call's larger workspace is checked when it is made).
+                need = p.core.bytes_per_thread(elem, False) + p.core.table_bytes
+                limit = _core.memory_limit()
                 if need > limit:
                     raise _core.MemoryLimitError(
                         f"tensor-network contraction (largest tensor 2^{p.width} amplitudes) needs an estimated "
@@ -99,9 +129,34 @@ class TensorNetExecutor:
             self.plans.append(p)
             self._tn.set_plan(s, p.core)
 
-    @property
-    def n_observables(self) -> int:
-        return len(self.observables)
+    @classmethod
+    def estimate(cls, circuit, observables, measurement: str, precision: str, optimize: str = "auto",
+                 fuse: bool = True, wires=None, shots=None, **_) -> Estimate:
+        """Flops and peak bytes from the plans themselves (planning them, cached, on the way)."""
+        from ..frontend.observables import Observable
+
+        grad = measurement in ("jacobian", "vjp")
+        factor = 1.0
+        if measurement in ("expval", "jacobian", "vjp"):
+            obs = observables
+        elif measurement == "var":
+            obs = list(observables) + [o @ o for o in observables]
+        elif measurement in ("probs", "sample"):
+            ws = list(range(circuit.n_wires)) if wires is None else list(wires)
+            if measurement == "probs" and len(ws) > PROBS_MAX_WIRES:
+                return Estimate.refused(f"probs of at most {PROBS_MAX_WIRES} wires, got {len(ws)}")
+            obs = [Observable({tuple((w, "Z") for w in sorted(ws)): 1.0})]
+            factor = 2.0 ** len(ws) if measurement == "probs" else 2.0 * len(ws) * float(shots or 1000)
+        elif measurement == "amplitude":
+            from .amplitudes import amplitude_plan
+
+            ap = amplitude_plan(circuit, [0] * circuit.n_wires, optimize)
+            return Estimate(8.0 * ap.forward_macs, float(ap.bytes_per_thread(16, False) + ap.table_bytes))
+        else:
+            return Estimate.refused(f"the tensor-network method does not compute {measurement}")
+        ex = circuit.executor(obs, "tensornet", precision, optimize=optimize, fuse=fuse)
+        macs = ex.cost() * factor * (3.0 if grad else 1.0)
+        return Estimate(8.0 * macs, float(ex._tn.estimated_bytes(1, grad)))
 
     def plan(self) -> TensorNetPlan:
         return TensorNetPlan(self)
@@ -118,43 +173,101 @@ class TensorNetExecutor:
     def expval_angles(self, angles) -> np.ndarray:
         return self._tn.expval_angles(np.atleast_2d(np.asarray(angles, dtype=float)))
 
+    def _words(self, key, build):
+        """An executor of auxiliary Pauli words on the same circuit (cached)."""
+        ex = self._aux.get(key)
+        if ex is None:
+            ex = self.circuit.executor(build(), "tensornet", self.precision, optimize=self.optimize, fuse=self.fuse)
+            self._aux[key] = ex
+        return ex
+
+    def var(self, weights, inputs=None) -> np.ndarray:
+        """``<O^2> - <O>^2`` per observable, with ``O^2`` expanded into Pauli words (each through its cone)."""
+        m = len(self.observables)
+        ex = self._words("var", lambda: list(self.observables) + [o @ o for o in self.observables])
+        vals = ex.expval(weights, inputs)
+        return np.maximum(vals[:, m:] - vals[:, :m] ** 2, 0.0)
+
+    def probs(self, weights, inputs, wires) -> np.ndarray:
+        """Marginal probabilities of a few wires (first most significant) from their Z words:
+        ``p(b) = 2^-k sum_T <Z_T> (-1)^(parity of b on T)``."""
+        from ..frontend.observables import Observable
+
+        ws = [int(w) for w in wires]
+        k = len(ws)
+        if k > PROBS_MAX_WIRES:
+            raise ValueError(f"the tensor-network method computes probs of at most {PROBS_MAX_WIRES} wires, got "
+                             f"{k}; use method='statevector' for the full distribution or sample()")
+        if any(not 0 <= w < self.circuit.n_wires for w in ws):
+            raise ValueError(f"probs: wires {ws} out of range for {self.circuit.n_wires} wires")
+        subsets = list(itertools.product((0, 1), repeat=k))
+        ex = self._words(("probs", tuple(ws)), lambda: [
+            Observable({tuple(sorted((w, "Z") for w, s in zip(ws, sub) if s)): 1.0}) for sub in subsets])
+        vals = ex.expval(weights, inputs)
+        sign = np.array([[(-1) ** sum(((b >> (k - 1 - i)) & 1) * s for i, s in enumerate(sub)) for sub in subsets]
+                         for b in range(2**k)], dtype=float)
+        return np.maximum(vals @ sign.T / 2**k, 0.0)
+
+    def amplitude(self, weights, inputs, bits) -> np.ndarray:
+        from .amplitudes import amplitude_rows
+
+        return amplitude_rows(self.circuit, bits, weights, inputs, self.precision, self.optimize)
+
+    def sample(self, weights, inputs, wires, shots: int, seed: int) -> np.ndarray:
+        from .sampling import sample
+
+        return sample(self.circuit, weights, inputs, list(wires), int(shots), int(seed), self.precision)
+
     def cost(self) -> float:
         """Complex multiply-adds of one forward evaluation of every term."""
         return sum(c * p.forward_macs for c, p in zip(self._tn.structure_counts(), self.plans))
 
     @staticmethod
     def choose(circuit, observables, precision: str = "complex128") -> str:
-        """"statevector" or "tensornet", whichever the plans' cost estimates say is cheaper.
+        """"statevector" or "tensornet" for expectation values, by the methods' own estimates (see
+        :func:`pyqml.frontend.execution.choose_method`)."""
+        from ..frontend.execution import choose_method
 
-        The state vector costs about ``n_ops * 2^n`` amplitude updates (4 complex multiply-adds each for a
-        one-wire gate); it is refused above 30 wires and always taken at 12 wires or fewer.
-        """
-        n = circuit.n_wires
-        if n <= SV_ALWAYS_WIRES:
-            return "statevector"
-        try:
-            ex = circuit.executor(observables, "tensornet", precision)
-            tn_cost = ex.cost()
-            fits = ex._tn.estimated_bytes(1, True) <= _core.memory_limit()
-        except MemoryError:
-            tn_cost, fits = float("inf"), False
-        if n > SV_MAX_WIRES:
-            return "tensornet"
-        sv_cost = 4.0 * max(1, len(circuit.ops)) * 2.0 ** n
-        return "tensornet" if fits and tn_cost < sv_cost else "statevector"
+        return choose_method(circuit, observables, precision, "expval")
 
 
-def plan(circuit, observables, precision: str = "complex128", optimize: str = "auto") -> TensorNetPlan:
+register_method(TensorNetExecutor)
+
+
+def plan(circuit, observables=None, *args, precision: str = "complex128", optimize: str = "auto",
+         progress=None, max_time: float | None = None, fuse: bool = True, **kwargs) -> TensorNetPlan:
     """The tensor-network plan for ``observables`` on ``circuit``: light cones, contraction trees, flops,
-    width and estimated peak memory, computed without contracting anything.
+    width and estimated peak memory, computed without contracting anything. ``fuse=False`` plans every op on
+    its own (see :class:`TensorNetExecutor`).
+
+    ``circuit`` may be a :class:`pyqml.QNode` followed by its arguments (as for calling it); the observables
+    are then those of its expectation values. ``progress=True`` shows a progress bar over the structures
+    (tqdm); ``max_time`` (seconds) stops planning with a TimeoutError saying how far it got.
 
     Examples
     --------
     >>> p = pq.plan(c, [pq.Z(0) @ pq.Z(1)])
+    >>> p = pq.plan(qnode, X, W)
     >>> p.flops, p.width, p.peak_memory
     """
-    from ..observables import as_observable
+    from ..frontend.observables import as_observable
+    from ..frontend.qnode import QNode
 
-    obs = observables if isinstance(observables, (list, tuple)) else [observables]
-    obs = [as_observable(o) for o in obs]
-    return TensorNetExecutor(circuit, obs, precision, optimize, refuse_oversized=False).plan()
+    if isinstance(circuit, QNode):
+        qargs = ((observables,) if observables is not None else ()) + args
+        cq = circuit.compiled_for(*qargs, **kwargs)
+        if not cq.expval_only:
+            raise ValueError("pq.plan plans expectation values; the qnode returns "
+                             + ", ".join(m.kind for m in cq.measurements))
+        circuit, obs = cq.circuit, [m.obs for m in cq.measurements]
+        optimize = cq.qnode.options.get("optimize", optimize)
+        fuse = cq.qnode.options.get("fuse", fuse)
+    else:
+        if observables is None:
+            raise TypeError("pq.plan(circuit, observables) or pq.plan(qnode, *args)")
+        if args or kwargs:
+            raise TypeError(f"pq.plan(circuit, observables, ...) got unexpected arguments {args or kwargs}")
+        obs = observables if isinstance(observables, (list, tuple)) else [observables]
+        obs = [as_observable(o) for o in obs]
+    return TensorNetExecutor(circuit, obs, precision, optimize, refuse_oversized=False, progress=progress,
+                             max_time=max_time, fuse=fuse).plan()

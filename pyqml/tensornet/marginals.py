@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..observables import Observable
+from ..frontend.observables import Observable
 
 _PAULI = {"I": np.eye(2), "X": np.array([[0, 1], [1, 0]]), "Y": np.array([[0, -1j], [1j, 0]]),
           "Z": np.diag([1.0, -1.0])}
@@ -34,7 +34,7 @@ def _word(wires, letters) -> Observable:
 
 
 def _expvals(circuit, words, weights, inputs, precision):
-    from ..measurements import _inputs_for, _weights_for
+    from ..frontend.measurements import _inputs_for, _weights_for
 
     w = _weights_for(circuit, weights)
     x, batched = _inputs_for(circuit, inputs)

@@ -8,9 +8,10 @@ per gate a ket tensor ``U`` and a bra tensor ``conj(U)``; and in the middle the 
                      P            X, Y: a 2x2 tensor [bra, ket];  Z: a diagonal (hyperedge) vector
     <0|--[U1*]-[U3*]-+
 
-A gate acting diagonally on a wire (its controls, every wire of CZ, IsingZZ, RZ, ...) keeps that wire's
-index: input and output are one index, shared by more than two tensors (a hyperedge). That choice is made
-from the gate table's structure flags only, never from numbers, so gradients stay valid for every angle.
+A gate acting diagonally on a wire (its controls, every wire of CZ, IsingZZ, RZ, ..., and both wires of a fused
+block such as ``cx a,b; rz b; cx a,b``) keeps that wire's index: input and output are one index, shared by
+more than two tensors (a hyperedge). That choice is made from the gate table's structure (flags and nonzero
+patterns) only, never from numbers, so gradients stay valid for every angle.
 
 Simplification and path search (opt_einsum by network size, cotengra when installed and asked for) give a
 list of pairwise steps that the engine compiles into a ``_core.ContractionPlan``; plans are cached under the
@@ -23,6 +24,7 @@ from typing import Any
 import opt_einsum as oe
 
 from .. import _core
+from ..frontend.cache import PlanCache
 
 KET_GATE, BRA_GATE, ZERO, PAULI, PAULI_DIAG = 0, 1, 2, 3, 4
 
@@ -33,17 +35,32 @@ _DP_MAX = 0
 # Complex multiply-adds of the greedy tree above which "auto" also tries randomised greedy paths.
 _REFINE_COST = 2.0**20
 _RANDOM_REPEATS = 8
-_RANDOM_MAX_TIME = 2.0
 OPTIMIZERS = ("auto", "greedy", "dp", "optimal", "random-greedy", "cotengra")
 
 
-def build_network(structure: dict) -> tuple[list, list]:
-    """Leaves ``[(kind, gate, letter, labels)]`` and gates ``[(name, n_wires)]`` of a structure's network.
+def check_optimize(optimize) -> None:
+    """ValueError unless ``optimize`` names a search (OPTIMIZERS) or is a path optimiser object (an
+    ``opt_einsum.paths.PathOptimizer`` such as ``opt_einsum.RandomGreedy(max_repeats=256)``, or cotengra's
+    ``HyperOptimizer``): the documented way to ask for a longer (or differently seeded) search."""
+    if isinstance(optimize, str):
+        if optimize not in OPTIMIZERS:
+            raise ValueError(f"optimize must be one of {OPTIMIZERS} or a path optimiser object, got {optimize!r}")
+    elif not (isinstance(optimize, oe.paths.PathOptimizer) or callable(getattr(optimize, "search", None))
+              or callable(optimize)):
+        raise ValueError(f"optimize must be one of {OPTIMIZERS} or a path optimiser object, got {optimize!r}")
 
-    The leaves are built by the engine (``cpp/src/tensornet/network.cpp``) and come with the structure.
+
+def build_network(structure: dict) -> tuple[list, list]:
+    """Leaves ``[(kind, gate, letter, labels)]`` and gates ``[(name, n_wires, diagonal, n_params)]`` of a
+    structure's network.
+
+    The leaves are built by the engine (``cpp/src/tensornet/network.cpp``) and come with the structure. A gate
+    is one of the gate table or a block of gates fused on one or two wires (its name lists the members, e.g.
+    ``"[CNOT 0 1; RZ 1; CNOT 0 1]"``); ``diagonal`` says on which of its wires it keeps one index.
     """
-    leaves = [(int(k), int(g), str(p), list(labels)) for k, g, p, labels in structure["leaves"]]
-    gates = [(name, len(wires)) for name, wires, _diag, _n_params in structure["gates"]]
+    leaves = list(structure["leaves"])  # (int, int, str, list) tuples from the engine
+    gates = [(name, len(wires), [bool(d) for d in diag], int(n_params))
+             for name, wires, diag, n_params in structure["gates"]]
     return leaves, gates
 
 
@@ -109,14 +126,15 @@ def tree_cost(labels: list[list[int]], steps) -> tuple[float, int]:
     return macs, width
 
 
-def contraction_steps(labels: list[list[int]], optimize: str = "auto") -> list[tuple[int, int, list[int]]]:
+def contraction_steps(labels: list[list[int]], optimize="auto") -> list[tuple[int, int, list[int]]]:
     """Pairwise steps ``(a, b, kept labels)`` (SSA ids: leaves first) contracting the network to a scalar.
 
     "auto": exhaustive search for a few tensors; otherwise the engine's greedy path, and for an expensive
-    network (that could fit in memory) also randomised greedy trials, keeping the cheaper tree.
+    network (that could fit in memory) also randomised greedy trials, keeping the cheaper tree. Every string
+    choice gives the same tree in every process (a fixed number of seeded trials, no time limit); a path
+    optimiser object (see ``check_optimize``) buys a longer search.
     """
-    if optimize not in OPTIMIZERS:
-        raise ValueError(f"optimize must be one of {OPTIMIZERS}, got {optimize!r}")
+    check_optimize(optimize)
     if optimize == "auto" and len(labels) > _OPTIMAL_MAX:
         steps = [(int(a), int(b), list(k)) for a, b, k in _core.tn_greedy_path(labels)]
         cost, width = tree_cost(labels, steps)
@@ -172,27 +190,38 @@ def _searched_steps(labels: list[list[int]], optimize: str) -> list[tuple[int, i
     return steps
 
 
-def _search(labels: list[list[int]], optimize: str) -> list:
+def _search(labels: list[list[int]], optimize) -> list:
+    """A path over the network by opt_einsum (or cotengra), called with the integer labels themselves: set
+    iteration over integers does not depend on the process's string-hash seed, so a seeded search returns
+    the same path in every process."""
     n = len(labels)
-    syms: dict[int, str] = {}
-    terms = []
-    for ls in labels:
-        terms.append("".join(syms.setdefault(x, oe.get_symbol(len(syms))) for x in ls))
-    eq = ",".join(terms) + "->"
-    shapes = [(2,) * len(ls) for ls in labels]
+    inputs = [frozenset(ls) for ls in labels]
+    size = {x: 2 for ls in labels for x in ls}
     if optimize == "cotengra":
         try:
             import cotengra as ctg
         except ImportError:
             raise ImportError("optimize='cotengra' needs cotengra: pip install 'pyqml[cotengra]'") from None
-        opt: Any = ctg.HyperOptimizer(max_repeats=32, progbar=False)
+        try:
+            opt: Any = ctg.HyperOptimizer(max_repeats=32, progbar=False, seed=0)
+        except TypeError:  # a cotengra without seeds
+            opt = ctg.HyperOptimizer(max_repeats=32, progbar=False)
     elif optimize == "auto":
         opt = "optimal" if n <= _OPTIMAL_MAX else "dp" if n <= _DP_MAX else "greedy"
     elif optimize == "random-greedy":
-        opt = oe.RandomGreedy(max_repeats=_RANDOM_REPEATS, max_time=_RANDOM_MAX_TIME, minimize="flops")
+        # A fixed number of trials, each seeded by its trial number (opt_einsum seeds trial r with r): the
+        # same tree in every process however loaded the machine (a time limit would tie it to the clock).
+        opt = oe.RandomGreedy(max_repeats=_RANDOM_REPEATS, minimize="flops")
     else:
         opt = optimize
-    path, _ = oe.contract_path(eq, *shapes, shapes=True, optimize=opt)
+    if isinstance(opt, str):
+        return oe.paths.get_path_fn(opt)(inputs, frozenset(), size)
+    if isinstance(opt, oe.paths.PathOptimizer) and not type(opt).__module__.startswith("cotengra"):
+        return opt(inputs, frozenset(), size)
+    syms: dict[int, str] = {}
+    terms = ["".join(syms.setdefault(x, oe.get_symbol(len(syms))) for x in ls) for ls in labels]
+    path, _ = oe.contract_path(",".join(terms) + "->", *[(2,) * len(ls) for ls in labels], shapes=True,
+                               optimize=opt)
     return path
 
 
@@ -210,8 +239,21 @@ class StructurePlan:
 
     def __init__(self, structure: dict, optimize: str):
         self.leaves, self.gates = build_network(structure)
-        self.tree = contraction_steps([lf[3] for lf in self.leaves], optimize)
-        self.core = _core.ContractionPlan(self.gates, self.leaves, self.tree)
+        labels = [lf[3] for lf in self.leaves]
+        if optimize == "auto" and len(labels) > _OPTIMAL_MAX:
+            # contraction_steps("auto"), with the greedy tree's cost and width read from its compiled plan
+            # (planning thousands of cone structures is dominated by such bookkeeping otherwise).
+            self.tree = _core.tn_greedy_path(labels)
+            self.core = _core.ContractionPlan(self.gates, self.leaves, self.tree)
+            cost = self.core.forward_macs
+            if cost > _REFINE_COST and 16.0 * 2.0**self.core.width <= 2.0**10 * _core.memory_limit():
+                alt = _searched_steps(labels, "random-greedy")
+                if tree_cost(labels, alt)[0] < cost:
+                    self.tree = alt
+                    self.core = _core.ContractionPlan(self.gates, self.leaves, self.tree)
+        else:
+            self.tree = contraction_steps(labels, optimize)
+            self.core = _core.ContractionPlan(self.gates, self.leaves, self.tree)
 
     @property
     def width(self) -> int:
@@ -226,7 +268,13 @@ class StructurePlan:
         return self.core.backward_macs
 
 
-_PLAN_CACHE: dict[tuple[bytes, str], StructurePlan] = {}
+# Bounded (LRU, a share of the memory limit); emptied by pq.clear_caches().
+_PLAN_CACHE = PlanCache("contraction plans")
+
+
+def _plan_bytes(plan: StructurePlan) -> float:
+    """Estimated bytes a cached plan holds: permutation tables, leaves and steps."""
+    return plan.core.table_bytes + 96.0 * (len(plan.leaves) + len(plan.tree))
 
 
 def plan_for(structure: dict, optimize: str = "auto") -> StructurePlan:
@@ -235,10 +283,10 @@ def plan_for(structure: dict, optimize: str = "auto") -> StructurePlan:
     plan = _PLAN_CACHE.get(key)
     if plan is None:
         plan = StructurePlan(structure, optimize)
-        _PLAN_CACHE[key] = plan
+        _PLAN_CACHE.put(key, plan, _plan_bytes(plan) + len(structure["key"]))
     return plan
 
 
 def clear_plan_cache() -> None:
-    """Forget every cached plan."""
+    """Forget every cached contraction plan (``pq.clear_caches()`` empties every cache)."""
     _PLAN_CACHE.clear()

@@ -2,9 +2,6 @@
 against their formulas, training, the demo entry point, and bad input."""
 import numpy as np
 import pytest
-
-import pyqml as pq
-from pyqml.__main__ import build_iris_model, iris_split, main
 from pyqml.datasets import load_iris, train_test_split
 from pyqml.models import (
     Activation,
@@ -15,6 +12,9 @@ from pyqml.models import (
     QuantumLayer,
     softmax,
 )
+
+import pyqml as pq
+from pyqml.__main__ import build_iris_model, iris_split, main
 
 
 def small_qnode():

@@ -5,8 +5,6 @@ import math
 
 import numpy as np
 import pytest
-
-import pyqml as pq
 from pyqml.optimizers import (
     AdagradOptimizer,
     AdamOptimizer,
@@ -20,6 +18,8 @@ from pyqml.optimizers import (
     SPSAOptimizer,
     metric_tensor,
 )
+
+import pyqml as pq
 
 
 def sq(x):

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("sklearn")
+from pyqml.datasets import load_iris
+from pyqml.sklearn import QNNClassifier, QNNRegressor, QuantumKernel
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -11,8 +13,6 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 import pyqml as pq
-from pyqml.datasets import load_iris
-from pyqml.sklearn import QNNClassifier, QNNRegressor, QuantumKernel
 
 
 def test_angle_kernel_is_analytic():

@@ -2,9 +2,9 @@
 against single calls, and the variance trend of local vs global costs."""
 import numpy as np
 import pytest
+from pyqml.studies import cost_observable, gradient_samples, gradient_variance
 
 import pyqml as pq
-from pyqml.studies import cost_observable, gradient_samples, gradient_variance
 
 
 def ry_layer(weights, wires):

@@ -7,9 +7,9 @@ import os
 import networkx as nx
 import numpy as np
 import pytest
+from pyqml.observables import Observable
 
 import pyqml as pq
-from pyqml.observables import Observable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(HERE, "..", "data", "template_refs.json")) as _fh:

@@ -129,3 +129,44 @@ def test_cotengra_paths_when_installed():
     b = c.executor(obs, "statevector").jacobian(W)
     for u, v in zip(a, b):
         np.testing.assert_allclose(u, v, atol=1e-10, rtol=0)
+
+
+_PLAN_IN_A_PROCESS = """
+import sys
+sys.path.insert(0, {here!r})
+from test_plan_and_memory import _grid
+import pyqml as pq
+c = _grid(4, 5, {layers})
+p = pq.plan(c, [pq.Z(7) @ pq.Z(12), pq.X(0)])
+print(repr((p.flops, p.width, p.peak_memory)))
+"""
+
+
+def test_plans_are_the_same_in_every_process():
+    """The "auto" search (greedy, then seeded random-greedy trials for expensive networks) is fixed by work,
+    not wall time, so separate processes plan the same trees."""
+    import os
+    import subprocess
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = _PLAN_IN_A_PROCESS.format(here=here, layers=3)
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+            for _ in range(3)}
+    assert len(outs) == 1, outs
+
+
+def test_optimize_accepts_a_path_optimiser_object():
+    import opt_einsum as oe
+
+    c = _grid(3, 3, 2)
+    obs = [pq.Z(4)]
+    p = pq.plan(c, obs, optimize=oe.RandomGreedy(max_repeats=4))
+    q = pq.plan(c, obs, optimize="greedy")
+    assert p.width <= q.width + 2 and p.flops > 0
+    w = np.random.default_rng(0).uniform(0, 6, c.n_weights)
+    a = pq.expval(c, obs, weights=w, method="tensornet", optimize=oe.RandomGreedy(max_repeats=4))
+    b = pq.expval(c, obs, weights=w, method="statevector")
+    assert abs(a - b) < 1e-10
+    with pytest.raises(ValueError, match="optimize must be one of"):
+        pq.plan(c, obs, optimize=3)

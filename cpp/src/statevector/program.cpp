@@ -8,8 +8,9 @@ using gates::GateId;
 
 Program::Program(const Circuit& circuit) : circuit_(circuit) {
     const int n = circuit_.n_wires();
-    PYQML_REQUIRE(n <= 40, "the state-vector method handles at most 40 wires, the circuit has " +
-                               std::to_string(n) + " (use method=\"tensornet\" for local observables)");
+    PYQML_REQUIRE(n <= kMaxWires, "the state-vector method handles at most " + std::to_string(kMaxWires) +
+                                      " wires, the circuit has " + std::to_string(n) +
+                                      " (use method=\"tensornet\" for local observables)");
     const auto& ops = circuit_.ops();
     first_trainable_ = ops.size();
     for (size_t i = 0; i < ops.size(); ++i) {

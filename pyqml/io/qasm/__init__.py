@@ -78,7 +78,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ... import recording
+from ...frontend import recording
 from .errors import QASMError
 from .interpreter import BYTES_PER_OP, MAX_QUBITS, GateDef, Interpreter, max_operations
 from .lexer import Token, iter_tokens, tokenize
@@ -173,7 +173,7 @@ def circuit_from_qasm(source, trainable: bool = False):
     TypeError
         For a source that is neither text nor a path.
     """
-    from ...circuit import Circuit
+    from ...frontend.circuit import Circuit
 
     text, filename = read_source(source)
     max_ops = max_operations()

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ... import _core
-from ...ops import GATES
-from ...params import WEIGHT, Param
+from ...frontend.ops import GATES
+from ...frontend.params import WEIGHT, Param
 from .errors import QASMError
 from .lexer import Token
 from .parser import (

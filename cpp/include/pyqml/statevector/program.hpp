@@ -9,6 +9,9 @@
 
 namespace pyqml::sv {
 
+// Widest register the state-vector method addresses (amplitude indices and the memory guard decide below it).
+inline constexpr int kMaxWires = 40;
+
 struct OpKernel {
     enum Kind { Dense1, Dense2, Controlled1, ControlledX, Controlled, Diagonal } kind;
     int bits[64];     // controls first, then targets (gate wire order), as bit positions (MultiRZ: any count)

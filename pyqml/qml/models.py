@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import gradients
+from ..frontend.qnode import QNode
 from .optimizers import (
     AdamOptimizer,
     GradientDescentOptimizer,
@@ -28,7 +28,6 @@ from .optimizers import (
     QNGOptimizer,
     SPSAOptimizer,
 )
-from .qnode import QNode
 
 __all__ = [
     "Activation",
@@ -139,9 +138,9 @@ class QuantumLayer(Layer):
     def __init__(self, qnode: QNode, weight_shapes: dict, init: Callable | None = None, rng=None):
         if not isinstance(qnode, QNode):
             raise TypeError(f"QuantumLayer needs a pq.qnode, got {type(qnode).__name__}")
-        if "inputs" not in qnode._names:
+        if not qnode.takes_inputs:
             raise ValueError("the qnode of a QuantumLayer must take an argument named 'inputs'")
-        names = [n for n in qnode._names if n != "inputs"]
+        names = qnode.weight_names
         if sorted(names) != sorted(weight_shapes):
             raise ValueError(f"weight_shapes names {sorted(weight_shapes)} do not match the qnode's weight "
                              f"arguments {names}")
@@ -152,60 +151,34 @@ class QuantumLayer(Layer):
         self.params = [np.asarray(init(rng, tuple(np.atleast_1d(weight_shapes[n]).tolist())), dtype=float)
                        for n in names]
         self.grads = [np.zeros_like(p) for p in self.params]
-        self._x = self._xe = self._w = None
-        self._cache_key, self._cache = None, None
+        self._x = self._w = None
 
-    def _kw(self):
-        return dict(zip(self.names, self.params))
-
-    def _compiled(self, x: np.ndarray):
-        """(circuit, executor) of the qnode traced for these shapes, or None when the qnode does not return
-        expectation values only (then the qnode's own call path is used). Cached: training calls the
-        executor directly, skipping per-call argument binding and executor look-up."""
-        key = (x.shape[1], tuple(p.shape for p in self.params))
-        if self._cache_key != key:
-            circuit, meas, _, _, _, _, _ = self.qnode._prepare((x[:1],), self._kw())
-            ok = all(m.kind == "expval" for m in meas)
-            self._cache = (circuit, self.qnode._expval_executor(circuit, meas)) if ok else None
-            self._cache_key = key
-        return self._cache
+    def compiled(self, n_inputs: int):
+        """The qnode compiled for this layer's weight shapes and ``n_inputs`` features per row."""
+        return self.qnode.compile([p.shape for p in self.params], n_inputs)
 
     def forward(self, x, train=False):
-        compiled = self._compiled(x) if x.ndim == 2 else None
-        if compiled is None:
-            y = np.asarray(self.qnode(x, **self._kw()))
-            if y.ndim == 1 and x.ndim == 2:
-                y = y[:, None]
-            if train:
-                self._x, self._xe = x, None
-            return y
-        circuit, ex = compiled
+        x = np.asarray(x, dtype=float)
+        if x.ndim == 1:
+            return self.forward(x[None, :], train)[0]
+        if x.ndim != 2:
+            raise ValueError(f"a QuantumLayer takes rows of features (rows, features), got shape {x.shape}")
         if not np.all(np.isfinite(x)):
             raise ValueError("inputs contain NaN or infinite values")
-        xe = np.ascontiguousarray(x, dtype=float)
-        if circuit.derived_inputs is not None:
-            xe = circuit.derived_inputs.expand(xe)
-        w = np.concatenate([p.ravel() for p in self.params])
+        x = np.ascontiguousarray(x)
+        cq = self.compiled(x.shape[1])
+        w = cq.pack(self.params)
         if train:
-            self._x, self._xe, self._w = x, xe, w
-        return ex.expval(w, xe)
+            self._x, self._w = x, w
+        if cq.expval_only:
+            return cq.expval(w, x)
+        return np.concatenate([np.asarray(r, dtype=float).reshape(x.shape[0], -1) for r in cq.measure(w, x)], axis=1)
 
     def backward(self, dy):
-        if self._xe is None:
-            _, dw, dx = self.qnode.vjp(self._x, cotangent=dy, **self._kw())
-            dws = dw if isinstance(dw, tuple) else (dw,)
-            for g, d in zip(self.grads, dws):
-                g[...] = d
-            return dx
-        circuit, ex = self._cache
-        cot = np.ascontiguousarray(dy, dtype=float)
-        _, dw, dx = gradients.vjp(ex, circuit, self._w, self._xe, cot, self.qnode.diff_method)
-        if circuit.derived_inputs is not None:
-            dx = circuit.derived_inputs.pullback(self._xe, dx)
-        off = 0
-        for g in self.grads:
-            g[...] = dw[off:off + g.size].reshape(g.shape)
-            off += g.size
+        cq = self.compiled(self._x.shape[1])
+        _, dw, dx = cq.vjp(self._w, self._x, dy)
+        for g, d in zip(self.grads, cq.unpack(dw)):
+            g[...] = d
         return dx
 
 
@@ -356,6 +329,8 @@ class HybridModel:
             history["loss"].append(loss)
             if bar is not None and epoch % 10 == 0:
                 bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+            if bar is not None and epoch == int(epochs) - 1:
+                bar.set_postfix(loss=f"{loss:.4f}")  # the bar ends on the loss that is reported
             if callback is not None:
                 callback(epoch, loss)
         if bar is not None:

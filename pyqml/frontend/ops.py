@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from . import _core
+from .. import _core
 from .params import Param, param_ref
 from .recording import active_recorder
 

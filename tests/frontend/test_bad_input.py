@@ -148,9 +148,9 @@ def test_nan_and_inf_angles(bad):
         pq.RY(weights[0], wires=0)
         return pq.expval(pq.Z(0))
 
-    with pytest.raises(ValueError, match="weights contains NaN or infinite"):
+    with pytest.raises(ValueError, match=r"weights\[0\] is .*: weights must be finite"):
         f(np.zeros(1), np.array([bad]))
-    with pytest.raises(ValueError, match="inputs contain NaN or infinite"):
+    with pytest.raises(ValueError, match=r"inputs\[0\] is .*: inputs must be finite"):
         f(np.array([bad]), np.zeros(1))
 
 
@@ -254,3 +254,54 @@ def test_other_bad_arguments():
 
     with pytest.raises(ValueError, match="gradients are defined for expectation values only"):
         f.jacobian(np.zeros(1))
+
+
+def test_input_gaps_raise_named_errors():
+    """Complex, string and date inputs, None weights, fractional wires, NaN coefficients, bad seeds, a NaN
+    memory limit and a RandomLayers that could never finish are refused with the problem named."""
+    @pq.qnode(wires=2)
+    def f(inputs, weights):
+        pq.RX(inputs[0], wires=0)
+        pq.RY(weights[0], wires=1)
+        return pq.expval(pq.Z(0))
+
+    w = np.array([0.1])
+    with pytest.raises(TypeError, match="inputs must be real numbers, got complex"):
+        f(np.array([1 + 1j]), w)
+    with pytest.raises(TypeError, match="inputs must be an array of real numbers, got dtype <U1"):
+        f(np.array(["1"]), w)
+    with pytest.raises(TypeError, match="datetime64"):
+        f(np.array(["2020-01-01"], dtype="datetime64[D]"), w)
+    with pytest.raises(TypeError, match="weights is None"):
+        f(np.array([0.1]), None)
+    c = pq.Circuit(2, [pq.H(wires=0)])
+    with pytest.raises(ValueError, match="wires are integers, got 1.5"):
+        pq.probs(c, [1.5])
+
+    @pq.qnode(wires=2)
+    def g(weights):
+        pq.RY(weights[0], wires=1)
+        return pq.probs(wires=[1.5])
+
+    with pytest.raises(ValueError, match="wires are integers, got 1.5"):
+        g(w)
+    with pytest.raises(ValueError, match="wire 7 out of range"):
+        pq.probs(c, [2**40 // 2**40 * 7])
+    with pytest.raises(ValueError, match="out of range"):
+        pq.sample(c, [2**40], shots=3)
+    with pytest.raises(ValueError, match="coefficient must be finite"):
+        np.nan * pq.Z(0)
+    with pytest.raises(ValueError, match="coefficients must be finite"):
+        pq.Hamiltonian([np.inf], [pq.Z(0)])
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\^64\), got -1"):
+        pq.sample(c, [0], shots=5, seed=-1)
+    with pytest.raises(ValueError, match="shots must be a positive integer"):
+        pq.sample(c, [0], shots=0)
+    with pytest.raises(ValueError, match="seed must be"):
+        pq.sample(wires=[0], shots=5, seed=2**64)
+    limit = pq.memory_limit()
+    with pytest.raises(ValueError, match="set_memory_limit: a finite number"):
+        pq.set_memory_limit(float("nan"))
+    assert pq.memory_limit() == limit
+    with pytest.raises(ValueError, match=r"ratio_imprim must be in \[0, 1\)"):
+        pq.RandomLayers(np.zeros((1, 2)), wires=[0, 1], ratio_imprim=1.0)

@@ -7,6 +7,7 @@ On a circuit: ``pq.expval(c, obs, weights=w, inputs=X, method="tensornet")`` and
 """
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -42,23 +43,37 @@ def _obs_list(obs) -> tuple[list[Observable], bool]:
     return [as_observable(obs)], False
 
 
-def _real_array(values, name: str) -> np.ndarray:
-    """``values`` as a float array; TypeError if not real numbers, ValueError if any is NaN or infinite."""
+def real_array(values, name: str) -> np.ndarray:
+    """``values`` as a float array; TypeError if None or not real numbers (complex, strings, dates, objects),
+    ValueError if any is NaN or infinite."""
+    if values is None:
+        raise TypeError(f"{name} is None: pass an array of real numbers")
     if np.iscomplexobj(values):
         raise TypeError(f"{name} must be real numbers, got complex values")
+    kind = np.asarray(values).dtype.kind
+    if kind not in "biuf":
+        raise TypeError(f"{name} must be an array of real numbers, got dtype {np.asarray(values).dtype}")
     try:
         arr = np.asarray(values, dtype=float)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be an array of real numbers, got {type(values).__name__}") from None
     if not np.all(np.isfinite(arr)):
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
-        raise ValueError(f"{name}{list(bad)} is {arr[bad]}: {name} must be finite")
+        raise ValueError(f"{name}{list(bad)} is {arr[bad]}: {name} must be finite (no NaN or infinite values)")
     return arr
 
 
+def _wire(w, what: str) -> int:
+    if isinstance(w, (bool, np.bool_)) or not isinstance(w, (numbers.Integral, np.integer)):
+        if isinstance(w, (float, np.floating)) and float(w).is_integer():
+            return int(w)
+        raise ValueError(f"{what}: wires are integers, got {w!r}")
+    return int(w)
+
+
 def unique_wires(wires, what: str) -> list[int]:
-    """The wires as a list of ints; ValueError if one is repeated or negative."""
-    ws = [int(wires)] if np.isscalar(wires) else [int(w) for w in wires]
+    """The wires as a list of ints; ValueError if one is repeated, negative or not an integer."""
+    ws = [_wire(wires, what)] if np.isscalar(wires) else [_wire(w, what) for w in wires]
     if len(set(ws)) != len(ws):
         raise ValueError(f"{what}: wires {ws} are repeated")
     if any(w < 0 for w in ws):
@@ -73,7 +88,7 @@ def _weights_for(circuit, weights) -> np.ndarray:
         if circuit.default_weights is not None:
             return circuit.default_weights
         raise ValueError(f"the circuit has {circuit.n_weights} weights; pass weights=")
-    w = _real_array(weights, "weights")
+    w = real_array(weights, "weights")
     if w.ndim > 1 and w.size == circuit.n_weights:
         w = w.ravel()
     if w.ndim != 1 or w.size != circuit.n_weights:
@@ -87,7 +102,7 @@ def _inputs_for(circuit, inputs) -> tuple[np.ndarray | None, bool]:
         if circuit.n_inputs:
             raise ValueError(f"the circuit takes {circuit.n_inputs} inputs per row; pass inputs=")
         return None, False
-    x = _real_array(inputs, "inputs")
+    x = real_array(inputs, "inputs")
     if x.ndim == 1:
         x, batched = x[None, :], False
     elif x.ndim == 2:
@@ -102,12 +117,13 @@ def _inputs_for(circuit, inputs) -> tuple[np.ndarray | None, bool]:
     return x, batched
 
 
-def expval(*args, weights=None, inputs=None, method: str = "auto", precision: str = "complex128"):
+def expval(*args, weights=None, inputs=None, method: str = "auto", precision: str = "complex128", **options):
     """Expectation value(s).
 
     ``pq.expval(obs)`` inside a traced function returns a :class:`Measurement`.
-    ``pq.expval(circuit, obs, weights=..., inputs=..., method=...)`` computes: shape (n_obs,) for a list of
-    observables (a scalar for one), with a leading batch axis when ``inputs`` is 2-D.
+    ``pq.expval(circuit, obs, weights=..., inputs=..., method=..., **options)`` computes: shape (n_obs,) for a
+    list of observables (a scalar for one), with a leading batch axis when ``inputs`` is 2-D. ``options`` go to
+    the method (e.g. ``optimize="cotengra"`` for "tensornet").
     """
     if len(args) == 1 and not _is_circuit(args[0]):
         return Measurement("expval", as_observable(args[0]))
@@ -117,14 +133,14 @@ def expval(*args, weights=None, inputs=None, method: str = "auto", precision: st
     obs, many = _obs_list(obs)
     w = _weights_for(circuit, weights)
     x, batched = _inputs_for(circuit, inputs)
-    vals = circuit.executor(obs, method, precision).expval(w, x)
+    vals = circuit.executor(obs, method, precision, "expval", **options).expval(w, x)
     if not batched and vals.shape[0] == 1:
         vals = vals[0]
     return vals if many else vals[..., 0]
 
 
 def jacobian(circuit, observables, weights=None, inputs=None, method: str = "auto",
-             precision: str = "complex128"):
+             precision: str = "complex128", **options):
     """Values and exact gradients: ``vals, d_weights, d_inputs``.
 
     Shapes: (n_obs,), (n_obs, n_weights), (n_obs, n_inputs), each with a leading batch axis when ``inputs``
@@ -133,7 +149,7 @@ def jacobian(circuit, observables, weights=None, inputs=None, method: str = "aut
     obs, many = _obs_list(observables)
     w = _weights_for(circuit, weights)
     x, batched = _inputs_for(circuit, inputs)
-    vals, dw, dx = circuit.executor(obs, method, precision).jacobian(w, x)
+    vals, dw, dx = circuit.executor(obs, method, precision, "jacobian", **options).jacobian(w, x)
     if x is not None and getattr(circuit, "derived_inputs", None) is not None:
         dx = circuit.derived_inputs.pullback(x, dx)
     if not batched and vals.shape[0] == 1:
@@ -143,55 +159,96 @@ def jacobian(circuit, observables, weights=None, inputs=None, method: str = "aut
     return vals, dw, dx
 
 
-def var(*args, weights=None, inputs=None, precision: str = "complex128"):
-    """Variance ``<O^2> - <O>^2``; in a traced function or on a circuit (state-vector method)."""
+def var(*args, weights=None, inputs=None, method: str = "auto", precision: str = "complex128", **options):
+    """Variance ``<O^2> - <O>^2``; in a traced function or on a circuit."""
     if len(args) == 1 and not _is_circuit(args[0]):
         return Measurement("var", as_observable(args[0]))
     circuit, obs = args
     obs, many = _obs_list(obs)
     w = _weights_for(circuit, weights)
     x, batched = _inputs_for(circuit, inputs)
-    vals = circuit.executor(obs, "statevector", precision).var(w, x)
+    vals = circuit.executor(obs, method, precision, "var", **options).var(w, x)
     if not batched and vals.shape[0] == 1:
         vals = vals[0]
     return vals if many else vals[..., 0]
 
 
-def probs(circuit=None, wires: Sequence[int] | None = None, weights=None, inputs=None,
-          precision: str = "complex128"):
+def check_shots_seed(shots, seed) -> None:
+    """ValueError unless shots is a positive integer and seed an integer in [0, 2^64)."""
+    if isinstance(shots, bool) or not isinstance(shots, (numbers.Integral, np.integer)) or shots < 1:
+        raise ValueError(f"shots must be a positive integer, got {shots!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer)) or not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be an integer in [0, 2^64), got {seed!r}")
+
+
+def _wires_for(circuit, wires, what: str) -> list[int]:
+    ws = list(range(circuit.n_wires)) if wires is None else unique_wires(wires, what)
+    bad = [w for w in ws if w >= circuit.n_wires]
+    if bad:
+        raise ValueError(f"{what}: wire {bad[0]} out of range for {circuit.n_wires} wires (wires {ws})")
+    return ws
+
+
+def probs(circuit=None, wires: Sequence[int] | None = None, weights=None, inputs=None, method: str = "auto",
+          precision: str = "complex128", **options):
     """Marginal probabilities of ``wires`` (first wire most significant)."""
     if circuit is None or not _is_circuit(circuit):
         if circuit is not None and wires is None:
             wires = circuit
         return Measurement("probs", wires=wires)
-    wires = list(range(circuit.n_wires)) if wires is None else unique_wires(wires, "probs")
+    wires = _wires_for(circuit, wires, "probs")
     w = _weights_for(circuit, weights)
     x, batched = _inputs_for(circuit, inputs)
-    out = circuit.executor([], "statevector", precision).probs(w, x, wires)
+    ex = _executor(circuit, method, precision, "probs", options, wires=wires)
+    out = ex.probs(w, x, wires)
     return out if batched else out[0]
 
 
-def state(circuit=None, weights=None, inputs=None, precision: str = "complex128"):
+def state(circuit=None, weights=None, inputs=None, method: str = "auto", precision: str = "complex128", **options):
     """The state vector (2^n amplitudes, wire 0 most significant)."""
     if circuit is None:
         return Measurement("state")
     w = _weights_for(circuit, weights)
     x, batched = _inputs_for(circuit, inputs)
-    out = circuit.executor([], "statevector", precision).state(w, x)
+    out = circuit.executor([], method, precision, "state", **options).state(w, x)
     return out if batched else out[0]
 
 
+def amplitude(circuit, bits, weights=None, inputs=None, method: str = "auto", precision: str = "complex128",
+              **options):
+    """``<bits|U|0>`` (wire 0 first): a complex scalar, or one per row when ``inputs`` is 2-D."""
+    b = [int(v) for v in bits]
+    if len(b) != circuit.n_wires or any(v not in (0, 1) for v in b):
+        raise ValueError(f"bits must be {circuit.n_wires} values of 0 or 1, got {list(bits)!r}")
+    w = _weights_for(circuit, weights)
+    x, batched = _inputs_for(circuit, inputs)
+    out = circuit.executor([], method, precision, "amplitude", **options).amplitude(w, x, b)
+    return out if (batched or np.ndim(w) == 2) else out[0]
+
+
 def sample(circuit=None, wires=None, shots: int = 1000, seed: int = 0, weights=None, inputs=None,
-           precision: str = "complex128"):
+           method: str = "auto", precision: str = "complex128", **options):
     """Computational-basis samples, shape (shots, len(wires)) of 0/1; reproducible for a given seed."""
     if circuit is None or not _is_circuit(circuit):
         if circuit is not None and wires is None:
             wires = circuit
+        check_shots_seed(shots, seed)
         return Measurement("sample", wires=wires, shots=int(shots), seed=int(seed))
-    if not isinstance(shots, (int, np.integer)) or shots < 1:
-        raise ValueError(f"shots must be a positive integer, got {shots!r}")
-    wires = list(range(circuit.n_wires)) if wires is None else unique_wires(wires, "sample")
+    check_shots_seed(shots, seed)
+    wires = _wires_for(circuit, wires, "sample")
     w = _weights_for(circuit, weights)
     x, batched = _inputs_for(circuit, inputs)
-    out = circuit.executor([], "statevector", precision).sample(w, x, wires, shots, seed)
+    ex = _executor(circuit, method, precision, "sample", options, wires=wires, shots=shots)
+    out = ex.sample(w, x, wires, shots, seed)
     return out if batched else out[0]
+
+
+def _executor(circuit, method, precision, measurement, options, **details):
+    """The executor for a measurement without observables, "auto" resolved with the measurement's
+    arguments (which wires, how many shots)."""
+    if method == "auto":
+        from .execution import choose_method, options_for
+
+        method = choose_method(circuit, [], precision, measurement, options, **details)
+        options = options_for(method, options)
+    return circuit.executor([], method, precision, measurement, **options)

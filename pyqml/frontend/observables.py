@@ -78,6 +78,8 @@ class Observable:
 
     def __mul__(self, other):
         if isinstance(other, numbers.Number):
+            if not np.isfinite(other):
+                raise ValueError(f"an observable's coefficient must be finite, got {other}")
             return Observable({w: c * other for w, c in self.terms.items()})
         return NotImplemented
 
@@ -169,6 +171,8 @@ def Hamiltonian(coeffs: Sequence[float], observables: Iterable) -> Observable:
     """``sum_k coeffs[k] * observables[k]``, as PennyLane's ``qml.Hamiltonian``."""
     obs = list(observables)
     coeffs = list(np.asarray(coeffs, dtype=float).ravel())
+    if not np.all(np.isfinite(coeffs)):
+        raise ValueError(f"Hamiltonian: coefficients must be finite, got {coeffs}")
     if len(coeffs) != len(obs):
         raise ValueError(f"Hamiltonian: {len(coeffs)} coefficients for {len(obs)} observables")
     total = Observable()

@@ -18,9 +18,9 @@ from typing import Callable
 
 import numpy as np
 
+from ..frontend.circuit import Circuit
+from ..frontend.observables import Observable
 from . import templates
-from .circuit import Circuit
-from .observables import Observable
 
 __all__ = ["cost_observable", "gradient_samples", "gradient_variance", "plot_gradient_variance"]
 

@@ -18,12 +18,12 @@ try:
 except ImportError as e:  # pragma: no cover
     raise ImportError("pyqml.sklearn needs scikit-learn: pip install scikit-learn") from e
 
+from ..frontend.measurements import expval, state
+from ..frontend.ops import PauliZ
+from ..frontend.qnode import qnode
 from . import templates
-from .measurements import expval, state
 from .models import Dense, HybridModel, QuantumLayer
-from .ops import PauliZ
 from .optimizers import AdamOptimizer, GradientDescentOptimizer
-from .qnode import qnode
 
 __all__ = ["QNNClassifier", "QNNRegressor", "QuantumKernel"]
 

@@ -7,7 +7,7 @@ import numpy as np
 
 __all__ = ["load_iris", "standardize", "train_test_split"]
 
-_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+_DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
 
 
 def load_iris() -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from . import _core
+from .. import _core
 from .params import CONST, INPUT, WEIGHT
 
 _SHIFT_RULE = {g["name"]: g["shift_rule"] for g in _core.gate_table()}

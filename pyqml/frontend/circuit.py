@@ -17,7 +17,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from . import _core, recording
+from .. import _core
+from . import recording
 from .params import INPUT, WEIGHT, symbolic_array
 
 
@@ -100,17 +101,34 @@ class Circuit:
     def n_angles(self) -> int:
         return self.core.n_angles
 
-    def executor(self, observables, method: str = "auto", precision: str = "complex128"):
-        """The compiled executor for these observables (cached per method, precision and observables)."""
-        from .execution import make_executor
+    def executor(self, observables, method: str = "auto", precision: str = "complex128",
+                 measurement: str = "expval", **options):
+        """The compiled executor of ``method`` for these observables, able to compute ``measurement``.
+
+        Cached per (method, precision, observables, options); "auto" is resolved once per measurement (see
+        :mod:`pyqml.frontend.execution`). Options a concrete method does not take raise a ValueError; under
+        "auto" each method receives the options it takes.
+        """
+        from .execution import check_options, choose_method, hashable, make_executor, options_for, unsupported_message
         from .observables import as_observable
 
         obs = [as_observable(o) for o in observables]
-        key = (method, precision, tuple(tuple((c, tuple(w), p) for c, w, p in o.core_terms()) for o in obs))
+        okey = tuple(tuple((c, tuple(w), p) for c, w, p in o.core_terms()) for o in obs)
+        if method == "auto":
+            check_options(method, precision, options)
+            ckey = ("auto", measurement, precision, okey, tuple(sorted((k, hashable(v)) for k, v in options.items())))
+            chosen = self._executors.get(ckey)
+            if chosen is None:
+                chosen = choose_method(self, obs, precision, measurement, options)
+                self._executors[ckey] = chosen
+            method, options = chosen, options_for(chosen, options)
+        key = (method, precision, okey, tuple(sorted((k, hashable(v)) for k, v in options.items())))
         ex = self._executors.get(key)
         if ex is None:
-            ex = make_executor(self, obs, method, precision)
+            ex = make_executor(self, obs, method, precision, measurement, **options)
             self._executors[key] = ex
+        elif measurement not in ex.supports:
+            raise ValueError(unsupported_message(method, measurement))
         return ex
 
     @classmethod
@@ -122,7 +140,7 @@ class Circuit:
         ``trainable=True`` every gate angle, in file order, becomes ``weights[k]`` and the file's values
         become ``default_weights``. See :mod:`pyqml.io.qasm` for what is supported and the size limits.
         """
-        from .io.qasm import circuit_from_qasm
+        from ..io.qasm import circuit_from_qasm
 
         return circuit_from_qasm(source, trainable=trainable)
 

@@ -1,0 +1,391 @@
+"""``@pq.qnode``: a Python function of (inputs, weights) traced once into the circuit IR, then called on
+whole batches.
+
+The argument named ``inputs`` carries data (one row of shape (d,) or a batch (B, d)); every other argument
+is a trainable weight array. Tracing replaces them by symbolic arrays, so gate angles must be affine in one
+input or weight (``pq.RX(2 * inputs[0] + 1, wires=0)``). A new trace happens only when the shapes change.
+
+Code that drives a qnode many times (hybrid models, optimisers, the torch and JAX bridges) compiles it once
+for its shapes with :meth:`QNode.compile` and calls the returned :class:`CompiledQNode` on flat arrays::
+
+    cq = f.compile({"weights": (2, 4, 3)}, n_inputs=4)
+    vals = cq.expval(cq.pack([W]), X)                 # (B, n_obs)
+    vals, dw, dx = cq.vjp(cq.pack([W]), X, cot)       # dw flat (n_weights,), dx (B, 4)
+    dW, = cq.unpack(dw)
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import Callable
+
+import numpy as np
+
+from . import gradients
+from .circuit import Circuit
+from .execution import check_options
+from .measurements import Measurement, real_array
+
+
+def _shape(s) -> tuple:
+    if isinstance(s, (int, np.integer)):
+        return (int(s),)
+    return tuple(int(d) for d in s)
+
+
+class CompiledQNode:
+    """A qnode traced for fixed weight shapes and input width: the circuit, its measurements and the
+    executors that run them, called on flat arrays.
+
+    ``weights`` is the flat weight vector (n_weights,) shared by every row, or (rows, n_weights); ``inputs`` is
+    (rows, n_inputs) of raw features (derived columns are added here) or None.
+
+    Attributes
+    ----------
+    circuit : Circuit
+    measurements : list of Measurement
+    many : bool
+        The traced function returned a list (values keep their measurement axis).
+    weight_names : list of str
+    weight_shapes : list of tuple
+    n_inputs : int or None
+    """
+
+    def __init__(self, qnode: QNode, circuit: Circuit, measurements: list, many: bool, weight_shapes, n_inputs):
+        self.qnode = qnode
+        self.circuit = circuit
+        self.measurements = measurements
+        self.many = many
+        self.weight_names = qnode.weight_names
+        self.weight_shapes = [tuple(s) for s in weight_shapes]
+        self.n_inputs = n_inputs
+        self.expval_only = all(m.kind == "expval" for m in measurements)
+        self._expval_ex = None
+
+    # --- flat arrays ---
+    @property
+    def n_weights(self) -> int:
+        return self.circuit.n_weights
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.measurements)
+
+    def pack(self, weights) -> np.ndarray:
+        """The flat weight vector of the weight arrays (a sequence in argument order, or a name -> array map)."""
+        if isinstance(weights, Mapping):
+            weights = [weights[n] for n in self.weight_names]
+        if len(weights) != len(self.weight_shapes):
+            raise TypeError(f"{self.qnode.__name__} takes {len(self.weight_shapes)} weight argument(s), got "
+                            f"{len(weights)}")
+        parts = []
+        for name, shape, w in zip(self.weight_names, self.weight_shapes, weights):
+            arr = np.asarray(w, dtype=float)
+            if arr.shape != shape:
+                raise ValueError(f"{name} has shape {arr.shape}, compiled for {shape}")
+            parts.append(arr.ravel())
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def unpack(self, flat: np.ndarray, lead: tuple = ()) -> tuple:
+        """Split a gradient whose last axis runs over the flat weights into one array per weight argument."""
+        flat = np.asarray(flat)
+        out, off = [], 0
+        for shape in self.weight_shapes:
+            size = int(np.prod(shape)) if shape else 1
+            out.append(flat[..., off:off + size].reshape(flat.shape[:-1] + shape))
+            off += size
+        return tuple(out)
+
+    def expand(self, x):
+        """Raw input rows -> the rows the engine reads (derived input columns appended)."""
+        if x is None:
+            return None
+        x = np.ascontiguousarray(x, dtype=float)
+        if self.circuit.derived_inputs is not None:
+            x = self.circuit.derived_inputs.expand(x)
+        return x
+
+    def output_shape(self, rows: int | None) -> tuple:
+        """Shape of the values for ``rows`` input rows (None: one unbatched row), expectation values only."""
+        lead = () if rows is None else (int(rows),)
+        return lead + ((self.n_outputs,) if self.many else ())
+
+    # --- execution (expectation values) ---
+    def executor(self):
+        """The executor of the expectation values (built once)."""
+        if not self.expval_only:
+            raise ValueError("gradients are defined for expectation values only; the qnode returns "
+                             + ", ".join(m.kind for m in self.measurements))
+        if self._expval_ex is None:
+            q = self.qnode
+            self._expval_ex = self.circuit.executor([m.obs for m in self.measurements], q.method, q.precision,
+                                                    **q.options)
+        return self._expval_ex
+
+    def expval(self, weights, inputs=None) -> np.ndarray:
+        """(rows, n_obs) expectation values."""
+        return self.executor().expval(weights, self.expand(inputs))
+
+    def jacobian(self, weights, inputs=None):
+        """values (rows, n_obs), d/dweights (rows, n_obs, n_weights), d/dinputs (rows, n_obs, n_raw_inputs)."""
+        xe = self.expand(inputs)
+        vals, dw, dx = gradients.jacobian(self.executor(), self.circuit, weights, xe, self.qnode.diff_method)
+        if xe is not None and self.circuit.derived_inputs is not None:
+            dx = self.circuit.derived_inputs.pullback(xe, dx)
+        return vals, dw, dx
+
+    def vjp(self, weights, inputs, cotangent):
+        """values, cot . d/dweights (n_weights,), cot . d/dinputs (rows, n_raw_inputs)."""
+        xe = self.expand(inputs)
+        cot = np.ascontiguousarray(cotangent, dtype=float)
+        vals, dw, dx = gradients.vjp(self.executor(), self.circuit, weights, xe, cot, self.qnode.diff_method)
+        if xe is not None and self.circuit.derived_inputs is not None:
+            dx = self.circuit.derived_inputs.pullback(xe, dx)
+        return vals, dw, dx
+
+    # --- any measurement ---
+    def measure(self, weights, inputs=None) -> list:
+        """Every measurement's result with a leading row axis, in the traced function's order."""
+        if self.expval_only:
+            vals = self.expval(weights, inputs)
+            return [vals[:, i] for i in range(vals.shape[1])]
+        xe = self.expand(inputs)
+        q = self.qnode
+        out = []
+        for m in self.measurements:
+            if m.kind in ("expval", "var"):
+                ex = self.circuit.executor([m.obs], q.method, q.precision, measurement=m.kind, **q.options)
+                out.append(getattr(ex, m.kind)(weights, xe)[:, 0])
+                continue
+            ex = self.circuit.executor([], q.method, q.precision, measurement=m.kind, **q.options)
+            wires = m.wires if m.wires is not None else list(range(self.circuit.n_wires))
+            if m.kind == "probs":
+                out.append(ex.probs(weights, xe, wires))
+            elif m.kind == "state":
+                out.append(ex.state(weights, xe))
+            elif m.kind == "sample":
+                out.append(ex.sample(weights, xe, wires, m.shots, m.seed))
+            else:
+                raise ValueError(f"unknown measurement {m.kind}")
+        return out
+
+
+class QNode:
+    """A traced quantum function. Call it for values, ``.jacobian`` for values and gradients, ``.vjp`` for
+    a vector-Jacobian product (what backpropagation through a hybrid model needs), ``.compile`` for the
+    compiled call that hybrid models, optimisers and the torch / JAX bridges use."""
+
+    def __init__(self, func: Callable, wires, method: str = "auto", precision: str = "complex128",
+                 diff_method: str = "adjoint", **options):
+        if isinstance(wires, (int, np.integer)):
+            n = int(wires)
+        else:
+            ws = [int(w) for w in wires]
+            if sorted(ws) != list(range(len(ws))):
+                raise ValueError(f"wires must be an int n or the labels 0..n-1, got {list(wires)}")
+            n = len(ws)
+        if n < 1:
+            raise ValueError(f"a qnode needs at least one wire, got {wires!r}")
+        if diff_method not in gradients.DIFF_METHODS:
+            raise ValueError(f"diff_method must be one of {gradients.DIFF_METHODS}, got {diff_method!r}")
+        check_options(method, precision, options)
+        self.func = func
+        self.n_wires = n
+        self.method = method
+        self.precision = precision
+        self.diff_method = diff_method
+        self.options = dict(options)
+        self._sig = inspect.signature(func)
+        self._names = list(self._sig.parameters)
+        self._traces: dict = {}
+        self._compiled: dict = {}
+        functools.update_wrapper(self, func)
+
+    # --- arguments ---
+    @property
+    def arg_names(self) -> list[str]:
+        """The traced function's argument names, in order."""
+        return list(self._names)
+
+    @property
+    def weight_names(self) -> list[str]:
+        """The trainable arguments (every argument but ``inputs``), in order."""
+        return [n for n in self._names if n != "inputs"]
+
+    @property
+    def takes_inputs(self) -> bool:
+        return "inputs" in self._names
+
+    def bind_trainable(self, args: Sequence, kwargs: Mapping | None = None) -> dict:
+        """Keyword arguments for a call: positional ``args`` bound to the weight arguments in order, merged
+        with ``kwargs`` (e.g. ``inputs=X``)."""
+        names = self.weight_names
+        if len(args) > len(names):
+            raise TypeError(f"{self.func.__name__} takes {len(names)} weight argument(s), got {len(args)}")
+        return {**(kwargs or {}), **dict(zip(names, args))}
+
+    def _split(self, args, kwargs):
+        try:
+            bound = self._sig.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"{self.func.__name__}: {e}") from None
+        bound.apply_defaults()
+        inputs = None
+        weights = []
+        for name in self._names:
+            val = bound.arguments[name]
+            if name == "inputs":
+                if val is not None:
+                    inputs = real_array(val, "inputs")
+                    if inputs.ndim not in (1, 2):
+                        raise ValueError(f"inputs must be (d,) or (batch, d), got shape {inputs.shape}")
+            else:
+                weights.append((name, real_array(val, name)))
+        return inputs, weights
+
+    # --- tracing and compiling ---
+    def trace(self, n_inputs: int | None, weight_shapes: tuple) -> tuple[Circuit, list[Measurement], bool]:
+        """The circuit and measurements for inputs of width n_inputs and weights of the given shapes."""
+        key = (n_inputs, weight_shapes)
+        hit = self._traces.get(key)
+        if hit is not None:
+            return hit
+        c = Circuit(self.n_wires)
+        call = {}
+        for name, shape in zip(self.weight_names, weight_shapes):
+            if shape == ():
+                call[name] = c.new_weights(1)[0]
+            else:
+                call[name] = c.new_weights(*shape)
+        if self.takes_inputs:
+            call["inputs"] = None if n_inputs is None else c.new_inputs(n_inputs)
+        with c:
+            try:
+                out = self.func(**call)
+            except IndexError as e:
+                shapes = ", ".join(f"{n}: {s}" for n, s in zip(self.weight_names, weight_shapes))
+                raise ValueError(f"{self.func.__name__} indexes past its arguments ({e}); it was called with "
+                                 f"inputs of width {n_inputs} and weights of shape {{{shapes}}}") from e
+        many = isinstance(out, (list, tuple))
+        meas = list(out) if many else [out]
+        for m in meas:
+            if not isinstance(m, Measurement):
+                raise TypeError(f"{self.func.__name__} must return measurements (pq.expval, pq.probs, ...), "
+                                f"got {type(m).__name__}")
+        for op in c.ops:
+            for w in op.wires:
+                if w >= self.n_wires:
+                    raise ValueError(f"{op.name} on wire {w}, but the qnode has {self.n_wires} wires")
+        hit = (c, meas, many)
+        self._traces[key] = hit
+        return hit
+
+    def compile(self, weight_shapes, n_inputs: int | None = None) -> CompiledQNode:
+        """The qnode compiled for these weight shapes (a sequence in argument order, or a name -> shape map)
+        and input width (raw features per row; None when the qnode takes no inputs)."""
+        if isinstance(weight_shapes, Mapping):
+            if sorted(weight_shapes) != sorted(self.weight_names):
+                raise ValueError(f"weight_shapes names {sorted(weight_shapes)} do not match the qnode's weight "
+                                 f"arguments {self.weight_names}")
+            weight_shapes = [weight_shapes[n] for n in self.weight_names]
+        shapes = tuple(_shape(s) for s in weight_shapes)
+        if len(shapes) != len(self.weight_names):
+            raise TypeError(f"{self.func.__name__} takes {len(self.weight_names)} weight argument(s), got "
+                            f"{len(shapes)} shapes")
+        key = (None if n_inputs is None else int(n_inputs), shapes)
+        hit = self._compiled.get(key)
+        if hit is None:
+            circuit, meas, many = self.trace(key[0], shapes)
+            hit = CompiledQNode(self, circuit, meas, many, shapes, key[0])
+            self._compiled[key] = hit
+        return hit
+
+    def _prepare(self, args, kwargs):
+        inputs, weights = self._split(args, kwargs)
+        batched = inputs is not None and inputs.ndim == 2
+        x = None if inputs is None else (inputs if batched else inputs[None, :])
+        cq = self.compile([w.shape for _, w in weights], None if x is None else x.shape[1])
+        w = cq.pack([a for _, a in weights])
+        return cq, w, x, batched
+
+    # --- evaluation ---
+    def __call__(self, *args, **kwargs):
+        cq, w, x, batched = self._prepare(args, kwargs)
+        if cq.expval_only:
+            vals = cq.expval(w, x)
+            if not batched:
+                vals = vals[0]
+            return vals if cq.many else vals[..., 0]
+        results = [r if batched else r[0] for r in cq.measure(w, x)]
+        return tuple(results) if cq.many else results[0]
+
+    def jacobian(self, *args, **kwargs):
+        """``vals, d_weights, d_inputs``: (B, n_obs), (B, n_obs, *W.shape), (B, n_obs, d).
+
+        Without a batch axis on inputs the leading B is dropped; with one returned measurement (not a list)
+        the n_obs axis is dropped. With several weight arguments, d_weights is a tuple (one per argument).
+        """
+        cq, w, x, batched = self._prepare(args, kwargs)
+        vals, dw, dx = cq.jacobian(w, x)
+        parts = list(cq.unpack(dw))
+        if not batched:
+            vals, dx = vals[0], dx[0]
+            parts = [p[0] for p in parts]
+        if not cq.many:
+            vals, dx = vals[..., 0], dx[..., 0, :]
+            parts = [np.take(p, 0, axis=1 if batched else 0) for p in parts]
+        d_weights = parts[0] if len(parts) == 1 else tuple(parts)
+        if x is None:
+            dx = None
+        return vals, d_weights, dx
+
+    def vjp(self, *args, cotangent, **kwargs):
+        """``vals, cot . d/dweights, cot . d/dinputs`` for a cotangent of the values' shape."""
+        cq, w, x, batched = self._prepare(args, kwargs)
+        cot = np.asarray(cotangent, dtype=float)
+        rows = 1 if x is None else x.shape[0]
+        if cot.size != rows * cq.n_outputs:
+            raise ValueError(f"cotangent must have the values' shape ({rows} row(s) x {cq.n_outputs} "
+                             f"measurement(s)), got shape {cot.shape}")
+        vals, dw, dx = cq.vjp(w, x, cot.reshape(rows, cq.n_outputs))
+        parts = cq.unpack(dw)
+        if not batched:
+            vals, dx = vals[0], dx[0]
+        if not cq.many:
+            vals = vals[..., 0]
+        d_weights = parts[0] if len(parts) == 1 else tuple(parts)
+        return vals, d_weights, (None if x is None else dx)
+
+    def circuit(self, *args, **kwargs) -> Circuit:
+        """The traced circuit for these arguments' shapes."""
+        return self._prepare(args, kwargs)[0].circuit
+
+    def compiled_for(self, *args, **kwargs) -> CompiledQNode:
+        """The compiled call for these arguments' shapes."""
+        return self._prepare(args, kwargs)[0]
+
+
+def qnode(wires, method: str = "auto", precision: str = "complex128", diff_method: str = "adjoint", **options):
+    """Decorator: trace ``func(inputs, weights, ...)`` into a :class:`QNode`.
+
+    Parameters
+    ----------
+    wires : int or sequence
+        Number of wires (or the labels 0..n-1).
+    method : {"auto", "statevector", "tensornet"}
+        Any registered method (``pq.execution.available_methods()``); "auto" picks, per measurement, the
+        cheapest method that can compute it.
+    precision : {"complex128", "complex64"}
+    diff_method : {"adjoint", "parameter-shift", "finite-diff"}
+    **options
+        Method options, e.g. ``optimize="cotengra"`` for the tensor-network path search; each method
+        declares the options it takes (``pq.execution.method_options()``).
+    """
+    if callable(wires) and not isinstance(wires, (int, np.integer)):
+        raise TypeError("use @pq.qnode(wires=n), with parentheses")
+
+    def deco(func: Callable) -> QNode:
+        return QNode(func, wires, method=method, precision=precision, diff_method=diff_method, **options)
+
+    return deco

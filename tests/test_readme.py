@@ -1,0 +1,20 @@
+"""The README's usage listing runs as printed, from the clone's root."""
+import pathlib
+import re
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_readme_usage_listing_runs(monkeypatch):
+    readme = ROOT / "README.md"
+    if not readme.exists():
+        pytest.skip("README.md is not beside the tests")
+    text = readme.read_text()
+    section = text[text.index("## Using it"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    monkeypatch.chdir(ROOT)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["vals"].shape == (2,) and scope["d_weights"].shape == (2, scope["c"].n_weights)
