@@ -19,7 +19,7 @@ from hypothesis import strategies as st  # noqa: E402
 import pyqml as pq  # noqa: E402
 from pyqml.io.qasm import QASMError, circuit_from_qasm  # noqa: E402
 
-N_EXAMPLES = int(os.environ.get("PYQML_FUZZ_EXAMPLES", "300"))
+N_EXAMPLES = int(os.environ.get("PYQML_FUZZ_EXAMPLES", "200"))
 MAX_COMPARED_QUBITS = 6
 
 # qelib1.inc gates: name -> (number of parameters, number of qubits)
