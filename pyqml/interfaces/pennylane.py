@@ -113,7 +113,7 @@ def _is_batched(op) -> bool:
 
 def _engine_observable(obs) -> Observable | None:
     """A PennyLane observable (wires already 0..n-1) as a pyqml :class:`Observable`, or None."""
-    if obs.data and any(qml.math.ndim(d) > (2 if isinstance(obs, qml.Hermitian) else 0) for d in obs.data):
+    if _is_batched(obs):
         return None  # broadcast observable parameters
     ps = _pauli_sentence(obs)
     if ps is None:
@@ -374,7 +374,10 @@ class PyqmlQubit(Device):
         if config.use_device_jacobian_product is None:
             updated["use_device_jacobian_product"] = adjoint
         if config.grad_on_execution is None:
-            updated["grad_on_execution"] = adjoint
+            # Device VJPs run values and the VJP in one engine call each way; device Jacobians are computed with
+            # the values so that PennyLane's VJPs are contractions of the cached Jacobian.
+            device_vjp = updated.get("use_device_jacobian_product", config.use_device_jacobian_product)
+            updated["grad_on_execution"] = adjoint and not device_vjp
         mcm = config.mcm_config
         if mcm.mcm_method not in (None, "deferred"):
             raise DeviceError(f"mcm_method {mcm.mcm_method!r} is not supported by pyqml.qubit; use 'deferred'")
@@ -573,6 +576,11 @@ class PyqmlQubit(Device):
                 raise DeviceError("pyqml.qubit computes derivatives of analytic expectation values and variances "
                                   "only; use diff_method='parameter-shift' for the others")
             W = np.concatenate([m[2] for m in members], axis=0)
+            if not any(tape.trainable_params for _, tape, _ in members):
+                # Nothing to differentiate (PennyLane asks for derivatives on every forward pass).
+                for (i, tape, _), res in zip(members, self._run_analytic(prog, members, W, options)):
+                    out[i] = (res, [[] for _ in tape.measurements])
+                continue
             vals, dw, _ = self._executor(prog, prog.deriv_obs, "jacobian", options).jacobian(W)
             n_e, n_v = len(prog.expval_obs), len(prog.var_obs)
             row = 0
@@ -596,12 +604,17 @@ class PyqmlQubit(Device):
         return out
 
     def _trainable_cols(self, tape, prog: _Program) -> list:
+        """Weight column of each trainable parameter; None for an observable's parameter, whose derivative is
+        zero here, as in PennyLane's adjoint method (``validate_adjoint_trainable_params`` warns about it)."""
         cols = []
         for t in tape.trainable_params:
-            if t >= len(prog.weight_of_param) or prog.weight_of_param[t] < 0:
-                raise DeviceError("pyqml.qubit: adjoint derivatives are taken with respect to gate angles only, "
-                                  f"not tape parameter {t} (a constant matrix or an observable's parameter)")
-            cols.append(prog.weight_of_param[t])
+            if t >= len(prog.weight_of_param):
+                cols.append(None)
+            elif prog.weight_of_param[t] < 0:
+                raise DeviceError("pyqml.qubit: adjoint derivatives are taken with respect to gate angles, not the "
+                                  f"constant matrix of tape parameter {t}")
+            else:
+                cols.append(prog.weight_of_param[t])
         return cols
 
     def compute_derivatives(self, circuits, execution_config: ExecutionConfig | None = None):
@@ -667,6 +680,10 @@ class PyqmlQubit(Device):
                 cols = self._trainable_cols(tape, prog)
                 out = []
                 for t, k in zip(tape.trainable_params, cols):
+                    if k is None:
+                        out.append(np.zeros_like(np.real(qml.math.to_numpy(tape.get_parameters(
+                            trainable_only=False)[t]))))
+                        continue
                     g = dw[sl, k]
                     out.append(g if qml.math.ndim(params[t]) > 0 else np.asarray(g.sum()))
                 vjps[i] = tuple(out)
@@ -680,7 +697,9 @@ def _has_broadcast_matrix(tape) -> bool:
                                                    or op.name == "GlobalPhase") for op in tape.operations)
 
 
-def _col(d: np.ndarray, k: int, batched: bool):
+def _col(d: np.ndarray, k, batched: bool):
+    if k is None:
+        return np.zeros(d.shape[0]) if batched else np.asarray(0.0)
     return d[:, k] if batched else np.asarray(d[0, k])
 
 
