@@ -171,7 +171,7 @@ def test_qnn_training_trajectory_matches_default_qubit():
                                                                         "backprop")):
         qnn = _qnn(dev, diff)
 
-        def cost(w):
+        def cost(w, qnn=qnn):
             out = qml.math.stack(qnn(w, X))  # (4, rows): one broadcast tape
             return qml.math.mean((out[0] - target) ** 2) + 0.1 * qml.math.mean(out[1] * out[2])
 
