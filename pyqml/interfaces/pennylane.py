@@ -78,8 +78,8 @@ def _requires_grad(op) -> bool:
 
 def _is_constant_unitary(op) -> bool:
     """A gate the engine runs from its matrix: a QubitUnitary, or a parameter-free gate off the table, on at
-    most three wires, with a non-trainable, non-broadcast matrix."""
-    if len(op.wires) > _MAX_UNITARY_WIRES or not op.has_matrix or op.batch_size is not None:
+    most three wires, with a non-trainable matrix (a batch of matrices runs one circuit per matrix)."""
+    if len(op.wires) > _MAX_UNITARY_WIRES or not op.has_matrix:
         return False
     if isinstance(op, qml.QubitUnitary):
         return not _requires_grad(op)

@@ -396,3 +396,48 @@ def test_bad_options_are_refused():
     with pytest.raises(qml.exceptions.WireError):
         qml.QNode(lambda: qml.expval(qml.Z(5)), dev)()
     assert isinstance(dev, PyqmlQubit)
+
+
+def test_qubit_unitary_constant_trainable_and_broadcast():
+    rng = np.random.default_rng(9)
+    U = _random_unitary(rng, 4)
+
+    def circuit(x, U):
+        qml.RX(x, 0)
+        qml.QubitUnitary(U, wires=[0, 1])
+        qml.GlobalPhase(0.4)
+        return qml.expval(qml.Z(0) @ qml.Y(1)), qml.expval(qml.X(1))
+
+    x = pnp.array(0.7, requires_grad=True)
+    ours = qml.QNode(circuit, qml.device("pyqml.qubit", wires=2))
+    ref = qml.QNode(circuit, qml.device("default.qubit", wires=2), diff_method="backprop")
+    f = lambda q: lambda x, U: qml.math.stack(q(x, U))
+    # A constant matrix: compiled into the circuit, derivatives with respect to the angle.
+    Uc = pnp.array(U, requires_grad=False)
+    np.testing.assert_allclose(qml.jacobian(f(ours))(x, Uc), qml.jacobian(f(ref))(x, Uc), atol=1e-10, rtol=0)
+    # A trainable matrix is decomposed by PennyLane into table gates.
+    Ut = pnp.array(U, requires_grad=True)
+    np.testing.assert_allclose(f(ours)(x, Ut), f(ref)(x, Ut), atol=1e-12, rtol=0)
+    # A batch of matrices runs one compiled circuit per matrix.
+    Ub = np.stack([U, _random_unitary(rng, 4), np.eye(4)])
+    np.testing.assert_allclose(np.stack(ours(0.3, Ub)), np.stack(ref(0.3, Ub)), atol=1e-12, rtol=0)
+
+
+def test_shots_hamiltonian_and_variance():
+    H = qml.Hamiltonian([0.5, -0.8, 0.3], [qml.X(0), qml.Z(0) @ qml.Z(1), qml.Y(1)])
+
+    def circuit():
+        qml.RY(0.9, 0)
+        qml.CRX(1.1, [0, 1])
+        return qml.expval(H), qml.var(qml.X(0)), qml.probs(wires=[1])
+
+    exact = qml.QNode(circuit, qml.device("default.qubit", wires=2))()
+    shots = 20000
+    a = qml.set_shots(qml.QNode(circuit, qml.device("pyqml.qubit", wires=2, seed=5)), shots)()
+    b = qml.set_shots(qml.QNode(circuit, qml.device("pyqml.qubit", wires=2, seed=5)), shots)()
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+    sigma_h = np.sqrt(sum(c**2 for c in (0.5, 0.8, 0.3)) / shots)  # each term's variance is at most 1
+    assert abs(a[0] - exact[0]) < 5 * sigma_h
+    assert abs(a[1] - exact[1]) < 5 * np.sqrt(2 / shots)
+    np.testing.assert_allclose(a[2], exact[2], atol=5 * np.sqrt(0.25 / shots))
