@@ -392,6 +392,10 @@ class PyqmlQubit(Device):
     def preprocess_transforms(self, execution_config: ExecutionConfig | None = None) -> CompilePipeline:
         config = execution_config or ExecutionConfig()
         program = CompilePipeline()
+        if config.interface == qml.math.Interface.JAX_JIT:
+            from pennylane.devices.default_qubit import no_counts  # counts have no static shape under jit
+
+            program.add_transform(no_counts)
         program.add_transform(qml.defer_measurements, allow_postselect=False)
         program.add_transform(decompose, stopping_condition=stopping_condition, skip_initial_state_prep=False,
                               name=self.name)

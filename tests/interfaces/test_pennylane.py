@@ -441,3 +441,21 @@ def test_shots_hamiltonian_and_variance():
     assert abs(a[0] - exact[0]) < 5 * sigma_h
     assert abs(a[1] - exact[1]) < 5 * np.sqrt(2 / shots)
     np.testing.assert_allclose(a[2], exact[2], atol=5 * np.sqrt(0.25 / shots))
+
+
+def test_jax_jit():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+
+    def circuit(x):
+        qml.RX(x[0], 0)
+        qml.CNOT([0, 1])
+        qml.RY(x[1], 1)
+        return qml.expval(qml.Z(1)), qml.expval(qml.X(0) @ qml.X(1))
+
+    x = jax.numpy.array([0.3, -0.5])
+    ours = qml.QNode(circuit, qml.device("pyqml.qubit", wires=2), interface="jax-jit")
+    ref = qml.QNode(circuit, qml.device("default.qubit", wires=2), interface="jax")
+    ja = jax.jit(jax.jacobian(lambda x: jax.numpy.stack(ours(x))))(x)
+    jb = jax.jacobian(lambda x: jax.numpy.stack(ref(x)))(x)
+    np.testing.assert_allclose(np.asarray(ja), np.asarray(jb), atol=1e-12, rtol=0)
