@@ -90,7 +90,7 @@ def stopping_condition(op) -> bool:
     """Whether pyqml runs ``op`` as it is (PennyLane's ``decompose`` rewrites the others)."""
     name = _RENAMED.get(op.name, op.name)
     if name in _TABLE_GATES or name in _SKIPPED or name == "GlobalPhase":
-        return not (name == "Identity" and op.num_params)
+        return True
     return _is_constant_unitary(op)
 
 
@@ -154,8 +154,7 @@ def _expand_trainable_broadcast(tape):
     as Jacobians (PennyLane contracts those over the batch axis); device VJPs keep them whole."""
     if tape.batch_size is None:
         return (tape,), lambda res: res[0]
-    params = tape.get_parameters(trainable_only=False)
-    if any(qml.math.requires_grad(p) and qml.math.ndim(p) > 0 for p in params):
+    if any(op.batch_size is not None and _requires_grad(op) for op in tape.operations):
         return qml.transforms.broadcast_expand(tape)
     return (tape,), lambda res: res[0]
 
@@ -223,11 +222,14 @@ def _structure(tape, shots: bool):
     if shots:
         gates = gates + [g for d in _shots_diagonalising_gates(tape) for g in _lower(d)]
     parts = []
-    for op in gates:
+    n_tape_ops = len(tape.operations)
+    for i, op in enumerate(gates):
         name = _RENAMED.get(op.name, op.name)
         wires = tuple(op.wires)
         if name in _TABLE_GATES or name in _SKIPPED or name == "GlobalPhase":
-            parts.append((name, wires, len(op.data)))
+            # Tape angles are weights; the angles of diagonalising gates are compiled in as numbers.
+            angles = len(op.data) if i < n_tape_ops else tuple(float(np.real(p)) for p in _op_params(op))
+            parts.append((name, wires, angles))
         else:
             m = np.ascontiguousarray(qml.matrix(op), dtype=complex)
             parts.append(("QubitUnitary", wires, m.tobytes()))
@@ -289,8 +291,7 @@ def _compile(tape, gates, n_wires: int, shots: bool) -> _Program:
         else:
             plan.append(("fallback",))
     circuit = Circuit(n_wires, ops, n_weights=k)
-    return _Program(circuit, weight_of_param, phase_cols, plan, expval_obs,
-                    var_obs, shots)
+    return _Program(circuit, weight_of_param, phase_cols, plan, expval_obs, var_obs, shots)
 
 
 def _jac_format(jac, n_meas: int, n_params: int):
@@ -697,8 +698,8 @@ class PyqmlQubit(Device):
 def _has_broadcast_matrix(tape) -> bool:
     if tape.batch_size is None:
         return False
-    return any(op.batch_size is not None and not (_RENAMED.get(op.name, op.name) in _TABLE_GATES
-                                                   or op.name == "GlobalPhase") for op in tape.operations)
+    return any(not (_RENAMED.get(op.name, op.name) in _TABLE_GATES or op.name == "GlobalPhase")
+               and op.batch_size is not None for op in tape.operations)
 
 
 def _col(d: np.ndarray, k, batched: bool):
