@@ -140,7 +140,7 @@ def test_jacobian_matches_default_qubit_torch():
 def test_jacobian_matches_default_qubit_jax():
     jax = pytest.importorskip("jax")
     jax.config.update("jax_enable_x64", True)
-    ours, ref, p0 = _qnode_pair(3, 20, 11, interface="jax")
+    ours, ref, p0 = _qnode_pair(3, 12, 11, interface="jax")
     f = lambda q: lambda x: jax.numpy.stack(q(x))
     ja = jax.jacobian(f(ours))(jax.numpy.array(p0))
     jb = jax.jacobian(f(ref))(jax.numpy.array(p0))
