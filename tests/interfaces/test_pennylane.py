@@ -111,6 +111,16 @@ def test_jacobian_matches_default_qubit_autograd(seed):
     np.testing.assert_allclose(qml.grad(loss(ours))(p), qml.grad(loss(ref))(p), atol=1e-10, rtol=0)
 
 
+def test_device_vjp_with_variances_matches_default_qubit():
+    ours, ref, p0 = _qnode_pair(3, 20, 4)
+    ours = qml.QNode(ours.func, ours.device, diff_method="adjoint", device_vjp=True)
+    p = pnp.array(p0, requires_grad=True)
+    loss = lambda q: lambda x: q(x)[0] * q(x)[1] - 0.7 * q(x)[2]
+    np.testing.assert_allclose(qml.grad(loss(ours))(p), qml.grad(loss(ref))(p), atol=1e-10, rtol=0)
+    f = lambda q: lambda x: qml.math.stack(q(x))
+    np.testing.assert_allclose(qml.jacobian(f(ours))(p), qml.jacobian(f(ref))(p), atol=1e-10, rtol=0)
+
+
 def test_best_resolves_to_adjoint():
     dev = qml.device("pyqml.qubit", wires=2)
 
