@@ -121,10 +121,40 @@ PYBIND11_MODULE(_core, m) {
             d["n_controls"] = g.n_controls;
             d["diagonal"] = g.diagonal;
             d["shift_rule"] = static_cast<int>(g.shift_rule);
+            d["block_pattern"] = g.block_pattern;
+            // Per-wire diagonality (fixed-width gates; MultiRZ and QubitUnitary: tn_diagonal_on_wire).
+            if (g.n_wires > 0) {
+                py::list dw;
+                for (int j = 0; j < g.n_wires; ++j) dw.append(gates::diagonal_on_wire(g.id, j));
+                d["diagonal_wires"] = dw;
+            } else {
+                d["diagonal_wires"] = py::none();
+            }
+            py::list gens;
+            for (const auto& terms : g.generators) {
+                py::list ts;
+                for (const auto& t : terms) ts.append(py::make_tuple(t.coeff, std::string(t.paulis)));
+                gens.append(ts);
+            }
+            d["generators"] = gens;
             out.append(d);
         }
         return out;
-    }, "Every gate the engine knows: name, wire and parameter counts, controls, diagonal flag, shift rule.");
+    }, "Every gate the engine knows: name, wire and parameter counts, controls, diagonal flag, shift rule, "
+       "block_pattern (structural nonzeros of the target block), diagonal_wires, and generators (per parameter, "
+       "[(coeff, Pauli letters per wire)], U = exp(-i theta G) up to a phase; one letter for every wire of MultiRZ).");
+
+    m.def("gate_pattern", [](const std::string& name, int n_wires) {
+        auto id = gates::gate_by_name(name);
+        if (!id) throw InvalidInput("unknown gate '" + name + "'");
+        if (n_wires <= 0) n_wires = gates::gate_spec(*id).n_wires;
+        auto p = gates::full_pattern(*id, n_wires);
+        const py::ssize_t dim = py::ssize_t(1) << n_wires;
+        py::array_t<bool> out({dim, dim});
+        std::copy(p.begin(), p.end(), out.mutable_data());
+        return out;
+    }, py::arg("name"), py::arg("n_wires") = 0,
+       "Structural nonzero pattern of a gate's full matrix (True where an entry may be nonzero for some angles).");
 
     m.def("gate_matrix", [](const std::string& name, std::vector<double> params, int n_wires) {
         auto id = gates::gate_by_name(name);

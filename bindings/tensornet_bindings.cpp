@@ -16,16 +16,40 @@ namespace {
 
 using LeafTuple = std::tuple<int, int, std::string, std::vector<int>>;
 using StepTuple = std::tuple<int, int, std::vector<int>>;
-using GateTuple = std::tuple<std::string, int>;
+// A gate: (name, n_wires) for a gate of the table, or (name, n_wires, diagonal flags, n_params) as the
+// structure dicts give it (fused blocks, whose name is not in the table).
+tn::StructGate make_gate(const py::handle& h) {
+    const py::tuple t = py::reinterpret_borrow<py::object>(h).cast<py::tuple>();
+    PYQML_REQUIRE(t.size() == 2 || t.size() == 4,
+                  "a plan's gate is (name, n_wires) or (name, n_wires, diagonal, n_params)");
+    const std::string name = t[0].cast<std::string>();
+    const int nw = t[1].cast<int>();
+    auto id = gates::gate_by_name(name);
+    if (t.size() == 2) {
+        if (!id) throw InvalidInput("unknown gate '" + name + "'");
+        return tn::struct_gate(*id, nw);
+    }
+    tn::StructGate g;
+    g.name = name;
+    g.n_wires = nw;
+    for (const auto& d : t[2].cast<py::sequence>()) g.diagonal.push_back(d.cast<bool>());
+    g.n_params = t[3].cast<int>();
+    PYQML_REQUIRE(nw >= 1 && static_cast<int>(g.diagonal.size()) == nw,
+                  "gate '" + name + "': needs one diagonal flag per wire");
+    if (id) {
+        PYQML_REQUIRE(g == tn::struct_gate(*id, nw),
+                      "gate '" + name + "': diagonal flags or parameter count differ from the gate table");
+    } else {
+        PYQML_REQUIRE(!name.empty() && name.front() == '[' && nw <= 2,
+                      "unknown gate '" + name + "' (a fused block's name is '[member; ...]', on at most 2 wires)");
+    }
+    return g;
+}
 
-std::shared_ptr<tn::ContractionPlan> make_plan(const std::vector<GateTuple>& gates, const std::vector<LeafTuple>& leaves,
+std::shared_ptr<tn::ContractionPlan> make_plan(const py::sequence& gates, const std::vector<LeafTuple>& leaves,
                                                const std::vector<StepTuple>& steps) {
     std::vector<tn::StructGate> gs;
-    for (const auto& [name, nw] : gates) {
-        auto id = gates::gate_by_name(name);
-        if (!id) throw InvalidInput("unknown gate '" + name + "'");
-        gs.push_back({*id, gates::gate_wire_count(*id, nw)});
-    }
+    for (const auto& g : gates) gs.push_back(make_gate(g));
     std::vector<tn::Leaf> ls;
     for (const auto& [kind, gate, letter, labels] : leaves) {
         PYQML_REQUIRE(kind >= 0 && kind <= 5, "leaf kind must be 0..5");
@@ -41,20 +65,76 @@ std::shared_ptr<tn::ContractionPlan> make_plan(const std::vector<GateTuple>& gat
     return std::make_shared<tn::ContractionPlan>(std::move(gs), std::move(ls), std::move(ss));
 }
 
+py::tuple leaf_tuple(const tn::Leaf& l) {
+    return py::make_tuple(static_cast<int>(l.kind), l.gate,
+                          l.kind == tn::LeafKind::Pauli || l.kind == tn::LeafKind::PauliDiag ? std::string(1, l.letter)
+                                                                                             : std::string(),
+                          l.labels);
+}
+
+py::list leaf_list(const std::vector<tn::Leaf>& leaves) {
+    py::list out;
+    for (const tn::Leaf& l : leaves) out.append(leaf_tuple(l));
+    return out;
+}
+
+// Gates in the constructor's argument form: (name, n_wires, diagonal flags, n_params), which also carries
+// fused blocks (names not in the table) through a pickle round trip.
+py::list gate_list(const std::vector<tn::StructGate>& gates) {
+    py::list out;
+    for (const tn::StructGate& g : gates) {
+        std::vector<bool> diag(g.diagonal.begin(), g.diagonal.end());
+        out.append(py::make_tuple(g.name, g.n_wires, diag, g.n_params));
+    }
+    return out;
+}
+
+py::list step_list(const std::vector<tn::Step>& steps) {
+    py::list out;
+    for (const tn::Step& s : steps) out.append(py::make_tuple(s.a, s.b, s.keep));
+    return out;
+}
+
+// The plan's definition in the constructor's argument form: (gates, leaves, steps).
+py::tuple plan_state(const tn::ContractionPlan& p) {
+    return py::make_tuple(gate_list(p.gates()), leaf_list(p.leaves()), step_list(p.steps()));
+}
+
 }  // namespace
 
 void init_tensornet(py::module_& m) {
     py::class_<tn::ContractionPlan, std::shared_ptr<tn::ContractionPlan>>(
         m, "ContractionPlan", "A compiled pairwise contraction tree for one network structure.")
         .def(py::init(&make_plan), py::arg("gates"), py::arg("leaves"), py::arg("steps"),
-             "gates: [(name, n_wires)]; leaves: [(kind, gate, letter, labels)] with kind 0 ket gate, 1 bra gate, "
+             "gates: [(name, n_wires)] or [(name, n_wires, diagonal flags, n_params)] (fused blocks); leaves: [(kind, gate, letter, labels)] with kind 0 ket gate, 1 bra gate, "
              "2 |0>, 3 Pauli matrix [bra, ket], 4 diagonal Z, 5 |1>; steps: [(a, b, kept labels)].")
         .def_property_readonly("forward_macs", &tn::ContractionPlan::forward_macs)
         .def_property_readonly("backward_macs", &tn::ContractionPlan::backward_macs)
         .def_property_readonly("width", &tn::ContractionPlan::width)
-        .def_property_readonly("workspace_elements", &tn::ContractionPlan::workspace_elements)
+        .def_property_readonly("forward_workspace_elements",
+                               [](const tn::ContractionPlan& p) { return p.workspace_elements(false); },
+                               "Complex elements of the workspace of a forward-only call (values, amplitudes): "
+                               "tensors and gather copies placed by liveness.")
+        .def_property_readonly("gradient_workspace_elements",
+                               [](const tn::ContractionPlan& p) { return p.workspace_elements(true); },
+                               "Complex elements of the workspace of a call with the backward sweep (gradients).")
+        .def_property_readonly("workspace_elements",
+                               [](const tn::ContractionPlan& p) { return double(p.workspace_elements(true)); },
+                               "The gradient workspace (gradient_workspace_elements), as a float.")
         .def_property_readonly("table_bytes", &tn::ContractionPlan::table_bytes)
-        .def("bytes_per_thread", &tn::ContractionPlan::bytes_per_thread, py::arg("elem_bytes"));
+        .def("bytes_per_thread", &tn::ContractionPlan::bytes_per_thread, py::arg("elem_bytes"),
+             py::arg("gradients") = true,
+             "Bytes of one thread's workspace for a forward-only or a gradient call.")
+        .def_property_readonly("gates", [](const tn::ContractionPlan& p) { return gate_list(p.gates()); })
+        .def_property_readonly("leaves", [](const tn::ContractionPlan& p) { return leaf_list(p.leaves()); })
+        .def_property_readonly("steps", [](const tn::ContractionPlan& p) { return step_list(p.steps()); })
+        .def(py::pickle(
+            [](const tn::ContractionPlan& p) { return plan_state(p); },
+            [](const py::tuple& t) {
+                PYQML_REQUIRE(t.size() == 3, "a ContractionPlan state is (gates, leaves, steps)");
+                return make_plan(t[0].cast<py::sequence>(), t[1].cast<std::vector<LeafTuple>>(),
+                                 t[2].cast<std::vector<StepTuple>>());
+            }));
 
     m.def("tn_amplitudes", [](const Circuit& c, std::shared_ptr<tn::ContractionPlan> plan, const py::object& w,
                               const py::object& x, const std::string& precision) {
@@ -72,6 +152,21 @@ void init_tensornet(py::module_& m) {
     }, py::arg("circuit"), py::arg("plan"), py::arg("weights"), py::arg("inputs") = py::none(),
        py::arg("precision") = "complex128", "Amplitudes <b|U|0> (rows,) through an amplitude-network plan.");
 
+    m.def("tn_amplitude_network", [](int n_wires, const std::vector<std::pair<std::string, std::vector<int>>>& ops,
+                                     const std::vector<int>& bits) {
+        std::vector<tn::StructGate> gs;
+        std::vector<std::vector<int>> wires;
+        for (const auto& [name, ws] : ops) {
+            auto id = gates::gate_by_name(name);
+            if (!id) throw InvalidInput("unknown gate '" + name + "'");
+            gs.push_back(tn::struct_gate(*id, gates::gate_wire_count(*id, static_cast<int>(ws.size()))));
+            wires.push_back(ws);
+        }
+        return py::make_tuple(leaf_list(tn::build_amplitude_network(n_wires, gs, wires, bits)), gate_list(gs));
+    }, py::arg("n_wires"), py::arg("ops"), py::arg("bits"),
+       "Leaves [(kind, gate, letter, labels)] and gates [(name, n_wires)] of the amplitude network <b|U|0> of ops "
+       "[(name, wires)] on n_wires wires (the same builder as the expectation networks' ket half).");
+
     m.def("tn_greedy_path", [](const std::vector<std::vector<int>>& labels) {
         std::vector<tn::Step> steps;
         {
@@ -86,35 +181,32 @@ void init_tensornet(py::module_& m) {
     m.def("tn_diagonal_on_wire", [](const std::string& name, int j) {
         auto id = gates::gate_by_name(name);
         if (!id) throw InvalidInput("unknown gate '" + name + "'");
-        return tn::diagonal_on_wire(*id, j);
-    }, py::arg("name"), py::arg("j"), "Whether a gate acts diagonally (in Z) on its j-th wire.");
+        return gates::diagonal_on_wire(*id, j);
+    }, py::arg("name"), py::arg("j"), "Whether a gate acts diagonally (in Z) on its j-th wire (the gate table's flag).");
 
     py::class_<tn::Executor> cls(m, "TensorNet", "A circuit and observables compiled for the tensor-network method.");
-    cls.def(py::init([](const Circuit& c, const std::vector<std::vector<TermTuple>>& obs, const std::string& precision) {
-                return std::make_unique<tn::Executor>(c, make_observables(obs), parse_precision(precision));
+    cls.def(py::init([](const Circuit& c, const std::vector<std::vector<TermTuple>>& obs, const std::string& precision,
+                        bool fuse) {
+                return std::make_unique<tn::Executor>(c, make_observables(obs), parse_precision(precision), fuse);
             }),
-            py::arg("circuit"), py::arg("observables"), py::arg("precision") = "complex128");
+            py::arg("circuit"), py::arg("observables"), py::arg("precision") = "complex128", py::arg("fuse") = true,
+            "fuse: light cones over blocks fused on one or two wires (default); False: one unit per op.");
     def_batched_calls(cls);
     cls
         .def_property_readonly("n_terms", &tn::Executor::n_terms)
         .def_property_readonly("n_structures", &tn::Executor::n_structures)
+        .def_property_readonly("n_fused", [](const tn::Executor& e) { return e.fused().n_fused(); },
+                               "Blocks of ops fused on one or two wires (see cpp/include/pyqml/tensornet/fusion.hpp).")
         .def("structure", [](const tn::Executor& e, int s) {
             PYQML_REQUIRE(s >= 0 && s < e.n_structures(), "structure index out of range");
             const tn::Structure& st = e.structure(s);
             py::list gates;
             for (size_t j = 0; j < st.gates.size(); ++j) {
-                std::vector<bool> diag;
-                for (int w = 0; w < st.gates[j].n_wires; ++w) diag.push_back(tn::diagonal_on_wire(st.gates[j].gate, w));
-                gates.append(py::make_tuple(gates::gate_spec(st.gates[j].gate).name, st.gate_wires[j], diag,
-                                            gates::gate_spec(st.gates[j].gate).n_params));
+                const tn::StructGate& g = st.gates[j];
+                std::vector<bool> diag(g.diagonal.begin(), g.diagonal.end());
+                gates.append(py::make_tuple(g.name, st.gate_wires[j], diag, g.n_params));
             }
-            py::list leaves;
-            for (const tn::Leaf& l : tn::build_network(st))
-                leaves.append(py::make_tuple(static_cast<int>(l.kind), l.gate,
-                                             l.kind == tn::LeafKind::Pauli || l.kind == tn::LeafKind::PauliDiag
-                                                 ? std::string(1, l.letter)
-                                                 : std::string(),
-                                             l.labels));
+            py::list leaves = leaf_list(tn::build_network(st));
             py::dict d;
             d["leaves"] = leaves;
             d["key"] = py::bytes(st.key);
@@ -122,7 +214,8 @@ void init_tensornet(py::module_& m) {
             d["letters"] = st.letters;
             d["gates"] = gates;
             return d;
-        }, py::arg("s"), "One cone structure: key, local wire count, Pauli letters, gates (name, wires, diagonal, n_params), and its "
+        }, py::arg("s"), "One cone structure: key, local wire count, Pauli letters, gates (name, wires, diagonal, n_params; "
+           "a fused block's name lists its members, e.g. '[CNOT 0 1; RZ 1; CNOT 0 1]'), and its "
            "network's leaves (kind, gate, letter, labels).")
         .def("structure_counts", &tn::Executor::structure_counts, "Number of terms per structure.")
         .def("cones", [](const tn::Executor& e) {

@@ -13,6 +13,7 @@ from ._engine import load_engine as _load_engine
 
 _core = _load_engine()
 from ._core import MemoryLimitError, get_num_threads, memory_limit, set_num_threads  # noqa: E402
+from .frontend.cache import cache_stats, clear_caches
 from .frontend.circuit import Circuit
 from .frontend.measurements import Measurement, amplitude, expval, jacobian, probs, sample, state, var
 from .frontend.observables import Hamiltonian, Observable
@@ -63,7 +64,7 @@ from .frontend.ops import (
                   gate_matrix,
 )
 from .frontend.qnode import QNode, qnode
-from .qasm import QASMError  # noqa: E402
+from .io.qasm import QASMError  # noqa: E402
 from .tensornet import plan
 
 __version__ = "0.1.0"

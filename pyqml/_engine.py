@@ -60,7 +60,7 @@ ALIASES = {
     "execution": "frontend.execution", "gradients": "frontend.gradients", "qnode": "frontend.qnode",
     "derived_inputs": "frontend.derived_inputs", "recording": "frontend.recording",
     "optimizers": "qml.optimizers", "models": "qml.models", "studies": "qml.studies",
-    "datasets": "qml.datasets", "templates": "qml.templates", "sklearn": "qml.sklearn",
+    "datasets": "qml.datasets", "templates": "qml.templates", "sklearn": "qml.sklearn", "qasm": "io.qasm",
 }
 
 

@@ -12,6 +12,7 @@ Build one by recording::
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
 import numpy as np
@@ -131,15 +132,17 @@ class Circuit:
         return ex
 
     @classmethod
-    def from_qasm(cls, text: str, trainable: bool = False) -> Circuit:
+    def from_qasm(cls, source: str | os.PathLike, trainable: bool = False) -> Circuit:
         """A circuit from OpenQASM 2.0 source (qelib1.inc gates and user ``gate`` definitions).
 
-        With ``trainable=True`` every gate angle, in file order, becomes ``weights[k]`` and the file's values
-        become ``default_weights``.
+        ``source`` is the program text, a path to a file (a ``str`` ending in ``.qasm``) or a
+        :class:`pathlib.Path`; a path without a file behind it raises :class:`FileNotFoundError`. With
+        ``trainable=True`` every gate angle, in file order, becomes ``weights[k]`` and the file's values
+        become ``default_weights``. See :mod:`pyqml.io.qasm` for what is supported and the size limits.
         """
-        from ..qasm import circuit_from_qasm
+        from ..io.qasm import circuit_from_qasm
 
-        return circuit_from_qasm(text, trainable=trainable)
+        return circuit_from_qasm(source, trainable=trainable)
 
     def __repr__(self) -> str:
         return (f"Circuit(n_wires={self.n_wires}, ops={len(self.ops)}, n_weights={self.n_weights}, "

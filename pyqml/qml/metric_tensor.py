@@ -9,24 +9,37 @@ from ..frontend.qnode import QNode
 
 __all__ = ["metric_tensor"]
 
+_GENERATORS: dict | None = None
+
+
+def _generator_table() -> dict:
+    """Gate name -> per parameter [(coeff, letters)], from the engine's gate table (read once)."""
+    global _GENERATORS
+    if _GENERATORS is None:
+        from .. import _core
+
+        _GENERATORS = {g["name"]: [[(float(c), str(p)) for c, p in terms] for terms in g["generators"]]
+                       for g in _core.gate_table() if g["generators"]}
+    return _GENERATORS
+
+
 def _generators(op):
     """Pauli generators G (U = exp(-i theta G), up to identity terms) of each parameter of an op, in order,
-    as a list of (gate-prefix split, [(coeff, {wire: letter})]). Rot and U3 split into RZ RY RZ."""
-    w = op.wires
-    single = {"RX": "X", "RY": "Y", "RZ": "Z", "PhaseShift": "Z"}
-    if op.name in single:
-        return [[(0.5, {w[0]: single[op.name]})]]
-    if op.name in ("IsingXX", "IsingYY", "IsingZZ"):
-        p = op.name[-1]
-        return [[(0.5, {w[0]: p, w[1]: p})]]
-    if op.name == "MultiRZ":
-        return [[(0.5, {x: "Z" for x in w})]]
-    if op.name in ("CRX", "CRY", "CRZ"):
-        p = op.name[-1]
-        return [[(0.25, {w[1]: p}), (-0.25, {w[0]: "Z", w[1]: p})]]
-    if op.name == "ControlledPhaseShift":
-        return [[(0.25, {w[0]: "Z"}), (0.25, {w[1]: "Z"}), (-0.25, {w[0]: "Z", w[1]: "Z"})]]
-    raise ValueError(f"the metric tensor does not support {op.name}")
+    as a list of [(coeff, {wire: letter})], read from the gate table (``_core.gate_table()["generators"]``).
+    Rot and U3 are split into RZ RY RZ first (:func:`_expand_for_metric`)."""
+    gens = _generator_table().get(op.name)
+    if gens is None:
+        raise ValueError(f"the metric tensor does not support {op.name}")
+    w = list(op.wires)
+    out = []
+    for terms in gens:
+        words = []
+        for c, letters in terms:
+            # One letter per wire, or (variable-width gates such as MultiRZ) one letter for every wire.
+            ls = letters * len(w) if len(letters) == 1 else letters
+            words.append((c, {x: p for x, p in zip(w, ls) if p != "I"}))
+        out.append(words)
+    return out
 
 
 def _expand_for_metric(circuit):

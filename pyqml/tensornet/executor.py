@@ -30,7 +30,11 @@ class TensorNetPlan:
     gradient_flops : float
         Forward plus backward sweep (values and all gradients).
     peak_memory : float
-        Estimated peak bytes of one call with gradients (the number the memory guard checks).
+        Estimated peak bytes of a gradient call on one row (``jacobian``): the number the memory guard checks
+        before that call (``TensorNet.estimated_bytes(1, True)``), with each thread's workspace laid out by
+        liveness for the forward and backward sweeps.
+    forward_memory : float
+        The same for a forward-only call on one row (``expval``): no environments, a smaller workspace.
     width : int
         log2 of the largest tensor of any plan.
     structures : list of StructurePlan
@@ -52,12 +56,13 @@ class TensorNetPlan:
                                         for c, p in zip(self.counts, self.structures))
         self.width = max((p.width for p in self.structures), default=0)
         self.peak_memory = float(tn.estimated_bytes(1, True))
+        self.forward_memory = float(tn.estimated_bytes(1, False))
         self.cones = tn.cones()
 
     def __repr__(self) -> str:
         return (f"TensorNetPlan(terms={self.n_terms}, structures={self.n_structures}, flops={self.flops:.3g}, "
                 f"gradient_flops={self.gradient_flops:.3g}, width={self.width}, "
-                f"peak_memory={self.peak_memory:.3g} B)")
+                f"peak_memory={self.peak_memory:.3g} B, forward_memory={self.forward_memory:.3g} B)")
 
 
 class TensorNetExecutor(Executor):
@@ -74,21 +79,26 @@ class TensorNetExecutor(Executor):
     refuse_oversized : bool
         Raise ``pyqml.MemoryLimitError`` as soon as one structure's plan exceeds the memory limit (the
         default); ``pq.plan`` turns this off to report the costs of any network.
+    fuse : bool
+        Build light cones over blocks of gates fused on one or two wires where the block is structurally
+        diagonal (``cx a,b; rz b; cx a,b`` is ``IsingZZ``), the default; False treats every op on its own.
     """
 
     method = "tensornet"
     supports = frozenset({"expval", "var", "probs", "sample", "amplitude", "jacobian", "vjp"})
-    options = {"optimize": "auto"}
+    options = {"optimize": "auto", "fuse": True}
 
     def __init__(self, circuit, observables, precision: str = "complex128", optimize: str = "auto",
-                 refuse_oversized: bool = True, progress=None, max_time: float | None = None):
+                 refuse_oversized: bool = True, progress=None, max_time: float | None = None, fuse: bool = True):
         check_optimize(optimize)
         from ..frontend.observables import as_observable
 
-        super().__init__(circuit, [as_observable(o) for o in observables], precision, optimize=optimize)
+        super().__init__(circuit, [as_observable(o) for o in observables], precision, optimize=optimize,
+                         fuse=bool(fuse))
         self.optimize = optimize
+        self.fuse = bool(fuse)
         self._aux: dict = {}
-        self._tn = _core.TensorNet(circuit.core, [o.core_terms() for o in self.observables], precision)
+        self._tn = _core.TensorNet(circuit.core, [o.core_terms() for o in self.observables], precision, self.fuse)
         self.plans: list[StructurePlan] = []
         elem = 16 if precision == "complex128" else 8
         start = time.perf_counter()
@@ -107,8 +117,11 @@ class TensorNetExecutor(Executor):
                                    f"{s} of {self._tn.n_structures} structures planned, the widest so far 2^{widest}")
             p = plan_for(self._tn.structure(s), optimize)
             if refuse_oversized:
-                # Refuse up front, before planning the other structures, when one plan alone cannot fit.
-                need, limit = p.core.bytes_per_thread(elem), _core.memory_limit()
+                # Refuse up front, before planning the other structures, when one plan alone cannot fit: one
+                # thread's forward workspace and the permutation tables, what every call needs at least (a
+                # gradient call's larger workspace is checked when it is made).
+                need = p.core.bytes_per_thread(elem, False) + p.core.table_bytes
+                limit = _core.memory_limit()
                 if need > limit:
                     raise _core.MemoryLimitError(
                         f"tensor-network contraction (largest tensor 2^{p.width} amplitudes) needs an estimated "
@@ -118,7 +131,7 @@ class TensorNetExecutor(Executor):
 
     @classmethod
     def estimate(cls, circuit, observables, measurement: str, precision: str, optimize: str = "auto",
-                 wires=None, shots=None, **_) -> Estimate:
+                 fuse: bool = True, wires=None, shots=None, **_) -> Estimate:
         """Flops and peak bytes from the plans themselves (planning them, cached, on the way)."""
         from ..frontend.observables import Observable
 
@@ -137,11 +150,11 @@ class TensorNetExecutor(Executor):
         elif measurement == "amplitude":
             from .amplitudes import amplitude_plan
 
-            entry = amplitude_plan(circuit, [0] * circuit.n_wires, optimize)
-            return Estimate(8.0 * entry[0].forward_macs, float(entry[0].bytes_per_thread(16)))
+            ap = amplitude_plan(circuit, [0] * circuit.n_wires, optimize)
+            return Estimate(8.0 * ap.forward_macs, float(ap.bytes_per_thread(16, False) + ap.table_bytes))
         else:
             return Estimate.refused(f"the tensor-network method does not compute {measurement}")
-        ex = circuit.executor(obs, "tensornet", precision, optimize=optimize)
+        ex = circuit.executor(obs, "tensornet", precision, optimize=optimize, fuse=fuse)
         macs = ex.cost() * factor * (3.0 if grad else 1.0)
         return Estimate(8.0 * macs, float(ex._tn.estimated_bytes(1, grad)))
 
@@ -164,7 +177,7 @@ class TensorNetExecutor(Executor):
         """An executor of auxiliary Pauli words on the same circuit (cached)."""
         ex = self._aux.get(key)
         if ex is None:
-            ex = self.circuit.executor(build(), "tensornet", self.precision, optimize=self.optimize)
+            ex = self.circuit.executor(build(), "tensornet", self.precision, optimize=self.optimize, fuse=self.fuse)
             self._aux[key] = ex
         return ex
 
@@ -222,9 +235,10 @@ register_method(TensorNetExecutor)
 
 
 def plan(circuit, observables=None, *args, precision: str = "complex128", optimize: str = "auto",
-         progress=None, max_time: float | None = None, **kwargs) -> TensorNetPlan:
+         progress=None, max_time: float | None = None, fuse: bool = True, **kwargs) -> TensorNetPlan:
     """The tensor-network plan for ``observables`` on ``circuit``: light cones, contraction trees, flops,
-    width and estimated peak memory, computed without contracting anything.
+    width and estimated peak memory, computed without contracting anything. ``fuse=False`` plans every op on
+    its own (see :class:`TensorNetExecutor`).
 
     ``circuit`` may be a :class:`pyqml.QNode` followed by its arguments (as for calling it); the observables
     are then those of its expectation values. ``progress=True`` shows a progress bar over the structures
@@ -247,6 +261,7 @@ def plan(circuit, observables=None, *args, precision: str = "complex128", optimi
                              + ", ".join(m.kind for m in cq.measurements))
         circuit, obs = cq.circuit, [m.obs for m in cq.measurements]
         optimize = cq.qnode.options.get("optimize", optimize)
+        fuse = cq.qnode.options.get("fuse", fuse)
     else:
         if observables is None:
             raise TypeError("pq.plan(circuit, observables) or pq.plan(qnode, *args)")
@@ -255,4 +270,4 @@ def plan(circuit, observables=None, *args, precision: str = "complex128", optimi
         obs = observables if isinstance(observables, (list, tuple)) else [observables]
         obs = [as_observable(o) for o in obs]
     return TensorNetExecutor(circuit, obs, precision, optimize, refuse_oversized=False, progress=progress,
-                             max_time=max_time).plan()
+                             max_time=max_time, fuse=fuse).plan()

@@ -8,9 +8,10 @@ per gate a ket tensor ``U`` and a bra tensor ``conj(U)``; and in the middle the 
                      P            X, Y: a 2x2 tensor [bra, ket];  Z: a diagonal (hyperedge) vector
     <0|--[U1*]-[U3*]-+
 
-A gate acting diagonally on a wire (its controls, every wire of CZ, IsingZZ, RZ, ...) keeps that wire's
-index: input and output are one index, shared by more than two tensors (a hyperedge). That choice is made
-from the gate table's structure flags only, never from numbers, so gradients stay valid for every angle.
+A gate acting diagonally on a wire (its controls, every wire of CZ, IsingZZ, RZ, ..., and both wires of a fused
+block such as ``cx a,b; rz b; cx a,b``) keeps that wire's index: input and output are one index, shared by
+more than two tensors (a hyperedge). That choice is made from the gate table's structure (flags and nonzero
+patterns) only, never from numbers, so gradients stay valid for every angle.
 
 Simplification and path search (opt_einsum by network size, cotengra when installed and asked for) give a
 list of pairwise steps that the engine compiles into a ``_core.ContractionPlan``; plans are cached under the
@@ -23,6 +24,7 @@ from typing import Any
 import opt_einsum as oe
 
 from .. import _core
+from ..frontend.cache import PlanCache
 
 KET_GATE, BRA_GATE, ZERO, PAULI, PAULI_DIAG = 0, 1, 2, 3, 4
 
@@ -49,12 +51,16 @@ def check_optimize(optimize) -> None:
 
 
 def build_network(structure: dict) -> tuple[list, list]:
-    """Leaves ``[(kind, gate, letter, labels)]`` and gates ``[(name, n_wires)]`` of a structure's network.
+    """Leaves ``[(kind, gate, letter, labels)]`` and gates ``[(name, n_wires, diagonal, n_params)]`` of a
+    structure's network.
 
-    The leaves are built by the engine (``cpp/src/tensornet/network.cpp``) and come with the structure.
+    The leaves are built by the engine (``cpp/src/tensornet/network.cpp``) and come with the structure. A gate
+    is one of the gate table or a block of gates fused on one or two wires (its name lists the members, e.g.
+    ``"[CNOT 0 1; RZ 1; CNOT 0 1]"``); ``diagonal`` says on which of its wires it keeps one index.
     """
-    leaves = [(int(k), int(g), str(p), list(labels)) for k, g, p, labels in structure["leaves"]]
-    gates = [(name, len(wires)) for name, wires, _diag, _n_params in structure["gates"]]
+    leaves = list(structure["leaves"])  # (int, int, str, list) tuples from the engine
+    gates = [(name, len(wires), [bool(d) for d in diag], int(n_params))
+             for name, wires, diag, n_params in structure["gates"]]
     return leaves, gates
 
 
@@ -233,8 +239,21 @@ class StructurePlan:
 
     def __init__(self, structure: dict, optimize: str):
         self.leaves, self.gates = build_network(structure)
-        self.tree = contraction_steps([lf[3] for lf in self.leaves], optimize)
-        self.core = _core.ContractionPlan(self.gates, self.leaves, self.tree)
+        labels = [lf[3] for lf in self.leaves]
+        if optimize == "auto" and len(labels) > _OPTIMAL_MAX:
+            # contraction_steps("auto"), with the greedy tree's cost and width read from its compiled plan
+            # (planning thousands of cone structures is dominated by such bookkeeping otherwise).
+            self.tree = _core.tn_greedy_path(labels)
+            self.core = _core.ContractionPlan(self.gates, self.leaves, self.tree)
+            cost = self.core.forward_macs
+            if cost > _REFINE_COST and 16.0 * 2.0**self.core.width <= 2.0**10 * _core.memory_limit():
+                alt = _searched_steps(labels, "random-greedy")
+                if tree_cost(labels, alt)[0] < cost:
+                    self.tree = alt
+                    self.core = _core.ContractionPlan(self.gates, self.leaves, self.tree)
+        else:
+            self.tree = contraction_steps(labels, optimize)
+            self.core = _core.ContractionPlan(self.gates, self.leaves, self.tree)
 
     @property
     def width(self) -> int:
@@ -249,7 +268,13 @@ class StructurePlan:
         return self.core.backward_macs
 
 
-_PLAN_CACHE: dict[tuple[bytes, str], StructurePlan] = {}
+# Bounded (LRU, a share of the memory limit); emptied by pq.clear_caches().
+_PLAN_CACHE = PlanCache("contraction plans")
+
+
+def _plan_bytes(plan: StructurePlan) -> float:
+    """Estimated bytes a cached plan holds: permutation tables, leaves and steps."""
+    return plan.core.table_bytes + 96.0 * (len(plan.leaves) + len(plan.tree))
 
 
 def plan_for(structure: dict, optimize: str = "auto") -> StructurePlan:
@@ -258,10 +283,10 @@ def plan_for(structure: dict, optimize: str = "auto") -> StructurePlan:
     plan = _PLAN_CACHE.get(key)
     if plan is None:
         plan = StructurePlan(structure, optimize)
-        _PLAN_CACHE[key] = plan
+        _PLAN_CACHE.put(key, plan, _plan_bytes(plan) + len(structure["key"]))
     return plan
 
 
 def clear_plan_cache() -> None:
-    """Forget every cached plan."""
+    """Forget every cached contraction plan (``pq.clear_caches()`` empties every cache)."""
     _PLAN_CACHE.clear()

@@ -1,6 +1,8 @@
 // The gate table: ids, unitarity, derivatives against finite differences, and hand-written matrices.
+#include <algorithm>
 #include <cmath>
 #include <random>
+#include <string>
 
 #include "catch_compat.hpp"
 #include "dense_reference.hpp"
@@ -92,4 +94,105 @@ TEST_CASE("gate wire counts are enforced", "[gates]") {
     CHECK_THROWS_AS(gate_wire_count(GateId::CNOT, 3), InvalidInput);
     CHECK_THROWS_AS(gate_wire_count(GateId::QubitUnitary, 4), InvalidInput);
     CHECK(gate_wire_count(GateId::MultiRZ, 5) == 5);
+}
+
+TEST_CASE("structural patterns bound every gate's nonzeros and match its per-wire diagonality", "[gates]") {
+    std::mt19937_64 rng(11);
+    std::uniform_real_distribution<double> u(-3.0, 3.0);
+    for (const auto& g : all_gates()) {
+        if (g.id == GateId::QubitUnitary) continue;
+        for (int nw : g.n_wires > 0 ? std::vector<int>{g.n_wires} : std::vector<int>{1, 2, 3}) {
+            const size_t dim = size_t(1) << nw;
+            const std::vector<char> pat = full_pattern(g.id, nw);
+            REQUIRE(pat.size() == dim * dim);
+            // Sound: zero wherever the pattern says so, at random angles; tight: every pattern entry is
+            // nonzero at some of them.
+            std::vector<char> seen(dim * dim, 0);
+            for (int trial = 0; trial < 4; ++trial) {
+                std::vector<double> p(g.n_params);
+                for (auto& x : p) x = u(rng);
+                auto m = full_matrix(g.id, nw, p.data());
+                for (size_t i = 0; i < dim * dim; ++i) {
+                    if (!pat[i]) CHECK(std::abs(m[i]) == 0.0);
+                    if (std::abs(m[i]) > 1e-12) seen[i] = 1;
+                    for (int k = 0; k < g.n_params; ++k)
+                        if (!pat[i]) CHECK(std::abs(full_dmatrix(g.id, nw, p.data(), k)[i]) == 0.0);
+                }
+            }
+            CHECK(seen == pat);
+            for (int j = 0; j < nw; ++j) CHECK(pattern_diagonal_on_wire(pat, nw, j) == diagonal_on_wire(g.id, j));
+        }
+    }
+    // A few by hand: CNOT is a permutation, diagonal on its control only; QubitUnitary is dense.
+    const std::vector<char> cx = full_pattern(GateId::CNOT, 2);
+    CHECK(cx == std::vector<char>{1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0});
+    CHECK(diagonal_on_wire(GateId::CNOT, 0));
+    CHECK_FALSE(diagonal_on_wire(GateId::CNOT, 1));
+    const std::vector<char> qu = full_pattern(GateId::QubitUnitary, 2);
+    CHECK(std::count(qu.begin(), qu.end(), 1) == 16);
+}
+
+TEST_CASE("generators reproduce each one-parameter gate up to a global phase", "[gates]") {
+    // U(t) = exp(-i t G) up to a phase: U(t) U(0)^dag = e^{i phi} exp(-i t G), so for the Hermitian G built from
+    // the table, U(t) exp(i t G) must be a multiple of the identity.
+    auto pauli = [](char p) -> std::vector<cplx> {
+        const cplx i1(0, 1);
+        if (p == 'X') return {0, 1, 1, 0};
+        if (p == 'Y') return {0, -i1, i1, 0};
+        if (p == 'Z') return {1, 0, 0, -1};
+        return {1, 0, 0, 1};
+    };
+    for (const auto& g : all_gates()) {
+        if (g.generators.empty()) continue;
+        REQUIRE(static_cast<int>(g.generators.size()) == g.n_params);
+        REQUIRE(g.n_params == 1);
+        const int nw = g.n_wires > 0 ? g.n_wires : 3;
+        const size_t dim = size_t(1) << nw;
+        // G as a dense matrix.
+        std::vector<cplx> G(dim * dim, 0.0);
+        for (const auto& t : g.generators[0]) {
+            std::string ls = t.paulis;
+            if (g.n_wires < 0) ls = std::string(nw, ls[0]);
+            REQUIRE(static_cast<int>(ls.size()) == nw);
+            std::vector<cplx> m{1.0};
+            size_t d = 1;
+            for (char p : ls) {
+                auto q = pauli(p);
+                std::vector<cplx> out(d * 2 * d * 2);
+                for (size_t r = 0; r < d; ++r)
+                    for (size_t c = 0; c < d; ++c)
+                        for (int a = 0; a < 2; ++a)
+                            for (int b = 0; b < 2; ++b) out[(r * 2 + a) * (2 * d) + c * 2 + b] = m[r * d + c] * q[a * 2 + b];
+                m.swap(out);
+                d *= 2;
+            }
+            for (size_t i = 0; i < dim * dim; ++i) G[i] += t.coeff * m[i];
+        }
+        // exp(i t G) by its Taylor series (|t G| <= ~1.5).
+        const double t = 0.83;
+        std::vector<cplx> e(dim * dim, 0.0), term(dim * dim, 0.0), tmp(dim * dim);
+        for (size_t r = 0; r < dim; ++r) e[r * dim + r] = term[r * dim + r] = 1.0;
+        for (int k = 1; k < 40; ++k) {
+            for (size_t r = 0; r < dim; ++r)
+                for (size_t c = 0; c < dim; ++c) {
+                    cplx s = 0;
+                    for (size_t j = 0; j < dim; ++j) s += term[r * dim + j] * G[j * dim + c];
+                    tmp[r * dim + c] = s * cplx(0, t / k);
+                }
+            term = tmp;
+            for (size_t i = 0; i < dim * dim; ++i) e[i] += term[i];
+        }
+        auto U = full_matrix(g.id, nw, &t);
+        std::vector<cplx> prod(dim * dim);
+        for (size_t r = 0; r < dim; ++r)
+            for (size_t c = 0; c < dim; ++c) {
+                cplx s = 0;
+                for (size_t j = 0; j < dim; ++j) s += U[r * dim + j] * e[j * dim + c];
+                prod[r * dim + c] = s;
+            }
+        const cplx phase = prod[0];
+        CHECK(std::abs(std::abs(phase) - 1.0) < 1e-12);
+        for (size_t r = 0; r < dim; ++r)
+            for (size_t c = 0; c < dim; ++c) CHECK(std::abs(prod[r * dim + c] - (r == c ? phase : cplx(0))) < 1e-12);
+    }
 }

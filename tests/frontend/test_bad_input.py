@@ -4,7 +4,7 @@ import pytest
 
 import pyqml as pq
 from pyqml import _core
-from pyqml.qasm import QASMError
+from pyqml.io.qasm import QASMError
 
 SV = {"method": "statevector"}
 

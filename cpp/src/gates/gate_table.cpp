@@ -143,43 +143,82 @@ void d_MultiRZ(const double* p, int, int dim, cplx* o) {
 
 using G = GateId;
 using SR = ShiftRule;
+
+// The generator of a one-parameter gate: its terms.
+std::vector<std::vector<GeneratorTerm>> one(std::initializer_list<GeneratorTerm> terms) { return {std::vector<GeneratorTerm>(terms)}; }
+
 // clang-format off
 const std::vector<GateSpec> kGates = {
-    {G::I,       "Identity",   1, 0, 0, true,  m_I,     nullptr, SR::None, nullptr},
-    {G::H,       "Hadamard",   1, 0, 0, false, m_H,     nullptr, SR::None, nullptr},
-    {G::X,       "PauliX",     1, 0, 0, false, m_X,     nullptr, SR::None, nullptr},
-    {G::Y,       "PauliY",     1, 0, 0, false, m_Y,     nullptr, SR::None, nullptr},
-    {G::Z,       "PauliZ",     1, 0, 0, true,  m_Z,     nullptr, SR::None, nullptr},
-    {G::S,       "S",          1, 0, 0, true,  m_S,     nullptr, SR::None, nullptr},
-    {G::Sdg,     "Sdg",        1, 0, 0, true,  m_Sdg,   nullptr, SR::None, nullptr},
-    {G::T,       "T",          1, 0, 0, true,  m_T,     nullptr, SR::None, nullptr},
-    {G::Tdg,     "Tdg",        1, 0, 0, true,  m_Tdg,   nullptr, SR::None, nullptr},
-    {G::SX,      "SX",         1, 0, 0, false, m_SX,    nullptr, SR::None, nullptr},
-    {G::SXdg,    "SXdg",       1, 0, 0, false, m_SXdg,  nullptr, SR::None, nullptr},
-    {G::RX,      "RX",         1, 1, 0, false, m_RX,    d_RX,    SR::TwoTerm, nullptr},
-    {G::RY,      "RY",         1, 1, 0, false, m_RY,    d_RY,    SR::TwoTerm, nullptr},
-    {G::RZ,      "RZ",         1, 1, 0, true,  m_RZ,    d_RZ,    SR::TwoTerm, nullptr},
-    {G::PhaseShift, "PhaseShift", 1, 1, 0, true, m_Phase, d_Phase, SR::TwoTerm, nullptr},
-    {G::Rot,     "Rot",        1, 3, 0, false, m_Rot,   d_Rot,   SR::TwoTerm, ds_Rot},
-    {G::U3,      "U3",         1, 3, 0, false, m_U3,    d_U3,    SR::TwoTerm, nullptr},
-    {G::CNOT,    "CNOT",       2, 0, 1, false, m_X,     nullptr, SR::None, nullptr},
-    {G::CY,      "CY",         2, 0, 1, false, m_Y,     nullptr, SR::None, nullptr},
-    {G::CZ,      "CZ",         2, 0, 0, true,  m_CZ,    nullptr, SR::None, nullptr},
-    {G::CH,      "CH",         2, 0, 1, false, m_H,     nullptr, SR::None, nullptr},
-    {G::SWAP,    "SWAP",       2, 0, 0, false, m_SWAP,  nullptr, SR::None, nullptr},
-    {G::ISWAP,   "ISWAP",      2, 0, 0, false, m_ISWAP, nullptr, SR::None, nullptr},
-    {G::CRX,     "CRX",        2, 1, 1, false, m_RX,    d_RX,    SR::FourTerm, nullptr},
-    {G::CRY,     "CRY",        2, 1, 1, false, m_RY,    d_RY,    SR::FourTerm, nullptr},
-    {G::CRZ,     "CRZ",        2, 1, 0, true,  m_CRZ,   d_CRZ,   SR::FourTerm, nullptr},
-    {G::CRot,    "CRot",       2, 3, 1, false, m_Rot,   d_Rot,   SR::FourTerm, ds_Rot},
-    {G::ControlledPhaseShift, "ControlledPhaseShift", 2, 1, 0, true, m_CPhase, d_CPhase, SR::TwoTerm, nullptr},
-    {G::IsingXX, "IsingXX",    2, 1, 0, false, m_XX,    d_XX,    SR::TwoTerm, nullptr},
-    {G::IsingYY, "IsingYY",    2, 1, 0, false, m_YY,    d_YY,    SR::TwoTerm, nullptr},
-    {G::IsingZZ, "IsingZZ",    2, 1, 0, true,  m_MultiRZ, d_MultiRZ, SR::TwoTerm, nullptr},
-    {G::MultiRZ, "MultiRZ",   -1, 1, 0, true,  m_MultiRZ, d_MultiRZ, SR::TwoTerm, nullptr},
-    {G::Toffoli, "Toffoli",    3, 0, 2, false, m_X,     nullptr, SR::None, nullptr},
-    {G::CSWAP,   "CSWAP",      3, 0, 1, false, m_SWAP,  nullptr, SR::None, nullptr},
-    {G::QubitUnitary, "QubitUnitary", -1, 0, 0, false, nullptr, nullptr, SR::None, nullptr},
+    {G::I,       "Identity",   1, 0, 0, true,  m_I,     nullptr, SR::None, nullptr,
+        "diag", {}},
+    {G::H,       "Hadamard",   1, 0, 0, false, m_H,     nullptr, SR::None, nullptr,
+        "dense", {}},
+    {G::X,       "PauliX",     1, 0, 0, false, m_X,     nullptr, SR::None, nullptr,
+        "01.10", {}},
+    {G::Y,       "PauliY",     1, 0, 0, false, m_Y,     nullptr, SR::None, nullptr,
+        "01.10", {}},
+    {G::Z,       "PauliZ",     1, 0, 0, true,  m_Z,     nullptr, SR::None, nullptr,
+        "diag", {}},
+    {G::S,       "S",          1, 0, 0, true,  m_S,     nullptr, SR::None, nullptr,
+        "diag", {}},
+    {G::Sdg,     "Sdg",        1, 0, 0, true,  m_Sdg,   nullptr, SR::None, nullptr,
+        "diag", {}},
+    {G::T,       "T",          1, 0, 0, true,  m_T,     nullptr, SR::None, nullptr,
+        "diag", {}},
+    {G::Tdg,     "Tdg",        1, 0, 0, true,  m_Tdg,   nullptr, SR::None, nullptr,
+        "diag", {}},
+    {G::SX,      "SX",         1, 0, 0, false, m_SX,    nullptr, SR::None, nullptr,
+        "dense", {}},
+    {G::SXdg,    "SXdg",       1, 0, 0, false, m_SXdg,  nullptr, SR::None, nullptr,
+        "dense", {}},
+    {G::RX,      "RX",         1, 1, 0, false, m_RX,    d_RX,    SR::TwoTerm, nullptr,
+        "dense", one({{0.5, "X"}})},
+    {G::RY,      "RY",         1, 1, 0, false, m_RY,    d_RY,    SR::TwoTerm, nullptr,
+        "dense", one({{0.5, "Y"}})},
+    {G::RZ,      "RZ",         1, 1, 0, true,  m_RZ,    d_RZ,    SR::TwoTerm, nullptr,
+        "diag", one({{0.5, "Z"}})},
+    {G::PhaseShift, "PhaseShift", 1, 1, 0, true, m_Phase, d_Phase, SR::TwoTerm, nullptr,
+        "diag", one({{0.5, "Z"}})},
+    {G::Rot,     "Rot",        1, 3, 0, false, m_Rot,   d_Rot,   SR::TwoTerm, ds_Rot,
+        "dense", {}},
+    {G::U3,      "U3",         1, 3, 0, false, m_U3,    d_U3,    SR::TwoTerm, nullptr,
+        "dense", {}},
+    {G::CNOT,    "CNOT",       2, 0, 1, false, m_X,     nullptr, SR::None, nullptr,
+        "01.10", {}},
+    {G::CY,      "CY",         2, 0, 1, false, m_Y,     nullptr, SR::None, nullptr,
+        "01.10", {}},
+    {G::CZ,      "CZ",         2, 0, 0, true,  m_CZ,    nullptr, SR::None, nullptr,
+        "diag", {}},
+    {G::CH,      "CH",         2, 0, 1, false, m_H,     nullptr, SR::None, nullptr,
+        "dense", {}},
+    {G::SWAP,    "SWAP",       2, 0, 0, false, m_SWAP,  nullptr, SR::None, nullptr,
+        "1000.0010.0100.0001", {}},
+    {G::ISWAP,   "ISWAP",      2, 0, 0, false, m_ISWAP, nullptr, SR::None, nullptr,
+        "1000.0010.0100.0001", {}},
+    {G::CRX,     "CRX",        2, 1, 1, false, m_RX,    d_RX,    SR::FourTerm, nullptr,
+        "dense", one({{0.25, "IX"}, {-0.25, "ZX"}})},
+    {G::CRY,     "CRY",        2, 1, 1, false, m_RY,    d_RY,    SR::FourTerm, nullptr,
+        "dense", one({{0.25, "IY"}, {-0.25, "ZY"}})},
+    {G::CRZ,     "CRZ",        2, 1, 0, true,  m_CRZ,   d_CRZ,   SR::FourTerm, nullptr,
+        "diag", one({{0.25, "IZ"}, {-0.25, "ZZ"}})},
+    {G::CRot,    "CRot",       2, 3, 1, false, m_Rot,   d_Rot,   SR::FourTerm, ds_Rot,
+        "dense", {}},
+    {G::ControlledPhaseShift, "ControlledPhaseShift", 2, 1, 0, true, m_CPhase, d_CPhase, SR::TwoTerm, nullptr,
+        "diag", one({{0.25, "ZI"}, {0.25, "IZ"}, {-0.25, "ZZ"}})},
+    {G::IsingXX, "IsingXX",    2, 1, 0, false, m_XX,    d_XX,    SR::TwoTerm, nullptr,
+        "1001.0110.0110.1001", one({{0.5, "XX"}})},
+    {G::IsingYY, "IsingYY",    2, 1, 0, false, m_YY,    d_YY,    SR::TwoTerm, nullptr,
+        "1001.0110.0110.1001", one({{0.5, "YY"}})},
+    {G::IsingZZ, "IsingZZ",    2, 1, 0, true,  m_MultiRZ, d_MultiRZ, SR::TwoTerm, nullptr,
+        "diag", one({{0.5, "ZZ"}})},
+    {G::MultiRZ, "MultiRZ",   -1, 1, 0, true,  m_MultiRZ, d_MultiRZ, SR::TwoTerm, nullptr,
+        "diag", one({{0.5, "Z"}})},
+    {G::Toffoli, "Toffoli",    3, 0, 2, false, m_X,     nullptr, SR::None, nullptr,
+        "01.10", {}},
+    {G::CSWAP,   "CSWAP",      3, 0, 1, false, m_SWAP,  nullptr, SR::None, nullptr,
+        "1000.0010.0100.0001", {}},
+    {G::QubitUnitary, "QubitUnitary", -1, 0, 0, false, nullptr, nullptr, SR::None, nullptr,
+        "dense", {}},
 };
 // clang-format on
 
@@ -267,6 +306,55 @@ std::vector<cplx> full_dmatrix(GateId id, int n_wires, const double* p, int k) {
     std::vector<cplx> block(g.diagonal ? tdim : tdim * tdim);
     g.dmatrix(p, k, tdim, block.data());
     return embed_block(g, n_wires, block, true);
+}
+
+std::vector<char> full_pattern(GateId id, int n_wires) {
+    const GateSpec& g = gate_spec(id);
+    n_wires = gate_wire_count(id, n_wires);
+    const int dim = 1 << n_wires;
+    const int tdim = 1 << (n_wires - g.n_controls);
+    const int off = dim - tdim;
+    std::vector<char> full(static_cast<size_t>(dim) * dim, 0);
+    for (int i = 0; i < off; ++i) full[i * dim + i] = 1;
+    const std::string pat = g.block_pattern;
+    if (pat == "diag" || pat == "dense") {
+        for (int r = 0; r < tdim; ++r)
+            for (int c = 0; c < tdim; ++c)
+                full[(off + r) * dim + off + c] = pat == "dense" || r == c;
+        return full;
+    }
+    // Rows of '0'/'1' separated by '.'.
+    int r = 0, c = 0;
+    for (char ch : pat) {
+        if (ch == '.') {
+            PYQML_REQUIRE(c == tdim, std::string(g.name) + ": malformed block pattern");
+            ++r;
+            c = 0;
+            continue;
+        }
+        PYQML_REQUIRE((ch == '0' || ch == '1') && r < tdim && c < tdim,
+                      std::string(g.name) + ": malformed block pattern");
+        full[(off + r) * dim + off + c] = ch == '1';
+        ++c;
+    }
+    PYQML_REQUIRE(r == tdim - 1 && c == tdim, std::string(g.name) + ": malformed block pattern");
+    return full;
+}
+
+bool diagonal_on_wire(GateId id, int j) {
+    const GateSpec& g = gate_spec(id);
+    return g.diagonal || j < g.n_controls;
+}
+
+bool pattern_diagonal_on_wire(const std::vector<char>& pattern, int k, int q) {
+    const int dim = 1 << k;
+    PYQML_REQUIRE(pattern.size() == static_cast<size_t>(dim) * dim && q >= 0 && q < k,
+                  "pattern and wire do not match");
+    const int bit = k - 1 - q;
+    for (int r = 0; r < dim; ++r)
+        for (int c = 0; c < dim; ++c)
+            if (pattern[r * dim + c] && ((r >> bit) & 1) != ((c >> bit) & 1)) return false;
+    return true;
 }
 
 }  // namespace pyqml::gates

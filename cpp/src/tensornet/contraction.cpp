@@ -1,12 +1,13 @@
 #include "pyqml/tensornet/contraction.hpp"
 
 #include <algorithm>
+#include <numeric>
+#include <random>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "pyqml/common/errors.hpp"
 #include "pyqml/tensornet/blas.hpp"
-#include "pyqml/tensornet/lightcone.hpp"
 
 namespace pyqml::tn {
 
@@ -33,7 +34,124 @@ bool is_identity(const std::vector<int>& order) {
     return true;
 }
 
+// A tensor's size and the times (inclusive) it is live.
+struct Interval {
+    int64_t size;
+    int start, end;
+};
+
+// Offsets for intervals, visited in `order`, each clear of every placed interval it meets in time: at the
+// lowest such offset (first fit) or in the smallest gap that holds it (best fit, else on top). Returns the
+// buffer length.
+int64_t place(const std::vector<Interval>& iv, const std::vector<int>& order, bool best_fit,
+              std::vector<int64_t>& off) {
+    struct Placed {
+        int64_t off, end_off;
+        int start, end;
+    };
+    off.assign(iv.size(), 0);
+    std::vector<Placed> placed;  // by offset (contiguous: this scan is the allocator's hot loop)
+    placed.reserve(iv.size());
+    int64_t total = 0;
+    for (int i : order) {
+        const Interval& x = iv[i];
+        int64_t cur = 0, at = -1, best_gap = 0;
+        for (const Placed& p : placed) {
+            if (p.end < x.start || x.end < p.start) continue;
+            if (p.off > cur) {
+                const int64_t gap = p.off - cur;
+                if (gap >= x.size && (at < 0 || gap < best_gap)) {
+                    at = cur;
+                    best_gap = gap;
+                    if (!best_fit || gap == x.size) break;
+                }
+            }
+            cur = std::max(cur, p.end_off);
+        }
+        if (at < 0) at = cur;
+        off[i] = at;
+        total = std::max(total, at + x.size);
+        auto pos = std::upper_bound(placed.begin(), placed.end(), at,
+                                    [](int64_t v, const Placed& p) { return v < p.off; });
+        placed.insert(pos, {at, at + x.size, x.start, x.end});
+    }
+    return total;
+}
+
+// Offsets such that two intervals live at a common time do not overlap; returns the buffer length. No
+// buffer is shorter than the largest total size live at one time (the live peak). First and best fit over
+// a few visiting orders: largest first (then by start), by start time (optimal when all sizes are equal),
+// and while the network is moderate also largest first by longest lifetime or latest end, and shuffles
+// within the size classes from a fixed seed. The shortest buffer is kept (ties: the earlier try), so the
+// result is deterministic; the search stops once it reaches the live peak.
+int64_t assign_intervals(const std::vector<Interval>& iv, std::vector<int64_t>& best) {
+    const int n = static_cast<int>(iv.size());
+    int64_t peak = 0;
+    {
+        std::vector<std::pair<int, int64_t>> ev;  // (time, +size at start / -size after end)
+        ev.reserve(2 * n);
+        for (const Interval& x : iv) {
+            ev.emplace_back(2 * x.start, x.size);
+            ev.emplace_back(2 * x.end + 1, -x.size);
+        }
+        std::sort(ev.begin(), ev.end());
+        int64_t live = 0;
+        for (auto& [t, d] : ev) peak = std::max(peak, live += d);
+    }
+    using Less = bool (*)(const Interval&, const Interval&);
+    const Less orders[] = {
+        [](const Interval& x, const Interval& y) { return x.size != y.size ? x.size > y.size : x.start < y.start; },
+        [](const Interval& x, const Interval& y) { return x.start != y.start ? x.start < y.start : x.size > y.size; },
+        [](const Interval& x, const Interval& y) {
+            return x.size != y.size ? x.size > y.size : x.end - x.start > y.end - y.start;
+        },
+        [](const Interval& x, const Interval& y) { return x.size != y.size ? x.size > y.size : x.end > y.end; },
+    };
+    int64_t best_total = -1;
+    std::vector<int> order(n);
+    std::vector<int64_t> off;
+    auto attempt = [&](bool best_fit) {
+        const int64_t total = place(iv, order, best_fit, off);
+        if (best_total < 0 || total < best_total) {
+            best_total = total;
+            best.swap(off);
+        }
+        return best_total == peak;
+    };
+    // Each try costs O(n^2) at worst: the two main orders always, the others while n is moderate.
+    const int n_orders = 4;
+    for (int o = 0; o < n_orders; ++o) {
+        const Less less = orders[o];
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return less(iv[x], iv[y]); });
+        if (attempt(false) || attempt(true)) return best_total;
+    }
+    // Shuffles within each size class, largest first (a few, while they stay cheap).
+    const int tries = n <= 256 ? 16 : 0;
+    std::mt19937 rng(12345);
+    std::vector<uint32_t> key(n);
+    for (int k = 0; k < tries; ++k) {
+        for (auto& v : key) v = rng();
+        std::iota(order.begin(), order.end(), 0);
+        std::sort(order.begin(), order.end(), [&](int x, int y) {
+            if (iv[x].size != iv[y].size) return iv[x].size > iv[y].size;
+            return key[x] != key[y] ? key[x] < key[y] : x < y;
+        });
+        if (attempt(k % 2 == 1)) break;
+    }
+    return best_total;
+}
+
 }  // namespace
+
+StructGate struct_gate(gates::GateId id, int n_wires) {
+    StructGate g;
+    g.name = gates::gate_spec(id).name;
+    g.n_wires = gates::gate_wire_count(id, n_wires);
+    for (int j = 0; j < g.n_wires; ++j) g.diagonal.push_back(gates::diagonal_on_wire(id, j));
+    g.n_params = gates::gate_spec(id).n_params;
+    return g;
+}
 
 ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf> leaves, std::vector<Step> steps)
     : gates_(std::move(gates)), leaves_(std::move(leaves)) {
@@ -43,11 +161,14 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
                   "a contraction tree over " + std::to_string(L) + " tensors has " + std::to_string(L - 1) +
                       " steps, got " + std::to_string(steps.size()));
     const int G = static_cast<int>(gates_.size());
+    for (int g = 0; g < G; ++g)
+        PYQML_REQUIRE(gates_[g].n_wires >= 1 && static_cast<int>(gates_[g].diagonal.size()) == gates_[g].n_wires &&
+                          gates_[g].n_params >= 0,
+                      "gate " + std::to_string(g) + " needs one diagonal flag per wire");
     ket_leaf_.assign(G, -1);
     bra_leaf_.assign(G, -1);
     gate_map_.resize(G);
     slots_.resize(L + steps.size());
-    int64_t off = 0;
     auto rank_ok = [](size_t r) {
         PYQML_REQUIRE(r <= 62, "a tensor of the plan has " + std::to_string(r) + " indices");
     };
@@ -57,8 +178,6 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
         s.labels = lf.labels;
         rank_ok(s.labels.size());
         s.size = int64_t(1) << s.labels.size();
-        s.offset = off;
-        off += s.size;
         std::unordered_set<int> seen(s.labels.begin(), s.labels.end());
         PYQML_REQUIRE(seen.size() == s.labels.size(), "leaf " + std::to_string(i) + " repeats an index");
         if (lf.kind == LeafKind::KetGate || lf.kind == LeafKind::BraGate) {
@@ -68,7 +187,7 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
             slot = i;
             const StructGate& g = gates_[lf.gate];
             int rank = 0;
-            for (int j = 0; j < g.n_wires; ++j) rank += diagonal_on_wire(g.gate, j) ? 1 : 2;
+            for (int j = 0; j < g.n_wires; ++j) rank += g.diagonal[j] ? 1 : 2;
             PYQML_REQUIRE(rank == static_cast<int>(lf.labels.size()),
                           "leaf " + std::to_string(i) + " of gate " + std::to_string(lf.gate) + " needs " +
                               std::to_string(rank) + " indices");
@@ -92,14 +211,14 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
         const StructGate& sg = gates_[g];
         const int k = sg.n_wires, dim = 1 << k;
         int rank = 0;
-        for (int j = 0; j < k; ++j) rank += diagonal_on_wire(sg.gate, j) ? 1 : 2;
+        for (int j = 0; j < k; ++j) rank += sg.diagonal[j] ? 1 : 2;
         std::vector<int>& map = gate_map_[g];
         map.resize(size_t(1) << rank);
         for (int t = 0; t < (1 << rank); ++t) {
             int bit = rank - 1, row = 0, col = 0;
             for (int j = 0; j < k; ++j) {
                 int rb = (t >> bit--) & 1, cb = rb;
-                if (!diagonal_on_wire(sg.gate, j)) cb = (t >> bit--) & 1;
+                if (!sg.diagonal[j]) cb = (t >> bit--) & 1;
                 row = row << 1 | rb;
                 col = col << 1 | cb;
             }
@@ -109,11 +228,10 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
     // Which tensors need an environment: those holding a parametrised ket gate.
     need_adj_.assign(slots_.size(), 0);
     for (int i = 0; i < L; ++i)
-        if (leaves_[i].kind == LeafKind::KetGate && gates::gate_spec(gates_[leaves_[i].gate].gate).n_params > 0)
+        if (leaves_[i].kind == LeafKind::KetGate && gates_[leaves_[i].gate].n_params > 0)
             need_adj_[i] = 1;
 
     std::vector<char> used(slots_.size(), 0);
-    int64_t inter = 0;
     for (size_t si = 0; si < steps.size(); ++si) {
         const Step& st = steps[si];
         const int out = L + static_cast<int>(si);
@@ -174,31 +292,96 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
         Slot& s = slots_[out];
         s.labels = out_labels;
         s.size = int64_t(1) << out_labels.size();
-        s.offset = off;
-        off += s.size;
-        inter += s.size;
         width_ = std::max<int>(width_, out_labels.size());
         const double macs = double(ex.nb) * ex.m * ex.k * ex.n;
         fwd_macs_ += macs;
         need_adj_[out] = need_adj_[st.a] || need_adj_[st.b];
         if (need_adj_[st.a]) bwd_macs_ += macs;
         if (need_adj_[st.b]) bwd_macs_ += macs;
-        if (!ex.id_a) scratch_a_ = std::max(scratch_a_, slots_[st.a].size);
-        if (!ex.id_b) scratch_b_ = std::max(scratch_b_, slots_[st.b].size);
-        if (!ex.id_a && need_adj_[st.a]) scratch_c_ = std::max(scratch_c_, slots_[st.a].size);
-        if (!ex.id_b && need_adj_[st.b]) scratch_c_ = std::max(scratch_c_, slots_[st.b].size);
         table_bytes_ += 4.0 * ((ex.id_a ? 0 : slots_[st.a].size) + (ex.id_b ? 0 : slots_[st.b].size));
         steps_.push_back(std::move(ex));
     }
     PYQML_REQUIRE(slots_.back().labels.empty(), "the contraction tree does not end in a scalar");
-    for (size_t i = 0; i < slots_.size(); ++i) {
-        if (need_adj_[i]) {
-            slots_[i].adj = off;
-            off += slots_[i].size;
+    step_defs_ = std::move(steps);
+    assign_offsets(false);
+}
+
+void ContractionPlan::assign_offsets(bool gradients) {
+    const int L = n_leaves(), S = n_steps(), T = L + S;
+    const int lay = gradients ? 1 : 0;
+    std::vector<int> consumer(T, -1), sibling(T, -1);
+    for (int s = 0; s < S; ++s) {
+        const StepExec& ex = steps_[s];
+        consumer[ex.a] = consumer[ex.b] = s;
+        sibling[ex.a] = ex.b;
+        sibling[ex.b] = ex.a;
+    }
+    // Times: leaves are filled at 0, forward step s runs at s + 1, backward step s at 2S - s, the
+    // gradients are read at 2S + 1. The root (the one tensor no step consumes) lives at its birth only.
+    // iv[j] is placed at *dest[j].
+    auto born = [&](int t) { return t < L ? 0 : t - L + 1; };
+    std::vector<Interval> iv;
+    std::vector<int64_t*> dest;
+    iv.reserve(2 * T);
+    dest.reserve(2 * T);
+    for (int t = 0; t < T; ++t) {
+        const int c = consumer[t];
+        const int end = c < 0 ? born(t) : gradients && need_adj_[sibling[t]] ? 2 * S - c : c + 1;
+        iv.push_back({slots_[t].size, born(t), end});
+        dest.push_back(&slots_[t].offset[lay]);
+    }
+    for (int t = 0; gradients && t < T; ++t) {
+        if (!need_adj_[t]) continue;
+        const int c = consumer[t];
+        const int start = c < 0 ? S + 1 : 2 * S - c;
+        const int end = t < L ? 2 * S + 1 : 2 * S - (t - L);
+        iv.push_back({slots_[t].size, start, std::max(start, end)});
+        dest.push_back(&slots_[t].adj);
+    }
+    // Gather copies, live at their step only.
+    for (int s = 0; s < S; ++s) {
+        StepExec& ex = steps_[s];
+        const int64_t sa = slots_[ex.a].size, sb = slots_[ex.b].size;
+        if (!ex.id_a) {
+            iv.push_back({sa, s + 1, s + 1});
+            dest.push_back(&ex.ga[lay]);
+        }
+        if (!ex.id_b) {
+            iv.push_back({sb, s + 1, s + 1});
+            dest.push_back(&ex.gb[lay]);
+        }
+        if (!gradients) continue;
+        const bool na = need_adj_[ex.a], nb = need_adj_[ex.b];
+        const int tb = 2 * S - s;
+        if (na && !ex.id_b) {
+            iv.push_back({sb, tb, tb});
+            dest.push_back(&ex.bgb);
+        }
+        if (nb && !ex.id_a) {
+            iv.push_back({sa, tb, tb});
+            dest.push_back(&ex.bga);
+        }
+        const int64_t sc = std::max<int64_t>(na && !ex.id_a ? sa : 0, nb && !ex.id_b ? sb : 0);
+        if (sc > 0) {
+            iv.push_back({sc, tb, tb});
+            dest.push_back(&ex.bgc);
         }
     }
-    off += scratch_a_ + scratch_b_ + scratch_c_;
-    ws_elems_ = off;
+    std::vector<int64_t> off;
+    (gradients ? ws_grad_ : ws_fwd_) = assign_intervals(iv, off);
+    for (size_t j = 0; j < dest.size(); ++j) *dest[j] = off[j];
+}
+
+void ContractionPlan::gradient_layout() const {
+    // Built on first use: forward-only plans (values, amplitudes) never pay for it. The gradient fields it
+    // writes are read only after this returns (std::call_once orders them).
+    std::call_once(grad_once_, [this] { const_cast<ContractionPlan*>(this)->assign_offsets(true); });
+}
+
+int64_t ContractionPlan::workspace_elements(bool gradients) const {
+    if (!gradients) return ws_fwd_;
+    gradient_layout();
+    return ws_grad_;
 }
 
 void ContractionPlan::prepare() {
@@ -213,22 +396,24 @@ void ContractionPlan::prepare() {
 }
 
 template <class T>
-void ContractionPlan::fill_gate(T* ws, int gate, const cplx* m) const {
+void ContractionPlan::fill_gate(T* ws, int gate, const cplx* m, bool gradients) const {
+    if (gradients) gradient_layout();
     const std::vector<int>& map = gate_map_[gate];
-    std::complex<T>* ket = reinterpret_cast<std::complex<T>*>(ws) + slots_[ket_leaf_[gate]].offset;
+    std::complex<T>* ket = reinterpret_cast<std::complex<T>*>(ws) + slots_[ket_leaf_[gate]].offset[gradients];
     for (size_t t = 0; t < map.size(); ++t) ket[t] = std::complex<T>(T(m[map[t]].real()), T(m[map[t]].imag()));
     if (bra_leaf_[gate] < 0) return;
-    std::complex<T>* bra = reinterpret_cast<std::complex<T>*>(ws) + slots_[bra_leaf_[gate]].offset;
+    std::complex<T>* bra = reinterpret_cast<std::complex<T>*>(ws) + slots_[bra_leaf_[gate]].offset[gradients];
     for (size_t t = 0; t < map.size(); ++t) bra[t] = std::conj(ket[t]);
 }
 
 template <class T>
-void ContractionPlan::fill_constants(T* ws) const {
+void ContractionPlan::fill_constants(T* ws, bool gradients) const {
+    if (gradients) gradient_layout();
     using C = std::complex<T>;
     C* base = reinterpret_cast<C*>(ws);
     for (size_t i = 0; i < leaves_.size(); ++i) {
         const Leaf& lf = leaves_[i];
-        C* d = base + slots_[i].offset;
+        C* d = base + slots_[i].offset[gradients];
         switch (lf.kind) {
             case LeafKind::Zero: d[0] = 1; d[1] = 0; break;
             case LeafKind::One: d[0] = 0; d[1] = 1; break;
@@ -258,29 +443,27 @@ void scatter(const C* in, const std::vector<uint32_t>& t, C* out) {
 }  // namespace
 
 template <class T>
-std::complex<T> ContractionPlan::forward(T* ws) const {
+std::complex<T> ContractionPlan::forward(T* ws, bool gradients) const {
     using C = std::complex<T>;
     C* base = reinterpret_cast<C*>(ws);
-    C* sa = base + (ws_elems_ - scratch_a_ - scratch_b_ - scratch_c_);
-    C* sb = sa + scratch_a_;
+    const int lay = gradients ? 1 : 0;
+    if (gradients) gradient_layout();
     for (const StepExec& ex : steps_) {
-        const C* a = base + slots_[ex.a].offset;
-        const C* b = base + slots_[ex.b].offset;
-        C* c = base + slots_[ex.out].offset;
-        if (!ex.id_a) { gather(a, ex.perm_a, sa); a = sa; }
-        if (!ex.id_b) { gather(b, ex.perm_b, sb); b = sb; }
+        const C* a = base + slots_[ex.a].offset[lay];
+        const C* b = base + slots_[ex.b].offset[lay];
+        C* c = base + slots_[ex.out].offset[lay];
+        if (!ex.id_a) { gather(a, ex.perm_a, base + ex.ga[lay]); a = base + ex.ga[lay]; }
+        if (!ex.id_b) { gather(b, ex.perm_b, base + ex.gb[lay]); b = base + ex.gb[lay]; }
         batched_gemm<C>(ex.nb, false, false, ex.m, ex.n, ex.k, a, b, c);
     }
-    return base[slots_.back().offset];
+    return base[slots_.back().offset[lay]];
 }
 
 template <class T>
 void ContractionPlan::backward(T* ws) const {
     using C = std::complex<T>;
     C* base = reinterpret_cast<C*>(ws);
-    C* sa = base + (ws_elems_ - scratch_a_ - scratch_b_ - scratch_c_);
-    C* sb = sa + scratch_a_;
-    C* sc = sb + scratch_b_;
+    gradient_layout();
     if (!need_adj_.back()) return;
     base[slots_.back().adj] = C(1);
     for (auto it = steps_.rbegin(); it != steps_.rend(); ++it) {
@@ -288,16 +471,17 @@ void ContractionPlan::backward(T* ws) const {
         const bool na = need_adj_[ex.a], nb = need_adj_[ex.b];
         if (!na && !nb) continue;
         const C* cbar = base + slots_[ex.out].adj;
+        C* sc = ex.bgc >= 0 ? base + ex.bgc : nullptr;
         if (na) {
-            const C* b = base + slots_[ex.b].offset;
-            if (!ex.id_b) { gather(b, ex.perm_b, sb); b = sb; }
+            const C* b = base + slots_[ex.b].offset[1];
+            if (!ex.id_b) { gather(b, ex.perm_b, base + ex.bgb); b = base + ex.bgb; }
             C* abar = ex.id_a ? base + slots_[ex.a].adj : sc;
             batched_gemm<C>(ex.nb, false, true, ex.m, ex.k, ex.n, cbar, b, abar);
             if (!ex.id_a) scatter(sc, ex.perm_a, base + slots_[ex.a].adj);
         }
         if (nb) {
-            const C* a = base + slots_[ex.a].offset;
-            if (!ex.id_a) { gather(a, ex.perm_a, sa); a = sa; }
+            const C* a = base + slots_[ex.a].offset[1];
+            if (!ex.id_a) { gather(a, ex.perm_a, base + ex.bga); a = base + ex.bga; }
             C* bbar = ex.id_b ? base + slots_[ex.b].adj : sc;
             batched_gemm<C>(ex.nb, true, false, ex.k, ex.n, ex.m, a, cbar, bbar);
             if (!ex.id_b) scatter(sc, ex.perm_b, base + slots_[ex.b].adj);
@@ -307,6 +491,7 @@ void ContractionPlan::backward(T* ws) const {
 
 template <class T>
 double ContractionPlan::ket_gradient(const T* ws, int gate, const cplx* dm) const {
+    gradient_layout();
     const std::vector<int>& map = gate_map_[gate];
     const std::complex<T>* env = reinterpret_cast<const std::complex<T>*>(ws) + slots_[ket_leaf_[gate]].adj;
     double s = 0;
@@ -318,9 +503,9 @@ double ContractionPlan::ket_gradient(const T* ws, int gate, const cplx* dm) cons
 }
 
 #define PYQML_TN_INSTANTIATE(T)                                                             \
-    template void ContractionPlan::fill_gate<T>(T*, int, const cplx*) const;              \
-    template void ContractionPlan::fill_constants<T>(T*) const;                           \
-    template std::complex<T> ContractionPlan::forward<T>(T*) const;                       \
+    template void ContractionPlan::fill_gate<T>(T*, int, const cplx*, bool) const;        \
+    template void ContractionPlan::fill_constants<T>(T*, bool) const;                     \
+    template std::complex<T> ContractionPlan::forward<T>(T*, bool) const;                 \
     template void ContractionPlan::backward<T>(T*) const;                                 \
     template double ContractionPlan::ket_gradient<T>(const T*, int, const cplx*) const;
 PYQML_TN_INSTANTIATE(double)

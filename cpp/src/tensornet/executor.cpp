@@ -22,9 +22,10 @@ namespace {
 constexpr int64_t kBlockDoubles = int64_t(1) << 22;
 }  // namespace
 
-Executor::Executor(const Circuit& circuit, const std::vector<Observable>& observables, Precision precision)
-    : circuit_(circuit), precision_(precision) {
-    LightCones lc(circuit_);
+Executor::Executor(const Circuit& circuit, const std::vector<Observable>& observables, Precision precision,
+                   bool fuse)
+    : circuit_(circuit), fused_(circuit_, fuse), precision_(precision) {
+    LightCones lc(fused_);
     std::unordered_map<std::string, int> term_of_word, structure_of_key;
     obs_terms_.resize(observables.size());
     obs_const_.assign(observables.size(), 0.0);
@@ -63,18 +64,18 @@ Executor::Executor(const Circuit& circuit, const std::vector<Observable>& observ
                     st.letters = term.cone.letters;
                     std::unordered_map<int, int> local;
                     for (size_t i = 0; i < term.cone.wires.size(); ++i) local[term.cone.wires[i]] = int(i);
-                    for (int g : term.cone.ops) {
-                        const Op& op = circuit_.ops()[g];
-                        st.gates.push_back({op.gate, static_cast<int>(op.wires.size())});
+                    for (int g : term.cone.units) {
+                        const Unit& u = fused_.units()[g];
+                        st.gates.push_back({u.name, static_cast<int>(u.wires.size()), u.diagonal, u.n_params});
                         std::vector<int> lw;
-                        for (int w : op.wires) lw.push_back(local[w]);
+                        for (int w : u.wires) lw.push_back(local[w]);
                         st.gate_wires.push_back(std::move(lw));
                     }
                     sit = structure_of_key.emplace(st.key, static_cast<int>(structures_.size())).first;
                     structures_.push_back(std::move(st));
                 }
                 term.structure = sit->second;
-                for (int g : term.cone.ops) term.n_grad += gates::gate_spec(circuit_.ops()[g].gate).n_params;
+                for (int g : term.cone.units) term.n_grad += fused_.units()[g].n_params;
                 term.grad_offset = total_grad_;
                 total_grad_ += term.n_grad;
                 t = static_cast<int>(terms_.size());
@@ -101,8 +102,9 @@ void Executor::set_plan(int s, std::shared_ptr<ContractionPlan> plan) {
     const Structure& st = structures_[s];
     PYQML_REQUIRE(plan->gates().size() == st.gates.size(), "plan does not match structure " + std::to_string(s));
     for (size_t j = 0; j < st.gates.size(); ++j)
-        PYQML_REQUIRE(plan->gates()[j].gate == st.gates[j].gate && plan->gates()[j].n_wires == st.gates[j].n_wires,
-                      "plan does not match structure " + std::to_string(s) + " at gate " + std::to_string(j));
+        PYQML_REQUIRE(plan->gates()[j] == st.gates[j],
+                      "plan does not match structure " + std::to_string(s) + " at gate " + std::to_string(j) + " (" +
+                          st.gates[j].name + ")");
     plans_[s] = std::move(plan);
 }
 
@@ -111,7 +113,7 @@ double Executor::estimated_bytes(int64_t rows, bool gradients) const {
     double per_thread = 0, tables = 0;
     for (const auto& p : plans_) {
         if (!p) continue;
-        per_thread = std::max(per_thread, p->bytes_per_thread(elem));
+        per_thread = std::max(per_thread, p->bytes_per_thread(elem, gradients));
         if (!p->prepared()) tables += p->table_bytes();
     }
     const int64_t pairs = rows * int64_t(terms_.size());
@@ -144,7 +146,7 @@ void Executor::run(const Batch& b, bool grads, Take&& take) const {
                  "tensor-network contraction (largest tensor 2^" + std::to_string(width) + " amplitudes)");
     for (const auto& p : plans_) p->prepare();
     int64_t max_ws = 0;
-    for (const auto& p : plans_) max_ws = std::max<int64_t>(max_ws, int64_t(p->workspace_elements()));
+    for (const auto& p : plans_) max_ws = std::max<int64_t>(max_ws, p->workspace_elements(grads));
 
     const int na = circuit_.n_angles();
     const int64_t per_row = nt + (grads ? total_grad_ : 0) + na;
@@ -156,9 +158,11 @@ void Executor::run(const Batch& b, bool grads, Take&& take) const {
         for (int64_t r = 0; r < nr; ++r) angles_of_row(b, r0 + r, angles.data() + r * na);
         const int64_t pairs = nr * nt;
         const bool par = threads > 1 && pairs > 1;
+        // One workspace per thread, and no more threads than pairs (what estimated_bytes counts).
+        const int team = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, pairs)));
         set_blas_threads(par ? 1 : threads);
         std::exception_ptr err;
-#pragma omp parallel if (par)
+#pragma omp parallel if (par) num_threads(team)
         {
             std::vector<std::complex<F>> ws(pairs > 0 ? max_ws : 0);
             F* wsp = reinterpret_cast<F*>(ws.data());
@@ -170,28 +174,25 @@ void Executor::run(const Batch& b, bool grads, Take&& take) const {
                     const Term& term = terms_[t];
                     const ContractionPlan& plan = *plans_[term.structure];
                     const double* ang = angles.data() + r * na;
-                    const auto& ops = circuit_.ops();
-                    for (size_t j = 0; j < term.cone.ops.size(); ++j) {
-                        const Op& op = ops[term.cone.ops[j]];
-                        const double* p = ang + circuit_.angle_offset(term.cone.ops[j]);
-                        auto m = gates::full_matrix(op.gate, static_cast<int>(op.wires.size()), p,
-                                                    op.unitary.empty() ? nullptr : op.unitary.data());
-                        plan.fill_gate(wsp, static_cast<int>(j), m.data());
+                    const auto& units = fused_.units();
+                    for (size_t j = 0; j < term.cone.units.size(); ++j) {
+                        auto m = fused_.matrix(term.cone.units[j], ang);
+                        plan.fill_gate(wsp, static_cast<int>(j), m.data(), grads);
                     }
-                    plan.fill_constants(wsp);
-                    vals[r * nt + t] = double(plan.forward(wsp).real());
+                    plan.fill_constants(wsp, grads);
+                    vals[r * nt + t] = double(plan.forward(wsp, grads).real());
                     if (grads && term.n_grad > 0) {
                         plan.backward(wsp);
                         double* gt = g.data() + r * total_grad_ + term.grad_offset;
                         int idx = 0;
-                        for (size_t j = 0; j < term.cone.ops.size(); ++j) {
-                            const Op& op = ops[term.cone.ops[j]];
-                            const int np = gates::gate_spec(op.gate).n_params;
-                            const double* p = ang + circuit_.angle_offset(term.cone.ops[j]);
-                            for (int k = 0; k < np; ++k) {
-                                auto d = gates::full_dmatrix(op.gate, static_cast<int>(op.wires.size()), p, k);
-                                gt[idx++] = plan.ket_gradient(wsp, static_cast<int>(j), d.data());
-                            }
+                        // Member by member, parameter by parameter: the order of cone.ops and their angles.
+                        for (size_t j = 0; j < term.cone.units.size(); ++j) {
+                            const Unit& u = units[term.cone.units[j]];
+                            if (u.n_params == 0) continue;
+                            const auto d = fused_.dmatrices(term.cone.units[j], ang);
+                            const size_t sz = size_t(1) << (2 * u.wires.size());
+                            for (int k = 0; k < u.n_params; ++k)
+                                gt[idx++] = plan.ket_gradient(wsp, static_cast<int>(j), d.data() + k * sz);
                         }
                     }
                 } catch (...) {
@@ -298,11 +299,12 @@ void amplitudes_t(const Circuit& circuit, const ContractionPlan& plan, const Bat
     const auto& ops = circuit.ops();
     const int threads = max_threads();
     const bool par = threads > 1 && b.rows > 1;
+    const int team = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, b.rows)));
     set_blas_threads(par ? 1 : threads);
     std::exception_ptr err;
-#pragma omp parallel if (par)
+#pragma omp parallel if (par) num_threads(team)
     {
-        std::vector<std::complex<F>> ws(static_cast<size_t>(plan.workspace_elements()));
+        std::vector<std::complex<F>> ws(static_cast<size_t>(plan.workspace_elements(false)));
         F* wsp = reinterpret_cast<F*>(ws.data());
         std::vector<double> angles(na);
 #pragma omp for schedule(dynamic, 1)
@@ -320,10 +322,10 @@ void amplitudes_t(const Circuit& circuit, const ContractionPlan& plan, const Bat
                     auto m = gates::full_matrix(op.gate, static_cast<int>(op.wires.size()),
                                                 angles.data() + circuit.angle_offset(j),
                                                 op.unitary.empty() ? nullptr : op.unitary.data());
-                    plan.fill_gate(wsp, static_cast<int>(j), m.data());
+                    plan.fill_gate(wsp, static_cast<int>(j), m.data(), false);
                 }
-                plan.fill_constants(wsp);
-                const std::complex<F> v = plan.forward(wsp);
+                plan.fill_constants(wsp, false);
+                const std::complex<F> v = plan.forward(wsp, false);
                 out[r] = cplx(double(v.real()), double(v.imag()));
             } catch (...) {
 #pragma omp critical(pyqml_tn_error)
@@ -339,12 +341,11 @@ void amplitudes_t(const Circuit& circuit, const ContractionPlan& plan, const Bat
 void amplitudes(const Circuit& circuit, ContractionPlan& plan, const Batch& b, Precision precision, cplx* out) {
     PYQML_REQUIRE(plan.gates().size() == circuit.ops().size(), "amplitude plan does not match the circuit");
     for (size_t j = 0; j < circuit.ops().size(); ++j)
-        PYQML_REQUIRE(plan.gates()[j].gate == circuit.ops()[j].gate &&
-                          plan.gates()[j].n_wires == static_cast<int>(circuit.ops()[j].wires.size()),
+        PYQML_REQUIRE(plan.gates()[j] == struct_gate(circuit.ops()[j].gate, static_cast<int>(circuit.ops()[j].wires.size())),
                       "amplitude plan does not match the circuit at op " + std::to_string(j));
     const int elem = precision == Precision::Double ? 16 : 8;
     const double threads = double(std::max<int64_t>(1, std::min<int64_t>(max_threads(), b.rows)));
-    check_memory(threads * plan.bytes_per_thread(elem) + (plan.prepared() ? 0.0 : plan.table_bytes()),
+    check_memory(threads * plan.bytes_per_thread(elem, false) + (plan.prepared() ? 0.0 : plan.table_bytes()),
                  "tensor-network amplitude (largest tensor 2^" + std::to_string(plan.width()) + " amplitudes)");
     plan.prepare();
     if (precision == Precision::Double) amplitudes_t<double>(circuit, plan, b, out);

@@ -7,13 +7,9 @@
 
 namespace pyqml::tn {
 
-bool diagonal_on_wire(gates::GateId id, int j) {
-    const auto& s = gates::gate_spec(id);
-    return s.diagonal || j < s.n_controls;
-}
-
-LightCones::LightCones(const Circuit& c) : circuit_(c) {
-    const auto& ops = c.ops();
+LightCones::LightCones(const FusedCircuit& f) : fused_(f) {
+    const auto& ops = f.units();
+    const Circuit& c = f.circuit();
     wire_ops_.resize(c.n_wires());
     pos_.resize(ops.size());
     for (size_t g = 0; g < ops.size(); ++g) {
@@ -30,7 +26,8 @@ LightCones::LightCones(const Circuit& c) : circuit_(c) {
 
 Cone LightCones::cone(const std::vector<int>& wires, const std::string& letters) {
     PYQML_REQUIRE(wires.size() == letters.size(), "a Pauli word needs one letter per wire");
-    const auto& ops = circuit_.ops();
+    const auto& ops = fused_.units();
+    const Circuit& circuit = fused_.circuit();
     const int s = ++stamp_;
     Cone cone;
     std::priority_queue<int> heap;
@@ -43,9 +40,9 @@ Cone LightCones::cone(const std::vector<int>& wires, const std::string& letters)
     for (size_t i = 0; i < wires.size(); ++i) {
         const int w = wires[i];
         const char p = letters[i];
-        PYQML_REQUIRE(w >= 0 && w < circuit_.n_wires(),
+        PYQML_REQUIRE(w >= 0 && w < circuit.n_wires(),
                       "observable wire " + std::to_string(w) + " is out of range for " +
-                          std::to_string(circuit_.n_wires()) + " wires");
+                          std::to_string(circuit.n_wires()) + " wires");
         PYQML_REQUIRE(p == 'X' || p == 'Y' || p == 'Z' || p == 'I',
                       std::string("Pauli letters are I, X, Y, Z; got '") + p + "'");
         PYQML_REQUIRE(wire_stamp_[w] != s, "observable wire " + std::to_string(w) + " is repeated");
@@ -60,17 +57,17 @@ Cone LightCones::cone(const std::vector<int>& wires, const std::string& letters)
         heap.pop();
         if (op_stamp_[g] == s) continue;
         op_stamp_[g] = s;
-        const Op& op = ops[g];
+        const Unit& op = ops[g];
         bool keep = false;
         for (size_t j = 0; j < op.wires.size(); ++j) {
             const int w = op.wires[j];
-            if (wire_stamp_[w] == s && !(clean_[w] && diagonal_on_wire(op.gate, int(j)))) keep = true;
+            if (wire_stamp_[w] == s && !(clean_[w] && op.diagonal[j])) keep = true;
         }
         if (keep) {
             rev.push_back(g);
             for (size_t j = 0; j < op.wires.size(); ++j) {
                 const int w = op.wires[j];
-                const bool d = diagonal_on_wire(op.gate, int(j));
+                const bool d = op.diagonal[j];
                 if (wire_stamp_[w] != s) activate(w, d);
                 else clean_[w] = clean_[w] && d;
             }
@@ -80,17 +77,19 @@ Cone LightCones::cone(const std::vector<int>& wires, const std::string& letters)
             if (wire_stamp_[w] == s && pos_[g][j] > 0) heap.push(wire_ops_[w][pos_[g][j] - 1]);
         }
     }
-    cone.ops.assign(rev.rbegin(), rev.rend());
+    cone.units.assign(rev.rbegin(), rev.rend());
+    for (int u : cone.units) cone.ops.insert(cone.ops.end(), ops[u].ops.begin(), ops[u].ops.end());
     cone.letters.resize(cone.wires.size(), 'I');
-    // Key: letters, then per gate its id and local wires (QubitUnitary's matrix is a value, not structure).
+    // Key: letters, then per unit its key (gate id, or a block's members) and local wires (QubitUnitary's
+    // matrix is a value, not structure).
     std::string& key = cone.key;
-    key.reserve(cone.letters.size() + 4 * cone.ops.size());
+    key.reserve(cone.letters.size() + 4 * cone.units.size());
     key += std::to_string(cone.wires.size());
     key += ':';
     key += cone.letters;
-    for (int g : cone.ops) {
+    for (int g : cone.units) {
         key += '|';
-        key += std::to_string(static_cast<int>(ops[g].gate));
+        key += ops[g].key;
         for (int w : ops[g].wires) {
             key += ',';
             key += std::to_string(local_[w]);

@@ -1,11 +1,36 @@
 #include "pyqml/tensornet/network.hpp"
 
+#include <string>
 #include <unordered_map>
 
+#include "pyqml/common/errors.hpp"
+
 #include "pyqml/tensornet/greedy_path.hpp"
-#include "pyqml/tensornet/lightcone.hpp"
 
 namespace pyqml::tn {
+
+namespace {
+
+// The labels of one gate's tensor on the lines `cur` (the current index of each wire), advancing them: a
+// wire on which the gate acts diagonally keeps its index, any other gets a new one (labels [new, old] per
+// wire). New labels are counter, counter + stride, ... (stride 2 interleaves the ket and bra halves).
+std::vector<int> gate_labels(const StructGate& g, const std::vector<int>& wires, std::vector<int>& cur, int& counter,
+                             int stride) {
+    std::vector<int> labels;
+    for (size_t a = 0; a < wires.size(); ++a) {
+        const int w = wires[a];
+        if (g.diagonal[a]) {
+            labels.push_back(cur[w]);
+        } else {
+            labels.insert(labels.end(), {counter, cur[w]});
+            cur[w] = counter;
+            counter += stride;
+        }
+    }
+    return labels;
+}
+
+}  // namespace
 
 std::vector<Leaf> build_network(const Structure& s) {
     const int n = s.n_wires;
@@ -17,23 +42,13 @@ std::vector<Leaf> build_network(const Structure& s) {
     for (int w = 0; w < n; ++w) leaves.push_back({LeafKind::Zero, -1, 'I', {ket[w]}});
     for (int w = 0; w < n; ++w) leaves.push_back({LeafKind::Zero, -1, 'I', {bra[w]}});
     for (size_t j = 0; j < s.gates.size(); ++j) {
-        std::vector<int> kl, bl;
-        const auto& wires = s.gate_wires[j];
-        for (size_t a = 0; a < wires.size(); ++a) {
-            const int w = wires[a];
-            if (diagonal_on_wire(s.gates[j].gate, static_cast<int>(a))) {
-                kl.push_back(ket[w]);
-                bl.push_back(bra[w]);
-            } else {
-                const int o = counter++, ob = counter++;
-                kl.insert(kl.end(), {o, ket[w]});
-                bl.insert(bl.end(), {ob, bra[w]});
-                ket[w] = o;
-                bra[w] = ob;
-            }
-        }
-        leaves.push_back({LeafKind::KetGate, static_cast<int>(j), 'I', kl});
-        leaves.push_back({LeafKind::BraGate, static_cast<int>(j), 'I', bl});
+        // The ket and bra copies open the same wires; their new labels alternate (ket first).
+        int kc = counter, bc = counter + 1;
+        std::vector<int> kl = gate_labels(s.gates[j], s.gate_wires[j], ket, kc, 2);
+        std::vector<int> bl = gate_labels(s.gates[j], s.gate_wires[j], bra, bc, 2);
+        counter = kc;
+        leaves.push_back({LeafKind::KetGate, static_cast<int>(j), 'I', std::move(kl)});
+        leaves.push_back({LeafKind::BraGate, static_cast<int>(j), 'I', std::move(bl)});
     }
     std::unordered_map<int, int> alias;
     for (int w = 0; w < n; ++w) {
@@ -53,12 +68,57 @@ std::vector<Leaf> build_network(const Structure& s) {
     return leaves;
 }
 
-std::shared_ptr<ContractionPlan> greedy_plan(const Structure& s) {
-    std::vector<Leaf> leaves = build_network(s);
+std::vector<Leaf> build_amplitude_network(int n_wires, const std::vector<StructGate>& gates,
+                                          const std::vector<std::vector<int>>& gate_wires, const std::vector<int>& bits) {
+    PYQML_REQUIRE(gates.size() == gate_wires.size(), "amplitude network: one wire list per gate");
+    PYQML_REQUIRE(static_cast<int>(bits.size()) == n_wires,
+                  "bits must be " + std::to_string(n_wires) + " values of 0 or 1, got " + std::to_string(bits.size()));
+    std::vector<int> ket(n_wires);
+    int counter = 0;
+    for (int w = 0; w < n_wires; ++w) ket[w] = counter++;
+    std::vector<Leaf> leaves;
+    leaves.reserve(2 * n_wires + gates.size());
+    for (int w = 0; w < n_wires; ++w) leaves.push_back({LeafKind::Zero, -1, 'I', {ket[w]}});
+    for (size_t j = 0; j < gates.size(); ++j) {
+        for (int w : gate_wires[j])
+            PYQML_REQUIRE(w >= 0 && w < n_wires, "gate " + std::to_string(j) + ": wire " + std::to_string(w) +
+                                                     " out of range for " + std::to_string(n_wires) + " wires");
+        PYQML_REQUIRE(static_cast<int>(gate_wires[j].size()) == gates[j].n_wires,
+                      "gate " + std::to_string(j) + ": needs " + std::to_string(gates[j].n_wires) + " wires");
+        leaves.push_back({LeafKind::KetGate, static_cast<int>(j), 'I', gate_labels(gates[j], gate_wires[j], ket, counter, 1)});
+    }
+    for (int w = 0; w < n_wires; ++w) {
+        PYQML_REQUIRE(bits[w] == 0 || bits[w] == 1, "bits must be 0 or 1, got " + std::to_string(bits[w]));
+        leaves.push_back({bits[w] ? LeafKind::One : LeafKind::Zero, -1, 'I', {ket[w]}});
+    }
+    return leaves;
+}
+
+std::vector<Leaf> build_amplitude_network(const Circuit& c, const std::vector<int>& bits) {
+    std::vector<StructGate> gates;
+    std::vector<std::vector<int>> wires;
+    for (const Op& op : c.ops()) {
+        gates.push_back(struct_gate(op.gate, static_cast<int>(op.wires.size())));
+        wires.push_back(op.wires);
+    }
+    return build_amplitude_network(c.n_wires(), gates, wires, bits);
+}
+
+namespace {
+std::shared_ptr<ContractionPlan> greedy(std::vector<StructGate> gates, std::vector<Leaf> leaves) {
     std::vector<std::vector<int>> labels;
     labels.reserve(leaves.size());
     for (const Leaf& l : leaves) labels.push_back(l.labels);
-    return std::make_shared<ContractionPlan>(s.gates, std::move(leaves), greedy_path(labels));
+    return std::make_shared<ContractionPlan>(std::move(gates), std::move(leaves), greedy_path(labels));
+}
+}  // namespace
+
+std::shared_ptr<ContractionPlan> greedy_plan(const Structure& s) { return greedy(s.gates, build_network(s)); }
+
+std::shared_ptr<ContractionPlan> greedy_amplitude_plan(const Circuit& c, const std::vector<int>& bits) {
+    std::vector<StructGate> gates;
+    for (const Op& op : c.ops()) gates.push_back(struct_gate(op.gate, static_cast<int>(op.wires.size())));
+    return greedy(std::move(gates), build_amplitude_network(c, bits));
 }
 
 }  // namespace pyqml::tn

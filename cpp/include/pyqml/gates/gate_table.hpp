@@ -1,7 +1,8 @@
 #pragma once
-// The one table of gates: name, wire and parameter counts, structure (controls, diagonal), matrix,
-// derivative of the matrix with respect to each parameter, and parameter-shift rule. Both engines and the
-// Python layer read gates from here (Python through pyqml._core.gate_table()).
+// The one table of gates: name, wire and parameter counts, structure (controls, diagonal, nonzero pattern),
+// matrix, derivative of the matrix with respect to each parameter, parameter-shift rule and the Pauli
+// generator of each parameter. Both engines and the Python layer read gates from here (Python through
+// pyqml._core.gate_table()).
 //
 // Conventions are PennyLane's: RX(t) = exp(-i t X / 2) and likewise RY, RZ; Rot(phi, theta, omega) =
 // RZ(omega) RY(theta) RZ(phi); controls come first in a gate's wire list; the first wire of a gate is the
@@ -41,6 +42,14 @@ using DerivFn = void (*)(const double* p, int k, int dim, cplx* out);
 // evaluation of the trigonometric functions.
 using DerivsFn = void (*)(const double* p, unsigned mask, int dim, cplx* out);
 
+// One term c * P of a parameter's generator G (U = exp(-i theta G) up to a global phase): `paulis` holds one
+// letter (I, X, Y, Z) per wire of the gate, in wire order; for a gate of variable width (MultiRZ) one letter
+// that stands on every wire.
+struct GeneratorTerm {
+    double coeff;
+    const char* paulis;
+};
+
 struct GateSpec {
     GateId id;
     const char* name;
@@ -52,6 +61,12 @@ struct GateSpec {
     DerivFn dmatrix;    // nullptr for fixed gates
     ShiftRule shift_rule;
     DerivsFn dmatrices;  // nullptr: fill_dmatrices loops over dmatrix
+    // Structural nonzero pattern of the target block, for every value of the parameters: rows separated by
+    // '.', '1' where an entry may be nonzero ("01.10" for X); or "diag" / "dense" (any width).
+    const char* block_pattern;
+    // Per parameter, the Pauli terms of its generator; empty for gates whose parameters have no fixed
+    // generator (Rot, U3, CRot: the metric tensor splits them into rotations) and for fixed gates.
+    std::vector<std::vector<GeneratorTerm>> generators;
 };
 
 const GateSpec& gate_spec(GateId id);
@@ -69,5 +84,18 @@ void fill_dmatrices(GateId id, const double* p, int dim, unsigned mask, cplx* ou
 
 // d full_matrix / d p[k].
 std::vector<cplx> full_dmatrix(GateId id, int n_wires, const double* p, int k);
+
+// Structural nonzero pattern of full_matrix (2^k x 2^k, row-major, controls included: the control-off part
+// is the identity): 1 where an entry may be nonzero for some parameters, 0 where it is zero for all. The
+// boolean product of the patterns of a sequence of gates therefore bounds the nonzeros of their product.
+std::vector<char> full_pattern(GateId id, int n_wires);
+
+// True when the gate acts diagonally on its j-th wire (every nonzero entry has equal row and column bits
+// there): its controls, and every wire of a diagonal gate. In a tensor network that wire's input and output
+// are then one index (a hyperedge); in a light cone the gate commutes with Z on that wire.
+bool diagonal_on_wire(GateId id, int j);
+
+// Whether a pattern (dim x dim, dim = 2^k, row-major) is diagonal on wire q (0: most significant bit).
+bool pattern_diagonal_on_wire(const std::vector<char>& pattern, int k, int q);
 
 }  // namespace pyqml::gates

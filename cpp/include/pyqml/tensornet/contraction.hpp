@@ -13,6 +13,21 @@
 // dE/dA = dE/dC . B^T and dE/dB = A^T . dE/dC, swept from the root down, give every leaf's environment
 // in one backward pass. Only subtrees holding a parametrised ket gate are visited. Since E is real and
 // the bra half is the conjugate of the ket half, dE/dtheta = 2 Re sum(env_ket * dU/dtheta).
+//
+// Workspace: every tensor (leaf value, step result, environment, gather copy of a permuted operand) gets an
+// offset in one buffer, assigned by liveness over the sweep's time line, so that memory is reused:
+//
+//   time 0: leaves filled | 1..S: forward steps | S+1..2S: backward steps (last first) | 2S+1: gradients read
+//
+// A leaf lives from 0, a step result from its step, each until the step that consumes it; with gradients a
+// value lives on until the backward step that needs it (its sibling's environment), an environment from the
+// backward step that writes it to the one that reads it (a leaf's until the end). A step whose operand's
+// index order is not [batch, free, contracted] (a) or [batch, contracted, free] (b) gathers it into a copy
+// live at that step only; a backward step has the same gather copies (for the operand it reads) and one
+// buffer for an environment it scatters. Two tensors live at a common time never share memory (so no step
+// writes over what it reads). Offsets come from a deterministic greedy interval allocator (largest first,
+// each at the lowest free offset, over a few orders); sizes are powers of two. There are two layouts:
+// forward only (values, short lifetimes) and forward + backward (built on first use).
 #include <cstdint>
 #include <atomic>
 #include <memory>
@@ -40,11 +55,22 @@ struct Step {
     std::vector<int> keep;   // indices the result keeps (the order is chosen here)
 };
 
-// The gate of a structure: which gate and on how many wires (parameters and matrices are bound per term).
+// A gate of a structure as the plan sees it (matrices are bound per term): its name (a gate of the table,
+// or a fused block such as "[CNOT 0 1; RZ 1; CNOT 0 1]"), its wires, on which of them it acts diagonally
+// (one index there instead of an input and an output) and its parameter count.
 struct StructGate {
-    gates::GateId gate;
+    std::string name;
     int n_wires = 1;
+    std::vector<char> diagonal;  // per wire
+    int n_params = 0;
+    bool operator==(const StructGate& o) const {
+        return name == o.name && n_wires == o.n_wires && diagonal == o.diagonal && n_params == o.n_params;
+    }
+    bool operator!=(const StructGate& o) const { return !(*this == o); }
 };
+
+// The StructGate of one gate of the table on n_wires wires (per-wire diagonality from the table).
+StructGate struct_gate(gates::GateId id, int n_wires);
 
 class ContractionPlan {
 public:
@@ -58,23 +84,32 @@ public:
     double backward_macs() const { return bwd_macs_; }
     // log2 of the largest tensor.
     int width() const { return width_; }
-    // Elements of one workspace (leaves, intermediates, environments, scratch) and the permutation tables.
-    double workspace_elements() const { return double(ws_elems_); }
+    // Complex elements of the workspace a call allocates (every tensor and gather copy, placed by liveness),
+    // for a forward-only call (values, amplitudes) or one with the backward sweep (gradients).
+    int64_t workspace_elements(bool gradients) const;
+    // Bytes of the permutation tables (shared by all threads, built once by prepare()).
     double table_bytes() const { return table_bytes_; }
-    // Bytes one thread needs to run the plan with gradients, for an element of `elem_bytes`.
-    double bytes_per_thread(int elem_bytes) const { return double(ws_elems_) * elem_bytes; }
+    // Bytes one thread allocates to run the plan (its workspace), for elements of `elem_bytes`.
+    double bytes_per_thread(int elem_bytes, bool gradients) const {
+        return double(workspace_elements(gradients)) * elem_bytes;
+    }
+    // What the plan was built from (for serialisation).
+    const std::vector<Leaf>& leaves() const { return leaves_; }
+    const std::vector<Step>& steps() const { return step_defs_; }
 
     // Builds the permutation tables (call once the memory check passed; idempotent and thread-safe).
     void prepare();
     bool prepared() const { return prepared_.load(); }
 
-    // ---- execution on one workspace of workspace_elements() elements ----
+    // ---- execution on one workspace of workspace_elements(gradients) elements ----
+    // `gradients` picks the layout and must be the same in every call on one workspace; backward and
+    // ket_gradient use the gradient layout.
     template <class T>
-    void fill_gate(T* ws, int gate, const cplx* full_matrix) const;
+    void fill_gate(T* ws, int gate, const cplx* full_matrix, bool gradients) const;
     template <class T>
-    void fill_constants(T* ws) const;
+    void fill_constants(T* ws, bool gradients) const;
     template <class T>
-    std::complex<T> forward(T* ws) const;
+    std::complex<T> forward(T* ws, bool gradients) const;
     // Environments of every parametrised ket gate (the root's adjoint is 1).
     template <class T>
     void backward(T* ws) const;
@@ -84,7 +119,9 @@ public:
 
 private:
     struct Slot {
-        int64_t offset = 0, size = 1, adj = -1;
+        int64_t size = 1;
+        int64_t offset[2] = {0, 0};  // value: forward-only layout, gradient layout
+        int64_t adj = -1;            // environment (gradient layout), when needed
         std::vector<int> labels;
     };
     struct StepExec {
@@ -93,20 +130,27 @@ private:
         std::vector<int> a_order, b_order;   // source positions, in the permuted order
         std::vector<uint32_t> perm_a, perm_b;  // gather tables (empty when the order is the identity)
         bool id_a, id_b;
+        // Gather copies: forward (per layout), backward (a, b; and the scatter buffer); -1 when unused.
+        int64_t ga[2] = {-1, -1}, gb[2] = {-1, -1}, bga = -1, bgb = -1, bgc = -1;
     };
 
     std::vector<StructGate> gates_;
     std::vector<Leaf> leaves_;
+    std::vector<Step> step_defs_;
     std::vector<Slot> slots_;
     std::vector<StepExec> steps_;
     std::vector<int> ket_leaf_, bra_leaf_;          // per gate
     std::vector<std::vector<int>> gate_map_;        // per gate: tensor element -> full-matrix entry
     std::vector<char> need_adj_;
-    int64_t scratch_a_ = 0, scratch_b_ = 0, scratch_c_ = 0, ws_elems_ = 0;
+    void assign_offsets(bool gradients);
+    void gradient_layout() const;
+
+    int64_t ws_fwd_ = 0, ws_grad_ = 0;
     double fwd_macs_ = 0, bwd_macs_ = 0, table_bytes_ = 0;
     int width_ = 0;
     std::atomic<bool> prepared_{false};
     std::mutex prepare_mutex_;
+    mutable std::once_flag grad_once_;
 };
 
 }  // namespace pyqml::tn

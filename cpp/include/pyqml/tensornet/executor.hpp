@@ -1,6 +1,6 @@
 #pragma once
 // The tensor-network method: expectation values of Pauli sums and their gradients, term by term through
-// reverse light cones. Terms whose cones share a structure share one ContractionPlan (the plans are made
+// reverse light cones over the circuit's fused units (fusion.hpp). Terms whose cones share a structure share one ContractionPlan (the plans are made
 // in Python by the path search and handed over); every term is then bound to its own numbers and
 // contracted in C++, a batch of rows and all terms in one call, spread over threads.
 #include <cstdint>
@@ -13,6 +13,7 @@
 #include "pyqml/common/threads.hpp"
 #include "pyqml/observables/pauli.hpp"
 #include "pyqml/tensornet/contraction.hpp"
+#include "pyqml/tensornet/fusion.hpp"
 #include "pyqml/tensornet/lightcone.hpp"
 
 namespace pyqml::tn {
@@ -20,20 +21,25 @@ namespace pyqml::tn {
 using pyqml::Batch;
 using pyqml::Precision;
 
-// The structure of one cone: its gates on local wires and the Pauli letters.
+// The structure of one cone: its units (gates or fused blocks) on local wires and the Pauli letters.
 struct Structure {
     std::string key;
     int n_wires = 0;
     std::string letters;
     std::vector<StructGate> gates;
-    std::vector<std::vector<int>> gate_wires;  // local wires per gate
+    std::vector<std::vector<int>> gate_wires;  // local wires per gate (a block: its wires, in its matrix order)
 };
 
 class Executor {
 public:
-    Executor(const Circuit& circuit, const std::vector<Observable>& observables, Precision precision);
+    // fuse: build cones over fused blocks (fusion.hpp); false keeps one unit per op.
+    Executor(const Circuit& circuit, const std::vector<Observable>& observables, Precision precision,
+             bool fuse = true);
+    Executor(const Executor&) = delete;  // fused_ refers to circuit_
+    Executor& operator=(const Executor&) = delete;
 
     const Circuit& circuit() const { return circuit_; }
+    const FusedCircuit& fused() const { return fused_; }
     int n_observables() const { return static_cast<int>(obs_terms_.size()); }
     int n_terms() const { return static_cast<int>(terms_.size()); }
     int n_structures() const { return static_cast<int>(structures_.size()); }
@@ -44,7 +50,9 @@ public:
     std::vector<int64_t> structure_counts() const;
 
     void set_plan(int structure, std::shared_ptr<ContractionPlan> plan);
-    // Bytes the next call needs (workspaces of the threads it will use); checked before allocating.
+    // Bytes the next call needs: the workspaces of the threads it will use (forward-only or with the backward
+    // sweep, as the call allocates them), the permutation tables not yet built, and the per-row results of
+    // one block of rows; checked before allocating.
     double estimated_bytes(int64_t rows, bool gradients) const;
 
     void expval(const Batch& b, double* out) const;                      // rows x n_obs
@@ -69,6 +77,7 @@ private:
     void angles_of_row(const Batch& b, int64_t r, double* angles) const;
 
     Circuit circuit_;
+    FusedCircuit fused_;
     Precision precision_;
     std::vector<Term> terms_;
     std::vector<std::vector<ObsTerm>> obs_terms_;

@@ -5,6 +5,12 @@
 //
 // A gate acting diagonally on a wire (controls, diagonal gates) keeps that wire's index (a hyperedge);
 // otherwise it opens a new index. An I or Z on a wire joins the ket and bra ends (Z as a diagonal leaf).
+//
+// The amplitude network <b|U|0> of a whole circuit is the ket half alone, closed by basis vectors:
+//
+//   |0> --[U_1]--[U_2]-- ... -- <b_w|      (|1> leaves where b_w = 1)
+//
+// Both builders label gate tensors with the same rule (gate_labels in network.cpp).
 #include <vector>
 
 #include "pyqml/tensornet/contraction.hpp"
@@ -14,7 +20,15 @@ namespace pyqml::tn {
 
 std::vector<Leaf> build_network(const Structure& s);
 
+// Leaves of <b|U|0>: |0> per wire (labels 0..n-1), ket gate j = gates[j] on gate_wires[j] (new labels in
+// order), then per wire |0> or |1> for bits[w].
+std::vector<Leaf> build_amplitude_network(int n_wires, const std::vector<StructGate>& gates,
+                                          const std::vector<std::vector<int>>& gate_wires, const std::vector<int>& bits);
+// The same for a circuit's ops (gate j = op j).
+std::vector<Leaf> build_amplitude_network(const Circuit& c, const std::vector<int>& bits);
+
 // Leaves (build_network) and a greedy contraction path: a complete plan without any Python.
 std::shared_ptr<ContractionPlan> greedy_plan(const Structure& s);
+std::shared_ptr<ContractionPlan> greedy_amplitude_plan(const Circuit& c, const std::vector<int>& bits);
 
 }  // namespace pyqml::tn

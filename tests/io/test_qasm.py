@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import pyqml as pq
-from pyqml.qasm import QASMError, circuit_from_qasm
+from pyqml.io.qasm import QASMError, circuit_from_qasm
 
 HEADER = 'OPENQASM 2.0;\ninclude "qelib1.inc";\n'
 TOL = 1e-12
