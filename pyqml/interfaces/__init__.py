@@ -1,3 +1,4 @@
 """Bridges to other frameworks: :mod:`pyqml.interfaces.torch` (``TorchLayer``, a ``torch.autograd.Function``
-over the qnode's batched VJP) and :mod:`pyqml.interfaces.jax` (``to_jax``, a ``jax.custom_vjp`` function).
-Each needs its framework installed (``pip install 'pyqml[torch]'`` / ``'pyqml[jax]'``)."""
+over the qnode's batched VJP), :mod:`pyqml.interfaces.jax` (``to_jax``, a ``jax.custom_vjp`` function) and
+:mod:`pyqml.interfaces.pennylane` (the PennyLane device ``qml.device("pyqml.qubit", wires=n)``). Each needs its
+framework installed (``pip install 'pyqml[torch]'`` / ``'pyqml[jax]'`` / ``'pyqml[pennylane]'``)."""
