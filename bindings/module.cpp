@@ -196,6 +196,8 @@ PYBIND11_MODULE(_core, m) {
         .def_property_readonly("n_angles", &Circuit::n_angles)
         .def("bind", [](const Circuit& c, const py::object& weights, const py::object& inputs) {
             auto b = bind::make_batch(c, weights, inputs);
+            ResultReservation results(bind::doubles(double(b.rows) * c.n_angles()),
+                                      bind::rows_what("bind", b.rows, "rows x n_angles doubles"));
             py::array_t<double> out({py::ssize_t(b.rows), py::ssize_t(c.n_angles())});
             double* o = out.mutable_data();
             const double* w = b.weights.data();

@@ -141,6 +141,8 @@ void Simulator::adjoint_t(const Batch& b, const double* cot, double* vals, doubl
     const bool shared_dw = cot && !b.weights_per_row;
     // A shared-weights VJP sums over rows; each row writes its own slot and the sum runs in row order
     // afterwards, so the result does not depend on how rows were spread over threads.
+    ResultReservation row_sums(shared_dw && dw ? double(b.rows) * nw * sizeof(double) : 0.0,
+                               "vjp: per-row weight gradients of " + std::to_string(b.rows) + " rows");
     std::vector<double> dw_rows(shared_dw && dw ? size_t(b.rows) * nw : 0, 0.0);
     for_rows<F>(b, 1 + nl, true, [&](int64_t r, const double*, const cplx* mats, amp_t<F>* states, bool par) {
         amp_t<F>* phi = states;
@@ -240,6 +242,9 @@ void Simulator::sample(const Batch& b, const std::vector<int>& wires, int64_t sh
     const int k = static_cast<int>(wires.size());
     PYQML_REQUIRE(k >= 1 && k <= 30, "sample: between 1 and 30 wires");
     const size_t dim = size_t(1) << k;
+    ResultReservation scratch((double(b.rows) + 1.0) * double(dim) * sizeof(double),
+                              "sample: probabilities and distribution of " + std::to_string(b.rows) + " row(s) x 2^" +
+                                  std::to_string(k));
     std::vector<double> p(size_t(b.rows) * dim);
     probs(b, wires, p.data());
     for (int64_t r = 0; r < b.rows; ++r) {
