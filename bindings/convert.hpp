@@ -12,6 +12,7 @@
 #include "pyqml/circuit/circuit.hpp"
 #include "pyqml/common/batch.hpp"
 #include "pyqml/common/errors.hpp"
+#include "pyqml/common/memory.hpp"
 #include "pyqml/observables/pauli.hpp"
 
 namespace pyqml::bind {
@@ -44,6 +45,13 @@ Precision parse_precision(const std::string& name);
 
 using Shape = std::vector<py::ssize_t>;
 
+// Bytes of `count` doubles, in double arithmetic (no integer overflow for absurd batches).
+inline double doubles(double count) { return count * double(sizeof(double)); }
+// "jacobian of 3 rows x 2 observables": what a reservation names.
+inline std::string rows_what(const char* call, int64_t rows, const std::string& shape) {
+    return std::string(call) + " results for " + std::to_string(rows) + " row(s) (" + shape + ")";
+}
+
 // The batched calls every method's engine offers (expval, expval_angles, jacobian, vjp), bound the same
 // way for each: arrays in, arrays out, the GIL released while the engine works. Engine needs circuit(),
 // n_observables(), expval(Batch, out), jacobian(Batch, vals, dw, dx), vjp(Batch, cot, vals, dw, dx).
@@ -52,6 +60,8 @@ void def_batched_calls(py::class_<Engine, Extra...>& cls) {
     cls.def_property_readonly("n_observables", &Engine::n_observables)
         .def("expval", [](const Engine& e, const py::object& w, const py::object& x) {
             auto a = make_batch(e.circuit(), w, x);
+            const double n = double(a.rows) * e.n_observables();
+            ResultReservation results(doubles(n), rows_what("expval", a.rows, "rows x n_obs doubles"));
             py::array_t<double> out(Shape{a.rows, e.n_observables()});
             double* o = out.mutable_data();
             {
@@ -67,6 +77,8 @@ void def_batched_calls(py::class_<Engine, Extra...>& cls) {
             Batch b;
             b.angles = angles.data();
             b.rows = angles.shape(0);
+            ResultReservation results(doubles(double(b.rows) * e.n_observables()),
+                                      rows_what("expval", b.rows, "rows x n_obs doubles"));
             py::array_t<double> out(Shape{b.rows, e.n_observables()});
             double* o = out.mutable_data();
             {
@@ -79,6 +91,8 @@ void def_batched_calls(py::class_<Engine, Extra...>& cls) {
             const Circuit& c = e.circuit();
             auto a = make_batch(c, w, x);
             const py::ssize_t no = e.n_observables();
+            ResultReservation results(doubles(double(a.rows) * no * (1.0 + c.n_weights() + c.n_inputs())),
+                                      rows_what("jacobian", a.rows, "rows x n_obs x (1 + n_weights + n_inputs) doubles"));
             py::array_t<double> vals(Shape{a.rows, no});
             py::array_t<double> dw(Shape{a.rows, no, c.n_weights()});
             py::array_t<double> dx(Shape{a.rows, no, c.n_inputs()});
@@ -96,6 +110,9 @@ void def_batched_calls(py::class_<Engine, Extra...>& cls) {
             const py::ssize_t no = e.n_observables();
             PYQML_REQUIRE(cot.ndim() == 2 && cot.shape(0) == a.rows && cot.shape(1) == no,
                           "cotangent must have shape (" + std::to_string(a.rows) + ", " + std::to_string(no) + ")");
+            ResultReservation results(
+                doubles(double(a.rows) * (no + c.n_inputs()) + (a.weights_per_row ? double(a.rows) : 1.0) * c.n_weights()),
+                rows_what("vjp", a.rows, "rows x (n_obs + n_inputs) and the weight gradients, doubles"));
             py::array_t<double> vals(Shape{a.rows, no});
             py::array_t<double> dw = a.weights_per_row ? py::array_t<double>(Shape{a.rows, c.n_weights()})
                                                        : py::array_t<double>(Shape{c.n_weights()});

@@ -3,10 +3,8 @@
 
 #include "convert.hpp"
 
-#ifdef PYQML_HAVE_OPENMP
-#include <omp.h>
-#endif
 #include "pyqml/common/memory.hpp"
+#include "pyqml/common/threads.hpp"
 #include "pyqml/gates/gate_table.hpp"
 #include "pyqml/statevector/simulator.hpp"
 
@@ -196,6 +194,8 @@ PYBIND11_MODULE(_core, m) {
         .def_property_readonly("n_angles", &Circuit::n_angles)
         .def("bind", [](const Circuit& c, const py::object& weights, const py::object& inputs) {
             auto b = bind::make_batch(c, weights, inputs);
+            ResultReservation results(bind::doubles(double(b.rows) * c.n_angles()),
+                                      bind::rows_what("bind", b.rows, "rows x n_angles doubles"));
             py::array_t<double> out({py::ssize_t(b.rows), py::ssize_t(c.n_angles())});
             double* o = out.mutable_data();
             const double* w = b.weights.data();
@@ -216,12 +216,10 @@ PYBIND11_MODULE(_core, m) {
 
     m.def("max_threads", &sv::max_threads, "OpenMP threads the engine uses.");
     m.def("get_num_threads", &sv::max_threads, "OpenMP threads the engine uses.");
-    m.def("set_num_threads", [](int n) {
-        PYQML_REQUIRE(n >= 1, "set_num_threads: need at least one thread, got " + std::to_string(n));
-#ifdef PYQML_HAVE_OPENMP
-        omp_set_num_threads(n);
-#endif
-    }, py::arg("n"), "Cap the OpenMP threads the engine uses (default: OMP_NUM_THREADS or all cores).");
+    m.def("set_num_threads", &pyqml::set_num_threads, py::arg("n"),
+          "Set the threads the engine uses, for every calling thread (default: OMP_NUM_THREADS or all cores); "
+          "at most max_thread_count() (4 x the hardware threads, at most 256), ValueError above.");
+    m.def("max_thread_count", &pyqml::max_thread_count, "The most threads set_num_threads accepts.");
 
     m.attr("SV_MAX_WIRES") = sv::kMaxWires;
 

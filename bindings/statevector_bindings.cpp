@@ -1,10 +1,26 @@
 // pyqml._core.StateVector: batched state-vector execution and adjoint gradients.
 #include <pybind11/complex.h>
 
+#include <cmath>
+
 #include "convert.hpp"
 #include "pyqml/statevector/simulator.hpp"
 
 namespace pyqml::bind {
+
+namespace {
+// Wires of a measurement: in range, each once (before any result is sized from their number).
+void check_wires(const char* call, const std::vector<int>& wires, int n) {
+    PYQML_REQUIRE(wires.size() <= size_t(n), std::string(call) + ": " + std::to_string(wires.size()) +
+                                                 " wires on a register of " + std::to_string(n));
+    std::vector<char> seen(size_t(n), 0);
+    for (int w : wires) {
+        PYQML_REQUIRE(w >= 0 && w < n, std::string(call) + ": wire " + std::to_string(w) + " out of range");
+        PYQML_REQUIRE(!seen[size_t(w)], std::string(call) + ": wire " + std::to_string(w) + " listed twice");
+        seen[size_t(w)] = 1;
+    }
+}
+}  // namespace
 
 void init_statevector(py::module_& m) {
     py::class_<sv::Simulator> cls(m, "StateVector", "A circuit and its observables compiled for the state-vector method.");
@@ -15,6 +31,8 @@ void init_statevector(py::module_& m) {
     def_batched_calls(cls);
     cls.def("var", [](const sv::Simulator& s, const py::object& w, const py::object& x) {
             auto a = make_batch(s.program().circuit(), w, x);
+            ResultReservation results(doubles(double(a.rows) * s.n_observables()),
+                                      rows_what("var", a.rows, "rows x n_obs doubles"));
             py::array_t<double> out(Shape{a.rows, s.n_observables()});
             double* o = out.mutable_data();
             {
@@ -26,6 +44,9 @@ void init_statevector(py::module_& m) {
         .def("state", [](const sv::Simulator& s, const py::object& w, const py::object& x) {
             auto a = make_batch(s.program().circuit(), w, x);
             const py::ssize_t size = py::ssize_t(1) << s.program().n_wires();
+            ResultReservation results(double(a.rows) * double(size) * sizeof(cplx),
+                                      rows_what("state", a.rows, "rows x 2^" + std::to_string(s.program().n_wires()) +
+                                                                     " complex128"));
             py::array_t<cplx> out(Shape{a.rows, size});
             cplx* o = out.mutable_data();
             {
@@ -36,6 +57,10 @@ void init_statevector(py::module_& m) {
         }, py::arg("weights"), py::arg("inputs") = py::none(), "State vectors, shape (rows, 2^n).")
         .def("probs", [](const sv::Simulator& s, const py::object& w, const py::object& x, std::vector<int> wires) {
             auto a = make_batch(s.program().circuit(), w, x);
+            check_wires("probs", wires, s.program().n_wires());
+            const double k = std::ldexp(1.0, int(wires.size()));
+            ResultReservation results(doubles(double(a.rows) * k),
+                                      rows_what("probs", a.rows, "rows x 2^" + std::to_string(wires.size()) + " doubles"));
             py::array_t<double> out(Shape{a.rows, py::ssize_t(1) << wires.size()});
             double* o = out.mutable_data();
             {
@@ -48,6 +73,9 @@ void init_statevector(py::module_& m) {
                           int64_t shots, uint64_t seed) {
             auto a = make_batch(s.program().circuit(), w, x);
             PYQML_REQUIRE(shots >= 1, "shots must be a positive integer");
+            check_wires("sample", wires, s.program().n_wires());
+            ResultReservation results(double(a.rows) * double(shots) * double(wires.size()),
+                                      rows_what("sample", a.rows, "rows x shots x " + std::to_string(wires.size()) + " bytes"));
             py::array_t<int8_t> out(Shape{a.rows, shots, py::ssize_t(wires.size())});
             int8_t* o = out.mutable_data();
             {

@@ -14,6 +14,8 @@ namespace pyqml {
 
 namespace {
 std::atomic<double> g_explicit_limit{0.0};
+thread_local double t_reserved = 0.0;
+thread_local const std::string* t_reserved_what = nullptr;  // the innermost live reservation's name
 // Leave room for the interpreter, the caller's arrays and the OS.
 constexpr double kDefaultFraction = 0.8;
 
@@ -50,16 +52,44 @@ double memory_limit_bytes() {
 
 void set_memory_limit(double bytes) { g_explicit_limit.store(bytes > 0 ? bytes : 0.0); }
 
-void check_memory(double bytes, const std::string& what) {
-    double limit = memory_limit_bytes();
-    if (bytes > limit) {
-        std::ostringstream msg;
-        // Exact byte counts, not the stream's 6 significant digits.
-        msg << std::fixed << std::setprecision(0) << what << " needs an estimated " << human_bytes(bytes)
-            << " (" << bytes << " bytes), over the memory limit of " << human_bytes(limit) << " (" << limit
-            << " bytes)";
-        throw MemoryLimitExceeded(msg.str(), bytes, limit);
+namespace {
+[[noreturn]] void refuse(double bytes, double reserved, double limit, const std::string& what) {
+    std::ostringstream msg;
+    const double total = bytes + reserved;
+    // Exact byte counts, not the stream's 6 significant digits.
+    msg << std::fixed << std::setprecision(0);
+    if (reserved > 0 && bytes > 0) {
+        msg << what << " needs an estimated " << human_bytes(bytes) << " (" << bytes << " bytes), with "
+            << (t_reserved_what ? *t_reserved_what : std::string("the call's results")) << " "
+            << human_bytes(reserved) << " (" << reserved << " bytes) in all " << human_bytes(total) << " ("
+            << total << " bytes)";
+    } else {
+        msg << what << " needs an estimated " << human_bytes(total) << " (" << total << " bytes)";
     }
+    msg << ", over the memory limit of " << human_bytes(limit) << " (" << limit << " bytes)";
+    throw MemoryLimitExceeded(msg.str(), total, limit);
+}
+}  // namespace
+
+void check_memory(double bytes, const std::string& what) {
+    const double limit = memory_limit_bytes();
+    // NaN or negative estimates (overflowed products) are refused as well.
+    if (!(bytes >= 0) || bytes + t_reserved > limit) refuse(bytes, t_reserved, limit, what);
+}
+
+double reserved_bytes() { return t_reserved; }
+
+ResultReservation::ResultReservation(double bytes, const std::string& what)
+    : bytes_(bytes), what_(what), outer_(t_reserved_what) {
+    const double limit = memory_limit_bytes();
+    if (!(bytes >= 0) || bytes + t_reserved > limit) refuse(0.0, bytes + t_reserved, limit, what);
+    t_reserved += bytes_;
+    t_reserved_what = &what_;
+}
+
+ResultReservation::~ResultReservation() {
+    t_reserved -= bytes_;
+    t_reserved_what = outer_;
 }
 
 }  // namespace pyqml

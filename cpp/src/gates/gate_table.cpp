@@ -28,9 +28,32 @@ void mul2(const cplx* a, const cplx* b, cplx* out) {
     for (int i = 0; i < 4; ++i) out[i] = r[i];
 }
 
+// Angles are reduced modulo their period before any sine or cosine is taken, and a phase that depends on
+// several angles is the product of unit complex numbers of each (exp(i phi) exp(i lam)), never the
+// exponential of a rounded sum: then every matrix is unitary to rounding at any finite angle (1e15,
+// 1e300), equals the matrix at the reduced angle, and its derivatives are those of the reduced angle.
+// std::remainder is exact (the result is t - n P with no rounding, |result| <= P / 2) for the double P,
+// so reduce(t) is idempotent and a reduced angle stays reduced. Half-angle functions (exp(-i t G / 2))
+// have period 4 pi; phases exp(i t) have 2 pi. Non-finite angles pass through (the engines refuse them).
+constexpr double kTwoPi = 2.0 * M_PI;   // exact: 2 * fl(pi)
+constexpr double kFourPi = 4.0 * M_PI;  // exact: 4 * fl(pi)
+inline double reduce_half(double t) { return std::isfinite(t) ? std::remainder(t, kFourPi) : t; }
+inline double reduce_phase(double t) { return std::isfinite(t) ? std::remainder(t, kTwoPi) : t; }
+// exp(i t) with t a phase (period 2 pi).
+inline cplx eiphase(double t) {
+    const double r = reduce_phase(t);
+    return {std::cos(r), std::sin(r)};
+}
+// exp(i t / 2) with t a half-angle parameter (period 4 pi).
+inline cplx eihalf(double t) {
+    const double r = reduce_half(t) / 2;
+    return {std::cos(r), std::sin(r)};
+}
+
 // Rotations exp(-i t G / 2) with G^2 = 1: U = cos(t/2) 1 - i sin(t/2) G, dU/dt = -sin/2 1 - i cos/2 G.
 void rotation(const cplx* g, int dim, double t, bool deriv, cplx* out) {
-    double c = std::cos(t / 2), s = std::sin(t / 2);
+    const double h = reduce_half(t) / 2;
+    double c = std::cos(h), s = std::sin(h);
     double a = deriv ? -s / 2 : c;
     double b = deriv ? c / 2 : s;
     for (int r = 0; r < dim; ++r)
@@ -73,22 +96,26 @@ void d_RX(const double* p, int, int, cplx* o) { rotation(PX, 2, p[0], true, o); 
 void m_RY(const double* p, int, cplx* o) { rotation(PY, 2, p[0], false, o); }
 void d_RY(const double* p, int, int, cplx* o) { rotation(PY, 2, p[0], true, o); }
 void m_RZ(const double* p, int, cplx* o) {
-    set_dense(o, {std::exp(-I1 * (p[0] / 2)), std::exp(I1 * (p[0] / 2))});
+    const cplx e = eihalf(p[0]);
+    set_dense(o, {std::conj(e), e});
 }
 void d_RZ(const double* p, int, int, cplx* o) {
-    set_dense(o, {-0.5 * I1 * std::exp(-I1 * (p[0] / 2)), 0.5 * I1 * std::exp(I1 * (p[0] / 2))});
+    const cplx e = eihalf(p[0]);
+    set_dense(o, {-0.5 * I1 * std::conj(e), 0.5 * I1 * e});
 }
-void m_Phase(const double* p, int, cplx* o) { set_dense(o, {1, std::exp(I1 * p[0])}); }
-void d_Phase(const double* p, int, int, cplx* o) { set_dense(o, {0, I1 * std::exp(I1 * p[0])}); }
+void m_Phase(const double* p, int, cplx* o) { set_dense(o, {1, eiphase(p[0])}); }
+void d_Phase(const double* p, int, int, cplx* o) { set_dense(o, {0, I1 * eiphase(p[0])}); }
 
 // Rot(phi, theta, omega) = RZ(omega) RY(theta) RZ(phi)
 //   = [[a c, -b s], [conj(b) s, conj(a) c]],  a = e^{-i(phi+omega)/2}, b = e^{i(phi-omega)/2},
 // c = cos(theta/2), s = sin(theta/2). Writes the matrix (if m) and the derivatives selected by `dk` (bit k set:
 // d/dp[k] into d + 4k) from one evaluation of the trigonometric functions.
 void rot_all(const double* p, cplx* m, unsigned dk, cplx* d) {
-    const cplx a = std::exp(-I1 * ((p[0] + p[2]) / 2)), b = std::exp(I1 * ((p[0] - p[2]) / 2));
+    const cplx e0 = eihalf(p[0]), e2 = eihalf(p[2]);
+    const cplx a = std::conj(e0 * e2), b = e0 * std::conj(e2);
     const cplx ac = std::conj(a), bc = std::conj(b);
-    const double c = std::cos(p[1] / 2), s = std::sin(p[1] / 2);
+    const double t = reduce_half(p[1]) / 2;
+    const double c = std::cos(t), s = std::sin(t);
     const cplx h = 0.5 * I1;
     if (m) set_dense(m, {a * c, -b * s, bc * s, ac * c});
     if (dk & 1u) set_dense(d, {-h * a * c, -h * b * s, -h * bc * s, h * ac * c});
@@ -105,12 +132,15 @@ void ds_Rot(const double* p, unsigned mask, int, cplx* o) { rot_all(p, nullptr, 
 
 // U3(theta, phi, delta) = [[c, -e^{i delta} s], [e^{i phi} s, e^{i(phi+delta)} c]].
 void m_U3(const double* p, int, cplx* o) {
-    double c = std::cos(p[0] / 2), s = std::sin(p[0] / 2);
-    set_dense(o, {c, -std::exp(I1 * p[2]) * s, std::exp(I1 * p[1]) * s, std::exp(I1 * (p[1] + p[2])) * c});
+    const double h = reduce_half(p[0]) / 2;
+    const double c = std::cos(h), s = std::sin(h);
+    const cplx ed = eiphase(p[2]), ep = eiphase(p[1]);
+    set_dense(o, {c, -ed * s, ep * s, (ep * ed) * c});
 }
 void d_U3(const double* p, int k, int, cplx* o) {
-    double c = std::cos(p[0] / 2), s = std::sin(p[0] / 2);
-    cplx ed = std::exp(I1 * p[2]), ep = std::exp(I1 * p[1]), epd = std::exp(I1 * (p[1] + p[2]));
+    const double h = reduce_half(p[0]) / 2;
+    const double c = std::cos(h), s = std::sin(h);
+    const cplx ed = eiphase(p[2]), ep = eiphase(p[1]), epd = ep * ed;
     if (k == 0) set_dense(o, {-s / 2, -ed * c / 2.0, ep * c / 2.0, -epd * s / 2.0});
     else if (k == 1) set_dense(o, {0, 0, I1 * ep * s, I1 * epd * c});
     else set_dense(o, {0, -I1 * ed * s, 0, I1 * epd * c});
@@ -118,13 +148,15 @@ void d_U3(const double* p, int k, int, cplx* o) {
 
 // ---- two-qubit parametrised ----
 void m_CRZ(const double* p, int, cplx* o) {
-    set_dense(o, {1, 1, std::exp(-I1 * (p[0] / 2)), std::exp(I1 * (p[0] / 2))});
+    const cplx e = eihalf(p[0]);
+    set_dense(o, {1, 1, std::conj(e), e});
 }
 void d_CRZ(const double* p, int, int, cplx* o) {
-    set_dense(o, {0, 0, -0.5 * I1 * std::exp(-I1 * (p[0] / 2)), 0.5 * I1 * std::exp(I1 * (p[0] / 2))});
+    const cplx e = eihalf(p[0]);
+    set_dense(o, {0, 0, -0.5 * I1 * std::conj(e), 0.5 * I1 * e});
 }
-void m_CPhase(const double* p, int, cplx* o) { set_dense(o, {1, 1, 1, std::exp(I1 * p[0])}); }
-void d_CPhase(const double* p, int, int, cplx* o) { set_dense(o, {0, 0, 0, I1 * std::exp(I1 * p[0])}); }
+void m_CPhase(const double* p, int, cplx* o) { set_dense(o, {1, 1, 1, eiphase(p[0])}); }
+void d_CPhase(const double* p, int, int, cplx* o) { set_dense(o, {0, 0, 0, I1 * eiphase(p[0])}); }
 void m_XX(const double* p, int, cplx* o) { rotation(PXX, 4, p[0], false, o); }
 void d_XX(const double* p, int, int, cplx* o) { rotation(PXX, 4, p[0], true, o); }
 void m_YY(const double* p, int, cplx* o) { rotation(PYY, 4, p[0], false, o); }
@@ -133,11 +165,12 @@ void d_YY(const double* p, int, int, cplx* o) { rotation(PYY, 4, p[0], true, o);
 // MultiRZ(t) on k wires = exp(-i t Z...Z / 2): diagonal e^{-i t z / 2}, z = (-1)^{parity of the index}.
 // IsingZZ is its two-wire case.
 void m_MultiRZ(const double* p, int dim, cplx* o) {
-    cplx a = std::exp(-I1 * (p[0] / 2)), b = std::exp(I1 * (p[0] / 2));
+    const cplx b = eihalf(p[0]), a = std::conj(b);
     for (int i = 0; i < dim; ++i) o[i] = (__builtin_popcount(i) & 1) ? b : a;
 }
 void d_MultiRZ(const double* p, int, int dim, cplx* o) {
-    cplx a = -0.5 * I1 * std::exp(-I1 * (p[0] / 2)), b = 0.5 * I1 * std::exp(I1 * (p[0] / 2));
+    const cplx e = eihalf(p[0]);
+    const cplx a = -0.5 * I1 * std::conj(e), b = 0.5 * I1 * e;
     for (int i = 0; i < dim; ++i) o[i] = (__builtin_popcount(i) & 1) ? b : a;
 }
 

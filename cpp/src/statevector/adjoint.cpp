@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "pyqml/common/errors.hpp"
+#include "pyqml/common/memory.hpp"
 #include "pyqml/statevector/measure.hpp"
 #include "pyqml/statevector/overlap.hpp"
 #include "pyqml/statevector/program.hpp"
@@ -151,6 +152,8 @@ void Simulator::adjoint_t(const Batch& b, const double* cot, double* vals, doubl
     const bool shared_dw = cot && !b.weights_per_row;
     // A shared-weights VJP sums over rows; each row writes its own slot and the sum runs in row order
     // afterwards, so the result does not depend on how rows were spread over threads.
+    ResultReservation row_sums(shared_dw && dw ? double(b.rows) * nw * sizeof(double) : 0.0,
+                               "vjp: per-row weight gradients of " + std::to_string(b.rows) + " rows");
     std::vector<double> dw_rows(shared_dw && dw ? size_t(b.rows) * nw : 0, 0.0);
     for_rows<F>(b, 1 + nl, true, [&](int64_t r, const double*, const cplx* mats, amp_t<F>* states, bool par) {
         amp_t<F>* phi = states;

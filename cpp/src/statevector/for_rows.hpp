@@ -4,6 +4,7 @@
 // states, and chooses between spreading rows and spreading amplitudes over threads.
 #include <algorithm>
 #include <cmath>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -39,14 +40,33 @@ void Simulator::for_rows(const Batch& b, int states_per_row, bool with_derivs, B
                  std::to_string(states_per_row) + " state vector(s) of " + std::to_string(n) + " wires" +
                      (workers > 1 ? " per thread" : ""));
 
-    // Errors inside a parallel region are carried out of it and rethrown here.
+    // Errors inside a parallel region are carried out of it and rethrown here (an exception leaving an
+    // OpenMP region terminates the process); a failed allocation becomes MemoryLimitExceeded.
     std::string error;
-    bool failed = false;
+    bool failed = false, out_of_memory = false;
+    auto record = [&](const std::string& what, bool oom) {
+#pragma omp critical(pyqml_row_error)
+        {
+            if (!failed) {
+                error = what;
+                out_of_memory = oom;
+            }
+            failed = true;
+        }
+    };
 #pragma omp parallel num_threads(workers) if (row_par)
     {
-        std::vector<double> angles(c.n_angles());
-        std::vector<cplx> mats(program_.matrix_buffer_size());
-        std::vector<amp_t<F>> states(size * states_per_row);
+        std::vector<double> angles;
+        std::vector<cplx> mats;
+        std::vector<amp_t<F>> states;
+        try {
+            angles.resize(c.n_angles());
+            mats.resize(program_.matrix_buffer_size());
+            states.resize(size * states_per_row);
+        } catch (const std::bad_alloc&) {
+            record("allocating " + std::to_string(states_per_row) + " state vector(s) of " + std::to_string(n) +
+                       " wires failed (the system refused the memory)", true);
+        }
 #pragma omp for schedule(dynamic, 4)
         for (int64_t r = 0; r < rows; ++r) {
             if (failed) continue;
@@ -62,14 +82,19 @@ void Simulator::for_rows(const Batch& b, int states_per_row, bool with_derivs, B
                 }
                 program_.bind_matrices(angles.data(), mats.data(), with_derivs);
                 body(r, angles.data(), mats.data(), states.data(), amp_par);
+            } catch (const std::bad_alloc&) {
+                record("row " + std::to_string(r) + ": an allocation failed (the system refused the memory)", true);
             } catch (const std::exception& e) {
-#pragma omp critical(pyqml_row_error)
-                {
-                    if (!failed) error = "row " + std::to_string(r) + ": " + e.what();
-                    failed = true;
-                }
+                record("row " + std::to_string(r) + ": " + e.what(), false);
             }
         }
+    }
+    if (failed && out_of_memory) {
+        const double est = double(workers) * states_per_row * double(size) * sizeof(amp_t<F>);
+        throw MemoryLimitExceeded(error + "; estimated " + std::to_string((long long)est) +
+                                      " bytes, within the memory limit of " +
+                                      std::to_string((long long)memory_limit_bytes()) + " bytes",
+                                  est, memory_limit_bytes());
     }
     if (failed) throw InvalidInput(error);
 }

@@ -88,6 +88,9 @@ void Simulator::sample(const Batch& b, const std::vector<int>& wires, int64_t sh
     const int k = static_cast<int>(wires.size());
     PYQML_REQUIRE(k >= 1 && k <= 30, "sample: between 1 and 30 wires");
     const size_t dim = size_t(1) << k;
+    ResultReservation scratch((double(b.rows) + 1.0) * double(dim) * sizeof(double),
+                              "sample: probabilities and distribution of " + std::to_string(b.rows) + " row(s) x 2^" +
+                                  std::to_string(k));
     std::vector<double> p(size_t(b.rows) * dim);
     probs(b, wires, p.data());
     for (int64_t r = 0; r < b.rows; ++r) {

@@ -12,7 +12,28 @@ double available_memory_bytes();
 double memory_limit_bytes();
 void set_memory_limit(double bytes);
 
-// Throws MemoryLimitExceeded naming `what`, the estimate and the limit when bytes > memory_limit_bytes().
+// Throws MemoryLimitExceeded naming `what`, the estimate and the limit when bytes plus the bytes this
+// thread has reserved (ResultReservation: the call's result arrays) exceed memory_limit_bytes().
 void check_memory(double bytes, const std::string& what);
+
+// Bytes this thread currently holds in ResultReservations.
+double reserved_bytes();
+
+// A call's results counted before they are allocated: the constructor checks `bytes` (with what is already
+// reserved) against the limit and throws MemoryLimitExceeded naming `what`; while it lives, every
+// check_memory on this thread (the engine's workspaces) counts these bytes too, so results and workspaces
+// are refused together, before either is allocated. Thread-local: concurrent calls count their own.
+class ResultReservation {
+public:
+    ResultReservation(double bytes, const std::string& what);
+    ~ResultReservation();
+    ResultReservation(const ResultReservation&) = delete;
+    ResultReservation& operator=(const ResultReservation&) = delete;
+
+private:
+    double bytes_;
+    std::string what_;
+    const std::string* outer_;
+};
 
 }  // namespace pyqml

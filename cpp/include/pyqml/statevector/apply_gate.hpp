@@ -16,6 +16,7 @@
 #include <omp.h>
 #endif
 
+#include "pyqml/common/threads.hpp"
 #include "pyqml/common/types.hpp"
 
 namespace pyqml::sv {
@@ -46,7 +47,7 @@ template <class Body>
 inline void for_range(int64_t n, bool par, Body&& body) {
 #ifdef PYQML_HAVE_OPENMP
     if (par) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(max_threads())
         for (int64_t i = 0; i < n; ++i) body(i);
         return;
     }
@@ -303,8 +304,9 @@ template <int N, class Body>
 inline void reduce_range(int64_t n, bool par, double* acc, Body&& body) {
 #ifdef PYQML_HAVE_OPENMP
     if (par) {
-        std::vector<double> parts(size_t(omp_get_max_threads()) * N, 0.0);
-#pragma omp parallel
+        const int team = max_threads();
+        std::vector<double> parts(size_t(team) * N, 0.0);
+#pragma omp parallel num_threads(team)
         {
             double local[N] = {};
 #pragma omp for schedule(static)
