@@ -111,6 +111,8 @@ void init_tensornet(py::module_& m) {
         .def_property_readonly("forward_macs", &tn::ContractionPlan::forward_macs)
         .def_property_readonly("backward_macs", &tn::ContractionPlan::backward_macs)
         .def_property_readonly("width", &tn::ContractionPlan::width)
+        .def_property_readonly("n_leaves", &tn::ContractionPlan::n_leaves)
+        .def_property_readonly("n_steps", &tn::ContractionPlan::n_steps)
         .def_property_readonly("forward_workspace_elements",
                                [](const tn::ContractionPlan& p) { return p.workspace_elements(false); },
                                "Complex elements of the workspace of a forward-only call (values, amplitudes): "
@@ -217,6 +219,20 @@ void init_tensornet(py::module_& m) {
         }, py::arg("s"), "One cone structure: key, local wire count, Pauli letters, gates (name, wires, diagonal, n_params; "
            "a fused block's name lists its members, e.g. '[CNOT 0 1; RZ 1; CNOT 0 1]'), and its "
            "network's leaves (kind, gate, letter, labels).")
+        .def("structure_key", [](const tn::Executor& e, int s) {
+            PYQML_REQUIRE(s >= 0 && s < e.n_structures(), "structure index out of range");
+            return py::bytes(e.structure(s).key);
+        }, py::arg("s"), "The structural key of structure s (structure(s)['key'] without building the rest).")
+        .def("plan_greedy", [](const tn::Executor& e, const std::vector<int>& structures) {
+            std::vector<std::shared_ptr<tn::ContractionPlan>> plans;
+            {
+                py::gil_scoped_release nogil;
+                plans = tn::greedy_plans(e, structures);
+            }
+            return plans;
+        }, py::arg("structures"),
+           "Compiled plans of the listed structures, each its network (structure(s)['leaves']) contracted along the "
+           "engine's greedy path (tn_greedy_path), planned in parallel; the plans are not installed (set_plan).")
         .def("structure_counts", &tn::Executor::structure_counts, "Number of terms per structure.")
         .def("cones", [](const tn::Executor& e) {
             py::list out;

@@ -4,6 +4,9 @@
 #include <cmath>
 #include <exception>
 #include <map>
+#include <new>
+#include <stdexcept>
+#include <string>
 #include <unordered_map>
 
 #include "pyqml/common/errors.hpp"
@@ -15,6 +18,34 @@
 #endif
 
 namespace pyqml::tn {
+
+// Sizes a thread's buffer inside a parallel region; a failed allocation is recorded in `err` (the first
+// one wins) as MemoryLimitExceeded naming the request, and false is returned, so that the caller rethrows
+// it after the region instead of letting std::bad_alloc escape (which would terminate the process).
+template <class V>
+static bool allocate_workspace(V& buf, int64_t elements, std::exception_ptr& err) {
+    try {
+        buf.resize(static_cast<size_t>(std::max<int64_t>(0, elements)));
+        return true;
+    } catch (const std::bad_alloc&) {
+        const double bytes = double(elements) * sizeof(typename V::value_type);
+#pragma omp critical(pyqml_tn_error)
+        if (!err)
+            err = std::make_exception_ptr(MemoryLimitExceeded(
+                "tensor-network workspace: allocating " + std::to_string(bytes) +
+                    " bytes failed (out of memory; lower the batch, the threads or the memory limit)",
+                bytes, memory_limit_bytes()));
+        return false;
+    } catch (const std::length_error&) {
+        const double bytes = double(elements) * sizeof(typename V::value_type);
+#pragma omp critical(pyqml_tn_error)
+        if (!err)
+            err = std::make_exception_ptr(MemoryLimitExceeded(
+                "tensor-network workspace: " + std::to_string(bytes) + " bytes is more than can be allocated",
+                bytes, memory_limit_bytes()));
+        return false;
+    }
+}
 
 
 namespace {
@@ -164,11 +195,15 @@ void Executor::run(const Batch& b, bool grads, Take&& take) const {
         std::exception_ptr err;
 #pragma omp parallel if (par) num_threads(team)
         {
-            std::vector<std::complex<F>> ws(pairs > 0 ? max_ws : 0);
+            // A failed allocation inside the parallel region must not escape it (that would terminate the
+            // process): it becomes a MemoryLimitExceeded, rethrown after the region, and the thread skips
+            // its share of the loop (every thread still meets the worksharing loop).
+            std::vector<std::complex<F>> ws;
+            const bool have_ws = allocate_workspace(ws, pairs > 0 ? max_ws : 0, err);
             F* wsp = reinterpret_cast<F*>(ws.data());
-            std::vector<cplx> dm;
 #pragma omp for schedule(dynamic, 1)
             for (int64_t q = 0; q < pairs; ++q) {
+                if (!have_ws) continue;
                 try {
                     const int64_t r = q / nt, t = q % nt;
                     const Term& term = terms_[t];
@@ -304,11 +339,14 @@ void amplitudes_t(const Circuit& circuit, const ContractionPlan& plan, const Bat
     std::exception_ptr err;
 #pragma omp parallel if (par) num_threads(team)
     {
-        std::vector<std::complex<F>> ws(static_cast<size_t>(plan.workspace_elements(false)));
+        std::vector<std::complex<F>> ws;
+        const bool have_ws = allocate_workspace(ws, plan.workspace_elements(false), err);
         F* wsp = reinterpret_cast<F*>(ws.data());
-        std::vector<double> angles(na);
+        std::vector<double> angles;
+        const bool have_angles = have_ws && allocate_workspace(angles, na, err);
 #pragma omp for schedule(dynamic, 1)
         for (int64_t r = 0; r < b.rows; ++r) {
+            if (!have_angles) continue;
             try {
                 if (b.angles) {
                     std::copy(b.angles + r * na, b.angles + (r + 1) * na, angles.begin());

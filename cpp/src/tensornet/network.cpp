@@ -1,11 +1,18 @@
 #include "pyqml/tensornet/network.hpp"
 
+#include <exception>
+#include <new>
 #include <string>
 #include <unordered_map>
 
 #include "pyqml/common/errors.hpp"
 
+#include "pyqml/common/threads.hpp"
 #include "pyqml/tensornet/greedy_path.hpp"
+
+#ifdef PYQML_HAVE_OPENMP
+#include <omp.h>
+#endif
 
 namespace pyqml::tn {
 
@@ -114,6 +121,30 @@ std::shared_ptr<ContractionPlan> greedy(std::vector<StructGate> gates, std::vect
 }  // namespace
 
 std::shared_ptr<ContractionPlan> greedy_plan(const Structure& s) { return greedy(s.gates, build_network(s)); }
+
+std::vector<std::shared_ptr<ContractionPlan>> greedy_plans(const Executor& ex, const std::vector<int>& structures) {
+    const int n = static_cast<int>(structures.size());
+    for (int s : structures)
+        PYQML_REQUIRE(s >= 0 && s < ex.n_structures(), "structure index " + std::to_string(s) + " out of range");
+    std::vector<std::shared_ptr<ContractionPlan>> plans(n);
+    std::exception_ptr err;
+#pragma omp parallel for schedule(dynamic, 1) if (n > 1 && max_threads() > 1)
+    for (int i = 0; i < n; ++i) {
+        try {
+            plans[i] = greedy_plan(ex.structure(structures[i]));
+        } catch (const std::bad_alloc&) {
+#pragma omp critical(pyqml_tn_plan_error)
+            if (!err)
+                err = std::make_exception_ptr(MemoryLimitExceeded(
+                    "out of memory while planning structure " + std::to_string(structures[i]), 0.0, 0.0));
+        } catch (...) {
+#pragma omp critical(pyqml_tn_plan_error)
+            if (!err) err = std::current_exception();
+        }
+    }
+    if (err) std::rethrow_exception(err);
+    return plans;
+}
 
 std::shared_ptr<ContractionPlan> greedy_amplitude_plan(const Circuit& c, const std::vector<int>& bits) {
     std::vector<StructGate> gates;

@@ -29,6 +29,9 @@ std::vector<Leaf> build_amplitude_network(const Circuit& c, const std::vector<in
 
 // Leaves (build_network) and a greedy contraction path: a complete plan without any Python.
 std::shared_ptr<ContractionPlan> greedy_plan(const Structure& s);
+// greedy_plan of each listed structure of an executor, spread over threads (structures are independent; the
+// first error, a failed allocation as MemoryLimitExceeded, is rethrown once all are done).
+std::vector<std::shared_ptr<ContractionPlan>> greedy_plans(const Executor& ex, const std::vector<int>& structures);
 std::shared_ptr<ContractionPlan> greedy_amplitude_plan(const Circuit& c, const std::vector<int>& bits);
 
 }  // namespace pyqml::tn
