@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <queue>
 #include <tuple>
 
@@ -71,11 +72,11 @@ std::vector<Step> greedy_path(const std::vector<std::vector<int>>& labels) {
     std::vector<Candidate> store;
     store.reserve(8 * n0);
     std::priority_queue<Candidate> heap(std::less<Candidate>(), std::move(store));
+    auto pow2 = [](int r) { return r < 63 ? double(uint64_t(1) << r) : std::ldexp(1.0, r); };  // exact
     auto push = [&](int a, int b) {
         if (a > b) std::swap(a, b);
         const int r = result_size(a, b);
-        const double score =
-            std::ldexp(1.0, r) - std::ldexp(1.0, int(sets[a].size())) - std::ldexp(1.0, int(sets[b].size()));
+        const double score = pow2(r) - pow2(int(sets[a].size())) - pow2(int(sets[b].size()));
         heap.push({score, r, a, b});
     };
     std::vector<int> mark(sets.size(), -1);  // last tensor whose neighbours were pushed
