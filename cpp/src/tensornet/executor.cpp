@@ -151,7 +151,19 @@ double Executor::estimated_bytes(int64_t rows, bool gradients) const {
     const double threads = double(std::max<int64_t>(1, std::min<int64_t>(max_threads(), pairs)));
     const int64_t per_row = int64_t(terms_.size()) + (gradients ? total_grad_ : 0) + circuit_.n_angles();
     const int64_t block = std::max<int64_t>(1, std::min<int64_t>(rows, kBlockDoubles / std::max<int64_t>(1, per_row)));
-    return threads * per_thread + tables + double(block) * per_row * 8.0;
+    return threads * per_thread + tables + double(block) * per_row * 8.0 + fused_cache_bytes(block);
+}
+
+int64_t Executor::fused_cache_elements() const {
+    int64_t m = 0;
+    for (const Unit& u : fused_.units())
+        if (u.fused()) m += int64_t(1) << (2 * u.wires.size());
+    return m;
+}
+
+double Executor::fused_cache_bytes(int64_t block) const {
+    const double bytes = double(block) * double(fused_cache_elements()) * sizeof(cplx);
+    return bytes <= kFusedCacheBytes ? bytes : 0.0;
 }
 
 void Executor::angles_of_row(const Batch& b, int64_t r, double* angles) const {
@@ -184,11 +196,37 @@ void Executor::run(const Batch& b, bool grads, Take&& take) const {
     const int64_t block = std::max<int64_t>(1, std::min<int64_t>(rows, kBlockDoubles / std::max<int64_t>(1, per_row)));
     std::vector<double> vals(block * nt), g(grads ? block * total_grad_ : 0), angles(block * na);
     const int threads = max_threads();
+    // Offsets of the fused blocks' matrices in one row of the cache (-1: a plain gate).
+    const auto& all_units = fused_.units();
+    std::vector<int64_t> fused_off(all_units.size(), -1);
+    std::vector<int> fused_ids;
+    int64_t n_fused_cache = 0;
+    for (size_t u = 0; u < all_units.size(); ++u)
+        if (all_units[u].fused()) {
+            fused_off[u] = n_fused_cache;
+            fused_ids.push_back(static_cast<int>(u));
+            n_fused_cache += int64_t(1) << (2 * all_units[u].wires.size());
+        }
+    std::vector<cplx> fused_cache;
     for (int64_t r0 = 0; r0 < rows; r0 += block) {
         const int64_t nr = std::min(block, rows - r0);
         for (int64_t r = 0; r < nr; ++r) angles_of_row(b, r0 + r, angles.data() + r * na);
         const int64_t pairs = nr * nt;
         const bool par = threads > 1 && pairs > 1;
+        // The matrices of fused blocks (each a product of its members' matrices), once per row for all
+        // terms, when they fit in kFusedCacheBytes; plain gates are bound per term as before.
+        const bool cache_fused = n_fused_cache > 0 && fused_cache_bytes(nr) > 0;
+        if (cache_fused) {
+            fused_cache.resize(static_cast<size_t>(nr * n_fused_cache));
+            const int64_t jobs = nr * int64_t(fused_ids.size());
+#pragma omp parallel for schedule(static) if (par && jobs > 64)
+            for (int64_t q = 0; q < jobs; ++q) {
+                const int64_t r = q / int64_t(fused_ids.size());
+                const int u = fused_ids[q % int64_t(fused_ids.size())];
+                const auto m = fused_.matrix(u, angles.data() + r * na);
+                std::copy(m.begin(), m.end(), fused_cache.begin() + r * n_fused_cache + fused_off[u]);
+            }
+        }
         // One workspace per thread, and no more threads than pairs (what estimated_bytes counts).
         const int team = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, pairs)));
         set_blas_threads(par ? 1 : threads);
@@ -211,8 +249,14 @@ void Executor::run(const Batch& b, bool grads, Take&& take) const {
                     const double* ang = angles.data() + r * na;
                     const auto& units = fused_.units();
                     for (size_t j = 0; j < term.cone.units.size(); ++j) {
-                        auto m = fused_.matrix(term.cone.units[j], ang);
-                        plan.fill_gate(wsp, static_cast<int>(j), m.data(), grads);
+                        const int u = term.cone.units[j];
+                        if (cache_fused && fused_off[u] >= 0) {
+                            plan.fill_gate(wsp, static_cast<int>(j),
+                                           fused_cache.data() + r * n_fused_cache + fused_off[u], grads);
+                        } else {
+                            auto m = fused_.matrix(u, ang);
+                            plan.fill_gate(wsp, static_cast<int>(j), m.data(), grads);
+                        }
                     }
                     plan.fill_constants(wsp, grads);
                     vals[r * nt + t] = double(plan.forward(wsp, grads).real());
