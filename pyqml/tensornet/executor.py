@@ -113,7 +113,8 @@ class TensorNetExecutor(Executor):
         limit = _core.memory_limit()
         if not progress and max_time is None:
             # Every structure at once (the engine plans the greedy ones in parallel), then the same checks.
-            for s, p in enumerate(plans_for(self._tn, optimize)):
+            refuse = limit if refuse_oversized else float("inf")
+            for s, p in enumerate(plans_for(self._tn, optimize, refuse, elem)):
                 if refuse_oversized:
                     self._refuse_oversized(p, elem, limit)
                 self.plans.append(p)

@@ -328,7 +328,7 @@ def plan_for(structure: dict, optimize: str = "auto") -> StructurePlan:
     return plan
 
 
-def plans_for(tn, optimize: str = "auto"):
+def plans_for(tn, optimize: str = "auto", refuse_bytes: float = float("inf"), elem_bytes: int = 16):
     """``plan_for`` of every structure of a ``_core.TensorNet``, in order (a generator), with the same trees.
 
     With "auto", the structures not in the cache are planned by the engine at once (networks, greedy paths
@@ -337,7 +337,8 @@ def plans_for(tn, optimize: str = "auto"):
     trials for an expensive greedy tree (``_refine``). Every other plan is the engine's greedy one, as
     ``plan_for`` would make it. Should the engine's batch fail (a network too wide to compile), the
     structures are planned one by one as they are consumed, so that the error is the one a loop over
-    ``plan_for`` meets first.
+    ``plan_for`` meets first. The engine's batch also ends at the first plan whose forward workspace and
+    tables exceed ``refuse_bytes`` (the caller refuses it), so that nothing after it is planned.
     """
     n = tn.n_structures
     keys = [tn.structure_key(s) for s in range(n)]
@@ -345,10 +346,7 @@ def plans_for(tn, optimize: str = "auto"):
     missing = [s for s in range(n) if plans[s] is None]
     cores: dict[int, Any] = {}
     if optimize == "auto" and missing:
-        try:
-            cores = dict(zip(missing, tn.plan_greedy(missing)))
-        except (ValueError, MemoryError):
-            cores = {}
+        cores = dict(zip(missing, tn.plan_greedy(missing, refuse_bytes, elem_bytes)))
     limit = _core.memory_limit()
     for s in range(n):
         plan = plans[s]

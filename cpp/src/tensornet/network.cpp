@@ -1,5 +1,6 @@
 #include "pyqml/tensornet/network.hpp"
 
+#include <atomic>
 #include <exception>
 #include <new>
 #include <string>
@@ -122,27 +123,32 @@ std::shared_ptr<ContractionPlan> greedy(std::vector<StructGate> gates, std::vect
 
 std::shared_ptr<ContractionPlan> greedy_plan(const Structure& s) { return greedy(s.gates, build_network(s)); }
 
-std::vector<std::shared_ptr<ContractionPlan>> greedy_plans(const Executor& ex, const std::vector<int>& structures) {
+std::vector<std::shared_ptr<ContractionPlan>> greedy_plans(const Executor& ex, const std::vector<int>& structures,
+                                                          double refuse_bytes, int elem_bytes) {
     const int n = static_cast<int>(structures.size());
     for (int s : structures)
         PYQML_REQUIRE(s >= 0 && s < ex.n_structures(), "structure index " + std::to_string(s) + " out of range");
     std::vector<std::shared_ptr<ContractionPlan>> plans(n);
-    std::exception_ptr err;
+    // The first position (in list order) that failed or is over refuse_bytes: later ones are skipped, as a
+    // loop planning one structure after another would have stopped there.
+    std::atomic<int> stop(n);
+    auto lower_stop = [&](int i) {
+        int cur = stop.load();
+        while (i < cur && !stop.compare_exchange_weak(cur, i)) {
+        }
+    };
 #pragma omp parallel for schedule(dynamic, 1) if (n > 1 && max_threads() > 1)
     for (int i = 0; i < n; ++i) {
+        if (i > stop.load()) continue;
         try {
-            plans[i] = greedy_plan(ex.structure(structures[i]));
-        } catch (const std::bad_alloc&) {
-#pragma omp critical(pyqml_tn_plan_error)
-            if (!err)
-                err = std::make_exception_ptr(MemoryLimitExceeded(
-                    "out of memory while planning structure " + std::to_string(structures[i]), 0.0, 0.0));
-        } catch (...) {
-#pragma omp critical(pyqml_tn_plan_error)
-            if (!err) err = std::current_exception();
+            auto p = greedy_plan(ex.structure(structures[i]));
+            if (p->bytes_per_thread(elem_bytes, false) + p->table_bytes() > refuse_bytes) lower_stop(i);
+            plans[i] = std::move(p);
+        } catch (...) {  // left empty: the caller plans it again on its own, meeting the error there
+            lower_stop(i);
         }
     }
-    if (err) std::rethrow_exception(err);
+    for (int i = stop.load() + 1; i < n; ++i) plans[i].reset();
     return plans;
 }
 
