@@ -2,6 +2,7 @@
 // compiled contraction plans and batched execution with reverse-mode gradients.
 #include <pybind11/complex.h>
 
+#include <limits>
 #include <memory>
 
 #include "convert.hpp"
@@ -111,6 +112,8 @@ void init_tensornet(py::module_& m) {
         .def_property_readonly("forward_macs", &tn::ContractionPlan::forward_macs)
         .def_property_readonly("backward_macs", &tn::ContractionPlan::backward_macs)
         .def_property_readonly("width", &tn::ContractionPlan::width)
+        .def_property_readonly("n_leaves", &tn::ContractionPlan::n_leaves)
+        .def_property_readonly("n_steps", &tn::ContractionPlan::n_steps)
         .def_property_readonly("forward_workspace_elements",
                                [](const tn::ContractionPlan& p) { return p.workspace_elements(false); },
                                "Complex elements of the workspace of a forward-only call (values, amplitudes): "
@@ -217,6 +220,26 @@ void init_tensornet(py::module_& m) {
         }, py::arg("s"), "One cone structure: key, local wire count, Pauli letters, gates (name, wires, diagonal, n_params; "
            "a fused block's name lists its members, e.g. '[CNOT 0 1; RZ 1; CNOT 0 1]'), and its "
            "network's leaves (kind, gate, letter, labels).")
+        .def("structure_key", [](const tn::Executor& e, int s) {
+            PYQML_REQUIRE(s >= 0 && s < e.n_structures(), "structure index out of range");
+            return py::bytes(e.structure(s).key);
+        }, py::arg("s"), "The structural key of structure s (structure(s)['key'] without building the rest).")
+        .def("plan_greedy", [](const tn::Executor& e, const std::vector<int>& structures, double refuse_bytes,
+                               int elem_bytes) {
+            std::vector<std::shared_ptr<tn::ContractionPlan>> plans;
+            {
+                py::gil_scoped_release nogil;
+                plans = tn::greedy_plans(e, structures, refuse_bytes, elem_bytes);
+            }
+            py::list out;
+            for (auto& p : plans) out.append(p ? py::cast(p) : py::none());
+            return out;
+        }, py::arg("structures"), py::arg("refuse_bytes") = std::numeric_limits<double>::infinity(),
+           py::arg("elem_bytes") = 16,
+           "Compiled plans of the listed structures, each its network (structure(s)['leaves']) contracted along the "
+           "engine's greedy path (tn_greedy_path), planned in parallel; the plans are not installed (set_plan). "
+           "The batch ends at the first structure that fails (None there and after) or whose forward workspace "
+           "and tables exceed refuse_bytes (kept; None after).")
         .def("structure_counts", &tn::Executor::structure_counts, "Number of terms per structure.")
         .def("cones", [](const tn::Executor& e) {
             py::list out;

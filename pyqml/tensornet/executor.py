@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _core
 from ..frontend.execution import Estimate, Executor, register_method
-from .network import StructurePlan, check_optimize, plan_for
+from .network import StructurePlan, check_optimize, plan_for, plans_for
 
 # probs() of at most this many wires (2^k Z words, each through its light cone).
 PROBS_MAX_WIRES = 12
@@ -110,6 +110,16 @@ class TensorNetExecutor(Executor):
                 structures = tqdm(structures, desc="planning", unit="structure")
             except ImportError:
                 pass
+        limit = _core.memory_limit()
+        if not progress and max_time is None:
+            # Every structure at once (the engine plans the greedy ones in parallel), then the same checks.
+            refuse = limit if refuse_oversized else float("inf")
+            for s, p in enumerate(plans_for(self._tn, optimize, refuse, elem)):
+                if refuse_oversized:
+                    self._refuse_oversized(p, elem, limit)
+                self.plans.append(p)
+                self._tn.set_plan(s, p.core)
+            structures = range(0)
         for s in structures:
             if max_time is not None and time.perf_counter() - start > max_time:
                 widest = max((p.width for p in self.plans), default=0)
@@ -117,17 +127,20 @@ class TensorNetExecutor(Executor):
                                    f"{s} of {self._tn.n_structures} structures planned, the widest so far 2^{widest}")
             p = plan_for(self._tn.structure(s), optimize)
             if refuse_oversized:
-                # Refuse up front, before planning the other structures, when one plan alone cannot fit: one
-                # thread's forward workspace and the permutation tables, what every call needs at least (a
-                # gradient call's larger workspace is checked when it is made).
-                need = p.core.bytes_per_thread(elem, False) + p.core.table_bytes
-                limit = _core.memory_limit()
-                if need > limit:
-                    raise _core.MemoryLimitError(
-                        f"tensor-network contraction (largest tensor 2^{p.width} amplitudes) needs an estimated "
-                        f"{need:.4g} bytes, over the memory limit of {limit:.4g} bytes")
+                self._refuse_oversized(p, elem, limit)
             self.plans.append(p)
             self._tn.set_plan(s, p.core)
+
+    @staticmethod
+    def _refuse_oversized(p: StructurePlan, elem: int, limit: float) -> None:
+        """Refuse up front, before the other structures are used, when one plan alone cannot fit: one thread's
+        forward workspace and the permutation tables, what every call needs at least (a gradient call's
+        larger workspace is checked when it is made)."""
+        need = p.core.bytes_per_thread(elem, False) + p.core.table_bytes
+        if need > limit:
+            raise _core.MemoryLimitError(
+                f"tensor-network contraction (largest tensor 2^{p.width} amplitudes) needs an estimated "
+                f"{need:.4g} bytes, over the memory limit of {limit:.4g} bytes")
 
     @classmethod
     def estimate(cls, circuit, observables, measurement: str, precision: str, optimize: str = "auto",

@@ -225,6 +225,13 @@ def _search(labels: list[list[int]], optimize) -> list:
     return path
 
 
+def _refine(cost: float, width: int, limit: float) -> bool:
+    """Whether "auto" also tries randomised greedy paths after the engine's greedy tree: when that tree costs
+    more than _REFINE_COST complex multiply-adds (below it, the trials, ~100 ms on a large network, cost
+    more than any tree they could save) and its largest tensor could fit in memory."""
+    return cost > _REFINE_COST and 16.0 * 2.0**width <= 2.0**10 * limit
+
+
 class StructurePlan:
     """One structure's network and contraction tree, compiled for the engine (``core``).
 
@@ -232,28 +239,62 @@ class StructurePlan:
     ----------
     leaves : list of (kind, gate, letter, labels)
         The network's tensors (kinds: 0 ket gate, 1 bra gate, 2 ``|0>``, 3 Pauli, 4 diagonal Z).
+    gates : list of (name, n_wires, diagonal flags, n_params)
     tree : list of (a, b, kept labels)
         Pairwise steps; tensor ids are leaves first, then step results in order.
     core : pyqml._core.ContractionPlan
+
+    A plan made by the engine (``from_core``: greedy trees planned in C++, ``TensorNet.plan_greedy``) reads
+    ``leaves``, ``gates`` and ``tree`` from its compiled plan on first use.
     """
 
-    def __init__(self, structure: dict, optimize: str):
-        self.leaves, self.gates = build_network(structure)
-        labels = [lf[3] for lf in self.leaves]
+    def __init__(self, structure: dict, optimize: str, greedy=None, memory_limit: float | None = None):
+        self._leaves, self._gates = build_network(structure)
+        labels = [lf[3] for lf in self._leaves]
         if optimize == "auto" and len(labels) > _OPTIMAL_MAX:
             # contraction_steps("auto"), with the greedy tree's cost and width read from its compiled plan
-            # (planning thousands of cone structures is dominated by such bookkeeping otherwise).
-            self.tree = _core.tn_greedy_path(labels)
-            self.core = _core.ContractionPlan(self.gates, self.leaves, self.tree)
+            # (planning thousands of cone structures is dominated by such bookkeeping otherwise); `greedy`
+            # is that plan when the engine made it already.
+            if greedy is None:
+                greedy = _core.ContractionPlan(self._gates, self._leaves, _core.tn_greedy_path(labels))
+            self.core = greedy
+            self._tree = None
+            limit = _core.memory_limit() if memory_limit is None else memory_limit
             cost = self.core.forward_macs
-            if cost > _REFINE_COST and 16.0 * 2.0**self.core.width <= 2.0**10 * _core.memory_limit():
+            if _refine(cost, self.core.width, limit):
                 alt = _searched_steps(labels, "random-greedy")
                 if tree_cost(labels, alt)[0] < cost:
-                    self.tree = alt
-                    self.core = _core.ContractionPlan(self.gates, self.leaves, self.tree)
+                    self._tree = alt
+                    self.core = _core.ContractionPlan(self._gates, self._leaves, self._tree)
         else:
-            self.tree = contraction_steps(labels, optimize)
-            self.core = _core.ContractionPlan(self.gates, self.leaves, self.tree)
+            self._tree = contraction_steps(labels, optimize)
+            self.core = _core.ContractionPlan(self._gates, self._leaves, self._tree)
+
+    @classmethod
+    def from_core(cls, core) -> StructurePlan:
+        """The plan of a compiled ``_core.ContractionPlan`` (leaves, gates and tree read from it lazily)."""
+        self = cls.__new__(cls)
+        self.core = core
+        self._leaves = self._gates = self._tree = None
+        return self
+
+    @property
+    def leaves(self) -> list:
+        if self._leaves is None:
+            self._leaves = self.core.leaves
+        return self._leaves
+
+    @property
+    def gates(self) -> list:
+        if self._gates is None:
+            self._gates = self.core.gates
+        return self._gates
+
+    @property
+    def tree(self) -> list:
+        if self._tree is None:
+            self._tree = self.core.steps
+        return self._tree
 
     @property
     def width(self) -> int:
@@ -274,7 +315,7 @@ _PLAN_CACHE = PlanCache("contraction plans")
 
 def _plan_bytes(plan: StructurePlan) -> float:
     """Estimated bytes a cached plan holds: permutation tables, leaves and steps."""
-    return plan.core.table_bytes + 96.0 * (len(plan.leaves) + len(plan.tree))
+    return plan.core.table_bytes + 96.0 * (plan.core.n_leaves + plan.core.n_steps)
 
 
 def plan_for(structure: dict, optimize: str = "auto") -> StructurePlan:
@@ -285,6 +326,41 @@ def plan_for(structure: dict, optimize: str = "auto") -> StructurePlan:
         plan = StructurePlan(structure, optimize)
         _PLAN_CACHE.put(key, plan, _plan_bytes(plan) + len(structure["key"]))
     return plan
+
+
+def plans_for(tn, optimize: str = "auto", refuse_bytes: float = float("inf"), elem_bytes: int = 16):
+    """``plan_for`` of every structure of a ``_core.TensorNet``, in order (a generator), with the same trees.
+
+    With "auto", the structures not in the cache are planned by the engine at once (networks, greedy paths
+    and compiled plans in C++, in parallel, ``TensorNet.plan_greedy``); Python then only looks again at the
+    networks "auto" treats otherwise: exhaustive search for at most _OPTIMAL_MAX tensors, randomised greedy
+    trials for an expensive greedy tree (``_refine``). Every other plan is the engine's greedy one, as
+    ``plan_for`` would make it. Should the engine's batch fail (a network too wide to compile), the
+    structures are planned one by one as they are consumed, so that the error is the one a loop over
+    ``plan_for`` meets first. The engine's batch also ends at the first plan whose forward workspace and
+    tables exceed ``refuse_bytes`` (the caller refuses it), so that nothing after it is planned.
+    """
+    n = tn.n_structures
+    keys = [tn.structure_key(s) for s in range(n)]
+    plans = [_PLAN_CACHE.get((k, optimize)) for k in keys]
+    missing = [s for s in range(n) if plans[s] is None]
+    cores: dict[int, Any] = {}
+    if optimize == "auto" and missing:
+        cores = dict(zip(missing, tn.plan_greedy(missing, refuse_bytes, elem_bytes)))
+    limit = _core.memory_limit()
+    for s in range(n):
+        plan = plans[s]
+        if plan is None:
+            key = (keys[s], optimize)
+            core = cores.get(s)
+            if core is not None and core.n_leaves > _OPTIMAL_MAX and not _refine(core.forward_macs, core.width, limit):
+                plan = StructurePlan.from_core(core)
+            elif core is not None and core.n_leaves > _OPTIMAL_MAX:
+                plan = StructurePlan(tn.structure(s), optimize, greedy=core, memory_limit=limit)
+            else:
+                plan = StructurePlan(tn.structure(s), optimize)
+            _PLAN_CACHE.put(key, plan, _plan_bytes(plan) + len(keys[s]))
+        yield plan
 
 
 def clear_plan_cache() -> None:

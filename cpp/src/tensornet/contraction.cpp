@@ -84,6 +84,10 @@ int64_t place(const std::vector<Interval>& iv, const std::vector<int>& order, bo
 // and while the network is moderate also largest first by longest lifetime or latest end, and shuffles
 // within the size classes from a fixed seed. The shortest buffer is kept (ties: the earlier try), so the
 // result is deterministic; the search stops once it reaches the live peak.
+// Above this many intervals only the two main orders are tried (a wide QAOA cone's network has ~700, and
+// planning thousands of them was dominated by the extra tries).
+constexpr int kModerateIntervals = 512;
+
 int64_t assign_intervals(const std::vector<Interval>& iv, std::vector<int64_t>& best) {
     const int n = static_cast<int>(iv.size());
     int64_t peak = 0;
@@ -119,7 +123,7 @@ int64_t assign_intervals(const std::vector<Interval>& iv, std::vector<int64_t>& 
         return best_total == peak;
     };
     // Each try costs O(n^2) at worst: the two main orders always, the others while n is moderate.
-    const int n_orders = 4;
+    const int n_orders = n <= kModerateIntervals ? 4 : 2;
     for (int o = 0; o < n_orders; ++o) {
         const Less less = orders[o];
         std::iota(order.begin(), order.end(), 0);
@@ -178,8 +182,12 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
         s.labels = lf.labels;
         rank_ok(s.labels.size());
         s.size = int64_t(1) << s.labels.size();
-        std::unordered_set<int> seen(s.labels.begin(), s.labels.end());
-        PYQML_REQUIRE(seen.size() == s.labels.size(), "leaf " + std::to_string(i) + " repeats an index");
+        {
+            std::vector<int> seen(s.labels);
+            std::sort(seen.begin(), seen.end());
+            PYQML_REQUIRE(std::adjacent_find(seen.begin(), seen.end()) == seen.end(),
+                          "leaf " + std::to_string(i) + " repeats an index");
+        }
         if (lf.kind == LeafKind::KetGate || lf.kind == LeafKind::BraGate) {
             PYQML_REQUIRE(lf.gate >= 0 && lf.gate < G, "leaf " + std::to_string(i) + ": gate out of range");
             auto& slot = lf.kind == LeafKind::KetGate ? ket_leaf_[lf.gate] : bra_leaf_[lf.gate];
@@ -241,10 +249,17 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
         used[st.a] = used[st.b] = 1;
         const auto& la = slots_[st.a].labels;
         const auto& lb = slots_[st.b].labels;
-        std::unordered_set<int> keep(st.keep.begin(), st.keep.end());
-        std::unordered_map<int, int> pos_b;
-        for (size_t j = 0; j < lb.size(); ++j) pos_b[lb[j]] = static_cast<int>(j);
-        std::unordered_set<int> in_a(la.begin(), la.end());
+        // Index lists are short (at most 62): linear scans instead of hash sets.
+        std::vector<int> keep(st.keep);
+        std::sort(keep.begin(), keep.end());
+        keep.erase(std::unique(keep.begin(), keep.end()), keep.end());
+        auto kept_ = [&](int l) { return std::binary_search(keep.begin(), keep.end(), l); };
+        auto pos_in_b = [&](int l) {
+            for (size_t j = 0; j < lb.size(); ++j)
+                if (lb[j] == l) return static_cast<int>(j);
+            return -1;
+        };
+        auto in_a = [&](int l) { return std::find(la.begin(), la.end(), l) != la.end(); };
         StepExec ex;
         ex.a = st.a;
         ex.b = st.b;
@@ -252,13 +267,14 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
         std::vector<int> batch_a, free_a, con_a, batch_b, con_b, free_b, out_labels;
         for (size_t j = 0; j < la.size(); ++j) {
             int l = la[j];
-            bool inb = pos_b.count(l) > 0, kept = keep.count(l) > 0;
+            const int pb = pos_in_b(l);
+            bool inb = pb >= 0, kept = kept_(l);
             if (inb && kept) {
                 batch_a.push_back(int(j));
-                batch_b.push_back(pos_b[l]);
+                batch_b.push_back(pb);
             } else if (inb) {
                 con_a.push_back(int(j));
-                con_b.push_back(pos_b[l]);
+                con_b.push_back(pb);
             } else {
                 PYQML_REQUIRE(kept, "step " + std::to_string(si) + ": index " + std::to_string(l) +
                                         " appears in one operand only and is not kept");
@@ -266,8 +282,8 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
             }
         }
         for (size_t j = 0; j < lb.size(); ++j) {
-            if (in_a.count(lb[j])) continue;
-            PYQML_REQUIRE(keep.count(lb[j]), "step " + std::to_string(si) + ": index " + std::to_string(lb[j]) +
+            if (in_a(lb[j])) continue;
+            PYQML_REQUIRE(kept_(lb[j]), "step " + std::to_string(si) + ": index " + std::to_string(lb[j]) +
                                                  " appears in one operand only and is not kept");
             free_b.push_back(int(j));
         }

@@ -4,6 +4,9 @@
 #include <cmath>
 #include <exception>
 #include <map>
+#include <new>
+#include <stdexcept>
+#include <string>
 #include <unordered_map>
 
 #include "pyqml/common/errors.hpp"
@@ -15,6 +18,34 @@
 #endif
 
 namespace pyqml::tn {
+
+// Sizes a thread's buffer inside a parallel region; a failed allocation is recorded in `err` (the first
+// one wins) as MemoryLimitExceeded naming the request, and false is returned, so that the caller rethrows
+// it after the region instead of letting std::bad_alloc escape (which would terminate the process).
+template <class V>
+static bool allocate_workspace(V& buf, int64_t elements, std::exception_ptr& err) {
+    try {
+        buf.resize(static_cast<size_t>(std::max<int64_t>(0, elements)));
+        return true;
+    } catch (const std::bad_alloc&) {
+        const double bytes = double(elements) * sizeof(typename V::value_type);
+#pragma omp critical(pyqml_tn_error)
+        if (!err)
+            err = std::make_exception_ptr(MemoryLimitExceeded(
+                "tensor-network workspace: allocating " + std::to_string(bytes) +
+                    " bytes failed (out of memory; lower the batch, the threads or the memory limit)",
+                bytes, memory_limit_bytes()));
+        return false;
+    } catch (const std::length_error&) {
+        const double bytes = double(elements) * sizeof(typename V::value_type);
+#pragma omp critical(pyqml_tn_error)
+        if (!err)
+            err = std::make_exception_ptr(MemoryLimitExceeded(
+                "tensor-network workspace: " + std::to_string(bytes) + " bytes is more than can be allocated",
+                bytes, memory_limit_bytes()));
+        return false;
+    }
+}
 
 
 namespace {
@@ -120,7 +151,19 @@ double Executor::estimated_bytes(int64_t rows, bool gradients) const {
     const double threads = double(std::max<int64_t>(1, std::min<int64_t>(max_threads(), pairs)));
     const int64_t per_row = int64_t(terms_.size()) + (gradients ? total_grad_ : 0) + circuit_.n_angles();
     const int64_t block = std::max<int64_t>(1, std::min<int64_t>(rows, kBlockDoubles / std::max<int64_t>(1, per_row)));
-    return threads * per_thread + tables + double(block) * per_row * 8.0;
+    return threads * per_thread + tables + double(block) * per_row * 8.0 + fused_cache_bytes(block);
+}
+
+int64_t Executor::fused_cache_elements() const {
+    int64_t m = 0;
+    for (const Unit& u : fused_.units())
+        if (u.fused()) m += int64_t(1) << (2 * u.wires.size());
+    return m;
+}
+
+double Executor::fused_cache_bytes(int64_t block) const {
+    const double bytes = double(block) * double(fused_cache_elements()) * sizeof(cplx);
+    return bytes <= kFusedCacheBytes ? bytes : 0.0;
 }
 
 void Executor::angles_of_row(const Batch& b, int64_t r, double* angles) const {
@@ -153,22 +196,52 @@ void Executor::run(const Batch& b, bool grads, Take&& take) const {
     const int64_t block = std::max<int64_t>(1, std::min<int64_t>(rows, kBlockDoubles / std::max<int64_t>(1, per_row)));
     std::vector<double> vals(block * nt), g(grads ? block * total_grad_ : 0), angles(block * na);
     const int threads = max_threads();
+    // Offsets of the fused blocks' matrices in one row of the cache (-1: a plain gate).
+    const auto& all_units = fused_.units();
+    std::vector<int64_t> fused_off(all_units.size(), -1);
+    std::vector<int> fused_ids;
+    int64_t n_fused_cache = 0;
+    for (size_t u = 0; u < all_units.size(); ++u)
+        if (all_units[u].fused()) {
+            fused_off[u] = n_fused_cache;
+            fused_ids.push_back(static_cast<int>(u));
+            n_fused_cache += int64_t(1) << (2 * all_units[u].wires.size());
+        }
+    std::vector<cplx> fused_cache;
     for (int64_t r0 = 0; r0 < rows; r0 += block) {
         const int64_t nr = std::min(block, rows - r0);
         for (int64_t r = 0; r < nr; ++r) angles_of_row(b, r0 + r, angles.data() + r * na);
         const int64_t pairs = nr * nt;
         const bool par = threads > 1 && pairs > 1;
+        // The matrices of fused blocks (each a product of its members' matrices), once per row for all
+        // terms, when they fit in kFusedCacheBytes; plain gates are bound per term as before.
+        const bool cache_fused = n_fused_cache > 0 && fused_cache_bytes(nr) > 0;
+        if (cache_fused) {
+            fused_cache.resize(static_cast<size_t>(nr * n_fused_cache));
+            const int64_t jobs = nr * int64_t(fused_ids.size());
+#pragma omp parallel for schedule(static) if (par && jobs > 64)
+            for (int64_t q = 0; q < jobs; ++q) {
+                const int64_t r = q / int64_t(fused_ids.size());
+                const int u = fused_ids[q % int64_t(fused_ids.size())];
+                const auto m = fused_.matrix(u, angles.data() + r * na);
+                std::copy(m.begin(), m.end(), fused_cache.begin() + r * n_fused_cache + fused_off[u]);
+            }
+        }
         // One workspace per thread, and no more threads than pairs (what estimated_bytes counts).
         const int team = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, pairs)));
         set_blas_threads(par ? 1 : threads);
         std::exception_ptr err;
 #pragma omp parallel if (par) num_threads(team)
         {
-            std::vector<std::complex<F>> ws(pairs > 0 ? max_ws : 0);
+            // A failed allocation inside the parallel region must not escape it (that would terminate the
+            // process): it becomes a MemoryLimitExceeded, rethrown after the region, and the thread skips
+            // its share of the loop (every thread still meets the worksharing loop).
+            std::vector<std::complex<F>> ws;
+            const bool have_ws = allocate_workspace(ws, pairs > 0 ? max_ws : 0, err);
             F* wsp = reinterpret_cast<F*>(ws.data());
-            std::vector<cplx> dm;
 #pragma omp for schedule(dynamic, 1)
             for (int64_t q = 0; q < pairs; ++q) {
+                if (!have_ws) continue;
                 try {
                     const int64_t r = q / nt, t = q % nt;
                     const Term& term = terms_[t];
@@ -176,8 +249,14 @@ void Executor::run(const Batch& b, bool grads, Take&& take) const {
                     const double* ang = angles.data() + r * na;
                     const auto& units = fused_.units();
                     for (size_t j = 0; j < term.cone.units.size(); ++j) {
-                        auto m = fused_.matrix(term.cone.units[j], ang);
-                        plan.fill_gate(wsp, static_cast<int>(j), m.data(), grads);
+                        const int u = term.cone.units[j];
+                        if (cache_fused && fused_off[u] >= 0) {
+                            plan.fill_gate(wsp, static_cast<int>(j),
+                                           fused_cache.data() + r * n_fused_cache + fused_off[u], grads);
+                        } else {
+                            auto m = fused_.matrix(u, ang);
+                            plan.fill_gate(wsp, static_cast<int>(j), m.data(), grads);
+                        }
                     }
                     plan.fill_constants(wsp, grads);
                     vals[r * nt + t] = double(plan.forward(wsp, grads).real());
@@ -304,11 +383,14 @@ void amplitudes_t(const Circuit& circuit, const ContractionPlan& plan, const Bat
     std::exception_ptr err;
 #pragma omp parallel if (par) num_threads(team)
     {
-        std::vector<std::complex<F>> ws(static_cast<size_t>(plan.workspace_elements(false)));
+        std::vector<std::complex<F>> ws;
+        const bool have_ws = allocate_workspace(ws, plan.workspace_elements(false), err);
         F* wsp = reinterpret_cast<F*>(ws.data());
-        std::vector<double> angles(na);
+        std::vector<double> angles;
+        const bool have_angles = have_ws && allocate_workspace(angles, na, err);
 #pragma omp for schedule(dynamic, 1)
         for (int64_t r = 0; r < b.rows; ++r) {
+            if (!have_angles) continue;
             try {
                 if (b.angles) {
                     std::copy(b.angles + r * na, b.angles + (r + 1) * na, angles.begin());

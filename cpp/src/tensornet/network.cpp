@@ -1,11 +1,19 @@
 #include "pyqml/tensornet/network.hpp"
 
+#include <atomic>
+#include <exception>
+#include <new>
 #include <string>
 #include <unordered_map>
 
 #include "pyqml/common/errors.hpp"
 
+#include "pyqml/common/threads.hpp"
 #include "pyqml/tensornet/greedy_path.hpp"
+
+#ifdef PYQML_HAVE_OPENMP
+#include <omp.h>
+#endif
 
 namespace pyqml::tn {
 
@@ -114,6 +122,35 @@ std::shared_ptr<ContractionPlan> greedy(std::vector<StructGate> gates, std::vect
 }  // namespace
 
 std::shared_ptr<ContractionPlan> greedy_plan(const Structure& s) { return greedy(s.gates, build_network(s)); }
+
+std::vector<std::shared_ptr<ContractionPlan>> greedy_plans(const Executor& ex, const std::vector<int>& structures,
+                                                          double refuse_bytes, int elem_bytes) {
+    const int n = static_cast<int>(structures.size());
+    for (int s : structures)
+        PYQML_REQUIRE(s >= 0 && s < ex.n_structures(), "structure index " + std::to_string(s) + " out of range");
+    std::vector<std::shared_ptr<ContractionPlan>> plans(n);
+    // The first position (in list order) that failed or is over refuse_bytes: later ones are skipped, as a
+    // loop planning one structure after another would have stopped there.
+    std::atomic<int> stop(n);
+    auto lower_stop = [&](int i) {
+        int cur = stop.load();
+        while (i < cur && !stop.compare_exchange_weak(cur, i)) {
+        }
+    };
+#pragma omp parallel for schedule(dynamic, 1) if (n > 1 && max_threads() > 1)
+    for (int i = 0; i < n; ++i) {
+        if (i > stop.load()) continue;
+        try {
+            auto p = greedy_plan(ex.structure(structures[i]));
+            if (p->bytes_per_thread(elem_bytes, false) + p->table_bytes() > refuse_bytes) lower_stop(i);
+            plans[i] = std::move(p);
+        } catch (...) {  // left empty: the caller plans it again on its own, meeting the error there
+            lower_stop(i);
+        }
+    }
+    for (int i = stop.load() + 1; i < n; ++i) plans[i].reset();
+    return plans;
+}
 
 std::shared_ptr<ContractionPlan> greedy_amplitude_plan(const Circuit& c, const std::vector<int>& bits) {
     std::vector<StructGate> gates;

@@ -75,6 +75,11 @@ private:
     template <class F, class Take>
     void run(const Batch& b, bool grads, Take&& take) const;
     void angles_of_row(const Batch& b, int64_t r, double* angles) const;
+    // Complex elements of one row's fused-block matrices, and the bytes of their cache for `rows` rows
+    // (0 when over kFusedCacheBytes: the blocks are then multiplied out per term).
+    int64_t fused_cache_elements() const;
+    double fused_cache_bytes(int64_t rows) const;
+    static constexpr double kFusedCacheBytes = 64.0 * (1 << 20);
 
     Circuit circuit_;
     FusedCircuit fused_;

@@ -29,6 +29,12 @@ std::vector<Leaf> build_amplitude_network(const Circuit& c, const std::vector<in
 
 // Leaves (build_network) and a greedy contraction path: a complete plan without any Python.
 std::shared_ptr<ContractionPlan> greedy_plan(const Structure& s);
+// greedy_plan of each listed structure of an executor, spread over threads (structures are independent). A
+// structure whose plan fails (any error) or whose forward workspace and tables (bytes_per_thread(elem_bytes,
+// false) + table_bytes) exceed refuse_bytes ends the batch there, as a one-by-one loop would: the failed
+// one and all after it are left empty (nullptr), an oversized one is kept.
+std::vector<std::shared_ptr<ContractionPlan>> greedy_plans(const Executor& ex, const std::vector<int>& structures,
+                                                          double refuse_bytes, int elem_bytes);
 std::shared_ptr<ContractionPlan> greedy_amplitude_plan(const Circuit& c, const std::vector<int>& bits);
 
 }  // namespace pyqml::tn
