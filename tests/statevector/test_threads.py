@@ -113,8 +113,6 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.xfail(strict=True, reason="BLAS thread count is set per call in cpp/src/tensornet/blas.cpp "
-                   "(set_blas_threads): concurrent calls re-enable BLAS threads inside another call's OpenMP region")
 def test_concurrent_tensornet_calls_do_not_warn_or_differ():
     r = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -229,7 +229,7 @@ void Executor::run(const Batch& b, bool grads, Take&& take) const {
         }
         // One workspace per thread, and no more threads than pairs (what estimated_bytes counts).
         const int team = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, pairs)));
-        set_blas_threads(par ? 1 : threads);
+        set_blas_threads(1);  // see blas.hpp: the engine's GEMMs run on one BLAS thread
         std::exception_ptr err;
 #pragma omp parallel if (par) num_threads(team)
         {
@@ -280,7 +280,6 @@ void Executor::run(const Batch& b, bool grads, Take&& take) const {
                 }
             }
         }
-        set_blas_threads(threads);
         if (err) std::rethrow_exception(err);
         take(r0, nr, vals.data(), g.data());
     }
@@ -379,7 +378,7 @@ void amplitudes_t(const Circuit& circuit, const ContractionPlan& plan, const Bat
     const int threads = max_threads();
     const bool par = threads > 1 && b.rows > 1;
     const int team = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, b.rows)));
-    set_blas_threads(par ? 1 : threads);
+    set_blas_threads(1);  // see blas.hpp: the engine's GEMMs run on one BLAS thread
     std::exception_ptr err;
 #pragma omp parallel if (par) num_threads(team)
     {
@@ -415,7 +414,6 @@ void amplitudes_t(const Circuit& circuit, const ContractionPlan& plan, const Bat
             }
         }
     }
-    set_blas_threads(threads);
     if (err) std::rethrow_exception(err);
 }
 }  // namespace

@@ -18,7 +18,9 @@ template <class T>
 void batched_gemm(int64_t nb, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, const T* b,
                   T* c);
 
-// Threads BLAS may use inside one call (1 while OpenMP spreads terms across threads).
+// OpenBLAS's (process-wide) thread count. The engine keeps it at one: its parallelism is OpenMP over terms
+// and rows, and a count changed per call would let one call re-enable BLAS threads inside another call's
+// OpenMP region (OpenBLAS then warns of a possible hang) and make results depend on concurrency.
 void set_blas_threads(int n);
 
 }  // namespace pyqml::tn
