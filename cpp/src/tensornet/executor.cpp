@@ -56,6 +56,14 @@ constexpr int64_t kBlockDoubles = int64_t(1) << 22;
 Executor::Executor(const Circuit& circuit, const std::vector<Observable>& observables, Precision precision,
                    bool fuse)
     : circuit_(circuit), fused_(circuit_, fuse), precision_(precision) {
+    const auto& all_units = fused_.units();
+    fused_off_.assign(all_units.size(), -1);
+    for (size_t u = 0; u < all_units.size(); ++u)
+        if (all_units[u].fused()) {
+            fused_off_[u] = n_fused_cache_;
+            fused_ids_.push_back(static_cast<int>(u));
+            n_fused_cache_ += int64_t(1) << (2 * all_units[u].wires.size());
+        }
     LightCones lc(fused_);
     std::unordered_map<std::string, int> term_of_word, structure_of_key;
     obs_terms_.resize(observables.size());
@@ -154,12 +162,7 @@ double Executor::estimated_bytes(int64_t rows, bool gradients) const {
     return threads * per_thread + tables + double(block) * per_row * 8.0 + fused_cache_bytes(block);
 }
 
-int64_t Executor::fused_cache_elements() const {
-    int64_t m = 0;
-    for (const Unit& u : fused_.units())
-        if (u.fused()) m += int64_t(1) << (2 * u.wires.size());
-    return m;
-}
+int64_t Executor::fused_cache_elements() const { return n_fused_cache_; }
 
 double Executor::fused_cache_bytes(int64_t block) const {
     const double bytes = double(block) * double(fused_cache_elements()) * sizeof(cplx);
@@ -197,16 +200,9 @@ void Executor::run(const Batch& b, bool grads, Take&& take) const {
     std::vector<double> vals(block * nt), g(grads ? block * total_grad_ : 0), angles(block * na);
     const int threads = max_threads();
     // Offsets of the fused blocks' matrices in one row of the cache (-1: a plain gate).
-    const auto& all_units = fused_.units();
-    std::vector<int64_t> fused_off(all_units.size(), -1);
-    std::vector<int> fused_ids;
-    int64_t n_fused_cache = 0;
-    for (size_t u = 0; u < all_units.size(); ++u)
-        if (all_units[u].fused()) {
-            fused_off[u] = n_fused_cache;
-            fused_ids.push_back(static_cast<int>(u));
-            n_fused_cache += int64_t(1) << (2 * all_units[u].wires.size());
-        }
+    const std::vector<int64_t>& fused_off = fused_off_;
+    const std::vector<int>& fused_ids = fused_ids_;
+    const int64_t n_fused_cache = n_fused_cache_;
     std::vector<cplx> fused_cache;
     for (int64_t r0 = 0; r0 < rows; r0 += block) {
         const int64_t nr = std::min(block, rows - r0);

@@ -83,6 +83,11 @@ private:
 
     Circuit circuit_;
     FusedCircuit fused_;
+    // Fused blocks in one row of the per-row matrix cache: offset per unit (-1: a plain gate), the fused units,
+    // and the elements of a row (computed once, so a call costs nothing per plain gate).
+    std::vector<int64_t> fused_off_;
+    std::vector<int> fused_ids_;
+    int64_t n_fused_cache_ = 0;
     Precision precision_;
     std::vector<Term> terms_;
     std::vector<std::vector<ObsTerm>> obs_terms_;
