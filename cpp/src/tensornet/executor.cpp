@@ -58,6 +58,14 @@ Executor::Executor(const Circuit& circuit, const std::vector<Observable>& observ
     : circuit_(circuit), fused_(circuit_, fuse), precision_(precision) {
     const auto& all_units = fused_.units();
     fused_off_.assign(all_units.size(), -1);
+    plain_.assign(all_units.size(), PlainGate{});
+    for (size_t u = 0; u < all_units.size(); ++u) {
+        if (all_units[u].fused()) continue;
+        const int oi = all_units[u].ops[0];
+        const Op& op = circuit_.ops()[oi];
+        plain_[u] = {op.gate, static_cast<int>(op.wires.size()), circuit_.angle_offset(oi),
+                     op.unitary.empty() ? nullptr : op.unitary.data()};
+    }
     for (size_t u = 0; u < all_units.size(); ++u)
         if (all_units[u].fused()) {
             fused_off_[u] = n_fused_cache_;
@@ -249,6 +257,10 @@ void Executor::run(const Batch& b, bool grads, Take&& take) const {
                         if (cache_fused && fused_off[u] >= 0) {
                             plan.fill_gate(wsp, static_cast<int>(j),
                                            fused_cache.data() + r * n_fused_cache + fused_off[u], grads);
+                        } else if (plain_[u].n_wires > 0) {
+                            const PlainGate& pg = plain_[u];
+                            const auto m = gates::full_matrix(pg.gate, pg.n_wires, ang + pg.angle_offset, pg.unitary);
+                            plan.fill_gate(wsp, static_cast<int>(j), m.data(), grads);
                         } else {
                             auto m = fused_.matrix(u, ang);
                             plan.fill_gate(wsp, static_cast<int>(j), m.data(), grads);

@@ -86,6 +86,15 @@ private:
     // Fused blocks in one row of the per-row matrix cache: offset per unit (-1: a plain gate), the fused units,
     // and the elements of a row (computed once, so a call costs nothing per plain gate).
     std::vector<int64_t> fused_off_;
+    // Per unit that is a plain gate: what binding its matrix needs, in one flat array (the per-term loop then
+    // reads no Unit or Op structures).
+    struct PlainGate {
+        gates::GateId gate = gates::GateId::I;
+        int n_wires = 0;  // 0: a fused block
+        int angle_offset = 0;
+        const cplx* unitary = nullptr;
+    };
+    std::vector<PlainGate> plain_;
     std::vector<int> fused_ids_;
     int64_t n_fused_cache_ = 0;
     Precision precision_;
