@@ -129,14 +129,8 @@ def expval(*args, weights=None, inputs=None, method: str = "auto", precision: st
         return Measurement("expval", as_observable(args[0]))
     if len(args) != 2 or not _is_circuit(args[0]):
         raise TypeError("use pq.expval(observable) in a traced function or pq.expval(circuit, observables, ...)")
-    circuit, obs = args
-    obs, many = _obs_list(obs)
-    w = _weights_for(circuit, weights)
-    x, batched = _inputs_for(circuit, inputs)
-    vals = circuit.executor(obs, method, precision, "expval", **options).expval(w, x)
-    if not batched and vals.shape[0] == 1:
-        vals = vals[0]
-    return vals if many else vals[..., 0]
+    return _per_observable("expval", *args, weights=weights, inputs=inputs, method=method, precision=precision,
+                           **options)
 
 
 def jacobian(circuit, observables, weights=None, inputs=None, method: str = "auto",
@@ -163,11 +157,17 @@ def var(*args, weights=None, inputs=None, method: str = "auto", precision: str =
     """Variance ``<O^2> - <O>^2``; in a traced function or on a circuit."""
     if len(args) == 1 and not _is_circuit(args[0]):
         return Measurement("var", as_observable(args[0]))
-    circuit, obs = args
+    return _per_observable("var", *args, weights=weights, inputs=inputs, method=method, precision=precision,
+                           **options)
+
+
+def _per_observable(kind: str, circuit, obs, weights, inputs, method, precision, **options):
+    """``kind`` ("expval" or "var") of observables on a circuit: (n_obs,), a scalar for one observable, with a
+    leading batch axis when ``inputs`` is 2-D."""
     obs, many = _obs_list(obs)
     w = _weights_for(circuit, weights)
     x, batched = _inputs_for(circuit, inputs)
-    vals = circuit.executor(obs, method, precision, "var", **options).var(w, x)
+    vals = getattr(circuit.executor(obs, method, precision, kind, **options), kind)(w, x)
     if not batched and vals.shape[0] == 1:
         vals = vals[0]
     return vals if many else vals[..., 0]

@@ -64,13 +64,11 @@ def reduced_density_matrix(circuit, wires: Sequence[int], weights=None, inputs=N
 def marginal_probs(circuit, wires: Sequence[int], weights=None, inputs=None,
                    precision: str = "complex128") -> np.ndarray:
     """Marginal probabilities of ``wires`` (first wire most significant), shape (2^k,), with a leading batch
-    axis when ``inputs`` is 2-D."""
+    axis when ``inputs`` is 2-D (the tensor-network executor's ``probs``, from the Z words of the wires)."""
+    from ..frontend.measurements import _inputs_for, _weights_for
+
     ws = _check_wires(circuit, wires)
-    k = len(ws)
-    subsets = list(itertools.product((0, 1), repeat=k))
-    words = [_word(ws, ["Z" if s else "I" for s in sub]) for sub in subsets]
-    vals, batched = _expvals(circuit, words, weights, inputs, precision)
-    sign = np.array([[(-1) ** sum(((b >> (k - 1 - i)) & 1) * s for i, s in enumerate(sub)) for sub in subsets]
-                     for b in range(2**k)], dtype=float)
-    probs = vals @ sign.T / 2**k
-    return probs if batched else probs[0]
+    w = _weights_for(circuit, weights)
+    x, batched = _inputs_for(circuit, inputs)
+    probs = circuit.executor([], "tensornet", precision, "probs").probs(w, x, ws)
+    return probs if (batched or np.ndim(w) == 2) else probs[0]
