@@ -362,6 +362,13 @@ class _Engine:
         return compiled.circuit.executor(observables, method=self.method, measurement=measurement)
 
 
+def _rows2d(values, n_params: int) -> np.ndarray:
+    a = np.asarray(values, dtype=float)
+    if a.ndim == 2 and a.shape[1] == n_params:
+        return a
+    return a.reshape(-1, n_params) if n_params else np.zeros((1 if a.ndim < 2 else a.shape[0], 0))
+
+
 def _unique_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if values.shape[0] <= 1 or values.shape[1] == 0:
         return values[:1], np.zeros(values.shape[0], dtype=int)
@@ -429,7 +436,7 @@ class EstimatorV2(BaseEstimatorV2):
             groups.setdefault(key, (comp, []))[1].append(j)
         out: list = [None] * len(jobs)
         for comp, members in groups.values():
-            rows = np.concatenate([np.asarray(jobs[j][1], dtype=float).reshape(-1, comp.n_params) for j in members])
+            rows = np.concatenate([_rows2d(jobs[j][1], comp.n_params) for j in members])
             uniq, inverse = _unique_rows(rows)
             okeys: dict = {}
             for j in members:
@@ -444,7 +451,7 @@ class EstimatorV2(BaseEstimatorV2):
             col = {k: i for i, k in enumerate(okeys)}
             start = 0
             for j in members:
-                r = np.asarray(jobs[j][1]).reshape(-1, comp.n_params).shape[0]
+                r = _rows2d(jobs[j][1], comp.n_params).shape[0]
                 idx = inverse[start:start + r]
                 start += r
                 out[j] = vals[idx][:, [col[_obs_key(d)] for d in jobs[j][2]]]
