@@ -31,6 +31,7 @@ batched call (rows = parameter sets); so do all jobs of a gradient call.
 """
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -358,6 +359,19 @@ class _Engine:
             self._cache[key] = c
         return key, c
 
+    def group(self, circuits: Sequence) -> dict:
+        """{structure key: (compiled, [indices of the circuits with that structure])}, each circuit object
+        keyed once (Qiskit ML passes the same circuit object for every job)."""
+        by_id: dict = {}
+        groups: dict = {}
+        for i, qc in enumerate(circuits):
+            hit = by_id.get(id(qc))
+            if hit is None:
+                hit = by_id[id(qc)] = self.compiled(qc)
+            key, comp = hit
+            groups.setdefault(key, (comp, []))[1].append(i)
+        return groups
+
     def executor(self, compiled: _Compiled, observables: list, measurement: str):
         return compiled.circuit.executor(observables, method=self.method, measurement=measurement)
 
@@ -370,10 +384,16 @@ def _rows2d(values, n_params: int) -> np.ndarray:
 
 
 def _unique_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows (first-seen order) and, per row, the index of its distinct row."""
     if values.shape[0] <= 1 or values.shape[1] == 0:
         return values[:1], np.zeros(values.shape[0], dtype=int)
-    uniq, inverse = np.unique(values, axis=0, return_inverse=True)
-    return uniq, inverse.ravel()
+    values = np.ascontiguousarray(values, dtype=float)
+    first: dict = {}
+    inverse = np.fromiter((first.setdefault(row.tobytes(), len(first)) for row in values), dtype=int,
+                          count=values.shape[0])
+    keep = np.zeros(len(first), dtype=int)
+    keep[inverse[::-1]] = np.arange(values.shape[0] - 1, -1, -1)  # first row of each distinct value
+    return values[keep], inverse
 
 
 # ------------------------------------------------------------------------------------- estimator
@@ -430,10 +450,7 @@ class EstimatorV2(BaseEstimatorV2):
         """For jobs ``(circuit, values (R, P), [obs dict, ...])``: arrays (R, n_obs) of exact values.
 
         Jobs on one circuit structure share one engine call over their unique parameter sets."""
-        groups: dict = {}
-        for j, (qc, values, obs) in enumerate(jobs):
-            key, comp = self._engine.compiled(qc)
-            groups.setdefault(key, (comp, []))[1].append(j)
+        groups = self._engine.group([job[0] for job in jobs])
         out: list = [None] * len(jobs)
         for comp, members in groups.values():
             rows = np.concatenate([_rows2d(jobs[j][1], comp.n_params) for j in members])
@@ -595,27 +612,63 @@ class AdjointEstimatorGradient(BaseEstimatorGradient):
             raise ValueError("AdjointEstimatorGradient computes real derivatives (DerivativeType.REAL) only")
         super().__init__(estimator, options=options, derivative_type=derivative_type)
 
-    def run(self, circuits, observables, parameter_values, parameters=None, **options):
+    def run(self, circuits, observables, parameter_values, parameters=None, **options) -> AlgorithmJob:
+        """As ``BaseEstimatorGradient.run`` (same arguments, same ValueErrors), with NaN and infinite
+        parameter values refused here, and each repeated circuit / parameter list object checked once."""
+        from qiskit.quantum_info.operators.base_operator import BaseOperator
+
         if isinstance(circuits, QuantumCircuit):
             circuits = (circuits,)
-        for i, v in enumerate(parameter_values):
-            _check_finite(v, f"parameter set {i}")
-        return super().run(circuits, observables, parameter_values, parameters, **options)
+        if isinstance(observables, BaseOperator):
+            observables = (observables,)
+        if parameters is None:
+            parameters = [qc.parameters for qc in circuits]
+        else:
+            parameters = [p if p is not None else circuits[i].parameters for i, p in enumerate(parameters)]
+        if len(circuits) != len(parameter_values):
+            raise ValueError(f"The number of circuits ({len(circuits)}) does not match the number of parameter "
+                             f"value sets ({len(parameter_values)}).")
+        if len(circuits) != len(observables):
+            raise ValueError(f"The number of circuits ({len(circuits)}) does not match the number of observables "
+                             f"({len(observables)}).")
+        if len(circuits) != len(parameters):
+            raise ValueError(f"The number of circuits ({len(circuits)}) does not match the number of the list of "
+                             f"specified parameters ({len(parameters)}).")
+        checked: set = set()
+        for i, (qc, values, obs, params) in enumerate(zip(circuits, parameter_values, observables, parameters)):
+            if not qc.num_parameters:
+                raise ValueError(f"The {i}-th circuit is not parameterised.")
+            if len(values) != qc.num_parameters:
+                raise ValueError(f"The number of values ({len(values)}) does not match the number of parameters "
+                                 f"({qc.num_parameters}) for the {i}-th circuit.")
+            _check_finite(values, f"parameter set {i}")
+            if (id(qc), id(obs), id(params)) in checked:
+                continue
+            if qc.num_qubits != obs.num_qubits:
+                raise ValueError(f"The number of qubits of the {i}-th circuit ({qc.num_qubits}) does not match the "
+                                 f"number of qubits of the {i}-th observable ({obs.num_qubits}).")
+            if not set(params).issubset(qc.parameters):
+                raise ValueError(f"The {i}-th parameters contains parameters not present in the {i}-th circuit.")
+            checked.add((id(qc), id(obs), id(params)))
+        opts = copy.copy(self._default_options)
+        opts.update_options(**options)
+        job = AlgorithmJob(self._run, circuits, observables, parameter_values, parameters, **opts.__dict__)
+        job.submit()
+        return job
 
     def _run(self, circuits, observables, parameter_values, parameters, **options) -> EstimatorGradientResult:
         engine = self._estimator._engine
-        groups: dict = {}
-        for i, qc in enumerate(circuits):
-            key, comp = engine.compiled(qc)
-            groups.setdefault(key, (comp, []))[1].append(i)
+        groups = engine.group(circuits)
         gradients: list = [None] * len(circuits)
         for comp, members in groups.values():
             rows = np.array([np.asarray(parameter_values[i], dtype=float) for i in members]).reshape(
                 len(members), comp.n_params)
             uniq, inverse = _unique_rows(rows)
-            dicts = [_obs_dict(observables[i]) for i in members]
+            seen: dict = {}  # QNNs repeat one observable object over many jobs: convert each once
+            dicts = [seen[id(observables[i])] if id(observables[i]) in seen else
+                     seen.setdefault(id(observables[i]), _obs_dict(observables[i])) for i in members]
             okeys: dict = {}
-            for d in dicts:
+            for d in {id(d): d for d in dicts}.values():
                 okeys.setdefault(_obs_key(d), d)
             observables_ = [_dict_observable(d) for d in okeys.values()]
             col = {k: i for i, k in enumerate(okeys)}
@@ -626,9 +679,13 @@ class AdjointEstimatorGradient(BaseEstimatorGradient):
                 _, d_w, _ = ex.jacobian(comp.weights(uniq), None)
                 jac[:, live, :] = comp.pullback(uniq, np.asarray(d_w))
             index = {p: k for k, p in enumerate(comp.params)}
+            picks: dict = {}  # id(parameter list) -> its indices into comp.params
+            cols = {i: col[_obs_key(d)] for i, d in {id(d): d for d in dicts}.items()}
             for m, i in enumerate(members):
-                g = jac[inverse[m], col[_obs_key(dicts[m])]]
-                gradients[i] = np.array([g[index[p]] for p in parameters[i]])
+                pick = picks.get(id(parameters[i]))
+                if pick is None:
+                    pick = picks[id(parameters[i])] = np.array([index[p] for p in parameters[i]], dtype=int)
+                gradients[i] = jac[inverse[m], cols[id(dicts[m])]][pick]
         metadata = [{"parameters": p} for p in parameters]
         return EstimatorGradientResult(gradients=gradients, metadata=metadata, options=Options(**options))
 
@@ -658,10 +715,7 @@ class Fidelity(BaseStateFidelity):
         return circuit_1.compose(circuit_2.inverse())
 
     def _states(self, circuits: Sequence, values: Sequence) -> list[np.ndarray]:
-        groups: dict = {}
-        for i, qc in enumerate(circuits):
-            key, comp = self._engine.compiled(qc)
-            groups.setdefault(key, (comp, []))[1].append(i)
+        groups = self._engine.group(circuits)
         out: list = [None] * len(circuits)
         for comp, members in groups.values():
             rows = np.array([np.asarray(values[i], dtype=float).ravel() for i in members]).reshape(
