@@ -27,15 +27,14 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import pyqml.qiskit as pqk
 import workloads as wl
-
 from qiskit.circuit import ParameterVector, QuantumCircuit
 from qiskit.primitives import StatevectorEstimator
 from qiskit.quantum_info import SparsePauliOp
 from qiskit_machine_learning.neural_networks import EstimatorQNN
 
 import pyqml as pq
-import pyqml.qiskit as pqk
 
 RESULTS = os.path.join(HERE, "results")
 N = 4
@@ -120,7 +119,8 @@ def main():
              "|---|---|---|---|---|"]
     for stack, r in records.items():
         diff = "-" if base is None or stack == "pyqml" else (
-            f"{np.abs(r['values'] - base['values']).max():.1e} / {np.abs(r['d_weights'] - base['d_weights']).max():.1e}")
+            f"{np.abs(r['values'] - base['values']).max():.1e} / "
+            f"{np.abs(r['d_weights'] - base['d_weights']).max():.1e}")
         speed = "-" if base is None or stack == "pyqml" else f"{r['median_s'] / base['median_s']:.0f}x"
         lines.append(f"| {stack} | {r['median_s'] * 1e3:.2f} ms ({r['repeats']} timed) | {r['forward_s'] * 1e3:.2f} ms "
                      f"| {speed} | {diff} |")

@@ -635,13 +635,23 @@ class AdjointEstimatorGradient(BaseEstimatorGradient):
             raise ValueError(f"The number of circuits ({len(circuits)}) does not match the number of the list of "
                              f"specified parameters ({len(parameters)}).")
         checked: set = set()
-        for i, (qc, values, obs, params) in enumerate(zip(circuits, parameter_values, observables, parameters)):
-            if not qc.num_parameters:
+        counts: dict = {}
+        if isinstance(parameter_values, np.ndarray) and parameter_values.ndim == 2:
+            _check_finite(parameter_values, "AdjointEstimatorGradient")
+            lengths = [parameter_values.shape[1]] * len(parameter_values)
+        else:
+            for i, values in enumerate(parameter_values):
+                _check_finite(values, f"parameter set {i}")
+            lengths = [len(v) for v in parameter_values]
+        for i, (qc, n_values, obs, params) in enumerate(zip(circuits, lengths, observables, parameters)):
+            n_params = counts.get(id(qc))
+            if n_params is None:
+                n_params = counts[id(qc)] = qc.num_parameters
+            if not n_params:
                 raise ValueError(f"The {i}-th circuit is not parameterised.")
-            if len(values) != qc.num_parameters:
-                raise ValueError(f"The number of values ({len(values)}) does not match the number of parameters "
-                                 f"({qc.num_parameters}) for the {i}-th circuit.")
-            _check_finite(values, f"parameter set {i}")
+            if n_values != n_params:
+                raise ValueError(f"The number of values ({n_values}) does not match the number of parameters "
+                                 f"({n_params}) for the {i}-th circuit.")
             if (id(qc), id(obs), id(params)) in checked:
                 continue
             if qc.num_qubits != obs.num_qubits:
