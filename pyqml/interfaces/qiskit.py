@@ -376,6 +376,14 @@ class _Engine:
         return compiled.circuit.executor(observables, method=self.method, measurement=measurement)
 
 
+class _Job(PrimitiveJob):
+    """A PrimitiveJob that starts itself (Qiskit's primitives submit theirs the same way)."""
+
+    def start(self) -> _Job:
+        self._submit()
+        return self
+
+
 def _rows2d(values, n_params: int) -> np.ndarray:
     a = np.asarray(values, dtype=float)
     if a.ndim == 2 and a.shape[1] == n_params:
@@ -442,9 +450,8 @@ class EstimatorV2(BaseEstimatorV2):
         for i, pub in enumerate(coerced):
             if pub.parameter_values.num_parameters:
                 _check_finite(pub.parameter_values.as_array(pub.circuit.parameters), f"PUB {i}")
-        job = PrimitiveJob(self._run, coerced)
-        job._submit()
-        return job
+        self._engine.group([pub.circuit for pub in coerced])  # compiles (or refuses) every circuit now
+        return _Job(self._run, coerced).start()
 
     def expectation_values(self, jobs: list) -> list[np.ndarray]:
         """For jobs ``(circuit, values (R, P), [obs dict, ...])``: arrays (R, n_obs) of exact values.
@@ -473,6 +480,44 @@ class EstimatorV2(BaseEstimatorV2):
                 start += r
                 out[j] = vals[idx][:, [col[_obs_key(d)] for d in jobs[j][2]]]
         return out
+
+    def gradients(self, circuits: Sequence, observables: Sequence, parameter_values, parameters: Sequence) -> list:
+        """Exact d<O>/d(parameters) of jobs (circuits[i], observables[i], parameter_values[i]), for the
+        parameters ``parameters[i]`` (in that order): one engine adjoint ``jacobian`` call per circuit
+        structure over the unique parameter sets and observables of its jobs."""
+        engine = self._engine
+        groups = engine.group(circuits)
+        gradients: list = [None] * len(circuits)
+        for comp, members in groups.values():
+            if isinstance(parameter_values, np.ndarray) and parameter_values.ndim == 2:
+                rows = np.asarray(parameter_values[members], dtype=float)
+            else:
+                rows = np.array([np.asarray(parameter_values[i], dtype=float) for i in members]).reshape(
+                    len(members), comp.n_params)
+            uniq, inverse = _unique_rows(rows)
+            seen: dict = {}  # QNNs repeat one observable object over many jobs: convert each once
+            dicts = [seen[id(observables[i])] if id(observables[i]) in seen else
+                     seen.setdefault(id(observables[i]), _obs_dict(observables[i])) for i in members]
+            okeys: dict = {}
+            for d in {id(d): d for d in dicts}.values():
+                okeys.setdefault(_obs_key(d), d)
+            observables_ = [_dict_observable(d) for d in okeys.values()]
+            col = {k: i for i, k in enumerate(okeys)}
+            live = [k for k, o in enumerate(observables_) if o.terms]
+            jac = np.zeros((uniq.shape[0], len(observables_), comp.n_params))
+            if live and comp.n_params:
+                ex = engine.executor(comp, [observables_[k] for k in live], "jacobian")
+                _, d_w, _ = ex.jacobian(comp.weights(uniq), None)
+                jac[:, live, :] = comp.pullback(uniq, np.asarray(d_w))
+            index = {p: k for k, p in enumerate(comp.params)}
+            picks: dict = {}  # id(parameter list) -> its indices into comp.params
+            cols = {i: col[_obs_key(d)] for i, d in {id(d): d for d in dicts}.items()}
+            for m, i in enumerate(members):
+                pick = picks.get(id(parameters[i]))
+                if pick is None:
+                    pick = picks[id(parameters[i])] = np.array([index[p] for p in parameters[i]], dtype=int)
+                gradients[i] = jac[inverse[m], cols[id(dicts[m])]][pick]
+        return gradients
 
     def _run(self, pubs: list) -> PrimitiveResult:
         jobs, shapes = [], []
@@ -554,9 +599,7 @@ class SamplerV2(BaseSamplerV2):
             if pub.parameter_values.num_parameters:
                 _check_finite(pub.parameter_values.as_array(pub.circuit.parameters), f"PUB {i}")
             self._engine.compiled(pub.circuit, final_measurements=True)  # refuses what it cannot run, now
-        job = PrimitiveJob(self._run, coerced)
-        job._submit()
-        return job
+        return _Job(self._run, coerced).start()
 
     def _run(self, pubs: list) -> PrimitiveResult:
         return PrimitiveResult([self._run_pub(pub) for pub in pubs], metadata={"version": 2})
@@ -667,35 +710,7 @@ class AdjointEstimatorGradient(BaseEstimatorGradient):
         return job
 
     def _run(self, circuits, observables, parameter_values, parameters, **options) -> EstimatorGradientResult:
-        engine = self._estimator._engine
-        groups = engine.group(circuits)
-        gradients: list = [None] * len(circuits)
-        for comp, members in groups.values():
-            rows = np.array([np.asarray(parameter_values[i], dtype=float) for i in members]).reshape(
-                len(members), comp.n_params)
-            uniq, inverse = _unique_rows(rows)
-            seen: dict = {}  # QNNs repeat one observable object over many jobs: convert each once
-            dicts = [seen[id(observables[i])] if id(observables[i]) in seen else
-                     seen.setdefault(id(observables[i]), _obs_dict(observables[i])) for i in members]
-            okeys: dict = {}
-            for d in {id(d): d for d in dicts}.values():
-                okeys.setdefault(_obs_key(d), d)
-            observables_ = [_dict_observable(d) for d in okeys.values()]
-            col = {k: i for i, k in enumerate(okeys)}
-            live = [k for k, o in enumerate(observables_) if o.terms]
-            jac = np.zeros((uniq.shape[0], len(observables_), comp.n_params))
-            if live and comp.n_params:
-                ex = engine.executor(comp, [observables_[k] for k in live], "jacobian")
-                _, d_w, _ = ex.jacobian(comp.weights(uniq), None)
-                jac[:, live, :] = comp.pullback(uniq, np.asarray(d_w))
-            index = {p: k for k, p in enumerate(comp.params)}
-            picks: dict = {}  # id(parameter list) -> its indices into comp.params
-            cols = {i: col[_obs_key(d)] for i, d in {id(d): d for d in dicts}.items()}
-            for m, i in enumerate(members):
-                pick = picks.get(id(parameters[i]))
-                if pick is None:
-                    pick = picks[id(parameters[i])] = np.array([index[p] for p in parameters[i]], dtype=int)
-                gradients[i] = jac[inverse[m], cols[id(dicts[m])]][pick]
+        gradients = self._estimator.gradients(circuits, observables, parameter_values, parameters)
         metadata = [{"parameters": p} for p in parameters]
         return EstimatorGradientResult(gradients=gradients, metadata=metadata, options=Options(**options))
 

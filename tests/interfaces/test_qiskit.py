@@ -227,6 +227,10 @@ def test_estimator_bad_input(monkeypatch):
     with pytest.raises(ValueError) as theirs:
         StatevectorEstimator().run([(qc, "ZZZ", np.zeros(3))])
     assert str(ours.value) == str(theirs.value)
+    measured = qc.copy()
+    measured.measure_all()
+    with pytest.raises(ValueError, match="measures"):
+        est.run([(measured, "ZZZ", np.zeros(len(qc.parameters)))])
 
     def no_engine(*args, **kwargs):
         raise AssertionError("the engine was called")
@@ -380,8 +384,8 @@ def test_estimator_qnn_torch_connector_trains():
     torch.set_default_dtype(torch.float64)
     try:
         rng = np.random.default_rng(8)
-        xs = torch.tensor(rng.uniform(-1, 1, size=(6, 2)))
-        ys = torch.tensor(rng.choice([-1.0, 1.0], size=(6, 2)))
+        xs = torch.tensor(rng.uniform(-1, 1, size=(4, 2)))
+        ys = torch.tensor(rng.choice([-1.0, 1.0], size=(4, 2)))
         w0 = rng.uniform(-np.pi, np.pi, size=8)
 
         def train(qnn):
