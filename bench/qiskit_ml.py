@@ -125,7 +125,7 @@ def main():
                        method="statevector")
     lines = ["# EstimatorQNN forward + backward, seed QNN (W1): Iris rows, 24 weights, 4 observables", "",
              f"Measured {datetime.date.today()} on {platform.machine()} ({os.cpu_count()} cores, shared with "
-             "parallel builds and test runs: the machine was heavily loaded (load average 10-19), so compare "
+             "parallel builds and test runs: the machine was heavily loaded (load average 11-21), so compare "
              "rows of this one run only), "
              f"pyqml threads {pq.get_num_threads()}, python {platform.python_version()}, "
              f"`python bench/qiskit_ml.py {' '.join(sys.argv[1:])}`.", "",
