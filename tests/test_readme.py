@@ -18,3 +18,20 @@ def test_readme_usage_listing_runs(monkeypatch):
     scope: dict = {}
     exec(compile(code, "README.md", "exec"), scope)
     assert scope["vals"].shape == (2,) and scope["d_weights"].shape == (2, scope["c"].n_weights)
+
+
+def test_readme_qiskit_listing_trains(monkeypatch):
+    """The "Coming from Qiskit Machine Learning" listing runs as printed and its loss goes down."""
+    pytest.importorskip("qiskit_machine_learning")
+    pytest.importorskip("torch")
+    readme = ROOT / "README.md"
+    if not readme.exists():
+        pytest.skip("README.md is not beside the tests")
+    text = readme.read_text()
+    section = text[text.index("## Coming from Qiskit Machine Learning"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    monkeypatch.chdir(ROOT)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    losses = scope["losses"]
+    assert len(losses) == 20 and losses[-1] < 0.8 * losses[0]
