@@ -28,6 +28,13 @@ namespace pyqml::sv {
 
 constexpr int L = kLanes;
 
+// The lane kernels are pure multiply-add chains: their AVX2 clone also uses FMA (x86-64-v3).
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(PYQML_NATIVE_BUILD)
+#define PYQML_LANE_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
+#else
+#define PYQML_LANE_CLONES
+#endif
+
 bool LanePlan::supports(const Program& program) {
     for (const OpKernel& k : program.kernels()) {
         if (k.kind == OpKernel::Diagonal) continue;
@@ -120,7 +127,7 @@ struct LaneMat {
 
 // psi <- M psi on every group of a block op (dim = 2^targets), per lane.
 template <class F, int DIM>
-PYQML_SIMD_CLONES void block_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> m) {
+PYQML_LANE_CLONES void block_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> m) {
     V<F> mr[DIM * DIM], mi[DIM * DIM];
     for (int e = 0; e < DIM * DIM; ++e) {
         mr[e] = at(m.re, e);
@@ -154,7 +161,7 @@ void swap_apply(LaneState<F> s, const LaneOp& op) {
 }
 
 template <class F>
-PYQML_SIMD_CLONES void diag_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> m, uint32_t size) {
+PYQML_LANE_CLONES void diag_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> m, uint32_t size) {
     for (uint32_t i = 0; i < size; ++i) {
         const V<F> dr = at(m.re, op.local[i]), di = at(m.im, op.local[i]);
         const V<F> r = at(s.re, i), im = at(s.im, i);
@@ -178,32 +185,42 @@ void lane_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> m, uint32_t size) {
 
 // G[rc] (per lane, in double) = sum over groups of conj(lam[group, r]) phi[group, c]; diagonal ops only
 // need G[d] = sum over amplitudes with local index d. G has op.dim^2 (block) or op.dim (diagonal) entries.
+// Four lanes in double: the overlaps accumulate 2 * DIM^2 sums per lane, which fit in sixteen 256-bit
+// registers only four lanes at a time, so they run over the block's lanes four at a time.
+typedef double v4d __attribute__((vector_size(4 * sizeof(double)), aligned(8)));
+typedef float v4f __attribute__((vector_size(4 * sizeof(float)), aligned(4)));
+inline v4d load4(const double* p) { return *reinterpret_cast<const v4d*>(p); }
+inline v4d load4(const float* p) { return __builtin_convertvector(*reinterpret_cast<const v4f*>(p), v4d); }
+
 template <class F, int DIM>
-PYQML_SIMD_CLONES void block_overlap(LaneState<F> lam, LaneState<F> phi, const LaneOp& op, double* gr, double* gi) {
-    vd accr[DIM * DIM], acci[DIM * DIM];
-    for (int e = 0; e < DIM * DIM; ++e) accr[e] = acci[e] = vd{} ;
-    for (uint32_t base : op.bases) {
-        vd lr[DIM], li[DIM], pr[DIM], pi[DIM];
-        for (int r = 0; r < DIM; ++r) {
-            lr[r] = widen<F>(at(lam.re, base + op.offs[r]));
-            li[r] = widen<F>(at(lam.im, base + op.offs[r]));
-            pr[r] = widen<F>(at(phi.re, base + op.offs[r]));
-            pi[r] = widen<F>(at(phi.im, base + op.offs[r]));
-        }
-        for (int r = 0; r < DIM; ++r)
-            for (int c = 0; c < DIM; ++c) {
-                accr[r * DIM + c] += lr[r] * pr[c] + li[r] * pi[c];
-                acci[r * DIM + c] += lr[r] * pi[c] - li[r] * pr[c];
+PYQML_LANE_CLONES void block_overlap(LaneState<F> lam, LaneState<F> phi, const LaneOp& op, double* gr, double* gi) {
+    for (int h = 0; h < L; h += 4) {
+        v4d accr[DIM * DIM], acci[DIM * DIM];
+        for (int e = 0; e < DIM * DIM; ++e) accr[e] = acci[e] = v4d{};
+        for (uint32_t base : op.bases) {
+            v4d lr[DIM], li[DIM], pr[DIM], pi[DIM];
+            for (int r = 0; r < DIM; ++r) {
+                const size_t i = size_t(base + op.offs[r]) * L + h;
+                lr[r] = load4(lam.re + i);
+                li[r] = load4(lam.im + i);
+                pr[r] = load4(phi.re + i);
+                pi[r] = load4(phi.im + i);
             }
-    }
-    for (int e = 0; e < DIM * DIM; ++e) {
-        at(gr, e) = accr[e];
-        at(gi, e) = acci[e];
+            for (int r = 0; r < DIM; ++r)
+                for (int c = 0; c < DIM; ++c) {
+                    accr[r * DIM + c] += lr[r] * pr[c] + li[r] * pi[c];
+                    acci[r * DIM + c] += lr[r] * pi[c] - li[r] * pr[c];
+                }
+        }
+        for (int e = 0; e < DIM * DIM; ++e) {
+            *reinterpret_cast<v4d*>(gr + e * L + h) = accr[e];
+            *reinterpret_cast<v4d*>(gi + e * L + h) = acci[e];
+        }
     }
 }
 
 template <class F>
-PYQML_SIMD_CLONES void diag_overlap(LaneState<F> lam, LaneState<F> phi, const LaneOp& op, uint32_t size, double* gr,
+PYQML_LANE_CLONES void diag_overlap(LaneState<F> lam, LaneState<F> phi, const LaneOp& op, uint32_t size, double* gr,
                                     double* gi) {
     for (int e = 0; e < op.dim; ++e) at(gr, e) = at(gi, e) = vd{};
     for (uint32_t i = 0; i < size; ++i) {
