@@ -37,8 +37,14 @@ void mul2(const cplx* a, const cplx* b, cplx* out) {
 // have period 4 pi; phases exp(i t) have 2 pi. Non-finite angles pass through (the engines refuse them).
 constexpr double kTwoPi = 2.0 * M_PI;   // exact: 2 * fl(pi)
 constexpr double kFourPi = 4.0 * M_PI;  // exact: 4 * fl(pi)
-inline double reduce_half(double t) { return std::isfinite(t) ? std::remainder(t, kFourPi) : t; }
-inline double reduce_phase(double t) { return std::isfinite(t) ? std::remainder(t, kTwoPi) : t; }
+// An angle already within half a period is its own remainder (|t| <= P / 2 gives quotient 0, ties to
+// even included), so the common case skips the division; NaN and infinities fail the test and pass through.
+inline double reduce_half(double t) {
+    return std::fabs(t) <= kTwoPi ? t : (std::isfinite(t) ? std::remainder(t, kFourPi) : t);
+}
+inline double reduce_phase(double t) {
+    return std::fabs(t) <= M_PI ? t : (std::isfinite(t) ? std::remainder(t, kTwoPi) : t);
+}
 // exp(i t) with t a phase (period 2 pi).
 inline cplx eiphase(double t) {
     const double r = reduce_phase(t);

@@ -15,12 +15,18 @@ namespace pyqml::sv {
 Simulator::Simulator(const Circuit& circuit, std::vector<Observable> observables, Precision precision)
     : program_(circuit), precision_(precision) {
     for (const Observable& o : observables) obs_.push_back(compile_observable(o, circuit.n_wires()));
+    if (circuit.n_wires() <= kLaneMaxWires && LanePlan::supports(program_))
+        lanes_ = std::make_shared<const LanePlan>(program_);
 }
 
 template <class F>
 void Simulator::expval_t(const Batch& b, double* out) const {
     const int n = program_.n_wires();
     const int no = n_observables();
+    if (use_lanes(b)) {
+        lane_expval_t<F>(b, out);
+        return;
+    }
     for_rows<F>(b, 1, false, [&](int64_t r, const double*, const cplx* mats, amp_t<F>* psi, bool par) {
         program_.template forward<F>(psi, mats, par);
         for (int o = 0; o < no; ++o) out[r * no + o] = sv::expval<F>(psi, n, obs_[o], par);

@@ -35,6 +35,11 @@ public:
     size_t matrix_buffer_size() const { return 2 * size_t(mat_total_) + size_t(dmat_total_); }
     // Index of the first op with a non-constant parameter (the adjoint sweep stops there).
     size_t first_trainable_op() const { return first_trainable_; }
+    // The per-op kernels, the fused forward schedule and the size of the forward-matrix region (the lane
+    // kernels of lanes.cpp read them).
+    const std::vector<OpKernel>& kernels() const { return kernels_; }
+    const std::vector<std::vector<int>>& schedule() const { return schedule_; }
+    size_t mat_total() const { return size_t(mat_total_); }
 
     // Gate matrices (and their inverses, and with_derivs their parameter derivatives) for one row of angles.
     void bind_matrices(const double* angles, cplx* mats, bool with_derivs = false) const;

@@ -4,11 +4,13 @@
 // (small registers) or the amplitudes (large registers), never both at once.
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "pyqml/common/batch.hpp"
 #include "pyqml/common/threads.hpp"
 #include "pyqml/observables/pauli.hpp"
+#include "pyqml/statevector/lanes.hpp"
 #include "pyqml/statevector/program.hpp"
 
 namespace pyqml::sv {
@@ -56,12 +58,24 @@ private:
     template <class F>
     void adjoint_t(const Batch& b, const double* cot, double* vals, double* dw, double* dx,
                    double* dangles) const;
+    // Rows across SIMD lanes (lanes.cpp) for registers of at most kLaneMaxWires wires.
+    bool use_lanes(const Batch& b) const { return lanes_ && b.rows >= kLaneMinRows; }
+    template <class F, class Body>
+    void for_lane_blocks(const Batch& b, int states_per_block, bool with_derivs, Body&& body) const;
+    template <class F>
+    void lane_forward(F* re, F* im, const F* lre, const F* lim) const;
+    template <class F>
+    void lane_expval_t(const Batch& b, double* out) const;
+    template <class F>
+    void lane_adjoint_t(const Batch& b, const double* cot, double* vals, double* dw, double* dx,
+                        double* dangles) const;
     template <class F>
     void state_t(const Batch& b, int64_t amp_limit, const std::function<void(int64_t, const amp_t<F>*)>& take) const;
 
     Program program_;
     std::vector<std::vector<PauliMasks>> obs_;
     Precision precision_;
+    std::shared_ptr<const LanePlan> lanes_;  // null when the register is too wide for lanes
 };
 
 using pyqml::max_threads;
