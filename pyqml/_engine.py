@@ -61,6 +61,7 @@ ALIASES = {
     "derived_inputs": "frontend.derived_inputs", "recording": "frontend.recording",
     "optimizers": "qml.optimizers", "models": "qml.models", "studies": "qml.studies",
     "datasets": "qml.datasets", "templates": "qml.templates", "sklearn": "qml.sklearn", "qasm": "io.qasm",
+    "generative": "qml.generative", "kernels": "qml.kernels", "shots": "frontend.shots", "device": "frontend.device",
 }
 
 
