@@ -129,3 +129,23 @@ def test_bad_input():
         red.transform(X[:, :2])
     with pytest.raises(ValueError, match="out-of-sample"):
         spectral_embedding(QuantumKernel("angle"), X).transform(X)
+
+
+def test_estimators_with_shots():
+    from pyqml.sklearn import QNNClassifier
+
+    X = _rows(40, d=2, seed=1)
+    y = (X[:, 0] > 0).astype(int)
+    clf = QNNClassifier(n_layers=1, epochs=15, stepsize=0.2, random_state=0, shots=200).fit(X, y)
+    assert clf.score(X, y) > 0.7
+    exact = QNNClassifier(n_layers=1, epochs=15, stepsize=0.2, random_state=0).fit(X, y)
+    assert not np.allclose(clf.model_.net.params[0], exact.model_.net.params[0])
+    K = QuantumKernel("angle_y")(X[:6])
+    draws = np.array([QuantumKernel("angle_y", shots=400, random_state=s)(X[:6]) for s in range(60)])
+    assert np.allclose(draws[0], draws[0].T) and np.allclose(np.diag(draws[0]), 1.0)
+    se = np.sqrt(np.clip(K * (1 - K), 0, None) / 400 / 60) + 1e-12
+    assert np.all(np.abs(draws.mean(axis=0) - K) < 4 * se + 1e-9)
+    with pytest.raises(ValueError, match="shots"):
+        QuantumKernel(shots=0)(X)
+    with pytest.raises(ValueError, match="shots"):
+        QNNClassifier(shots=2.5).fit(X, y)
