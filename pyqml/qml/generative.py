@@ -39,7 +39,8 @@ import numbers
 import numpy as np
 
 from .. import _core
-from ..frontend import gradients, shots as shot_mod
+from ..frontend import gradients
+from ..frontend import shots as shot_mod
 from ..frontend.circuit import Circuit
 from ..frontend.measurements import sample as _sample
 from ..frontend.observables import Observable

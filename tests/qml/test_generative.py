@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from pyqml.generative import (
+    QCBM,
+    MMDLoss,
+    _walsh,
+    bars_and_stripes,
+    bits_to_int,
+    discretized_gaussian_mixture,
+    int_to_bits,
+    kl_divergence,
+)
 
 import pyqml as pq
-from pyqml.generative import (QCBM, MMDLoss, _walsh, bars_and_stripes, bits_to_int,
-                              discretized_gaussian_mixture, int_to_bits, kl_divergence)
 from tests import dense_reference as ref
 
 TARGET3 = np.array([0.3, 0.05, 0.1, 0.05, 0.2, 0.1, 0.15, 0.05])
