@@ -10,14 +10,13 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from pyqml.kernels import ProjectedQuantumKernel, kernel_pca
+from pyqml.sklearn import QuantumKernel
 from sklearn.datasets import load_digits, load_iris
 from sklearn.decomposition import KernelPCA
 from sklearn.model_selection import cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
-
-from pyqml.kernels import ProjectedQuantumKernel, kernel_pca
-from pyqml.sklearn import QuantumKernel
 
 
 def knn_score(Z, y) -> float:

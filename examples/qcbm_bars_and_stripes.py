@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
 from pyqml.generative import QCBM, bars_and_stripes, bits_to_int, discretized_gaussian_mixture
 
 
