@@ -34,8 +34,10 @@ from pyqml.generative import QCBM, MMDLoss, bars_and_stripes  # noqa: E402
 from pyqml.kernels import ProjectedQuantumKernel  # noqa: E402
 
 
-def measure(f, repeats: int, budget_s: float = 20.0) -> dict:
+def measure(f, repeats: int, budget_s: float = 20.0, label: str = "") -> dict:
+    t0 = time.perf_counter()
     f()
+    print(f"  warm-up {label} {time.perf_counter() - t0:.3f} s", flush=True)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -162,7 +164,9 @@ def finite_shots(repeats):
     seeds = iter(range(10**6))
     exact = pq.expval(c, H, weights=W)
     est = pq.shot_estimate(c, H, shots=10**4, seed=0, weights=W)
-    groups = len(pq.shots.qwc_groups([H])[0])
+    from pyqml.frontend.shots import qwc_groups
+
+    groups = len(qwc_groups([H])[0])
     out = [{"workload": "shots_16q_20terms", "sim": f"pyqml statevector ({groups} groups)",
             "exact": float(exact), "estimate": float(est.values), "stderr": float(est.stderr),
             **measure(lambda: pq.expval(c, H, weights=W, shots=10**4, seed=next(seeds)), repeats)}]

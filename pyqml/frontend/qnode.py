@@ -193,25 +193,22 @@ class CompiledQNode:
         if n is not None or any(m.kind == "sample" and m.obs is not None for m in self.measurements):
             return self._measure_shots(weights, inputs, n)
         xe = self.expand(inputs)
+        return [self._measure_exact(m, weights, xe) for m in self.measurements]
+
+    def _measure_exact(self, m, weights, xe):
         q = self.qnode
-        out = []
-        for m in self.measurements:
-            if m.kind in ("expval", "var"):
-                ex = self.circuit.executor([m.obs], q.method, q.precision, measurement=m.kind, **q.options)
-                out.append(getattr(ex, m.kind)(weights, xe)[:, 0])
-                continue
-            ex = self.circuit.executor([], q.method, q.precision, measurement=m.kind, **q.options)
-            wires = m.wires if m.wires is not None else list(range(self.circuit.n_wires))
-            if m.kind == "probs":
-                out.append(ex.probs(weights, xe, wires))
-            elif m.kind == "state":
-                out.append(ex.state(weights, xe))
-            elif m.kind == "sample":
-                out.append(ex.sample(weights, xe, wires, 1000 if m.shots is None else m.shots,
-                                     0 if m.seed is None else m.seed))
-            else:
-                raise ValueError(f"unknown measurement {m.kind}")
-        return out
+        if m.kind in ("expval", "var"):
+            ex = self.circuit.executor([m.obs], q.method, q.precision, measurement=m.kind, **q.options)
+            return getattr(ex, m.kind)(weights, xe)[:, 0]
+        ex = self.circuit.executor([], q.method, q.precision, measurement=m.kind, **q.options)
+        wires = m.wires if m.wires is not None else list(range(self.circuit.n_wires))
+        if m.kind == "probs":
+            return ex.probs(weights, xe, wires)
+        if m.kind == "state":
+            return ex.state(weights, xe)
+        if m.kind == "sample":
+            return ex.sample(weights, xe, wires, 1000 if m.shots is None else m.shots, 0 if m.seed is None else m.seed)
+        raise ValueError(f"unknown measurement {m.kind}")
 
     def _measure_shots(self, weights, inputs, n) -> list:
         """:meth:`measure` with finite shots: every result drawn from ``n`` shots (a sample's own ``shots=``
@@ -225,8 +222,11 @@ class CompiledQNode:
         for m in self.measurements:
             count = m.shots if (m.kind == "sample" and m.shots is not None) else n
             if count is None:
-                raise ValueError("pq.sample(op) needs finite shots: pass shots= to the qnode, the device or "
-                                 "pq.sample")
+                if m.kind == "sample" and m.obs is not None:
+                    raise ValueError("pq.sample(op) needs finite shots: pass shots= to the qnode, the device or "
+                                     "pq.sample")
+                out.append(self._measure_exact(m, weights, xe))
+                continue
             rng = q.rng if not (m.kind == "sample" and m.seed is not None) else S.as_rng(m.seed)
             wires = m.wires if m.wires is not None else list(range(self.circuit.n_wires))
             if m.kind == "expval":

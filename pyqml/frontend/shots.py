@@ -13,8 +13,8 @@ shots as the product of its wires' +-1 outcomes::
 
 A set's counts are drawn from the multinomial distribution of its marginal probabilities (the same
 distribution as the shots themselves, at ``2^k`` instead of ``shots * k`` cost) when the set spans at most
-:data:`PROBS_MAX_WIRES` wires, and shot by shot through the method's exact sampler otherwise (the tensor
-network's conditional sampler on wide registers). Sets are independent, so the estimator's variance is the
+:data:`PROBS_MAX_WIRES` wires (:data:`PROBS_MAX_WIRES_STATEVECTOR` on the state vector), and shot by shot
+through the method's exact sampler otherwise (the tensor network's conditional sampler on wide registers). Sets are independent, so the estimator's variance is the
 sum over sets of the sample variance of the per-shot value divided by the shots; :class:`ShotEstimate`
 carries it (``variance``, ``stderr``).
 
@@ -32,8 +32,13 @@ import numpy as np
 from .observables import Observable, as_observable
 from .params import WEIGHT, Param
 
-# Sets spanning at most this many wires are drawn from their marginal probabilities (2^k outcomes).
+# Sets spanning at most this many wires are drawn from their marginal probabilities (2^k outcomes); the
+# state vector has every marginal in one pass, so there the limit is higher.
 PROBS_MAX_WIRES = 12
+PROBS_MAX_WIRES_STATEVECTOR = 16
+# Under method="auto", registers up to this size draw through the state vector: one pass gives the whole
+# distribution of a set, where the tensor network contracts 2^k words (probs) or one level per wire (sample).
+SHOTS_STATEVECTOR_WIRES = 20
 
 
 def check_shots(shots) -> tuple[int, ...] | None:
@@ -169,9 +174,35 @@ def angle_circuit(circuit):
 
 # --- drawing ---
 def _probs_executor(circuit, method, precision, options, measurement, wires, shots):
-    from .measurements import _executor
+    """The executor of ``measurement`` ("probs" or "sample") on ``wires``; "auto" is resolved once per
+    (measurement, wires) and cached on the circuit (planning the alternatives costs more than a draw)."""
+    from .execution import choose_method, hashable, options_for
 
-    return _executor(circuit, method, precision, measurement, dict(options), wires=wires, shots=shots)
+    options = dict(options)
+    if method == "auto":
+        key = ("shots-auto", measurement, tuple(wires), precision,
+               tuple(sorted((k, hashable(v)) for k, v in options.items())))
+        chosen = circuit._executors.get(key)
+        if chosen is None:
+            if circuit.n_wires <= SHOTS_STATEVECTOR_WIRES:
+                chosen = "statevector"
+            else:
+                chosen = choose_method(circuit, [], precision, measurement, options, wires=list(wires),
+                                       shots=shots)
+            circuit._executors[key] = chosen
+        method, options = chosen, options_for(chosen, options)
+    return circuit.executor([], method, precision, measurement, **options)
+
+
+def draws_from_probs(circuit, wires, method="auto", precision="complex128", options=None) -> bool:
+    """Whether a set on ``wires`` is drawn from its marginal probabilities (else shot by shot)."""
+    k = len(wires)
+    if k <= PROBS_MAX_WIRES:
+        return True
+    if k > PROBS_MAX_WIRES_STATEVECTOR:
+        return False
+    ex = _probs_executor(circuit, method, precision, options or {}, "probs", wires, None)
+    return ex.method == "statevector"
 
 
 def counts(circuit, wires, weights, inputs, shots: int, rng, method="auto", precision="complex128",
@@ -213,7 +244,7 @@ def group_statistics(circuit, group: MeasurementGroup, n_obs: int, weights, inpu
     the per-shot value (ddof=1; 0 for one shot)."""
     mc = measured_circuit(circuit, group.basis)
     ws = group.wires
-    if len(ws) <= PROBS_MAX_WIRES:
+    if draws_from_probs(mc, ws, method, precision, options):
         cnt = counts(mc, ws, weights, inputs, shots, rng, method, precision, options)      # (rows, 2^k)
         y = _per_shot_values(group, _outcome_bits(len(ws)), n_obs)                         # (2^k, n_obs)
         mean = cnt @ y / shots
@@ -267,7 +298,7 @@ def estimate_vars(circuit, observables, weights, inputs, shots: int, rng, method
 def estimate_probs(circuit, wires, weights, inputs, shots: int, rng, method="auto", precision="complex128",
                    options=None) -> np.ndarray:
     """Empirical frequencies (rows, 2^k) of ``shots`` shots on ``wires``."""
-    if len(wires) <= PROBS_MAX_WIRES:
+    if draws_from_probs(circuit, wires, method, precision, options):
         return counts(circuit, wires, weights, inputs, shots, rng, method, precision, options) / shots
     bits = bit_samples(circuit, wires, weights, inputs, shots, rng, method, precision, options)
     idx = bits.astype(np.int64) @ (1 << np.arange(len(wires) - 1, -1, -1))

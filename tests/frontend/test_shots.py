@@ -211,6 +211,15 @@ def test_sample_op_gives_eigenvalues():
 
     assert h(np.array(0.1)).shape == (50, 1)
 
+    # An exact qnode with a sample(op) of its own shots: the expectation stays exact.
+    @pq.qnode(1)
+    def m(w):
+        pq.RX(w, wires=0)
+        return pq.expval(pq.Z(0)), pq.sample(pq.Z(0), shots=20, seed=1)
+
+    e, smp = m(np.array(0.3))
+    assert abs(e - np.cos(0.3)) < 1e-12 and smp.shape == (20,)
+
 
 def test_bad_input():
     c = _circuit()
@@ -281,8 +290,8 @@ def test_optimisers_with_shot_noise():
 
 
 def test_tensor_network_sampler_for_wide_sets():
-    # A set spanning more than PROBS_MAX_WIRES wires goes shot by shot through the method's sampler.
-    n = S.PROBS_MAX_WIRES + 2
+    # A set spanning more than the probabilities' limit goes shot by shot through the method's sampler.
+    n = S.PROBS_MAX_WIRES_STATEVECTOR + 1
     c = pq.Circuit(n)
     w = c.new_weights(n)
     with c:
