@@ -29,9 +29,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
 sys.path.insert(0, os.path.dirname(HERE))
 
-import pyqml as pq  # noqa: E402
 from pyqml.generative import QCBM, MMDLoss, bars_and_stripes  # noqa: E402
 from pyqml.kernels import ProjectedQuantumKernel  # noqa: E402
+
+import pyqml as pq  # noqa: E402
 
 
 def measure(f, repeats: int, budget_s: float = 20.0, label: str = "") -> dict:
