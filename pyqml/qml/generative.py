@@ -48,11 +48,13 @@ from ..frontend.params import CONST
 from . import templates
 from .optimizers import AdamOptimizer
 
-__all__ = ["QCBM", "MMDLoss", "ENUMERATE_MAX_WIRES", "bars_and_stripes", "discretized_gaussian_mixture",
+__all__ = ["QCBM", "MMDLoss", "ENUMERATE_MAX_WIRES", "MMD_MATRIX_MAX_WIRES", "bars_and_stripes", "discretized_gaussian_mixture",
            "kl_divergence", "bits_to_int", "int_to_bits"]
 
 # Exact probabilities, KL and log-likelihoods enumerate 2^n outcomes: refused above this register.
 ENUMERATE_MAX_WIRES = 20
+# The exact MMD holds the 2^n x 2^n kernel (128 MiB at 12 qubits): wider models train with shots=.
+MMD_MATRIX_MAX_WIRES = 12
 
 _ANSATZE = {
     "strongly_entangling": templates.StronglyEntanglingLayers,
@@ -157,7 +159,9 @@ class MMDLoss:
     def matrix(self) -> np.ndarray:
         """The (2^n, 2^n) kernel over every outcome (built once)."""
         if self._K is None:
-            _check_enumerable(self.n, "the exact MMD")
+            if self.n > MMD_MATRIX_MAX_WIRES:
+                raise ValueError(f"the exact MMD holds a 2^{self.n} x 2^{self.n} kernel; registers of at most "
+                                 f"{MMD_MATRIX_MAX_WIRES} qubits (pass shots= to train wider models on samples)")
             idx = np.arange(2**self.n)
             self._K = self.kernel(idx, idx)
         return self._K

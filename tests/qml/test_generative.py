@@ -169,3 +169,22 @@ def test_any_template_and_custom_ansatz():
     m.weights_ = np.array([0.4, 1.2])
     expect = np.kron([np.cos(0.2) ** 2, np.sin(0.2) ** 2], [np.cos(0.6) ** 2, np.sin(0.6) ** 2])
     assert np.allclose(m.probabilities(), expect, atol=1e-14)
+
+
+
+def test_sampled_gradient_on_a_register_past_the_probabilities_limit():
+    # 13 qubits: the sampled MMD compares samples pairwise instead of histograms (no 2^n x 2^n kernel).
+    m = QCBM(13, ansatz="basic_entangler", n_layers=1, loss="mmd", metric="hamming", bandwidths=(1.0, 4.0),
+             random_state=0)
+    data = np.random.default_rng(1).integers(0, 2, size=(40, 13))
+    m.set_target(data)
+    val, g = m.sampled_value_and_grad(shots=16, rng=0)
+    assert g.shape == (13,) and np.all(np.isfinite(g)) and np.isfinite(val)
+    # The sampled MMD: mean K(x, x2) - 2 mean K(x, y) + the U-statistic of K(y, y) (diagonal left out).
+    x, y = np.arange(10), np.arange(3, 9)
+    K = m.mmd.kernel
+    hand = K(x, x[::-1]).mean() - 2 * K(x, y).mean() + (K(y, y).sum() - 6) / 30
+    assert abs(m.mmd.sampled(x, y, x[::-1]) - hand) < 1e-12
+    assert np.allclose(np.diag(K(x, x)), 1.0)
+    with pytest.raises(ValueError, match="exact MMD"):
+        QCBM(13, loss="mmd").fit(data)
