@@ -14,8 +14,9 @@ shots as the product of its wires' +-1 outcomes::
 A set's counts are drawn from the multinomial distribution of its marginal probabilities (the same
 distribution as the shots themselves, at ``2^k`` instead of ``shots * k`` cost) when the set spans at most
 :data:`PROBS_MAX_WIRES` wires (:data:`PROBS_MAX_WIRES_STATEVECTOR` on the state vector), and shot by shot
-through the method's exact sampler otherwise (the tensor network's conditional sampler on wide registers). Sets are independent, so the estimator's variance is the
-sum over sets of the sample variance of the per-shot value divided by the shots; :class:`ShotEstimate`
+through the method's exact sampler otherwise (the tensor network's conditional sampler on wide registers).
+Sets are independent, so the estimator's variance is the sum over sets of the sample variance of the per-shot
+value divided by the shots; :class:`ShotEstimate`
 carries it (``variance``, ``stderr``).
 
 Seeds: a ``numpy.random.Generator`` drives every draw, so one seed reproduces the whole sequence.

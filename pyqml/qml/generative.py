@@ -48,8 +48,8 @@ from ..frontend.params import CONST
 from . import templates
 from .optimizers import AdamOptimizer
 
-__all__ = ["QCBM", "MMDLoss", "ENUMERATE_MAX_WIRES", "MMD_MATRIX_MAX_WIRES", "bars_and_stripes", "discretized_gaussian_mixture",
-           "kl_divergence", "bits_to_int", "int_to_bits"]
+__all__ = ["QCBM", "MMDLoss", "ENUMERATE_MAX_WIRES", "MMD_MATRIX_MAX_WIRES", "bars_and_stripes",
+           "discretized_gaussian_mixture", "kl_divergence", "bits_to_int", "int_to_bits"]
 
 # Exact probabilities, KL and log-likelihoods enumerate 2^n outcomes: refused above this register.
 ENUMERATE_MAX_WIRES = 20
