@@ -16,8 +16,7 @@ distribution as the shots themselves, at ``2^k`` instead of ``shots * k`` cost) 
 :data:`PROBS_MAX_WIRES` wires (:data:`PROBS_MAX_WIRES_STATEVECTOR` on the state vector), and shot by shot
 through the method's exact sampler otherwise (the tensor network's conditional sampler on wide registers).
 Sets are independent, so the estimator's variance is the sum over sets of the sample variance of the per-shot
-value divided by the shots; :class:`ShotEstimate`
-carries it (``variance``, ``stderr``).
+value divided by the shots; :class:`ShotEstimate` carries it (``variance``, ``stderr``).
 
 Seeds: a ``numpy.random.Generator`` drives every draw, so one seed reproduces the whole sequence.
 """
