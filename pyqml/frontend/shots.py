@@ -173,7 +173,7 @@ def angle_circuit(circuit):
 
 
 # --- drawing ---
-def _probs_executor(circuit, method, precision, options, measurement, wires, shots):
+def measurement_executor(circuit, method, precision, options, measurement, wires, shots):
     """The executor of ``measurement`` ("probs" or "sample") on ``wires``; "auto" is resolved once per
     (measurement, wires) and cached on the circuit (planning the alternatives costs more than a draw)."""
     from .execution import choose_method, hashable, options_for
@@ -201,7 +201,7 @@ def draws_from_probs(circuit, wires, method="auto", precision="complex128", opti
         return True
     if k > PROBS_MAX_WIRES_STATEVECTOR:
         return False
-    ex = _probs_executor(circuit, method, precision, options or {}, "probs", wires, None)
+    ex = measurement_executor(circuit, method, precision, options or {}, "probs", wires, None)
     return ex.method == "statevector"
 
 
@@ -209,7 +209,7 @@ def counts(circuit, wires, weights, inputs, shots: int, rng, method="auto", prec
            options=None) -> np.ndarray:
     """Outcome counts (rows, 2^k) of ``shots`` computational-basis shots on ``wires`` (first wire most
     significant), drawn from the marginal probabilities."""
-    ex = _probs_executor(circuit, method, precision, options or {}, "probs", wires, shots)
+    ex = measurement_executor(circuit, method, precision, options or {}, "probs", wires, shots)
     p = np.clip(np.asarray(ex.probs(weights, inputs, list(wires)), dtype=float), 0.0, None)
     p /= p.sum(axis=1, keepdims=True)
     return np.stack([rng.multinomial(shots, row) for row in p])
@@ -218,7 +218,7 @@ def counts(circuit, wires, weights, inputs, shots: int, rng, method="auto", prec
 def bit_samples(circuit, wires, weights, inputs, shots: int, rng, method="auto", precision="complex128",
                 options=None) -> np.ndarray:
     """Shots (rows, shots, k) of 0/1 through the method's sampler."""
-    ex = _probs_executor(circuit, method, precision, options or {}, "sample", wires, shots)
+    ex = measurement_executor(circuit, method, precision, options or {}, "sample", wires, shots)
     return np.asarray(ex.sample(weights, inputs, list(wires), int(shots), int(rng.integers(2**63))))
 
 
@@ -330,6 +330,24 @@ def _rows(weights, inputs) -> int:
 
 
 # --- gradients ---
+def shift_plan(circuit) -> list[tuple[int, float, float]]:
+    """``(angle, coefficient, shift)`` of every term of every traced angle's shift rule (two- or four-term,
+    from the gate table): ``d f / d angle_a = sum c f(angles + shift e_a)``."""
+    from . import gradients
+    from .params import CONST
+
+    kinds, _, _, rules = gradients.angle_map(circuit)
+    plan = []
+    for a in range(len(kinds)):
+        if kinds[a] == CONST:
+            continue
+        rule = {2: gradients._TWO_TERM, 4: gradients._FOUR_TERM}.get(rules[a])
+        if rule is None:
+            raise ValueError(f"angle {a} has no parameter-shift rule")
+        plan.extend((a, c, s) for c, s in rule)
+    return plan
+
+
 def parameter_shift_jacobian(circuit, observables, weights, inputs, shots: int, rng, method="auto",
                              precision="complex128", options=None):
     """Values, d/dweights, d/dinputs (as ``executor.jacobian``) by each gate's shift rule, every shifted
@@ -337,19 +355,10 @@ def parameter_shift_jacobian(circuit, observables, weights, inputs, shots: int, 
 
     The shifted angle vectors of every row are the rows of one batch on :func:`angle_circuit`."""
     from . import gradients
-    from .params import CONST
 
     angles = circuit.core.bind(weights, inputs)  # (rows, n_angles)
-    kinds, _, _, rules = gradients.angle_map(circuit)
     rows, n_angles = angles.shape
-    plan = []
-    for p in range(n_angles):
-        if kinds[p] == CONST:
-            continue
-        rule = {2: gradients._TWO_TERM, 4: gradients._FOUR_TERM}.get(rules[p])
-        if rule is None:
-            raise ValueError(f"angle {p} has no parameter-shift rule")
-        plan.extend((p, c, s) for c, s in rule)
+    plan = shift_plan(circuit)
     ac = angle_circuit(circuit)
     batch = np.repeat(angles[:, None, :], len(plan) + 1, axis=1)
     for j, (p, _, s) in enumerate(plan):

@@ -322,7 +322,7 @@ class QCBM:
         """(rows, 2^n) probabilities for weights (n_w,) or (rows, n_w), one engine call."""
         method = "statevector" if self.method == "auto" and self.n_qubits <= _core.SV_MAX_WIRES else self.method
         wires = list(range(self.n_qubits))
-        ex = shot_mod._probs_executor(circuit, method, "complex128", {}, "probs", wires, None)
+        ex = shot_mod.measurement_executor(circuit, method, "complex128", {}, "probs", wires, None)
         return np.asarray(ex.probs(np.asarray(weights, dtype=float), None, wires))
 
     def sample(self, n: int, seed=None) -> np.ndarray:
@@ -425,17 +425,7 @@ class QCBM:
         return P[0], dw[0]
 
     def _shift_plan(self, w):
-        angles = self.circuit.core.bind(w, None)[0]
-        kinds, _, _, rules = gradients.angle_map(self.circuit)
-        plan = []
-        for a in range(angles.size):
-            if kinds[a] == CONST:
-                continue
-            rule = {2: gradients._TWO_TERM, 4: gradients._FOUR_TERM}.get(rules[a])
-            if rule is None:
-                raise ValueError(f"angle {a} has no parameter-shift rule")
-            plan.extend((a, c, s) for c, s in rule)
-        return angles, plan
+        return self.circuit.core.bind(w, None)[0], shot_mod.shift_plan(self.circuit)
 
     @staticmethod
     def _shifted(angles, plan) -> np.ndarray:
