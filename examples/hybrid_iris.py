@@ -3,9 +3,10 @@ classical dense layer, trained end to end on all three classes through the qnode
 
     python examples/hybrid_iris.py
 """
-import pyqml as pq
 from pyqml.datasets import load_iris, standardize, train_test_split
 from pyqml.models import Dense, HybridModel, QuantumLayer
+
+import pyqml as pq
 
 
 @pq.qnode(wires=4)

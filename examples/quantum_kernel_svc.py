@@ -3,12 +3,11 @@ IQP feature map, the whole Gram matrix from one batched engine call per data set
 
     python examples/quantum_kernel_svc.py
 """
+from pyqml.datasets import load_iris, train_test_split
+from pyqml.sklearn import QuantumKernel
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
-
-from pyqml.datasets import load_iris, train_test_split
-from pyqml.sklearn import QuantumKernel
 
 
 def main(feature_map: str = "iqp", reps: int = 1, seed: int = 0):

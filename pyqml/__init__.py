@@ -15,7 +15,8 @@ _core = _load_engine()
 from ._core import MemoryLimitError, get_num_threads, memory_limit, set_num_threads  # noqa: E402
 from .frontend.cache import cache_stats, clear_caches
 from .frontend.circuit import Circuit
-from .frontend.measurements import Measurement, amplitude, expval, jacobian, probs, sample, state, var
+from .frontend.device import Device, device
+from .frontend.measurements import Measurement, amplitude, expval, jacobian, probs, sample, shot_estimate, state, var
 from .frontend.observables import Hamiltonian, Observable
 from .frontend.ops import (
                   CH,

@@ -62,6 +62,8 @@ ALIASES = {
     "optimizers": "qml.optimizers", "models": "qml.models", "studies": "qml.studies",
     "datasets": "qml.datasets", "templates": "qml.templates", "sklearn": "qml.sklearn", "qasm": "io.qasm",
     "qiskit": "interfaces.qiskit",
+
+    "generative": "qml.generative", "kernels": "qml.kernels", "shots": "frontend.shots", "device": "frontend.device",
 }
 
 

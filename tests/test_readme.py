@@ -35,3 +35,13 @@ def test_readme_qiskit_listing_trains(monkeypatch):
     exec(compile(code, "README.md", "exec"), scope)
     losses = scope["losses"]
     assert len(losses) == 20 and losses[-1] < 0.8 * losses[0]
+
+def test_readme_finite_shots_listing_runs(monkeypatch):
+    text = (ROOT / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text[text.index("## Finite shots"):], re.S).group(1)
+    monkeypatch.chdir(ROOT)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    pq, c, w, est = scope["pq"], scope["c"], scope["w"], scope["est"]
+    exact = pq.expval(c, pq.Z(0) @ pq.Z(1), weights=w)
+    assert 0 < est.stderr < 0.02 and abs(est.values - exact) < 4 * est.stderr

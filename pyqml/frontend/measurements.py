@@ -117,20 +117,25 @@ def _inputs_for(circuit, inputs) -> tuple[np.ndarray | None, bool]:
     return x, batched
 
 
-def expval(*args, weights=None, inputs=None, method: str = "auto", precision: str = "complex128", **options):
+def expval(*args, weights=None, inputs=None, method: str = "auto", precision: str = "complex128",
+           shots=None, seed=None, **options):
     """Expectation value(s).
 
     ``pq.expval(obs)`` inside a traced function returns a :class:`Measurement`.
     ``pq.expval(circuit, obs, weights=..., inputs=..., method=..., **options)`` computes: shape (n_obs,) for a
     list of observables (a scalar for one), with a leading batch axis when ``inputs`` is 2-D. ``options`` go to
     the method (e.g. ``optimize="cotengra"`` for "tensornet").
+
+    ``shots=N`` estimates from N shots per qubit-wise commuting set of Pauli words (see
+    :mod:`pyqml.frontend.shots`; :func:`pyqml.shot_estimate` also returns the standard error), reproducible
+    for an integer ``seed``; a shot vector ``shots=[100, 1000]`` returns one result per entry (a tuple).
     """
     if len(args) == 1 and not _is_circuit(args[0]):
         return Measurement("expval", as_observable(args[0]))
     if len(args) != 2 or not _is_circuit(args[0]):
         raise TypeError("use pq.expval(observable) in a traced function or pq.expval(circuit, observables, ...)")
     return _per_observable("expval", *args, weights=weights, inputs=inputs, method=method, precision=precision,
-                           **options)
+                           shots=shots, seed=seed, **options)
 
 
 def jacobian(circuit, observables, weights=None, inputs=None, method: str = "auto",
@@ -153,24 +158,61 @@ def jacobian(circuit, observables, weights=None, inputs=None, method: str = "aut
     return vals, dw, dx
 
 
-def var(*args, weights=None, inputs=None, method: str = "auto", precision: str = "complex128", **options):
-    """Variance ``<O^2> - <O>^2``; in a traced function or on a circuit."""
+def var(*args, weights=None, inputs=None, method: str = "auto", precision: str = "complex128", shots=None,
+        seed=None, **options):
+    """Variance ``<O^2> - <O>^2``; in a traced function or on a circuit (``shots=`` as :func:`expval`)."""
     if len(args) == 1 and not _is_circuit(args[0]):
         return Measurement("var", as_observable(args[0]))
     return _per_observable("var", *args, weights=weights, inputs=inputs, method=method, precision=precision,
-                           **options)
+                           shots=shots, seed=seed, **options)
 
 
-def _per_observable(kind: str, circuit, obs, weights, inputs, method, precision, **options):
+def _per_observable(kind: str, circuit, obs, weights, inputs, method, precision, shots=None, seed=None,
+                    **options):
     """``kind`` ("expval" or "var") of observables on a circuit: (n_obs,), a scalar for one observable, with a
-    leading batch axis when ``inputs`` is 2-D."""
+    leading batch axis when ``inputs`` is 2-D; a tuple of those for a shot vector."""
+    from . import shots as shot_mod
+
+    vec = shot_mod.check_shots(shots)
     obs, many = _obs_list(obs)
     w = _weights_for(circuit, weights)
     x, batched = _inputs_for(circuit, inputs)
-    vals = getattr(circuit.executor(obs, method, precision, kind, **options), kind)(w, x)
+
+    def shape(vals):
+        if not batched and vals.shape[0] == 1:
+            vals = vals[0]
+        return vals if many else vals[..., 0]
+
+    if vec is None:
+        return shape(getattr(circuit.executor(obs, method, precision, kind, **options), kind)(w, x))
+    rng = shot_mod.as_rng(seed)
+    fn = shot_mod.estimate_expvals if kind == "expval" else shot_mod.estimate_vars
+    out = []
+    for n in vec:
+        r = fn(circuit, obs, w, x, n, rng, method, precision, options)
+        out.append(shape(r.values if kind == "expval" else r))
+    return out[0] if len(vec) == 1 and not isinstance(shots, (list, tuple, np.ndarray)) else tuple(out)
+
+
+def shot_estimate(circuit, observables, shots: int, seed=None, weights=None, inputs=None, method: str = "auto",
+                  precision: str = "complex128", **options):
+    """Finite-shot expectation values with their standard errors: a :class:`pyqml.frontend.shots.ShotEstimate`
+    whose ``values``, ``variance`` and ``stderr`` have the shape :func:`expval` returns."""
+    from . import shots as shot_mod
+
+    vec = shot_mod.check_shots(shots)
+    if vec is None or len(vec) != 1:
+        raise ValueError(f"shot_estimate takes one positive shot count, got {shots!r}")
+    obs, many = _obs_list(observables)
+    w = _weights_for(circuit, weights)
+    x, batched = _inputs_for(circuit, inputs)
+    est = shot_mod.estimate_expvals(circuit, obs, w, x, vec[0], shot_mod.as_rng(seed), method, precision, options)
+    vals, var = est.values, est.variance
     if not batched and vals.shape[0] == 1:
-        vals = vals[0]
-    return vals if many else vals[..., 0]
+        vals, var = vals[0], var[0]
+    if not many:
+        vals, var = vals[..., 0], var[..., 0]
+    return shot_mod.ShotEstimate(vals, var, vec[0])
 
 
 def check_shots_seed(shots, seed) -> None:
@@ -190,8 +232,9 @@ def _wires_for(circuit, wires, what: str) -> list[int]:
 
 
 def probs(circuit=None, wires: Sequence[int] | None = None, weights=None, inputs=None, method: str = "auto",
-          precision: str = "complex128", **options):
-    """Marginal probabilities of ``wires`` (first wire most significant)."""
+          precision: str = "complex128", shots=None, seed=None, **options):
+    """Marginal probabilities of ``wires`` (first wire most significant); with ``shots=`` the empirical
+    frequencies of that many shots (a tuple of them for a shot vector)."""
     if circuit is None or not _is_circuit(circuit):
         if circuit is not None and wires is None:
             wires = circuit
@@ -199,6 +242,14 @@ def probs(circuit=None, wires: Sequence[int] | None = None, weights=None, inputs
     wires = _wires_for(circuit, wires, "probs")
     w = _weights_for(circuit, weights)
     x, batched = _inputs_for(circuit, inputs)
+    from . import shots as shot_mod
+
+    vec = shot_mod.check_shots(shots)
+    if vec is not None:
+        rng = shot_mod.as_rng(seed)
+        out = [shot_mod.estimate_probs(circuit, wires, w, x, n, rng, method, precision, options) for n in vec]
+        out = [o if batched else o[0] for o in out]
+        return out[0] if len(vec) == 1 and not isinstance(shots, (list, tuple, np.ndarray)) else tuple(out)
     ex = _executor(circuit, method, precision, "probs", options, wires=wires)
     out = ex.probs(w, x, wires)
     return out if batched else out[0]
@@ -226,14 +277,34 @@ def amplitude(circuit, bits, weights=None, inputs=None, method: str = "auto", pr
     return out if (batched or np.ndim(w) == 2) else out[0]
 
 
-def sample(circuit=None, wires=None, shots: int = 1000, seed: int = 0, weights=None, inputs=None,
+def sample(circuit=None, wires=None, shots: int | None = None, seed: int | None = None, weights=None, inputs=None,
            method: str = "auto", precision: str = "complex128", **options):
-    """Computational-basis samples, shape (shots, len(wires)) of 0/1; reproducible for a given seed."""
+    """Samples; reproducible for a given seed.
+
+    - ``pq.sample(op)`` inside a qnode (``op`` an observable: ``pq.Z(0)``, ``pq.X(0) @ pq.Z(1)``): per shot, the
+      eigenvalue of ``op`` measured (shape (shots,)), as PennyLane's ``qml.sample(op)``; the shots come from
+      the qnode (``@pq.qnode(..., shots=N)`` or ``pq.device(..., shots=N)``) unless given here.
+    - ``pq.sample(wires=[0, 1], shots=100, seed=1)`` inside a qnode, or ``pq.sample(circuit, wires, shots=,
+      seed=, weights=, inputs=)``: computational-basis samples, shape (shots, len(wires)) of 0/1 (1000 shots and
+      seed 0 when neither the call nor the qnode sets them).
+    """
+    from .ops import Operation
+
+    if circuit is not None and not _is_circuit(circuit) and isinstance(circuit, (Observable, Operation)):
+        if wires is not None:
+            raise TypeError("pq.sample(op) measures an observable; pass wires= only to sample bits")
+        if shots is not None or seed is not None:
+            check_shots_seed(1 if shots is None else shots, 0 if seed is None else seed)
+        return Measurement("sample", obs=as_observable(circuit), shots=None if shots is None else int(shots),
+                           seed=None if seed is None else int(seed))
     if circuit is None or not _is_circuit(circuit):
         if circuit is not None and wires is None:
             wires = circuit
-        check_shots_seed(shots, seed)
-        return Measurement("sample", wires=wires, shots=int(shots), seed=int(seed))
+        check_shots_seed(1000 if shots is None else shots, 0 if seed is None else seed)
+        return Measurement("sample", wires=wires, shots=None if shots is None else int(shots),
+                           seed=None if seed is None else int(seed))
+    shots = 1000 if shots is None else shots
+    seed = 0 if seed is None else seed
     check_shots_seed(shots, seed)
     wires = _wires_for(circuit, wires, "sample")
     w = _weights_for(circuit, weights)

@@ -63,6 +63,17 @@ class CompiledQNode:
         self.expval_only = all(m.kind == "expval" for m in measurements)
         self._expval_ex = None
 
+    def shot_count(self, shots=None) -> int | None:
+        """The shots a call runs with: ``shots`` when given (one count), else the qnode's (None: exact)."""
+        from .shots import check_shots
+
+        vec = check_shots(shots) if shots is not None else self.qnode.shots
+        if vec is None:
+            return None
+        if len(vec) != 1:
+            raise ValueError(f"a compiled call takes one shot count, got the shot vector {list(vec)}")
+        return vec[0]
+
     # --- flat arrays ---
     @property
     def n_weights(self) -> int:
@@ -123,51 +134,113 @@ class CompiledQNode:
                                                     **q.options)
         return self._expval_ex
 
-    def expval(self, weights, inputs=None) -> np.ndarray:
-        """(rows, n_obs) expectation values."""
+    def expval(self, weights, inputs=None, shots=None) -> np.ndarray:
+        """(rows, n_obs) expectation values; estimated from shots when the qnode (or ``shots=``) sets them."""
+        n = self.shot_count(shots)
+        if n is not None:
+            from .shots import estimate_expvals
+
+            self.executor()
+            q = self.qnode
+            return estimate_expvals(self.circuit, [m.obs for m in self.measurements], weights, self.expand(inputs),
+                                    n, q.rng, q.method, q.precision, q.options).values
         return self.executor().expval(weights, self.expand(inputs))
 
-    def jacobian(self, weights, inputs=None):
-        """values (rows, n_obs), d/dweights (rows, n_obs, n_weights), d/dinputs (rows, n_obs, n_raw_inputs)."""
+    def _shot_jacobian(self, weights, xe, n):
+        from .shots import parameter_shift_jacobian
+
+        self.executor()
+        q = self.qnode
+        vals, dw, dx, _ = parameter_shift_jacobian(self.circuit, [m.obs for m in self.measurements], weights, xe, n,
+                                                   q.rng, q.method, q.precision, q.options)
+        return vals, dw, dx
+
+    def jacobian(self, weights, inputs=None, shots=None):
+        """values (rows, n_obs), d/dweights (rows, n_obs, n_weights), d/dinputs (rows, n_obs, n_raw_inputs).
+
+        With shots: every gate's shift rule, each shifted expectation estimated from the shots."""
         xe = self.expand(inputs)
-        vals, dw, dx = gradients.jacobian(self.executor(), self.circuit, weights, xe, self.qnode.diff_method)
+        n = self.shot_count(shots)
+        if n is not None:
+            vals, dw, dx = self._shot_jacobian(weights, xe, n)
+        else:
+            vals, dw, dx = gradients.jacobian(self.executor(), self.circuit, weights, xe, self.qnode.diff_method)
         if xe is not None and self.circuit.derived_inputs is not None:
             dx = self.circuit.derived_inputs.pullback(xe, dx)
         return vals, dw, dx
 
-    def vjp(self, weights, inputs, cotangent):
+    def vjp(self, weights, inputs, cotangent, shots=None):
         """values, cot . d/dweights (n_weights,), cot . d/dinputs (rows, n_raw_inputs)."""
         xe = self.expand(inputs)
         cot = np.ascontiguousarray(cotangent, dtype=float)
-        vals, dw, dx = gradients.vjp(self.executor(), self.circuit, weights, xe, cot, self.qnode.diff_method)
+        n = self.shot_count(shots)
+        if n is not None:
+            vals, dw, dx = self._shot_jacobian(weights, xe, n)
+            dw, dx = np.einsum("ro,row->w", cot, dw), np.einsum("ro,rox->rx", cot, dx)
+        else:
+            vals, dw, dx = gradients.vjp(self.executor(), self.circuit, weights, xe, cot, self.qnode.diff_method)
         if xe is not None and self.circuit.derived_inputs is not None:
             dx = self.circuit.derived_inputs.pullback(xe, dx)
         return vals, dw, dx
 
     # --- any measurement ---
-    def measure(self, weights, inputs=None) -> list:
+    def measure(self, weights, inputs=None, shots=None) -> list:
         """Every measurement's result with a leading row axis, in the traced function's order."""
+        n = self.shot_count(shots)
         if self.expval_only:
-            vals = self.expval(weights, inputs)
+            vals = self.expval(weights, inputs, shots)
             return [vals[:, i] for i in range(vals.shape[1])]
+        if n is not None or any(m.kind == "sample" and m.obs is not None for m in self.measurements):
+            return self._measure_shots(weights, inputs, n)
+        xe = self.expand(inputs)
+        return [self._measure_exact(m, weights, xe) for m in self.measurements]
+
+    def _measure_exact(self, m, weights, xe):
+        q = self.qnode
+        if m.kind in ("expval", "var"):
+            ex = self.circuit.executor([m.obs], q.method, q.precision, measurement=m.kind, **q.options)
+            return getattr(ex, m.kind)(weights, xe)[:, 0]
+        ex = self.circuit.executor([], q.method, q.precision, measurement=m.kind, **q.options)
+        wires = m.wires if m.wires is not None else list(range(self.circuit.n_wires))
+        if m.kind == "probs":
+            return ex.probs(weights, xe, wires)
+        if m.kind == "state":
+            return ex.state(weights, xe)
+        if m.kind == "sample":
+            return ex.sample(weights, xe, wires, 1000 if m.shots is None else m.shots, 0 if m.seed is None else m.seed)
+        raise ValueError(f"unknown measurement {m.kind}")
+
+    def _measure_shots(self, weights, inputs, n) -> list:
+        """:meth:`measure` with finite shots: every result drawn from ``n`` shots (a sample's own ``shots=``
+        wins for that sample)."""
+        from . import shots as S
+
         xe = self.expand(inputs)
         q = self.qnode
+        args = (q.method, q.precision, q.options)
         out = []
         for m in self.measurements:
-            if m.kind in ("expval", "var"):
-                ex = self.circuit.executor([m.obs], q.method, q.precision, measurement=m.kind, **q.options)
-                out.append(getattr(ex, m.kind)(weights, xe)[:, 0])
+            count = m.shots if (m.kind == "sample" and m.shots is not None) else n
+            if count is None:
+                if m.kind == "sample" and m.obs is not None:
+                    raise ValueError("pq.sample(op) needs finite shots: pass shots= to the qnode, the device or "
+                                     "pq.sample")
+                out.append(self._measure_exact(m, weights, xe))
                 continue
-            ex = self.circuit.executor([], q.method, q.precision, measurement=m.kind, **q.options)
+            rng = q.rng if not (m.kind == "sample" and m.seed is not None) else S.as_rng(m.seed)
             wires = m.wires if m.wires is not None else list(range(self.circuit.n_wires))
-            if m.kind == "probs":
-                out.append(ex.probs(weights, xe, wires))
-            elif m.kind == "state":
-                out.append(ex.state(weights, xe))
+            if m.kind == "expval":
+                out.append(S.estimate_expvals(self.circuit, [m.obs], weights, xe, count, rng, *args).values[:, 0])
+            elif m.kind == "var":
+                out.append(S.estimate_vars(self.circuit, [m.obs], weights, xe, count, rng, *args)[:, 0])
+            elif m.kind == "probs":
+                out.append(S.estimate_probs(self.circuit, wires, weights, xe, count, rng, *args))
+            elif m.kind == "sample" and m.obs is not None:
+                out.append(S.sample_observable(self.circuit, m.obs, weights, xe, count, rng, *args))
             elif m.kind == "sample":
-                out.append(ex.sample(weights, xe, wires, m.shots, m.seed))
+                out.append(S.bit_samples(self.circuit, wires, weights, xe, count, rng, *args))
             else:
-                raise ValueError(f"unknown measurement {m.kind}")
+                raise ValueError(f"{m.kind}() is not available with finite shots (hardware gives samples only)")
         return out
 
 
@@ -177,7 +250,7 @@ class QNode:
     compiled call that hybrid models, optimisers and the torch / JAX bridges use."""
 
     def __init__(self, func: Callable, wires, method: str = "auto", precision: str = "complex128",
-                 diff_method: str = "adjoint", **options):
+                 diff_method: str = "adjoint", shots=None, seed=None, **options):
         if isinstance(wires, (int, np.integer)):
             n = int(wires)
         else:
@@ -190,6 +263,13 @@ class QNode:
         if diff_method not in gradients.DIFF_METHODS:
             raise ValueError(f"diff_method must be one of {gradients.DIFF_METHODS}, got {diff_method!r}")
         check_options(method, precision, options)
+        from .shots import as_rng, check_shots
+
+        # Finite shots (None: exact). One generator per qnode (or shared with its device): one seed
+        # reproduces every call's draws in sequence, and successive calls draw fresh shots.
+        self.shots = check_shots(shots)
+        self.shot_vector = isinstance(shots, (list, tuple, np.ndarray))
+        self.rng = as_rng(seed)
         self.func = func
         self.n_wires = n
         self.method = method
@@ -301,6 +381,16 @@ class QNode:
             self._compiled[key] = hit
         return hit
 
+    def _call_shots(self, kwargs) -> tuple[dict, tuple | None, bool]:
+        """A call-time ``shots=`` (PennyLane's ``circuit(x, shots=100)``), unless the function takes ``shots``."""
+        from .shots import check_shots
+
+        if "shots" in kwargs and "shots" not in self._names:
+            kwargs = dict(kwargs)
+            raw = kwargs.pop("shots")
+            return kwargs, check_shots(raw), isinstance(raw, (list, tuple, np.ndarray))
+        return kwargs, self.shots, self.shot_vector
+
     def _prepare(self, args, kwargs):
         inputs, weights = self._split(args, kwargs)
         batched = inputs is not None and inputs.ndim == 2
@@ -311,13 +401,21 @@ class QNode:
 
     # --- evaluation ---
     def __call__(self, *args, **kwargs):
+        kwargs, shots, vector = self._call_shots(kwargs)
         cq, w, x, batched = self._prepare(args, kwargs)
+        if shots is not None:
+            per = [self._finish(cq, batched, w, x, n) for n in shots]
+            return tuple(per) if vector else per[0]
+        return self._finish(cq, batched, w, x, None)
+
+    @staticmethod
+    def _finish(cq, batched, w, x, shots):
         if cq.expval_only:
-            vals = cq.expval(w, x)
+            vals = cq.expval(w, x, shots)
             if not batched:
                 vals = vals[0]
             return vals if cq.many else vals[..., 0]
-        results = [r if batched else r[0] for r in cq.measure(w, x)]
+        results = [r if batched else r[0] for r in cq.measure(w, x, shots)]
         return tuple(results) if cq.many else results[0]
 
     def jacobian(self, *args, **kwargs):
@@ -326,8 +424,9 @@ class QNode:
         Without a batch axis on inputs the leading B is dropped; with one returned measurement (not a list)
         the n_obs axis is dropped. With several weight arguments, d_weights is a tuple (one per argument).
         """
+        kwargs, shots, _ = self._call_shots(kwargs)
         cq, w, x, batched = self._prepare(args, kwargs)
-        vals, dw, dx = cq.jacobian(w, x)
+        vals, dw, dx = cq.jacobian(w, x, cq.shot_count(shots))
         parts = list(cq.unpack(dw))
         if not batched:
             vals, dx = vals[0], dx[0]
@@ -342,13 +441,14 @@ class QNode:
 
     def vjp(self, *args, cotangent, **kwargs):
         """``vals, cot . d/dweights, cot . d/dinputs`` for a cotangent of the values' shape."""
+        kwargs, shots, _ = self._call_shots(kwargs)
         cq, w, x, batched = self._prepare(args, kwargs)
         cot = np.asarray(cotangent, dtype=float)
         rows = 1 if x is None else x.shape[0]
         if cot.size != rows * cq.n_outputs:
             raise ValueError(f"cotangent must have the values' shape ({rows} row(s) x {cq.n_outputs} "
                              f"measurement(s)), got shape {cot.shape}")
-        vals, dw, dx = cq.vjp(w, x, cot.reshape(rows, cq.n_outputs))
+        vals, dw, dx = cq.vjp(w, x, cot.reshape(rows, cq.n_outputs), cq.shot_count(shots))
         parts = cq.unpack(dw)
         if not batched:
             vals, dx = vals[0], dx[0]
@@ -366,26 +466,46 @@ class QNode:
         return self._prepare(args, kwargs)[0]
 
 
-def qnode(wires, method: str = "auto", precision: str = "complex128", diff_method: str = "adjoint", **options):
+def qnode(wires, method: str = "auto", precision: str = "complex128", diff_method: str = "adjoint", shots=None,
+          seed=None, **options):
     """Decorator: trace ``func(inputs, weights, ...)`` into a :class:`QNode`.
 
     Parameters
     ----------
-    wires : int or sequence
-        Number of wires (or the labels 0..n-1).
+    wires : int, sequence or Device
+        Number of wires (or the labels 0..n-1), or a :func:`pyqml.device` (its wires, method, shots and
+        random generator; ``@pq.qnode(dev)`` as in PennyLane).
     method : {"auto", "statevector", "tensornet"}
         Any registered method (``pq.execution.available_methods()``); "auto" picks, per measurement, the
         cheapest method that can compute it.
     precision : {"complex128", "complex64"}
     diff_method : {"adjoint", "parameter-shift", "finite-diff"}
+    shots : int, list of int or None
+        None (the default): exact. N: every expectation estimated from N shots per qubit-wise commuting set
+        of Pauli words, probabilities as frequencies, gradients by the shift rules on sampled expectations
+        (see :mod:`pyqml.frontend.shots`). A list (shot vector) returns one result per entry. A call may
+        override it: ``circuit(w, shots=100)``.
+    seed : int or None
+        Seeds the qnode's random generator: the same seed reproduces every call's draws in order.
     **options
         Method options, e.g. ``optimize="cotengra"`` for the tensor-network path search; each method
         declares the options it takes (``pq.execution.method_options()``).
     """
-    if callable(wires) and not isinstance(wires, (int, np.integer)):
+    from .device import Device
+
+    if isinstance(wires, Device):
+        dev = wires
+        if shots is None:
+            shots = dev.shots
+        seed = dev.rng if seed is None else seed
+        wires = dev.n_wires
+        method = dev.method if method == "auto" else method
+        options = {**dev.options, **options}
+    elif callable(wires) and not isinstance(wires, (int, np.integer)):
         raise TypeError("use @pq.qnode(wires=n), with parentheses")
 
     def deco(func: Callable) -> QNode:
-        return QNode(func, wires, method=method, precision=precision, diff_method=diff_method, **options)
+        return QNode(func, wires, method=method, precision=precision, diff_method=diff_method, shots=shots,
+                     seed=seed, **options)
 
     return deco

@@ -56,7 +56,7 @@ def _check_X(X, n_features: int | None = None) -> np.ndarray:
 class _QNNBase(BaseEstimator):
     def __init__(self, n_layers: int = 2, embedding: str = "angle", ansatz: str = "strongly_entangling",
                  epochs: int = 100, stepsize: float = 0.1, optimizer=None, batch_size: int | None = None,
-                 random_state=None, progress: bool = False):
+                 random_state=None, progress: bool = False, shots: int | None = None):
         self.n_layers = n_layers
         self.embedding = embedding
         self.ansatz = ansatz
@@ -66,6 +66,7 @@ class _QNNBase(BaseEstimator):
         self.batch_size = batch_size
         self.random_state = random_state
         self.progress = progress
+        self.shots = shots
 
     def _build(self, n_features: int, n_out: int) -> HybridModel:
         if self.embedding not in _EMBEDDINGS:
@@ -81,14 +82,15 @@ class _QNNBase(BaseEstimator):
         n = n_features
         wires = list(range(n))
 
-        @qnode(wires=n)
+        rng = np.random.default_rng(self.random_state)
+        seeds = rng.integers(0, 2**31, size=3)
+
+        @qnode(wires=n, shots=self.shots, seed=int(seeds[2]))
         def circuit(inputs, weights):
             embed(inputs, wires)
             layer(weights, wires=wires)
             return [expval(PauliZ(i)) for i in wires]
 
-        rng = np.random.default_rng(self.random_state)
-        seeds = rng.integers(0, 2**31, size=2)
         return HybridModel([QuantumLayer(circuit, {"weights": shape(int(self.n_layers), n)}, rng=int(seeds[0])),
                             Dense(n, n_out, rng=int(seeds[1]))], loss=self._loss)
 
@@ -127,6 +129,9 @@ class QNNClassifier(ClassifierMixin, _QNNBase):
         Seeds the initial weights and the minibatch order.
     progress : bool
         Show a tqdm progress bar while fitting (when tqdm is installed).
+    shots : int, optional
+        None (exact, the default), or the shots of every expectation value, in training (shift-rule
+        gradients from shots) and prediction.
     """
 
     _loss = "cross_entropy"
@@ -209,12 +214,21 @@ class QuantumKernel(BaseEstimator):
         Repetitions of the "zz" and "iqp" maps.
     entanglement : str
         Entangling pairs of the "zz" map (see :func:`pyqml.entangler_pairs`).
+    shots : int, optional
+        None (exact, the default), or the shots of each entry's compute-uncompute measurement
+        ``U(x')^dagger U(x)|0>``: the entry is the frequency of the all-zeros outcome, a binomial draw with
+        the fidelity as its probability (the diagonal stays 1, as it is not measured).
+    random_state : int, optional
+        Seeds the shots.
     """
 
-    def __init__(self, feature_map="iqp", reps: int = 1, entanglement: str = "full"):
+    def __init__(self, feature_map="iqp", reps: int = 1, entanglement: str = "full", shots: int | None = None,
+                 random_state=None):
         self.feature_map = feature_map
         self.reps = reps
         self.entanglement = entanglement
+        self.shots = shots
+        self.random_state = random_state
 
     def _embed(self):
         fm = self.feature_map
@@ -261,9 +275,23 @@ class QuantumKernel(BaseEstimator):
             if Y.shape[1] != X.shape[1]:
                 raise ValueError(f"X has {X.shape[1]} features but Y has {Y.shape[1]}")
             SY = self.states(Y)
-        return np.abs(SX.conj() @ SY.T) ** 2
+        K = np.abs(SX.conj() @ SY.T) ** 2
+        if self.shots is None:
+            return K
+        from ..frontend.shots import as_rng, check_shots
+
+        n = check_shots(self.shots)
+        if len(n) != 1:
+            raise ValueError(f"QuantumKernel takes one shot count, got {self.shots!r}")
+        rng = self.__dict__.setdefault("_rng", as_rng(self.random_state))
+        est = rng.binomial(n[0], np.clip(K, 0.0, 1.0)) / n[0]
+        if Y is None:
+            est = np.triu(est, 1)
+            est = est + est.T + np.eye(K.shape[0])
+        return est
 
     def __getstate__(self):  # compiled qnodes are rebuilt on demand, not copied or pickled
         d = dict(super().__getstate__())
         d.pop("_qnodes", None)
+        d.pop("_rng", None)
         return d

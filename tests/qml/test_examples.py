@@ -45,3 +45,25 @@ def test_barren_plateau(tmp_path):
 
     loc, glo = barren_plateau.main(n_qubits=(2, 4, 6, 8), n_layers=2, n_samples=300, plot=str(tmp_path / "bp.png"))
     assert glo["decay_rate"] < loc["decay_rate"]
+
+
+def test_qcbm_bars_and_stripes(tmp_path):
+    import qcbm_bars_and_stripes as ex
+
+    valid, kl, bas_model, gm_model = ex.main(epochs=25, bas_layers=2, plot_path=str(tmp_path / "qcbm.png"))
+    assert (tmp_path / "qcbm.png").stat().st_size > 0
+    # Training lowers both losses; the valid images gain probability over the uniform 14/512.
+    for m in (bas_model, gm_model):
+        assert m.loss_history_[-1] < m.loss_history_[0] and m.kl_history_[-1] < m.kl_history_[0]
+    assert valid > 14 / 512
+
+
+def test_kernel_pca(tmp_path):
+    pytest.importorskip("sklearn")
+    import kernel_pca
+
+    out = kernel_pca.main(n_digits=150, plot_path=None)
+    for key in ("iris", "digits"):
+        q, c, sq, _ = out[key]
+        assert q.shape[1] == 2 and np.all(np.isfinite(q))
+        assert sq > 0.3      # well above chance (1/3 for Iris, 1/10 for digits)
