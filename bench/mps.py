@@ -145,11 +145,12 @@ def run(quick: bool):
                 glob = pq.Observable({tuple((q, "Z") for q in range(n)): 1.0})
                 ex = c.executor([glob], "mps", max_bond=chi)
                 rec = {"kind": kind, "n": n, "L": layers, "chi": chi}
-                rec["pyqml_expval_s"] = timed(lambda: ex.expval(theta))
+                rec["pyqml_expval_s"] = timed(lambda ex=ex, theta=theta: ex.expval(theta))
                 rec["pyqml_value"] = float(ex.expval(theta)[0, 0])
                 rec["pyqml_discarded"] = float(ex.last_info.discarded_weight[0])
                 rec["pyqml_max_bond"] = int(ex.last_info.max_bond[0])
-                rec["pyqml_sample_s"] = timed(lambda: ex.sample(theta, None, list(range(n)), shots, 1))
+                wires = list(range(n))
+                rec["pyqml_sample_s"] = timed(lambda ex=ex, t=theta, ws=wires: ex.sample(t, None, ws, shots, 1))
                 for name, make in (("aer", aer_runner), ("quimb", quimb_runner)):
                     r = make(ops, n, theta, chi, shots)
                     if r is None:

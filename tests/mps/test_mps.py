@@ -2,12 +2,12 @@
 import dense_reference as ref
 import numpy as np
 import pytest
+from pyqml.sklearn import QuantumKernel
 from random_circuits import RandomCircuit, random_pauli_sum
 
 import pyqml as pq
 from pyqml import _core
 from pyqml.frontend.execution import method_class
-from pyqml.sklearn import QuantumKernel
 
 
 def brickwork(n, layers, rng, entangler="CNOT"):
