@@ -225,4 +225,5 @@ PYBIND11_MODULE(_core, m) {
 
     bind::init_statevector(m);
     bind::init_tensornet(m);
+    bind::init_mps(m);
 }

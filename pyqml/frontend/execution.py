@@ -40,7 +40,7 @@ from .. import _core
 MEASUREMENTS = ("expval", "var", "probs", "sample", "state", "amplitude", "jacobian", "vjp")
 PRECISIONS = ("complex128", "complex64")
 # Option names that methods take or will take; an option no method declares is refused by name.
-KNOWN_OPTIONS = ("optimize", "max_bond", "noise", "shots", "device", "executor")
+KNOWN_OPTIONS = ("optimize", "max_bond", "cutoff", "cutoff_mode", "noise", "shots", "device", "executor")
 # Registers this small always run on the state vector under "auto" (planning a network costs more).
 SMALL_REGISTER = 12
 
@@ -140,6 +140,8 @@ def _load_builtin() -> None:
         from .. import statevector  # noqa: F401  (registers itself)
     if "tensornet" not in _METHODS:
         from .. import tensornet  # noqa: F401
+    if "mps" not in _METHODS:
+        from .. import mps  # noqa: F401
 
 
 def available_methods() -> list[str]:

@@ -214,6 +214,11 @@ class QuantumKernel(BaseEstimator):
         Repetitions of the "zz" and "iqp" maps.
     entanglement : str
         Entangling pairs of the "zz" map (see :func:`pyqml.entangler_pairs`).
+    method : {"auto", "statevector", "mps"}
+        "statevector" builds the 2^n states (at most 20 features); "mps" computes every overlap
+        <phi(x)|phi(x')> between matrix product states (50-200 features for 1-D-like maps); "auto" takes the
+        state vector up to 20 features and the MPS above.
+    max_bond, cutoff : the MPS truncation (see :mod:`pyqml.mps`); None and 0 keep it exact.
     shots : int, optional
         None (exact, the default), or the shots of each entry's compute-uncompute measurement
         ``U(x')^dagger U(x)|0>``: the entry is the frequency of the all-zeros outcome, a binomial draw with
@@ -222,11 +227,14 @@ class QuantumKernel(BaseEstimator):
         Seeds the shots.
     """
 
-    def __init__(self, feature_map="iqp", reps: int = 1, entanglement: str = "full", shots: int | None = None,
-                 random_state=None):
+    def __init__(self, feature_map="iqp", reps: int = 1, entanglement: str = "full", method: str = "auto",
+                 max_bond=None, cutoff: float = 0.0, shots: int | None = None, random_state=None):
         self.feature_map = feature_map
         self.reps = reps
         self.entanglement = entanglement
+        self.method = method
+        self.max_bond = max_bond
+        self.cutoff = cutoff
         self.shots = shots
         self.random_state = random_state
 
@@ -260,6 +268,30 @@ class QuantumKernel(BaseEstimator):
             cache[key] = phi
         return cache[key]
 
+    def _use_mps(self, n: int) -> bool:
+        if self.method not in ("auto", "statevector", "mps"):
+            raise ValueError(f"method must be 'auto', 'statevector' or 'mps', got {self.method!r}")
+        return self.method == "mps" or (self.method == "auto" and n > 20)
+
+    def _mps_overlaps(self, X, Y) -> np.ndarray:
+        key = ("mps", X.shape[1], self.feature_map if not callable(self.feature_map) else id(self.feature_map),
+               self.reps, self.entanglement)
+        cache = self.__dict__.setdefault("_qnodes", {})
+        if key not in cache:
+            n = X.shape[1]
+            embed = self._embed()
+            wires = list(range(n))
+
+            @qnode(wires=n, method="mps")
+            def phi(inputs):
+                embed(inputs, wires)
+                return expval(PauliZ(0))
+
+            cache[key] = phi
+        cq = cache[key].compiled_for(X)
+        ex = cq.circuit.executor([], "mps", "complex128", "expval", max_bond=self.max_bond, cutoff=self.cutoff)
+        return ex.overlaps(np.zeros(cq.circuit.n_weights), cq.expand(X), cq.expand(Y))
+
     def states(self, X) -> np.ndarray:
         """Feature states (rows, 2^n), one batched engine call."""
         X = _check_X(X)
@@ -267,15 +299,16 @@ class QuantumKernel(BaseEstimator):
 
     def __call__(self, X, Y=None) -> np.ndarray:
         X = _check_X(X)
-        SX = self.states(X)
-        if Y is None:
-            SY = SX
-        else:
+        if Y is not None:
             Y = _check_X(Y)
             if Y.shape[1] != X.shape[1]:
                 raise ValueError(f"X has {X.shape[1]} features but Y has {Y.shape[1]}")
-            SY = self.states(Y)
-        K = np.abs(SX.conj() @ SY.T) ** 2
+        if self._use_mps(X.shape[1]):
+            K = np.abs(self._mps_overlaps(X, X if Y is None else Y)) ** 2
+        else:
+            SX = self.states(X)
+            SY = SX if Y is None else self.states(Y)
+            K = np.abs(SX.conj() @ SY.T) ** 2
         if self.shots is None:
             return K
         from ..frontend.shots import as_rng, check_shots

@@ -120,7 +120,8 @@ def gradient_variance(ansatz="hardware_efficient", n_qubits: Sequence[int] = (2,
         Random parameter sets per qubit count.
     param_index : int or "all"
         Which derivative (default the first parameter); "all" averages the variance over parameters.
-    method : {"auto", "statevector", "tensornet"}
+    method : {"auto", "statevector", "tensornet", "mps"}
+        "auto" takes the MPS for global costs of wide shallow circuits (50-200 qubits) by its cost estimate.
     plot : str, optional
         Save a semilog plot of the variance against n to this PNG path (needs matplotlib).
 

@@ -157,8 +157,11 @@ def test_options_reach_the_method_and_its_cache_key():
     with pytest.raises(ValueError, match="method 'statevector' does not take the option 'optimize'; methods that "
                                          "do: 'tensornet'"):
         pq.expval(c, pq.Z(0), method="statevector", optimize="greedy")
-    with pytest.raises(ValueError, match="no method takes the option 'max_bond'"):
-        pq.expval(c, pq.Z(0), max_bond=4)
+    with pytest.raises(ValueError, match="no method takes the option 'noise'"):
+        pq.expval(c, pq.Z(0), noise=0.1)
+    with pytest.raises(ValueError, match="method 'tensornet' does not take the option 'max_bond'; methods that "
+                                         "do: 'mps'"):
+        pq.expval(c, pq.Z(0), method="tensornet", max_bond=4)
     with pytest.raises(ValueError, match="optimize must be one of"):
         pq.expval(c, pq.Z(0), method="tensornet", optimize="nonsense")
 
