@@ -123,6 +123,19 @@ void init_statevector(py::module_& m) {
              "Whether a call of this many rows runs many rows per launch.");
     def_batched_calls(gcls);
     def_state_calls(gcls);
+    m.def("cuda_bench_copy", [](double bytes, int reps, int device) {
+            py::gil_scoped_release nogil;
+            return cuda::bench_copy_gbps(device, bytes, reps);
+        }, py::arg("bytes"), py::arg("reps") = 10, py::arg("device") = 0,
+        "Achieved GB/s (reads + writes) of a device-to-device copy.");
+    m.def("cuda_bench_gate", [](int n, const std::string& precision, const std::string& kind, int target, int reps,
+                                int device) {
+            const Precision p = parse_precision(precision);
+            py::gil_scoped_release nogil;
+            return cuda::bench_gate_gbps(device, n, p, kind, target, reps);
+        }, py::arg("n"), py::arg("precision") = "complex128", py::arg("kind") = "dense1", py::arg("target") = 0,
+        py::arg("reps") = 10, py::arg("device") = 0,
+        "Achieved GB/s (reads + writes) of one gate kernel on an n-wire state.");
 #endif
 }
 

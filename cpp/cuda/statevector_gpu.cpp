@@ -476,7 +476,7 @@ struct StateVector::Impl {
     void var_t(const Batch& b, double* out) {
         const int no = int(obs.size()), nq = n();
         const size_t sbytes = (size_t(1) << nq) * sizeof(F) * 2;
-        std::vector<double> mean(size_t(no));
+        std::vector<double> mean(static_cast<size_t>(no));
         for_rows<F>(b, 2, false, 0, "2 state vectors of " + std::to_string(nq) + " wires", [&](int64_t r) {
             values_row<F>(0, mean.data());
             for (int o = 0; o < no; ++o) {
@@ -581,6 +581,123 @@ void StateVector::sample(const Batch& b, const std::vector<int>& wires, int64_t 
     std::vector<double> p(size_t(b.rows) * dim);
     probs(b, wires, p.data());
     sv::sample_from_probs(p.data(), b.rows, k, shots, seed, out);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Bandwidth probes
+// ---------------------------------------------------------------------------------------------------
+
+namespace {
+struct Events {
+    cudaEvent_t a = nullptr, b = nullptr;
+    Events() {
+        check(cudaEventCreate(&a), "cudaEventCreate");
+        check(cudaEventCreate(&b), "cudaEventCreate");
+    }
+    ~Events() {
+        cudaEventDestroy(a);
+        cudaEventDestroy(b);
+    }
+    double seconds() const {
+        check(cudaEventSynchronize(b), "cudaEventSynchronize");
+        float ms = 0;
+        check(cudaEventElapsedTime(&ms, a, b), "cudaEventElapsedTime");
+        return ms * 1e-3;
+    }
+};
+
+void prepare(int device, double bytes) {
+    std::string why;
+    if (!available(&why)) throw InvalidInput(why);
+    check(cudaSetDevice(device), "cudaSetDevice");
+    size_t f = 0, t = 0;
+    check(cudaMemGetInfo(&f, &t), "cudaMemGetInfo");
+    if (bytes > double(f))
+        throw MemoryLimitExceeded("bench: " + std::to_string((long long)bytes) + " bytes over the free device memory of " +
+                                      std::to_string((long long)f),
+                                  bytes, double(f));
+}
+}  // namespace
+
+double bench_copy_gbps(int device, double bytes, int reps) {
+    PYQML_REQUIRE(bytes >= 1 && reps >= 1, "bench_copy_gbps: positive bytes and reps");
+    prepare(device, 2 * bytes);
+    DeviceBuffer src, dst;
+    src.ensure(size_t(bytes), "allocating the copy source");
+    dst.ensure(size_t(bytes), "allocating the copy target");
+    check(cudaMemset(src.p, 0, size_t(bytes)), "cudaMemset");
+    check(cudaMemcpy(dst.p, src.p, size_t(bytes), cudaMemcpyDeviceToDevice), "warm-up copy");
+    Events ev;
+    check(cudaEventRecord(ev.a), "cudaEventRecord");
+    for (int r = 0; r < reps; ++r)
+        check(cudaMemcpyAsync(dst.p, src.p, size_t(bytes), cudaMemcpyDeviceToDevice), "device-to-device copy");
+    check(cudaEventRecord(ev.b), "cudaEventRecord");
+    return 2.0 * bytes * reps / ev.seconds() / 1e9;
+}
+
+template <class F>
+static double gate_gbps(int n, const std::string& kind, int target, int reps) {
+    PYQML_REQUIRE(n >= 3 && target >= 0 && target < n, "bench_gate_gbps: 3 or more wires and a target bit below n");
+    const int other = target == 0 ? 1 : 0;
+    DevOp op;
+    std::vector<cplx> m(16, cplx(0));
+    const double c = std::cos(0.3), s = std::sin(0.3);
+    if (kind == "dense1" || kind == "controlled1") {
+        op.kind = DevOp::Dense;
+        op.nt = 1;
+        op.nc = kind == "controlled1" ? 1 : 0;
+        op.nsorted = 1 + op.nc;
+        op.sorted[0] = target;
+        if (op.nc) {
+            op.sorted[0] = std::min(target, other);
+            op.sorted[1] = std::max(target, other);
+            op.cmask = uint64_t(1) << other;
+        }
+        op.offs[1] = uint64_t(1) << target;
+        m[0] = c; m[1] = cplx(0, -s); m[2] = cplx(0, -s); m[3] = c;
+        op.mat_size = 4;
+    } else if (kind == "dense2") {
+        op.kind = DevOp::Dense;
+        op.nt = 2;
+        op.nsorted = 2;
+        op.sorted[0] = std::min(target, other);
+        op.sorted[1] = std::max(target, other);
+        op.offs[1] = uint64_t(1) << other;
+        op.offs[2] = uint64_t(1) << target;
+        op.offs[3] = op.offs[1] | op.offs[2];
+        for (int i = 0; i < 4; ++i) m[i * 5] = c;
+        m[3] = m[6] = m[9] = m[12] = cplx(0, -s);
+        op.mat_size = 16;
+    } else if (kind == "diagonal1") {
+        op.kind = DevOp::Diagonal;
+        op.nt = 1;
+        op.bits[0] = target;
+        m[0] = std::polar(1.0, -0.15);
+        m[1] = std::polar(1.0, 0.15);
+        op.mat_size = 2;
+    } else {
+        throw InvalidInput("bench_gate_gbps: kind must be dense1, dense2, controlled1 or diagonal1, got " + kind);
+    }
+    const double state = std::ldexp(double(sizeof(F) * 2), n);
+    DeviceBuffer psi, dm;
+    psi.ensure(size_t(state), "allocating the bench state");
+    upload(dm, m.data(), m.size() * sizeof(cplx), "uploading the bench matrix");
+    set_basis_zero<F>(psi.p, n);
+    apply_op<F>(psi.p, n, op, dm.p);  // warm-up
+    Events ev;
+    check(cudaEventRecord(ev.a), "cudaEventRecord");
+    for (int r = 0; r < reps; ++r) apply_op<F>(psi.p, n, op, dm.p);
+    check(cudaEventRecord(ev.b), "cudaEventRecord");
+    // A controlled gate reads and writes only the half with the control set.
+    const double touched = kind == "controlled1" ? 0.5 : 1.0;
+    return 2.0 * state * touched * reps / ev.seconds() / 1e9;
+}
+
+double bench_gate_gbps(int device, int n, Precision precision, const std::string& kind, int target, int reps) {
+    PYQML_REQUIRE(reps >= 1, "bench_gate_gbps: reps >= 1");
+    prepare(device, std::ldexp(precision == Precision::Double ? 16.0 : 8.0, n));
+    return precision == Precision::Double ? gate_gbps<double>(n, kind, target, reps)
+                                          : gate_gbps<float>(n, kind, target, reps);
 }
 
 }  // namespace pyqml::cuda

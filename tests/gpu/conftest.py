@@ -7,7 +7,7 @@ from pyqml import _core
 def pytest_collection_modifyitems(config, items):
     if _core.cuda_available():
         return
-    skip = pytest.mark.skip(reason=f"no usable CUDA device: {_core.cuda_unavailable_reason()}")
+    skip = pytest.mark.skip(reason=f"CUDA path unavailable: {_core.cuda_unavailable_reason()}")
     for item in items:
         if item.get_closest_marker("gpu") is not None:
             item.add_marker(skip)

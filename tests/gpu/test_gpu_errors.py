@@ -72,8 +72,12 @@ def test_the_tensor_network_does_not_take_a_device():
 
 @pytest.mark.skipif(not _core.CUDA_BUILT or _core.cuda_available(), reason="needs a CUDA build without a GPU")
 def test_cuda_build_without_gpu_refuses_in_the_engine_too():
+    from pyqml.frontend.observables import as_observable
+
     c = _circuit()
     with pytest.raises(ValueError, match="no usable CUDA device|no CUDA device"):
-        _core.GpuStateVector(c.core, [pq.Z(0).core_terms()], "complex128", 0)
+        _core.GpuStateVector(c.core, [as_observable(pq.Z(0)).core_terms()], "complex128", 0)
+    with pytest.raises(ValueError, match="no usable CUDA device|no CUDA device"):
+        _core.cuda_bench_copy(1e6)
     with pytest.raises(ValueError, match="no usable CUDA device|no CUDA device"):
         _core.cuda_device_name(0)

@@ -59,6 +59,12 @@ private:
 };
 
 inline constexpr int kBatchMaxWires = 14;
+
+// Bandwidth probes for the bench (kernel time from CUDA events, bytes counting reads and writes):
+// a device-to-device copy of `bytes`, and one gate kernel ("dense1", "dense2", "controlled1", "diagonal1")
+// applied `reps` times to an n-wire state on `target` (a bit position). Both return achieved GB/s.
+double bench_copy_gbps(int device, double bytes, int reps);
+double bench_gate_gbps(int device, int n, Precision precision, const std::string& kind, int target, int reps);
 #endif
 
 }  // namespace pyqml::cuda
