@@ -311,11 +311,19 @@ __global__ void k_basis_zero(Cx<F>* psi, int64_t size) {
     for (int64_t i = gtid(); i < size; i += gstride()) psi[i] = Cx<F>{F(i == 0 ? 1 : 0), F(0)};
 }
 
-template <class F>
-__global__ void k_apply(Cx<F>* psi, int n, DevOp op, const Cd* m) {
+// One kernel per kind and width, so that the common 2x2 kernel carries no registers of the wider ones.
+template <class F, int NT>
+__global__ void k_dense(Cx<F>* psi, int64_t groups, const __grid_constant__ DevOp op, const Cd* m) {
     __shared__ Cd sm[64];
     const Cd* mm = stage(sm, m, op.mat_size);
-    apply_range<F>(psi, op, mm, n, gtid(), gstride());
+    dense_range<F, NT>(psi, op, mm, groups, gtid(), gstride());
+}
+
+template <class F>
+__global__ void k_diag(Cx<F>* psi, int64_t size, const __grid_constant__ DevOp op, const Cd* m) {
+    __shared__ Cd sm[64];
+    const Cd* mm = stage(sm, m, op.mat_size);
+    diag_range<F>(psi, op, mm, size, gtid(), gstride());
 }
 
 template <class F>
@@ -339,7 +347,8 @@ __global__ void k_norm(const Cx<F>* a, int64_t size, double* partials) {
 }
 
 template <class F>
-__global__ void k_adjoint(Cx<F>* phi, Cx<F>* lam, int n, DevOp op, const Cd* mats, bool up_phi, bool up_lam,
+__global__ void k_adjoint(Cx<F>* phi, Cx<F>* lam, int n, const __grid_constant__ DevOp op, const Cd* mats, bool up_phi,
+                          bool up_lam,
                           double* partials) {
     double acc[3] = {0.0, 0.0, 0.0};
     adjoint_range<F>(phi, lam, op, mats, up_phi, up_lam, n, gtid(), gstride(), acc);
@@ -375,7 +384,7 @@ struct ProbsArgs {
 };
 
 template <class F>
-__global__ void k_probs(const Cx<F>* psi, ProbsArgs a, int64_t rest, int cpb, double* partials) {
+__global__ void k_probs(const Cx<F>* psi, const __grid_constant__ ProbsArgs a, int64_t rest, int cpb, double* partials) {
     const int64_t bin = blockIdx.x / cpb, chunk = blockIdx.x % cpb;
     uint64_t scatter = 0;
     for (int q = 0; q < a.k; ++q)
@@ -401,7 +410,7 @@ __global__ void k_sum_bins(const double* partials, int cpb, int64_t bins, double
 // ------------------------------------------------------------------------------------------------
 
 template <class F>
-__global__ void k_batch(BatchArgs a, bool shared_states, int64_t per_warp) {
+__global__ void k_batch(const __grid_constant__ BatchArgs a, bool shared_states, int64_t per_warp) {
     extern __shared__ __align__(16) unsigned char smem[];
     const int lane = threadIdx.x & 31, wib = threadIdx.x >> 5, wpb = blockDim.x >> 5;
     const int64_t gw = int64_t(blockIdx.x) * wpb + wib, tw = int64_t(gridDim.x) * wpb;
@@ -487,8 +496,18 @@ void set_basis_zero(void* psi, int n) {
 
 template <class F>
 void apply_op(void* psi, int n, const DevOp& op, const void* m) {
-    const int64_t work = op.kind == DevOp::Diagonal ? (int64_t(1) << n) : (int64_t(1) << (n - op.nsorted));
-    k_apply<F><<<blocks_for(work, kMaxBlocks), kThreads>>>(static_cast<Cx<F>*>(psi), n, op, static_cast<const Cd*>(m));
+    auto* p = static_cast<Cx<F>*>(psi);
+    const auto* mm = static_cast<const Cd*>(m);
+    const int64_t size = int64_t(1) << n;
+    if (op.kind == DevOp::Diagonal) {
+        k_diag<F><<<blocks_for(size, kMaxBlocks), kThreads>>>(p, size, op, mm);
+    } else {
+        const int64_t groups = size >> op.nsorted;
+        const int nb = blocks_for(groups, kMaxBlocks);
+        if (op.nt == 1) k_dense<F, 1><<<nb, kThreads>>>(p, groups, op, mm);
+        else if (op.nt == 2) k_dense<F, 2><<<nb, kThreads>>>(p, groups, op, mm);
+        else k_dense<F, 3><<<nb, kThreads>>>(p, groups, op, mm);
+    }
     check(cudaGetLastError(), "a gate kernel");
 }
 
