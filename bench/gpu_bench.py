@@ -87,8 +87,8 @@ def sel(sizes):
         H = sum((pq.Z(i) for i in range(1, n)), pq.Z(0))
         ex = c.executor([H], "statevector", "complex128", "jacobian", device="gpu")
         w = np.random.default_rng(0).uniform(0, 2 * np.pi, c.n_weights)
-        tv = timed(lambda: ex.expval(w))
-        tg = timed(lambda: ex.jacobian(w))
+        tv = timed(lambda ex=ex, w=w: ex.expval(w))
+        tg = timed(lambda ex=ex, w=w: ex.jacobian(w))
         print(f"{n:>3} {tv:>9.3f} {tg:>11.3f} {tg / tv:>10.2f}", flush=True)
 
 
