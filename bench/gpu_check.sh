@@ -15,6 +15,7 @@
 #   * or a folder of wheels for those (WHEELS=dir, e.g. made elsewhere with
 #     pip download -d wheels numpy opt_einsum scipy-openblas32 pybind11 scikit-build-core pytest),
 #     installed with pip --no-index into the venv this script makes.
+# A PYTHON that is itself a venv gets pyqml installed into it (non-editable); otherwise build/gpu-venv is made.
 # CUDA_ARCH (default 90: H100/H200) picks the architectures compiled here; the shipped default is 80 and 90.
 set -u
 cd "$(dirname "$0")/.."
@@ -51,18 +52,27 @@ log "# pyqml GPU check, $(date -u), commit $(git rev-parse --short HEAD 2>/dev/n
 step "environment" 60 bash -c "nvidia-smi || true; nvcc --version || true; cmake --version | head -1; \
     $PY --version; $PY -c 'import sys; print(sys.executable)'"
 
-# A venv that sees the system's packages (offline: nothing is downloaded), plus WHEELS when given.
-step "venv" 120 bash -c "
-    set -e
-    [ -x '$VENV/bin/python' ] || $PY -m venv --system-site-packages '$VENV'
+# A PYTHON that is already a venv is used as it is; otherwise a venv that sees the system's packages
+# (offline: nothing is downloaded), plus WHEELS when given.
+if $PY -c "import sys; sys.exit(0 if sys.prefix != sys.base_prefix else 1)" 2>/dev/null; then
+    VPY=$($PY -c "import sys; print(sys.executable)")
+    log "using the venv of $VPY"
+else
+    step "venv" 120 bash -c "
+        set -e
+        [ -x '$VENV/bin/python' ] || $PY -m venv --system-site-packages '$VENV'"
+    VPY=$VENV/bin/python
+fi
+step "packages" 120 bash -c "
     if [ -n '${WHEELS:-}' ]; then
-        '$VENV/bin/python' -m pip install -q --no-index --find-links '${WHEELS:-}' \
+        '$VPY' -m pip install -q --no-index --find-links '${WHEELS:-}' \
             numpy opt_einsum scipy-openblas32 pytest pybind11 scikit-build-core || true
     fi
+    missing=0
     for m in numpy opt_einsum scipy_openblas32 pytest pybind11 scikit_build_core; do
-        if '$VENV/bin/python' -c \"import \$m\" 2>/dev/null; then echo \"have \$m\"; else echo \"MISSING \$m\"; fi
-    done"
-VPY=$VENV/bin/python
+        if '$VPY' -c \"import \$m\" 2>/dev/null; then echo \"have \$m\"; else echo \"MISSING \$m\"; [ \$m = scikit_build_core ] || missing=1; fi
+    done
+    exit \$missing"
 
 if $VPY -c "import scikit_build_core, pybind11, scipy_openblas32" 2>/dev/null; then
     step "build (pip, PYQML_CUDA=ON, sm_$ARCH)" 420 env CMAKE_BUILD_PARALLEL_LEVEL="$JOBS" \
