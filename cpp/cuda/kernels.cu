@@ -410,7 +410,7 @@ __global__ void k_sum_bins(const double* partials, int cpb, int64_t bins, double
 // ------------------------------------------------------------------------------------------------
 
 template <class F>
-__global__ void k_batch(const __grid_constant__ BatchArgs a, bool shared_states, int64_t per_warp) {
+__global__ void __launch_bounds__(256, 2) k_batch(const __grid_constant__ BatchArgs a, bool shared_states, int64_t per_warp) {
     extern __shared__ __align__(16) unsigned char smem[];
     const int lane = threadIdx.x & 31, wib = threadIdx.x >> 5, wpb = blockDim.x >> 5;
     const int64_t gw = int64_t(blockIdx.x) * wpb + wib, tw = int64_t(gridDim.x) * wpb;
