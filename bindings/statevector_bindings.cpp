@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "convert.hpp"
+#include "pyqml/cuda/gpu.hpp"
 #include "pyqml/statevector/simulator.hpp"
 
 namespace pyqml::bind {
@@ -20,16 +21,11 @@ void check_wires(const char* call, const std::vector<int>& wires, int n) {
         seen[size_t(w)] = 1;
     }
 }
-}  // namespace
 
-void init_statevector(py::module_& m) {
-    py::class_<sv::Simulator> cls(m, "StateVector", "A circuit and its observables compiled for the state-vector method.");
-    cls.def(py::init([](const Circuit& c, const std::vector<std::vector<TermTuple>>& obs, const std::string& precision) {
-                return std::make_unique<sv::Simulator>(c, make_observables(obs), parse_precision(precision));
-            }),
-            py::arg("circuit"), py::arg("observables"), py::arg("precision") = "complex128");
-    def_batched_calls(cls);
-    cls.def("var", [](const sv::Simulator& s, const py::object& w, const py::object& x) {
+// var, state, probs and sample of a state-vector engine (the CPU Simulator and the GPU StateVector).
+template <class Engine>
+void def_state_calls(py::class_<Engine>& cls) {
+    cls.def("var", [](const Engine& s, const py::object& w, const py::object& x) {
             auto a = make_batch(s.program().circuit(), w, x);
             ResultReservation results(doubles(double(a.rows) * s.n_observables()),
                                       rows_what("var", a.rows, "rows x n_obs doubles"));
@@ -41,7 +37,7 @@ void init_statevector(py::module_& m) {
             }
             return out;
         }, py::arg("weights"), py::arg("inputs") = py::none(), "Variances, shape (rows, n_obs).")
-        .def("state", [](const sv::Simulator& s, const py::object& w, const py::object& x) {
+        .def("state", [](const Engine& s, const py::object& w, const py::object& x) {
             auto a = make_batch(s.program().circuit(), w, x);
             const py::ssize_t size = py::ssize_t(1) << s.program().n_wires();
             ResultReservation results(double(a.rows) * double(size) * sizeof(cplx),
@@ -55,7 +51,7 @@ void init_statevector(py::module_& m) {
             }
             return out;
         }, py::arg("weights"), py::arg("inputs") = py::none(), "State vectors, shape (rows, 2^n).")
-        .def("probs", [](const sv::Simulator& s, const py::object& w, const py::object& x, std::vector<int> wires) {
+        .def("probs", [](const Engine& s, const py::object& w, const py::object& x, std::vector<int> wires) {
             auto a = make_batch(s.program().circuit(), w, x);
             check_wires("probs", wires, s.program().n_wires());
             const double k = std::ldexp(1.0, int(wires.size()));
@@ -69,7 +65,7 @@ void init_statevector(py::module_& m) {
             }
             return out;
         }, py::arg("weights"), py::arg("inputs"), py::arg("wires"), "Marginal probabilities (rows, 2^k).")
-        .def("sample", [](const sv::Simulator& s, const py::object& w, const py::object& x, std::vector<int> wires,
+        .def("sample", [](const Engine& s, const py::object& w, const py::object& x, std::vector<int> wires,
                           int64_t shots, uint64_t seed) {
             auto a = make_batch(s.program().circuit(), w, x);
             PYQML_REQUIRE(shots >= 1, "shots must be a positive integer");
@@ -85,6 +81,62 @@ void init_statevector(py::module_& m) {
             return out;
         }, py::arg("weights"), py::arg("inputs"), py::arg("wires"), py::arg("shots"), py::arg("seed"),
            "Computational-basis samples (rows, shots, k) of 0/1; row r uses seed + r.");
+}
+
+}  // namespace
+
+void init_statevector(py::module_& m) {
+    py::class_<sv::Simulator> cls(m, "StateVector", "A circuit and its observables compiled for the state-vector method.");
+    cls.def(py::init([](const Circuit& c, const std::vector<std::vector<TermTuple>>& obs, const std::string& precision) {
+                return std::make_unique<sv::Simulator>(c, make_observables(obs), parse_precision(precision));
+            }),
+            py::arg("circuit"), py::arg("observables"), py::arg("precision") = "complex128");
+    def_batched_calls(cls);
+    def_state_calls(cls);
+
+    // The optional CUDA back end: status in every build, the GPU state vector in CUDA builds.
+    m.attr("CUDA_BUILT") = cuda::built();
+    m.def("cuda_available", [] { return cuda::available(); },
+          "Whether a CUDA device can be used (False in CPU-only builds and on machines without a GPU).");
+    m.def("cuda_unavailable_reason", [] {
+            std::string why;
+            cuda::available(&why);
+            return why;
+        }, "Why the CUDA path cannot be used ('' when it can).");
+    m.def("cuda_device_count", &cuda::device_count, "Number of usable CUDA devices.");
+    m.def("cuda_device_name", &cuda::device_name, py::arg("device") = 0);
+    m.def("cuda_memory_info", [](int device) {
+            double f = 0, t = 0;
+            cuda::memory_info(device, &f, &t);
+            return py::make_tuple(f, t);
+        }, py::arg("device") = 0, "(free, total) bytes of a CUDA device.");
+#ifdef PYQML_HAVE_CUDA
+    py::class_<cuda::StateVector> gcls(m, "GpuStateVector",
+                                       "A circuit and its observables compiled for the state-vector method on a GPU.");
+    gcls.def(py::init([](const Circuit& c, const std::vector<std::vector<TermTuple>>& obs, const std::string& precision,
+                         int device) {
+                 return std::make_unique<cuda::StateVector>(c, make_observables(obs), parse_precision(precision), device);
+             }),
+             py::arg("circuit"), py::arg("observables"), py::arg("precision") = "complex128", py::arg("device") = 0)
+        .def_property_readonly("device", &cuda::StateVector::device)
+        .def("batched", &cuda::StateVector::batched, py::arg("rows"),
+             "Whether a call of this many rows runs many rows per launch.");
+    def_batched_calls(gcls);
+    def_state_calls(gcls);
+    m.def("cuda_bench_copy", [](double bytes, int reps, int device) {
+            py::gil_scoped_release nogil;
+            return cuda::bench_copy_gbps(device, bytes, reps);
+        }, py::arg("bytes"), py::arg("reps") = 10, py::arg("device") = 0,
+        "Achieved GB/s (reads + writes) of a device-to-device copy.");
+    m.def("cuda_bench_gate", [](int n, const std::string& precision, const std::string& kind, int target, int reps,
+                                int device) {
+            const Precision p = parse_precision(precision);
+            py::gil_scoped_release nogil;
+            return cuda::bench_gate_gbps(device, n, p, kind, target, reps);
+        }, py::arg("n"), py::arg("precision") = "complex128", py::arg("kind") = "dense1", py::arg("target") = 0,
+        py::arg("reps") = 10, py::arg("device") = 0,
+        "Achieved GB/s (reads + writes) of one gate kernel on an n-wire state.");
+#endif
 }
 
 }  // namespace pyqml::bind

@@ -66,6 +66,7 @@ from .frontend.ops import (
 )
 from .frontend.qnode import QNode, qnode
 from .io.qasm import QASMError  # noqa: E402
+from .statevector.executor import DeviceUnavailableError  # noqa: E402
 from .tensornet import plan
 
 __version__ = "0.1.0"
@@ -79,6 +80,12 @@ def set_memory_limit(bytes) -> None:  # noqa: A002 - the engine's name for it
             or math.isinf(bytes):
         raise ValueError(f"set_memory_limit: a finite number of bytes >= 0 (0 restores the default), got {bytes!r}")
     _core.set_memory_limit(bytes)
+
+
+def cuda_available() -> bool:
+    """Whether ``device="gpu"`` can run here: a CUDA build (``PYQML_CUDA=ON``) on a machine with a usable GPU.
+    ``pyqml._core.cuda_unavailable_reason()`` says why not."""
+    return bool(_core.cuda_available())
 
 
 # Module paths of earlier releases (``pyqml.models``, ``pyqml.circuit``, ...) import the modules of the

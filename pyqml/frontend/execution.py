@@ -228,8 +228,12 @@ def choose_method(circuit, observables, precision: str = "complex128", measureme
     measurement. Raises ``MemoryLimitError`` (or ValueError) with every method's reason when none can."""
     _load_builtin()
     can = methods_supporting(measurement)
+    if (options or {}).get("device", "cpu") not in ("cpu", None):
+        # A device other than the CPU: only the methods that run there (never a silent fallback to the CPU).
+        can = [m for m in can if "device" in _METHODS[m].options]
     if not can:
-        raise ValueError(f"no method computes {measurement}")
+        raise ValueError(f"no method computes {measurement}"
+                         + (f" on device={options['device']!r}" if (options or {}).get("device") else ""))
     if len(can) == 1:
         return can[0]  # its own guard says precisely what does not fit
     if circuit.n_wires <= SMALL_REGISTER and "statevector" in can:

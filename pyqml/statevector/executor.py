@@ -1,4 +1,8 @@
-"""The state-vector executor (``pyqml._core.StateVector``): every measurement, adjoint gradients."""
+"""The state-vector executor (``pyqml._core.StateVector``): every measurement, adjoint gradients.
+
+``device="gpu"`` (or ``"cuda"``, ``"cuda:N"``) runs the same compiled circuit on a GPU
+(``pyqml._core.GpuStateVector``, in builds with ``PYQML_CUDA=ON``); the default ``device="cpu"`` is the CPU engine.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -10,6 +14,43 @@ from ..frontend.execution import MEASUREMENTS, Estimate, Executor, register_meth
 MAX_WIRES = int(_core.SV_MAX_WIRES)
 
 
+class DeviceUnavailableError(RuntimeError):
+    """``device="gpu"`` asked of a build without CUDA, or of a machine without a usable GPU."""
+
+
+def parse_device(device) -> int | None:
+    """The CUDA device index of a ``device=`` option, or None for the CPU."""
+    if device is None:
+        return None
+    if isinstance(device, str):
+        d = device.strip().lower()
+        if d == "cpu":
+            return None
+        if d in ("gpu", "cuda"):
+            return 0
+        if d.startswith("cuda:") and d[5:].isdigit():
+            return int(d[5:])
+    raise ValueError(f"device must be 'cpu', 'gpu', 'cuda' or 'cuda:N', got {device!r}")
+
+
+def require_gpu(device) -> int:
+    """The device index of ``device``; DeviceUnavailableError naming what is missing (the CUDA build, a GPU)."""
+    index = parse_device(device)
+    if index is None:
+        raise ValueError(f"device {device!r} is not a GPU")
+    if not getattr(_core, "CUDA_BUILT", False):
+        raise DeviceUnavailableError(
+            f"device={device!r} needs a CUDA build of pyqml, and this one was built without CUDA (PYQML_CUDA=OFF); "
+            "rebuild with: pip install . -C cmake.define.PYQML_CUDA=ON")
+    if not _core.cuda_available():
+        raise DeviceUnavailableError(f"device={device!r}: this CUDA build of pyqml finds no usable GPU "
+                                     f"({_core.cuda_unavailable_reason()})")
+    count = _core.cuda_device_count()
+    if index >= count:
+        raise DeviceUnavailableError(f"device={device!r}: CUDA device {index} does not exist ({count} present)")
+    return index
+
+
 def _rows(weights, inputs) -> int:
     w = np.asarray(weights)
     return np.shape(inputs)[0] if inputs is not None else (w.shape[0] if w.ndim == 2 else 1)
@@ -19,18 +60,26 @@ class StateVectorExecutor(Executor):
     """A circuit and observables compiled for the state-vector engine.
 
     Exact; memory 16 * 2^n bytes per state (8 in complex64), two or three states per thread for gradients.
+    ``device="gpu"`` / ``"cuda:N"``: the states live on that GPU (its free memory is the limit).
     """
 
     method = "statevector"
     supports = frozenset(MEASUREMENTS)
-    options: dict = {}
+    options: dict = {"device": "cpu"}
 
     def __init__(self, circuit, observables, precision: str = "complex128", **options):
         super().__init__(circuit, observables, precision, **options)
-        self._sim = _core.StateVector(circuit.core, [o.core_terms() for o in self.observables], precision)
+        self.device = options.get("device", "cpu")
+        terms = [o.core_terms() for o in self.observables]
+        if parse_device(self.device) is None:
+            self._sim = _core.StateVector(circuit.core, terms, precision)
+        else:
+            index = require_gpu(self.device)
+            self._sim = _core.GpuStateVector(circuit.core, terms, precision, index)
 
     @classmethod
-    def estimate(cls, circuit, observables, measurement: str, precision: str, **details) -> Estimate:
+    def estimate(cls, circuit, observables, measurement: str, precision: str, device="cpu",
+                 **details) -> Estimate:
         n = circuit.n_wires
         if n > MAX_WIRES:
             return Estimate.refused(f"the state-vector method handles at most {MAX_WIRES} wires, the circuit has {n}")
@@ -41,6 +90,17 @@ class StateVectorExecutor(Executor):
         elif measurement == "state":
             states = 2.0
         need = states * elem * 2.0**n
+        index = parse_device(device)
+        if index is not None:
+            try:
+                require_gpu(device)
+            except DeviceUnavailableError as e:
+                return Estimate.refused(str(e))
+            free = _core.cuda_memory_info(index)[0]
+            if need > free:
+                return Estimate.refused(f"{states:g} state(s) of 2^{n} amplitudes need {need:.4g} bytes, over the "
+                                        f"free memory of CUDA device {index} ({free:.4g} bytes)")
+            return Estimate(32.0 * max(1, len(circuit.ops)) * 2.0**n * max(states, 1.0), need)
         limit = _core.memory_limit()
         if need > limit:
             return Estimate.refused(f"{states:g} state(s) of 2^{n} amplitudes need {need:.4g} bytes, over the "

@@ -116,6 +116,23 @@ void Program::apply_derivative(size_t op, int kparam, const cplx* mats, amp_t<F>
     run_kernel<F>(k, psi, mats + 2 * size_t(mat_total_) + k.dmat_offset + size_t(kparam) * k.mat_size, true, par);
 }
 
+void Program::fuse_run(const std::vector<int>& item, const cplx* mats, cplx* acc) const {
+    acc[0] = 1; acc[1] = 0; acc[2] = 0; acc[3] = 1;
+    for (int op : item) {
+        const OpKernel& k = kernels_[op];
+        const cplx* m = mats + k.mat_offset;
+        cplx g[4];
+        if (k.kind == OpKernel::Diagonal) {
+            g[0] = m[0]; g[1] = 0; g[2] = 0; g[3] = m[1];
+        } else {
+            for (int a = 0; a < 4; ++a) g[a] = m[a];
+        }
+        cplx r[4] = {g[0] * acc[0] + g[1] * acc[2], g[0] * acc[1] + g[1] * acc[3],
+                     g[2] * acc[0] + g[3] * acc[2], g[2] * acc[1] + g[3] * acc[3]};
+        for (int a = 0; a < 4; ++a) acc[a] = r[a];
+    }
+}
+
 template <class F>
 void Program::forward(amp_t<F>* psi, const cplx* mats, bool par) const {
     const int n = circuit_.n_wires();
@@ -127,21 +144,8 @@ void Program::forward(amp_t<F>* psi, const cplx* mats, bool par) const {
             apply<F>(item[0], psi, mats, false, par);
             continue;
         }
-        // Product of a run of single-wire matrices, later gates on the left.
-        cplx acc[4] = {1, 0, 0, 1};
-        for (int op : item) {
-            const OpKernel& k = kernels_[op];
-            const cplx* m = mats + k.mat_offset;
-            cplx g[4];
-            if (k.kind == OpKernel::Diagonal) {
-                g[0] = m[0]; g[1] = 0; g[2] = 0; g[3] = m[1];
-            } else {
-                for (int a = 0; a < 4; ++a) g[a] = m[a];
-            }
-            cplx r[4] = {g[0] * acc[0] + g[1] * acc[2], g[0] * acc[1] + g[1] * acc[3],
-                         g[2] * acc[0] + g[3] * acc[2], g[2] * acc[1] + g[3] * acc[3]};
-            for (int a = 0; a < 4; ++a) acc[a] = r[a];
-        }
+        cplx acc[4];
+        fuse_run(item, mats, acc);
         apply_dense1<F>(psi, n, kernels_[item[0]].bits[0], acc, par);
     }
 }

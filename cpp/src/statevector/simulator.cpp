@@ -99,7 +99,12 @@ void Simulator::sample(const Batch& b, const std::vector<int>& wires, int64_t sh
                                   std::to_string(k));
     std::vector<double> p(size_t(b.rows) * dim);
     probs(b, wires, p.data());
-    for (int64_t r = 0; r < b.rows; ++r) {
+    sample_from_probs(p.data(), b.rows, k, shots, seed, out);
+}
+
+void sample_from_probs(const double* p, int64_t rows, int k, int64_t shots, uint64_t seed, int8_t* out) {
+    const size_t dim = size_t(1) << k;
+    for (int64_t r = 0; r < rows; ++r) {
         // Cumulative distribution, then inverse-transform sampling: reproducible for a given seed.
         std::vector<double> cdf(dim);
         double acc = 0.0;

@@ -41,6 +41,16 @@ public:
     const std::vector<std::vector<int>>& schedule() const { return schedule_; }
     size_t mat_total() const { return size_t(mat_total_); }
 
+    // The compiled ops and the fused forward schedule, for other back ends (the CUDA kernels): op i's
+    // forward matrix is at mats + kernel(i).mat_offset, its inverse at mats + inverse_offset() + mat_offset,
+    // its parameter derivatives at mats + derivative_offset() + dmat_offset.
+    const OpKernel& kernel(size_t op) const { return kernels_[op]; }
+    const std::vector<std::vector<int>>& schedule() const { return schedule_; }
+    size_t inverse_offset() const { return size_t(mat_total_); }
+    size_t derivative_offset() const { return 2 * size_t(mat_total_); }
+    // The 2x2 product of a schedule item's run of single-wire matrices (later gates on the left).
+    void fuse_run(const std::vector<int>& item, const cplx* mats, cplx* acc) const;
+
     // Gate matrices (and their inverses, and with_derivs their parameter derivatives) for one row of angles.
     void bind_matrices(const double* angles, cplx* mats, bool with_derivs = false) const;
 

@@ -80,4 +80,8 @@ private:
 
 using pyqml::max_threads;
 
+// Samples from per-row marginal probabilities p (rows x 2^k): out rows x shots x k bits, row r drawn with
+// seed + r by inverse-transform sampling (what Simulator::sample does after probs; shared with the GPU).
+void sample_from_probs(const double* p, int64_t rows, int k, int64_t shots, uint64_t seed, int8_t* out);
+
 }  // namespace pyqml::sv
