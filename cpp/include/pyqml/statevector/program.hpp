@@ -45,7 +45,6 @@ public:
     // forward matrix is at mats + kernel(i).mat_offset, its inverse at mats + inverse_offset() + mat_offset,
     // its parameter derivatives at mats + derivative_offset() + dmat_offset.
     const OpKernel& kernel(size_t op) const { return kernels_[op]; }
-    const std::vector<std::vector<int>>& schedule() const { return schedule_; }
     size_t inverse_offset() const { return size_t(mat_total_); }
     size_t derivative_offset() const { return 2 * size_t(mat_total_); }
     // The 2x2 product of a schedule item's run of single-wire matrices (later gates on the left).
