@@ -31,6 +31,7 @@ from .frontend.channels import (
 )
 from .frontend.circuit import Circuit
 from .frontend.measurements import Measurement, amplitude, expval, jacobian, probs, sample, state, var
+from .frontend.noise import NoiseModel
 from .frontend.observables import Hamiltonian, Observable
 from .frontend.ops import (
                   CH,

@@ -56,8 +56,9 @@ def _check_X(X, n_features: int | None = None) -> np.ndarray:
 class _QNNBase(BaseEstimator):
     def __init__(self, n_layers: int = 2, embedding: str = "angle", ansatz: str = "strongly_entangling",
                  epochs: int = 100, stepsize: float = 0.1, optimizer=None, batch_size: int | None = None,
-                 random_state=None, progress: bool = False):
+                 random_state=None, progress: bool = False, noise=None):
         self.n_layers = n_layers
+        self.noise = noise
         self.embedding = embedding
         self.ansatz = ansatz
         self.epochs = epochs
@@ -81,7 +82,9 @@ class _QNNBase(BaseEstimator):
         n = n_features
         wires = list(range(n))
 
-        @qnode(wires=n)
+        options = {} if self.noise is None else {"noise": self.noise}
+
+        @qnode(wires=n, **options)
         def circuit(inputs, weights):
             embed(inputs, wires)
             layer(weights, wires=wires)
@@ -127,6 +130,9 @@ class QNNClassifier(ClassifierMixin, _QNNBase):
         Seeds the initial weights and the minibatch order.
     progress : bool
         Show a tqdm progress bar while fitting (when tqdm is installed).
+    noise : pyqml.NoiseModel, optional
+        Channels added to the circuit (``noise=`` of the executors): trained and evaluated on a method that
+        simulates noise (the density matrix).
     """
 
     _loss = "cross_entropy"
