@@ -136,6 +136,8 @@ struct OpInfo {
     int n_params = 0;
     bool trainable = false;     // some parameter is a weight or an input
     std::vector<bool> param_trainable;
+    // Ops whose parameters are all constants: the gate matrix or superoperator, computed once per call.
+    std::vector<cplx> fixed;
 };
 
 // The row-dependent matrices of one op at its bound parameters.
@@ -150,7 +152,11 @@ struct Plan {
     std::vector<int> channel_pos;  // op indices of the channels
 };
 
-Plan make_plan(const Circuit& c) {
+std::vector<cplx> gate_matrix(const Op& op, const double* p, bool diagonal);
+std::vector<cplx> channel_superop(const Op& op, const double* p, std::vector<cplx>* dS);
+
+// with_fixed: precompute the matrices of constant ops (not when explicit angles replace the constants).
+Plan make_plan(const Circuit& c, bool with_fixed) {
     Plan p;
     p.n = c.n_wires();
     const auto& ops = c.ops();
@@ -174,6 +180,11 @@ Plan make_plan(const Circuit& c) {
             info.trainable = info.trainable || t;
         }
         if (info.channel) p.channel_pos.push_back(static_cast<int>(i));
+        if (with_fixed && !info.trainable) {
+            std::vector<double> v;
+            for (const ParamRef& r : op.params) v.push_back(r.offset);
+            info.fixed = info.channel ? channel_superop(op, v.data(), nullptr) : gate_matrix(op, v.data(), info.diagonal);
+        }
         p.ops.push_back(std::move(info));
     }
     return p;
@@ -372,8 +383,10 @@ void run_ops(const Circuit& c, const Plan& plan, const double* angles, amp<F>* r
         const Op& op = c.ops()[i];
         const OpInfo& info = plan.ops[i];
         const double* p = angles + info.angle_off;
-        if (info.channel) apply_channel<F>(rho, n, info, channel_superop(op, p, nullptr), par);
-        else apply_gate<F>(rho, n, info, gate_matrix(op, p, info.diagonal), par);
+        if (info.channel)
+            apply_channel<F>(rho, n, info, info.fixed.empty() ? channel_superop(op, p, nullptr) : info.fixed, par);
+        else
+            apply_gate<F>(rho, n, info, info.fixed.empty() ? gate_matrix(op, p, info.diagonal) : info.fixed, par);
     }
 }
 
@@ -425,7 +438,7 @@ double Simulator::estimate_bytes(const char* what, int64_t rows) const {
 
 template <class F>
 void Simulator::expval_t(const Batch& b, double* out) const {
-    const Plan plan = make_plan(circuit_);
+    const Plan plan = make_plan(circuit_, b.angles == nullptr);
     const int n = plan.n, no = n_observables();
     for_rows<F>(circuit_, b, 1, "expval", [&](int64_t r, const double* angles, amp<F>* rho, bool par) {
         init_zero<F>(rho, n);
@@ -436,7 +449,7 @@ void Simulator::expval_t(const Batch& b, double* out) const {
 
 template <class F>
 void Simulator::var_t(const Batch& b, double* out) const {
-    const Plan plan = make_plan(circuit_);
+    const Plan plan = make_plan(circuit_, b.angles == nullptr);
     const int n = plan.n, no = n_observables();
     const size_t size = size_t(1) << (2 * n);
     for_rows<F>(circuit_, b, 2, "var", [&](int64_t r, const double* angles, amp<F>* rho, bool par) {
@@ -458,7 +471,7 @@ void Simulator::var_t(const Batch& b, double* out) const {
 template <class F>
 void Simulator::adjoint_t(const Batch& b, const double* cot, double* vals, double* dw, double* dx,
                           double* dangles) const {
-    const Plan plan = make_plan(circuit_);
+    const Plan plan = make_plan(circuit_, b.angles == nullptr);
     const Circuit& c = circuit_;
     const int n = plan.n, no = n_observables();
     const int nsig = cot ? 1 : no;
@@ -517,7 +530,7 @@ void Simulator::adjoint_t(const Batch& b, const double* cot, double* vals, doubl
             const double* p = angles + info.angle_off;
             if (!info.channel) {
                 // rho holds rho_l (after op l). d/dt: 2 Re <sigma_l | (dU U^dag (x) 1) rho_l>.
-                const auto u = gate_matrix(op, p, info.diagonal);
+                const auto u = info.fixed.empty() ? gate_matrix(op, p, info.diagonal) : info.fixed;
                 if (info.trainable) {
                     const int dim = 1 << info.k;
                     const auto full_u = info.diagonal ? gates::full_matrix(op.gate, info.k, p) : u;
@@ -561,7 +574,8 @@ void Simulator::adjoint_t(const Batch& b, const double* cot, double* vals, doubl
                     }
                     run_ops<F>(c, plan, angles, rho, from, l, par);
                 }
-                const auto S = channel_superop(op, p, info.trainable ? &dS : nullptr);
+                const auto S = info.trainable ? channel_superop(op, p, &dS)
+                                              : info.fixed.empty() ? channel_superop(op, p, nullptr) : info.fixed;
                 if (info.trainable) {
                     const int D = 1 << (2 * info.k);
                     L.resize(size_t(D) * D);
@@ -608,7 +622,7 @@ void Simulator::adjoint_t(const Batch& b, const double* cot, double* vals, doubl
 
 template <class F, class Take>
 void Simulator::forward_rows(const Batch& b, Take&& take) const {
-    const Plan plan = make_plan(circuit_);
+    const Plan plan = make_plan(circuit_, b.angles == nullptr);
     const int n = plan.n;
     for_rows<F>(circuit_, b, 1, "density matrix", [&](int64_t r, const double* angles, amp<F>* rho, bool par) {
         init_zero<F>(rho, n);
