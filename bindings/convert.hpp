@@ -132,4 +132,7 @@ void init_statevector(py::module_& m);
 void init_tensornet(py::module_& m);
 void init_mps(py::module_& m);
 
+void init_channels(py::module_& m);
+void init_densitymatrix(py::module_& m);
+
 }  // namespace pyqml::bind

@@ -15,10 +15,14 @@ Circuit make_circuit(int n_wires, const std::vector<OpTuple>& ops, int n_weights
     out.reserve(ops.size());
     for (size_t i = 0; i < ops.size(); ++i) {
         const auto& [name, wires, params, unitary] = ops[i];
-        auto id = gates::gate_by_name(name);
-        if (!id) throw InvalidInput("op " + std::to_string(i) + ": unknown gate '" + name + "'");
         Op op;
-        op.gate = *id;
+        if (auto id = gates::gate_by_name(name)) {
+            op.gate = *id;
+        } else if (auto ch = gates::channel_by_name(name)) {
+            op.channel = *ch;
+        } else {
+            throw InvalidInput("op " + std::to_string(i) + ": unknown gate '" + name + "' (no gate or channel has that name)");
+        }
         op.wires = wires;
         for (const auto& [kind, index, scale, offset] : params) {
             PYQML_REQUIRE(kind >= 0 && kind <= 2, "bad parameter kind");
@@ -26,6 +30,7 @@ Circuit make_circuit(int n_wires, const std::vector<OpTuple>& ops, int n_weights
         }
         if (!unitary.is_none()) {
             auto u = py::array_t<cplx, py::array::c_style | py::array::forcecast>::ensure(unitary);
+            // (QubitChannel's Kraus list arrives as K x d x d; PauliError's word as d x d.)
             if (!u) throw InvalidInput("op " + std::to_string(i) + ": matrix is not a complex array");
             op.unitary.assign(u.data(), u.data() + u.size());
         }
@@ -192,6 +197,7 @@ PYBIND11_MODULE(_core, m) {
         .def_property_readonly("n_weights", &Circuit::n_weights)
         .def_property_readonly("n_inputs", &Circuit::n_inputs)
         .def_property_readonly("n_angles", &Circuit::n_angles)
+        .def_property_readonly("has_channels", &Circuit::has_channels)
         .def("bind", [](const Circuit& c, const py::object& weights, const py::object& inputs) {
             auto b = bind::make_batch(c, weights, inputs);
             ResultReservation results(bind::doubles(double(b.rows) * c.n_angles()),
@@ -226,4 +232,7 @@ PYBIND11_MODULE(_core, m) {
     bind::init_statevector(m);
     bind::init_tensornet(m);
     bind::init_mps(m);
+
+    bind::init_channels(m);
+    bind::init_densitymatrix(m);
 }

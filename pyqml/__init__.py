@@ -14,9 +14,26 @@ from ._engine import load_engine as _load_engine
 _core = _load_engine()
 from ._core import MemoryLimitError, get_num_threads, memory_limit, set_num_threads  # noqa: E402
 from .frontend.cache import cache_stats, clear_caches
+from .frontend.channels import (
+                       CHANNELS,
+                       AmplitudeDamping,
+                       BitFlip,
+                       Channel,
+                       DepolarizingChannel,
+                       GeneralizedAmplitudeDamping,
+                       PauliError,
+                       PhaseDamping,
+                       PhaseFlip,
+                       QubitChannel,
+                       ResetError,
+                       ThermalRelaxationError,
+                       channel_kraus,
+)
 from .frontend.circuit import Circuit
 from .frontend.device import Device, device
 from .frontend.measurements import Measurement, amplitude, expval, jacobian, probs, sample, shot_estimate, state, var
+
+from .frontend.noise import NoiseModel
 from .frontend.observables import Hamiltonian, Observable
 from .frontend.ops import (
                   CH,

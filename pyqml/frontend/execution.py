@@ -66,6 +66,8 @@ class Executor(abc.ABC):
     method: ClassVar[str]
     supports: ClassVar[frozenset]
     options: ClassVar[dict] = {}
+    # Whether the method simulates noise channels (circuits with channels go only to these methods).
+    simulates_noise: ClassVar[bool] = False
 
     def __init__(self, circuit, observables, precision: str = "complex128", **options):
         self.circuit = circuit
@@ -143,6 +145,9 @@ def _load_builtin() -> None:
     if "mps" not in _METHODS:
         from .. import mps  # noqa: F401
 
+    if "densitymatrix" not in _METHODS:
+        from .. import densitymatrix  # noqa: F401
+
 
 def available_methods() -> list[str]:
     _load_builtin()
@@ -165,6 +170,25 @@ def method_options() -> dict[str, dict]:
     """Per method, the options it takes and their defaults."""
     _load_builtin()
     return {n: dict(c.options) for n, c in _METHODS.items()}
+
+
+def noise_methods() -> list[str]:
+    """The registered methods that simulate noise channels."""
+    _load_builtin()
+    return [n for n, c in _METHODS.items() if c.simulates_noise]
+
+
+def is_noisy(circuit, options: dict | None = None) -> bool:
+    """True when the circuit holds channels or a noise model is given (``noise=``)."""
+    from .channels import has_channels
+
+    return has_channels(circuit) or (options or {}).get("noise") is not None
+
+
+def noise_message(method: str) -> str:
+    can = noise_methods()
+    return (f"method {method!r} does not simulate noise channels; methods that do: "
+            f"{', '.join(repr(m) for m in can) if can else 'none'}")
 
 
 def unsupported_message(method: str, measurement: str) -> str:
@@ -205,6 +229,8 @@ def make_executor(circuit, observables, method: str, precision: str, measurement
     cls = method_class(method)
     if measurement not in cls.supports:
         raise ValueError(unsupported_message(method, measurement))
+    if not cls.simulates_noise and is_noisy(circuit, options):
+        raise ValueError(noise_message(method))
     return cls(circuit, observables, precision, **options)
 
 
@@ -213,7 +239,10 @@ def estimates(circuit, observables, measurement: str, precision: str, options: d
     """Every method's estimate for ``measurement`` (methods that do not support it are left out)."""
     options = options or {}
     out = {}
+    noisy = is_noisy(circuit, options)
     for name in methods_supporting(measurement):
+        if noisy and not _METHODS[name].simulates_noise:
+            continue
         try:
             out[name] = _METHODS[name].estimate(circuit, observables, measurement, precision,
                                                 **options_for(name, options), **details)
@@ -231,6 +260,13 @@ def choose_method(circuit, observables, precision: str = "complex128", measureme
     if (options or {}).get("device", "cpu") not in ("cpu", None):
         # A device other than the CPU: only the methods that run there (never a silent fallback to the CPU).
         can = [m for m in can if "device" in _METHODS[m].options]
+
+    if is_noisy(circuit, options):
+        noisy = [n for n in can if _METHODS[n].simulates_noise]
+        if not noisy:
+            raise ValueError(f"no method computes {measurement} on a circuit with noise; methods that simulate "
+                             f"noise: {', '.join(repr(m) for m in noise_methods()) or 'none'}")
+        can = noisy
     if not can:
         raise ValueError(f"no method computes {measurement}"
                          + (f" on device={options['device']!r}" if (options or {}).get("device") else ""))

@@ -56,8 +56,9 @@ def _check_X(X, n_features: int | None = None) -> np.ndarray:
 class _QNNBase(BaseEstimator):
     def __init__(self, n_layers: int = 2, embedding: str = "angle", ansatz: str = "strongly_entangling",
                  epochs: int = 100, stepsize: float = 0.1, optimizer=None, batch_size: int | None = None,
-                 random_state=None, progress: bool = False, shots: int | None = None):
+                 random_state=None, progress: bool = False, shots: int | None = None, noise=None):
         self.n_layers = n_layers
+        self.noise = noise
         self.embedding = embedding
         self.ansatz = ansatz
         self.epochs = epochs
@@ -84,8 +85,9 @@ class _QNNBase(BaseEstimator):
 
         rng = np.random.default_rng(self.random_state)
         seeds = rng.integers(0, 2**31, size=3)
+        options = {} if self.noise is None else {"noise": self.noise}
 
-        @qnode(wires=n, shots=self.shots, seed=int(seeds[2]))
+        @qnode(wires=n, shots=self.shots, seed=int(seeds[2]), **options)
         def circuit(inputs, weights):
             embed(inputs, wires)
             layer(weights, wires=wires)
@@ -132,6 +134,9 @@ class QNNClassifier(ClassifierMixin, _QNNBase):
     shots : int, optional
         None (exact, the default), or the shots of every expectation value, in training (shift-rule
         gradients from shots) and prediction.
+    noise : pyqml.NoiseModel, optional
+        Channels added to the circuit (``noise=`` of the executors): trained and evaluated on a method that
+        simulates noise (the density matrix).
     """
 
     _loss = "cross_entropy"

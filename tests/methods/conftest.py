@@ -9,6 +9,8 @@ METHODS = [
     "statevector",
     "tensornet",
     "mps",
+
+    "densitymatrix",
 ]
 
 

@@ -9,9 +9,24 @@ namespace pyqml {
 
 namespace {
 std::string op_label(size_t i, const Op& op) {
-    return "op " + std::to_string(i) + " (" + gates::gate_spec(op.gate).name + ")";
+    return "op " + std::to_string(i) + " (" + op.name() + ")";
 }
 }  // namespace
+
+const char* Op::name() const {
+    return is_channel() ? gates::channel_spec(channel).name : gates::gate_spec(gate).name;
+}
+
+int Op::n_params() const {
+    return is_channel() ? gates::channel_spec(channel).n_params : gates::gate_spec(gate).n_params;
+}
+
+void Circuit::require_no_channels(const char* method) const {
+    if (channel_ops_.empty()) return;
+    const int i = channel_ops_.front();
+    throw InvalidInput(std::string("method '") + method + "' does not simulate noise channels (" +
+                       op_label(size_t(i), ops_[i]) + "); run noisy circuits with a method that supports noise");
+}
 
 Circuit::Circuit(int n_wires, std::vector<Op> ops, int n_weights, int n_inputs)
     : n_wires_(n_wires), ops_(std::move(ops)), n_weights_(n_weights), n_inputs_(n_inputs) {
@@ -20,10 +35,14 @@ Circuit::Circuit(int n_wires, std::vector<Op> ops, int n_weights, int n_inputs)
     angle_offset_.reserve(ops_.size());
     for (size_t i = 0; i < ops_.size(); ++i) {
         Op& op = ops_[i];
-        const auto& spec = gates::gate_spec(op.gate);
+        const int n_params = op.n_params();
         const std::string label = op_label(i, op);
         try {
-            gates::gate_wire_count(op.gate, static_cast<int>(op.wires.size()));
+            if (op.is_channel()) {
+                gates::channel_wire_count(op.channel, static_cast<int>(op.wires.size()), op.unitary.size());
+            } else {
+                gates::gate_wire_count(op.gate, static_cast<int>(op.wires.size()));
+            }
         } catch (const InvalidInput& e) {
             throw InvalidInput(label + ": " + e.what());
         }
@@ -35,8 +54,8 @@ Circuit::Circuit(int n_wires, std::vector<Op> ops, int n_weights, int n_inputs)
             for (size_t b = 0; b < a; ++b)
                 PYQML_REQUIRE(op.wires[b] != w, label + ": wire " + std::to_string(w) + " is repeated");
         }
-        PYQML_REQUIRE(static_cast<int>(op.params.size()) == spec.n_params,
-                      label + ": takes " + std::to_string(spec.n_params) + " parameter(s), got " +
+        PYQML_REQUIRE(static_cast<int>(op.params.size()) == n_params,
+                      label + ": takes " + std::to_string(n_params) + " parameter(s), got " +
                           std::to_string(op.params.size()));
         for (const ParamRef& p : op.params) {
             if (p.kind == ParamRef::Weight)
@@ -49,7 +68,23 @@ Circuit::Circuit(int n_wires, std::vector<Op> ops, int n_weights, int n_inputs)
                           label + ": parameter is NaN or infinite");
             flat_params_.push_back(p);
         }
-        if (op.gate == gates::GateId::QubitUnitary) {
+        if (op.is_channel()) {
+            channel_ops_.push_back(static_cast<int>(i));
+            try {
+                gates::check_channel_data(op.channel, static_cast<int>(op.wires.size()), op.unitary.data(),
+                                          op.unitary.size());
+                // Constant parameters are checked now; weights and inputs when bound.
+                bool all_const = true;
+                std::vector<double> p;
+                for (const ParamRef& r : op.params) {
+                    all_const = all_const && r.kind == ParamRef::Const;
+                    p.push_back(r.offset);
+                }
+                if (all_const) gates::check_channel_params(op.channel, p.data());
+            } catch (const InvalidInput& e) {
+                throw InvalidInput(label + ": " + e.what());
+            }
+        } else if (op.gate == gates::GateId::QubitUnitary) {
             const size_t dim = size_t(1) << op.wires.size();
             PYQML_REQUIRE(op.unitary.size() == dim * dim,
                           label + ": matrix must be " + std::to_string(dim) + "x" + std::to_string(dim) +
@@ -65,7 +100,7 @@ Circuit::Circuit(int n_wires, std::vector<Op> ops, int n_weights, int n_inputs)
                                           std::to_string(err) + ")");
         }
         angle_offset_.push_back(n_angles_);
-        n_angles_ += spec.n_params;
+        n_angles_ += n_params;
     }
 }
 
@@ -84,6 +119,14 @@ void Circuit::bind(const double* weights, const double* inputs_row, double* angl
                                std::to_string(r.index) + "])");
         }
         angles[p] = v;
+    }
+    for (int i : channel_ops_) {
+        const Op& op = ops_[i];
+        try {
+            gates::check_channel_params(op.channel, angles + angle_offset_[i]);
+        } catch (const InvalidInput& e) {
+            throw InvalidInput(op_label(size_t(i), op) + ": " + e.what());
+        }
     }
 }
 

@@ -7,6 +7,7 @@ namespace pyqml::sv {
 using gates::GateId;
 
 Program::Program(const Circuit& circuit) : circuit_(circuit) {
+    circuit_.require_no_channels("statevector");
     const int n = circuit_.n_wires();
     PYQML_REQUIRE(n <= kMaxWires, "the state-vector method handles at most " + std::to_string(kMaxWires) +
                                       " wires, the circuit has " + std::to_string(n) +

@@ -427,6 +427,7 @@ void amplitudes_t(const Circuit& circuit, const ContractionPlan& plan, const Bat
 }  // namespace
 
 void amplitudes(const Circuit& circuit, ContractionPlan& plan, const Batch& b, Precision precision, cplx* out) {
+    circuit.require_no_channels("tensornet");
     PYQML_REQUIRE(plan.gates().size() == circuit.ops().size(), "amplitude plan does not match the circuit");
     for (size_t j = 0; j < circuit.ops().size(); ++j)
         PYQML_REQUIRE(plan.gates()[j] == struct_gate(circuit.ops()[j].gate, static_cast<int>(circuit.ops()[j].wires.size())),

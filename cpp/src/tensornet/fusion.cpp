@@ -109,6 +109,7 @@ void matmul(const cplx* a, const cplx* b, int dim, cplx* out) {
 }  // namespace
 
 FusedCircuit::FusedCircuit(const Circuit& c, bool fuse) : circuit_(c) {
+    c.require_no_channels("tensornet");
     const auto& ops = c.ops();
     const int n_ops = static_cast<int>(ops.size());
     std::vector<std::vector<int>> wire_ops(c.n_wires());

@@ -103,6 +103,7 @@ std::vector<Leaf> build_amplitude_network(int n_wires, const std::vector<StructG
 }
 
 std::vector<Leaf> build_amplitude_network(const Circuit& c, const std::vector<int>& bits) {
+    c.require_no_channels("tensornet");
     std::vector<StructGate> gates;
     std::vector<std::vector<int>> wires;
     for (const Op& op : c.ops()) {
@@ -153,6 +154,7 @@ std::vector<std::shared_ptr<ContractionPlan>> greedy_plans(const Executor& ex, c
 }
 
 std::shared_ptr<ContractionPlan> greedy_amplitude_plan(const Circuit& c, const std::vector<int>& bits) {
+    c.require_no_channels("tensornet");
     std::vector<StructGate> gates;
     for (const Op& op : c.ops()) gates.push_back(struct_gate(op.gate, static_cast<int>(op.wires.size())));
     return greedy(std::move(gates), build_amplitude_network(c, bits));

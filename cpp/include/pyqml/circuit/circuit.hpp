@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "pyqml/common/types.hpp"
+#include "pyqml/gates/channel_table.hpp"
 #include "pyqml/gates/gate_table.hpp"
 
 namespace pyqml {
@@ -20,11 +21,20 @@ struct ParamRef {
     double offset = 0.0;
 };
 
+// A gate, or a noise channel when `channel` is set (then `gate` is unused and the parameters are the
+// channel's, bound like gate angles: they take their place in the angle vector).
 struct Op {
-    gates::GateId gate;
+    gates::GateId gate = gates::GateId::I;
     std::vector<int> wires;
     std::vector<ParamRef> params;
-    std::vector<cplx> unitary;  // QubitUnitary only: row-major 2^k x 2^k
+    // QubitUnitary: row-major 2^k x 2^k. PauliError: the Pauli word's matrix. QubitChannel: the Kraus list,
+    // K x 2^k x 2^k.
+    std::vector<cplx> unitary;
+    gates::ChannelId channel = gates::ChannelId::None;
+    bool is_channel() const { return channel != gates::ChannelId::None; }
+    // The gate's or channel's name and parameter count.
+    const char* name() const;
+    int n_params() const;
 };
 
 class Circuit {
@@ -37,10 +47,17 @@ public:
     int n_inputs() const { return n_inputs_; }
     int n_angles() const { return n_angles_; }
     const std::vector<Op>& ops() const { return ops_; }
+    // True when some op is a noise channel; the ops that are, in circuit order.
+    bool has_channels() const { return !channel_ops_.empty(); }
+    const std::vector<int>& channel_ops() const { return channel_ops_; }
+    // Throws InvalidInput for a method without noise support when the circuit has channels, naming the
+    // first channel and the method.
+    void require_no_channels(const char* method) const;
     // Offset of op i's first parameter in the angle vector.
     int angle_offset(size_t op) const { return angle_offset_[op]; }
 
-    // angles[p] for one row; throws InvalidInput on a NaN or infinite result, naming the op.
+    // angles[p] for one row; throws InvalidInput on a NaN or infinite result, naming the op, and on channel
+    // parameters outside their channel's bounds.
     void bind(const double* weights, const double* inputs_row, double* angles) const;
 
     // Chain rule from d/d(angles) to d/d(weights) and d/d(inputs): accumulates into dw and dx
@@ -55,6 +72,7 @@ private:
     int n_angles_ = 0;
     std::vector<int> angle_offset_;
     std::vector<ParamRef> flat_params_;
+    std::vector<int> channel_ops_;
 };
 
 }  // namespace pyqml

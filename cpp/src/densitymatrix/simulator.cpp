@@ -1,0 +1,719 @@
+#include "pyqml/densitymatrix/simulator.hpp"
+
+// The density-matrix method: forward passes, measurements and the adjoint (Heisenberg-picture) gradient.
+// See the header for the layout and the algorithm.
+#include <algorithm>
+#include <cmath>
+#include <new>
+#include <random>
+#include <string>
+
+#ifdef PYQML_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+#include "pyqml/common/errors.hpp"
+#include "pyqml/common/memory.hpp"
+#include "pyqml/common/threads.hpp"
+#include "pyqml/gates/channel_table.hpp"
+#include "pyqml/gates/gate_table.hpp"
+#include "pyqml/statevector/apply_gate.hpp"
+
+namespace pyqml::dm {
+
+namespace {
+
+template <class F>
+using amp = std::complex<F>;
+
+// Rows run in parallel below this many wires (a density matrix of 4^7 amplitudes is 256 KiB); from
+// kAmplitudeParallelMinWires on, the kernels spread one density matrix's amplitudes instead.
+constexpr int kRowParallelMaxWires = 7;
+constexpr int kAmplitudeParallelMinWires = 9;
+
+int ket_bit(int n, int w) { return 2 * n - 1 - w; }
+int bra_bit(int n, int w) { return n - 1 - w; }
+
+// A dense 2^m x 2^m matrix on m <= 4 bits of a 2^N vector; bits[0] is the matrix index's high bit.
+template <class F>
+void apply_dense_bits(amp<F>* v, int N, const int* bits, int m, const cplx* mat, bool par) {
+    const int dim = 1 << m;
+    amp<F> mm[256];
+    for (int i = 0; i < dim * dim; ++i) mm[i] = amp<F>(mat[i]);
+    int sorted[4];
+    std::copy(bits, bits + m, sorted);
+    std::sort(sorted, sorted + m);
+    index_t offs[16];
+    for (int r = 0; r < dim; ++r) {
+        index_t o = 0;
+        for (int a = 0; a < m; ++a)
+            if (r & (1 << (m - 1 - a))) o |= index_t(1) << bits[a];
+        offs[r] = o;
+    }
+    sv::for_range(int64_t(1) << (N - m), par, [&](int64_t g) {
+        const index_t base = sv::insert_zero_bits(index_t(g), sorted, m);
+        amp<F> x[16];
+        for (int r = 0; r < dim; ++r) x[r] = v[base | offs[r]];
+        for (int r = 0; r < dim; ++r) {
+            amp<F> acc = 0;
+            for (int c = 0; c < dim; ++c) acc += mm[r * dim + c] * x[c];
+            v[base | offs[r]] = acc;
+        }
+    });
+}
+
+// L[a][b] = sum over the other bits of conj(s[a, rest]) r[b, rest] on m <= 4 bits (bits[0]: high bit of a, b);
+// with `diag_only`, only the diagonal (any m). Summed in double, per thread in thread order.
+template <class F>
+void local_overlap(const amp<F>* s, const amp<F>* r, int N, const int* bits, int m, bool diag_only, bool par,
+                   cplx* L) {
+    const int dim = 1 << m;
+    std::vector<int> sorted(bits, bits + m);
+    std::sort(sorted.begin(), sorted.end());
+    std::vector<index_t> offs(dim);
+    for (int a = 0; a < dim; ++a) {
+        index_t o = 0;
+        for (int j = 0; j < m; ++j)
+            if (a & (1 << (m - 1 - j))) o |= index_t(1) << bits[j];
+        offs[a] = o;
+    }
+    const int entries = diag_only ? dim : dim * dim;
+    std::fill(L, L + entries, cplx(0.0));
+    const int64_t groups = int64_t(1) << (N - m);
+    auto body = [&](int64_t g, cplx* acc) {
+        const index_t base = sv::insert_zero_bits(index_t(g), sorted.data(), m);
+        if (diag_only) {
+            for (int a = 0; a < dim; ++a)
+                acc[a] += cplx(std::conj(s[base | offs[a]])) * cplx(r[base | offs[a]]);
+            return;
+        }
+        for (int a = 0; a < dim; ++a) {
+            const cplx sa = std::conj(cplx(s[base | offs[a]]));
+            for (int b = 0; b < dim; ++b) acc[a * dim + b] += sa * cplx(r[base | offs[b]]);
+        }
+    };
+#ifdef PYQML_HAVE_OPENMP
+    if (par) {
+        const int threads = max_threads();
+        std::vector<cplx> part(size_t(threads) * entries, cplx(0.0));
+#pragma omp parallel num_threads(threads)
+        {
+            const int t = omp_get_thread_num();
+            const int nt = omp_get_num_threads();
+            const int64_t lo = groups * t / nt, hi = groups * (t + 1) / nt;
+            for (int64_t g = lo; g < hi; ++g) body(g, part.data() + size_t(t) * entries);
+        }
+        for (int t = 0; t < threads; ++t)
+            for (int e = 0; e < entries; ++e) L[e] += part[size_t(t) * entries + e];
+        return;
+    }
+#endif
+    for (int64_t g = 0; g < groups; ++g) body(g, L);
+}
+
+std::vector<cplx> conj_of(const std::vector<cplx>& m) {
+    std::vector<cplx> out(m.size());
+    for (size_t i = 0; i < m.size(); ++i) out[i] = std::conj(m[i]);
+    return out;
+}
+
+// Conjugate transpose of a dim x dim matrix.
+std::vector<cplx> adjoint_of(const std::vector<cplx>& m, int dim) {
+    std::vector<cplx> out(m.size());
+    for (int r = 0; r < dim; ++r)
+        for (int c = 0; c < dim; ++c) out[size_t(c) * dim + r] = std::conj(m[size_t(r) * dim + c]);
+    return out;
+}
+
+// Everything about one op that does not depend on the row: wires as bits, and the op's kind.
+struct OpInfo {
+    bool channel = false;
+    bool diagonal = false;
+    int k = 0;                 // wires
+    std::vector<int> ket, bra;  // bit positions in the 2n-bit vector
+    std::vector<int> super;     // channel: ket bits then bra bits (superoperator index order)
+    int angle_off = 0;
+    int n_params = 0;
+    bool trainable = false;     // some parameter is a weight or an input
+    std::vector<bool> param_trainable;
+    // Ops whose parameters are all constants: the gate matrix or superoperator, computed once per call.
+    std::vector<cplx> fixed;
+};
+
+// The row-dependent matrices of one op at its bound parameters.
+struct OpMats {
+    std::vector<cplx> u;  // gate: 2^k x 2^k full matrix (diagonal: its diagonal); channel: superoperator
+};
+
+// The compiled structure shared by every call.
+struct Plan {
+    int n = 0;
+    std::vector<OpInfo> ops;
+    std::vector<int> channel_pos;  // op indices of the channels
+};
+
+std::vector<cplx> gate_matrix(const Op& op, const double* p, bool diagonal);
+std::vector<cplx> channel_superop(const Op& op, const double* p, std::vector<cplx>* dS);
+
+// with_fixed: precompute the matrices of constant ops (not when explicit angles replace the constants).
+Plan make_plan(const Circuit& c, bool with_fixed) {
+    Plan p;
+    p.n = c.n_wires();
+    const auto& ops = c.ops();
+    for (size_t i = 0; i < ops.size(); ++i) {
+        const Op& op = ops[i];
+        OpInfo info;
+        info.channel = op.is_channel();
+        info.k = static_cast<int>(op.wires.size());
+        for (int w : op.wires) {
+            info.ket.push_back(ket_bit(p.n, w));
+            info.bra.push_back(bra_bit(p.n, w));
+        }
+        info.super = info.ket;
+        info.super.insert(info.super.end(), info.bra.begin(), info.bra.end());
+        info.diagonal = !info.channel && gates::gate_spec(op.gate).diagonal;
+        info.angle_off = c.angle_offset(i);
+        info.n_params = static_cast<int>(op.params.size());
+        for (const ParamRef& r : op.params) {
+            const bool t = r.kind != ParamRef::Const;
+            info.param_trainable.push_back(t);
+            info.trainable = info.trainable || t;
+        }
+        if (info.channel) p.channel_pos.push_back(static_cast<int>(i));
+        if (with_fixed && !info.trainable) {
+            std::vector<double> v;
+            for (const ParamRef& r : op.params) v.push_back(r.offset);
+            info.fixed = info.channel ? channel_superop(op, v.data(), nullptr) : gate_matrix(op, v.data(), info.diagonal);
+        }
+        p.ops.push_back(std::move(info));
+    }
+    return p;
+}
+
+// The full matrix of a gate (controls included) at its parameters, or the diagonal of a diagonal gate.
+std::vector<cplx> gate_matrix(const Op& op, const double* p, bool diagonal) {
+    const int k = static_cast<int>(op.wires.size());
+    auto full = gates::full_matrix(op.gate, k, p, op.unitary.empty() ? nullptr : op.unitary.data());
+    if (!diagonal) return full;
+    const size_t dim = size_t(1) << k;
+    std::vector<cplx> d(dim);
+    for (size_t i = 0; i < dim; ++i) d[i] = full[i * dim + i];
+    return d;
+}
+
+template <class F>
+void apply_on_bits(amp<F>* v, int N, const std::vector<int>& bits, const std::vector<cplx>& m, bool diagonal,
+                   bool par) {
+    const int k = static_cast<int>(bits.size());
+    if (diagonal) {
+        sv::apply_diagonal<F>(v, N, bits.data(), k, m.data(), par);
+    } else if (k == 1) {
+        sv::apply_dense1<F>(v, N, bits[0], m.data(), par);
+    } else if (k == 2) {
+        sv::apply_dense2<F>(v, N, bits[0], bits[1], m.data(), par);
+    } else {
+        sv::apply_controlled<F>(v, N, nullptr, 0, bits.data(), k, m.data(), false, par);
+    }
+}
+
+// rho -> U rho U^dag: U on the ket bits, conj(U) on the bra bits.
+template <class F>
+void apply_gate(amp<F>* rho, int n, const OpInfo& info, const std::vector<cplx>& u, bool par) {
+    apply_on_bits<F>(rho, 2 * n, info.ket, u, info.diagonal, par);
+    apply_on_bits<F>(rho, 2 * n, info.bra, conj_of(u), info.diagonal, par);
+}
+
+// rho -> U^dag rho U (undoing a gate, or the Heisenberg picture's E^dag).
+template <class F>
+void unapply_gate(amp<F>* rho, int n, const OpInfo& info, const std::vector<cplx>& u, bool par) {
+    const int dim = 1 << info.k;
+    if (info.diagonal) {
+        auto ud = conj_of(u);
+        apply_on_bits<F>(rho, 2 * n, info.ket, ud, true, par);
+        apply_on_bits<F>(rho, 2 * n, info.bra, u, true, par);
+        return;
+    }
+    auto ud = adjoint_of(u, dim);
+    apply_on_bits<F>(rho, 2 * n, info.ket, ud, false, par);
+    apply_on_bits<F>(rho, 2 * n, info.bra, conj_of(ud), false, par);
+}
+
+template <class F>
+void apply_channel(amp<F>* rho, int n, const OpInfo& info, const std::vector<cplx>& S, bool par) {
+    apply_dense_bits<F>(rho, 2 * n, info.super.data(), 2 * info.k, S.data(), par);
+}
+
+template <class F>
+void apply_channel_adjoint(amp<F>* sigma, int n, const OpInfo& info, const std::vector<cplx>& S, bool par) {
+    auto Sd = adjoint_of(S, 1 << (2 * info.k));
+    apply_dense_bits<F>(sigma, 2 * n, info.super.data(), 2 * info.k, Sd.data(), par);
+}
+
+std::vector<cplx> channel_superop(const Op& op, const double* p, std::vector<cplx>* dS) {
+    const size_t D = size_t(1) << (2 * op.wires.size());
+    std::vector<cplx> S(D * D);
+    if (dS) dS->assign(D * D * op.params.size(), cplx(0.0));
+    gates::superoperator(op.channel, static_cast<int>(op.wires.size()), p, op.unitary.data(), op.unitary.size(),
+                         S.data(), dS && !op.params.empty() ? dS->data() : nullptr);
+    return S;
+}
+
+// Tr(P rho) summed over the terms of an observable, P|i> = phase s(i) |i ^ x>: Tr(P rho) = sum_i phase
+// s(i) rho[i][i ^ x]. Works for any 2^n x 2^n matrix (the real part of the total is returned).
+template <class F>
+cplx trace_with(const amp<F>* rho, int n, const std::vector<PauliMasks>& terms) {
+    const index_t dim = index_t(1) << n;
+    cplx total = 0.0;
+    for (const PauliMasks& t : terms) {
+        cplx s = 0.0;
+        for (index_t i = 0; i < dim; ++i) {
+            const cplx v(rho[(i << n) | (i ^ t.xmask)]);
+            s += (__builtin_popcountll(i & t.zmask) & 1) ? -v : v;
+        }
+        total += t.phase * s;
+    }
+    return total;
+}
+
+// sigma = O as a matrix: O[i ^ x][i] += phase s(i), scaled.
+template <class F>
+void add_observable_matrix(amp<F>* sigma, int n, const std::vector<PauliMasks>& terms, double scale) {
+    const index_t dim = index_t(1) << n;
+    for (const PauliMasks& t : terms)
+        for (index_t i = 0; i < dim; ++i) {
+            const cplx v = scale * ((__builtin_popcountll(i & t.zmask) & 1) ? -t.phase : t.phase);
+            sigma[((i ^ t.xmask) << n) | i] += amp<F>(v);
+        }
+}
+
+// out = O rho (O on the ket side): (P rho)[a][b] = phase s(a ^ x) rho[a ^ x][b].
+template <class F>
+void apply_observable_left(const amp<F>* rho, int n, const std::vector<PauliMasks>& terms, amp<F>* out, bool par) {
+    const index_t dim = index_t(1) << n;
+    std::fill(out, out + dim * dim, amp<F>(0));
+    for (const PauliMasks& t : terms) {
+        sv::for_range(int64_t(dim), par, [&](int64_t a) {
+            const index_t src = index_t(a) ^ t.xmask;
+            const amp<F> ph((__builtin_popcountll(src & t.zmask) & 1) ? -t.phase : t.phase);
+            for (index_t b = 0; b < dim; ++b) out[(index_t(a) << n) | b] += ph * rho[(src << n) | b];
+        });
+    }
+}
+
+// Runs body(r, angles, workspace, par) for every row, rows across threads (small registers) or
+// amplitudes across threads (large ones); errors in the parallel region come out as exceptions.
+template <class F, class Body>
+void for_rows(const Circuit& c, const Batch& b, int dms_per_row, const std::string& what, Body&& body) {
+    const int n = c.n_wires();
+    const int64_t rows = b.rows;
+    PYQML_REQUIRE(rows >= 0, "negative batch size");
+    const int threads = max_threads();
+    const bool row_par = rows > 1 && threads > 1 && n <= kRowParallelMaxWires;
+    const bool amp_par = !row_par && threads > 1 && n >= kAmplitudeParallelMinWires;
+    const int workers = row_par ? static_cast<int>(std::min<int64_t>(threads, rows)) : 1;
+    const size_t size = size_t(1) << (2 * n);
+    const double need = double(workers) * dms_per_row * double(size) * sizeof(amp<F>);
+    check_memory(need, what + ": " + std::to_string(dms_per_row) + " density matri" +
+                           (dms_per_row == 1 ? "x" : "ces") + " of " + std::to_string(n) + " wires" +
+                           (workers > 1 ? " per thread" : ""));
+    std::string error;
+    bool failed = false, oom = false;
+    auto record = [&](const std::string& e, bool o) {
+#pragma omp critical(pyqml_dm_row_error)
+        {
+            if (!failed) {
+                error = e;
+                oom = o;
+            }
+            failed = true;
+        }
+    };
+#pragma omp parallel num_threads(workers) if (row_par)
+    {
+        std::vector<double> angles;
+        std::vector<amp<F>> work;
+        try {
+            angles.resize(c.n_angles());
+            work.resize(size * dms_per_row);
+        } catch (const std::bad_alloc&) {
+            record("allocating " + std::to_string(dms_per_row) + " density matrices of " + std::to_string(n) +
+                       " wires failed (the system refused the memory)", true);
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t r = 0; r < rows; ++r) {
+            if (failed) continue;
+            try {
+                if (b.angles) {
+                    std::copy(b.angles + r * c.n_angles(), b.angles + (r + 1) * c.n_angles(), angles.begin());
+                    for (double a : angles)
+                        PYQML_REQUIRE(std::isfinite(a), "angle is NaN or infinite in row " + std::to_string(r));
+                    for (int i : c.channel_ops()) {
+                        const Op& op = c.ops()[i];
+                        gates::check_channel_params(op.channel, angles.data() + c.angle_offset(i));
+                    }
+                } else {
+                    const double* w = b.weights_per_row ? b.weights + r * c.n_weights() : b.weights;
+                    const double* x = b.inputs ? b.inputs + r * c.n_inputs() : nullptr;
+                    c.bind(w, x, angles.data());
+                }
+                body(r, angles.data(), work.data(), amp_par);
+            } catch (const std::bad_alloc&) {
+                record("row " + std::to_string(r) + ": an allocation failed (the system refused the memory)", true);
+            } catch (const std::exception& e) {
+                record("row " + std::to_string(r) + ": " + e.what(), false);
+            }
+        }
+    }
+    if (failed && oom) throw MemoryLimitExceeded(error, need, memory_limit_bytes());
+    if (failed) throw InvalidInput(error);
+}
+
+template <class F>
+void init_zero(amp<F>* rho, int n) {
+    std::fill(rho, rho + (size_t(1) << (2 * n)), amp<F>(0));
+    rho[0] = 1;
+}
+
+// Applies ops [from, to) to rho.
+template <class F>
+void run_ops(const Circuit& c, const Plan& plan, const double* angles, amp<F>* rho, size_t from, size_t to,
+             bool par) {
+    const int n = plan.n;
+    for (size_t i = from; i < to; ++i) {
+        const Op& op = c.ops()[i];
+        const OpInfo& info = plan.ops[i];
+        const double* p = angles + info.angle_off;
+        if (info.channel)
+            apply_channel<F>(rho, n, info, info.fixed.empty() ? channel_superop(op, p, nullptr) : info.fixed, par);
+        else
+            apply_gate<F>(rho, n, info, info.fixed.empty() ? gate_matrix(op, p, info.diagonal) : info.fixed, par);
+    }
+}
+
+}  // namespace
+
+Simulator::Simulator(const Circuit& circuit, std::vector<Observable> observables, Precision precision)
+    : circuit_(circuit), precision_(precision) {
+    const int n = circuit.n_wires();
+    PYQML_REQUIRE(n <= kMaxWires, "the density-matrix method handles at most " + std::to_string(kMaxWires) +
+                                      " wires (4^n amplitudes), the circuit has " + std::to_string(n) +
+                                      " (use method=\"trajectories\" or a smaller register)");
+    for (const Observable& o : observables) obs_.push_back(compile_observable(o, n));
+}
+
+namespace {
+// Checkpoints a gradient keeps: rho before every channel when memory allows, else as many as fit (evenly
+// spread over the channels); `base` density matrices per row are needed besides them.
+int checkpoint_count(const Circuit& c, int base, size_t dm_bytes, int workers) {
+    const int nch = static_cast<int>(c.channel_ops().size());
+    if (nch == 0) return 0;
+    const double room = memory_limit_bytes() - reserved_bytes() - double(workers) * base * double(dm_bytes);
+    const double fit = std::floor(room / (double(workers) * double(dm_bytes)));
+    return static_cast<int>(std::max(0.0, std::min<double>(nch, fit)));
+}
+
+int workers_for(int n, int64_t rows) {
+    const int threads = max_threads();
+    return rows > 1 && threads > 1 && n <= kRowParallelMaxWires ? static_cast<int>(std::min<int64_t>(threads, rows)) : 1;
+}
+}  // namespace
+
+double Simulator::estimate_bytes(const char* what, int64_t rows) const {
+    const int n = circuit_.n_wires();
+    const size_t dm = (size_t(1) << (2 * n)) * (precision_ == Precision::Double ? 16 : 8);
+    const int workers = workers_for(n, rows);
+    const std::string w(what);
+    int base = 1;
+    if (w == "var") base = 2;
+    else if (w == "jacobian") base = 1 + std::max(1, n_observables());
+    else if (w == "vjp") base = 2;
+    double dms = base;
+    if (w == "jacobian" || w == "vjp") {
+        // Every channel checkpointed when it fits; at least the base.
+        dms += std::min<double>(double(circuit_.channel_ops().size()),
+                                std::max(0.0, std::floor((memory_limit_bytes() / double(workers) / double(dm)) - base)));
+    }
+    return double(workers) * dms * double(dm);
+}
+
+template <class F>
+void Simulator::expval_t(const Batch& b, double* out) const {
+    const Plan plan = make_plan(circuit_, b.angles == nullptr);
+    const int n = plan.n, no = n_observables();
+    for_rows<F>(circuit_, b, 1, "expval", [&](int64_t r, const double* angles, amp<F>* rho, bool par) {
+        init_zero<F>(rho, n);
+        run_ops<F>(circuit_, plan, angles, rho, 0, plan.ops.size(), par);
+        for (int o = 0; o < no; ++o) out[r * no + o] = trace_with<F>(rho, n, obs_[o]).real();
+    });
+}
+
+template <class F>
+void Simulator::var_t(const Batch& b, double* out) const {
+    const Plan plan = make_plan(circuit_, b.angles == nullptr);
+    const int n = plan.n, no = n_observables();
+    const size_t size = size_t(1) << (2 * n);
+    for_rows<F>(circuit_, b, 2, "var", [&](int64_t r, const double* angles, amp<F>* rho, bool par) {
+        init_zero<F>(rho, n);
+        run_ops<F>(circuit_, plan, angles, rho, 0, plan.ops.size(), par);
+        amp<F>* orho = rho + size;
+        for (int o = 0; o < no; ++o) {
+            const double mean = trace_with<F>(rho, n, obs_[o]).real();
+            apply_observable_left<F>(rho, n, obs_[o], orho, par);
+            const double sq = trace_with<F>(orho, n, obs_[o]).real();
+            out[r * no + o] = sq - mean * mean;
+        }
+    });
+}
+
+// The adjoint sweep. With cot == nullptr: one sigma per observable, d_angles per observable (dangles: rows x
+// n_obs x n_angles, or chained into dw / dx: rows x n_obs x n_weights / n_inputs). With cot: one sigma =
+// sum_o cot[r, o] O_o, chained into dw (summed over rows unless weights_per_row) and dx (per row).
+template <class F>
+void Simulator::adjoint_t(const Batch& b, const double* cot, double* vals, double* dw, double* dx,
+                          double* dangles) const {
+    const Plan plan = make_plan(circuit_, b.angles == nullptr);
+    const Circuit& c = circuit_;
+    const int n = plan.n, no = n_observables();
+    const int nsig = cot ? 1 : no;
+    const int na = c.n_angles(), nw = c.n_weights(), nx = c.n_inputs();
+    const size_t size = size_t(1) << (2 * n);
+    const int base = 1 + nsig;
+    const int workers = workers_for(n, b.rows);
+    const int nck = checkpoint_count(c, base, size * sizeof(amp<F>), workers);
+    const int nch = static_cast<int>(plan.channel_pos.size());
+    // Which channels keep the state before them: all, or every stride-th.
+    std::vector<int> slot(plan.ops.size(), -1);
+    std::vector<int> stored;  // op positions with a checkpoint, ascending
+    if (nck > 0) {
+        for (int j = 0; j < nck; ++j) {
+            const int ch = static_cast<int>((int64_t(j) * nch) / nck);
+            const int pos = plan.channel_pos[ch];
+            if (slot[pos] < 0) {
+                slot[pos] = static_cast<int>(stored.size());
+                stored.push_back(pos);
+            }
+        }
+    }
+    const int ndm = base + static_cast<int>(stored.size());
+    // Shared-weight VJP sums: per row, added in row order afterwards (reproducible across thread counts).
+    const bool shared_vjp = cot && !b.weights_per_row;
+    std::vector<double> row_dw;
+    if (shared_vjp) {
+        check_memory(double(b.rows) * nw * sizeof(double), "vjp: per-row weight gradients");
+        row_dw.assign(size_t(b.rows) * nw, 0.0);
+    }
+    for_rows<F>(c, b, ndm, cot ? "vjp" : "jacobian", [&](int64_t r, const double* angles, amp<F>* work, bool par) {
+        amp<F>* rho = work;
+        amp<F>* sig = work + size;
+        amp<F>* ck = work + size * base;
+        std::vector<double> da(size_t(nsig) * na, 0.0);
+        init_zero<F>(rho, n);
+        for (size_t i = 0; i < plan.ops.size(); ++i) {
+            if (slot[i] >= 0) std::copy(rho, rho + size, ck + size * slot[i]);
+            run_ops<F>(c, plan, angles, rho, i, i + 1, par);
+        }
+        for (int o = 0; o < no; ++o) vals[r * no + o] = trace_with<F>(rho, n, obs_[o]).real();
+        for (int s = 0; s < nsig; ++s) {
+            amp<F>* sg = sig + size * s;
+            std::fill(sg, sg + size, amp<F>(0));
+            if (cot) {
+                for (int o = 0; o < no; ++o)
+                    if (cot[r * no + o] != 0.0) add_observable_matrix<F>(sg, n, obs_[o], cot[r * no + o]);
+            } else {
+                add_observable_matrix<F>(sg, n, obs_[s], 1.0);
+            }
+        }
+        std::vector<cplx> L, dS;
+        for (size_t l = plan.ops.size(); l-- > 0;) {
+            const Op& op = c.ops()[l];
+            const OpInfo& info = plan.ops[l];
+            const double* p = angles + info.angle_off;
+            if (!info.channel) {
+                // rho holds rho_l (after op l). d/dt: 2 Re <sigma_l | (dU U^dag (x) 1) rho_l>.
+                const auto u = info.fixed.empty() ? gate_matrix(op, p, info.diagonal) : info.fixed;
+                if (info.trainable) {
+                    const int dim = 1 << info.k;
+                    const auto full_u = info.diagonal ? gates::full_matrix(op.gate, info.k, p) : u;
+                    const auto ud = adjoint_of(full_u, dim);
+                    for (int q = 0; q < info.n_params; ++q) {
+                        if (!info.param_trainable[q]) continue;
+                        const auto du = gates::full_dmatrix(op.gate, info.k, p, q);
+                        std::vector<cplx> A(size_t(dim) * dim, 0.0);
+                        for (int i = 0; i < dim; ++i)
+                            for (int k2 = 0; k2 < dim; ++k2)
+                                for (int j = 0; j < dim; ++j) A[size_t(i) * dim + j] += du[size_t(i) * dim + k2] * ud[size_t(k2) * dim + j];
+                        const bool diag_only = info.diagonal;
+                        L.resize(size_t(dim) * dim);
+                        for (int s = 0; s < nsig; ++s) {
+                            local_overlap<F>(sig + size * s, rho, 2 * n, info.ket.data(), info.k, diag_only, par, L.data());
+                            cplx acc = 0.0;
+                            if (diag_only) {
+                                for (int i = 0; i < dim; ++i) acc += A[size_t(i) * dim + i] * L[i];
+                            } else {
+                                for (int i = 0; i < dim * dim; ++i) acc += A[i] * L[i];
+                            }
+                            da[size_t(s) * na + info.angle_off + q] += 2.0 * acc.real();
+                        }
+                    }
+                }
+                unapply_gate<F>(rho, n, info, u, par);
+                for (int s = 0; s < nsig; ++s) unapply_gate<F>(sig + size * s, n, info, u, par);
+            } else {
+                // rho_{l-1}: from this channel's checkpoint, or recomputed from the nearest one before it.
+                if (slot[l] >= 0) {
+                    std::copy(ck + size * slot[l], ck + size * (slot[l] + 1), rho);
+                } else {
+                    auto it = std::upper_bound(stored.begin(), stored.end(), static_cast<int>(l));
+                    size_t from = 0;
+                    if (it == stored.begin()) {
+                        init_zero<F>(rho, n);
+                    } else {
+                        const int pos = *(it - 1);
+                        std::copy(ck + size * slot[pos], ck + size * (slot[pos] + 1), rho);
+                        from = size_t(pos);
+                    }
+                    run_ops<F>(c, plan, angles, rho, from, l, par);
+                }
+                const auto S = info.trainable ? channel_superop(op, p, &dS)
+                                              : info.fixed.empty() ? channel_superop(op, p, nullptr) : info.fixed;
+                if (info.trainable) {
+                    const int D = 1 << (2 * info.k);
+                    L.resize(size_t(D) * D);
+                    for (int s = 0; s < nsig; ++s) {
+                        local_overlap<F>(sig + size * s, rho, 2 * n, info.super.data(), 2 * info.k, false, par, L.data());
+                        for (int q = 0; q < info.n_params; ++q) {
+                            if (!info.param_trainable[q]) continue;
+                            cplx acc = 0.0;
+                            const cplx* d = dS.data() + size_t(q) * D * D;
+                            for (int i = 0; i < D * D; ++i) acc += d[i] * L[i];
+                            da[size_t(s) * na + info.angle_off + q] += acc.real();
+                        }
+                    }
+                }
+                for (int s = 0; s < nsig; ++s) apply_channel_adjoint<F>(sig + size * s, n, info, S, par);
+            }
+        }
+        if (dangles) {
+            std::copy(da.begin(), da.end(), dangles + size_t(r) * nsig * na);
+            return;
+        }
+        if (cot) {
+            double* w_out = shared_vjp ? row_dw.data() + size_t(r) * nw : (dw ? dw + size_t(r) * nw : nullptr);
+            if (w_out) std::fill(w_out, w_out + nw, 0.0);
+            double* x_out = dx ? dx + size_t(r) * nx : nullptr;
+            if (x_out) std::fill(x_out, x_out + nx, 0.0);
+            c.chain(da.data(), w_out, x_out);
+            return;
+        }
+        for (int o = 0; o < no; ++o) {
+            double* w_out = dw ? dw + (size_t(r) * no + o) * nw : nullptr;
+            double* x_out = dx ? dx + (size_t(r) * no + o) * nx : nullptr;
+            if (w_out) std::fill(w_out, w_out + nw, 0.0);
+            if (x_out) std::fill(x_out, x_out + nx, 0.0);
+            c.chain(da.data() + size_t(o) * na, w_out, x_out);
+        }
+    });
+    if (shared_vjp && dw) {
+        std::fill(dw, dw + nw, 0.0);
+        for (int64_t r = 0; r < b.rows; ++r)
+            for (int k = 0; k < nw; ++k) dw[k] += row_dw[size_t(r) * nw + k];
+    }
+}
+
+template <class F, class Take>
+void Simulator::forward_rows(const Batch& b, Take&& take) const {
+    const Plan plan = make_plan(circuit_, b.angles == nullptr);
+    const int n = plan.n;
+    for_rows<F>(circuit_, b, 1, "density matrix", [&](int64_t r, const double* angles, amp<F>* rho, bool par) {
+        init_zero<F>(rho, n);
+        run_ops<F>(circuit_, plan, angles, rho, 0, plan.ops.size(), par);
+        take(r, static_cast<const amp<F>*>(rho));
+    });
+}
+
+void Simulator::expval(const Batch& b, double* out) const {
+    if (precision_ == Precision::Double) expval_t<double>(b, out);
+    else expval_t<float>(b, out);
+}
+
+void Simulator::var(const Batch& b, double* out) const {
+    if (precision_ == Precision::Double) var_t<double>(b, out);
+    else var_t<float>(b, out);
+}
+
+void Simulator::jacobian(const Batch& b, double* vals, double* dw, double* dx) const {
+    if (precision_ == Precision::Double) adjoint_t<double>(b, nullptr, vals, dw, dx, nullptr);
+    else adjoint_t<float>(b, nullptr, vals, dw, dx, nullptr);
+}
+
+void Simulator::vjp(const Batch& b, const double* cot, double* vals, double* dw, double* dx) const {
+    if (precision_ == Precision::Double) adjoint_t<double>(b, cot, vals, dw, dx, nullptr);
+    else adjoint_t<float>(b, cot, vals, dw, dx, nullptr);
+}
+
+void Simulator::angle_jacobian(const Batch& b, double* vals, double* dangles) const {
+    if (precision_ == Precision::Double) adjoint_t<double>(b, nullptr, vals, nullptr, nullptr, dangles);
+    else adjoint_t<float>(b, nullptr, vals, nullptr, nullptr, dangles);
+}
+
+void Simulator::density_matrix(const Batch& b, cplx* out) const {
+    const size_t size = size_t(1) << (2 * circuit_.n_wires());
+    if (precision_ == Precision::Double)
+        forward_rows<double>(b, [&](int64_t r, const amp<double>* rho) { std::copy(rho, rho + size, out + r * size); });
+    else
+        forward_rows<float>(b, [&](int64_t r, const amp<float>* rho) {
+            for (size_t i = 0; i < size; ++i) out[r * size + i] = cplx(rho[i]);
+        });
+}
+
+namespace {
+template <class F>
+void marginal_diag(const amp<F>* rho, int n, const std::vector<int>& wires, double* out) {
+    const int k = static_cast<int>(wires.size());
+    std::fill(out, out + (size_t(1) << k), 0.0);
+    const index_t dim = index_t(1) << n;
+    for (index_t i = 0; i < dim; ++i) {
+        unsigned local = 0;
+        for (int a = 0; a < k; ++a) local = (local << 1) | ((i >> bit_of_wire(n, wires[a])) & 1u);
+        out[local] += double(rho[(i << n) | i].real());
+    }
+}
+}  // namespace
+
+void Simulator::probs(const Batch& b, const std::vector<int>& wires, double* out) const {
+    const int n = circuit_.n_wires();
+    for (int w : wires) PYQML_REQUIRE(w >= 0 && w < n, "probs: wire " + std::to_string(w) + " out of range");
+    const size_t k = size_t(1) << wires.size();
+    if (precision_ == Precision::Double)
+        forward_rows<double>(b, [&](int64_t r, const amp<double>* rho) { marginal_diag<double>(rho, n, wires, out + r * k); });
+    else
+        forward_rows<float>(b, [&](int64_t r, const amp<float>* rho) { marginal_diag<float>(rho, n, wires, out + r * k); });
+}
+
+void Simulator::sample(const Batch& b, const std::vector<int>& wires, int64_t shots, uint64_t seed, int8_t* out) const {
+    PYQML_REQUIRE(shots >= 1, "shots must be a positive integer, got " + std::to_string(shots));
+    const int k = static_cast<int>(wires.size());
+    PYQML_REQUIRE(k >= 1 && k <= 30, "sample: between 1 and 30 wires");
+    const size_t dim = size_t(1) << k;
+    ResultReservation scratch((double(b.rows) + 1.0) * double(dim) * sizeof(double),
+                              "sample: probabilities and distribution of " + std::to_string(b.rows) + " row(s) x 2^" +
+                                  std::to_string(k));
+    std::vector<double> p(size_t(b.rows) * dim);
+    probs(b, wires, p.data());
+    for (int64_t r = 0; r < b.rows; ++r) {
+        // Cumulative distribution, then inverse-transform sampling (as the state-vector method: same seeds).
+        std::vector<double> cdf(dim);
+        double acc = 0.0;
+        for (size_t i = 0; i < dim; ++i) cdf[i] = (acc += std::max(0.0, p[r * dim + i]));
+        std::mt19937_64 rng(seed + uint64_t(r));
+        std::uniform_real_distribution<double> u(0.0, acc);
+        for (int64_t s = 0; s < shots; ++s) {
+            size_t idx = std::upper_bound(cdf.begin(), cdf.end(), u(rng)) - cdf.begin();
+            if (idx >= dim) idx = dim - 1;
+            int8_t* row = out + (r * shots + s) * k;
+            for (int a = 0; a < k; ++a) row[a] = int8_t((idx >> (k - 1 - a)) & 1u);
+        }
+    }
+}
+
+}  // namespace pyqml::dm
