@@ -157,7 +157,9 @@ def test_options_reach_the_method_and_its_cache_key():
     with pytest.raises(ValueError, match="method 'statevector' does not take the option 'optimize'; methods that "
                                          "do: 'tensornet'"):
         pq.expval(c, pq.Z(0), method="statevector", optimize="greedy")
-    with pytest.raises(ValueError, match="no method takes the option 'noise'"):
+    with pytest.raises(ValueError, match="no method takes the option 'bond'"):
+        pq.expval(c, pq.Z(0), bond=4)
+    with pytest.raises(TypeError, match="noise= takes a pyqml.NoiseModel"):
         pq.expval(c, pq.Z(0), noise=0.1)
     with pytest.raises(ValueError, match="method 'tensornet' does not take the option 'max_bond'; methods that "
                                          "do: 'mps'"):
