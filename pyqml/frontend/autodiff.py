@@ -259,7 +259,10 @@ def trainable_argnums(fn: Callable, args: Sequence, argnum=None, kwargs: Mapping
 
 
 def _as_float(value, what: str) -> np.ndarray:
-    arr = np.asarray(getval(value))
+    if isbox(value):
+        raise NotImplementedError("pq.grad / pq.jacobian / an optimiser step inside a function being "
+                                  "differentiated: second derivatives of qnodes are not supported")
+    arr = np.asarray(value)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{what} must be real numbers to be differentiated, got dtype {arr.dtype}")
     arr = np.array(arr, dtype=float)  # a plain float array (not a requires_grad subclass): what autograd boxes
