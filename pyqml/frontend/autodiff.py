@@ -20,8 +20,12 @@ Which arguments are trainable (:func:`trainable_argnums`), PennyLane-like and ne
 1. ``argnum=`` (an int or a sequence of ints) when given;
 2. otherwise, when any positional argument carries a ``requires_grad`` flag (``pq.numpy.array(x,
    requires_grad=False)``, a ``pennylane.numpy`` tensor), exactly those flagged ``requires_grad=True``;
-3. otherwise the first positional argument (autograd's and JAX's default), or, for a qnode, the first
-   positional argument that is not data (``inputs=``) or static (a Python int, bool or str).
+3. otherwise (plain arrays) every positional argument holding real floating-point numbers, as PennyLane
+   treats its own arrays (``requires_grad=True`` by default): integers, bools and strings are never trained,
+   and keyword arguments pass through (``opt.step(cost, weights, bias, X=X, Y=Y)`` trains weights and bias);
+4. for a qnode itself (``opt.step(circuit, p, x)``), its first positional argument that is not data
+   (``inputs=``) or static: its remaining arguments are the data of the call, trained only when ``argnum``
+   says so.
 """
 from __future__ import annotations
 
@@ -253,9 +257,19 @@ def trainable_argnums(fn: Callable, args: Sequence, argnum=None, kwargs: Mapping
                 continue
             return [i]
         return []
-    for i, a in enumerate(args):
-        return [] if _is_static_value(a) else [i]
-    return []
+    return [i for i, a in enumerate(args) if _is_float_value(a)]
+
+
+def _is_float_value(value) -> bool:
+    """Real floating-point numbers (a float, an array or a list of them): what the default trains."""
+    if _is_static_value(value) or value is None:
+        return False
+    if isbox(value):
+        return True
+    try:
+        return np.asarray(value).dtype.kind == "f"
+    except (TypeError, ValueError):
+        return False
 
 
 def _as_float(value, what: str) -> np.ndarray:

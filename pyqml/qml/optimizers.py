@@ -8,9 +8,10 @@ Keyword arguments are passed through untouched.
 Which positional arguments are trainable (``pyqml/frontend/autodiff.py``; never decided by a name):
 ``argnum=`` when given; else those flagged ``requires_grad=True`` when any argument carries the flag
 (``pq.numpy.array(x, requires_grad=False)``, ``pennylane.numpy`` tensors); else, with ``grad_fn``, every
-positional argument (one gradient each); else the first positional argument, skipping a qnode's data
-arguments (``inputs=``) and static values (Python ints, bools, strings). So ``opt.step(circuit, p, x)``
-trains ``p`` and returns ``(p_new, x)``.
+positional argument (one gradient each); else, for a qnode objective, its first positional argument that is
+not data (``inputs=``) or static (Python ints, bools, strings), so ``opt.step(circuit, p, x)`` trains ``p``
+and returns ``(p_new, x)``; else every positional argument of floating-point numbers, as PennyLane trains
+its arrays (pass data by keyword, ``argnum=``, or ``requires_grad=False``).
 
 Gradients come from, in order:
 

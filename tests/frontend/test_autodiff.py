@@ -225,10 +225,16 @@ def test_trainability_by_requires_grad_and_argnum():
     # plain arrays: argnum says which
     w3, b3, _, _ = opt.step(cost, P0, 0.1, X, Y, argnum=[0, 1])
     np.testing.assert_allclose(np.concatenate([w3, [b3]]), v - 0.2 * ref_grad(v), atol=1e-12, rtol=0)
-    w4, b4, _, _ = opt.step(cost, P0, 0.1, X, Y)  # plain arrays: the first argument only
-    assert b4 == 0.1
-    np.testing.assert_allclose(w4, P0 - 0.2 * ref_grad(v)[:2], atol=1e-12)
-    assert abs(opt.step_and_cost(cost, P0, 0.1, X, Y)[1] - ref_cost(v)) < 1e-12
+    # plain arrays: every positional float argument, data by keyword (PennyLane's demos' opt.step(cost, w, b,
+    # X=X, Y=Y)); an integer-valued argument is never trained
+    w4, b4 = opt.step(lambda w, b, Xd, Yd: cost(w, b, Xd, Yd), P0, 0.1, Xd=X, Yd=Y)
+    np.testing.assert_allclose(np.concatenate([w4, [b4]]), v - 0.2 * ref_grad(v), atol=1e-12, rtol=0)
+    Yint = np.array([1, -1, 1, 1, -1, 1])
+    w5, b5, X5, Y5 = opt.step(cost, P0, 0.1, X, Yint, argnum=[0, 1])
+    assert X5 is X and Y5 is Yint
+    nums = pq.frontend.autodiff.trainable_argnums(cost, (P0, 0.1, X, Yint))
+    assert nums == [0, 1, 2]  # X holds floats: trained unless passed by keyword, argnum or requires_grad=False
+    assert abs(opt.step_and_cost(cost, P0, 0.1, X, Y, argnum=[0, 1])[1] - ref_cost(v)) < 1e-12
     with pytest.raises(ValueError, match="argnum"):
         opt.step(cost, P0, 0.1, X, Y, argnum=4)
 
