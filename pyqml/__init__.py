@@ -13,6 +13,7 @@ from ._engine import load_engine as _load_engine
 
 _core = _load_engine()
 from ._core import MemoryLimitError, get_num_threads, memory_limit, set_num_threads  # noqa: E402
+from .frontend.autodiff import grad, jacobian
 from .frontend.cache import cache_stats, clear_caches
 from .frontend.channels import (
                        CHANNELS,
@@ -31,8 +32,7 @@ from .frontend.channels import (
 )
 from .frontend.circuit import Circuit
 from .frontend.device import Device, device
-from .frontend.measurements import Measurement, amplitude, expval, jacobian, probs, sample, shot_estimate, state, var
-
+from .frontend.measurements import Measurement, amplitude, expval, probs, sample, shot_estimate, state, var
 from .frontend.noise import NoiseModel
 from .frontend.observables import Hamiltonian, Observable
 from .frontend.ops import (
@@ -131,3 +131,12 @@ from .qml.optimizers import (  # noqa: E402
 from .qml.templates import *  # noqa: F401,F403,E402
 
 _install_aliases()
+
+
+def __getattr__(name):
+    # ``pq.numpy`` (autograd's numpy with requires_grad arrays, as pennylane.numpy) imports autograd on first use
+    if name == "numpy":
+        import importlib
+
+        return importlib.import_module(".numpy", __name__)
+    raise AttributeError(f"module 'pyqml' has no attribute {name!r}")

@@ -45,3 +45,33 @@ def test_readme_finite_shots_listing_runs(monkeypatch):
     pq, c, w, est = scope["pq"], scope["c"], scope["w"], scope["est"]
     exact = pq.expval(c, pq.Z(0) @ pq.Z(1), weights=w)
     assert 0 < est.stderr < 0.02 and abs(est.values - exact) < 4 * est.stderr
+
+def test_readme_coming_from_pennylane_listing_trains(monkeypatch, capsys):
+    """The listing trains with plain numpy: its parameters follow gradient descent on the closed form
+    <Z_1> = cos(x0) cos(x1) cos(p0) cos(p1) to 1e-10."""
+    import numpy as np
+
+    readme = ROOT / "README.md"
+    if not readme.exists():
+        pytest.skip("README.md is not beside the tests")
+    text = readme.read_text()
+    section = text[text.index("## Coming from PennyLane"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    X, Y = scope["X"], scope["Y"]
+    np.random.seed(0)
+    np.random.uniform(0, np.pi, (20, 2))
+    p = np.random.rand(2)
+    a = np.cos(X[:, 0]) * np.cos(X[:, 1])
+    costs = []
+    for _ in range(100):
+        r = a * np.cos(p[0]) * np.cos(p[1]) - Y
+        costs.append(np.mean(r ** 2))
+        g = np.array([np.mean(2 * r * a * -np.sin(p[0]) * np.cos(p[1])),
+                      np.mean(2 * r * a * np.cos(p[0]) * -np.sin(p[1]))])
+        p = p - 0.1 * g
+    np.testing.assert_allclose(scope["params"], p, atol=1e-10, rtol=0)
+    assert abs(scope["c"] - costs[-1]) < 1e-10 and costs[-1] < 0.2 * costs[0]
+    np.testing.assert_allclose(scope["circuit"](scope["params"], X), a * np.cos(p[0]) * np.cos(p[1]), atol=1e-10)
+    assert "step 100" in capsys.readouterr().out

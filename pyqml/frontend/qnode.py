@@ -1,9 +1,22 @@
-"""``@pq.qnode``: a Python function of (inputs, weights) traced once into the circuit IR, then called on
+"""``@pq.qnode``: a Python function of (weights, data) traced once into the circuit IR, then called on
 whole batches.
 
-The argument named ``inputs`` carries data (one row of shape (d,) or a batch (B, d)); every other argument
-is a trainable weight array. Tracing replaces them by symbolic arrays, so gate angles must be affine in one
-input or weight (``pq.RX(2 * inputs[0] + 1, wires=0)``). A new trace happens only when the shapes change.
+Each argument of the traced function is one of three kinds, decided by the qnode's declaration and the
+value's type, never by its name alone:
+
+* **data**: the arguments named by ``@pq.qnode(..., inputs=("x",))``: one row (a scalar, or shape (d,)) or a
+  batch of rows (B, d); the rows of every data argument run as one batched engine call. Without ``inputs=``,
+  an argument named ``inputs`` is the data argument (the documented default of earlier releases);
+  ``inputs=()`` declares that there is none.
+* **static**: Python ``int``, ``bool`` or ``str`` values (``layers=3``), and ``None`` where it is the
+  argument's default: passed to the function as they are and part of the trace's key, never weights.
+* **weights**: every other argument, an array (or float) of real numbers shared by all rows.
+
+Tracing replaces weights and data by symbolic arrays, so gate angles must be affine in one input or weight
+(``pq.RX(2 * x[0] + 1, wires=0)``). A new trace happens only when the shapes (or the static values) change.
+
+Called with autograd arrays (inside ``pq.grad``, ``pq.jacobian`` or an optimiser step) a qnode is an autograd
+primitive whose vector-Jacobian product is the engine's (``pyqml/frontend/autodiff.py``).
 
 Code that drives a qnode many times (hybrid models, optimisers, the torch and JAX bridges) compiles it once
 for its shapes with :meth:`QNode.compile` and calls the returned :class:`CompiledQNode` on flat arrays::
@@ -52,12 +65,13 @@ class CompiledQNode:
     n_inputs : int or None
     """
 
-    def __init__(self, qnode: QNode, circuit: Circuit, measurements: list, many: bool, weight_shapes, n_inputs):
+    def __init__(self, qnode: QNode, circuit: Circuit, measurements: list, many: bool, weight_shapes, n_inputs,
+                 weight_names=None):
         self.qnode = qnode
         self.circuit = circuit
         self.measurements = measurements
         self.many = many
-        self.weight_names = qnode.weight_names
+        self.weight_names = list(qnode.weight_names if weight_names is None else weight_names)
         self.weight_shapes = [tuple(s) for s in weight_shapes]
         self.n_inputs = n_inputs
         self.expval_only = all(m.kind == "expval" for m in measurements)
@@ -244,13 +258,49 @@ class CompiledQNode:
         return out
 
 
+def _by_name(cq: CompiledQNode, weights: list, data: list, dw, dx) -> dict:
+    """The engine's flat weight gradient and input-row gradient split into one array per argument."""
+    out = {}
+    for (name, a), g in zip(weights, cq.unpack(dw)):
+        out[name] = np.asarray(g).reshape(a.shape)
+    off = 0
+    for name, a in data:
+        width = int(np.prod(a.shape[1:] if a.ndim == 2 else a.shape))
+        block = dx[:, off:off + width]
+        off += width
+        if a.ndim == 2:
+            out[name] = block.reshape(a.shape)
+        else:  # one row (broadcast over every row of the other data arguments): the rows' gradients add up
+            out[name] = block.sum(axis=0).reshape(a.shape)
+    return out
+
+
+def _is_static(value) -> bool:
+    """Python scalars that are not real-valued data (``layers=3``, flags, names): passed through."""
+    return isinstance(value, (bool, np.bool_, str, int, np.integer))
+
+
+def _data_names(names: list, inputs) -> tuple:
+    if inputs is None:
+        return ("inputs",) if "inputs" in names else ()
+    declared = (inputs,) if isinstance(inputs, str) else tuple(inputs)
+    for n in declared:
+        if not isinstance(n, str):
+            raise TypeError(f"inputs= names the data arguments (strings), got {n!r}")
+        if n not in names:
+            raise ValueError(f"inputs= names {n!r}, which is not an argument of the function (arguments: {names})")
+    if len(set(declared)) != len(declared):
+        raise ValueError(f"inputs= names an argument twice: {list(declared)}")
+    return declared
+
+
 class QNode:
     """A traced quantum function. Call it for values, ``.jacobian`` for values and gradients, ``.vjp`` for
     a vector-Jacobian product (what backpropagation through a hybrid model needs), ``.compile`` for the
     compiled call that hybrid models, optimisers and the torch / JAX bridges use."""
 
     def __init__(self, func: Callable, wires, method: str = "auto", precision: str = "complex128",
-                 diff_method: str = "adjoint", shots=None, seed=None, **options):
+                 diff_method: str = "adjoint", inputs=None, shots=None, seed=None, **options):
         if isinstance(wires, (int, np.integer)):
             n = int(wires)
         else:
@@ -278,6 +328,7 @@ class QNode:
         self.options = dict(options)
         self._sig = inspect.signature(func)
         self._names = list(self._sig.parameters)
+        self._data = _data_names(self._names, inputs)
         self._traces: dict = {}
         self._compiled: dict = {}
         functools.update_wrapper(self, func)
@@ -289,13 +340,20 @@ class QNode:
         return list(self._names)
 
     @property
+    def data_names(self) -> list[str]:
+        """The data arguments (``inputs=`` of the decorator; by default an argument named ``inputs``)."""
+        return list(self._data)
+
+    @property
     def weight_names(self) -> list[str]:
-        """The trainable arguments (every argument but ``inputs``), in order."""
-        return [n for n in self._names if n != "inputs"]
+        """The arguments that are not data, in order: trainable weights unless a call passes a static value
+        (a Python int, bool or str) for one."""
+        return [n for n in self._names if n not in self._data]
 
     @property
     def takes_inputs(self) -> bool:
-        return "inputs" in self._names
+        """Whether the qnode has a data argument."""
+        return bool(self._data)
 
     def bind_trainable(self, args: Sequence, kwargs: Mapping | None = None) -> dict:
         """Keyword arguments for a call: positional ``args`` bound to the weight arguments in order, merged
@@ -305,48 +363,107 @@ class QNode:
             raise TypeError(f"{self.func.__name__} takes {len(names)} weight argument(s), got {len(args)}")
         return {**(kwargs or {}), **dict(zip(names, args))}
 
-    def _split(self, args, kwargs):
+    def bind(self, args: Sequence, kwargs: Mapping | None = None) -> dict:
+        """Every argument by name (defaults applied) for a call with these arguments."""
         try:
-            bound = self._sig.bind(*args, **kwargs)
+            bound = self._sig.bind(*args, **(kwargs or {}))
         except TypeError as e:
             raise TypeError(f"{self.func.__name__}: {e}") from None
         bound.apply_defaults()
-        inputs = None
-        weights = []
+        return dict(bound.arguments)
+
+    def binds_positionally(self, args: Sequence, kwargs: Mapping | None = None) -> bool:
+        """Whether ``f(*args, **kwargs)`` binds as a plain call; otherwise :meth:`bind_call` binds the
+        positional arguments to the weight arguments (``opt.step(f, W, inputs=X)`` for ``f(inputs, weights)``)."""
+        try:
+            self._sig.bind(*args, **(kwargs or {}))
+            return True
+        except TypeError:
+            return False
+
+    def bind_call(self, args: Sequence, kwargs: Mapping | None = None) -> dict:
+        """Every argument by name for a call from an optimiser or a transform: the function's own binding,
+        or, when that fails because data come by keyword, positional arguments bound to the weight arguments
+        in order (the convention of earlier releases)."""
+        if self.binds_positionally(args, kwargs):
+            return self.bind(args, kwargs)
+        return self.bind((), self.bind_trainable(args, kwargs))
+
+    def flatten(self, *args, **kwargs):
+        """``(compiled, weights, rows, batched)``: the compiled call for these arguments, the flat weight
+        vector, the data as (rows, n_inputs) raw features (None without data) and whether they were batched."""
+        return self._prepare_split(*self._split_bound(self.bind_call(args, kwargs)))
+
+    def _split(self, args, kwargs):
+        """``(data, weights, static)``: data as [(name, array)], weights as [(name, array)], static as a
+        sorted tuple of (name, value)."""
+        return self._split_bound(self.bind(args, kwargs))
+
+    def _split_bound(self, arguments: Mapping):
+        data, weights, static = [], [], []
         for name in self._names:
-            val = bound.arguments[name]
-            if name == "inputs":
-                if val is not None:
-                    inputs = real_array(val, "inputs")
-                    if inputs.ndim not in (1, 2):
-                        raise ValueError(f"inputs must be (d,) or (batch, d), got shape {inputs.shape}")
+            val = arguments[name]
+            if name in self._data:
+                if val is None and len(self._data) == 1:
+                    continue  # no data: the trace gets None
+                arr = real_array(val, name)
+                if arr.ndim > 2:
+                    raise ValueError(f"{name} must be one row of data (a scalar or shape (d,)) or a batch "
+                                     f"(rows, d), got shape {arr.shape}")
+                data.append((name, arr))
+            elif _is_static(val) or (val is None and self._sig.parameters[name].default is None):
+                static.append((name, val))  # None only as the argument's own default (``bias=None``)
             else:
                 weights.append((name, real_array(val, name)))
-        return inputs, weights
+        return data, weights, tuple(static)
 
     # --- tracing and compiling ---
-    def trace(self, n_inputs: int | None, weight_shapes: tuple) -> tuple[Circuit, list[Measurement], bool]:
-        """The circuit and measurements for inputs of width n_inputs and weights of the given shapes."""
-        key = (n_inputs, weight_shapes)
+    def trace(self, n_inputs: int | None, weight_shapes: tuple, static: tuple = (),
+              data_shapes: tuple | None = None) -> tuple[Circuit, list[Measurement], bool]:
+        """The circuit and measurements for inputs of width n_inputs and weights of the given shapes.
+
+        ``static`` holds the (name, value) pairs passed through; ``data_shapes`` the per-row shape of each
+        data argument (``()`` for a scalar, ``(d,)`` for a vector; by default one data argument of width
+        n_inputs)."""
+        static = tuple(static)
+        if data_shapes is None:
+            data_shapes = () if n_inputs is None else ((int(n_inputs),),)
+        key = (n_inputs, weight_shapes, static, data_shapes)
         hit = self._traces.get(key)
         if hit is not None:
             return hit
+        static_names = {n for n, _ in static}
+        names = [n for n in self.weight_names if n not in static_names]
         c = Circuit(self.n_wires)
-        call = {}
-        for name, shape in zip(self.weight_names, weight_shapes):
+        call = dict(static)
+        for name, shape in zip(names, weight_shapes):
             if shape == ():
                 call[name] = c.new_weights(1)[0]
             else:
                 call[name] = c.new_weights(*shape)
-        if self.takes_inputs:
-            call["inputs"] = None if n_inputs is None else c.new_inputs(n_inputs)
+        if n_inputs is None:
+            for name in self._data:
+                call[name] = None
+        else:
+            row = c.new_inputs(n_inputs)
+            off = 0
+            for name, shape in zip(self._data, data_shapes):
+                width = int(np.prod(shape)) if shape else 1
+                call[name] = row[off] if shape == () else row[off:off + width]
+                off += width
         with c:
             try:
                 out = self.func(**call)
             except IndexError as e:
-                shapes = ", ".join(f"{n}: {s}" for n, s in zip(self.weight_names, weight_shapes))
+                shapes = ", ".join(f"{n}: {s}" for n, s in zip(names, weight_shapes))
                 raise ValueError(f"{self.func.__name__} indexes past its arguments ({e}); it was called with "
                                  f"inputs of width {n_inputs} and weights of shape {{{shapes}}}") from e
+            except TypeError as e:
+                if "each parameter must be a scalar" not in str(e) or not names:
+                    raise
+                raise TypeError(f"{e}. An argument holding several rows of data must be declared data: "
+                                f"@pq.qnode(wires={self.n_wires}, inputs=(\"<name>\",)); the qnode's data "
+                                f"arguments are {list(self._data)}") from e
         many = isinstance(out, (list, tuple))
         meas = list(out) if many else [out]
         for m in meas:
@@ -361,23 +478,33 @@ class QNode:
         self._traces[key] = hit
         return hit
 
-    def compile(self, weight_shapes, n_inputs: int | None = None) -> CompiledQNode:
+    def compile(self, weight_shapes, n_inputs: int | None = None, static: Mapping | tuple = (),
+                data_shapes: tuple | None = None) -> CompiledQNode:
         """The qnode compiled for these weight shapes (a sequence in argument order, or a name -> shape map)
-        and input width (raw features per row; None when the qnode takes no inputs)."""
+        and input width (raw features per row; None when the qnode takes no inputs).
+
+        ``static`` maps arguments passed through as Python values (``{"layers": 3}``); ``data_shapes``
+        gives the per-row shape of each data argument when there are several (their features are
+        concatenated into one input row, in the order of ``inputs=``)."""
+        static = tuple(sorted(static.items())) if isinstance(static, Mapping) else tuple(static)
+        static_names = {n for n, _ in static}
+        names = [n for n in self.weight_names if n not in static_names]
         if isinstance(weight_shapes, Mapping):
-            if sorted(weight_shapes) != sorted(self.weight_names):
+            if sorted(weight_shapes) != sorted(names):
                 raise ValueError(f"weight_shapes names {sorted(weight_shapes)} do not match the qnode's weight "
-                                 f"arguments {self.weight_names}")
-            weight_shapes = [weight_shapes[n] for n in self.weight_names]
+                                 f"arguments {names}")
+            weight_shapes = [weight_shapes[n] for n in names]
         shapes = tuple(_shape(s) for s in weight_shapes)
-        if len(shapes) != len(self.weight_names):
-            raise TypeError(f"{self.func.__name__} takes {len(self.weight_names)} weight argument(s), got "
+        if len(shapes) != len(names):
+            raise TypeError(f"{self.func.__name__} takes {len(names)} weight argument(s), got "
                             f"{len(shapes)} shapes")
-        key = (None if n_inputs is None else int(n_inputs), shapes)
+        if data_shapes is not None:
+            data_shapes = tuple(tuple(int(d) for d in s) for s in data_shapes)
+        key = (None if n_inputs is None else int(n_inputs), shapes, static, data_shapes)
         hit = self._compiled.get(key)
         if hit is None:
-            circuit, meas, many = self.trace(key[0], shapes)
-            hit = CompiledQNode(self, circuit, meas, many, shapes, key[0])
+            circuit, meas, many = self.trace(key[0], shapes, static, data_shapes)
+            hit = CompiledQNode(self, circuit, meas, many, shapes, key[0], names)
             self._compiled[key] = hit
         return hit
 
@@ -391,25 +518,56 @@ class QNode:
             return kwargs, check_shots(raw), isinstance(raw, (list, tuple, np.ndarray))
         return kwargs, self.shots, self.shot_vector
 
+    def _rows(self, data):
+        """The data arguments as one (rows, n_inputs) array: ``(x or None, batched, per-row shapes)``."""
+        if not data:
+            return None, False, None
+        rows = {a.shape[0] for _, a in data if a.ndim == 2}
+        if len(rows) > 1:
+            raise ValueError("data arguments hold different numbers of rows: "
+                             + ", ".join(f"{n}: {a.shape}" for n, a in data))
+        batched = bool(rows)
+        n_rows = rows.pop() if batched else 1
+        parts, shapes = [], []
+        for _, a in data:
+            row_shape = a.shape[1:] if a.ndim == 2 else a.shape
+            shapes.append(tuple(row_shape))
+            flat = a.reshape(n_rows, -1) if a.ndim == 2 else np.broadcast_to(a.reshape(1, -1), (n_rows, a.size))
+            parts.append(flat)
+        x = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+        return np.ascontiguousarray(x, dtype=float), batched, tuple(shapes)
+
     def _prepare(self, args, kwargs):
-        inputs, weights = self._split(args, kwargs)
-        batched = inputs is not None and inputs.ndim == 2
-        x = None if inputs is None else (inputs if batched else inputs[None, :])
-        cq = self.compile([w.shape for _, w in weights], None if x is None else x.shape[1])
+        return self._prepare_split(*self._split(args, kwargs))
+
+    def _prepare_split(self, data, weights, static):
+        x, batched, data_shapes = self._rows(data)
+        default_shapes = data_shapes is None or (len(data_shapes) == 1 and len(data_shapes[0]) == 1)
+        cq = self.compile([w.shape for _, w in weights], None if x is None else x.shape[1], static,
+                          None if default_shapes else data_shapes)
         w = cq.pack([a for _, a in weights])
         return cq, w, x, batched
 
     # --- evaluation ---
     def __call__(self, *args, **kwargs):
         kwargs, shots, vector = self._call_shots(kwargs)
-        cq, w, x, batched = self._prepare(args, kwargs)
-        if shots is not None:
-            per = [self._finish(cq, batched, w, x, n) for n in shots]
-            return tuple(per) if vector else per[0]
-        return self._finish(cq, batched, w, x, None)
+        arguments = self.bind(args, kwargs)
+        from . import autodiff
 
-    @staticmethod
-    def _finish(cq, batched, w, x, shots):
+        if autodiff.any_traced(arguments.values()):
+            if shots is not self.shots:
+                raise ValueError("a call-time shots= cannot be differentiated: set shots= on the qnode (or its "
+                                 "device), whose gradients are then the shift rules on sampled expectations")
+            return autodiff.call_traced(self, arguments)
+        if shots is not None:
+            per = [self.evaluate(arguments, n) for n in shots]
+            return tuple(per) if vector else per[0]
+        return self.evaluate(arguments)
+
+    def evaluate(self, arguments: Mapping, shots=None):
+        """The values for arguments given by name (numbers, not autograd arrays); ``shots``: one shot count
+        (None: the qnode's own, exact when it has none)."""
+        cq, w, x, batched = self._prepare_split(*self._split_bound(arguments))
         if cq.expval_only:
             vals = cq.expval(w, x, shots)
             if not batched:
@@ -417,6 +575,31 @@ class QNode:
             return vals if cq.many else vals[..., 0]
         results = [r if batched else r[0] for r in cq.measure(w, x, shots)]
         return tuple(results) if cq.many else results[0]
+
+    def vjp_by_name(self, arguments: Mapping, cotangent) -> dict:
+        """``{name: cot . d(values)/d(argument)}`` for every weight and data argument of a call given by name,
+        each of its argument's shape: one engine VJP call (what autograd's backward pass uses)."""
+        data, weights, static = self._split_bound(arguments)
+        cq, w, x, batched = self._prepare_split(data, weights, static)
+        rows = 1 if x is None else x.shape[0]
+        cot = np.asarray(cotangent, dtype=float)
+        if cot.size != rows * cq.n_outputs:
+            raise ValueError(f"cotangent must have the values' shape ({rows} row(s) x {cq.n_outputs} "
+                             f"measurement(s)), got shape {cot.shape}")
+        _, dw, dx = cq.vjp(w, x, cot.reshape(rows, cq.n_outputs))
+        return _by_name(cq, weights, data, dw, dx)
+
+    def value_and_grad_by_name(self, arguments: Mapping):
+        """``(value, {name: gradient})`` of a call with one value (one expectation value of one row), given by
+        name: one engine call."""
+        data, weights, static = self._split_bound(arguments)
+        cq, w, x, batched = self._prepare_split(data, weights, static)
+        rows = 1 if x is None else x.shape[0]
+        if rows * cq.n_outputs != 1:
+            shape = ((rows,) if batched else ()) + ((cq.n_outputs,) if cq.many else ())
+            raise ValueError(f"the objective must return one expectation value, got shape {shape}")
+        vals, dw, dx = cq.jacobian(w, x)  # (1, 1), (1, 1, n_weights), (1, 1, n_inputs)
+        return float(np.asarray(vals).reshape(())), _by_name(cq, weights, data, dw[0, 0], dx[:, 0])
 
     def jacobian(self, *args, **kwargs):
         """``vals, d_weights, d_inputs``: (B, n_obs), (B, n_obs, *W.shape), (B, n_obs, d).
@@ -466,9 +649,9 @@ class QNode:
         return self._prepare(args, kwargs)[0]
 
 
-def qnode(wires, method: str = "auto", precision: str = "complex128", diff_method: str = "adjoint", shots=None,
-          seed=None, **options):
-    """Decorator: trace ``func(inputs, weights, ...)`` into a :class:`QNode`.
+def qnode(wires, method: str = "auto", precision: str = "complex128", diff_method: str = "adjoint", inputs=None,
+          shots=None, seed=None, **options):
+    """Decorator: trace ``func(weights, ..., data)`` into a :class:`QNode`.
 
     Parameters
     ----------
@@ -480,6 +663,10 @@ def qnode(wires, method: str = "auto", precision: str = "complex128", diff_metho
         cheapest method that can compute it.
     precision : {"complex128", "complex64"}
     diff_method : {"adjoint", "parameter-shift", "finite-diff"}
+    inputs : str or sequence of str, optional
+        The data arguments, e.g. ``inputs=("x",)``: each takes one row (a scalar or shape (d,)) or a batch
+        (rows, d), and the rows run as one batched engine call; optimisers never train them unless asked
+        (``argnum=``). Default: the argument named ``inputs`` if there is one; ``inputs=()`` for none.
     shots : int, list of int or None
         None (the default): exact. N: every expectation estimated from N shots per qubit-wise commuting set
         of Pauli words, probabilities as frequencies, gradients by the shift rules on sampled expectations
@@ -505,7 +692,7 @@ def qnode(wires, method: str = "auto", precision: str = "complex128", diff_metho
         raise TypeError("use @pq.qnode(wires=n), with parentheses")
 
     def deco(func: Callable) -> QNode:
-        return QNode(func, wires, method=method, precision=precision, diff_method=diff_method, shots=shots,
-                     seed=seed, **options)
+        return QNode(func, wires, method=method, precision=precision, diff_method=diff_method, inputs=inputs,
+                     shots=shots, seed=seed, **options)
 
     return deco

@@ -83,14 +83,11 @@ def metric_tensor(qnode: QNode, *args, **kwargs) -> np.ndarray:
     from ..frontend.circuit import Circuit
     from ..frontend.params import WEIGHT
 
-    circuit = qnode.circuit(**qnode.bind_trainable(args, kwargs))
-    inputs = kwargs.get("inputs")
-    x = None if inputs is None else np.atleast_2d(np.asarray(inputs, dtype=float))
-    if x is not None and circuit.derived_inputs is not None:
-        x = circuit.derived_inputs.expand(x)
+    cq, w, x, _ = qnode.flatten(*args, **kwargs)
+    circuit = cq.circuit
+    x = cq.expand(x)
     if x is not None and x.shape[0] != 1:
         raise ValueError("the metric tensor takes one input row")
-    w = np.concatenate([np.asarray(a, dtype=float).ravel() for a in args]) if args else np.zeros(0)
     n = circuit.n_wires
     opl = _expand_for_metric(circuit)
     # A layer starts at a trainable gate; a later trainable gate joins it when no gate since the layer's

@@ -1,18 +1,27 @@
 """Optimisers with PennyLane's step semantics and hyper-parameter names.
 
-``opt.step(objective_fn, *args, grad_fn=None, **kwargs)`` returns the updated trainable arguments (one
-array when there is one), ``opt.step_and_cost(...)`` also returns the objective at the arguments *before*
-the step. Every positional argument is trainable; keyword arguments (e.g. ``inputs=X``) are passed through.
+``opt.step(objective_fn, *args, grad_fn=None, argnum=None, **kwargs)`` returns the arguments with the
+trainable ones updated (one array when there is one argument, else a tuple of every positional argument, as
+PennyLane does); ``opt.step_and_cost(...)`` also returns the objective at the arguments *before* the step.
+Keyword arguments are passed through untouched.
+
+Which positional arguments are trainable (``pyqml/frontend/autodiff.py``; never decided by a name):
+``argnum=`` when given; else those flagged ``requires_grad=True`` when any argument carries the flag
+(``pq.numpy.array(x, requires_grad=False)``, ``pennylane.numpy`` tensors); else, with ``grad_fn``, every
+positional argument (one gradient each); else, for a qnode objective, its first positional argument that is
+not data (``inputs=``) or static (Python ints, bools, strings), so ``opt.step(circuit, p, x)`` trains ``p``
+and returns ``(p_new, x)``; else every positional argument of floating-point numbers, as PennyLane trains
+its arrays (pass data by keyword, ``argnum=``, or ``requires_grad=False``).
 
 Gradients come from, in order:
 
-- ``grad_fn(*args, **kwargs)`` when given (a tuple with one gradient per argument, or one array);
+- ``grad_fn(*args, **kwargs)`` when given (a tuple with one gradient per trainable argument, or one array);
   ``grad_fn="finite-diff"`` asks for central differences;
-- the objective itself when it is a :class:`pyqml.QNode` returning one expectation value (exact gradients
-  by the qnode's ``diff_method``), or any object with ``value_and_grad(*args, **kwargs) -> (value, grads)``
-  (the hybrid models' losses have one).
-
-Anything else raises a TypeError asking for ``grad_fn``: pyqml does not trace arbitrary Python for autodiff.
+- a :class:`pyqml.QNode` objective returning one expectation value: values and gradients in one engine call
+  (its ``diff_method``);
+- any object with ``value_and_grad(*args, **kwargs) -> (value, grads)`` (the hybrid models' losses);
+- any other Python function built from qnode calls, arithmetic and numpy: autograd, with each qnode call's
+  vector-Jacobian product from the engine (exact).
 """
 from __future__ import annotations
 
@@ -21,6 +30,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..frontend import autodiff
 from ..frontend.qnode import QNode
 from .metric_tensor import metric_tensor
 
@@ -71,13 +81,16 @@ def _as_arrays(args) -> list[np.ndarray]:
     return out
 
 
-def _finite_diff(objective_fn, args, kwargs, h: float = 1e-6):
+def _finite_diff(objective_fn, args, kwargs, h: float = 1e-6, nums=None):
+    nums = range(len(args)) if nums is None else nums
     grads = []
-    for k, a in enumerate(args):
+    for k in nums:
+        a = args[k]
         g = np.zeros_like(a)
         flat = g.reshape(-1)
         for i in range(a.size):
-            p, m = [x.copy() for x in args], [x.copy() for x in args]
+            p, m = list(args), list(args)
+            p[k], m[k] = a.copy(), a.copy()
             p[k].reshape(-1)[i] += h
             m[k].reshape(-1)[i] -= h
             flat[i] = (float(objective_fn(*p, **kwargs)) - float(objective_fn(*m, **kwargs))) / (2 * h)
@@ -86,37 +99,76 @@ def _finite_diff(objective_fn, args, kwargs, h: float = 1e-6):
 
 
 def _qnode_kwargs(qnode: QNode, args, kwargs) -> dict:
-    """Trainable arguments bound by name to the qnode's weight parameters (so ``inputs=`` may be a keyword)."""
-    return qnode.bind_trainable(args, kwargs)
+    """Every argument of the qnode by name for an optimiser's call (``pq.QNode.bind_call``)."""
+    return qnode.bind_call(args, kwargs)
 
 
-def value_and_grad(objective_fn: Callable, args, kwargs, grad_fn=None):
-    """``(value or None, [grad per arg])`` for the objective at ``args`` (see the module docstring)."""
+def _qnode_value_and_grad(qnode: QNode, args, kwargs, nums):
+    """One engine call: the qnode's value and its gradient with respect to the arguments at ``nums``."""
+    arguments = qnode.bind_call(args, kwargs)
+    names = qnode.arg_names if qnode.binds_positionally(args, kwargs) else qnode.weight_names
+    value, grads = qnode.value_and_grad_by_name(arguments)
+    if np.size(value) != 1:
+        raise ValueError(f"the objective must return one expectation value, got shape {np.shape(value)}")
+    out = []
+    for i in nums:
+        if names[i] not in grads:
+            raise TypeError(f"argument {names[i]!r} of {qnode.__name__} is static (a Python int, bool or str): "
+                            "it cannot be trained")
+        out.append(np.asarray(grads[names[i]], dtype=float).reshape(np.shape(args[i])))
+    return float(np.asarray(value).reshape(())), out
+
+
+def value_and_grad(objective_fn: Callable, args, kwargs, grad_fn=None, nums=None):
+    """``(value or None, [grad per trainable arg])`` for the objective at ``args`` (see the module
+    docstring); ``nums`` are the trainable positions (default: every argument)."""
+    nums = list(range(len(args))) if nums is None else list(nums)
     if grad_fn is not None:
         if isinstance(grad_fn, str):
             if grad_fn != "finite-diff":
                 raise ValueError(f"grad_fn must be a callable or 'finite-diff', got {grad_fn!r}")
-            return None, _finite_diff(objective_fn, args, kwargs)
+            return None, _finite_diff(objective_fn, args, kwargs, nums=nums)
         g = grad_fn(*args, **kwargs)
         grads = list(g) if isinstance(g, (tuple, list)) else [g]
         return None, [np.asarray(x, dtype=float) for x in grads]
     if isinstance(objective_fn, QNode):
-        vals, dw, _ = objective_fn.jacobian(**_qnode_kwargs(objective_fn, args, kwargs))
-        if np.size(vals) != 1:
-            raise ValueError(f"the objective must return one expectation value, got shape {np.shape(vals)}")
-        grads = list(dw) if isinstance(dw, tuple) else [dw]
-        return float(np.asarray(vals).reshape(())), [np.asarray(g).reshape(a.shape) for g, a in zip(grads, args)]
+        return _qnode_value_and_grad(objective_fn, args, kwargs, nums)
     vg = getattr(objective_fn, "value_and_grad", None)
     if vg is not None:
         v, g = vg(*args, **kwargs)
         grads = list(g) if isinstance(g, (tuple, list)) else [g]
         return float(v), [np.asarray(x, dtype=float) for x in grads]
-    raise TypeError("cannot differentiate this objective: pass grad_fn=(a function returning the gradients) "
-                    "or grad_fn='finite-diff', or use a pq.qnode / an object with value_and_grad")
+    if not callable(objective_fn):
+        raise TypeError(f"the objective must be callable, got {type(objective_fn).__name__}")
+    return autodiff.value_and_grad(objective_fn, args, kwargs, nums)
 
 
 def _ret(new_args):
     return new_args[0] if len(new_args) == 1 else tuple(new_args)
+
+
+def _like(original, new: np.ndarray):
+    """``new`` as the type of ``original`` when that is an array with a ``requires_grad`` flag."""
+    flag = getattr(original, "requires_grad", None)
+    if isinstance(flag, (bool, np.bool_)) and isinstance(original, np.ndarray):
+        try:
+            return type(original)(new, requires_grad=bool(flag))
+        except TypeError:
+            return new
+    return new
+
+
+def _trainable(objective_fn, args, kwargs, grad_fn, argnum) -> list[int]:
+    if not args:
+        raise TypeError("the optimiser needs at least one trainable argument")
+    flagged = any(isinstance(getattr(a, "requires_grad", None), (bool, np.bool_)) for a in args)
+    if grad_fn is not None and argnum is None and not flagged:
+        return list(range(len(args)))  # grad_fn returns one gradient per positional argument
+    nums = autodiff.trainable_argnums(objective_fn, args, argnum, kwargs)
+    if not nums:
+        raise TypeError("no trainable argument: pass argnum= or arrays with requires_grad=True "
+                        "(static values such as Python ints and a qnode's data arguments are not trained)")
+    return nums
 
 
 class GradientDescentOptimizer:
@@ -125,33 +177,45 @@ class GradientDescentOptimizer:
     def __init__(self, stepsize: float = 0.01):
         self.stepsize = _positive("stepsize", stepsize)
 
-    def compute_grad(self, objective_fn, args, kwargs, grad_fn=None):
-        """``(grads, forward)``: gradients at ``args`` and the objective there (None when not computed)."""
-        forward, grads = value_and_grad(objective_fn, args, kwargs, grad_fn)
-        if len(grads) != len(args):
-            raise ValueError(f"grad_fn returned {len(grads)} gradients for {len(args)} trainable arguments")
-        for g, a in zip(grads, args):
-            if g.shape != a.shape:
-                raise ValueError(f"a gradient has shape {g.shape} but its argument has shape {a.shape}")
+    def compute_grad(self, objective_fn, args, kwargs, grad_fn=None, argnums=None):
+        """``(grads, forward)``: gradients with respect to the arguments at ``argnums`` (default: all) and the
+        objective at ``args`` (None when not computed)."""
+        nums = list(range(len(args))) if argnums is None else list(argnums)
+        forward, grads = value_and_grad(objective_fn, args, kwargs, grad_fn, nums)
+        if len(grads) != len(nums):
+            raise ValueError(f"grad_fn returned {len(grads)} gradients for {len(nums)} trainable arguments")
+        for g, i in zip(grads, nums):
+            if g.shape != np.shape(args[i]):
+                raise ValueError(f"a gradient has shape {g.shape} but its argument has shape {np.shape(args[i])}")
         return grads, forward
 
     def apply_grad(self, grad, args) -> list[np.ndarray]:
         return [a - self.stepsize * g for a, g in zip(args, grad)]
 
-    def step_and_cost(self, objective_fn, *args, grad_fn=None, **kwargs):
-        """One step; returns ``(new_args, objective at the old args)``."""
-        args = _as_arrays(args)
-        grads, forward = self.compute_grad(objective_fn, args, kwargs, grad_fn)
-        new = self.apply_grad(grads, args)
-        if forward is None:
-            forward = float(objective_fn(*args, **kwargs))
-        return _ret(new), forward
+    def _update(self, objective_fn, args, kwargs, grad_fn, argnum, forward_needed: bool = True):
+        """``(every argument with the trainable ones updated, the objective at args)``; the objective is
+        evaluated only when the gradient did not give it and ``forward_needed``."""
+        nums = _trainable(objective_fn, args, kwargs, grad_fn, argnum)
+        full = list(args)
+        for i, a in zip(nums, _as_arrays([args[i] for i in nums])):
+            full[i] = a
+        grads, forward = self.compute_grad(objective_fn, full, kwargs, grad_fn, nums)
+        new = self.apply_grad(grads, [full[i] for i in nums])
+        out = list(args)
+        for i, v in zip(nums, new):
+            out[i] = _like(args[i], v)
+        if forward is None and forward_needed:
+            forward = float(np.asarray(objective_fn(*full, **kwargs)).reshape(()))
+        return out, forward
 
-    def step(self, objective_fn, *args, grad_fn=None, **kwargs):
-        """One step; returns the new arguments (one array when there is one)."""
-        args = _as_arrays(args)
-        grads, _ = self.compute_grad(objective_fn, args, kwargs, grad_fn)
-        return _ret(self.apply_grad(grads, args))
+    def step_and_cost(self, objective_fn, *args, grad_fn=None, argnum=None, **kwargs):
+        """One step; returns ``(new_args, objective at the old args)``."""
+        out, forward = self._update(objective_fn, args, kwargs, grad_fn, argnum)
+        return _ret(out), forward
+
+    def step(self, objective_fn, *args, grad_fn=None, argnum=None, **kwargs):
+        """One step; returns the arguments with the trainable ones updated (one array when there is one)."""
+        return _ret(self._update(objective_fn, args, kwargs, grad_fn, argnum, forward_needed=False)[0])
 
 
 class MomentumOptimizer(GradientDescentOptimizer):
@@ -178,11 +242,14 @@ class MomentumOptimizer(GradientDescentOptimizer):
 class NesterovMomentumOptimizer(MomentumOptimizer):
     """Momentum with the gradient taken at the look-ahead point ``x - momentum * a``."""
 
-    def compute_grad(self, objective_fn, args, kwargs, grad_fn=None):
+    def compute_grad(self, objective_fn, args, kwargs, grad_fn=None, argnums=None):
         if self.accumulation is None:
-            return super().compute_grad(objective_fn, args, kwargs, grad_fn)
-        shifted = [a - self.momentum * acc for a, acc in zip(args, self.accumulation)]
-        grads, _ = super().compute_grad(objective_fn, shifted, kwargs, grad_fn)
+            return super().compute_grad(objective_fn, args, kwargs, grad_fn, argnums)
+        nums = list(range(len(args))) if argnums is None else list(argnums)
+        shifted = list(args)
+        for i, acc in zip(nums, self.accumulation):
+            shifted[i] = args[i] - self.momentum * acc
+        grads, _ = super().compute_grad(objective_fn, shifted, kwargs, grad_fn, nums)
         return grads, None  # the forward value at the shifted point is not the cost at args
 
 
@@ -288,11 +355,13 @@ class SPSAOptimizer(GradientDescentOptimizer):
         self.ak = self.a / (self.A + 1) ** self.alpha
         self.rng = np.random.default_rng(seed)
 
-    def compute_grad(self, objective_fn, args, kwargs, grad_fn=None):
+    def compute_grad(self, objective_fn, args, kwargs, grad_fn=None, argnums=None):
+        nums = list(range(len(args))) if argnums is None else list(argnums)
         ck = self.c / self.k ** self.gamma
-        deltas = [self.rng.choice([-1.0, 1.0], size=a.shape) for a in args]
-        plus = [a + ck * d for a, d in zip(args, deltas)]
-        minus = [a - ck * d for a, d in zip(args, deltas)]
+        deltas = [self.rng.choice([-1.0, 1.0], size=np.shape(args[i])) for i in nums]
+        plus, minus = list(args), list(args)
+        for i, d in zip(nums, deltas):
+            plus[i], minus[i] = args[i] + ck * d, args[i] - ck * d
         yp, ym = np.asarray(objective_fn(*plus, **kwargs)), np.asarray(objective_fn(*minus, **kwargs))
         if yp.size != 1:
             raise ValueError("The objective function must be a scalar function for the gradient to be computed.")
@@ -303,13 +372,13 @@ class SPSAOptimizer(GradientDescentOptimizer):
         self.ak = self.a / (self.A + self.k) ** self.alpha
         return [a - self.ak * g for a, g in zip(args, grad)]
 
-    def step_and_cost(self, objective_fn, *args, grad_fn=None, **kwargs):
-        out = super().step_and_cost(objective_fn, *args, **kwargs)
+    def step_and_cost(self, objective_fn, *args, grad_fn=None, argnum=None, **kwargs):
+        out = super().step_and_cost(objective_fn, *args, argnum=argnum, **kwargs)
         self.k += 1
         return out
 
-    def step(self, objective_fn, *args, grad_fn=None, **kwargs):
-        out = super().step(objective_fn, *args, **kwargs)
+    def step(self, objective_fn, *args, grad_fn=None, argnum=None, **kwargs):
+        out = super().step(objective_fn, *args, argnum=argnum, **kwargs)
         self.k += 1
         return out
 
@@ -327,7 +396,7 @@ class QNGOptimizer(GradientDescentOptimizer):
         self.lam = _positive("lam", lam, allow_zero=True)
         self.metric_tensor = None
 
-    def _metric(self, qnode, args, kwargs, recompute_tensor, metric_tensor_fn):
+    def _metric(self, qnode, args, kwargs, recompute_tensor, metric_tensor_fn, size):
         if recompute_tensor or self.metric_tensor is None:
             if metric_tensor_fn is not None:
                 mt = np.asarray(metric_tensor_fn(*args, **kwargs), dtype=float)
@@ -335,26 +404,30 @@ class QNGOptimizer(GradientDescentOptimizer):
                 if not isinstance(qnode, QNode):
                     raise TypeError("QNGOptimizer needs a pq.qnode objective or metric_tensor_fn=")
                 mt = metric_tensor(qnode, *args, **kwargs)
-            size = int(sum(a.size for a in args))
             mt = mt.reshape(size, size) + self.lam * np.eye(size)
             self.metric_tensor = mt
         return self.metric_tensor
 
-    def step_and_cost(self, qnode, *args, grad_fn=None, recompute_tensor=True, metric_tensor_fn=None, **kwargs):
-        args = _as_arrays(args)
-        if len(args) != 1:
+    def step_and_cost(self, qnode, *args, grad_fn=None, recompute_tensor=True, metric_tensor_fn=None, argnum=None,
+                      **kwargs):
+        nums = _trainable(qnode, args, kwargs, grad_fn, argnum)
+        if len(nums) != 1:
             raise ValueError("QNGOptimizer takes exactly one trainable argument")
-        mt = self._metric(qnode, args, kwargs, recompute_tensor, metric_tensor_fn)
-        grads, forward = self.compute_grad(qnode, args, kwargs, grad_fn)
+        (i,) = nums
+        full = list(args)
+        (full[i],) = _as_arrays([args[i]])
+        mt = self._metric(qnode, full, kwargs, recompute_tensor, metric_tensor_fn, full[i].size)
+        grads, forward = self.compute_grad(qnode, full, kwargs, grad_fn, nums)
         update = np.linalg.pinv(mt) @ grads[0].ravel()
-        new = args[0] - self.stepsize * update.reshape(args[0].shape)
+        out = list(args)
+        out[i] = _like(args[i], full[i] - self.stepsize * update.reshape(full[i].shape))
         if forward is None:
-            forward = float(qnode(**_qnode_kwargs(qnode, args, kwargs)))
-        return new, forward
+            forward = float(qnode(**_qnode_kwargs(qnode, full, kwargs)))
+        return _ret(out), forward
 
-    def step(self, qnode, *args, grad_fn=None, recompute_tensor=True, metric_tensor_fn=None, **kwargs):
+    def step(self, qnode, *args, grad_fn=None, recompute_tensor=True, metric_tensor_fn=None, argnum=None, **kwargs):
         return self.step_and_cost(qnode, *args, grad_fn=grad_fn, recompute_tensor=recompute_tensor,
-                                  metric_tensor_fn=metric_tensor_fn, **kwargs)[0]
+                                  metric_tensor_fn=metric_tensor_fn, argnum=argnum, **kwargs)[0]
 
 
 class RotosolveOptimizer:
