@@ -131,5 +131,6 @@ void def_batched_calls(py::class_<Engine, Extra...>& cls) {
 void init_statevector(py::module_& m);
 void init_tensornet(py::module_& m);
 void init_channels(py::module_& m);
+void init_trajectories(py::module_& m);
 
 }  // namespace pyqml::bind

@@ -232,4 +232,5 @@ PYBIND11_MODULE(_core, m) {
     bind::init_statevector(m);
     bind::init_tensornet(m);
     bind::init_channels(m);
+    bind::init_trajectories(m);
 }

@@ -142,6 +142,8 @@ def _load_builtin() -> None:
         from .. import statevector  # noqa: F401  (registers itself)
     if "tensornet" not in _METHODS:
         from .. import tensornet  # noqa: F401
+    if "trajectories" not in _METHODS:
+        from .. import trajectories  # noqa: F401
 
 
 def available_methods() -> list[str]:

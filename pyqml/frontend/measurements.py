@@ -117,20 +117,39 @@ def _inputs_for(circuit, inputs) -> tuple[np.ndarray | None, bool]:
     return x, batched
 
 
-def expval(*args, weights=None, inputs=None, method: str = "auto", precision: str = "complex128", **options):
+def expval(*args, weights=None, inputs=None, method: str = "auto", precision: str = "complex128",
+           return_stderr: bool = False, **options):
     """Expectation value(s).
 
     ``pq.expval(obs)`` inside a traced function returns a :class:`Measurement`.
     ``pq.expval(circuit, obs, weights=..., inputs=..., method=..., **options)`` computes: shape (n_obs,) for a
     list of observables (a scalar for one), with a leading batch axis when ``inputs`` is 2-D. ``options`` go to
-    the method (e.g. ``optimize="cotengra"`` for "tensornet").
+    the method (e.g. ``optimize="cotengra"`` for "tensornet"). ``return_stderr=True`` returns ``(values,
+    standard errors)`` of a sampling method (``method="trajectories", trajectories=N, seed=s``).
     """
     if len(args) == 1 and not _is_circuit(args[0]):
         return Measurement("expval", as_observable(args[0]))
     if len(args) != 2 or not _is_circuit(args[0]):
         raise TypeError("use pq.expval(observable) in a traced function or pq.expval(circuit, observables, ...)")
+    if return_stderr:
+        return _expval_stderr(*args, weights=weights, inputs=inputs, method=method, precision=precision, **options)
     return _per_observable("expval", *args, weights=weights, inputs=inputs, method=method, precision=precision,
                            **options)
+
+
+def _expval_stderr(circuit, obs, weights, inputs, method, precision, **options):
+    """(values, standard errors) of a method that estimates (``expval_stderr``), shaped as expval."""
+    obs, many = _obs_list(obs)
+    w = _weights_for(circuit, weights)
+    x, batched = _inputs_for(circuit, inputs)
+    ex = circuit.executor(obs, method, precision, "expval", **options)
+    if not hasattr(ex, "expval_stderr"):
+        raise ValueError(f"return_stderr=True needs a method that estimates by sampling (method='trajectories'); "
+                         f"method {ex.method!r} is exact")
+    vals, se = ex.expval_stderr(w, x)
+    if not batched and vals.shape[0] == 1:
+        vals, se = vals[0], se[0]
+    return (vals, se) if many else (vals[..., 0], se[..., 0])
 
 
 def jacobian(circuit, observables, weights=None, inputs=None, method: str = "auto",
