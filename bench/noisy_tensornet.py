@@ -18,8 +18,9 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import pyqml as pq  # noqa: E402
 from workloads import w3_angles, w5_graph, w5_params  # noqa: E402
+
+import pyqml as pq  # noqa: E402
 
 
 def brickwork(n: int, layers: int, p: float | None):
@@ -105,7 +106,8 @@ def main() -> None:
     ]:
         rows[name] = run(build, a.repeats)
         r = rows[name]
-        print(f"{name:22s} E={r['E']:+.6f}  expval {r['expval_s'] * 1e3:8.1f} ms  E+grad {r['jacobian_s'] * 1e3:8.1f} ms"
+        print(f"{name:22s} E={r['E']:+.6f}  expval {r['expval_s'] * 1e3:8.1f} ms"
+              f"  E+grad {r['jacobian_s'] * 1e3:8.1f} ms"
               f"  (compile {r['compile_s']:.2f} s, {r['structures']} structures, width 2^{r['width']})", flush=True)
     for w in ("brickwork", "qaoa_p1"):
         rows[f"{w}_ratio_noisy_to_noiseless"] = {

@@ -35,11 +35,12 @@ def kraus(name: str, params, n_wires: int = 1, letters: str | None = None) -> li
         return [np.array([[1, 0], [0, np.sqrt(1 - g)]], dtype=complex),
                 np.array([[0, 0], [0, np.sqrt(g)]], dtype=complex)]
     if name == "GeneralizedAmplitudeDamping":
+        # PennyLane 0.45: p is the excited population of the fixed point (damping towards |0> weighs 1 - p).
         g, p = params
-        return [np.sqrt(p) * np.array([[1, 0], [0, np.sqrt(1 - g)]], dtype=complex),
-                np.sqrt(p) * np.array([[0, np.sqrt(g)], [0, 0]], dtype=complex),
-                np.sqrt(1 - p) * np.array([[np.sqrt(1 - g), 0], [0, 1]], dtype=complex),
-                np.sqrt(1 - p) * np.array([[0, 0], [np.sqrt(g), 0]], dtype=complex)]
+        return [np.sqrt(1 - p) * np.array([[1, 0], [0, np.sqrt(1 - g)]], dtype=complex),
+                np.sqrt(1 - p) * np.array([[0, np.sqrt(g)], [0, 0]], dtype=complex),
+                np.sqrt(p) * np.array([[np.sqrt(1 - g), 0], [0, 1]], dtype=complex),
+                np.sqrt(p) * np.array([[0, 0], [np.sqrt(g), 0]], dtype=complex)]
     if name == "PauliError":
         (p,) = params
         P = ref.kron(*[PAULI[c] for c in letters])

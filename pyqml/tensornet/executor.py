@@ -150,9 +150,8 @@ class TensorNetExecutor(Executor):
     def estimate(cls, circuit, observables, measurement: str, precision: str, optimize: str = "auto",
                  fuse: bool = True, wires=None, shots=None, **_) -> Estimate:
         """Flops and peak bytes from the plans themselves (planning them, cached, on the way)."""
-        from ..frontend.observables import Observable
-
         from ..frontend.execution import is_noisy
+        from ..frontend.observables import Observable
 
         grad = measurement in ("jacobian", "vjp")
         factor = 1.0
@@ -230,7 +229,12 @@ class TensorNetExecutor(Executor):
         return np.maximum(vals @ sign.T / 2**k, 0.0)
 
     def amplitude(self, weights, inputs, bits) -> np.ndarray:
+        from ..frontend.execution import is_noisy
         from .amplitudes import amplitude_rows
+
+        if is_noisy(self.circuit):
+            raise ValueError("a circuit with noise channels has no amplitudes (a mixed state); use expectation "
+                             "values or probs")
 
         return amplitude_rows(self.circuit, bits, weights, inputs, self.precision, self.optimize)
 
