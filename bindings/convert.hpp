@@ -135,4 +135,6 @@ void init_mps(py::module_& m);
 void init_channels(py::module_& m);
 void init_densitymatrix(py::module_& m);
 
+void init_trajectories(py::module_& m);
+
 }  // namespace pyqml::bind

@@ -235,4 +235,6 @@ PYBIND11_MODULE(_core, m) {
 
     bind::init_channels(m);
     bind::init_densitymatrix(m);
+
+    bind::init_trajectories(m);
 }

@@ -25,6 +25,19 @@ tn::StructGate make_gate(const py::handle& h) {
                   "a plan's gate is (name, n_wires) or (name, n_wires, diagonal, n_params)");
     const std::string name = t[0].cast<std::string>();
     const int nw = t[1].cast<int>();
+    if (auto ch = gates::channel_by_name(name)) {  // a channel's plan gate spans its ket and bra lines: 2k
+        PYQML_REQUIRE(nw >= 2 && nw % 2 == 0, "channel '" + name + "': a plan gate on 2k lines (ket, then bra)");
+        const tn::StructGate s = tn::struct_channel(*ch, nw / 2);
+        if (t.size() == 4) {
+            tn::StructGate g = s;
+            g.diagonal.clear();
+            for (const auto& d : t[2].cast<py::sequence>()) g.diagonal.push_back(d.cast<bool>());
+            g.n_params = t[3].cast<int>();
+            PYQML_REQUIRE(g == s, "channel '" + name + "': no line is diagonal, parameter count " +
+                                      std::to_string(s.n_params));
+        }
+        return s;
+    }
     auto id = gates::gate_by_name(name);
     if (t.size() == 2) {
         if (!id) throw InvalidInput("unknown gate '" + name + "'");

@@ -148,6 +148,9 @@ def _load_builtin() -> None:
     if "densitymatrix" not in _METHODS:
         from .. import densitymatrix  # noqa: F401
 
+    if "trajectories" not in _METHODS:
+        from .. import trajectories  # noqa: F401
+
 
 def available_methods() -> list[str]:
     _load_builtin()

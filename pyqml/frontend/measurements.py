@@ -118,7 +118,7 @@ def _inputs_for(circuit, inputs) -> tuple[np.ndarray | None, bool]:
 
 
 def expval(*args, weights=None, inputs=None, method: str = "auto", precision: str = "complex128",
-           shots=None, seed=None, **options):
+           shots=None, seed=None, return_stderr: bool = False, **options):
     """Expectation value(s).
 
     ``pq.expval(obs)`` inside a traced function returns a :class:`Measurement`.
@@ -129,13 +129,35 @@ def expval(*args, weights=None, inputs=None, method: str = "auto", precision: st
     ``shots=N`` estimates from N shots per qubit-wise commuting set of Pauli words (see
     :mod:`pyqml.frontend.shots`; :func:`pyqml.shot_estimate` also returns the standard error), reproducible
     for an integer ``seed``; a shot vector ``shots=[100, 1000]`` returns one result per entry (a tuple).
+    ``return_stderr=True`` returns ``(values, standard errors)`` of a sampling method (``method="trajectories",
+    trajectories=N, seed=s``: there ``seed`` seeds the trajectories).
     """
     if len(args) == 1 and not _is_circuit(args[0]):
         return Measurement("expval", as_observable(args[0]))
     if len(args) != 2 or not _is_circuit(args[0]):
         raise TypeError("use pq.expval(observable) in a traced function or pq.expval(circuit, observables, ...)")
+    if method == "trajectories" and shots is None and seed is not None:
+        options["seed"] = seed  # the trajectories' own seed (a method option)
+        seed = None
+    if return_stderr:
+        return _expval_stderr(*args, weights=weights, inputs=inputs, method=method, precision=precision, **options)
     return _per_observable("expval", *args, weights=weights, inputs=inputs, method=method, precision=precision,
                            shots=shots, seed=seed, **options)
+
+
+def _expval_stderr(circuit, obs, weights, inputs, method, precision, **options):
+    """(values, standard errors) of a method that estimates (``expval_stderr``), shaped as expval."""
+    obs, many = _obs_list(obs)
+    w = _weights_for(circuit, weights)
+    x, batched = _inputs_for(circuit, inputs)
+    ex = circuit.executor(obs, method, precision, "expval", **options)
+    if not hasattr(ex, "expval_stderr"):
+        raise ValueError(f"return_stderr=True needs a method that estimates by sampling (method='trajectories'); "
+                         f"method {ex.method!r} is exact")
+    vals, se = ex.expval_stderr(w, x)
+    if not batched and vals.shape[0] == 1:
+        vals, se = vals[0], se[0]
+    return (vals, se) if many else (vals[..., 0], se[..., 0])
 
 
 def jacobian(circuit, observables, weights=None, inputs=None, method: str = "auto",

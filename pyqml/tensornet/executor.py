@@ -87,6 +87,10 @@ class TensorNetExecutor(Executor):
     method = "tensornet"
     supports = frozenset({"expval", "var", "probs", "sample", "amplitude", "jacobian", "vjp"})
     options = {"optimize": "auto", "fuse": True}
+    # Noise channels: expectation values (and var, probs, gradients) through the doubled network of each cone,
+    # a channel being one superoperator tensor on its wires' ket and bra lines (cpp/include/pyqml/tensornet/
+    # network.hpp). Amplitudes and samples of a noisy circuit are refused.
+    simulates_noise = True
 
     def __init__(self, circuit, observables, precision: str = "complex128", optimize: str = "auto",
                  refuse_oversized: bool = True, progress=None, max_time: float | None = None, fuse: bool = True):
@@ -146,10 +150,13 @@ class TensorNetExecutor(Executor):
     def estimate(cls, circuit, observables, measurement: str, precision: str, optimize: str = "auto",
                  fuse: bool = True, wires=None, shots=None, **_) -> Estimate:
         """Flops and peak bytes from the plans themselves (planning them, cached, on the way)."""
+        from ..frontend.execution import is_noisy
         from ..frontend.observables import Observable
 
         grad = measurement in ("jacobian", "vjp")
         factor = 1.0
+        if measurement in ("sample", "amplitude") and is_noisy(circuit):
+            return Estimate.refused(f"the tensor-network method does not compute {measurement} of a noisy circuit")
         if measurement in ("expval", "jacobian", "vjp"):
             obs = observables
         elif measurement == "var":
@@ -222,12 +229,22 @@ class TensorNetExecutor(Executor):
         return np.maximum(vals @ sign.T / 2**k, 0.0)
 
     def amplitude(self, weights, inputs, bits) -> np.ndarray:
+        from ..frontend.execution import is_noisy
         from .amplitudes import amplitude_rows
+
+        if is_noisy(self.circuit):
+            raise ValueError("a circuit with noise channels has no amplitudes (a mixed state); use expectation "
+                             "values or probs")
 
         return amplitude_rows(self.circuit, bits, weights, inputs, self.precision, self.optimize)
 
     def sample(self, weights, inputs, wires, shots: int, seed: int) -> np.ndarray:
+        from ..frontend.execution import is_noisy
         from .sampling import sample
+
+        if is_noisy(self.circuit):
+            raise ValueError("the tensor-network method samples pure states only; the circuit has noise channels "
+                             "(use expectation values or probs, or method='densitymatrix')")
 
         return sample(self.circuit, weights, inputs, list(wires), int(shots), int(seed), self.precision)
 

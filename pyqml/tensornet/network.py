@@ -59,7 +59,8 @@ def build_network(structure: dict) -> tuple[list, list]:
     ``"[CNOT 0 1; RZ 1; CNOT 0 1]"``); ``diagonal`` says on which of its wires it keeps one index.
     """
     leaves = list(structure["leaves"])  # (int, int, str, list) tuples from the engine
-    gates = [(name, len(wires), [bool(d) for d in diag], int(n_params))
+    # len(diag), not len(wires): a noise channel's tensor spans its wires' ket and bra lines (2k flags).
+    gates = [(name, len(diag), [bool(d) for d in diag], int(n_params))
              for name, wires, diag, n_params in structure["gates"]]
     return leaves, gates
 

@@ -214,7 +214,7 @@ def _noisy_circuit():
     return c
 
 
-@pytest.mark.parametrize("method", ["statevector", "tensornet"])
+@pytest.mark.parametrize("method", ["statevector"])
 def test_methods_without_noise_refuse_channels(method):
     c = _noisy_circuit()
     with pytest.raises(ValueError, match=f"method '{method}' does not simulate noise channels"):
@@ -227,5 +227,8 @@ def test_engines_refuse_channels_directly():
     c = _noisy_circuit()
     with pytest.raises(ValueError, match=r"'statevector' does not simulate noise channels \(op 2 \(BitFlip\)\)"):
         _core.StateVector(c.core, [[(1.0, [1], "Z")]])
+    # The tensor network simulates channels in expectation values; a noisy circuit has no amplitudes.
     with pytest.raises(ValueError, match=r"'tensornet' does not simulate noise channels"):
-        _core.TensorNet(c.core, [[(1.0, [1], "Z")]])
+        _core.tn_amplitudes(c.core, _core.ContractionPlan([("RY", 1)], [(2, -1, "", [0]), (0, 0, "", [1, 0]),
+                                                                        (2, -1, "", [1])], [(0, 1, [1]), (2, 3, [])]),
+                            np.array([0.3]))

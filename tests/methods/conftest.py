@@ -11,6 +11,8 @@ METHODS = [
     "mps",
 
     "densitymatrix",
+
+    "trajectories",  # exact (zero standard error) on these noiseless circuits
 ]
 
 

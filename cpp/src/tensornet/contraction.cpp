@@ -148,6 +148,16 @@ int64_t assign_intervals(const std::vector<Interval>& iv, std::vector<int64_t>& 
 
 }  // namespace
 
+StructGate struct_channel(gates::ChannelId id, int n_wires) {
+    StructGate g;
+    g.name = gates::channel_spec(id).name;
+    g.n_wires = 2 * n_wires;
+    g.diagonal.assign(2 * n_wires, 0);
+    g.n_params = gates::channel_spec(id).n_params;
+    g.channel = true;
+    return g;
+}
+
 StructGate struct_gate(gates::GateId id, int n_wires) {
     StructGate g;
     g.name = gates::gate_spec(id).name;
@@ -206,9 +216,12 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
         } else {
             throw InvalidInput("leaf " + std::to_string(i) + ": unknown kind");
         }
-        if (lf.kind == LeafKind::Pauli || lf.kind == LeafKind::PauliDiag)
+        if (lf.kind == LeafKind::PauliDiag)
             PYQML_REQUIRE(lf.letter == 'X' || lf.letter == 'Y' || lf.letter == 'Z',
                           "leaf " + std::to_string(i) + ": Pauli letter must be X, Y or Z");
+        if (lf.kind == LeafKind::Pauli)  // 'I' closes a wire that ends in a channel (network.hpp)
+            PYQML_REQUIRE(lf.letter == 'I' || lf.letter == 'X' || lf.letter == 'Y' || lf.letter == 'Z',
+                          "leaf " + std::to_string(i) + ": Pauli letter must be I, X, Y or Z");
         width_ = std::max<int>(width_, s.labels.size());
     }
     for (int g = 0; g < G; ++g) {
@@ -438,6 +451,7 @@ void ContractionPlan::fill_constants(T* ws, bool gradients) const {
                 // element [bra index][ket index] = <a'|P|a>
                 if (lf.letter == 'X') { d[0] = 0; d[1] = 1; d[2] = 1; d[3] = 0; }
                 else if (lf.letter == 'Y') { d[0] = 0; d[1] = C(0, -1); d[2] = C(0, 1); d[3] = 0; }
+                else if (lf.letter == 'I') { d[0] = 1; d[1] = 0; d[2] = 0; d[3] = 1; }
                 else { d[0] = 1; d[1] = 0; d[2] = 0; d[3] = -1; }
                 break;
             default: break;

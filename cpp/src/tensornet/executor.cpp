@@ -60,7 +60,7 @@ Executor::Executor(const Circuit& circuit, const std::vector<Observable>& observ
     fused_off_.assign(all_units.size(), -1);
     plain_.assign(all_units.size(), PlainGate{});
     for (size_t u = 0; u < all_units.size(); ++u) {
-        if (all_units[u].fused()) continue;
+        if (all_units[u].fused() || all_units[u].channel) continue;  // bound through fused_.matrix
         const int oi = all_units[u].ops[0];
         const Op& op = circuit_.ops()[oi];
         plain_[u] = {op.gate, static_cast<int>(op.wires.size()), circuit_.angle_offset(oi),
@@ -113,7 +113,11 @@ Executor::Executor(const Circuit& circuit, const std::vector<Observable>& observ
                     for (size_t i = 0; i < term.cone.wires.size(); ++i) local[term.cone.wires[i]] = int(i);
                     for (int g : term.cone.units) {
                         const Unit& u = fused_.units()[g];
-                        st.gates.push_back({u.name, static_cast<int>(u.wires.size()), u.diagonal, u.n_params});
+                        if (u.channel)  // the superoperator on the ket and bra lines (contraction.hpp)
+                            st.gates.push_back({u.name, 2 * static_cast<int>(u.wires.size()),
+                                                std::vector<char>(2 * u.wires.size(), 0), u.n_params, true});
+                        else
+                            st.gates.push_back({u.name, static_cast<int>(u.wires.size()), u.diagonal, u.n_params});
                         std::vector<int> lw;
                         for (int w : u.wires) lw.push_back(local[w]);
                         st.gate_wires.push_back(std::move(lw));
@@ -277,9 +281,12 @@ void Executor::run(const Batch& b, bool grads, Take&& take) const {
                             const Unit& u = units[term.cone.units[j]];
                             if (u.n_params == 0) continue;
                             const auto d = fused_.dmatrices(term.cone.units[j], ang);
-                            const size_t sz = size_t(1) << (2 * u.wires.size());
+                            // ket_gradient is 2 Re(env . dU), counting the bra copy; a channel has none:
+                            // dE/dp = Re(env . dS) (E is real for every p).
+                            const size_t sz = size_t(1) << ((u.channel ? 4 : 2) * u.wires.size());
+                            const double f = u.channel ? 0.5 : 1.0;
                             for (int k = 0; k < u.n_params; ++k)
-                                gt[idx++] = plan.ket_gradient(wsp, static_cast<int>(j), d.data() + k * sz);
+                                gt[idx++] = f * plan.ket_gradient(wsp, static_cast<int>(j), d.data() + k * sz);
                         }
                     }
                 } catch (...) {
@@ -325,7 +332,7 @@ void Executor::jacobian(const Batch& b, double* vals_out, double* dw, double* dx
                     const double* gt = g + r * total_grad_ + term.grad_offset;
                     int idx = 0;
                     for (int op : term.cone.ops) {
-                        const int np = gates::gate_spec(circuit_.ops()[op].gate).n_params;
+                        const int np = circuit_.ops()[op].n_params();
                         for (int k = 0; k < np; ++k) dang[circuit_.angle_offset(op) + k] += ot.coeff * gt[idx++];
                     }
                 }
@@ -361,7 +368,7 @@ void Executor::vjp(const Batch& b, const double* cot, double* vals_out, double* 
                     const double* gt = g + r * total_grad_ + term.grad_offset;
                     int idx = 0;
                     for (int op : term.cone.ops) {
-                        const int np = gates::gate_spec(circuit_.ops()[op].gate).n_params;
+                        const int np = circuit_.ops()[op].n_params();
                         for (int k = 0; k < np; ++k) dang[circuit_.angle_offset(op) + k] += c * ot.coeff * gt[idx++];
                     }
                 }

@@ -14,7 +14,10 @@ constexpr int kWindowSide = 8;
 // A boolean pattern on at most two wires: bit (r * dim + c), dim <= 4.
 using Mask = uint32_t;
 
-bool fusable(const Op& op) { return op.wires.size() <= 2 && op.gate != gates::GateId::QubitUnitary; }
+// Channels are never fused: a block is a unitary, a channel a superoperator on the ket and bra lines.
+bool fusable(const Op& op) {
+    return op.wires.size() <= 2 && op.gate != gates::GateId::QubitUnitary && !op.is_channel();
+}
 
 // Positions of `wires` within `frame` (each must be there).
 std::vector<int> positions(const std::vector<int>& wires, const std::vector<int>& frame) {
@@ -109,7 +112,6 @@ void matmul(const cplx* a, const cplx* b, int dim, cplx* out) {
 }  // namespace
 
 FusedCircuit::FusedCircuit(const Circuit& c, bool fuse) : circuit_(c) {
-    c.require_no_channels("tensornet");
     const auto& ops = c.ops();
     const int n_ops = static_cast<int>(ops.size());
     std::vector<std::vector<int>> wire_ops(c.n_wires());
@@ -215,11 +217,14 @@ FusedCircuit::FusedCircuit(const Circuit& c, bool fuse) : circuit_(c) {
             u.ops = {g};
             u.wires = op.wires;
             u.members = {positions(op.wires, op.wires)};
+            u.channel = op.is_channel();
+            // A channel commutes with nothing in a light cone (lightcone.hpp): no wire counts as diagonal.
             for (size_t j = 0; j < op.wires.size(); ++j)
-                u.diagonal.push_back(gates::diagonal_on_wire(op.gate, static_cast<int>(j)));
-            u.n_params = gates::gate_spec(op.gate).n_params;
-            u.name = gates::gate_spec(op.gate).name;
-            u.key = std::to_string(static_cast<int>(op.gate));
+                u.diagonal.push_back(!u.channel && gates::diagonal_on_wire(op.gate, static_cast<int>(j)));
+            u.n_params = op.n_params();
+            u.name = op.name();
+            // Channels key as "c<id>" (their Kraus data, like QubitUnitary's matrix, is a value).
+            u.key = u.channel ? "c" + std::to_string(static_cast<int>(op.channel)) : std::to_string(static_cast<int>(op.gate));
         } else {
             const int b = block_of[g];
             if (done[b]) continue;
@@ -261,6 +266,14 @@ FusedCircuit::FusedCircuit(const Circuit& c, bool fuse) : circuit_(c) {
 std::vector<cplx> FusedCircuit::matrix(int ui, const double* angles) const {
     const Unit& u = units_[ui];
     const auto& ops = circuit_.ops();
+    if (u.channel) {
+        const Op& op = ops[u.ops[0]];
+        const int k = static_cast<int>(u.wires.size());
+        std::vector<cplx> S(size_t(1) << (4 * k));
+        gates::superoperator(op.channel, k, angles + circuit_.angle_offset(u.ops[0]), op.unitary.data(),
+                             op.unitary.size(), S.data());
+        return S;
+    }
     if (!u.fused()) {
         const Op& op = ops[u.ops[0]];
         return gates::full_matrix(op.gate, static_cast<int>(op.wires.size()), angles + circuit_.angle_offset(u.ops[0]),
@@ -301,6 +314,14 @@ std::vector<cplx> FusedCircuit::dmatrices(int ui, const double* angles) const {
     const auto& ops = circuit_.ops();
     const int k = static_cast<int>(u.wires.size()), dim = 1 << k, sz = dim * dim;
     std::vector<cplx> out;
+    if (u.channel) {  // d S / d p for each parameter (4^k x 4^k each)
+        const Op& op = ops[u.ops[0]];
+        std::vector<cplx> S(size_t(1) << (4 * k));
+        out.resize(size_t(u.n_params) * S.size());
+        gates::superoperator(op.channel, k, angles + circuit_.angle_offset(u.ops[0]), op.unitary.data(),
+                             op.unitary.size(), S.data(), out.data());
+        return out;
+    }
     out.reserve(size_t(u.n_params) * sz);
     if (!u.fused()) {
         const Op& op = ops[u.ops[0]];

@@ -49,7 +49,28 @@ std::vector<Leaf> build_network(const Structure& s) {
     std::vector<Leaf> leaves;
     for (int w = 0; w < n; ++w) leaves.push_back({LeafKind::Zero, -1, 'I', {ket[w]}});
     for (int w = 0; w < n; ++w) leaves.push_back({LeafKind::Zero, -1, 'I', {bra[w]}});
+    // Wires whose last index-changing tensor is a channel: its ket and bra outputs are one tensor's indices, so an I or Z
+    // there cannot join them by aliasing (that would repeat an index of the channel's tensor); a 2x2 I or Z
+    // leaf [bra, ket] closes the wire instead.
+    std::vector<char> ends_in_channel(n, 0);
     for (size_t j = 0; j < s.gates.size(); ++j) {
+        // (a gate diagonal on the wire keeps its labels, so the channel's outputs stay the wire's ends)
+        for (size_t a = 0; a < s.gate_wires[j].size(); ++a)
+            if (s.gates[j].channel || !s.gates[j].diagonal[a]) ends_in_channel[s.gate_wires[j][a]] = s.gates[j].channel;
+        if (s.gates[j].channel) {
+            // One superoperator tensor: [ko, ki] per ket line, then [bo, bi] per bra line (contraction.hpp).
+            std::vector<int> labels;
+            for (int w : s.gate_wires[j]) {
+                labels.insert(labels.end(), {counter, ket[w]});
+                ket[w] = counter++;
+            }
+            for (int w : s.gate_wires[j]) {
+                labels.insert(labels.end(), {counter, bra[w]});
+                bra[w] = counter++;
+            }
+            leaves.push_back({LeafKind::KetGate, static_cast<int>(j), 'I', std::move(labels)});
+            continue;
+        }
         // The ket and bra copies open the same wires; their new labels alternate (ket first).
         int kc = counter, bc = counter + 1;
         std::vector<int> kl = gate_labels(s.gates[j], s.gate_wires[j], ket, kc, 2);
@@ -61,7 +82,9 @@ std::vector<Leaf> build_network(const Structure& s) {
     std::unordered_map<int, int> alias;
     for (int w = 0; w < n; ++w) {
         const char p = s.letters[w];
-        if (p == 'I' || p == 'Z') {
+        if (ends_in_channel[w]) {
+            leaves.push_back({LeafKind::Pauli, -1, p, {bra[w], ket[w]}});
+        } else if (p == 'I' || p == 'Z') {
             alias[bra[w]] = ket[w];
             if (p == 'Z') leaves.push_back({LeafKind::PauliDiag, -1, 'Z', {ket[w]}});
         } else {
@@ -88,6 +111,8 @@ std::vector<Leaf> build_amplitude_network(int n_wires, const std::vector<StructG
     leaves.reserve(2 * n_wires + gates.size());
     for (int w = 0; w < n_wires; ++w) leaves.push_back({LeafKind::Zero, -1, 'I', {ket[w]}});
     for (size_t j = 0; j < gates.size(); ++j) {
+        PYQML_REQUIRE(!gates[j].channel, "an amplitude <b|U|0> is not defined for a circuit with noise channels ('" +
+                                             gates[j].name + "'): use expectation values or probabilities");
         for (int w : gate_wires[j])
             PYQML_REQUIRE(w >= 0 && w < n_wires, "gate " + std::to_string(j) + ": wire " + std::to_string(w) +
                                                      " out of range for " + std::to_string(n_wires) + " wires");

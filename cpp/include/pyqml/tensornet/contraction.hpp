@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "pyqml/common/types.hpp"
+#include "pyqml/gates/channel_table.hpp"
 #include "pyqml/gates/gate_table.hpp"
 
 namespace pyqml::tn {
@@ -58,19 +59,27 @@ struct Step {
 // A gate of a structure as the plan sees it (matrices are bound per term): its name (a gate of the table,
 // or a fused block such as "[CNOT 0 1; RZ 1; CNOT 0 1]"), its wires, on which of them it acts diagonally
 // (one index there instead of an input and an output) and its parameter count.
+//
+// A channel (noise) is one superoperator tensor joining the ket and the bra line of each of its k wires:
+// as a StructGate it has 2k wires (the k ket lines, then the k bra lines), none diagonal, and no bra copy;
+// its "matrix" is the superoperator S[(ko, bo), (ki, bi)] = sum_K K[ko, ki] conj(K[bo, bi]) (4^k x 4^k).
 struct StructGate {
     std::string name;
     int n_wires = 1;
     std::vector<char> diagonal;  // per wire
     int n_params = 0;
+    bool channel = false;
     bool operator==(const StructGate& o) const {
-        return name == o.name && n_wires == o.n_wires && diagonal == o.diagonal && n_params == o.n_params;
+        return name == o.name && n_wires == o.n_wires && diagonal == o.diagonal && n_params == o.n_params &&
+               channel == o.channel;
     }
     bool operator!=(const StructGate& o) const { return !(*this == o); }
 };
 
 // The StructGate of one gate of the table on n_wires wires (per-wire diagonality from the table).
 StructGate struct_gate(gates::GateId id, int n_wires);
+// The StructGate of a channel of the channel table on n_wires wires: its 2 n_wires-line superoperator form.
+StructGate struct_channel(gates::ChannelId id, int n_wires);
 
 class ContractionPlan {
 public:

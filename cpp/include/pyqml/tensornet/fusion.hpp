@@ -34,8 +34,10 @@ struct Unit {
     int n_params = 0;                       // parameters of all members, member by member
     std::string name;                       // the gate's name, or a block's "[CNOT 0 1; RZ 1; CNOT 0 1]"
     std::string key;                        // structure: gate id, or the members' ids and wire positions
+    bool channel = false;                   // a noise channel (one op, never fused, no diagonal wire)
     bool fused() const { return ops.size() > 1; }
 };
+
 
 class FusedCircuit {
 public:
@@ -46,9 +48,11 @@ public:
     const std::vector<Unit>& units() const { return units_; }
     int n_fused() const { return n_fused_; }  // units holding more than one op
 
-    // Full 2^k x 2^k matrix (row-major) of unit u at a row's angles (the circuit's angle vector).
+    // Full 2^k x 2^k matrix (row-major) of unit u at a row's angles (the circuit's angle vector); for a
+    // channel its 4^k x 4^k superoperator (contraction.hpp).
     std::vector<cplx> matrix(int u, const double* angles) const;
-    // d matrix / d(each parameter of each member, in order): n_params matrices of 2^k x 2^k, concatenated.
+    // d matrix / d(each parameter of each member, in order): n_params matrices of 2^k x 2^k, concatenated
+    // (a channel: of its superoperator).
     std::vector<cplx> dmatrices(int u, const double* angles) const;
 
 private:

@@ -11,6 +11,14 @@
 //   |0> --[U_1]--[U_2]-- ... -- <b_w|      (|1> leaves where b_w = 1)
 //
 // Both builders label gate tensors with the same rule (gate_labels in network.cpp).
+//
+// A noise channel is one superoperator tensor joining each of its wires' ket and bra lines (no bra copy):
+//
+//   ket: --[U]--+-----+--         S[ko, bo, ki, bi] = sum_K K[ko, ki] conj(K[bo, bi])
+//               |  S  |           A trace-preserving channel outside the cone drops out (E^dag(I) = I),
+//   bra: --[U*]-+-----+--         as a unitary does; inside it, it is never treated as diagonal.
+//
+// Amplitude networks refuse channels (a mixed state has no amplitudes).
 #include <vector>
 
 #include "pyqml/tensornet/contraction.hpp"
