@@ -270,6 +270,25 @@ class StructurePlan:
             self._tree = contraction_steps(labels, optimize)
             self.core = _core.ContractionPlan(self._gates, self._leaves, self._tree)
 
+    unsliced_macs: float | None = None  # forward multiply-adds before slicing (None: not sliced)
+
+    @property
+    def sliced(self) -> list[int]:
+        """The sliced labels (empty: not sliced)."""
+        return list(self.core.sliced)
+
+    @property
+    def n_slices(self) -> int:
+        return int(self.core.n_slices)
+
+    def with_slices(self, sliced) -> StructurePlan:
+        """The same tree with ``sliced`` labels fixed per slice (see ``pyqml/tensornet/slicing.py``)."""
+        core = _core.ContractionPlan(self.gates, self.leaves, self.tree, list(sliced))
+        out = StructurePlan.from_core(core)
+        out._leaves, out._gates, out._tree = self.leaves, self.gates, self.tree
+        out.unsliced_macs = self.forward_macs if self.unsliced_macs is None else self.unsliced_macs
+        return out
+
     @classmethod
     def from_core(cls, core) -> StructurePlan:
         """The plan of a compiled ``_core.ContractionPlan`` (leaves, gates and tree read from it lazily)."""
@@ -318,17 +337,69 @@ def _plan_bytes(plan: StructurePlan) -> float:
     return plan.core.table_bytes + 96.0 * (plan.core.n_leaves + plan.core.n_steps)
 
 
-def plan_for(structure: dict, optimize: str = "auto") -> StructurePlan:
-    """The compiled contraction plan of a structure, cached under its structural key."""
-    key = (structure["key"], optimize)
+def call_bytes(plan: StructurePlan, elem_bytes: int, threads: int | None = None) -> float:
+    """Bytes a gradient call on one row needs for this plan: one gradient workspace per thread and the
+    permutation tables."""
+    t = _core.get_num_threads() if threads is None else threads
+    return t * plan.core.bytes_per_thread(elem_bytes, True) + plan.core.table_bytes
+
+
+def slice_target(target_size=None, elem_bytes: int = 16):
+    """The cache tag of a slicing target: ("size", elements) for ``target_size=``, else ("limit", bytes) for
+    the memory limit (the budget of one call's workspaces: half the limit)."""
+    if target_size is not None:
+        return ("size", float(target_size))
+    return ("limit", 0.5 * _core.memory_limit(), elem_bytes, _core.get_num_threads())
+
+
+def sliced_plan(plan: StructurePlan, target, slicer: str = "auto") -> StructurePlan:
+    """``plan`` sliced to meet ``target`` (``slice_target``); ``plan`` itself when it fits already.
+
+    ``("size", n)``: every tensor of a slice has at most n complex elements (ValueError when n is below the
+    network's largest gate tensor, which slicing does not split). ``("limit", bytes, ...)``: a plan whose
+    gradient call (``call_bytes``) is over the memory limit is sliced until that is at most ``bytes`` (half
+    the limit), one more index at a time; a plan that cannot get there within the engine's 40 sliced
+    indices is returned as sliced as it got (the memory guard then refuses it with its estimate).
+    """
+    from .slicing import choose_slices, target_width
+
+    labels = [lf[3] for lf in plan.leaves]
+    if target[0] == "size":
+        widest_leaf = max((len(ls) for ls in labels), default=0)
+        if target[1] < 2.0**widest_leaf:
+            raise ValueError(f"target_size={target[1]:.6g} is smaller than the network's largest tensor "
+                             f"(2^{widest_leaf} = {2**widest_leaf} elements, a gate); slicing cannot go below it")
+        tw = target_width(target[1])
+        if plan.width <= tw:
+            return plan
+        return plan.with_slices(choose_slices(labels, plan.tree, tw, slicer))
+    _, budget, elem, threads = target
+    if call_bytes(plan, elem, threads) <= 2.0 * budget:
+        return plan
+    tw, sliced, out = plan.width - 1, [], plan
+    while tw >= 0:
+        sliced = choose_slices(labels, plan.tree, tw, slicer, start=sliced)
+        out = plan.with_slices(sliced)
+        if call_bytes(out, elem, threads) <= budget or len(sliced) >= 40:
+            break
+        tw = min(tw, out.width) - 1
+    return out
+
+
+def plan_for(structure: dict, optimize: str = "auto", target=None) -> StructurePlan:
+    """The compiled contraction plan of a structure, cached under its structural key (and the slicing
+    target, ``slice_target``; None: not sliced)."""
+    key = (structure["key"], optimize, target)
     plan = _PLAN_CACHE.get(key)
     if plan is None:
         plan = StructurePlan(structure, optimize)
+        if target is not None:
+            plan = sliced_plan(plan, target)
         _PLAN_CACHE.put(key, plan, _plan_bytes(plan) + len(structure["key"]))
     return plan
 
 
-def plans_for(tn, optimize: str = "auto", refuse_bytes: float = float("inf"), elem_bytes: int = 16):
+def plans_for(tn, optimize: str = "auto", refuse_bytes: float = float("inf"), elem_bytes: int = 16, target=None):
     """``plan_for`` of every structure of a ``_core.TensorNet``, in order (a generator), with the same trees.
 
     With "auto", the structures not in the cache are planned by the engine at once (networks, greedy paths
@@ -342,7 +413,7 @@ def plans_for(tn, optimize: str = "auto", refuse_bytes: float = float("inf"), el
     """
     n = tn.n_structures
     keys = [tn.structure_key(s) for s in range(n)]
-    plans = [_PLAN_CACHE.get((k, optimize)) for k in keys]
+    plans = [_PLAN_CACHE.get((k, optimize, target)) for k in keys]
     missing = [s for s in range(n) if plans[s] is None]
     cores: dict[int, Any] = {}
     if optimize == "auto" and missing:
@@ -351,7 +422,7 @@ def plans_for(tn, optimize: str = "auto", refuse_bytes: float = float("inf"), el
     for s in range(n):
         plan = plans[s]
         if plan is None:
-            key = (keys[s], optimize)
+            key = (keys[s], optimize, target)
             core = cores.get(s)
             if core is not None and core.n_leaves > _OPTIMAL_MAX and not _refine(core.forward_macs, core.width, limit):
                 plan = StructurePlan.from_core(core)
@@ -359,6 +430,8 @@ def plans_for(tn, optimize: str = "auto", refuse_bytes: float = float("inf"), el
                 plan = StructurePlan(tn.structure(s), optimize, greedy=core, memory_limit=limit)
             else:
                 plan = StructurePlan(tn.structure(s), optimize)
+            if target is not None:
+                plan = sliced_plan(plan, target)
             _PLAN_CACHE.put(key, plan, _plan_bytes(plan) + len(keys[s]))
         yield plan
 
