@@ -123,7 +123,8 @@ def expval(*args, weights=None, inputs=None, method: str = "auto", precision: st
     ``pq.expval(obs)`` inside a traced function returns a :class:`Measurement`.
     ``pq.expval(circuit, obs, weights=..., inputs=..., method=..., **options)`` computes: shape (n_obs,) for a
     list of observables (a scalar for one), with a leading batch axis when ``inputs`` is 2-D. ``options`` go to
-    the method (e.g. ``optimize="cotengra"`` for "tensornet").
+    the method (e.g. ``optimize="cotengra"`` for "tensornet"); ``executor=client`` (a ``dask.distributed``
+    Client) runs the call's rows and slices as tasks on that cluster (``pyqml.distributed``).
     """
     if len(args) == 1 and not _is_circuit(args[0]):
         return Measurement("expval", as_observable(args[0]))
@@ -143,7 +144,14 @@ def jacobian(circuit, observables, weights=None, inputs=None, method: str = "aut
     obs, many = _obs_list(observables)
     w = _weights_for(circuit, weights)
     x, batched = _inputs_for(circuit, inputs)
-    vals, dw, dx = circuit.executor(obs, method, precision, "jacobian", **options).jacobian(w, x)
+    client, dist = options.pop("executor", None), options.pop("_distribute", None) or {}
+    ex = circuit.executor(obs, method, precision, "jacobian", **options)
+    if client is not None:
+        from ..distributed import run
+
+        vals, dw, dx = run(ex, "jacobian", w, x, client, **dist)
+    else:
+        vals, dw, dx = ex.jacobian(w, x)
     if x is not None and getattr(circuit, "derived_inputs", None) is not None:
         dx = circuit.derived_inputs.pullback(x, dx)
     if not batched and vals.shape[0] == 1:
@@ -167,7 +175,14 @@ def _per_observable(kind: str, circuit, obs, weights, inputs, method, precision,
     obs, many = _obs_list(obs)
     w = _weights_for(circuit, weights)
     x, batched = _inputs_for(circuit, inputs)
-    vals = getattr(circuit.executor(obs, method, precision, kind, **options), kind)(w, x)
+    client, dist = options.pop("executor", None), options.pop("_distribute", None) or {}
+    ex = circuit.executor(obs, method, precision, kind, **options)
+    if client is not None:
+        from ..distributed import run
+
+        vals = run(ex, kind, w, x, client, **dist)
+    else:
+        vals = getattr(ex, kind)(w, x)
     if not batched and vals.shape[0] == 1:
         vals = vals[0]
     return vals if many else vals[..., 0]
