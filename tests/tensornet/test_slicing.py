@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pickle
 
+import dense_reference as ref
 import numpy as np
 import pytest
-import dense_reference as ref
 from random_circuits import RandomCircuit, random_pauli_sum
 
 import pyqml as pq
