@@ -83,7 +83,8 @@ def slicer_case(name, c, obs, drop, contract_max_flops):
     f_ours, w_ours = sliced_cost(labels, plan.tree, ours)
     f_ctg, w_ctg = sliced_cost(labels, plan.tree, theirs)
     row = dict(network=name, unsliced_width=plan.width, target_width=tw, unsliced_macs=plan.forward_macs,
-               pyqml_slices=2 ** len(ours), pyqml_width=w_ours, pyqml_macs=f_ours, pyqml_overhead=f_ours / plan.forward_macs,
+               pyqml_slices=2 ** len(ours), pyqml_width=w_ours, pyqml_macs=f_ours,
+               pyqml_overhead=f_ours / plan.forward_macs,
                cotengra_slices=2 ** len(theirs), cotengra_width=w_ctg, cotengra_macs=f_ctg,
                cotengra_overhead=f_ctg / plan.forward_macs, flops_ratio=f_ours / f_ctg,
                slicer_time_pyqml_s=t_ours, slicer_time_cotengra_s=t_ctg)
@@ -124,11 +125,18 @@ def big_grid():
     full local term, or its projected time."""
     c = grid(8, 8, 3)
     obs = [pq.Z(27) @ pq.Z(28)]
-    t_plan, p = timed(lambda: pq.plan(c, obs))
-    unsliced = pq.plan(c, obs, target_size=2**62)
-    row = dict(network="grid 8x8 L=3, Z27 Z28", plan_s=t_plan, slices=p.slices, width=p.width,
-               unsliced_width=unsliced.width, peak_memory_bytes=p.peak_memory, forward_memory_bytes=p.forward_memory,
-               flops=p.flops, flop_overhead=p.flop_overhead, memory_limit_bytes=pq.memory_limit())
+    t_plan, full = timed(lambda: pq.plan(c, obs))
+    row = dict(network="grid 8x8 L=3, Z27 Z28", plan_s=t_plan, default_limit=dict(
+        memory_limit_bytes=pq.memory_limit(), slices=full.slices, width=full.width, peak_memory_bytes=full.peak_memory,
+        forward_memory_bytes=full.forward_memory, flops=full.flops, flop_overhead=full.flop_overhead))
+    # The same term under a 256 MiB memory limit: sliced to fit.
+    pq.set_memory_limit(256 * 2**20)
+    try:
+        t_plan, p = timed(lambda: pq.plan(c, obs))
+    finally:
+        pq.set_memory_limit(0)
+    row["limit_256MiB"] = dict(plan_s=t_plan, slices=p.slices, width=p.width, peak_memory_bytes=p.peak_memory,
+                               forward_memory_bytes=p.forward_memory, flops=p.flops, flop_overhead=p.flop_overhead)
     return c, obs, p, row
 
 
@@ -138,35 +146,39 @@ def dask_scaling(quick: bool):
     import pyqml.distributed as pqd
 
     out = {}
-    c = grid(6, 6, 2)
+    c = grid(6, 6, 3)
     obs = [pq.Z(14) @ pq.Z(15)]
     w = np.random.default_rng(0).normal(size=c.n_weights)
-    target = 2 ** (pq.plan(c, obs).width - 5)
+    target = 2 ** (pq.plan(c, obs).width - 4)
     p = pq.plan(c, obs, target_size=target)
-    qnn = pq.Circuit(4)
-    qw = qnn.new_weights(2, 4)
-    qx = qnn.new_inputs(4)
+    nq = 8
+    qnn = pq.Circuit(nq)
+    qw = qnn.new_weights(3, nq)
+    qx = qnn.new_inputs(nq)
     with qnn:
-        for i in range(4):
+        for i in range(nq):
             pq.RY(qx[i], wires=i)
-        for l in range(2):
-            for i in range(4):
+        for l in range(3):
+            for i in range(nq):
                 pq.RY(qw[l, i], wires=i)
-            for i in range(3):
+            for i in range(nq - 1):
                 pq.CNOT(wires=[i, i + 1])
-    rows = np.random.default_rng(1).normal(size=(10_000, 4))
+    rows = np.random.default_rng(1).normal(size=(10_000, nq))
     qwv = np.random.default_rng(2).normal(size=qnn.n_weights)
-    qobs = [pq.Z(0), pq.Z(3)]
+    qobs = [pq.Z(0), pq.Z(nq - 1)]
     t_local_sl, ref_sl = timed(lambda: pq.expval(c, obs, weights=w, method="tensornet", target_size=target), 2)
     t_local_q, ref_q = timed(lambda: pq.jacobian(qnn, qobs, weights=qwv, inputs=rows, method="tensornet"), 2)
-    out["sliced_case"] = dict(network="grid 6x6 L=2", slices=p.slices, local_s=t_local_sl)
-    out["qnn_case"] = dict(rows=10_000, local_jacobian_s=t_local_q)
+    out["sliced_case"] = dict(network="grid 6x6 L=3, Z14 Z15", slices=p.slices, local_s=t_local_sl,
+                              local_threads=pq.get_num_threads())
+    out["qnn_case"] = dict(network=f"{nq} qubits, 3 layers RY + CNOT chain, <Z0>, <Z{nq - 1}>", rows=10_000,
+                           local_jacobian_s=t_local_q, local_threads=pq.get_num_threads())
     for nw in (1, 2):
         with LocalCluster(n_workers=nw, threads_per_worker=1, processes=True, dashboard_address=None,
                           silence_logs=40) as cluster, Client(cluster) as client:
             client.run(lambda: pq.set_num_threads(1))
             got = pqd.expval(c, obs, weights=w, client=client, method="tensornet", target_size=target)
             assert abs(got - ref_sl) < 1e-10
+            out[f"workers_{nw}_max_abs_diff_vs_local"] = float(abs(got - ref_sl))
             t_sl, _ = timed(lambda: pqd.expval(c, obs, weights=w, client=client, method="tensornet",
                                                target_size=target, slices_per_task=max(1, p.slices // 8)), 2)
             t_q, gq = timed(lambda: pqd.jacobian(qnn, qobs, weights=qwv, inputs=rows, client=client,
@@ -208,10 +220,14 @@ def main():
     rate = max(rates) if rates else float("nan")
     row["projected_term_s"] = p.flops / rate
     row["rate_flops_per_s"] = rate
-    if row["projected_term_s"] < 180 and not args.quick:
+    if row["projected_term_s"] < 240 and not args.quick:
         w = np.random.default_rng(0).normal(size=c.n_weights)
-        t, v = timed(lambda: pq.expval(c, obs, weights=w, method="tensornet"))
-        row["contracted_term_s"] = t
+        pq.set_memory_limit(256 * 2**20)
+        try:
+            t, v = timed(lambda: pq.expval(c, obs, weights=w, method="tensornet"))
+        finally:
+            pq.set_memory_limit(0)
+        row["contracted_sliced_term_s"] = t
         row["value"] = float(v)
     res["grid_8x8_L3"] = row
     print(json.dumps(row), flush=True)

@@ -19,6 +19,7 @@ structure's key, so terms and circuits with the same structure share them.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import opt_einsum as oe
@@ -349,7 +350,38 @@ def slice_target(target_size=None, elem_bytes: int = 16):
     the memory limit (the budget of one call's workspaces: half the limit)."""
     if target_size is not None:
         return ("size", float(target_size))
-    return ("limit", 0.5 * _core.memory_limit(), elem_bytes, _core.get_num_threads())
+    # A power of two: the default limit follows the available memory, and plans should not change (nor
+    # miss the cache) with every small change of it.
+    half = 0.5 * _core.memory_limit()
+    return ("limit", 2.0 ** math.floor(math.log2(half)) if half >= 1 else 0.0, elem_bytes, _core.get_num_threads())
+
+
+# The memory limit alone slices at most this many indices (more would mean thousands of contractions per term
+# and more: such a network is refused with its estimate, as before slicing; target_size= asks for more).
+_MAX_LIMIT_SLICED = 12
+
+
+def _fits(plan: StructurePlan, target) -> bool:
+    """Whether a plan needs no slicing for a ("limit", ...) target: its gradient call takes at most the
+    limit (twice the budget). A bound first (no tensor is larger than 2^width; a gradient workspace holds at
+    most a value and an environment per tensor and five gather copies per step), so that small plans never
+    build their gradient layout."""
+    _, budget, elem, threads = target
+    core = plan.core
+    bound = threads * elem * 8.0 * 2.0**core.width * (core.n_leaves + core.n_steps) + core.table_bytes
+    return bound <= 2.0 * budget or call_bytes(plan, elem, threads) <= 2.0 * budget
+
+
+def _sliced_cached(plan: StructurePlan, key, target) -> StructurePlan:
+    """``sliced_plan`` of a cached unsliced plan, itself cached under (key, target) when it slices."""
+    if target is None or (target[0] == "limit" and _fits(plan, target)):
+        return plan
+    skey = key + (target,)
+    out = _PLAN_CACHE.get(skey)
+    if out is None:
+        out = sliced_plan(plan, target)
+        _PLAN_CACHE.put(skey, out, _plan_bytes(out) + len(key[0]))
+    return out
 
 
 def sliced_plan(plan: StructurePlan, target, slicer: str = "auto") -> StructurePlan:
@@ -373,30 +405,44 @@ def sliced_plan(plan: StructurePlan, target, slicer: str = "auto") -> StructureP
         if plan.width <= tw:
             return plan
         return plan.with_slices(choose_slices(labels, plan.tree, tw, slicer))
-    _, budget, elem, threads = target
-    if call_bytes(plan, elem, threads) <= 2.0 * budget:
+    if _fits(plan, target):
         return plan
-    tw, sliced, out = plan.width - 1, [], plan
-    while tw >= 0:
-        sliced = choose_slices(labels, plan.tree, tw, slicer, start=sliced)
+    _, budget, elem, threads = target
+    # Start where one thread's largest tensor alone takes at most the budget, then one index at a time.
+    fit = int(math.floor(math.log2(max(1.0, budget / (threads * elem)))))
+    if plan.width - fit > _MAX_LIMIT_SLICED:
+        return plan  # at least 2^_MAX_LIMIT_SLICED contractions: refused by the guard instead
+    from .slicing import greedy_slices, sliced_cost
+
+    # The engine's greedy slicer one index at a time (incremental, cheap), a few widths at most; then the
+    # other slicer at the width reached, kept when it costs fewer flops and fits too.
+    tw, sliced, out = min(plan.width - 1, fit), [], plan
+    for _ in range(8):
+        sliced = greedy_slices(labels, plan.tree, tw, start=sliced)
+        if len(sliced) > _MAX_LIMIT_SLICED:
+            return plan
         out = plan.with_slices(sliced)
-        if call_bytes(out, elem, threads) <= budget or len(sliced) >= 40:
+        if call_bytes(out, elem, threads) <= budget or tw <= 0:
             break
         tw = min(tw, out.width) - 1
+    if slicer != "greedy" and call_bytes(out, elem, threads) <= budget:
+        alt = choose_slices(labels, plan.tree, out.width, slicer)
+        if sliced_cost(labels, plan.tree, alt)[0] < sliced_cost(labels, plan.tree, sliced)[0]:
+            alt_plan = plan.with_slices(alt)
+            if call_bytes(alt_plan, elem, threads) <= budget:
+                out = alt_plan
     return out
 
 
 def plan_for(structure: dict, optimize: str = "auto", target=None) -> StructurePlan:
     """The compiled contraction plan of a structure, cached under its structural key (and the slicing
     target, ``slice_target``; None: not sliced)."""
-    key = (structure["key"], optimize, target)
+    key = (structure["key"], optimize)
     plan = _PLAN_CACHE.get(key)
     if plan is None:
         plan = StructurePlan(structure, optimize)
-        if target is not None:
-            plan = sliced_plan(plan, target)
         _PLAN_CACHE.put(key, plan, _plan_bytes(plan) + len(structure["key"]))
-    return plan
+    return _sliced_cached(plan, key, target)
 
 
 def plans_for(tn, optimize: str = "auto", refuse_bytes: float = float("inf"), elem_bytes: int = 16, target=None):
@@ -413,7 +459,7 @@ def plans_for(tn, optimize: str = "auto", refuse_bytes: float = float("inf"), el
     """
     n = tn.n_structures
     keys = [tn.structure_key(s) for s in range(n)]
-    plans = [_PLAN_CACHE.get((k, optimize, target)) for k in keys]
+    plans = [_PLAN_CACHE.get((k, optimize)) for k in keys]
     missing = [s for s in range(n) if plans[s] is None]
     cores: dict[int, Any] = {}
     if optimize == "auto" and missing:
@@ -422,7 +468,7 @@ def plans_for(tn, optimize: str = "auto", refuse_bytes: float = float("inf"), el
     for s in range(n):
         plan = plans[s]
         if plan is None:
-            key = (keys[s], optimize, target)
+            key = (keys[s], optimize)
             core = cores.get(s)
             if core is not None and core.n_leaves > _OPTIMAL_MAX and not _refine(core.forward_macs, core.width, limit):
                 plan = StructurePlan.from_core(core)
@@ -430,10 +476,8 @@ def plans_for(tn, optimize: str = "auto", refuse_bytes: float = float("inf"), el
                 plan = StructurePlan(tn.structure(s), optimize, greedy=core, memory_limit=limit)
             else:
                 plan = StructurePlan(tn.structure(s), optimize)
-            if target is not None:
-                plan = sliced_plan(plan, target)
             _PLAN_CACHE.put(key, plan, _plan_bytes(plan) + len(keys[s]))
-        yield plan
+        yield _sliced_cached(plan, (keys[s], optimize), target)
 
 
 def clear_plan_cache() -> None:

@@ -122,7 +122,7 @@ def test_lowered_memory_limit_forces_slicing_and_a_network_refused_unsliced_cont
     full = pq.plan(c, obs)
     assert full.slices == 1
     unsliced = max(full.structures, key=lambda s: s.width)
-    limit = unsliced.core.bytes_per_thread(16, False) / 2  # one thread's forward workspace alone is over it
+    limit = 0.9 * (unsliced.core.bytes_per_thread(16, False) + unsliced.core.table_bytes)  # refused unsliced
     pq.set_memory_limit(limit)
     p = pq.plan(c, obs)
     assert p.slices > 1 and p.peak_memory <= limit and p.width < full.width
