@@ -177,8 +177,8 @@ def dask_scaling(quick: bool):
                           silence_logs=40) as cluster, Client(cluster) as client:
             client.run(lambda: pq.set_num_threads(1))
             got = pqd.expval(c, obs, weights=w, client=client, method="tensornet", target_size=target)
-            assert abs(got - ref_sl) < 1e-10
-            out[f"workers_{nw}_max_abs_diff_vs_local"] = float(abs(got - ref_sl))
+            out[f"workers_{nw}_max_abs_diff_vs_local"] = float(np.max(np.abs(got - ref_sl)))
+            assert out[f"workers_{nw}_max_abs_diff_vs_local"] < 1e-10
             t_sl, _ = timed(lambda: pqd.expval(c, obs, weights=w, client=client, method="tensornet",
                                                target_size=target, slices_per_task=max(1, p.slices // 8)), 2)
             t_q, gq = timed(lambda: pqd.jacobian(qnn, qobs, weights=qwv, inputs=rows, client=client,
@@ -220,7 +220,7 @@ def main():
     rate = max(rates) if rates else float("nan")
     row["projected_term_s"] = p.flops / rate
     row["rate_flops_per_s"] = rate
-    if row["projected_term_s"] < 240 and not args.quick:
+    if row["projected_term_s"] < 90 and not args.quick:
         w = np.random.default_rng(0).normal(size=c.n_weights)
         pq.set_memory_limit(256 * 2**20)
         try:
