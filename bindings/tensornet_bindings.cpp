@@ -61,7 +61,8 @@ tn::StructGate make_gate(const py::handle& h) {
 }
 
 std::shared_ptr<tn::ContractionPlan> make_plan(const py::sequence& gates, const std::vector<LeafTuple>& leaves,
-                                               const std::vector<StepTuple>& steps) {
+                                               const std::vector<StepTuple>& steps,
+                                               const std::vector<int>& sliced = {}) {
     std::vector<tn::StructGate> gs;
     for (const auto& g : gates) gs.push_back(make_gate(g));
     std::vector<tn::Leaf> ls;
@@ -76,7 +77,7 @@ std::shared_ptr<tn::ContractionPlan> make_plan(const py::sequence& gates, const 
     }
     std::vector<tn::Step> ss;
     for (const auto& [a, b, keep] : steps) ss.push_back({a, b, keep});
-    return std::make_shared<tn::ContractionPlan>(std::move(gs), std::move(ls), std::move(ss));
+    return std::make_shared<tn::ContractionPlan>(std::move(gs), std::move(ls), std::move(ss), sliced);
 }
 
 py::tuple leaf_tuple(const tn::Leaf& l) {
@@ -109,9 +110,9 @@ py::list step_list(const std::vector<tn::Step>& steps) {
     return out;
 }
 
-// The plan's definition in the constructor's argument form: (gates, leaves, steps).
+// The plan's definition in the constructor's argument form: (gates, leaves, steps, sliced).
 py::tuple plan_state(const tn::ContractionPlan& p) {
-    return py::make_tuple(gate_list(p.gates()), leaf_list(p.leaves()), step_list(p.steps()));
+    return py::make_tuple(gate_list(p.gates()), leaf_list(p.leaves()), step_list(p.steps()), p.sliced());
 }
 
 }  // namespace
@@ -120,11 +121,18 @@ void init_tensornet(py::module_& m) {
     py::class_<tn::ContractionPlan, std::shared_ptr<tn::ContractionPlan>>(
         m, "ContractionPlan", "A compiled pairwise contraction tree for one network structure.")
         .def(py::init(&make_plan), py::arg("gates"), py::arg("leaves"), py::arg("steps"),
+             py::arg("sliced") = std::vector<int>{},
+             "sliced: labels fixed per slice (the plan contracts every slice and adds them); "
              "gates: [(name, n_wires)] or [(name, n_wires, diagonal flags, n_params)] (fused blocks); leaves: [(kind, gate, letter, labels)] with kind 0 ket gate, 1 bra gate, "
              "2 |0>, 3 Pauli matrix [bra, ket], 4 diagonal Z, 5 |1>; steps: [(a, b, kept labels)].")
         .def_property_readonly("forward_macs", &tn::ContractionPlan::forward_macs)
         .def_property_readonly("backward_macs", &tn::ContractionPlan::backward_macs)
-        .def_property_readonly("width", &tn::ContractionPlan::width)
+        .def_property_readonly("width", &tn::ContractionPlan::width, "log2 of the largest tensor (of one slice).")
+        .def_property_readonly("sliced", &tn::ContractionPlan::sliced, "The sliced labels.")
+        .def_property_readonly("n_slices", &tn::ContractionPlan::n_slices)
+        .def_property_readonly("slice_forward_macs", &tn::ContractionPlan::slice_forward_macs,
+                               "Complex multiply-adds of one slice's forward contraction (forward_macs: all slices).")
+        .def_property_readonly("slice_backward_macs", &tn::ContractionPlan::slice_backward_macs)
         .def_property_readonly("n_leaves", &tn::ContractionPlan::n_leaves)
         .def_property_readonly("n_steps", &tn::ContractionPlan::n_steps)
         .def_property_readonly("forward_workspace_elements",
@@ -147,9 +155,11 @@ void init_tensornet(py::module_& m) {
         .def(py::pickle(
             [](const tn::ContractionPlan& p) { return plan_state(p); },
             [](const py::tuple& t) {
-                PYQML_REQUIRE(t.size() == 3, "a ContractionPlan state is (gates, leaves, steps)");
+                PYQML_REQUIRE(t.size() == 3 || t.size() == 4,
+                              "a ContractionPlan state is (gates, leaves, steps) or (gates, leaves, steps, sliced)");
                 return make_plan(t[0].cast<py::sequence>(), t[1].cast<std::vector<LeafTuple>>(),
-                                 t[2].cast<std::vector<StepTuple>>());
+                                 t[2].cast<std::vector<StepTuple>>(),
+                                 t.size() == 4 ? t[3].cast<std::vector<int>>() : std::vector<int>{});
             }));
 
     m.def("tn_amplitudes", [](const Circuit& c, std::shared_ptr<tn::ContractionPlan> plan, const py::object& w,
@@ -263,6 +273,42 @@ void init_tensornet(py::module_& m) {
             return out;
         }, "Per distinct Pauli word: (cone op indices in time order, wires, letters, structure index).")
         .def("set_plan", &tn::Executor::set_plan, py::arg("structure"), py::arg("plan"))
+        .def_property_readonly("max_slices", &tn::Executor::max_slices, "The most slices of any structure's plan.")
+        .def("expval_slices", [](const tn::Executor& e, const py::object& w, const py::object& x, int64_t begin,
+                                 int64_t end) {
+            PYQML_REQUIRE(begin >= 0 && (end < 0 || end >= begin), "slices: need 0 <= begin <= end");
+            auto a = make_batch(e.circuit(), w, x);
+            ResultReservation results(doubles(double(a.rows) * e.n_observables()),
+                                      rows_what("expval", a.rows, "rows x n_obs doubles"));
+            py::array_t<double> out(Shape{a.rows, e.n_observables()});
+            double* o = out.mutable_data();
+            {
+                py::gil_scoped_release nogil;
+                e.expval(to_batch(a), o, begin, end);
+            }
+            return out;
+        }, py::arg("weights"), py::arg("inputs"), py::arg("begin"), py::arg("end"),
+           "The share of slices [begin, end) of every term (clipped to its plan's slices; end < 0: all) in the "
+           "expectation values (rows, n_obs); the constant terms count in the share that begins at 0.")
+        .def("jacobian_slices", [](const tn::Executor& e, const py::object& w, const py::object& x, int64_t begin,
+                                   int64_t end) {
+            PYQML_REQUIRE(begin >= 0 && (end < 0 || end >= begin), "slices: need 0 <= begin <= end");
+            const Circuit& c = e.circuit();
+            auto a = make_batch(c, w, x);
+            const py::ssize_t no = e.n_observables();
+            ResultReservation results(doubles(double(a.rows) * no * (1.0 + c.n_weights() + c.n_inputs())),
+                                      rows_what("jacobian", a.rows, "rows x n_obs x (1 + n_weights + n_inputs) doubles"));
+            py::array_t<double> vals(Shape{a.rows, no});
+            py::array_t<double> dw(Shape{a.rows, no, c.n_weights()});
+            py::array_t<double> dx(Shape{a.rows, no, c.n_inputs()});
+            double *pv = vals.mutable_data(), *pw = dw.mutable_data(), *px = dx.mutable_data();
+            {
+                py::gil_scoped_release nogil;
+                e.jacobian(to_batch(a), pv, pw, px, begin, end);
+            }
+            return py::make_tuple(vals, dw, dx);
+        }, py::arg("weights"), py::arg("inputs"), py::arg("begin"), py::arg("end"),
+           "jacobian's values and gradients for the share of slices [begin, end) (see expval_slices).")
         .def("estimated_bytes", &tn::Executor::estimated_bytes, py::arg("rows"), py::arg("gradients"));
 }
 

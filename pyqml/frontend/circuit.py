@@ -49,6 +49,13 @@ class Circuit:
         self._core = None
         self._executors: dict = {}
 
+    def __getstate__(self) -> dict:
+        # Pickled without the compiled engine circuit and the executors (rebuilt on first use where loaded).
+        state = dict(self.__dict__)
+        state["_core"] = None
+        state["_executors"] = {}
+        return state
+
     # --- recording ---
     def record(self, op) -> None:
         self.ops.append(op)

@@ -40,7 +40,8 @@ from .. import _core
 MEASUREMENTS = ("expval", "var", "probs", "sample", "state", "amplitude", "jacobian", "vjp")
 PRECISIONS = ("complex128", "complex64")
 # Option names that methods take or will take; an option no method declares is refused by name.
-KNOWN_OPTIONS = ("optimize", "max_bond", "cutoff", "cutoff_mode", "noise", "shots", "device", "executor")
+KNOWN_OPTIONS = ("optimize", "max_bond", "cutoff", "cutoff_mode", "noise", "shots", "device", "executor",
+                 "target_size")
 # Registers this small always run on the state vector under "auto" (planning a network costs more).
 SMALL_REGISTER = 12
 

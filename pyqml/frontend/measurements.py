@@ -131,6 +131,8 @@ def expval(*args, weights=None, inputs=None, method: str = "auto", precision: st
     for an integer ``seed``; a shot vector ``shots=[100, 1000]`` returns one result per entry (a tuple).
     ``return_stderr=True`` returns ``(values, standard errors)`` of a sampling method (``method="trajectories",
     trajectories=N, seed=s``: there ``seed`` seeds the trajectories).
+    ``executor=client`` (a ``dask.distributed`` Client) runs the call's rows and slices as tasks on that cluster
+    (``pyqml.distributed``).
     """
     if len(args) == 1 and not _is_circuit(args[0]):
         return Measurement("expval", as_observable(args[0]))
@@ -170,7 +172,14 @@ def jacobian(circuit, observables, weights=None, inputs=None, method: str = "aut
     obs, many = _obs_list(observables)
     w = _weights_for(circuit, weights)
     x, batched = _inputs_for(circuit, inputs)
-    vals, dw, dx = circuit.executor(obs, method, precision, "jacobian", **options).jacobian(w, x)
+    client, dist = options.pop("executor", None), options.pop("_distribute", None) or {}
+    ex = circuit.executor(obs, method, precision, "jacobian", **options)
+    if client is not None:
+        from ..distributed import run
+
+        vals, dw, dx = run(ex, "jacobian", w, x, client, **dist)
+    else:
+        vals, dw, dx = ex.jacobian(w, x)
     if x is not None and getattr(circuit, "derived_inputs", None) is not None:
         dx = circuit.derived_inputs.pullback(x, dx)
     if not batched and vals.shape[0] == 1:
@@ -205,8 +214,16 @@ def _per_observable(kind: str, circuit, obs, weights, inputs, method, precision,
             vals = vals[0]
         return vals if many else vals[..., 0]
 
+    client, dist = options.pop("executor", None), options.pop("_distribute", None) or {}
     if vec is None:
-        return shape(getattr(circuit.executor(obs, method, precision, kind, **options), kind)(w, x))
+        ex = circuit.executor(obs, method, precision, kind, **options)
+        if client is not None:
+            from ..distributed import run
+
+            return shape(run(ex, kind, w, x, client, **dist))
+        return shape(getattr(ex, kind)(w, x))
+    if client is not None:
+        raise ValueError("executor= (a Dask client) runs exact calls; finite shots run locally: drop one of them")
     rng = shot_mod.as_rng(seed)
     fn = shot_mod.estimate_expvals if kind == "expval" else shot_mod.estimate_vars
     out = []

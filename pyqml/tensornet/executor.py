@@ -10,7 +10,8 @@ import numpy as np
 
 from .. import _core
 from ..frontend.execution import Estimate, Executor, register_method
-from .network import StructurePlan, check_optimize, plan_for, plans_for
+from .network import StructurePlan, check_optimize, plan_for, plans_for, slice_target
+from .slicing import check_target_size
 
 # probs() of at most this many wires (2^k Z words, each through its light cone).
 PROBS_MAX_WIRES = 12
@@ -43,6 +44,13 @@ class TensorNetPlan:
         Terms per structure.
     cones : list of (ops, wires, letters, structure)
         Per term, the circuit ops of its reverse light cone (time order) and its wires.
+    slices : int
+        The most slices of any structure's plan (1: nothing sliced); each structure's own are
+        ``structures[s].n_slices`` and its sliced labels ``structures[s].sliced``. ``width``, ``peak_memory``
+        and ``forward_memory`` are those of one slice (what a call holds at a time), ``flops`` counts every
+        slice.
+    flop_overhead : float
+        ``flops`` over the flops of the same trees unsliced (1.0: nothing sliced).
     """
 
     def __init__(self, executor: TensorNetExecutor):
@@ -58,11 +66,16 @@ class TensorNetPlan:
         self.peak_memory = float(tn.estimated_bytes(1, True))
         self.forward_memory = float(tn.estimated_bytes(1, False))
         self.cones = tn.cones()
+        self.slices = max((p.n_slices for p in self.structures), default=1)
+        unsliced = sum(c * (p.forward_macs if p.unsliced_macs is None else p.unsliced_macs)
+                       for c, p in zip(self.counts, self.structures))
+        self.flop_overhead = self.flops / (8.0 * unsliced) if unsliced > 0 else 1.0
 
     def __repr__(self) -> str:
         return (f"TensorNetPlan(terms={self.n_terms}, structures={self.n_structures}, flops={self.flops:.3g}, "
                 f"gradient_flops={self.gradient_flops:.3g}, width={self.width}, "
-                f"peak_memory={self.peak_memory:.3g} B, forward_memory={self.forward_memory:.3g} B)")
+                f"peak_memory={self.peak_memory:.3g} B, forward_memory={self.forward_memory:.3g} B, "
+                f"slices={self.slices}, flop_overhead={self.flop_overhead:.3g})")
 
 
 class TensorNetExecutor(Executor):
@@ -82,25 +95,32 @@ class TensorNetExecutor(Executor):
     fuse : bool
         Build light cones over blocks of gates fused on one or two wires where the block is structurally
         diagonal (``cx a,b; rz b; cx a,b`` is ``IsingZZ``), the default; False treats every op on its own.
+    target_size : int or None
+        Slice every plan so that no tensor of a slice has more than this many complex elements
+        (``pyqml/tensornet/slicing.py``). None (the default): slice only the plans whose gradient call would
+        not fit in the memory limit, until it takes at most half of it.
     """
 
     method = "tensornet"
     supports = frozenset({"expval", "var", "probs", "sample", "amplitude", "jacobian", "vjp"})
-    options = {"optimize": "auto", "fuse": True}
+    options = {"optimize": "auto", "fuse": True, "target_size": None}
     # Noise channels: expectation values (and var, probs, gradients) through the doubled network of each cone,
     # a channel being one superoperator tensor on its wires' ket and bra lines (cpp/include/pyqml/tensornet/
     # network.hpp). Amplitudes and samples of a noisy circuit are refused.
     simulates_noise = True
 
     def __init__(self, circuit, observables, precision: str = "complex128", optimize: str = "auto",
-                 refuse_oversized: bool = True, progress=None, max_time: float | None = None, fuse: bool = True):
+                 refuse_oversized: bool = True, progress=None, max_time: float | None = None, fuse: bool = True,
+                 target_size=None):
         check_optimize(optimize)
+        check_target_size(target_size)
         from ..frontend.observables import as_observable
 
         super().__init__(circuit, [as_observable(o) for o in observables], precision, optimize=optimize,
-                         fuse=bool(fuse))
+                         fuse=bool(fuse), target_size=target_size)
         self.optimize = optimize
         self.fuse = bool(fuse)
+        self.target_size = target_size
         self._aux: dict = {}
         self._tn = _core.TensorNet(circuit.core, [o.core_terms() for o in self.observables], precision, self.fuse)
         self.plans: list[StructurePlan] = []
@@ -115,10 +135,11 @@ class TensorNetExecutor(Executor):
             except ImportError:
                 pass
         limit = _core.memory_limit()
+        target = slice_target(target_size, elem)
         if not progress and max_time is None:
             # Every structure at once (the engine plans the greedy ones in parallel), then the same checks.
             refuse = limit if refuse_oversized else float("inf")
-            for s, p in enumerate(plans_for(self._tn, optimize, refuse, elem)):
+            for s, p in enumerate(plans_for(self._tn, optimize, refuse, elem, target)):
                 if refuse_oversized:
                     self._refuse_oversized(p, elem, limit)
                 self.plans.append(p)
@@ -129,7 +150,7 @@ class TensorNetExecutor(Executor):
                 widest = max((p.width for p in self.plans), default=0)
                 raise TimeoutError(f"planning stopped after {time.perf_counter() - start:.3g} s (max_time={max_time}): "
                                    f"{s} of {self._tn.n_structures} structures planned, the widest so far 2^{widest}")
-            p = plan_for(self._tn.structure(s), optimize)
+            p = plan_for(self._tn.structure(s), optimize, target)
             if refuse_oversized:
                 self._refuse_oversized(p, elem, limit)
             self.plans.append(p)
@@ -142,13 +163,14 @@ class TensorNetExecutor(Executor):
         larger workspace is checked when it is made)."""
         need = p.core.bytes_per_thread(elem, False) + p.core.table_bytes
         if need > limit:
+            sliced = f", even sliced into {p.n_slices} slices" if p.n_slices > 1 else ""
             raise _core.MemoryLimitError(
-                f"tensor-network contraction (largest tensor 2^{p.width} amplitudes) needs an estimated "
+                f"tensor-network contraction (largest tensor 2^{p.width} amplitudes{sliced}) needs an estimated "
                 f"{need:.4g} bytes, over the memory limit of {limit:.4g} bytes")
 
     @classmethod
     def estimate(cls, circuit, observables, measurement: str, precision: str, optimize: str = "auto",
-                 fuse: bool = True, wires=None, shots=None, **_) -> Estimate:
+                 fuse: bool = True, wires=None, shots=None, target_size=None, **_) -> Estimate:
         """Flops and peak bytes from the plans themselves (planning them, cached, on the way)."""
         from ..frontend.execution import is_noisy
         from ..frontend.observables import Observable
@@ -174,7 +196,7 @@ class TensorNetExecutor(Executor):
             return Estimate(8.0 * ap.forward_macs, float(ap.bytes_per_thread(16, False) + ap.table_bytes))
         else:
             return Estimate.refused(f"the tensor-network method does not compute {measurement}")
-        ex = circuit.executor(obs, "tensornet", precision, optimize=optimize, fuse=fuse)
+        ex = circuit.executor(obs, "tensornet", precision, optimize=optimize, fuse=fuse, target_size=target_size)
         macs = ex.cost() * factor * (3.0 if grad else 1.0)
         return Estimate(8.0 * macs, float(ex._tn.estimated_bytes(1, grad)))
 
@@ -197,7 +219,8 @@ class TensorNetExecutor(Executor):
         """An executor of auxiliary Pauli words on the same circuit (cached)."""
         ex = self._aux.get(key)
         if ex is None:
-            ex = self.circuit.executor(build(), "tensornet", self.precision, optimize=self.optimize, fuse=self.fuse)
+            ex = self.circuit.executor(build(), "tensornet", self.precision, optimize=self.optimize, fuse=self.fuse,
+                                       target_size=self.target_size)
             self._aux[key] = ex
         return ex
 
@@ -265,10 +288,13 @@ register_method(TensorNetExecutor)
 
 
 def plan(circuit, observables=None, *args, precision: str = "complex128", optimize: str = "auto",
-         progress=None, max_time: float | None = None, fuse: bool = True, **kwargs) -> TensorNetPlan:
+         progress=None, max_time: float | None = None, fuse: bool = True, target_size=None,
+         **kwargs) -> TensorNetPlan:
     """The tensor-network plan for ``observables`` on ``circuit``: light cones, contraction trees, flops,
     width and estimated peak memory, computed without contracting anything. ``fuse=False`` plans every op on
-    its own (see :class:`TensorNetExecutor`).
+    its own and ``target_size=`` slices the plans to that many complex elements per tensor (see
+    :class:`TensorNetExecutor`); without it, plans over the memory limit are sliced to fit (the plan's
+    ``slices`` and ``flop_overhead`` say how much).
 
     ``circuit`` may be a :class:`pyqml.QNode` followed by its arguments (as for calling it); the observables
     are then those of its expectation values. ``progress=True`` shows a progress bar over the structures
@@ -292,6 +318,7 @@ def plan(circuit, observables=None, *args, precision: str = "complex128", optimi
         circuit, obs = cq.circuit, [m.obs for m in cq.measurements]
         optimize = cq.qnode.options.get("optimize", optimize)
         fuse = cq.qnode.options.get("fuse", fuse)
+        target_size = cq.qnode.options.get("target_size", target_size)
     else:
         if observables is None:
             raise TypeError("pq.plan(circuit, observables) or pq.plan(qnode, *args)")
@@ -300,4 +327,4 @@ def plan(circuit, observables=None, *args, precision: str = "complex128", optimi
         obs = observables if isinstance(observables, (list, tuple)) else [observables]
         obs = [as_observable(o) for o in obs]
     return TensorNetExecutor(circuit, obs, precision, optimize, refuse_oversized=False, progress=progress,
-                             max_time=max_time, fuse=fuse).plan()
+                             max_time=max_time, fuse=fuse, target_size=target_size).plan()

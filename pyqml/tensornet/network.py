@@ -19,6 +19,7 @@ structure's key, so terms and circuits with the same structure share them.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import opt_einsum as oe
@@ -271,6 +272,25 @@ class StructurePlan:
             self._tree = contraction_steps(labels, optimize)
             self.core = _core.ContractionPlan(self._gates, self._leaves, self._tree)
 
+    unsliced_macs: float | None = None  # forward multiply-adds before slicing (None: not sliced)
+
+    @property
+    def sliced(self) -> list[int]:
+        """The sliced labels (empty: not sliced)."""
+        return list(self.core.sliced)
+
+    @property
+    def n_slices(self) -> int:
+        return int(self.core.n_slices)
+
+    def with_slices(self, sliced) -> StructurePlan:
+        """The same tree with ``sliced`` labels fixed per slice (see ``pyqml/tensornet/slicing.py``)."""
+        core = _core.ContractionPlan(self.gates, self.leaves, self.tree, list(sliced))
+        out = StructurePlan.from_core(core)
+        out._leaves, out._gates, out._tree = self.leaves, self.gates, self.tree
+        out.unsliced_macs = self.forward_macs if self.unsliced_macs is None else self.unsliced_macs
+        return out
+
     @classmethod
     def from_core(cls, core) -> StructurePlan:
         """The plan of a compiled ``_core.ContractionPlan`` (leaves, gates and tree read from it lazily)."""
@@ -319,17 +339,114 @@ def _plan_bytes(plan: StructurePlan) -> float:
     return plan.core.table_bytes + 96.0 * (plan.core.n_leaves + plan.core.n_steps)
 
 
-def plan_for(structure: dict, optimize: str = "auto") -> StructurePlan:
-    """The compiled contraction plan of a structure, cached under its structural key."""
+def call_bytes(plan: StructurePlan, elem_bytes: int, threads: int | None = None) -> float:
+    """Bytes a gradient call on one row needs for this plan: one gradient workspace per thread and the
+    permutation tables."""
+    t = _core.get_num_threads() if threads is None else threads
+    return t * plan.core.bytes_per_thread(elem_bytes, True) + plan.core.table_bytes
+
+
+def slice_target(target_size=None, elem_bytes: int = 16):
+    """The cache tag of a slicing target: ("size", elements) for ``target_size=``, else ("limit", bytes) for
+    the memory limit (the budget of one call's workspaces: half the limit)."""
+    if target_size is not None:
+        return ("size", float(target_size))
+    # A power of two: the default limit follows the available memory, and plans should not change (nor
+    # miss the cache) with every small change of it.
+    half = 0.5 * _core.memory_limit()
+    return ("limit", 2.0 ** math.floor(math.log2(half)) if half >= 1 else 0.0, elem_bytes, _core.get_num_threads())
+
+
+# The memory limit alone slices at most this many indices (more would mean thousands of contractions per term
+# and more: such a network is refused with its estimate, as before slicing; target_size= asks for more).
+_MAX_LIMIT_SLICED = 12
+
+
+def _fits(plan: StructurePlan, target) -> bool:
+    """Whether a plan needs no slicing for a ("limit", ...) target: its gradient call takes at most the
+    limit (twice the budget). A bound first (no tensor is larger than 2^width; a gradient workspace holds at
+    most a value and an environment per tensor and five gather copies per step), so that small plans never
+    build their gradient layout."""
+    _, budget, elem, threads = target
+    core = plan.core
+    bound = threads * elem * 8.0 * 2.0**core.width * (core.n_leaves + core.n_steps) + core.table_bytes
+    return bound <= 2.0 * budget or call_bytes(plan, elem, threads) <= 2.0 * budget
+
+
+def _sliced_cached(plan: StructurePlan, key, target) -> StructurePlan:
+    """``sliced_plan`` of a cached unsliced plan, itself cached under (key, target) when it slices."""
+    if target is None or (target[0] == "limit" and _fits(plan, target)):
+        return plan
+    skey = key + (target,)
+    out = _PLAN_CACHE.get(skey)
+    if out is None:
+        out = sliced_plan(plan, target)
+        _PLAN_CACHE.put(skey, out, _plan_bytes(out) + len(key[0]))
+    return out
+
+
+def sliced_plan(plan: StructurePlan, target, slicer: str = "auto") -> StructurePlan:
+    """``plan`` sliced to meet ``target`` (``slice_target``); ``plan`` itself when it fits already.
+
+    ``("size", n)``: every tensor of a slice has at most n complex elements (ValueError when n is below the
+    network's largest gate tensor, which slicing does not split). ``("limit", bytes, ...)``: a plan whose
+    gradient call (``call_bytes``) is over the memory limit is sliced until that is at most ``bytes`` (half
+    the limit), one more index at a time; a plan that cannot get there within the engine's 40 sliced
+    indices is returned as sliced as it got (the memory guard then refuses it with its estimate).
+    """
+    from .slicing import choose_slices, target_width
+
+    labels = [lf[3] for lf in plan.leaves]
+    if target[0] == "size":
+        widest_leaf = max((len(ls) for ls in labels), default=0)
+        if target[1] < 2.0**widest_leaf:
+            raise ValueError(f"target_size={target[1]:.6g} is smaller than the network's largest tensor "
+                             f"(2^{widest_leaf} = {2**widest_leaf} elements, a gate); slicing cannot go below it")
+        tw = target_width(target[1])
+        if plan.width <= tw:
+            return plan
+        return plan.with_slices(choose_slices(labels, plan.tree, tw, slicer))
+    if _fits(plan, target):
+        return plan
+    _, budget, elem, threads = target
+    # Start where one thread's largest tensor alone takes at most the budget, then one index at a time.
+    fit = int(math.floor(math.log2(max(1.0, budget / (threads * elem)))))
+    if plan.width - fit > _MAX_LIMIT_SLICED:
+        return plan  # at least 2^_MAX_LIMIT_SLICED contractions: refused by the guard instead
+    from .slicing import greedy_slices, sliced_cost
+
+    # The engine's greedy slicer one index at a time (incremental, cheap), a few widths at most; then the
+    # other slicer at the width reached, kept when it costs fewer flops and fits too.
+    tw, sliced, out = min(plan.width - 1, fit), [], plan
+    for _ in range(8):
+        sliced = greedy_slices(labels, plan.tree, tw, start=sliced)
+        if len(sliced) > _MAX_LIMIT_SLICED:
+            return plan
+        out = plan.with_slices(sliced)
+        if call_bytes(out, elem, threads) <= budget or tw <= 0:
+            break
+        tw = min(tw, out.width) - 1
+    if slicer != "greedy" and call_bytes(out, elem, threads) <= budget:
+        alt = choose_slices(labels, plan.tree, out.width, slicer)
+        if sliced_cost(labels, plan.tree, alt)[0] < sliced_cost(labels, plan.tree, sliced)[0]:
+            alt_plan = plan.with_slices(alt)
+            if call_bytes(alt_plan, elem, threads) <= budget:
+                out = alt_plan
+    return out
+
+
+def plan_for(structure: dict, optimize: str = "auto", target=None) -> StructurePlan:
+    """The compiled contraction plan of a structure, cached under its structural key (and the slicing
+    target, ``slice_target``; None: not sliced)."""
     key = (structure["key"], optimize)
     plan = _PLAN_CACHE.get(key)
     if plan is None:
         plan = StructurePlan(structure, optimize)
         _PLAN_CACHE.put(key, plan, _plan_bytes(plan) + len(structure["key"]))
-    return plan
+    return _sliced_cached(plan, key, target)
 
 
-def plans_for(tn, optimize: str = "auto", refuse_bytes: float = float("inf"), elem_bytes: int = 16):
+def plans_for(tn, optimize: str = "auto", refuse_bytes: float = float("inf"), elem_bytes: int = 16, target=None):
     """``plan_for`` of every structure of a ``_core.TensorNet``, in order (a generator), with the same trees.
 
     With "auto", the structures not in the cache are planned by the engine at once (networks, greedy paths
@@ -361,7 +478,7 @@ def plans_for(tn, optimize: str = "auto", refuse_bytes: float = float("inf"), el
             else:
                 plan = StructurePlan(tn.structure(s), optimize)
             _PLAN_CACHE.put(key, plan, _plan_bytes(plan) + len(keys[s]))
-        yield plan
+        yield _sliced_cached(plan, (keys[s], optimize), target)
 
 
 def clear_plan_cache() -> None:

@@ -194,7 +194,8 @@ def test_memory_guard_follows_the_call():
         got = ex.expval(W)
         # The permutation tables are built now, so the estimates no longer count them; pq.plan agrees.
         need = ex._tn.estimated_bytes(1, True)
-        assert pq.plan(c, obs).peak_memory == need > _core.memory_limit()
+        # (target_size: the unsliced plan; pq.plan at this limit would report the sliced one)
+        assert pq.plan(c, obs, target_size=2**62).peak_memory == need > _core.memory_limit()
         with pytest.raises(pq.MemoryLimitError) as err:
             ex.jacobian(W)
         assert f"({need:.0f} bytes)" in str(err.value)

@@ -167,8 +167,9 @@ StructGate struct_gate(gates::GateId id, int n_wires) {
     return g;
 }
 
-ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf> leaves, std::vector<Step> steps)
-    : gates_(std::move(gates)), leaves_(std::move(leaves)) {
+ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf> leaves, std::vector<Step> steps,
+                                 std::vector<int> sliced)
+    : gates_(std::move(gates)), leaves_(std::move(leaves)), sliced_(std::move(sliced)) {
     const int L = static_cast<int>(leaves_.size());
     PYQML_REQUIRE(L >= 1, "a contraction plan needs at least one tensor");
     PYQML_REQUIRE(static_cast<int>(steps.size()) == L - 1,
@@ -186,17 +187,55 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
     auto rank_ok = [](size_t r) {
         PYQML_REQUIRE(r <= 62, "a tensor of the plan has " + std::to_string(r) + " indices");
     };
+    PYQML_REQUIRE(sliced_.size() <= 40, "a plan slices at most 40 indices, got " + std::to_string(sliced_.size()));
+    {
+        std::vector<int> seen(sliced_);
+        std::sort(seen.begin(), seen.end());
+        PYQML_REQUIRE(std::adjacent_find(seen.begin(), seen.end()) == seen.end(), "a sliced index is repeated");
+    }
+    auto slice_bit = [&](int l) {
+        for (size_t k = 0; k < sliced_.size(); ++k)
+            if (sliced_[k] == l) return static_cast<int>(k);
+        return -1;
+    };
+    std::vector<char> sliced_found(sliced_.size(), 0);
+    red_map_.resize(L);
+    slice_bits_.resize(L);
     for (int i = 0; i < L; ++i) {
         Leaf& lf = leaves_[i];
         Slot& s = slots_[i];
-        s.labels = lf.labels;
-        rank_ok(s.labels.size());
-        s.size = int64_t(1) << s.labels.size();
+        rank_ok(lf.labels.size());
         {
-            std::vector<int> seen(s.labels);
+            std::vector<int> seen(lf.labels);
             std::sort(seen.begin(), seen.end());
             PYQML_REQUIRE(std::adjacent_find(seen.begin(), seen.end()) == seen.end(),
                           "leaf " + std::to_string(i) + " repeats an index");
+        }
+        // The leaf's sliced tensor: its labels without the sliced ones, and where its elements sit in the full
+        // tensor (the first label is the most significant bit).
+        const int r = static_cast<int>(lf.labels.size());
+        std::vector<int64_t> kept_w;
+        for (int p = 0; p < r; ++p) {
+            const int64_t w = int64_t(1) << (r - 1 - p);
+            const int k = slice_bit(lf.labels[p]);
+            if (k >= 0) {
+                slice_bits_[i].emplace_back(k, w);
+                sliced_found[k] = 1;
+            } else {
+                s.labels.push_back(lf.labels[p]);
+                kept_w.push_back(w);
+            }
+        }
+        s.size = int64_t(1) << s.labels.size();
+        if (!slice_bits_[i].empty()) {
+            const int rr = static_cast<int>(kept_w.size());
+            red_map_[i].resize(size_t(s.size));
+            for (int64_t t = 0; t < s.size; ++t) {
+                int64_t e = 0;
+                for (int q = 0; q < rr; ++q)
+                    if (t >> (rr - 1 - q) & 1) e += kept_w[q];
+                red_map_[i][t] = e;
+            }
         }
         if (lf.kind == LeafKind::KetGate || lf.kind == LeafKind::BraGate) {
             PYQML_REQUIRE(lf.gate >= 0 && lf.gate < G, "leaf " + std::to_string(i) + ": gate out of range");
@@ -224,6 +263,8 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
                           "leaf " + std::to_string(i) + ": Pauli letter must be I, X, Y or Z");
         width_ = std::max<int>(width_, s.labels.size());
     }
+    for (size_t k = 0; k < sliced_.size(); ++k)
+        PYQML_REQUIRE(sliced_found[k], "sliced index " + std::to_string(sliced_[k]) + " is not an index of the network");
     for (int g = 0; g < G; ++g) {
         // Every gate has a ket tensor; the bra copy is absent in amplitude networks.
         PYQML_REQUIRE(ket_leaf_[g] >= 0, "gate " + std::to_string(g) + " lacks a ket leaf");
@@ -263,7 +304,9 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
         const auto& la = slots_[st.a].labels;
         const auto& lb = slots_[st.b].labels;
         // Index lists are short (at most 62): linear scans instead of hash sets.
-        std::vector<int> keep(st.keep);
+        std::vector<int> keep;
+        for (int l : st.keep)
+            if (slice_bit(l) < 0) keep.push_back(l);
         std::sort(keep.begin(), keep.end());
         keep.erase(std::unique(keep.begin(), keep.end()), keep.end());
         auto kept_ = [&](int l) { return std::binary_search(keep.begin(), keep.end(), l); };
@@ -425,24 +468,45 @@ void ContractionPlan::prepare() {
 }
 
 template <class T>
-void ContractionPlan::fill_gate(T* ws, int gate, const cplx* m, bool gradients) const {
+void ContractionPlan::fill_gate(T* ws, int gate, const cplx* m, bool gradients, int64_t slice) const {
     if (gradients) gradient_layout();
     const std::vector<int>& map = gate_map_[gate];
-    std::complex<T>* ket = reinterpret_cast<std::complex<T>*>(ws) + slots_[ket_leaf_[gate]].offset[gradients];
-    for (size_t t = 0; t < map.size(); ++t) ket[t] = std::complex<T>(T(m[map[t]].real()), T(m[map[t]].imag()));
-    if (bra_leaf_[gate] < 0) return;
-    std::complex<T>* bra = reinterpret_cast<std::complex<T>*>(ws) + slots_[bra_leaf_[gate]].offset[gradients];
-    for (size_t t = 0; t < map.size(); ++t) bra[t] = std::conj(ket[t]);
+    const int kl = ket_leaf_[gate], bl = bra_leaf_[gate];
+    std::complex<T>* ket = reinterpret_cast<std::complex<T>*>(ws) + slots_[kl].offset[gradients];
+    const int64_t nk = slots_[kl].size;
+    if (red_map_[kl].empty()) {
+        for (int64_t t = 0; t < nk; ++t) ket[t] = std::complex<T>(T(m[map[t]].real()), T(m[map[t]].imag()));
+    } else {
+        for (int64_t t = 0; t < nk; ++t) {
+            const cplx v = m[map[full_element(kl, t, slice)]];
+            ket[t] = std::complex<T>(T(v.real()), T(v.imag()));
+        }
+    }
+    if (bl < 0) return;
+    std::complex<T>* bra = reinterpret_cast<std::complex<T>*>(ws) + slots_[bl].offset[gradients];
+    if (red_map_[kl].empty() && red_map_[bl].empty()) {
+        for (int64_t t = 0; t < nk; ++t) bra[t] = std::conj(ket[t]);
+        return;
+    }
+    // The bra tensor's own sliced indices differ from the ket's: read the full matrix again.
+    const int64_t nb = slots_[bl].size;
+    for (int64_t t = 0; t < nb; ++t) {
+        const cplx v = m[map[full_element(bl, t, slice)]];
+        bra[t] = std::complex<T>(T(v.real()), T(-v.imag()));
+    }
 }
 
 template <class T>
-void ContractionPlan::fill_constants(T* ws, bool gradients) const {
+void ContractionPlan::fill_constants(T* ws, bool gradients, int64_t slice) const {
     if (gradients) gradient_layout();
     using C = std::complex<T>;
     C* base = reinterpret_cast<C*>(ws);
     for (size_t i = 0; i < leaves_.size(); ++i) {
         const Leaf& lf = leaves_[i];
-        C* d = base + slots_[i].offset[gradients];
+        if (lf.kind == LeafKind::KetGate || lf.kind == LeafKind::BraGate) continue;
+        C full[4];
+        const bool sliced = !red_map_[i].empty();
+        C* d = sliced ? full : base + slots_[i].offset[gradients];
         switch (lf.kind) {
             case LeafKind::Zero: d[0] = 1; d[1] = 0; break;
             case LeafKind::One: d[0] = 0; d[1] = 1; break;
@@ -455,6 +519,10 @@ void ContractionPlan::fill_constants(T* ws, bool gradients) const {
                 else { d[0] = 1; d[1] = 0; d[2] = 0; d[3] = -1; }
                 break;
             default: break;
+        }
+        if (sliced) {
+            C* out = base + slots_[i].offset[gradients];
+            for (int64_t t = 0; t < slots_[i].size; ++t) out[t] = full[full_element(static_cast<int>(i), t, slice)];
         }
     }
 }
@@ -520,24 +588,25 @@ void ContractionPlan::backward(T* ws) const {
 }
 
 template <class T>
-double ContractionPlan::ket_gradient(const T* ws, int gate, const cplx* dm) const {
+double ContractionPlan::ket_gradient(const T* ws, int gate, const cplx* dm, int64_t slice) const {
     gradient_layout();
     const std::vector<int>& map = gate_map_[gate];
-    const std::complex<T>* env = reinterpret_cast<const std::complex<T>*>(ws) + slots_[ket_leaf_[gate]].adj;
+    const int kl = ket_leaf_[gate];
+    const std::complex<T>* env = reinterpret_cast<const std::complex<T>*>(ws) + slots_[kl].adj;
     double s = 0;
-    for (size_t t = 0; t < map.size(); ++t) {
-        const cplx d = dm[map[t]];
+    for (int64_t t = 0; t < slots_[kl].size; ++t) {
+        const cplx d = dm[map[full_element(kl, t, slice)]];
         s += double(env[t].real()) * d.real() - double(env[t].imag()) * d.imag();
     }
     return 2.0 * s;
 }
 
 #define PYQML_TN_INSTANTIATE(T)                                                             \
-    template void ContractionPlan::fill_gate<T>(T*, int, const cplx*, bool) const;        \
-    template void ContractionPlan::fill_constants<T>(T*, bool) const;                     \
+    template void ContractionPlan::fill_gate<T>(T*, int, const cplx*, bool, int64_t) const; \
+    template void ContractionPlan::fill_constants<T>(T*, bool, int64_t) const;            \
     template std::complex<T> ContractionPlan::forward<T>(T*, bool) const;                 \
     template void ContractionPlan::backward<T>(T*) const;                                 \
-    template double ContractionPlan::ket_gradient<T>(const T*, int, const cplx*) const;
+    template double ContractionPlan::ket_gradient<T>(const T*, int, const cplx*, int64_t) const;
 PYQML_TN_INSTANTIATE(double)
 PYQML_TN_INSTANTIATE(float)
 

@@ -168,10 +168,19 @@ double Executor::estimated_bytes(int64_t rows, bool gradients) const {
         if (!p->prepared()) tables += p->table_bytes();
     }
     const int64_t pairs = rows * int64_t(terms_.size());
-    const double threads = double(std::max<int64_t>(1, std::min<int64_t>(max_threads(), pairs)));
+    // As run() spreads them: over pairs, or over the slices of each pair when pairs are fewer than threads.
+    const int64_t units = pairs < max_threads() ? std::max(pairs, max_slices()) : pairs;
+    const double threads = double(std::max<int64_t>(1, std::min<int64_t>(max_threads(), units)));
     const int64_t per_row = int64_t(terms_.size()) + (gradients ? total_grad_ : 0) + circuit_.n_angles();
     const int64_t block = std::max<int64_t>(1, std::min<int64_t>(rows, kBlockDoubles / std::max<int64_t>(1, per_row)));
     return threads * per_thread + tables + double(block) * per_row * 8.0 + fused_cache_bytes(block);
+}
+
+int64_t Executor::max_slices() const {
+    int64_t n = 1;
+    for (const auto& p : plans_)
+        if (p) n = std::max(n, p->n_slices());
+    return n;
 }
 
 int64_t Executor::fused_cache_elements() const { return n_fused_cache_; }
@@ -193,7 +202,7 @@ void Executor::angles_of_row(const Batch& b, int64_t r, double* angles) const {
 }
 
 template <class F, class Take>
-void Executor::run(const Batch& b, bool grads, Take&& take) const {
+void Executor::run(const Batch& b, bool grads, Take&& take, int64_t slice_begin, int64_t slice_end) const {
     for (size_t s = 0; s < plans_.size(); ++s)
         PYQML_REQUIRE(plans_[s] != nullptr, "structure " + std::to_string(s) + " has no contraction plan");
     const int64_t rows = b.rows;
@@ -235,63 +244,143 @@ void Executor::run(const Batch& b, bool grads, Take&& take) const {
                 std::copy(m.begin(), m.end(), fused_cache.begin() + r * n_fused_cache + fused_off[u]);
             }
         }
-        // One workspace per thread, and no more threads than pairs (what estimated_bytes counts).
-        const int team = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, pairs)));
+        // One contraction: slice `sl` of term t on row r, its value returned and, with gradients, the slice's
+        // share of d value / d angle written to gout (the term's n_grad entries).
+        auto one = [&](F* wsp, int64_t r, int64_t t, int64_t sl, double* gout) -> double {
+            const Term& term = terms_[t];
+            const ContractionPlan& plan = *plans_[term.structure];
+            const double* ang = angles.data() + r * na;
+            const auto& units = fused_.units();
+            for (size_t j = 0; j < term.cone.units.size(); ++j) {
+                const int u = term.cone.units[j];
+                if (cache_fused && fused_off[u] >= 0) {
+                    plan.fill_gate(wsp, static_cast<int>(j), fused_cache.data() + r * n_fused_cache + fused_off[u],
+                                   grads, sl);
+                } else if (plain_[u].n_wires > 0) {
+                    const PlainGate& pg = plain_[u];
+                    const auto m = gates::full_matrix(pg.gate, pg.n_wires, ang + pg.angle_offset, pg.unitary);
+                    plan.fill_gate(wsp, static_cast<int>(j), m.data(), grads, sl);
+                } else {
+                    auto m = fused_.matrix(u, ang);
+                    plan.fill_gate(wsp, static_cast<int>(j), m.data(), grads, sl);
+                }
+            }
+            plan.fill_constants(wsp, grads, sl);
+            const double v = double(plan.forward(wsp, grads).real());
+            if (grads && term.n_grad > 0) {
+                plan.backward(wsp);
+                int idx = 0;
+                // Member by member, parameter by parameter: the order of cone.ops and their angles.
+                for (size_t j = 0; j < term.cone.units.size(); ++j) {
+                    const Unit& u = units[term.cone.units[j]];
+                    if (u.n_params == 0) continue;
+                    const auto d = fused_.dmatrices(term.cone.units[j], ang);
+                    // ket_gradient is 2 Re(env . dU), counting the bra copy; a channel has none:
+                    // dE/dp = Re(env . dS) (E is real for every p).
+                    const size_t sz = size_t(1) << ((u.channel ? 4 : 2) * u.wires.size());
+                    const double f = u.channel ? 0.5 : 1.0;
+                    for (int k = 0; k < u.n_params; ++k)
+                        gout[idx++] = f * plan.ket_gradient(wsp, static_cast<int>(j), d.data() + k * sz, sl);
+                }
+            }
+            return v;
+        };
+        // The slices of term t this call contracts: [lo, hi) of the term's plan.
+        auto slice_range = [&](int64_t t) {
+            const int64_t ns = plans_[terms_[t].structure]->n_slices();
+            const int64_t lo = std::min(ns, slice_begin), hi = std::min(ns, slice_end < 0 ? ns : slice_end);
+            return std::pair<int64_t, int64_t>(lo, std::max(lo, hi));
+        };
+        int64_t max_slices = 1;
+        for (int64_t t = 0; t < nt; ++t) {
+            const auto [lo, hi] = slice_range(t);
+            max_slices = std::max(max_slices, hi - lo);
+        }
+        // Threads across (row, term) pairs when there are enough of them, else across the slices of each pair
+        // in turn (a few big sliced terms). Either way a pair's slices are added in slice order, starting
+        // from 0, so the result is the same bit for bit.
+        const bool across_slices = threads > 1 && pairs < threads && max_slices > 1;
+        const int team = static_cast<int>(std::max<int64_t>(
+            1, std::min<int64_t>(threads, across_slices ? max_slices : pairs)));
         set_blas_threads(1);  // see blas.hpp: the engine's GEMMs run on one BLAS thread
         std::exception_ptr err;
+        if (!across_slices) {
 #pragma omp parallel if (par) num_threads(team)
-        {
-            // A failed allocation inside the parallel region must not escape it (that would terminate the
-            // process): it becomes a MemoryLimitExceeded, rethrown after the region, and the thread skips
-            // its share of the loop (every thread still meets the worksharing loop).
-            std::vector<std::complex<F>> ws;
-            const bool have_ws = allocate_workspace(ws, pairs > 0 ? max_ws : 0, err);
-            F* wsp = reinterpret_cast<F*>(ws.data());
+            {
+                // A failed allocation inside the parallel region must not escape it (that would terminate the
+                // process): it becomes a MemoryLimitExceeded, rethrown after the region, and the thread skips
+                // its share of the loop (every thread still meets the worksharing loop).
+                std::vector<std::complex<F>> ws;
+                const bool have_ws = allocate_workspace(ws, pairs > 0 ? max_ws : 0, err);
+                F* wsp = reinterpret_cast<F*>(ws.data());
+                std::vector<double> gs;
 #pragma omp for schedule(dynamic, 1)
-            for (int64_t q = 0; q < pairs; ++q) {
-                if (!have_ws) continue;
-                try {
+                for (int64_t q = 0; q < pairs; ++q) {
+                    if (!have_ws) continue;
+                    try {
+                        const int64_t r = q / nt, t = q % nt;
+                        const Term& term = terms_[t];
+                        double* gt = grads ? g.data() + r * total_grad_ + term.grad_offset : nullptr;
+                        const auto [lo, hi] = slice_range(t);
+                        if (lo == 0 && hi == 1) {
+                            vals[r * nt + t] = one(wsp, r, t, 0, gt);
+                            continue;
+                        }
+                        double v = 0;
+                        if (gt) std::fill(gt, gt + term.n_grad, 0.0);
+                        gs.resize(size_t(term.n_grad));
+                        for (int64_t sl = lo; sl < hi; ++sl) {
+                            v += one(wsp, r, t, sl, gs.data());
+                            if (gt)
+                                for (int k = 0; k < term.n_grad; ++k) gt[k] += gs[k];
+                        }
+                        vals[r * nt + t] = v;
+                    } catch (...) {
+#pragma omp critical(pyqml_tn_error)
+                        if (!err) err = std::current_exception();
+                    }
+                }
+            }
+        } else {
+            // Chunks of slices spread over the team; each chunk's results are added in slice order.
+            const int64_t chunk = 4 * int64_t(team);
+            int max_grad = 0;
+            for (const Term& term : terms_) max_grad = std::max(max_grad, term.n_grad);
+            std::vector<double> cv(chunk), cg(grads ? chunk * max_grad : 0);
+#pragma omp parallel num_threads(team)
+            {
+                std::vector<std::complex<F>> ws;
+                const bool have_ws = allocate_workspace(ws, max_ws, err);
+                F* wsp = reinterpret_cast<F*>(ws.data());
+                for (int64_t q = 0; q < pairs; ++q) {
                     const int64_t r = q / nt, t = q % nt;
                     const Term& term = terms_[t];
-                    const ContractionPlan& plan = *plans_[term.structure];
-                    const double* ang = angles.data() + r * na;
-                    const auto& units = fused_.units();
-                    for (size_t j = 0; j < term.cone.units.size(); ++j) {
-                        const int u = term.cone.units[j];
-                        if (cache_fused && fused_off[u] >= 0) {
-                            plan.fill_gate(wsp, static_cast<int>(j),
-                                           fused_cache.data() + r * n_fused_cache + fused_off[u], grads);
-                        } else if (plain_[u].n_wires > 0) {
-                            const PlainGate& pg = plain_[u];
-                            const auto m = gates::full_matrix(pg.gate, pg.n_wires, ang + pg.angle_offset, pg.unitary);
-                            plan.fill_gate(wsp, static_cast<int>(j), m.data(), grads);
-                        } else {
-                            auto m = fused_.matrix(u, ang);
-                            plan.fill_gate(wsp, static_cast<int>(j), m.data(), grads);
-                        }
+                    const auto [lo, hi] = slice_range(t);
+                    double* gt = grads ? g.data() + r * total_grad_ + term.grad_offset : nullptr;
+#pragma omp single
+                    {
+                        vals[r * nt + t] = 0;
+                        if (gt) std::fill(gt, gt + term.n_grad, 0.0);
                     }
-                    plan.fill_constants(wsp, grads);
-                    vals[r * nt + t] = double(plan.forward(wsp, grads).real());
-                    if (grads && term.n_grad > 0) {
-                        plan.backward(wsp);
-                        double* gt = g.data() + r * total_grad_ + term.grad_offset;
-                        int idx = 0;
-                        // Member by member, parameter by parameter: the order of cone.ops and their angles.
-                        for (size_t j = 0; j < term.cone.units.size(); ++j) {
-                            const Unit& u = units[term.cone.units[j]];
-                            if (u.n_params == 0) continue;
-                            const auto d = fused_.dmatrices(term.cone.units[j], ang);
-                            // ket_gradient is 2 Re(env . dU), counting the bra copy; a channel has none:
-                            // dE/dp = Re(env . dS) (E is real for every p).
-                            const size_t sz = size_t(1) << ((u.channel ? 4 : 2) * u.wires.size());
-                            const double f = u.channel ? 0.5 : 1.0;
-                            for (int k = 0; k < u.n_params; ++k)
-                                gt[idx++] = f * plan.ket_gradient(wsp, static_cast<int>(j), d.data() + k * sz);
-                        }
-                    }
-                } catch (...) {
+                    for (int64_t c0 = lo; c0 < hi; c0 += chunk) {
+                        const int64_t nc = std::min(chunk, hi - c0);
+#pragma omp for schedule(dynamic, 1)
+                        for (int64_t j = 0; j < nc; ++j) {
+                            if (!have_ws) continue;
+                            try {
+                                cv[j] = one(wsp, r, t, c0 + j, grads ? cg.data() + j * max_grad : nullptr);
+                            } catch (...) {
 #pragma omp critical(pyqml_tn_error)
-                    if (!err) err = std::current_exception();
+                                if (!err) err = std::current_exception();
+                            }
+                        }
+#pragma omp single
+                        for (int64_t j = 0; j < nc; ++j) {
+                            vals[r * nt + t] += cv[j];
+                            if (gt)
+                                for (int k = 0; k < term.n_grad; ++k) gt[k] += cg[j * max_grad + k];
+                        }
+                    }
                 }
             }
         }
@@ -300,22 +389,24 @@ void Executor::run(const Batch& b, bool grads, Take&& take) const {
     }
 }
 
-void Executor::expval(const Batch& b, double* out) const {
+void Executor::expval(const Batch& b, double* out, int64_t s0, int64_t s1) const {
+    const bool with_const = s0 <= 0;
     const int no = n_observables();
     const int64_t nt = n_terms();
     auto take = [&](int64_t r0, int64_t nr, const double* vals, const double*) {
         for (int64_t r = 0; r < nr; ++r)
             for (int o = 0; o < no; ++o) {
-                double s = obs_const_[o];
+                double s = with_const ? obs_const_[o] : 0.0;
                 for (const ObsTerm& ot : obs_terms_[o]) s += ot.coeff * vals[r * nt + ot.term];
                 out[(r0 + r) * no + o] = s;
             }
     };
-    if (precision_ == Precision::Double) run<double>(b, false, take);
-    else run<float>(b, false, take);
+    if (precision_ == Precision::Double) run<double>(b, false, take, std::max<int64_t>(0, s0), s1);
+    else run<float>(b, false, take, std::max<int64_t>(0, s0), s1);
 }
 
-void Executor::jacobian(const Batch& b, double* vals_out, double* dw, double* dx) const {
+void Executor::jacobian(const Batch& b, double* vals_out, double* dw, double* dx, int64_t s0, int64_t s1) const {
+    const bool with_const = s0 <= 0;
     const int no = n_observables();
     const int64_t nt = n_terms();
     const int na = circuit_.n_angles(), nw = circuit_.n_weights(), nx = circuit_.n_inputs();
@@ -324,7 +415,7 @@ void Executor::jacobian(const Batch& b, double* vals_out, double* dw, double* dx
         for (int64_t r = 0; r < nr; ++r) {
             std::vector<double> dang(na);
             for (int o = 0; o < no; ++o) {
-                double s = obs_const_[o];
+                double s = with_const ? obs_const_[o] : 0.0;
                 std::fill(dang.begin(), dang.end(), 0.0);
                 for (const ObsTerm& ot : obs_terms_[o]) {
                     s += ot.coeff * vals[r * nt + ot.term];
@@ -346,11 +437,13 @@ void Executor::jacobian(const Batch& b, double* vals_out, double* dw, double* dx
             }
         }
     };
-    if (precision_ == Precision::Double) run<double>(b, true, take);
-    else run<float>(b, true, take);
+    if (precision_ == Precision::Double) run<double>(b, true, take, std::max<int64_t>(0, s0), s1);
+    else run<float>(b, true, take, std::max<int64_t>(0, s0), s1);
 }
 
-void Executor::vjp(const Batch& b, const double* cot, double* vals_out, double* dw, double* dx) const {
+void Executor::vjp(const Batch& b, const double* cot, double* vals_out, double* dw, double* dx, int64_t s0,
+                   int64_t s1) const {
+    const bool with_const = s0 <= 0;
     const int no = n_observables();
     const int64_t nt = n_terms();
     const int na = circuit_.n_angles(), nw = circuit_.n_weights(), nx = circuit_.n_inputs();
@@ -360,7 +453,7 @@ void Executor::vjp(const Batch& b, const double* cot, double* vals_out, double* 
             const int64_t row = r0 + r;
             std::vector<double> dang(na, 0.0);
             for (int o = 0; o < no; ++o) {
-                double s = obs_const_[o];
+                double s = with_const ? obs_const_[o] : 0.0;
                 const double c = cot[row * no + o];
                 for (const ObsTerm& ot : obs_terms_[o]) {
                     s += ot.coeff * vals[r * nt + ot.term];
@@ -381,8 +474,8 @@ void Executor::vjp(const Batch& b, const double* cot, double* vals_out, double* 
             circuit_.chain(dang.data(), dwr, dxr);
         }
     };
-    if (precision_ == Precision::Double) run<double>(b, true, take);
-    else run<float>(b, true, take);
+    if (precision_ == Precision::Double) run<double>(b, true, take, std::max<int64_t>(0, s0), s1);
+    else run<float>(b, true, take, std::max<int64_t>(0, s0), s1);
 }
 
 namespace {
@@ -413,16 +506,20 @@ void amplitudes_t(const Circuit& circuit, const ContractionPlan& plan, const Bat
                     const double* x = b.inputs ? b.inputs + r * circuit.n_inputs() : nullptr;
                     circuit.bind(w, x, angles.data());
                 }
-                for (size_t j = 0; j < ops.size(); ++j) {
-                    const Op& op = ops[j];
-                    auto m = gates::full_matrix(op.gate, static_cast<int>(op.wires.size()),
-                                                angles.data() + circuit.angle_offset(j),
-                                                op.unitary.empty() ? nullptr : op.unitary.data());
-                    plan.fill_gate(wsp, static_cast<int>(j), m.data(), false);
+                cplx v = 0;
+                for (int64_t sl = 0; sl < plan.n_slices(); ++sl) {
+                    for (size_t j = 0; j < ops.size(); ++j) {
+                        const Op& op = ops[j];
+                        auto m = gates::full_matrix(op.gate, static_cast<int>(op.wires.size()),
+                                                    angles.data() + circuit.angle_offset(j),
+                                                    op.unitary.empty() ? nullptr : op.unitary.data());
+                        plan.fill_gate(wsp, static_cast<int>(j), m.data(), false, sl);
+                    }
+                    plan.fill_constants(wsp, false, sl);
+                    const std::complex<F> vs = plan.forward(wsp, false);
+                    v += cplx(double(vs.real()), double(vs.imag()));
                 }
-                plan.fill_constants(wsp, false);
-                const std::complex<F> v = plan.forward(wsp, false);
-                out[r] = cplx(double(v.real()), double(v.imag()));
+                out[r] = v;
             } catch (...) {
 #pragma omp critical(pyqml_tn_error)
                 if (!err) err = std::current_exception();

@@ -28,6 +28,13 @@
 // writes over what it reads). Offsets come from a deterministic greedy interval allocator (largest first,
 // each at the lowest free offset, over a few orders); sizes are powers of two. There are two layouts:
 // forward only (values, short lifetimes) and forward + backward (built on first use).
+//
+// Slicing: a plan may fix some indices (`sliced`, chosen by the planner so that every tensor fits a memory
+// target). The plan then contracts the network with those indices removed from every tensor, once per
+// assignment of values to them (a slice, an integer whose bit k is the value of sliced[k]); the sum over all
+// slices is the full contraction. Leaves are filled per slice from the full gate matrices (the entries at
+// the slice's values), so one workspace of the reduced sizes serves every slice, and the environments of a
+// slice's backward sweep give that slice's share of each gradient (the shares sum to the full gradient).
 #include <cstdint>
 #include <atomic>
 #include <memory>
@@ -83,15 +90,23 @@ StructGate struct_channel(gates::ChannelId id, int n_wires);
 
 class ContractionPlan {
 public:
-    ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf> leaves, std::vector<Step> steps);
+    // sliced: indices fixed per slice (distinct labels of the network); empty: one slice, the whole network.
+    ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf> leaves, std::vector<Step> steps,
+                    std::vector<int> sliced = {});
 
     int n_leaves() const { return static_cast<int>(leaves_.size()); }
     int n_steps() const { return static_cast<int>(steps_.size()); }
     const std::vector<StructGate>& gates() const { return gates_; }
-    // Complex multiply-adds of one forward contraction, and of the backward sweep.
-    double forward_macs() const { return fwd_macs_; }
-    double backward_macs() const { return bwd_macs_; }
-    // log2 of the largest tensor.
+    // Complex multiply-adds of one forward contraction, and of the backward sweep (all slices).
+    double forward_macs() const { return fwd_macs_ * double(n_slices()); }
+    double backward_macs() const { return bwd_macs_ * double(n_slices()); }
+    // The same for one slice.
+    double slice_forward_macs() const { return fwd_macs_; }
+    double slice_backward_macs() const { return bwd_macs_; }
+    // The sliced indices and the number of slices (2^len(sliced)).
+    const std::vector<int>& sliced() const { return sliced_; }
+    int64_t n_slices() const { return int64_t(1) << sliced_.size(); }
+    // log2 of the largest tensor (of one slice).
     int width() const { return width_; }
     // Complex elements of the workspace a call allocates (every tensor and gather copy, placed by liveness),
     // for a forward-only call (values, amplitudes) or one with the backward sweep (gradients).
@@ -113,10 +128,12 @@ public:
     // ---- execution on one workspace of workspace_elements(gradients) elements ----
     // `gradients` picks the layout and must be the same in every call on one workspace; backward and
     // ket_gradient use the gradient layout.
+    // `slice` (0 .. n_slices()-1) picks the values of the sliced indices; the same slice for every leaf
+    // and for ket_gradient of one contraction.
     template <class T>
-    void fill_gate(T* ws, int gate, const cplx* full_matrix, bool gradients) const;
+    void fill_gate(T* ws, int gate, const cplx* full_matrix, bool gradients, int64_t slice = 0) const;
     template <class T>
-    void fill_constants(T* ws, bool gradients) const;
+    void fill_constants(T* ws, bool gradients, int64_t slice = 0) const;
     template <class T>
     std::complex<T> forward(T* ws, bool gradients) const;
     // Environments of every parametrised ket gate (the root's adjoint is 1).
@@ -124,7 +141,7 @@ public:
     void backward(T* ws) const;
     // 2 Re sum(env_ket(gate) * dU) for dU = d full_matrix / d theta.
     template <class T>
-    double ket_gradient(const T* ws, int gate, const cplx* full_dmatrix) const;
+    double ket_gradient(const T* ws, int gate, const cplx* full_dmatrix, int64_t slice = 0) const;
 
 private:
     struct Slot {
@@ -151,6 +168,19 @@ private:
     std::vector<int> ket_leaf_, bra_leaf_;          // per gate
     std::vector<std::vector<int>> gate_map_;        // per gate: tensor element -> full-matrix entry
     std::vector<char> need_adj_;
+    // Slicing: per leaf, the full tensor's element of each element of the sliced tensor with the sliced
+    // indices at 0 (empty: the leaf holds no sliced index), and per sliced index it holds (slice bit, weight
+    // of that index in the full tensor).
+    std::vector<int> sliced_;
+    std::vector<std::vector<int64_t>> red_map_;
+    std::vector<std::vector<std::pair<int, int64_t>>> slice_bits_;
+    int64_t full_element(int leaf, int64_t t, int64_t slice) const {
+        if (red_map_[leaf].empty()) return t;
+        int64_t e = red_map_[leaf][t];
+        for (const auto& [k, w] : slice_bits_[leaf])
+            if (slice >> k & 1) e += w;
+        return e;
+    }
     void assign_offsets(bool gradients);
     void gradient_layout() const;
 

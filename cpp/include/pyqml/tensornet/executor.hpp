@@ -55,9 +55,17 @@ public:
     // one block of rows; checked before allocating.
     double estimated_bytes(int64_t rows, bool gradients) const;
 
-    void expval(const Batch& b, double* out) const;                      // rows x n_obs
-    void jacobian(const Batch& b, double* vals, double* dw, double* dx) const;
-    void vjp(const Batch& b, const double* cot, double* vals, double* dw, double* dx) const;
+    // Every call may contract a range of slices only, [slice_begin, slice_end) of each term's plan (clipped
+    // to its slices; slice_end < 0: to the last): the results are then those slices' shares, and the
+    // observables' constant terms count in the range that starts at 0 only, so the shares of ranges that
+    // cover every slice add up to the full result (distributed execution, pyqml/distributed.py).
+    void expval(const Batch& b, double* out, int64_t slice_begin = 0, int64_t slice_end = -1) const;  // rows x n_obs
+    void jacobian(const Batch& b, double* vals, double* dw, double* dx, int64_t slice_begin = 0,
+                  int64_t slice_end = -1) const;
+    void vjp(const Batch& b, const double* cot, double* vals, double* dw, double* dx, int64_t slice_begin = 0,
+             int64_t slice_end = -1) const;
+    // The most slices of any term's plan.
+    int64_t max_slices() const;
 
 private:
     struct Term {
@@ -73,7 +81,7 @@ private:
     // Values (rows x terms) and, when grads is set, d value / d angle for every cone angle of every term
     // (rows x total cone angles), handed to `take` block by block of rows.
     template <class F, class Take>
-    void run(const Batch& b, bool grads, Take&& take) const;
+    void run(const Batch& b, bool grads, Take&& take, int64_t slice_begin, int64_t slice_end) const;
     void angles_of_row(const Batch& b, int64_t r, double* angles) const;
     // Complex elements of one row's fused-block matrices, and the bytes of their cache for `rows` rows
     // (0 when over kFusedCacheBytes: the blocks are then multiplied out per term).
