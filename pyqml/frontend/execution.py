@@ -44,6 +44,8 @@ KNOWN_OPTIONS = ("optimize", "max_bond", "cutoff", "cutoff_mode", "noise", "shot
                  "target_size")
 # Registers this small always run on the state vector under "auto" (planning a network costs more).
 SMALL_REGISTER = 12
+# Noisy registers this small run on the density matrix under "auto".
+SMALL_NOISY_REGISTER = 6
 
 
 @dataclass(frozen=True)
@@ -271,6 +273,9 @@ def choose_method(circuit, observables, precision: str = "complex128", measureme
             raise ValueError(f"no method computes {measurement} on a circuit with noise; methods that simulate "
                              f"noise: {', '.join(repr(m) for m in noise_methods()) or 'none'}")
         can = noisy
+    if (options or {}).get("noise") is not None:
+        # A noise model changes the answer: only the methods that apply one (never silently dropped).
+        can = [n for n in can if "noise" in _METHODS[n].options]
     if not can:
         raise ValueError(f"no method computes {measurement}"
                          + (f" on device={options['device']!r}" if (options or {}).get("device") else ""))
@@ -278,6 +283,8 @@ def choose_method(circuit, observables, precision: str = "complex128", measureme
         return can[0]  # its own guard says precisely what does not fit
     if circuit.n_wires <= SMALL_REGISTER and "statevector" in can:
         return "statevector"
+    if circuit.n_wires <= SMALL_NOISY_REGISTER and "densitymatrix" in can:
+        return "densitymatrix"  # 4^n amplitudes: cheaper than planning any network at this size
     ests = estimates(circuit, observables, measurement, precision, options, **details)
     feasible = [(e.flops, i, n) for i, (n, e) in enumerate(ests.items()) if e.feasible]
     if not feasible:

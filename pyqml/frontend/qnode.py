@@ -589,16 +589,17 @@ class QNode:
         _, dw, dx = cq.vjp(w, x, cot.reshape(rows, cq.n_outputs))
         return _by_name(cq, weights, data, dw, dx)
 
-    def value_and_grad_by_name(self, arguments: Mapping):
+    def value_and_grad_by_name(self, arguments: Mapping, shots=None):
         """``(value, {name: gradient})`` of a call with one value (one expectation value of one row), given by
-        name: one engine call."""
+        name: one engine call (with ``shots``, the shift rules on expectations estimated from that many shots;
+        default: the qnode's own)."""
         data, weights, static = self._split_bound(arguments)
         cq, w, x, batched = self._prepare_split(data, weights, static)
         rows = 1 if x is None else x.shape[0]
         if rows * cq.n_outputs != 1:
             shape = ((rows,) if batched else ()) + ((cq.n_outputs,) if cq.many else ())
             raise ValueError(f"the objective must return one expectation value, got shape {shape}")
-        vals, dw, dx = cq.jacobian(w, x)  # (1, 1), (1, 1, n_weights), (1, 1, n_inputs)
+        vals, dw, dx = cq.jacobian(w, x, cq.shot_count(shots))  # (1, 1), (1, 1, n_weights), (1, 1, n_inputs)
         return float(np.asarray(vals).reshape(())), _by_name(cq, weights, data, dw[0, 0], dx[:, 0])
 
     def jacobian(self, *args, **kwargs):

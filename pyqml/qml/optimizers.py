@@ -105,9 +105,13 @@ def _qnode_kwargs(qnode: QNode, args, kwargs) -> dict:
 
 def _qnode_value_and_grad(qnode: QNode, args, kwargs, nums):
     """One engine call: the qnode's value and its gradient with respect to the arguments at ``nums``."""
+    shots = None
+    if "shots" in kwargs and "shots" not in qnode.arg_names:  # a step's own shots (``opt.step(c, w, shots=50)``)
+        kwargs = dict(kwargs)
+        shots = kwargs.pop("shots")
     arguments = qnode.bind_call(args, kwargs)
     names = qnode.arg_names if qnode.binds_positionally(args, kwargs) else qnode.weight_names
-    value, grads = qnode.value_and_grad_by_name(arguments)
+    value, grads = qnode.value_and_grad_by_name(arguments, shots=shots)
     if np.size(value) != 1:
         raise ValueError(f"the objective must return one expectation value, got shape {np.shape(value)}")
     out = []
