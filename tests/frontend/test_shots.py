@@ -2,12 +2,12 @@
 reproducibility, 1/sqrt(shots) scaling, shot vectors, shift-rule gradients from shots, devices, sample(op)."""
 from __future__ import annotations
 
+import dense_reference as ref
 import numpy as np
 import pytest
 
 import pyqml as pq
 from pyqml.frontend import shots as S
-from tests import dense_reference as ref
 
 
 def _circuit():

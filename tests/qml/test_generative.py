@@ -2,6 +2,7 @@
 the batched shift-rule route, sampled gradients within 4 standard errors, chi-square of samples, bad input."""
 from __future__ import annotations
 
+import dense_reference as ref
 import numpy as np
 import pytest
 from pyqml.generative import (
@@ -16,7 +17,6 @@ from pyqml.generative import (
 )
 
 import pyqml as pq
-from tests import dense_reference as ref
 
 TARGET3 = np.array([0.3, 0.05, 0.1, 0.05, 0.2, 0.1, 0.15, 0.05])
 

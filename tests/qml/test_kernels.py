@@ -8,11 +8,10 @@ import pytest
 
 pytest.importorskip("sklearn")
 
+import dense_reference as ref  # noqa: E402
 from pyqml.kernels import ProjectedQuantumKernel, QuantumKernelReducer, kernel_pca, spectral_embedding  # noqa: E402
 from pyqml.sklearn import QuantumKernel  # noqa: E402
 from sklearn.decomposition import KernelPCA  # noqa: E402
-
-from tests import dense_reference as ref  # noqa: E402
 
 
 def _rows(n_rows=12, d=4, seed=0):
