@@ -150,15 +150,10 @@ void Simulator::adjoint_t(const Batch& b, const double* cot, double* vals, doubl
     const Circuit& c = program_.circuit();
     const int n = c.n_wires();
     const int no = n_observables();
-    const int nw = c.n_weights(), nx = c.n_inputs(), na = c.n_angles();
+    const int na = c.n_angles();
     const size_t size = size_t(1) << n;
     const int nl = cot ? 1 : no;
-    const bool shared_dw = cot && !b.weights_per_row;
-    // A shared-weights VJP sums over rows; each row writes its own slot and the sum runs in row order
-    // afterwards, so the result does not depend on how rows were spread over threads.
-    ResultReservation row_sums(shared_dw && dw ? double(b.rows) * nw * sizeof(double) : 0.0,
-                               "vjp: per-row weight gradients of " + std::to_string(b.rows) + " rows");
-    std::vector<double> dw_rows(shared_dw && dw ? size_t(b.rows) * nw : 0, 0.0);
+    RowGradients out(c, b, nl, cot != nullptr, dw, dx, dangles);
     for_rows<F>(b, 1 + nl, true, [&](int64_t r, const double*, const cplx* mats, amp_t<F>* states, bool par) {
         amp_t<F>* phi = states;
         std::vector<amp_t<F>*> lambdas(nl);
@@ -174,27 +169,9 @@ void Simulator::adjoint_t(const Batch& b, const double* cot, double* vals, doubl
         }
         std::vector<double> g(size_t(nl) * na);
         backward<F>(mats, phi, lambdas, par, g.data());
-        if (dangles) std::copy(g.begin(), g.end(), dangles + r * size_t(nl) * na);
-        if (b.angles) return;
-        for (int l = 0; l < nl; ++l) {
-            double* dwl;
-            if (!dw) dwl = nullptr;
-            else if (shared_dw) {
-                dwl = dw_rows.data() + size_t(r) * nw;
-            } else {
-                dwl = dw + (r * nl + l) * size_t(nw);
-                std::fill(dwl, dwl + nw, 0.0);
-            }
-            double* dxl = dx ? dx + (r * nl + l) * size_t(nx) : nullptr;
-            if (dxl) std::fill(dxl, dxl + nx, 0.0);
-            c.chain(g.data() + size_t(l) * na, dwl, dxl);
-        }
+        out.take(r, g.data());
     });
-    if (shared_dw && dw) {
-        std::fill(dw, dw + nw, 0.0);
-        for (int64_t r = 0; r < b.rows; ++r)
-            for (int k = 0; k < nw; ++k) dw[k] += dw_rows[size_t(r) * nw + k];
-    }
+    out.finish();
 }
 
 void Simulator::jacobian(const Batch& b, double* vals, double* dw, double* dx) const {

@@ -99,4 +99,52 @@ void Simulator::for_rows(const Batch& b, int states_per_row, bool with_derivs, B
     if (failed) throw InvalidInput(error);
 }
 
+// Where each row's angle gradients go (both adjoint paths, adjoint.cpp and lanes.cpp): the angle
+// Jacobian (dangles), or through Circuit::chain into dw / dx. A shared-weights VJP sums over rows: each
+// row writes its own slot and finish() adds them in row order, so the result does not depend on how rows
+// were spread over threads.
+class RowGradients {
+public:
+    RowGradients(const Circuit& c, const Batch& b, int n_lambdas, bool vjp, double* dw, double* dx, double* dangles)
+        : c_(c), b_(b), nl_(n_lambdas), shared_(vjp && !b.weights_per_row), dw_(dw), dx_(dx), dangles_(dangles),
+          sums_(shared_ && dw ? double(b.rows) * c.n_weights() * sizeof(double) : 0.0,
+                "vjp: per-row weight gradients of " + std::to_string(b.rows) + " rows"),
+          dw_rows_(shared_ && dw ? size_t(b.rows) * c.n_weights() : 0, 0.0) {}
+
+    // g: n_lambdas x n_angles gradients of row r.
+    void take(int64_t r, const double* g) {
+        const int nw = c_.n_weights(), nx = c_.n_inputs(), na = c_.n_angles();
+        if (dangles_) std::copy(g, g + size_t(nl_) * na, dangles_ + r * size_t(nl_) * na);
+        if (b_.angles) return;
+        for (int l = 0; l < nl_; ++l) {
+            double* dwl = nullptr;
+            if (dw_ && shared_) dwl = dw_rows_.data() + size_t(r) * nw;
+            else if (dw_) {
+                dwl = dw_ + (r * nl_ + l) * size_t(nw);
+                std::fill(dwl, dwl + nw, 0.0);
+            }
+            double* dxl = dx_ ? dx_ + (r * nl_ + l) * size_t(nx) : nullptr;
+            if (dxl) std::fill(dxl, dxl + nx, 0.0);
+            c_.chain(g + size_t(l) * na, dwl, dxl);
+        }
+    }
+
+    void finish() {
+        if (!(shared_ && dw_)) return;
+        const int nw = c_.n_weights();
+        std::fill(dw_, dw_ + nw, 0.0);
+        for (int64_t r = 0; r < b_.rows; ++r)
+            for (int k = 0; k < nw; ++k) dw_[k] += dw_rows_[size_t(r) * nw + k];
+    }
+
+private:
+    const Circuit& c_;
+    const Batch& b_;
+    int nl_;
+    bool shared_;
+    double *dw_, *dx_, *dangles_;
+    ResultReservation sums_;
+    std::vector<double> dw_rows_;
+};
+
 }  // namespace pyqml::sv

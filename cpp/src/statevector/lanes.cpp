@@ -23,6 +23,7 @@
 #include "pyqml/statevector/apply_gate.hpp"
 #include "pyqml/statevector/lanes.hpp"
 #include "pyqml/statevector/simulator.hpp"
+#include "for_rows.hpp"
 
 namespace pyqml::sv {
 
@@ -461,13 +462,10 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
     const LanePlan& plan = *lanes_;
     const int n = c.n_wires();
     const int no = n_observables();
-    const int nw = c.n_weights(), nx = c.n_inputs(), na = c.n_angles();
+    const int na = c.n_angles();
     const uint32_t size = uint32_t(1) << n;
     const int nl = cot ? 1 : no;
-    const bool shared_dw = cot && !b.weights_per_row;
-    ResultReservation row_sums(shared_dw && dw ? double(b.rows) * nw * sizeof(double) : 0.0,
-                               "vjp: per-row weight gradients of " + std::to_string(b.rows) + " rows");
-    std::vector<double> dw_rows(shared_dw && dw ? size_t(b.rows) * nw : 0, 0.0);
+    RowGradients out(c, b, nl, cot != nullptr, dw, dx, dangles);
     const auto& kernels = program_.kernels();
     const auto& ops = c.ops();
     const size_t mat_total = program_.mat_total();
@@ -539,27 +537,10 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
             const int64_t r = r0 + l;
             for (int lam = 0; lam < nl; ++lam)
                 for (int a = 0; a < na; ++a) grow[size_t(lam) * na + a] = g[(size_t(lam) * na + a) * L + l];
-            if (dangles) std::copy(grow.begin(), grow.end(), dangles + r * size_t(nl) * na);
-            if (b.angles) continue;
-            for (int lam = 0; lam < nl; ++lam) {
-                double* dwl;
-                if (!dw) dwl = nullptr;
-                else if (shared_dw) dwl = dw_rows.data() + size_t(r) * nw;
-                else {
-                    dwl = dw + (r * nl + lam) * size_t(nw);
-                    std::fill(dwl, dwl + nw, 0.0);
-                }
-                double* dxl = dx ? dx + (r * nl + lam) * size_t(nx) : nullptr;
-                if (dxl) std::fill(dxl, dxl + nx, 0.0);
-                c.chain(grow.data() + size_t(lam) * na, dwl, dxl);
-            }
+            out.take(r, grow.data());
         }
     });
-    if (shared_dw && dw) {
-        std::fill(dw, dw + nw, 0.0);
-        for (int64_t r = 0; r < b.rows; ++r)
-            for (int k = 0; k < nw; ++k) dw[k] += dw_rows[size_t(r) * nw + k];
-    }
+    out.finish();
 }
 
 template void Simulator::lane_expval_t<double>(const Batch&, double*) const;
