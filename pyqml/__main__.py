@@ -4,6 +4,10 @@ The model: AngleEmbedding of the 4 standardised features, StronglyEntanglingLaye
 dense layer to 3 logits and softmax cross-entropy; Adam on the whole training set each epoch (one batched
 engine call forward, one batched VJP backward). Prints accuracy and time per epoch, times a peer (PennyLane)
 on the same epoch when one is installed, and saves a training-curve PNG when matplotlib is installed.
+
+``python -m pyqml demo --noise 0.01`` trains the same model under a depolarizing noise model
+(``pq.NoiseModel().add(pq.DepolarizingChannel, 0.01)``: a depolarizing channel on each wire after every gate)
+on the density-matrix method, with adjoint gradients through the channels.
 """
 from __future__ import annotations
 
@@ -32,10 +36,20 @@ def _process_age() -> float | None:
 _AGE_AT_START = _process_age()
 
 
-def _iris_qnode(n_layers: int):
+def iris_noise_model(p: float):
+    """The noisy demo's model: DepolarizingChannel(p) on each wire after every gate (None for p = 0)."""
     import pyqml as pq
 
-    @pq.qnode(wires=4)
+    p = float(p)
+    if not 0.0 <= p <= 0.75:
+        raise ValueError(f"--noise: the depolarizing probability must lie in [0, 3/4], got {p}")
+    return None if p == 0.0 else pq.NoiseModel().add(pq.DepolarizingChannel, p)
+
+
+def _iris_qnode(n_layers: int, noise=None):
+    import pyqml as pq
+
+    @pq.qnode(wires=4, **({} if noise is None else {"noise": noise}))
     def circuit(inputs, weights):
         pq.AngleEmbedding(inputs, wires=range(4))
         pq.StronglyEntanglingLayers(weights, wires=range(4))
@@ -44,11 +58,12 @@ def _iris_qnode(n_layers: int):
     return circuit
 
 
-def build_iris_model(n_layers: int = 2, seed: int = 0):
-    """The demo's hybrid model: a 4-wire quantum layer (weights (n_layers, 4, 3)) then Dense(4, 3)."""
+def build_iris_model(n_layers: int = 2, seed: int = 0, noise=None):
+    """The demo's hybrid model: a 4-wire quantum layer (weights (n_layers, 4, 3)) then Dense(4, 3); with
+    ``noise`` (a pyqml.NoiseModel) the quantum layer runs that noise model."""
     from .qml.models import Dense, HybridModel, QuantumLayer
 
-    return HybridModel([QuantumLayer(_iris_qnode(n_layers), {"weights": (n_layers, 4, 3)}, rng=seed),
+    return HybridModel([QuantumLayer(_iris_qnode(n_layers, noise), {"weights": (n_layers, 4, 3)}, rng=seed),
                         Dense(4, 3, rng=seed)])
 
 
@@ -63,7 +78,7 @@ def iris_split(test_fraction: float = 0.2, seed: int = 0):
     return Xtr, Xte, ytr, yte
 
 
-def _epoch_time_full(n_layers: int, repeats: int = 50) -> float:
+def _epoch_time_full(n_layers: int, repeats: int = 50, noise=None) -> float:
     """Median seconds for one 150-row epoch (values, gradients, Adam step) on the whole Iris set."""
     import numpy as np
 
@@ -72,7 +87,7 @@ def _epoch_time_full(n_layers: int, repeats: int = 50) -> float:
 
     X, y = load_iris()
     X, _, _ = standardize(X)
-    model = build_iris_model(n_layers)
+    model = build_iris_model(n_layers, noise=noise)
     opt = AdamOptimizer(0.05)
     model.train_step(X, y, opt)
     times = []
@@ -122,7 +137,7 @@ def _peer_epoch_time(n_layers: int, X, y, max_seconds: float = 20.0):
     return f"PennyLane {qml.__version__} default.qubit (autograd, broadcast)", min(times)
 
 
-def _plot(history, path: str, acc_train: float, acc_test: float) -> str | None:
+def _plot(history, path: str, acc_train: float, acc_test: float, noise: float = 0.0) -> str | None:
     try:
         import matplotlib
 
@@ -134,7 +149,8 @@ def _plot(history, path: str, acc_train: float, acc_test: float) -> str | None:
     ax.plot(range(1, len(history["loss"]) + 1), history["loss"], lw=2)
     ax.set_xlabel("epoch")
     ax.set_ylabel("cross-entropy loss")
-    ax.set_title(f"pyqml hybrid Iris classifier (train acc {acc_train:.3f}, test acc {acc_test:.3f})")
+    ax.set_title(f"pyqml hybrid Iris classifier{f' (depolarizing p={noise:g})' if noise else ''}\n"
+                 f"train acc {acc_train:.3f}, test acc {acc_test:.3f}")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -143,15 +159,17 @@ def _plot(history, path: str, acc_train: float, acc_test: float) -> str | None:
 
 
 def demo(epochs: int = 100, n_layers: int = 2, stepsize: float = 0.1, seed: int = 0, plot: str | None = None,
-         progress: bool = True, peers: bool = True) -> dict:
-    """Train the hybrid Iris classifier and report; returns the numbers printed."""
+         progress: bool = True, peers: bool = True, noise: float = 0.0) -> dict:
+    """Train the hybrid Iris classifier and report; returns the numbers printed. ``noise`` > 0 trains under
+    a depolarizing noise model of that strength (:func:`iris_noise_model`) on the density-matrix method."""
     t_import = time.perf_counter()
     import numpy as np
 
     from .qml.optimizers import AdamOptimizer
 
+    nm = iris_noise_model(noise)
     Xtr, Xte, ytr, yte = iris_split(seed=seed)
-    model = build_iris_model(n_layers, seed)
+    model = build_iris_model(n_layers, seed, nm)
     t_built = time.perf_counter()
     show_bar = progress
     if progress:
@@ -168,12 +186,17 @@ def demo(epochs: int = 100, n_layers: int = 2, stepsize: float = 0.1, seed: int 
     total = time.perf_counter() - _T_START + before
     per_epoch = float(np.median(history["epoch_time"]))
     mean_epoch = float(np.mean(history["epoch_time"][1:] or history["epoch_time"]))  # after the first (tracing)
-    full_epoch = _epoch_time_full(n_layers)
+    full_epoch = _epoch_time_full(n_layers, repeats=50 if nm is None else 10, noise=nm)
     out = {"train_accuracy": acc_train, "test_accuracy": acc_test, "epochs": epochs,
            "time_per_epoch_s": per_epoch, "mean_epoch_s": mean_epoch, "epoch_150_rows_s": full_epoch,
            "training_s": t_train,
-           "startup_s": t_built - _T_START + before, "total_s": total, "final_loss": history["loss"][-1]}
+           "startup_s": t_built - _T_START + before, "total_s": total, "final_loss": history["loss"][-1],
+           "noise": float(noise)}
     print(f"hybrid Iris classifier: AngleEmbedding + StronglyEntanglingLayers({n_layers}) on 4 wires -> Dense(4, 3)")
+    if nm is not None:
+        print(f"  noise: DepolarizingChannel({noise:g}) on each wire after every gate, method "
+              f"{model.net.layers[0].compiled(4).executor().method!r} (adjoint gradients "
+              f"through the channels)")
     print(f"  rows: {len(ytr)} train / {len(yte)} test, {epochs} epochs of Adam(stepsize={stepsize})")
     print(f"  final loss {history['loss'][-1]:.4f}; accuracy: train {acc_train:.3f}, test {acc_test:.3f}")
     print(f"  time per epoch (values + gradients + step): median {per_epoch * 1e3:.3f} ms "
@@ -181,7 +204,10 @@ def demo(epochs: int = 100, n_layers: int = 2, stepsize: float = 0.1, seed: int 
     print(f"  start-up {1e3 * out['startup_s']:.0f} ms (interpreter + import pyqml {1e3 * before:.0f} ms, "
           f"data + model {1e3 * (t_built - t_import):.0f} ms), training {1e3 * t_train:.0f} ms, "
           f"total {1e3 * total:.0f} ms")
-    if peers:
+    if peers and nm is not None:
+        print("  peers: not timed with noise (the PennyLane peer is the noiseless default.qubit; "
+              "bench/densitymatrix_bench.py times default.mixed)")
+    elif peers:
         name, t_peer = _peer_epoch_time(n_layers, Xtr, ytr)
         if name is None:
             print("  peers: none installed (pip install pennylane to compare)")
@@ -189,7 +215,7 @@ def demo(epochs: int = 100, n_layers: int = 2, stepsize: float = 0.1, seed: int 
             print(f"  peer: {name}: {t_peer * 1e3:.1f} ms per epoch ({t_peer / per_epoch:.0f}x pyqml)")
             out["peer"], out["peer_epoch_s"] = name, t_peer
     if plot:
-        saved = _plot(history, plot, acc_train, acc_test)
+        saved = _plot(history, plot, acc_train, acc_test, noise)
         if saved:
             print(f"  training curve saved to {saved}")
         else:
@@ -210,14 +236,19 @@ def main(argv=None) -> int:
     d.add_argument("--no-plot", action="store_true")
     d.add_argument("--no-progress", action="store_true")
     d.add_argument("--no-peers", action="store_true", help="do not time PennyLane even if installed")
+    d.add_argument("--noise", type=float, default=0.0, metavar="P",
+                   help="train under DepolarizingChannel(P) on each wire after every gate (density matrix)")
     args = parser.parse_args(argv)
     if args.command != "demo":
         parser.print_help()
         return 0 if args.command is None else 2
     if args.epochs < 1 or args.layers < 1:
         parser.error("--epochs and --layers must be positive")
+    if not 0.0 <= args.noise <= 0.75:
+        parser.error(f"--noise must lie in [0, 0.75] (a depolarizing probability), got {args.noise}")
     demo(epochs=args.epochs, n_layers=args.layers, stepsize=args.stepsize, seed=args.seed,
-         plot=None if args.no_plot else args.plot, progress=not args.no_progress, peers=not args.no_peers)
+         plot=None if args.no_plot else args.plot, progress=not args.no_progress, peers=not args.no_peers,
+         noise=args.noise)
     return 0
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import _core
 from ..frontend.execution import Estimate, Executor, register_method
+from ..frontend.noise import apply_noise
 
 # The widest register the engine addresses; the memory guard decides below it.
 MAX_WIRES = int(_core.DM_MAX_WIRES)
@@ -30,7 +31,7 @@ class DensityMatrixExecutor(Executor):
     def __init__(self, circuit, observables, precision: str = "complex128", **options):
         super().__init__(circuit, observables, precision, **options)
         noise = self.method_options.get("noise")
-        self.noisy_circuit = circuit if noise is None else _as_noise_model(noise).apply(circuit)
+        self.noisy_circuit = apply_noise(circuit, noise)
         self._sim = _core.DensityMatrix(self.noisy_circuit.core, [o.core_terms() for o in self.observables],
                                         precision)
 
@@ -52,7 +53,8 @@ class DensityMatrixExecutor(Executor):
             return Estimate.refused(f"{mats:g} density matri{'x' if mats == 1 else 'ces'} of 4^{n} amplitudes "
                                     f"need {need:.4g} bytes, over the memory limit of {limit:.4g} bytes")
         # Each gate touches every amplitude twice (ket and bra side), 4 complex multiply-adds each.
-        flops = 64.0 * max(1, len(circuit.ops)) * 4.0**n * mats
+        n_ops = len(apply_noise(circuit, details.get("noise")).ops)
+        flops = 64.0 * max(1, n_ops) * 4.0**n * mats
         return Estimate(flops, need)
 
     def expval(self, weights, inputs=None) -> np.ndarray:
@@ -87,14 +89,6 @@ class DensityMatrixExecutor(Executor):
     def cost(self) -> float:
         """Estimated amplitude updates of one forward pass."""
         return 2.0 * float(len(self.noisy_circuit.ops)) * 4.0 ** self.circuit.n_wires
-
-
-def _as_noise_model(noise):
-    from ..frontend.noise import NoiseModel
-
-    if not isinstance(noise, NoiseModel):
-        raise TypeError(f"noise= takes a pyqml.NoiseModel, got {type(noise).__name__}")
-    return noise
 
 
 register_method(DensityMatrixExecutor)

@@ -46,6 +46,9 @@ KNOWN_OPTIONS = ("optimize", "max_bond", "cutoff", "cutoff_mode", "noise", "shot
 SMALL_REGISTER = 12
 # Noisy registers this small run on the density matrix under "auto".
 SMALL_NOISY_REGISTER = 6
+# Noisy registers up to this width plan a network under "auto" only where it can gain over the dense methods
+# (``Executor.considered``: the tensor network, when some light cone leaves wires out).
+NOISY_DENSE_REGISTER = 20
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,12 @@ class Executor(abc.ABC):
     def estimate(cls, circuit, observables, measurement: str, precision: str, **details) -> Estimate:
         """Cost of ``measurement`` on ``circuit``; ``details`` holds the method's options and the
         measurement's arguments (``wires=``, ``shots=``)."""
+
+    @classmethod
+    def considered(cls, circuit, observables, measurement: str, options: dict) -> bool:
+        """Whether "auto" should ask this method for an estimate at all (a method whose estimate is itself
+        costly, like planning a network, may decline cases where it cannot win)."""
+        return True
 
     @property
     def n_observables(self) -> int:
@@ -241,13 +250,14 @@ def make_executor(circuit, observables, method: str, precision: str, measurement
 
 
 def estimates(circuit, observables, measurement: str, precision: str, options: dict | None = None,
-              **details) -> dict[str, Estimate]:
-    """Every method's estimate for ``measurement`` (methods that do not support it are left out)."""
+              methods=None, **details) -> dict[str, Estimate]:
+    """Every method's estimate for ``measurement`` (methods that do not support it are left out; ``methods``:
+    only those)."""
     options = options or {}
     out = {}
     noisy = is_noisy(circuit, options)
     for name in methods_supporting(measurement):
-        if noisy and not _METHODS[name].simulates_noise:
+        if noisy and not _METHODS[name].simulates_noise or methods is not None and name not in methods:
             continue
         try:
             out[name] = _METHODS[name].estimate(circuit, observables, measurement, precision,
@@ -285,7 +295,10 @@ def choose_method(circuit, observables, precision: str = "complex128", measureme
         return "statevector"
     if circuit.n_wires <= SMALL_NOISY_REGISTER and "densitymatrix" in can:
         return "densitymatrix"  # 4^n amplitudes: cheaper than planning any network at this size
-    ests = estimates(circuit, observables, measurement, precision, options, **details)
+    can = [n for n in can if _METHODS[n].considered(circuit, observables, measurement, options or {})] or can
+    if len(can) == 1:
+        return can[0]
+    ests = estimates(circuit, observables, measurement, precision, options, methods=can, **details)
     feasible = [(e.flops, i, n) for i, (n, e) in enumerate(ests.items()) if e.feasible]
     if not feasible:
         reasons = "; ".join(f"{n}: {e.reason}" for n, e in ests.items())

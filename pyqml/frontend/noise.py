@@ -13,8 +13,9 @@ the scikit-learn estimators::
 
     pq.expval(circuit, obs, weights=w, noise=nm)                # runs on a method that simulates noise
 
-The noisy circuit is built once per (circuit, noise model) with the executor; the circuit itself is left as
-it was. A readout error is a ``BitFlip(p)`` on every wire at the end of the circuit, so it acts on every
+The noisy circuit is built once per (circuit, noise model) by :func:`apply_noise`, which every method that
+takes ``noise=`` calls (the density matrix, the noisy light-cone tensor network, trajectories); the circuit
+itself is left as it was. A readout error is a ``BitFlip(p)`` on every wire at the end of the circuit, so it acts on every
 measurement (probabilities, samples and expectation values alike), as PennyLane's ``readout_prob`` does.
 """
 from __future__ import annotations
@@ -186,3 +187,25 @@ class NoiseModel:
             parts.append(f"readout error {self._readout}")
         return f"NoiseModel({'; '.join(parts) or 'no noise'})"
 
+
+
+def as_noise_model(noise) -> NoiseModel:
+    """``noise`` itself when it is a :class:`NoiseModel`; a TypeError naming what was given otherwise."""
+    if not isinstance(noise, NoiseModel):
+        raise TypeError(f"noise= takes a pyqml.NoiseModel, got {type(noise).__name__}")
+    return noise
+
+
+def apply_noise(circuit: Circuit, noise) -> Circuit:
+    """The circuit a method simulates for ``noise=``: ``circuit`` itself when ``noise`` is None, else
+    ``noise.apply(circuit)``, built once per (circuit, model) and kept with the circuit's executors (so it is
+    rebuilt when the circuit changes)."""
+    if noise is None:
+        return circuit
+    model = as_noise_model(noise)
+    key = ("noisy circuit", model)
+    noisy = circuit._executors.get(key)
+    if noisy is None:
+        noisy = model.apply(circuit)
+        circuit._executors[key] = noisy
+    return noisy

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import _core
 from ..frontend.execution import Estimate, Executor, register_method
+from ..frontend.noise import apply_noise
 from .network import StructurePlan, check_optimize, plan_for, plans_for, slice_target
 from .slicing import check_target_size
 
@@ -99,11 +100,16 @@ class TensorNetExecutor(Executor):
         Slice every plan so that no tensor of a slice has more than this many complex elements
         (``pyqml/tensornet/slicing.py``). None (the default): slice only the plans whose gradient call would
         not fit in the memory limit, until it takes at most half of it.
+    noise : pyqml.NoiseModel or None
+        Channels added after the circuit's gates and the readout error (``NoiseModel.apply``); the executor
+        then works on that noisy circuit (``self.circuit``). Expectation values, variances, probabilities
+        and gradients include the readout error (a bit flip on every wire before measuring); amplitudes and
+        samples of a noisy circuit are refused.
     """
 
     method = "tensornet"
     supports = frozenset({"expval", "var", "probs", "sample", "amplitude", "jacobian", "vjp"})
-    options = {"optimize": "auto", "fuse": True, "target_size": None}
+    options = {"optimize": "auto", "fuse": True, "target_size": None, "noise": None}
     # Noise channels: expectation values (and var, probs, gradients) through the doubled network of each cone,
     # a channel being one superoperator tensor on its wires' ket and bra lines (cpp/include/pyqml/tensornet/
     # network.hpp). Amplitudes and samples of a noisy circuit are refused.
@@ -111,13 +117,14 @@ class TensorNetExecutor(Executor):
 
     def __init__(self, circuit, observables, precision: str = "complex128", optimize: str = "auto",
                  refuse_oversized: bool = True, progress=None, max_time: float | None = None, fuse: bool = True,
-                 target_size=None):
+                 target_size=None, noise=None):
         check_optimize(optimize)
         check_target_size(target_size)
         from ..frontend.observables import as_observable
 
+        circuit = apply_noise(circuit, noise)
         super().__init__(circuit, [as_observable(o) for o in observables], precision, optimize=optimize,
-                         fuse=bool(fuse), target_size=target_size)
+                         fuse=bool(fuse), target_size=target_size, noise=noise)
         self.optimize = optimize
         self.fuse = bool(fuse)
         self.target_size = target_size
@@ -169,11 +176,31 @@ class TensorNetExecutor(Executor):
                 f"{need:.4g} bytes, over the memory limit of {limit:.4g} bytes")
 
     @classmethod
+    def considered(cls, circuit, observables, measurement: str, options: dict) -> bool:
+        """Under "auto", a noisy register of at most ``NOISY_DENSE_REGISTER`` wires is planned only when every
+        light cone of the observables' Pauli words leaves wires out: a cone over the whole register gains nothing over the
+        density matrix and trajectories, and its doubled network is slow to plan (seconds to a minute at
+        10-16 wires). The cones come from the engine's cone walk, without planning."""
+        from ..frontend.execution import NOISY_DENSE_REGISTER, is_noisy
+        from ..frontend.observables import as_observable
+
+        if measurement not in ("expval", "jacobian", "vjp", "var") or not is_noisy(circuit, options):
+            return True
+        if circuit.n_wires > NOISY_DENSE_REGISTER:
+            return True
+        noisy = apply_noise(circuit, options.get("noise"))
+        terms = [as_observable(o).core_terms() for o in observables]
+        cones = _core.TensorNet(noisy.core, terms, "complex128", bool(options.get("fuse", True))).cones()
+        return all(len(cone[1]) < circuit.n_wires for cone in cones)
+
+    @classmethod
     def estimate(cls, circuit, observables, measurement: str, precision: str, optimize: str = "auto",
-                 fuse: bool = True, wires=None, shots=None, target_size=None, **_) -> Estimate:
+                 fuse: bool = True, wires=None, shots=None, target_size=None, noise=None, **_) -> Estimate:
         """Flops and peak bytes from the plans themselves (planning them, cached, on the way)."""
         from ..frontend.execution import is_noisy
         from ..frontend.observables import Observable
+
+        circuit = apply_noise(circuit, noise)
 
         grad = measurement in ("jacobian", "vjp")
         factor = 1.0
@@ -288,12 +315,12 @@ register_method(TensorNetExecutor)
 
 
 def plan(circuit, observables=None, *args, precision: str = "complex128", optimize: str = "auto",
-         progress=None, max_time: float | None = None, fuse: bool = True, target_size=None,
+         progress=None, max_time: float | None = None, fuse: bool = True, target_size=None, noise=None,
          **kwargs) -> TensorNetPlan:
     """The tensor-network plan for ``observables`` on ``circuit``: light cones, contraction trees, flops,
     width and estimated peak memory, computed without contracting anything. ``fuse=False`` plans every op on
-    its own and ``target_size=`` slices the plans to that many complex elements per tensor (see
-    :class:`TensorNetExecutor`); without it, plans over the memory limit are sliced to fit (the plan's
+    its own and ``target_size=`` slices the plans to that many complex elements per tensor and ``noise=``
+    plans the circuit with a noise model's channels (see :class:`TensorNetExecutor`); without it, plans over the memory limit are sliced to fit (the plan's
     ``slices`` and ``flop_overhead`` say how much).
 
     ``circuit`` may be a :class:`pyqml.QNode` followed by its arguments (as for calling it); the observables
@@ -319,6 +346,7 @@ def plan(circuit, observables=None, *args, precision: str = "complex128", optimi
         optimize = cq.qnode.options.get("optimize", optimize)
         fuse = cq.qnode.options.get("fuse", fuse)
         target_size = cq.qnode.options.get("target_size", target_size)
+        noise = cq.qnode.options.get("noise", noise)
     else:
         if observables is None:
             raise TypeError("pq.plan(circuit, observables) or pq.plan(qnode, *args)")
@@ -327,4 +355,4 @@ def plan(circuit, observables=None, *args, precision: str = "complex128", optimi
         obs = observables if isinstance(observables, (list, tuple)) else [observables]
         obs = [as_observable(o) for o in obs]
     return TensorNetExecutor(circuit, obs, precision, optimize, refuse_oversized=False, progress=progress,
-                             max_time=max_time, fuse=fuse, target_size=target_size).plan()
+                             max_time=max_time, fuse=fuse, target_size=target_size, noise=noise).plan()

@@ -10,7 +10,9 @@ damping channels the trajectory's norm carries the importance weight. Gradients 
 own parameters hold ``q`` at the bound values (still unbiased: ``E_q[df/dp] = d<O>/dp``). The full
 derivation is in ``cpp/include/pyqml/trajectories/trajectories.hpp``.
 
-Options: ``trajectories`` (per row, default 1000) and ``seed`` (default 0): trajectory ``t`` of row ``r`` draws
+Options: ``trajectories`` (per row, default 1000), ``seed`` (default 0) and ``noise`` (a
+:class:`pyqml.NoiseModel`: its channels and readout error are added to the circuit, as for the density
+matrix, and the executor works on that noisy circuit, ``self.circuit``): trajectory ``t`` of row ``r`` draws
 from a generator seeded by (seed, r, t), so a call is reproducible and independent of the thread count.
 The standard error of the mean over trajectories comes with ``expval_stderr`` and ``jacobian_stderr`` (and
 ``pq.expval(..., method="trajectories", return_stderr=True)``).
@@ -21,6 +23,7 @@ import numpy as np
 
 from .. import _core
 from ..frontend.execution import Estimate, Executor, register_method
+from ..frontend.noise import apply_noise
 
 MAX_WIRES = int(_core.SV_MAX_WIRES)
 
@@ -45,16 +48,21 @@ class TrajectoriesExecutor(Executor):
         Trajectories per row (default 1000); the standard error falls as ``1 / sqrt(trajectories)``.
     seed : int
         Seed of the Kraus draws (default 0).
+    noise : pyqml.NoiseModel or None
+        Channels after the circuit's gates and a readout error (a bit flip on every wire before measuring).
     """
 
     method = "trajectories"
     supports = frozenset({"expval", "jacobian", "vjp"})
-    options = {"trajectories": 1000, "seed": 0}
+    options = {"trajectories": 1000, "seed": 0, "noise": None}
     simulates_noise = True
 
-    def __init__(self, circuit, observables, precision: str = "complex128", trajectories: int = 1000, seed: int = 0):
+    def __init__(self, circuit, observables, precision: str = "complex128", trajectories: int = 1000, seed: int = 0,
+                 noise=None):
         self.n_trajectories, self.seed = _check_trajectories(trajectories, seed)
-        super().__init__(circuit, observables, precision, trajectories=self.n_trajectories, seed=self.seed)
+        circuit = apply_noise(circuit, noise)
+        super().__init__(circuit, observables, precision, trajectories=self.n_trajectories, seed=self.seed,
+                         noise=noise)
         if circuit.n_wires > MAX_WIRES:
             raise ValueError(f"the trajectories method simulates at most {MAX_WIRES} wires, the circuit has "
                              f"{circuit.n_wires}")
@@ -62,9 +70,10 @@ class TrajectoriesExecutor(Executor):
 
     @classmethod
     def estimate(cls, circuit, observables, measurement: str, precision: str, trajectories: int = 1000,
-                 seed: int = 0, **details) -> Estimate:
+                 seed: int = 0, noise=None, **details) -> Estimate:
         from ..frontend.execution import is_noisy
 
+        circuit = apply_noise(circuit, noise)
         n = circuit.n_wires
         if measurement not in cls.supports:
             return Estimate.refused(f"the trajectories method does not compute {measurement}")

@@ -379,7 +379,7 @@ def test_auto_chooses_densitymatrix_for_noise():
     np.testing.assert_allclose(pq.expval(clean, [pq.Z(0)], weights=np.zeros(0), noise=nm), [0.8 * np.cos(0.3)],
                                atol=1e-14)
     with pytest.raises(ValueError, match="method 'statevector' does not take the option 'noise'; methods that do: "
-                                         "'densitymatrix'"):
+                                         "'tensornet', 'densitymatrix', 'trajectories'"):
         pq.expval(clean, [pq.Z(0)], weights=np.zeros(0), noise=nm, method="statevector")
     with pytest.raises(ValueError, match="'statevector' does not simulate noise channels; methods that do: "
                                          ".*'densitymatrix'"):
