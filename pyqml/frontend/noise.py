@@ -15,8 +15,8 @@ the scikit-learn estimators::
 
 The noisy circuit is built once per (circuit, noise model) by :func:`apply_noise`, which every method that
 takes ``noise=`` calls (the density matrix, the noisy light-cone tensor network, trajectories); the circuit
-itself is left as it was. A readout error is a ``BitFlip(p)`` on every wire at the end of the circuit, so it acts on every
-measurement (probabilities, samples and expectation values alike), as PennyLane's ``readout_prob`` does.
+itself is left as it was. A readout error is a ``BitFlip(p)`` on every wire at the end of the circuit, so it
+acts on every measurement (probabilities, samples and expectation values alike), as PennyLane's ``readout_prob`` does.
 """
 from __future__ import annotations
 

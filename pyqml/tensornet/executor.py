@@ -178,9 +178,9 @@ class TensorNetExecutor(Executor):
     @classmethod
     def considered(cls, circuit, observables, measurement: str, options: dict) -> bool:
         """Under "auto", a noisy register of at most ``NOISY_DENSE_REGISTER`` wires is planned only when every
-        light cone of the observables' Pauli words leaves wires out: a cone over the whole register gains nothing over the
-        density matrix and trajectories, and its doubled network is slow to plan (seconds to a minute at
-        10-16 wires). The cones come from the engine's cone walk, without planning."""
+        light cone of the observables' Pauli words leaves wires out: a cone over the whole register gains
+        nothing over the density matrix and trajectories, and its doubled network is slow to plan (seconds to
+        a minute at 10-16 wires). The cones come from the engine's cone walk, without planning."""
         from ..frontend.execution import NOISY_DENSE_REGISTER, is_noisy
         from ..frontend.observables import as_observable
 
@@ -320,7 +320,8 @@ def plan(circuit, observables=None, *args, precision: str = "complex128", optimi
     """The tensor-network plan for ``observables`` on ``circuit``: light cones, contraction trees, flops,
     width and estimated peak memory, computed without contracting anything. ``fuse=False`` plans every op on
     its own and ``target_size=`` slices the plans to that many complex elements per tensor and ``noise=``
-    plans the circuit with a noise model's channels (see :class:`TensorNetExecutor`); without it, plans over the memory limit are sliced to fit (the plan's
+    plans the circuit with a noise model's channels (see :class:`TensorNetExecutor`); without
+    ``target_size``, plans over the memory limit are sliced to fit (the plan's
     ``slices`` and ``flop_overhead`` say how much).
 
     ``circuit`` may be a :class:`pyqml.QNode` followed by its arguments (as for calling it); the observables
