@@ -186,7 +186,7 @@ def demo(epochs: int = 100, n_layers: int = 2, stepsize: float = 0.1, seed: int 
     total = time.perf_counter() - _T_START + before
     per_epoch = float(np.median(history["epoch_time"]))
     mean_epoch = float(np.mean(history["epoch_time"][1:] or history["epoch_time"]))  # after the first (tracing)
-    full_epoch = _epoch_time_full(n_layers, repeats=50 if nm is None else 10, noise=nm)
+    full_epoch = _epoch_time_full(n_layers, repeats=50 if nm is None else 5, noise=nm)
     out = {"train_accuracy": acc_train, "test_accuracy": acc_test, "epochs": epochs,
            "time_per_epoch_s": per_epoch, "mean_epoch_s": mean_epoch, "epoch_150_rows_s": full_epoch,
            "training_s": t_train,

@@ -154,7 +154,12 @@ class NoiseModel:
 
     def apply(self, circuit: Circuit) -> Circuit:
         """A new circuit: ``circuit``'s ops with the model's channels after each gate and the readout error
-        at the end. Weights, inputs and derived inputs are the circuit's."""
+        at the end. Weights, inputs and derived inputs are the circuit's. A rule on wires the circuit does
+        not have is refused (ValueError), as a channel on such a wire would be."""
+        for cls, _, _, ws in self._rules:
+            if ws is not None and max(ws) >= circuit.n_wires:
+                raise ValueError(f"noise model: the {cls.name} rule names wire {max(ws)}, out of range for "
+                                 f"{circuit.n_wires} wires")
         ops = []
         for op in circuit.ops:
             ops.append(op)
