@@ -75,3 +75,35 @@ def test_readme_coming_from_pennylane_listing_trains(monkeypatch, capsys):
     assert abs(scope["c"] - costs[-1]) < 1e-10 and costs[-1] < 0.2 * costs[0]
     np.testing.assert_allclose(scope["circuit"](scope["params"], X), a * np.cos(p[0]) * np.cos(p[1]), atol=1e-10)
     assert "step 100" in capsys.readouterr().out
+
+
+def test_readme_noise_listing_runs(monkeypatch):
+    """The "Noise" listing runs as printed: the 300-wire value against the density matrix of the same model
+    on the window [146, 156) that holds the cone of Z_150 Z_151, the trajectories within 4 standard errors of
+    the density matrix."""
+    import numpy as np
+
+    text = (ROOT / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text[text.index("## Noise"):], re.S).group(1)
+    monkeypatch.chdir(ROOT)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    pq, nm, c = scope["pq"], scope["nm"], scope["c"]
+    assert np.asarray(scope["vals"]).size == 32 and np.all(np.abs(scope["vals"]) <= 1)
+    assert scope["d_w"].shape == (c.n_weights,) and np.count_nonzero(scope["d_w"]) > 0
+    lo, hi = 146, 156
+    sub = pq.Circuit(hi - lo)
+    sw = sub.new_weights(2, hi - lo)
+    with sub:
+        for layer in range(2):
+            for i in range(lo, hi):
+                pq.RY(sw[layer, i - lo], wires=i - lo)
+            for half in (0, 1):
+                for i in range(half, 299, 2):
+                    if lo <= i and i + 1 < hi:
+                        pq.CNOT(wires=[i - lo, i + 1 - lo])
+    want = pq.expval(sub, pq.Z(150 - lo) @ pq.Z(151 - lo), weights=np.full(sub.n_weights, 0.3), noise=nm,
+                     method="densitymatrix")
+    assert abs(scope["e"] - want) < 1e-10
+    exact = pq.expval(scope["ghz"], pq.Z(0) @ pq.Z(7), noise=nm, method="densitymatrix")
+    assert 0 < scope["se"] < 0.05 and abs(scope["t"] - exact) <= 4 * scope["se"]
