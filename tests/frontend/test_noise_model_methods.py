@@ -118,6 +118,9 @@ def test_auto_with_a_noise_model_on_a_wide_register_reaches_the_noisy_tensor_net
     obs = [pq.Z(i) @ pq.Z(i + 1)]
     assert choose_method(c, obs, options={"noise": nm}) == "tensornet"
     assert choose_method(c, obs, measurement="jacobian", options={"noise": nm}) == "tensornet"
+    # pq.plan takes the model too: the cone holds the channels next to its gates.
+    noisy_cone, clean_cone = pq.plan(c, obs, noise=nm).cones[0][0], pq.plan(c, obs).cones[0][0]
+    assert len(noisy_cone) > 2 * len(clean_cone) > 0
     w = np.random.default_rng(3).uniform(-np.pi, np.pi, c.n_weights)
     got = pq.expval(c, obs[0], weights=w, noise=nm)
     # The cone of Z_i Z_i+1 (i odd) after two brickwork layers lies in wires [i - 3, i + 5): the same model on
