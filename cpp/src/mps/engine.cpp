@@ -10,6 +10,7 @@
 #include <omp.h>
 #endif
 
+#include "forward.hpp"
 #include "rows.hpp"
 #include "pyqml/common/memory.hpp"
 #include "pyqml/common/threads.hpp"
@@ -235,13 +236,15 @@ double Engine::forward_macs() const {
 template <class R>
 void Engine::expval_t(const Batch& b, double* out, double* info) const {
     const int n = n_wires(), no = n_observables();
+    const Plan plan = make_plan(blocks_, n);
     for_rows<R>(b, row_bytes(false), "expval", [&](int64_t r, const double* angles) {
-        auto st = run<R>(blocks_, n, angles, options_);
+        auto st = run_forward<R>(blocks_, plan, n, angles, options_);
         st.info(info + r * kInfoFields);
-        const double nn = norm2(st);
+        const double nn = center_norm2(st, plan.center);
         for (int o = 0; o < no; ++o) {
             double v = 0;
-            for (const auto& t : observables_[size_t(o)].terms) v += t.coeff * pauli_value(st, letters_of(t, n)).real();
+            for (const auto& t : observables_[size_t(o)].terms)
+                v += t.coeff * pauli_value_canonical(st, letters_of(t, n), plan.center).real();
             out[r * no + o] = v / nn;
         }
     });
@@ -256,8 +259,9 @@ template <class R>
 void Engine::amplitude_t(const Batch& b, const std::vector<int>& bits, cplx* out, double* info) const {
     const int n = n_wires();
     PYQML_REQUIRE(int(bits.size()) == n, "amplitude: " + std::to_string(n) + " bits needed");
+    const Plan plan = make_plan(blocks_, n);
     for_rows<R>(b, row_bytes(false), "amplitude", [&](int64_t r, const double* angles) {
-        auto st = run<R>(blocks_, n, angles, options_);
+        auto st = run_forward<R>(blocks_, plan, n, angles, options_);
         st.info(info + r * kInfoFields);
         std::vector<C<R>> v(1, C<R>(1)), next;
         for (int i = 0; i < n; ++i) {
@@ -267,7 +271,7 @@ void Engine::amplitude_t(const Batch& b, const std::vector<int>& bits, cplx* out
                     2 * A.dr, C<R>(0), next.data(), A.dr);
             v.swap(next);
         }
-        out[r] = cplx(v[0]) / std::sqrt(norm2(st));
+        out[r] = cplx(v[0]) / std::sqrt(center_norm2(st, plan.center));
     });
 }
 
@@ -285,8 +289,9 @@ void Engine::probs_t(const Batch& b, const std::vector<int>& wires, double* out,
     const auto chi = bond_bounds();
     const double widest = chi.empty() ? 1.0 : *std::max_element(chi.begin(), chi.end());
     const double extra = envs * widest * widest * (precision_ == Precision::Double ? 16.0 : 8.0);
+    const Plan plan = make_plan(blocks_, n);
     for_rows<R>(b, row_bytes(false) + 2 * extra, "probs", [&](int64_t r, const double* angles) {
-        auto st = run<R>(blocks_, n, angles, options_);
+        auto st = run_forward<R>(blocks_, plan, n, angles, options_);
         st.info(info + r * kInfoFields);
         // Left environments, one per outcome of the measured wires met so far (bits in site order).
         std::vector<std::vector<C<R>>> E(1, std::vector<C<R>>(1, C<R>(1)));
@@ -343,23 +348,23 @@ void Engine::sample_t(const Batch& b, const std::vector<int>& wires, int64_t sho
     const double widest = chi.empty() ? 1.0 : *std::max_element(chi.begin(), chi.end());
     const double elem = precision_ == Precision::Double ? 16.0 : 8.0;
     const double extra = (4.0 * double(shots) * widest + double(n) * widest * widest) * elem + double(shots) * n;
+    const Plan plan = make_plan(blocks_, n);
     for_rows<R>(b, row_bytes(false) + extra, "sample", [&](int64_t r, const double* angles) {
-        auto st = run<R>(blocks_, n, angles, options_);
+        State<R> st = product_state<R>(n);
+        Forward<R> fw(blocks_, plan, angles, options_);
+        fw.run(st);
         st.info(info + r * kInfoFields);
-        std::vector<std::vector<C<R>>> Renv(size_t(n) + 1);
-        Renv[size_t(n)].assign(1, C<R>(1));
-        std::vector<C<R>> tmp;
-        for (int i = n - 1; i >= 0; --i) {
-            const auto& A = st.s[size_t(i)];
-            Renv[size_t(i)].assign(size_t(A.dl) * A.dl, C<R>(0));
-            transfer_right(A, Renv[size_t(i) + 1].data(), PauliAction{}, Renv[size_t(i)].data(), tmp);
-        }
+        // The centre to site 0: every later site a right isometry, so the norm of what follows a prefix is
+        // the plain norm of the prefix's row vector (no right environments).
+        fw.move_center(st, plan.center, 0);
         std::mt19937_64 rng(seed + uint64_t(r));
         std::uniform_real_distribution<double> u(0.0, 1.0);
         const int64_t S = shots;
-        std::vector<C<R>> V(size_t(S), C<R>(1)), W[2], WR;
+        std::vector<C<R>> V(size_t(S), C<R>(1)), W[2];
         std::vector<int8_t> bits(size_t(S) * n);
-        for (int i = 0; i < n; ++i) {
+        // sites after the last sampled wire are marginalised by their isometries: not visited
+        const int last = k ? *std::max_element(wires.begin(), wires.end()) : -1;
+        for (int i = 0; i <= last; ++i) {
             const auto& A = st.s[size_t(i)];
             const int dl = A.dl, dr = A.dr;
             std::vector<double> q[2];
@@ -367,14 +372,11 @@ void Engine::sample_t(const Batch& b, const std::vector<int>& wires, int64_t sho
                 W[s].assign(size_t(S) * dr, C<R>(0));
                 gemm<R>(Tr::N, Tr::N, int(S), dr, dl, C<R>(1), V.data(), dl, A.t.data() + size_t(s) * dr, 2 * dr, C<R>(0),
                         W[s].data(), dr);
-                WR.assign(size_t(S) * dr, C<R>(0));
-                gemm<R>(Tr::N, Tr::T, int(S), dr, dr, C<R>(1), W[s].data(), dr, Renv[size_t(i) + 1].data(), dr, C<R>(0),
-                        WR.data(), dr);
                 q[s].assign(size_t(S), 0.0);
                 for (int64_t t = 0; t < S; ++t) {
                     double acc = 0;
-                    for (int c = 0; c < dr; ++c)
-                        acc += double((WR[size_t(t) * dr + c] * std::conj(W[s][size_t(t) * dr + c])).real());
+                    const C<R>* row = W[s].data() + size_t(t) * dr;
+                    for (int c = 0; c < dr; ++c) acc += double(std::norm(row[c]));
                     q[s][size_t(t)] = std::max(0.0, acc);
                 }
             }
@@ -403,8 +405,9 @@ void Engine::sample(const Batch& b, const std::vector<int>& wires, int64_t shots
 template <class R>
 void Engine::entropies_t(const Batch& b, double* out, double* info) const {
     const int n = n_wires();
+    const Plan plan = make_plan(blocks_, n);
     for_rows<R>(b, 2 * row_bytes(false), "entropies", [&](int64_t r, const double* angles) {
-        auto st = run<R>(blocks_, n, angles, options_);
+        auto st = run_forward<R>(blocks_, plan, n, angles, options_);
         st.info(info + r * kInfoFields);
         // The centre to site 0 (exact moves), then a right sweep reading each bond's Schmidt coefficients.
         int center = n - 1;
@@ -452,15 +455,16 @@ void Engine::overlaps_t(const Batch& a, const Batch& b, cplx* out, double* info)
     check_memory(double(a.rows + b.rows) * per, "mps overlaps: the MPS of " + std::to_string(a.rows + b.rows) + " rows");
     std::vector<State<R>> SA(size_t(a.rows)), SB(size_t(b.rows));
     std::vector<double> na(size_t(a.rows)), nb(size_t(b.rows));
+    const Plan plan = make_plan(blocks_, n);
     for_rows<R>(a, 0.0, "overlaps", [&](int64_t r, const double* angles) {
-        SA[size_t(r)] = run<R>(blocks_, n, angles, options_);
+        SA[size_t(r)] = run_forward<R>(blocks_, plan, n, angles, options_);
         SA[size_t(r)].info(info + r * kInfoFields);
-        na[size_t(r)] = norm2(SA[size_t(r)]);
+        na[size_t(r)] = center_norm2(SA[size_t(r)], plan.center);
     });
     for_rows<R>(b, 0.0, "overlaps", [&](int64_t r, const double* angles) {
-        SB[size_t(r)] = run<R>(blocks_, n, angles, options_);
+        SB[size_t(r)] = run_forward<R>(blocks_, plan, n, angles, options_);
         SB[size_t(r)].info(info + (a.rows + r) * kInfoFields);
-        nb[size_t(r)] = norm2(SB[size_t(r)]);
+        nb[size_t(r)] = center_norm2(SB[size_t(r)], plan.center);
     });
     const int64_t pairs = a.rows * b.rows;
     const int workers = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(max_threads(), pairs)));
