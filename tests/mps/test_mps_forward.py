@@ -111,3 +111,38 @@ def test_samples_of_a_prefix_follow_the_distribution():
     keep = p_all * 4000 > 5
     chi2 = np.sum((counts[keep] - 4000 * p_all[keep]) ** 2 / (4000 * p_all[keep]))
     assert chi2 < stats.chi2.ppf(0.9999, keep.sum() - 1)
+
+
+def test_splits_without_truncation_find_the_schmidt_rank():
+    """Splits that cannot truncate take a pivoted QR: the bond still drops to the Schmidt rank (1 for a
+    product state, 2 for GHZ), through both centre directions and the swap network."""
+    n = 9
+    c = pq.Circuit(n)
+    w = c.new_weights(n)
+    with c:
+        for q in range(n):
+            pq.RY(w[q], wires=q)
+        for q in range(n - 1):
+            pq.CNOT(wires=[q, q + 1])
+        for q in reversed(range(n - 1)):
+            pq.CNOT(wires=[q, q + 1])  # undoes the ladder: a product state again
+        pq.CZ(wires=[0, n - 1])
+        pq.CZ(wires=[0, n - 1])
+    rng = np.random.default_rng(41)
+    wv = rng.uniform(-np.pi, np.pi, n)
+    obs = [pq.Z(0) @ pq.Z(n - 1), pq.X(4)]
+    ex = c.executor(obs, "mps")
+    np.testing.assert_allclose(ex.expval(wv), c.executor(obs, "statevector").expval(wv), atol=1e-12)
+    assert ex.last_info.max_bond[0] == 2  # inside the ladder
+    g = pq.Circuit(n)
+    with g:
+        pq.Hadamard(wires=4)
+        for q in range(4, n - 1):
+            pq.CNOT(wires=[q, q + 1])
+        for q in reversed(range(4)):
+            pq.CNOT(wires=[q + 1, q])
+        pq.SWAP(wires=[0, 8])
+    ex = g.executor([pq.Observable({tuple((q, "X") for q in range(n)): 1.0})], "mps")
+    np.testing.assert_allclose(ex.expval(np.zeros(0)), [[1.0]], atol=1e-12)
+    assert ex.last_info.max_bond[0] == 2
+    np.testing.assert_allclose(ex.entropies(np.zeros(0))[0], np.log(2), atol=1e-12)

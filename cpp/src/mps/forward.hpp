@@ -153,6 +153,27 @@ struct Lapack {
         if constexpr (std::is_same_v<R, double>) return scipy_LAPACKE_zgeqrf_work(LAPACK_COL_MAJOR, m, n, a, m, tau, work.data(), lw);
         else return scipy_LAPACKE_cgeqrf_work(LAPACK_COL_MAJOR, m, n, a, m, tau, work.data(), lw);
     }
+    // QR with column pivoting of a column-major m x n matrix (lda = m): a P = Q R, jpvt 1-based.
+    int geqp3(int m, int n, C<R>* a, int* jpvt, C<R>* tau) {
+        rwork.resize(size_t(std::max(1, 2 * n)));
+        std::fill(jpvt, jpvt + n, 0);
+        int& lw = lwork[key(3, m, n)];
+        if (lw == 0) {
+            C<R> q;
+            int info;
+            if constexpr (std::is_same_v<R, double>)
+                info = scipy_LAPACKE_zgeqp3_work(LAPACK_COL_MAJOR, m, n, a, m, jpvt, tau, &q, -1, rwork.data());
+            else
+                info = scipy_LAPACKE_cgeqp3_work(LAPACK_COL_MAJOR, m, n, a, m, jpvt, tau, &q, -1, rwork.data());
+            if (info != 0) return info;
+            lw = std::max(1, int(std::real(q)) + 1);
+        }
+        if (int(work.size()) < lw) work.resize(size_t(lw));
+        if constexpr (std::is_same_v<R, double>)
+            return scipy_LAPACKE_zgeqp3_work(LAPACK_COL_MAJOR, m, n, a, m, jpvt, tau, work.data(), lw, rwork.data());
+        else
+            return scipy_LAPACKE_cgeqp3_work(LAPACK_COL_MAJOR, m, n, a, m, jpvt, tau, work.data(), lw, rwork.data());
+    }
     int ungqr(int m, int r, C<R>* a, const C<R>* tau) {
         int& lw = lwork[key(2, m, r)];
         if (lw == 0) {
@@ -174,6 +195,7 @@ struct Workspace {
     Lapack<R> lapack;
     std::vector<C<R>> a, t1, t2, t3, u, vt, tau;
     std::vector<R> s;
+    std::vector<int> jpvt;
 };
 
 inline void check_info(int info, const char* what, int m, int n) {
@@ -235,6 +257,66 @@ int lq_rows(int m, int n, const C<R>* M, std::vector<C<R>>& l, std::vector<C<R>>
     check_info(w.lapack.ungqr(n, r, q.data(), w.tau.data()), "LQ", m, n);
     q.resize(size_t(r) * n);  // Q' (n x r) column-major = Q (r x n) row-major, contiguous
     return r;
+}
+
+// A split that cannot truncate (no cutoff, min(m, n) <= max_bond) needs no singular values: a QR with
+// column pivoting, M P = Q R with |R_00| >= |R_11| >= ..., keeps the rows of R above the rounding floor
+// (every dropped column of the trailing block has norm <= |R_rr|, so the dropped part is below
+// sqrt(n) * floor * |R_00|, the SVD's own floor up to that factor). Centre right: X = Q_r (left isometry),
+// Y = R_r P^T. Centre left: the same on M^H (whose column-major memory is conj(M)'s row-major memory),
+// X = P R_r^H, Y = Q_r^H (right isometry).
+template <class R>
+Cut split_qr(int m, int n, const C<R>* M, bool right, std::vector<C<R>>& X, std::vector<C<R>>& Y, Workspace<R>& w) {
+    const int rows = right ? m : n, cols = right ? n : m;  // of the column-major matrix factorised
+    auto& a = w.t3;
+    a.resize(size_t(m) * n);
+    double total = 0;
+    if (right) {
+        for (int i = 0; i < m; ++i)
+            for (int j = 0; j < n; ++j) a[size_t(j) * m + i] = M[size_t(i) * n + j];
+    } else {
+        for (size_t e = 0; e < size_t(m) * n; ++e) a[e] = std::conj(M[e]);
+    }
+    for (const auto& v : a) total += double(std::norm(v));
+    const int mn = std::min(rows, cols);
+    w.tau.resize(size_t(std::max(1, mn)));
+    w.jpvt.resize(size_t(std::max(1, cols)));
+    check_info(w.lapack.geqp3(rows, cols, a.data(), w.jpvt.data(), w.tau.data()), "QR", m, n);
+    Cut cut;
+    int r = 0;
+    const double floor = zero_threshold<R>() * std::abs(a[0]);
+    while (r < mn && std::abs(a[size_t(r) * rows + r]) > floor) ++r;
+    r = std::max(r, 1);
+    double disc = 0;
+    for (int j = r; j < cols; ++j)
+        for (int i = r; i <= std::min(j, mn - 1); ++i) disc += double(std::norm(a[size_t(j) * rows + i]));
+    cut.kept = r;
+    cut.eps = total > 0 ? disc / total : 0.0;
+    cut.truncated = false;
+    // R rows 0..r-1 (upper triangle, column j of a at position j * rows) -> the non-isometric factor
+    if (right) {
+        Y.assign(size_t(r) * n, C<R>(0));
+        for (int j = 0; j < n; ++j) {
+            const int c = w.jpvt[size_t(j)] - 1;
+            for (int i = 0; i <= std::min(j, r - 1); ++i) Y[size_t(i) * n + c] = a[size_t(j) * rows + i];
+        }
+    } else {
+        X.assign(size_t(m) * r, C<R>(0));
+        for (int p = 0; p < m; ++p) {
+            const int row = w.jpvt[size_t(p)] - 1;
+            for (int k = 0; k <= std::min(p, r - 1); ++k) X[size_t(row) * r + k] = std::conj(a[size_t(p) * rows + k]);
+        }
+    }
+    check_info(w.lapack.ungqr(rows, r, a.data(), w.tau.data()), "QR", m, n);
+    if (right) {
+        X.resize(size_t(m) * r);
+        for (int i = 0; i < m; ++i)
+            for (int j = 0; j < r; ++j) X[size_t(i) * r + j] = a[size_t(j) * m + i];
+    } else {
+        Y.resize(size_t(r) * n);
+        for (size_t e = 0; e < size_t(r) * n; ++e) Y[e] = std::conj(a[e]);
+    }
+    return cut;
 }
 
 // out[a, s, b] = sum_s' G[s, s'] T[a, s', b] (G: d x d in R precision, zeros skipped).
@@ -355,6 +437,11 @@ private:
         }
     }
 
+    // Whether a split of an m x n matrix cannot truncate (then a pivoted QR replaces the SVD).
+    bool exact_split(int m, int n) const {
+        return o_.cutoff == 0 && (o_.max_bond == 0 || std::min(m, n) <= o_.max_bond);
+    }
+
     void note(State<R>& st, const Cut& cut) {
         st.record(cut.eps);
         st.truncated = st.truncated || cut.truncated;
@@ -384,7 +471,7 @@ private:
         const auto g = block_matrix(b, angles_);
         if (b.k == 2) {
             const int dl = blk[0].dl, D = blk[0].dr, dr = blk[1].dr;
-            if (s.rank * D < std::min(2 * dl, 2 * dr)) {
+            if (!exact_split(2 * dl, 2 * dr) && s.rank * D < std::min(2 * dl, 2 * dr)) {
                 reduced(b, g, blk, st);
                 return;
             }
@@ -408,9 +495,14 @@ private:
             const int half = T.d / 2;
             const int m = b.center_right ? T.dl * 2 : T.dl * half;
             const int n = b.center_right ? half * T.dr : 2 * T.dr;
-            svd_rows(m, n, T.t.data(), w_);
             std::vector<C<R>> X, Y;
-            const Cut cut = cut_and_split(m, n, b.center_right, X, Y);
+            Cut cut;
+            if (exact_split(m, n)) {
+                cut = split_qr(m, n, T.t.data(), b.center_right, X, Y, w_);
+            } else {
+                svd_rows(m, n, T.t.data(), w_);
+                cut = cut_and_split(m, n, b.center_right, X, Y);
+            }
             note(st, cut);
             const int kept = cut.kept;
             if (b.center_right) {
