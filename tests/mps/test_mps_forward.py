@@ -146,3 +146,21 @@ def test_splits_without_truncation_find_the_schmidt_rank():
     np.testing.assert_allclose(ex.expval(np.zeros(0)), [[1.0]], atol=1e-12)
     assert ex.last_info.max_bond[0] == 2
     np.testing.assert_allclose(ex.entropies(np.zeros(0))[0], np.log(2), atol=1e-12)
+
+
+def test_gram_overlaps_of_one_batch():
+    """overlaps(X, X) computes the states once and the pairs i <= j; the rest by conjugate symmetry."""
+    from random_circuits import RandomCircuit
+
+    rng = np.random.default_rng(43)
+    rc = RandomCircuit(7, 30, rng, n_inputs=3)
+    c = rc.circuit()
+    w = rng.normal(size=rc.n_weights)
+    xa = rng.normal(size=(4, 3))
+    s = c.executor([], "statevector").state(w, xa)
+    ex = c.executor([], "mps")
+    expect = s.conj() @ s.T
+    np.testing.assert_allclose(ex.overlaps(w, xa), expect, atol=1e-12)
+    np.testing.assert_allclose(ex.overlaps(w, xa, xa.copy()), expect, atol=1e-12)
+    assert ex.last_info.max_bond.shape == (8,)
+    np.testing.assert_allclose(ex.overlaps(w, xa, xa[:3]), expect[:, :3], atol=1e-12)

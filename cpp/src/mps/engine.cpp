@@ -448,12 +448,47 @@ void Engine::entropies(const Batch& b, double* out, double* info) const {
     else entropies_t<float>(b, out, info);
 }
 
+// Whether two batches bind the same numbers (a Gram matrix K(X, X)): then the states are computed once and
+// only the pairs i <= j contracted, <phi_j|phi_i> = conj(<phi_i|phi_j>).
+static bool same_rows(const Batch& a, const Batch& b, const Circuit& c) {
+    if (a.rows != b.rows || a.weights_per_row != b.weights_per_row || (a.angles == nullptr) != (b.angles == nullptr) ||
+        (a.inputs == nullptr) != (b.inputs == nullptr) || (a.weights == nullptr) != (b.weights == nullptr))
+        return false;
+    auto eq = [](const double* x, const double* y, int64_t len) { return x == y || std::equal(x, x + len, y); };
+    if (a.angles) return eq(a.angles, b.angles, a.rows * c.n_angles());
+    if (a.weights && !eq(a.weights, b.weights, (a.weights_per_row ? a.rows : 1) * c.n_weights())) return false;
+    return !a.inputs || eq(a.inputs, b.inputs, a.rows * c.n_inputs());
+}
+
+// <x|y> by the left transfer product E' = sum_s X[s]^H E Y[s].
+template <class R>
+C<R> overlap_of(const State<R>& x, const State<R>& y, std::vector<C<R>>& E, std::vector<C<R>>& next, std::vector<C<R>>& t) {
+    const int n = static_cast<int>(x.s.size());
+    E.assign(1, C<R>(1));
+    for (int i = 0; i < n; ++i) {
+        const auto& A = x.s[size_t(i)];
+        const auto& B = y.s[size_t(i)];
+        next.assign(size_t(A.dr) * B.dr, C<R>(0));
+        t.assign(size_t(A.dl) * B.dr, C<R>(0));
+        for (int s = 0; s < 2; ++s) {
+            gemm<R>(Tr::N, Tr::N, A.dl, B.dr, B.dl, C<R>(1), E.data(), B.dl, B.t.data() + size_t(s) * B.dr, 2 * B.dr, C<R>(0),
+                    t.data(), B.dr);
+            gemm<R>(Tr::H, Tr::N, A.dr, B.dr, A.dl, C<R>(1), A.t.data() + size_t(s) * A.dr, 2 * A.dr, t.data(), B.dr,
+                    C<R>(s == 0 ? 0 : 1), next.data(), B.dr);
+        }
+        E.swap(next);
+    }
+    return E[0];
+}
+
 template <class R>
 void Engine::overlaps_t(const Batch& a, const Batch& b, cplx* out, double* info) const {
     const int n = n_wires();
     const double per = row_bytes(false);
-    check_memory(double(a.rows + b.rows) * per, "mps overlaps: the MPS of " + std::to_string(a.rows + b.rows) + " rows");
-    std::vector<State<R>> SA(size_t(a.rows)), SB(size_t(b.rows));
+    const bool same = same_rows(a, b, circuit_);
+    const int64_t held = same ? a.rows : a.rows + b.rows;
+    check_memory(double(held) * per, "mps overlaps: the MPS of " + std::to_string(held) + " rows");
+    std::vector<State<R>> SA(size_t(a.rows)), SB(size_t(same ? 0 : b.rows));
     std::vector<double> na(size_t(a.rows)), nb(size_t(b.rows));
     const Plan plan = make_plan(blocks_, n);
     for_rows<R>(a, 0.0, "overlaps", [&](int64_t r, const double* angles) {
@@ -461,32 +496,30 @@ void Engine::overlaps_t(const Batch& a, const Batch& b, cplx* out, double* info)
         SA[size_t(r)].info(info + r * kInfoFields);
         na[size_t(r)] = center_norm2(SA[size_t(r)], plan.center);
     });
-    for_rows<R>(b, 0.0, "overlaps", [&](int64_t r, const double* angles) {
-        SB[size_t(r)] = run_forward<R>(blocks_, plan, n, angles, options_);
-        SB[size_t(r)].info(info + (a.rows + r) * kInfoFields);
-        nb[size_t(r)] = center_norm2(SB[size_t(r)], plan.center);
-    });
+    if (same) {
+        std::copy(info, info + a.rows * kInfoFields, info + a.rows * kInfoFields);
+        nb = na;
+    } else {
+        for_rows<R>(b, 0.0, "overlaps", [&](int64_t r, const double* angles) {
+            SB[size_t(r)] = run_forward<R>(blocks_, plan, n, angles, options_);
+            SB[size_t(r)].info(info + (a.rows + r) * kInfoFields);
+            nb[size_t(r)] = center_norm2(SB[size_t(r)], plan.center);
+        });
+    }
+    const auto& SBr = same ? SA : SB;
     const int64_t pairs = a.rows * b.rows;
     const int workers = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(max_threads(), pairs)));
-#pragma omp parallel for schedule(dynamic, 4) num_threads(workers) if (workers > 1)
-    for (int64_t p = 0; p < pairs; ++p) {
-        const auto& x = SA[size_t(p / b.rows)];
-        const auto& y = SB[size_t(p % b.rows)];
-        std::vector<C<R>> E(1, C<R>(1)), next, t;
-        for (int i = 0; i < n; ++i) {
-            const auto& A = x.s[size_t(i)];
-            const auto& B = y.s[size_t(i)];
-            next.assign(size_t(A.dr) * B.dr, C<R>(0));
-            t.assign(size_t(A.dl) * B.dr, C<R>(0));
-            for (int s = 0; s < 2; ++s) {
-                gemm<R>(Tr::N, Tr::N, A.dl, B.dr, B.dl, C<R>(1), E.data(), B.dl, B.t.data() + size_t(s) * B.dr, 2 * B.dr,
-                        C<R>(0), t.data(), B.dr);
-                gemm<R>(Tr::H, Tr::N, A.dr, B.dr, A.dl, C<R>(1), A.t.data() + size_t(s) * A.dr, 2 * A.dr, t.data(), B.dr,
-                        C<R>(s == 0 ? 0 : 1), next.data(), B.dr);
-            }
-            E.swap(next);
+#pragma omp parallel num_threads(workers) if (workers > 1)
+    {
+        std::vector<C<R>> E, next, t;
+#pragma omp for schedule(dynamic, 4)
+        for (int64_t p = 0; p < pairs; ++p) {
+            const int64_t i = p / b.rows, j = p % b.rows;
+            if (same && j < i) continue;
+            const cplx v = cplx(overlap_of(SA[size_t(i)], SBr[size_t(j)], E, next, t)) / std::sqrt(na[size_t(i)] * nb[size_t(j)]);
+            out[p] = v;
+            if (same) out[j * b.rows + i] = std::conj(v);
         }
-        out[p] = cplx(E[0]) / std::sqrt(na[size_t(p / b.rows)] * nb[size_t(p % b.rows)]);
     }
 }
 

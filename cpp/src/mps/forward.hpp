@@ -6,6 +6,8 @@
 //     block next touches the site (or at the end): a unitary on a site keeps it an isometry, so deferring it
 //     past centre moves leaves every cut's Schmidt spectrum unchanged;
 //   - centre moves are QR / LQ factorisations (a move truncates nothing), not SVDs;
+//   - a split that cannot truncate (no cutoff and min(m, n) <= max_bond) is a QR with column pivoting,
+//     which still finds the Schmidt rank (rows of R below the rounding floor are dropped), not an SVD;
 //   - a two-site gate whose operator Schmidt rank rho makes rho * D (D: the bond between the two sites)
 //     smaller than the merged matrix (2 dl x 2 dr) is applied in reduced form: the gate's factors are put on
 //     each site (A' = sum_k G1_k A, B' = sum_k G2_k B, inner bond rho D), A' = Q_A R_A, B' = L_B Q_B, and
