@@ -10,6 +10,7 @@
 #include <omp.h>
 #endif
 
+#include "forward.hpp"
 #include "rows.hpp"
 #include "pyqml/common/memory.hpp"
 #include "pyqml/common/threads.hpp"
@@ -235,13 +236,15 @@ double Engine::forward_macs() const {
 template <class R>
 void Engine::expval_t(const Batch& b, double* out, double* info) const {
     const int n = n_wires(), no = n_observables();
+    const Plan plan = make_plan(blocks_, n);
     for_rows<R>(b, row_bytes(false), "expval", [&](int64_t r, const double* angles) {
-        auto st = run<R>(blocks_, n, angles, options_);
+        auto st = run_forward<R>(blocks_, plan, n, angles, options_);
         st.info(info + r * kInfoFields);
-        const double nn = norm2(st);
+        const double nn = center_norm2(st, plan.center);
         for (int o = 0; o < no; ++o) {
             double v = 0;
-            for (const auto& t : observables_[size_t(o)].terms) v += t.coeff * pauli_value(st, letters_of(t, n)).real();
+            for (const auto& t : observables_[size_t(o)].terms)
+                v += t.coeff * pauli_value_canonical(st, letters_of(t, n), plan.center).real();
             out[r * no + o] = v / nn;
         }
     });
@@ -256,8 +259,9 @@ template <class R>
 void Engine::amplitude_t(const Batch& b, const std::vector<int>& bits, cplx* out, double* info) const {
     const int n = n_wires();
     PYQML_REQUIRE(int(bits.size()) == n, "amplitude: " + std::to_string(n) + " bits needed");
+    const Plan plan = make_plan(blocks_, n);
     for_rows<R>(b, row_bytes(false), "amplitude", [&](int64_t r, const double* angles) {
-        auto st = run<R>(blocks_, n, angles, options_);
+        auto st = run_forward<R>(blocks_, plan, n, angles, options_);
         st.info(info + r * kInfoFields);
         std::vector<C<R>> v(1, C<R>(1)), next;
         for (int i = 0; i < n; ++i) {
@@ -267,7 +271,7 @@ void Engine::amplitude_t(const Batch& b, const std::vector<int>& bits, cplx* out
                     2 * A.dr, C<R>(0), next.data(), A.dr);
             v.swap(next);
         }
-        out[r] = cplx(v[0]) / std::sqrt(norm2(st));
+        out[r] = cplx(v[0]) / std::sqrt(center_norm2(st, plan.center));
     });
 }
 
@@ -285,8 +289,9 @@ void Engine::probs_t(const Batch& b, const std::vector<int>& wires, double* out,
     const auto chi = bond_bounds();
     const double widest = chi.empty() ? 1.0 : *std::max_element(chi.begin(), chi.end());
     const double extra = envs * widest * widest * (precision_ == Precision::Double ? 16.0 : 8.0);
+    const Plan plan = make_plan(blocks_, n);
     for_rows<R>(b, row_bytes(false) + 2 * extra, "probs", [&](int64_t r, const double* angles) {
-        auto st = run<R>(blocks_, n, angles, options_);
+        auto st = run_forward<R>(blocks_, plan, n, angles, options_);
         st.info(info + r * kInfoFields);
         // Left environments, one per outcome of the measured wires met so far (bits in site order).
         std::vector<std::vector<C<R>>> E(1, std::vector<C<R>>(1, C<R>(1)));
@@ -343,23 +348,23 @@ void Engine::sample_t(const Batch& b, const std::vector<int>& wires, int64_t sho
     const double widest = chi.empty() ? 1.0 : *std::max_element(chi.begin(), chi.end());
     const double elem = precision_ == Precision::Double ? 16.0 : 8.0;
     const double extra = (4.0 * double(shots) * widest + double(n) * widest * widest) * elem + double(shots) * n;
+    const Plan plan = make_plan(blocks_, n);
     for_rows<R>(b, row_bytes(false) + extra, "sample", [&](int64_t r, const double* angles) {
-        auto st = run<R>(blocks_, n, angles, options_);
+        State<R> st = product_state<R>(n);
+        Forward<R> fw(blocks_, plan, angles, options_);
+        fw.run(st);
         st.info(info + r * kInfoFields);
-        std::vector<std::vector<C<R>>> Renv(size_t(n) + 1);
-        Renv[size_t(n)].assign(1, C<R>(1));
-        std::vector<C<R>> tmp;
-        for (int i = n - 1; i >= 0; --i) {
-            const auto& A = st.s[size_t(i)];
-            Renv[size_t(i)].assign(size_t(A.dl) * A.dl, C<R>(0));
-            transfer_right(A, Renv[size_t(i) + 1].data(), PauliAction{}, Renv[size_t(i)].data(), tmp);
-        }
+        // The centre to site 0: every later site a right isometry, so the norm of what follows a prefix is
+        // the plain norm of the prefix's row vector (no right environments).
+        fw.move_center(st, plan.center, 0);
         std::mt19937_64 rng(seed + uint64_t(r));
         std::uniform_real_distribution<double> u(0.0, 1.0);
         const int64_t S = shots;
-        std::vector<C<R>> V(size_t(S), C<R>(1)), W[2], WR;
+        std::vector<C<R>> V(size_t(S), C<R>(1)), W[2];
         std::vector<int8_t> bits(size_t(S) * n);
-        for (int i = 0; i < n; ++i) {
+        // sites after the last sampled wire are marginalised by their isometries: not visited
+        const int last = k ? *std::max_element(wires.begin(), wires.end()) : -1;
+        for (int i = 0; i <= last; ++i) {
             const auto& A = st.s[size_t(i)];
             const int dl = A.dl, dr = A.dr;
             std::vector<double> q[2];
@@ -367,14 +372,11 @@ void Engine::sample_t(const Batch& b, const std::vector<int>& wires, int64_t sho
                 W[s].assign(size_t(S) * dr, C<R>(0));
                 gemm<R>(Tr::N, Tr::N, int(S), dr, dl, C<R>(1), V.data(), dl, A.t.data() + size_t(s) * dr, 2 * dr, C<R>(0),
                         W[s].data(), dr);
-                WR.assign(size_t(S) * dr, C<R>(0));
-                gemm<R>(Tr::N, Tr::T, int(S), dr, dr, C<R>(1), W[s].data(), dr, Renv[size_t(i) + 1].data(), dr, C<R>(0),
-                        WR.data(), dr);
                 q[s].assign(size_t(S), 0.0);
                 for (int64_t t = 0; t < S; ++t) {
                     double acc = 0;
-                    for (int c = 0; c < dr; ++c)
-                        acc += double((WR[size_t(t) * dr + c] * std::conj(W[s][size_t(t) * dr + c])).real());
+                    const C<R>* row = W[s].data() + size_t(t) * dr;
+                    for (int c = 0; c < dr; ++c) acc += double(std::norm(row[c]));
                     q[s][size_t(t)] = std::max(0.0, acc);
                 }
             }
@@ -403,8 +405,9 @@ void Engine::sample(const Batch& b, const std::vector<int>& wires, int64_t shots
 template <class R>
 void Engine::entropies_t(const Batch& b, double* out, double* info) const {
     const int n = n_wires();
+    const Plan plan = make_plan(blocks_, n);
     for_rows<R>(b, 2 * row_bytes(false), "entropies", [&](int64_t r, const double* angles) {
-        auto st = run<R>(blocks_, n, angles, options_);
+        auto st = run_forward<R>(blocks_, plan, n, angles, options_);
         st.info(info + r * kInfoFields);
         // The centre to site 0 (exact moves), then a right sweep reading each bond's Schmidt coefficients.
         int center = n - 1;
@@ -445,44 +448,78 @@ void Engine::entropies(const Batch& b, double* out, double* info) const {
     else entropies_t<float>(b, out, info);
 }
 
+// Whether two batches bind the same numbers (a Gram matrix K(X, X)): then the states are computed once and
+// only the pairs i <= j contracted, <phi_j|phi_i> = conj(<phi_i|phi_j>).
+static bool same_rows(const Batch& a, const Batch& b, const Circuit& c) {
+    if (a.rows != b.rows || a.weights_per_row != b.weights_per_row || (a.angles == nullptr) != (b.angles == nullptr) ||
+        (a.inputs == nullptr) != (b.inputs == nullptr) || (a.weights == nullptr) != (b.weights == nullptr))
+        return false;
+    auto eq = [](const double* x, const double* y, int64_t len) { return x == y || std::equal(x, x + len, y); };
+    if (a.angles) return eq(a.angles, b.angles, a.rows * c.n_angles());
+    if (a.weights && !eq(a.weights, b.weights, (a.weights_per_row ? a.rows : 1) * c.n_weights())) return false;
+    return !a.inputs || eq(a.inputs, b.inputs, a.rows * c.n_inputs());
+}
+
+// <x|y> by the left transfer product E' = sum_s X[s]^H E Y[s].
+template <class R>
+C<R> overlap_of(const State<R>& x, const State<R>& y, std::vector<C<R>>& E, std::vector<C<R>>& next, std::vector<C<R>>& t) {
+    const int n = static_cast<int>(x.s.size());
+    E.assign(1, C<R>(1));
+    for (int i = 0; i < n; ++i) {
+        const auto& A = x.s[size_t(i)];
+        const auto& B = y.s[size_t(i)];
+        next.assign(size_t(A.dr) * B.dr, C<R>(0));
+        t.assign(size_t(A.dl) * B.dr, C<R>(0));
+        for (int s = 0; s < 2; ++s) {
+            gemm<R>(Tr::N, Tr::N, A.dl, B.dr, B.dl, C<R>(1), E.data(), B.dl, B.t.data() + size_t(s) * B.dr, 2 * B.dr, C<R>(0),
+                    t.data(), B.dr);
+            gemm<R>(Tr::H, Tr::N, A.dr, B.dr, A.dl, C<R>(1), A.t.data() + size_t(s) * A.dr, 2 * A.dr, t.data(), B.dr,
+                    C<R>(s == 0 ? 0 : 1), next.data(), B.dr);
+        }
+        E.swap(next);
+    }
+    return E[0];
+}
+
 template <class R>
 void Engine::overlaps_t(const Batch& a, const Batch& b, cplx* out, double* info) const {
     const int n = n_wires();
     const double per = row_bytes(false);
-    check_memory(double(a.rows + b.rows) * per, "mps overlaps: the MPS of " + std::to_string(a.rows + b.rows) + " rows");
-    std::vector<State<R>> SA(size_t(a.rows)), SB(size_t(b.rows));
+    const bool same = same_rows(a, b, circuit_);
+    const int64_t held = same ? a.rows : a.rows + b.rows;
+    check_memory(double(held) * per, "mps overlaps: the MPS of " + std::to_string(held) + " rows");
+    std::vector<State<R>> SA(size_t(a.rows)), SB(size_t(same ? 0 : b.rows));
     std::vector<double> na(size_t(a.rows)), nb(size_t(b.rows));
+    const Plan plan = make_plan(blocks_, n);
     for_rows<R>(a, 0.0, "overlaps", [&](int64_t r, const double* angles) {
-        SA[size_t(r)] = run<R>(blocks_, n, angles, options_);
+        SA[size_t(r)] = run_forward<R>(blocks_, plan, n, angles, options_);
         SA[size_t(r)].info(info + r * kInfoFields);
-        na[size_t(r)] = norm2(SA[size_t(r)]);
+        na[size_t(r)] = center_norm2(SA[size_t(r)], plan.center);
     });
-    for_rows<R>(b, 0.0, "overlaps", [&](int64_t r, const double* angles) {
-        SB[size_t(r)] = run<R>(blocks_, n, angles, options_);
-        SB[size_t(r)].info(info + (a.rows + r) * kInfoFields);
-        nb[size_t(r)] = norm2(SB[size_t(r)]);
-    });
+    if (same) {
+        std::copy(info, info + a.rows * kInfoFields, info + a.rows * kInfoFields);
+        nb = na;
+    } else {
+        for_rows<R>(b, 0.0, "overlaps", [&](int64_t r, const double* angles) {
+            SB[size_t(r)] = run_forward<R>(blocks_, plan, n, angles, options_);
+            SB[size_t(r)].info(info + (a.rows + r) * kInfoFields);
+            nb[size_t(r)] = center_norm2(SB[size_t(r)], plan.center);
+        });
+    }
+    const auto& SBr = same ? SA : SB;
     const int64_t pairs = a.rows * b.rows;
     const int workers = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(max_threads(), pairs)));
-#pragma omp parallel for schedule(dynamic, 4) num_threads(workers) if (workers > 1)
-    for (int64_t p = 0; p < pairs; ++p) {
-        const auto& x = SA[size_t(p / b.rows)];
-        const auto& y = SB[size_t(p % b.rows)];
-        std::vector<C<R>> E(1, C<R>(1)), next, t;
-        for (int i = 0; i < n; ++i) {
-            const auto& A = x.s[size_t(i)];
-            const auto& B = y.s[size_t(i)];
-            next.assign(size_t(A.dr) * B.dr, C<R>(0));
-            t.assign(size_t(A.dl) * B.dr, C<R>(0));
-            for (int s = 0; s < 2; ++s) {
-                gemm<R>(Tr::N, Tr::N, A.dl, B.dr, B.dl, C<R>(1), E.data(), B.dl, B.t.data() + size_t(s) * B.dr, 2 * B.dr,
-                        C<R>(0), t.data(), B.dr);
-                gemm<R>(Tr::H, Tr::N, A.dr, B.dr, A.dl, C<R>(1), A.t.data() + size_t(s) * A.dr, 2 * A.dr, t.data(), B.dr,
-                        C<R>(s == 0 ? 0 : 1), next.data(), B.dr);
-            }
-            E.swap(next);
+#pragma omp parallel num_threads(workers) if (workers > 1)
+    {
+        std::vector<C<R>> E, next, t;
+#pragma omp for schedule(dynamic, 4)
+        for (int64_t p = 0; p < pairs; ++p) {
+            const int64_t i = p / b.rows, j = p % b.rows;
+            if (same && j < i) continue;
+            const cplx v = cplx(overlap_of(SA[size_t(i)], SBr[size_t(j)], E, next, t)) / std::sqrt(na[size_t(i)] * nb[size_t(j)]);
+            out[p] = v;
+            if (same) out[j * b.rows + i] = std::conj(v);
         }
-        out[p] = cplx(E[0]) / std::sqrt(na[size_t(p / b.rows)] * nb[size_t(p % b.rows)]);
     }
 }
 
