@@ -49,6 +49,11 @@ SMALL_NOISY_REGISTER = 6
 # Noisy registers up to this width plan a network under "auto" only where it can gain over the dense methods
 # (``Executor.considered``: the tensor network, when some light cone leaves wires out).
 NOISY_DENSE_REGISTER = 20
+# Methods whose results carry sampling noise (a standard error). "auto" takes an exact method whenever one is
+# feasible and its estimate is at most EXACT_PREFERENCE times the cheapest stochastic one's: a user who did
+# not ask for Monte Carlo gets reproducible, exact numbers unless exactness is out of reach.
+STOCHASTIC_METHODS = ("trajectories",)
+EXACT_PREFERENCE = 100.0
 
 
 @dataclass(frozen=True)
@@ -303,6 +308,10 @@ def choose_method(circuit, observables, precision: str = "complex128", measureme
     if not feasible:
         reasons = "; ".join(f"{n}: {e.reason}" for n, e in ests.items())
         raise _core.MemoryLimitError(f"no method can compute {measurement} on {circuit.n_wires} wires: {reasons}")
+    exact = [f for f in feasible if f[2] not in STOCHASTIC_METHODS]
+    stochastic = [f for f in feasible if f[2] in STOCHASTIC_METHODS]
+    if exact and stochastic and min(exact)[0] <= EXACT_PREFERENCE * min(stochastic)[0]:
+        return min(exact)[2]
     return min(feasible)[2]
 
 
