@@ -159,6 +159,8 @@ def big_grid():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", help="run the slicer cases whose name contains this only, merged into the saved "
+                                   "results (the 8x8 L=3 term skipped)")
     args = ap.parse_args()
     pq.set_num_threads(min(2, os.cpu_count() or 1))
     res = {"machine": f"{os.cpu_count()} cores, shared with other builds running at the same time (loaded)",
@@ -167,15 +169,27 @@ def main():
              ("grid 7x7 L=2", grid(7, 7, 2), [pq.Z(24) @ pq.Z(25)], 4),
              ("grid 8x8 L=2", grid(8, 8, 2), [pq.Z(27) @ pq.Z(28)], 4),
              ("grid 6x6 L=3", grid(6, 6, 3), [pq.Z(14) @ pq.Z(15)], 6),
+             ("grid 4x5 L=3", grid(4, 5, 3), [pq.Z(7) @ pq.Z(8)], 4),
              ("brickwork n=40 L=6", brickwork(40, 6), [pq.Z(19) @ pq.Z(20)], 3),
              ("brickwork n=40 L=8", brickwork(40, 8), [pq.Z(19) @ pq.Z(20)], 4)]
     if args.quick:
         cases = cases[:2]
+    if args.only:
+        cases = [cs for cs in cases if args.only in cs[0]]
     res["slicers"] = []
     for name, c, obs, drop in cases:
         row = slicer_case(name, c, obs, drop, contract_max_flops=4e9)
         res["slicers"].append(row)
         print(json.dumps(row), flush=True)
+    if args.only:
+        path = os.path.join(HERE, "results", "slicing.json")
+        with open(path) as f:
+            saved = json.load(f)
+        names = {r["network"] for r in res["slicers"]}
+        saved["slicers"] = [r for r in saved["slicers"] if r["network"] not in names] + res["slicers"]
+        with open(path, "w") as f:
+            json.dump(saved, f, indent=1)
+        return
     c, obs, p, row = big_grid()
     # Projected from the engine's measured rate on the largest contracted case.
     rates = [8 * r["pyqml_macs"] / r["pyqml_contract_s"] for r in res["slicers"] if "pyqml_contract_s" in r]

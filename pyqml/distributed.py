@@ -4,6 +4,7 @@ Rows of a batch, the Pauli terms of the observables (each through its own light 
 of a sliced contraction are independent, so they are the units of work::
 
     client.scatter(plans, broadcast=True)          # once per call: circuit, observables, compiled plans
+                                                   # (a worker compiles each plan once, reused across calls)
     tasks[i, k, j] = rows chunk i  x  terms chunk k  x  slices [b_j, e_j)   -> partial values (and gradients)
     result         = rows chunks stacked in order; per chunk the (terms, slices) shares added in order
 
@@ -59,7 +60,9 @@ class _Payload:
         self.method = ex.method
         self.precision = ex.precision
         self.options = {k: v for k, v in ex.method_options.items()}
-        self.plans = [p.core for p in ex.plans] if ex.method == "tensornet" else None
+        # Plans travel as their pickled state with a digest: a worker compiles each plan (and builds its
+        # tables) once and reuses it in later calls that ship the same plan.
+        self.plans = [_PlanState(p.core) for p in ex.plans] if ex.method == "tensornet" else None
         self.keys = [ex._tn.structure_key(s) for s in range(ex._tn.n_structures)] if self.plans is not None else None
         self.chunks = None  # per terms chunk: the observables' engine terms on its words
 
@@ -70,7 +73,7 @@ class _Payload:
         tn = _core.TensorNet(self.circuit.core, terms, self.precision, bool(self.options.get("fuse", True)))
         by_key = dict(zip(self.keys, self.plans))
         for s in range(tn.n_structures):
-            tn.set_plan(s, by_key[tn.structure_key(s)])
+            tn.set_plan(s, by_key[tn.structure_key(s)].plan())
         tn.recompute = check_recompute(self.options.get("recompute", "auto"))
         return tn
 
@@ -79,6 +82,35 @@ class _Payload:
             terms = [o.core_terms() for o in self.observables] if chunk < 0 else self.chunks[chunk]
             return self._engine(terms)
         return self.circuit.executor(self.observables, self.method, self.precision, "jacobian", **self.options)
+
+
+# Per worker process: compiled plans by the digest of their state (bounded; least recently used dropped).
+_WORKER_PLANS: OrderedDict = OrderedDict()
+_WORKER_PLANS_MAX = 512
+
+
+class _PlanState:
+    """A ContractionPlan as shipped: its pickled state and that state's digest."""
+
+    def __init__(self, core):
+        import hashlib
+        import pickle
+
+        self.state = pickle.dumps(core, protocol=pickle.HIGHEST_PROTOCOL)
+        self.digest = hashlib.sha256(self.state).hexdigest()
+
+    def plan(self):
+        import pickle
+
+        p = _WORKER_PLANS.get(self.digest)
+        if p is None:
+            p = pickle.loads(self.state)
+            _WORKER_PLANS[self.digest] = p
+            while len(_WORKER_PLANS) > _WORKER_PLANS_MAX:
+                _WORKER_PLANS.popitem(last=False)
+        else:
+            _WORKER_PLANS.move_to_end(self.digest)
+        return p
 
 
 def term_chunks(ex, n_chunks: int | None = None, terms_per_task: int | None = None) -> list[list[list]]:
