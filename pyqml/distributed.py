@@ -66,6 +66,25 @@ class _Payload:
         self.keys = [ex._tn.structure_key(s) for s in range(ex._tn.n_structures)] if self.plans is not None else None
         self.chunks = None  # per terms chunk: the observables' engine terms on its words
 
+    def seal(self):
+        """Key the workers' engines by content for the tensor network (the circuit, the terms, the plans and
+        the options), so that later calls shipping the same ones reuse the engines built for earlier calls;
+        other methods keep the per-call token."""
+        if self.plans is None:
+            return
+        import hashlib
+        import pickle
+
+        h = hashlib.sha256()
+        h.update(pickle.dumps((self.circuit, self.precision, sorted(self.options.items(), key=str)),
+                              protocol=pickle.HIGHEST_PROTOCOL))
+        h.update(pickle.dumps(([o.core_terms() for o in self.observables], self.chunks),
+                              protocol=pickle.HIGHEST_PROTOCOL))
+        for key, p in zip(self.keys, self.plans):
+            h.update(key)
+            h.update(p.digest.encode())
+        self.token = h.hexdigest()
+
     def _engine(self, terms):
         from . import _core
         from .tensornet.executor import check_recompute
@@ -235,6 +254,7 @@ def run(ex, kind: str, weights, inputs, client, rows_per_task: int | None = None
     if tensornet and (terms_per_task is not None or n_term_chunks > 1):
         pl.chunks = term_chunks(ex, n_term_chunks, terms_per_task)
         chunk_ids = list(range(len(pl.chunks)))
+    pl.seal()
     payload = client.scatter(pl, broadcast=True, hash=False)
     futures = []
     for a, b in row_chunks:
