@@ -633,6 +633,9 @@ int ContractionPlan::gradient_layout_for(double bytes, int elem, int mode) const
     if (mode == 1) return 1;
     const double stored = layout_bytes(elem, 1);
     if (mode == 0 && stored <= bytes) return 1;
+    // Every recompute layout holds the forward sweep's values at least: where the forward-only workspace does
+    // not fit, none does (and none is built).
+    if (mode == 0 && layout_bytes(elem, 0) > bytes) return 1;
     // Thresholds that differ: the distinct sizes of the intermediates below the widest, largest first, then none.
     std::vector<int> cs;
     for (size_t t = leaves_.size(); t < slots_.size(); ++t) {
