@@ -1,13 +1,15 @@
-"""Sliced contraction: pyqml's slicer against cotengra's SliceFinder, sliced contraction time, the 8x8 grid at
-L=3, and Dask scaling (1 vs 2 worker processes). Results to bench/results/slicing.{json,md}.
+"""Sliced contraction: pyqml's slicer against cotengra's SliceFinder, sliced contraction time against cotengra
+and quimb on the same sliced tree, and the 8x8 grid at L=3. Results to bench/results/slicing.{json,md}; Dask
+scaling is bench/dask_scaling.py.
 
     python bench/slicing.py [--quick]
 
 Networks: the light cone of Z_c Z_c+1 in the middle of 2-D grids (RY + CZ layers) and of 1-D brickwork
 circuits; per network the widest structure's tree, sliced to the same target (the unsliced width minus a
-few indices) by both slicers on the same tree. Contraction: pyqml's engine on the sliced plan (every slice,
-with the full gradient too) against cotengra contracting its own sliced tree with numpy (``tree.contract``,
-what quimb's ``contract`` runs underneath), on tensors of the same shapes.
+few indices) by both slicers on the same tree. Contraction: pyqml's engine on its sliced plan (every slice,
+with the full gradient too) and on cotengra's sliced tree, against cotengra contracting its sliced tree with
+numpy (``tree.contract``) and quimb contracting the network along that tree
+(``TensorNetwork.contract(all, optimize=tree)``), on tensors of the same shapes.
 """
 from __future__ import annotations
 
@@ -94,8 +96,10 @@ def slicer_case(name, c, obs, drop, contract_max_flops):
 
 
 def contract(c, obs, ex, plan, ours, theirs, labels):
-    """Seconds of one contraction of the term: pyqml (values; values + gradient) on its sliced plan, and
-    cotengra's tree.contract over its own sliced tree (numpy, values only)."""
+    """Seconds of one contraction of the term: pyqml (values; values + gradient) on its sliced plan and on
+    cotengra's sliced tree (the same tree, cotengra's sliced indices), cotengra's tree.contract over its sliced
+    tree (numpy, values only), and quimb contracting the network along cotengra's sliced tree
+    (``TensorNetwork.contract(all, optimize=tree)``, numpy, values only)."""
     import cotengra as ctg
     import opt_einsum as oe
 
@@ -106,6 +110,9 @@ def contract(c, obs, ex, plan, ours, theirs, labels):
     ex._tn.expval(w, None)  # tables
     t_val, _ = timed(lambda: ex._tn.expval(w, None), 3)
     t_grad, _ = timed(lambda: ex._tn.jacobian(w, None), 2)
+    ex._tn.set_plan(s, plan.with_slices(theirs).core)
+    ex._tn.expval(w, None)
+    t_val_theirs, _ = timed(lambda: ex._tn.expval(w, None), 3)
     ex._tn.set_plan(s, plan.core)
     syms: dict[int, str] = {}
     inputs = [tuple(syms.setdefault(x, oe.get_symbol(len(syms))) for x in ls) for ls in labels]
@@ -116,8 +123,17 @@ def contract(c, obs, ex, plan, ours, theirs, labels):
     rng = np.random.default_rng(1)
     arrays = [rng.normal(size=(2,) * len(ls)) + 1j * rng.normal(size=(2,) * len(ls)) for ls in labels]
     t_ctg, _ = timed(lambda: tree.contract(arrays), 2)
-    return dict(pyqml_contract_s=t_val, pyqml_contract_with_gradient_s=t_grad, cotengra_numpy_contract_s=t_ctg,
-                contract_speedup=t_ctg / t_val)
+    out = dict(pyqml_contract_s=t_val, pyqml_contract_with_gradient_s=t_grad,
+               pyqml_on_cotengra_tree_s=t_val_theirs, cotengra_numpy_contract_s=t_ctg,
+               contract_speedup=t_ctg / t_val)
+    try:
+        import quimb.tensor as qtn
+    except ImportError:
+        return out
+    tn = qtn.TensorNetwork([qtn.Tensor(a, inds=i) for a, i in zip(arrays, inputs)])
+    t_q, vq = timed(lambda: tn.contract(all, optimize=tree, output_inds=()), 2)
+    out.update(quimb_contract_s=t_q, quimb_speedup_same_tree=t_q / t_val_theirs)
+    return out
 
 
 def big_grid():
@@ -140,63 +156,11 @@ def big_grid():
     return c, obs, p, row
 
 
-def dask_scaling(quick: bool):
-    from distributed import Client, LocalCluster
-
-    import pyqml.distributed as pqd
-
-    out = {}
-    c = grid(6, 6, 3)
-    obs = [pq.Z(14) @ pq.Z(15)]
-    w = np.random.default_rng(0).normal(size=c.n_weights)
-    target = 2 ** (pq.plan(c, obs).width - 4)
-    p = pq.plan(c, obs, target_size=target)
-    nq = 8
-    qnn = pq.Circuit(nq)
-    qw = qnn.new_weights(3, nq)
-    qx = qnn.new_inputs(nq)
-    with qnn:
-        for i in range(nq):
-            pq.RY(qx[i], wires=i)
-        for l in range(3):
-            for i in range(nq):
-                pq.RY(qw[l, i], wires=i)
-            for i in range(nq - 1):
-                pq.CNOT(wires=[i, i + 1])
-    rows = np.random.default_rng(1).normal(size=(10_000, nq))
-    qwv = np.random.default_rng(2).normal(size=qnn.n_weights)
-    qobs = [pq.Z(0), pq.Z(nq - 1)]
-    t_local_sl, ref_sl = timed(lambda: pq.expval(c, obs, weights=w, method="tensornet", target_size=target), 2)
-    t_local_q, ref_q = timed(lambda: pq.jacobian(qnn, qobs, weights=qwv, inputs=rows, method="tensornet"), 2)
-    out["sliced_case"] = dict(network="grid 6x6 L=3, Z14 Z15", slices=p.slices, local_s=t_local_sl,
-                              local_threads=pq.get_num_threads())
-    out["qnn_case"] = dict(network=f"{nq} qubits, 3 layers RY + CNOT chain, <Z0>, <Z{nq - 1}>", rows=10_000,
-                           local_jacobian_s=t_local_q, local_threads=pq.get_num_threads())
-    for nw in (1, 2):
-        with LocalCluster(n_workers=nw, threads_per_worker=1, processes=True, dashboard_address=None,
-                          silence_logs=40) as cluster, Client(cluster) as client:
-            client.run(lambda: pq.set_num_threads(1))
-            got = pqd.expval(c, obs, weights=w, client=client, method="tensornet", target_size=target)
-            out[f"workers_{nw}_max_abs_diff_vs_local"] = float(np.max(np.abs(got - ref_sl)))
-            assert out[f"workers_{nw}_max_abs_diff_vs_local"] < 1e-10
-            t_sl, _ = timed(lambda: pqd.expval(c, obs, weights=w, client=client, method="tensornet",
-                                               target_size=target, slices_per_task=max(1, p.slices // 8)), 2)
-            t_q, gq = timed(lambda: pqd.jacobian(qnn, qobs, weights=qwv, inputs=rows, client=client,
-                                                 method="tensornet", rows_per_task=1250), 2)
-            assert np.array_equal(gq[1], ref_q[1])
-            n_noop = 200 if quick else 1000
-            t0 = time.perf_counter()
-            client.gather(client.map(lambda i: i, range(n_noop), pure=False))
-            per_task = (time.perf_counter() - t0) / n_noop
-            out[f"workers_{nw}"] = dict(sliced_s=t_sl, qnn_jacobian_s=t_q, noop_task_overhead_s=per_task)
-    for k in ("sliced_s", "qnn_jacobian_s"):
-        out[f"speedup_{k}"] = out["workers_1"][k] / out["workers_2"][k]
-    return out
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", help="run the slicer cases whose name contains this only, merged into the saved "
+                                   "results (the 8x8 L=3 term skipped)")
     args = ap.parse_args()
     pq.set_num_threads(min(2, os.cpu_count() or 1))
     res = {"machine": f"{os.cpu_count()} cores, shared with other builds running at the same time (loaded)",
@@ -205,34 +169,55 @@ def main():
              ("grid 7x7 L=2", grid(7, 7, 2), [pq.Z(24) @ pq.Z(25)], 4),
              ("grid 8x8 L=2", grid(8, 8, 2), [pq.Z(27) @ pq.Z(28)], 4),
              ("grid 6x6 L=3", grid(6, 6, 3), [pq.Z(14) @ pq.Z(15)], 6),
+             ("grid 4x5 L=3", grid(4, 5, 3), [pq.Z(7) @ pq.Z(8)], 4),
              ("brickwork n=40 L=6", brickwork(40, 6), [pq.Z(19) @ pq.Z(20)], 3),
              ("brickwork n=40 L=8", brickwork(40, 8), [pq.Z(19) @ pq.Z(20)], 4)]
     if args.quick:
         cases = cases[:2]
+    if args.only:
+        cases = [cs for cs in cases if args.only in cs[0]]
     res["slicers"] = []
     for name, c, obs, drop in cases:
         row = slicer_case(name, c, obs, drop, contract_max_flops=4e9)
         res["slicers"].append(row)
         print(json.dumps(row), flush=True)
+    if args.only:
+        path = os.path.join(HERE, "results", "slicing.json")
+        with open(path) as f:
+            saved = json.load(f)
+        names = {r["network"] for r in res["slicers"]}
+        saved["slicers"] = [r for r in saved["slicers"] if r["network"] not in names] + res["slicers"]
+        with open(path, "w") as f:
+            json.dump(saved, f, indent=1)
+        return
     c, obs, p, row = big_grid()
     # Projected from the engine's measured rate on the largest contracted case.
     rates = [8 * r["pyqml_macs"] / r["pyqml_contract_s"] for r in res["slicers"] if "pyqml_contract_s" in r]
     rate = max(rates) if rates else float("nan")
-    row["projected_term_s"] = p.flops / rate
+    row["projected_term_s_from_rate"] = p.flops / rate
     row["rate_flops_per_s"] = rate
-    if row["projected_term_s"] < 90 and not args.quick:
-        w = np.random.default_rng(0).normal(size=c.n_weights)
-        pq.set_memory_limit(256 * 2**20)
-        try:
+    # Per-slice time measured on the term's own plan (a few slices, the engine's threads across them), the
+    # projection from it, and the whole term when that projects under 10 minutes.
+    w = np.random.default_rng(0).normal(size=c.n_weights)
+    pq.set_memory_limit(256 * 2**20)
+    try:
+        ex = c.executor(obs, "tensornet")
+        k = 4
+        t_k, _ = timed(lambda: ex._tn.expval_slices(w, None, 0, k))
+        row["per_slice_s"] = t_k / k
+        row["projected_term_s"] = t_k / k * p.slices
+        if row["projected_term_s"] < 600 and not args.quick:
             t, v = timed(lambda: pq.expval(c, obs, weights=w, method="tensornet"))
-        finally:
-            pq.set_memory_limit(0)
-        row["contracted_sliced_term_s"] = t
-        row["value"] = float(v)
+            row["contracted_sliced_term_s"] = t
+            row["value"] = float(np.asarray(v).ravel()[0])
+            t_g, _ = timed(lambda: ex._tn.jacobian_slices(w, None, 0, k))
+            row["gradient_per_slice_s"] = t_g / k
+            row["projected_gradient_term_s"] = t_g / k * p.slices
+    finally:
+        pq.set_memory_limit(0)
     res["grid_8x8_L3"] = row
     print(json.dumps(row), flush=True)
-    res["dask"] = dask_scaling(args.quick)
-    print(json.dumps(res["dask"]), flush=True)
+    # Dask scaling: bench/dask_scaling.py (results/distributed.md).
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     with open(os.path.join(HERE, "results", "slicing.json"), "w") as f:
         json.dump(res, f, indent=1)

@@ -146,6 +146,16 @@ void init_tensornet(py::module_& m) {
                                [](const tn::ContractionPlan& p) { return double(p.workspace_elements(true)); },
                                "The gradient workspace (gradient_workspace_elements), as a float.")
         .def_property_readonly("table_bytes", &tn::ContractionPlan::table_bytes)
+        .def_static("recompute_layout", &tn::ContractionPlan::recompute_layout, py::arg("c"),
+                    "The layout code of gradients with checkpoints of at most 2^c elements (c = -1: none), the rest "
+                    "recomputed (layouts: 0 forward only, 1 gradients with every value stored).")
+        .def("layout_elements", &tn::ContractionPlan::layout_elements, py::arg("layout"),
+             "Complex elements of a layout's workspace (-1: a recompute layout this plan does not offer).")
+        .def("recompute_macs", &tn::ContractionPlan::recompute_macs, py::arg("layout"),
+             "Complex multiply-adds one slice's gradient call recomputes in a layout.")
+        .def("gradient_layout_for", &tn::ContractionPlan::gradient_layout_for, py::arg("bytes"),
+             py::arg("elem_bytes") = 16, py::arg("mode") = 0,
+             "The gradient layout for a per-thread budget of bytes (mode 0 auto, 1 stored, 2 smallest).")
         .def("bytes_per_thread", &tn::ContractionPlan::bytes_per_thread, py::arg("elem_bytes"),
              py::arg("gradients") = true,
              "Bytes of one thread's workspace for a forward-only or a gradient call.")
@@ -309,7 +319,15 @@ void init_tensornet(py::module_& m) {
             return py::make_tuple(vals, dw, dx);
         }, py::arg("weights"), py::arg("inputs"), py::arg("begin"), py::arg("end"),
            "jacobian's values and gradients for the share of slices [begin, end) (see expval_slices).")
-        .def("estimated_bytes", &tn::Executor::estimated_bytes, py::arg("rows"), py::arg("gradients"));
+        .def("estimated_bytes", &tn::Executor::estimated_bytes, py::arg("rows"), py::arg("gradients"))
+        .def("gradient_layouts", &tn::Executor::gradient_layouts, py::arg("rows") = 1,
+             "Per structure, the layout a gradient call on rows rows uses at the current memory limit: 1 (values "
+             "stored) or a recompute layout (ContractionPlan.recompute_layout: checkpoints, the rest recomputed).")
+        .def("gradient_recompute_macs", &tn::Executor::gradient_recompute_macs, py::arg("rows") = 1,
+             "Complex multiply-adds such a call spends on recomputation.")
+        .def_property("recompute", &tn::Executor::recompute_mode, &tn::Executor::set_recompute,
+                      "0 (auto): recompute inside a slice only where the stored values would not fit; 1: never; "
+                      "2: always the smallest gradient workspace.");
 }
 
 }  // namespace pyqml::bind

@@ -145,3 +145,56 @@ def test_a_worker_killed_mid_run_does_not_change_the_result(client):
     assert pids[victim] not in client.run(os.getpid).values()
     for a, b in zip(out["result"], local):
         assert np.array_equal(a, b)
+
+
+def _hamiltonian(n: int) -> list:
+    """A transverse-field Ising sum over a grid's wires: many local terms, light cones of several shapes."""
+    h = 0.25
+    for i in range(n - 1):
+        h = h + (0.5 + 0.1 * i) * pq.Z(i) @ pq.Z(i + 1)
+    for i in range(n):
+        h = h - (0.3 + 0.05 * i) * pq.X(i)
+    return [h, pq.Y(1) @ pq.Y(2) - 0.75]
+
+
+def test_terms_as_tasks_equal_local_and_plans_are_not_searched_on_workers(client):
+    """Chunks of a Hamiltonian's terms (different light-cone plans) as tasks, gathered in chunk order: values
+    and gradients as the local call to 1e-12; the workers contract the plans shipped with the call (their own
+    plan caches stay empty: nothing is planned there)."""
+    c = _grid(2, 4, 2)
+    obs = _hamiltonian(c.n_wires)
+    rng = np.random.default_rng(4)
+    w = rng.normal(size=c.n_weights)
+    x = rng.normal(size=(3, c.n_inputs))
+    ex = c.executor(obs, "tensornet")
+    assert ex._tn.n_terms == 16 and ex._tn.n_structures >= 4
+    chunks = pqd.term_chunks(ex, terms_per_task=5)
+    assert len(chunks) == 4 and all(len(ch) == len(obs) for ch in chunks)
+    # Every engine term lands in exactly one chunk (the constants in the first).
+    flat = sorted((o, t) for ch in chunks for o, terms in enumerate(ch) for t in terms)
+    assert flat == sorted((o, t) for o, ob in enumerate(obs) for t in ob.core_terms())
+    assert any(not ws for coeff, ws, _ in chunks[0][0]) and not any(not ws for ch in chunks[1:] for coeff, ws, _ in ch[0])
+    local = pq.jacobian(c, obs, weights=w, inputs=x, method="tensornet")
+    got = pqd.jacobian(c, obs, weights=w, inputs=x, client=client, method="tensornet", terms_per_task=5)
+    for a, b in zip(got, local):
+        np.testing.assert_allclose(a, b, atol=1e-12, rtol=0)
+    sv = pq.jacobian(c, obs, weights=w, inputs=x, method="statevector")
+    np.testing.assert_allclose(got[0], sv[0], atol=1e-10, rtol=0)
+    np.testing.assert_allclose(got[1], sv[1], atol=1e-10, rtol=0)
+    vals = pqd.expval(c, obs, weights=w, inputs=x, client=client, method="tensornet", terms_per_task=3,
+                      rows_per_task=2)
+    np.testing.assert_allclose(vals, local[0], atol=1e-12, rtol=0)
+    # Chunks of equal cost cover the terms as well.
+    balanced = pqd.term_chunks(ex, n_chunks=3)
+    assert len(balanced) == 3 and sum(len(t) for ch in balanced for t in ch) == sum(len(o.core_terms()) for o in obs)
+
+    def planned():
+        from pyqml.tensornet.network import _PLAN_CACHE
+
+        return len(_PLAN_CACHE)
+
+    assert set(client.run(planned).values()) == {0}
+    with pytest.raises(ValueError, match="terms_per_task"):
+        pqd.expval(c, obs, weights=w, inputs=x, client=client, method="tensornet", terms_per_task=0)
+    with pytest.raises(ValueError, match="terms_per_task"):
+        pqd.expval(c, obs, weights=w, inputs=x, client=client, method="statevector", terms_per_task=2)

@@ -41,7 +41,7 @@ MEASUREMENTS = ("expval", "var", "probs", "sample", "state", "amplitude", "jacob
 PRECISIONS = ("complex128", "complex64")
 # Option names that methods take or will take; an option no method declares is refused by name.
 KNOWN_OPTIONS = ("optimize", "max_bond", "cutoff", "cutoff_mode", "noise", "shots", "device", "executor",
-                 "target_size")
+                 "target_size", "recompute")
 # Registers this small always run on the state vector under "auto" (planning a network costs more).
 SMALL_REGISTER = 12
 # Noisy registers this small run on the density matrix under "auto".

@@ -52,6 +52,11 @@ class TensorNetPlan:
         slice.
     flop_overhead : float
         ``flops`` over the flops of the same trees unsliced (1.0: nothing sliced).
+    recompute : bool
+        Whether a gradient call on one row at the current memory limit keeps checkpoints and recomputes the
+        rest inside each slice (the stored values would not fit); ``peak_memory`` is then that call's
+        workspace, ``stored_gradient_memory`` what storing every value would take, and ``gradient_flops``
+        counts the recomputation (``recompute_flops``).
     """
 
     def __init__(self, executor: TensorNetExecutor):
@@ -71,12 +76,26 @@ class TensorNetPlan:
         unsliced = sum(c * (p.forward_macs if p.unsliced_macs is None else p.unsliced_macs)
                        for c, p in zip(self.counts, self.structures))
         self.flop_overhead = self.flops / (8.0 * unsliced) if unsliced > 0 else 1.0
+        layouts = list(tn.gradient_layouts(1))
+        self.recompute = any(lay >= 2 for lay in layouts)
+        self.recompute_flops = 8.0 * float(tn.gradient_recompute_macs(1))
+        self.gradient_flops += self.recompute_flops
+        if self.recompute:
+            mode, tn.recompute = tn.recompute, 1
+            try:
+                self.stored_gradient_memory = float(tn.estimated_bytes(1, True))
+            finally:
+                tn.recompute = mode
+        else:
+            self.stored_gradient_memory = self.peak_memory
 
     def __repr__(self) -> str:
         return (f"TensorNetPlan(terms={self.n_terms}, structures={self.n_structures}, flops={self.flops:.3g}, "
                 f"gradient_flops={self.gradient_flops:.3g}, width={self.width}, "
                 f"peak_memory={self.peak_memory:.3g} B, forward_memory={self.forward_memory:.3g} B, "
-                f"slices={self.slices}, flop_overhead={self.flop_overhead:.3g})")
+                f"slices={self.slices}, flop_overhead={self.flop_overhead:.3g}"
+                + (f", recompute=True, stored_gradient_memory={self.stored_gradient_memory:.3g} B" if self.recompute
+                   else "") + ")")
 
 
 class TensorNetExecutor(Executor):
@@ -105,11 +124,18 @@ class TensorNetExecutor(Executor):
         then works on that noisy circuit (``self.circuit``). Expectation values, variances, probabilities
         and gradients include the readout error (a bit flip on every wire before measuring); amplitudes and
         samples of a noisy circuit are refused.
+
+    recompute : {"auto", "never", "always"}
+        Gradients inside a slice: "auto" (the default) stores every value the backward sweep needs when that
+        fits the memory limit, else keeps checkpoints (the intermediates up to a size) and recomputes the
+        larger values where the backward sweep needs them, with the largest checkpoints that fit (the memory
+        guard checks that workspace); "never" always stores them (refused where they do not fit); "always"
+        takes the smallest gradient workspace (``cpp/include/pyqml/tensornet/contraction.hpp``).
     """
 
     method = "tensornet"
     supports = frozenset({"expval", "var", "probs", "sample", "amplitude", "jacobian", "vjp"})
-    options = {"optimize": "auto", "fuse": True, "target_size": None, "noise": None}
+    options = {"optimize": "auto", "fuse": True, "target_size": None, "noise": None, "recompute": "auto"}
     # Noise channels: expectation values (and var, probs, gradients) through the doubled network of each cone,
     # a channel being one superoperator tensor on its wires' ket and bra lines (cpp/include/pyqml/tensornet/
     # network.hpp). Amplitudes and samples of a noisy circuit are refused.
@@ -117,19 +143,22 @@ class TensorNetExecutor(Executor):
 
     def __init__(self, circuit, observables, precision: str = "complex128", optimize: str = "auto",
                  refuse_oversized: bool = True, progress=None, max_time: float | None = None, fuse: bool = True,
-                 target_size=None, noise=None):
+                 target_size=None, noise=None, recompute: str = "auto"):
         check_optimize(optimize)
         check_target_size(target_size)
+        mode = check_recompute(recompute)
         from ..frontend.observables import as_observable
 
         circuit = apply_noise(circuit, noise)
         super().__init__(circuit, [as_observable(o) for o in observables], precision, optimize=optimize,
-                         fuse=bool(fuse), target_size=target_size, noise=noise)
+                         fuse=bool(fuse), target_size=target_size, noise=noise, recompute=recompute)
         self.optimize = optimize
+        self.recompute = recompute
         self.fuse = bool(fuse)
         self.target_size = target_size
         self._aux: dict = {}
         self._tn = _core.TensorNet(circuit.core, [o.core_terms() for o in self.observables], precision, self.fuse)
+        self._tn.recompute = mode
         self.plans: list[StructurePlan] = []
         elem = 16 if precision == "complex128" else 8
         start = time.perf_counter()
@@ -195,7 +224,8 @@ class TensorNetExecutor(Executor):
 
     @classmethod
     def estimate(cls, circuit, observables, measurement: str, precision: str, optimize: str = "auto",
-                 fuse: bool = True, wires=None, shots=None, target_size=None, noise=None, **_) -> Estimate:
+                 fuse: bool = True, wires=None, shots=None, target_size=None, noise=None,
+                 recompute: str = "auto", **_) -> Estimate:
         """Flops and peak bytes from the plans themselves (planning them, cached, on the way)."""
         from ..frontend.execution import is_noisy
         from ..frontend.observables import Observable
@@ -223,8 +253,11 @@ class TensorNetExecutor(Executor):
             return Estimate(8.0 * ap.forward_macs, float(ap.bytes_per_thread(16, False) + ap.table_bytes))
         else:
             return Estimate.refused(f"the tensor-network method does not compute {measurement}")
-        ex = circuit.executor(obs, "tensornet", precision, optimize=optimize, fuse=fuse, target_size=target_size)
+        ex = circuit.executor(obs, "tensornet", precision, optimize=optimize, fuse=fuse, target_size=target_size,
+                              recompute=recompute)
         macs = ex.cost() * factor * (3.0 if grad else 1.0)
+        if grad:
+            macs += ex._tn.gradient_recompute_macs(1)
         return Estimate(8.0 * macs, float(ex._tn.estimated_bytes(1, grad)))
 
     def plan(self) -> TensorNetPlan:
@@ -247,7 +280,7 @@ class TensorNetExecutor(Executor):
         ex = self._aux.get(key)
         if ex is None:
             ex = self.circuit.executor(build(), "tensornet", self.precision, optimize=self.optimize, fuse=self.fuse,
-                                       target_size=self.target_size)
+                                       target_size=self.target_size, recompute=self.recompute)
             self._aux[key] = ex
         return ex
 
@@ -311,12 +344,22 @@ class TensorNetExecutor(Executor):
         return choose_method(circuit, observables, precision, "expval")
 
 
+RECOMPUTE = {"auto": 0, "never": 1, "always": 2}
+
+
+def check_recompute(recompute) -> int:
+    """The engine's mode of a ``recompute=`` option (ValueError naming the choices otherwise)."""
+    if not isinstance(recompute, str) or recompute not in RECOMPUTE:
+        raise ValueError(f"recompute must be one of {tuple(RECOMPUTE)}, got {recompute!r}")
+    return RECOMPUTE[recompute]
+
+
 register_method(TensorNetExecutor)
 
 
 def plan(circuit, observables=None, *args, precision: str = "complex128", optimize: str = "auto",
          progress=None, max_time: float | None = None, fuse: bool = True, target_size=None, noise=None,
-         **kwargs) -> TensorNetPlan:
+         recompute: str = "auto", **kwargs) -> TensorNetPlan:
     """The tensor-network plan for ``observables`` on ``circuit``: light cones, contraction trees, flops,
     width and estimated peak memory, computed without contracting anything. ``fuse=False`` plans every op on
     its own and ``target_size=`` slices the plans to that many complex elements per tensor and ``noise=``
@@ -348,6 +391,7 @@ def plan(circuit, observables=None, *args, precision: str = "complex128", optimi
         fuse = cq.qnode.options.get("fuse", fuse)
         target_size = cq.qnode.options.get("target_size", target_size)
         noise = cq.qnode.options.get("noise", noise)
+        recompute = cq.qnode.options.get("recompute", recompute)
     else:
         if observables is None:
             raise TypeError("pq.plan(circuit, observables) or pq.plan(qnode, *args)")
@@ -356,4 +400,5 @@ def plan(circuit, observables=None, *args, precision: str = "complex128", optimi
         obs = observables if isinstance(observables, (list, tuple)) else [observables]
         obs = [as_observable(o) for o in obs]
     return TensorNetExecutor(circuit, obs, precision, optimize, refuse_oversized=False, progress=progress,
-                             max_time=max_time, fuse=fuse, target_size=target_size, noise=noise).plan()
+                             max_time=max_time, fuse=fuse, target_size=target_size, noise=noise,
+                             recompute=recompute).plan()

@@ -183,8 +183,9 @@ def test_memory_guard_follows_the_call():
     clear_plan_cache()
     c, _ = _grid(4, 4, 2)
     obs = [pq.Z(5) @ pq.Z(6), pq.X(9)]
-    p = pq.plan(c, obs)
-    ex = c.executor(obs, "tensornet")
+    # Gradients with every value stored (recompute="never"; tests/tensornet/test_recompute.py: checkpoints).
+    p = pq.plan(c, obs, recompute="never")
+    ex = c.executor(obs, "tensornet", recompute="never")
     assert p.peak_memory == ex._tn.estimated_bytes(1, True)
     assert p.forward_memory == ex._tn.estimated_bytes(1, False)
     assert p.forward_memory < p.peak_memory
@@ -195,7 +196,7 @@ def test_memory_guard_follows_the_call():
         # The permutation tables are built now, so the estimates no longer count them; pq.plan agrees.
         need = ex._tn.estimated_bytes(1, True)
         # (target_size: the unsliced plan; pq.plan at this limit would report the sliced one)
-        assert pq.plan(c, obs, target_size=2**62).peak_memory == need > _core.memory_limit()
+        assert pq.plan(c, obs, target_size=2**62, recompute="never").peak_memory == need > _core.memory_limit()
         with pytest.raises(pq.MemoryLimitError) as err:
             ex.jacobian(W)
         assert f"({need:.0f} bytes)" in str(err.value)

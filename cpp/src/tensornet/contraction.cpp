@@ -467,12 +467,207 @@ void ContractionPlan::prepare() {
     prepared_ = true;
 }
 
+int64_t ContractionPlan::value_offset(int t, int layout) const {
+    if (!is_recompute(layout)) {
+        if (layout == 1) gradient_layout();
+        return slots_[t].offset[layout];
+    }
+    return rc_layout(layout).leaf[t];  // leaves only: the fills
+}
+
+const ContractionPlan::RcLayout& ContractionPlan::rc_layout(int layout) const {
+    const int i = layout - recompute_layout(-1);
+    PYQML_REQUIRE(i >= 0 && i < kMaxRecompute, "recompute layout out of range");
+    std::call_once(rc_once_[i], [this, i] {
+        auto out = std::make_unique<RcLayout>();
+        build_rc_layout(i - 1, *out);
+        rc_[i] = std::move(out);
+    });
+    return *rc_[i];
+}
+
+void ContractionPlan::build_rc_layout(int c, RcLayout& out) const {
+    // Instances of tensors (values, recomputed values, environments, gather copies) with their live times;
+    // the ops refer to instance ids, replaced by offsets once the allocator placed them.
+    const int L = n_leaves(), S = n_steps(), T = L + S;
+    std::vector<Interval> iv;
+    auto inst = [&](int64_t size, int time) {
+        iv.push_back({size, time, time});
+        return static_cast<int64_t>(iv.size() - 1);
+    };
+    auto use = [&](int64_t id, int time) {
+        if (id >= 0) iv[id].end = std::max(iv[id].end, time);
+    };
+    std::vector<int> consumer(T, -1);
+    for (int s = 0; s < S; ++s) consumer[steps_[s].a] = consumer[steps_[s].b] = s;
+    const int64_t keep_size = c < 0 ? 0 : int64_t(1) << c;
+    auto stored = [&](int t) { return t < L || slots_[t].size <= keep_size; };
+    std::vector<int64_t> cur(T, -1), env(T, -1);
+    std::vector<RcOp> ops;
+    int time = 0;
+    for (int t = 0; t < L; ++t) cur[t] = inst(slots_[t].size, 0);
+    auto emit_forward = [&](int s) {
+        const StepExec& ex = steps_[s];
+        ++time;
+        RcOp op;
+        op.step = s;
+        op.a = cur[ex.a];
+        op.b = cur[ex.b];
+        use(op.a, time);
+        use(op.b, time);
+        if (!ex.id_a) op.ga = inst(slots_[ex.a].size, time);
+        if (!ex.id_b) op.gb = inst(slots_[ex.b].size, time);
+        op.c = inst(slots_[ex.out].size, time);
+        if (!stored(ex.a)) cur[ex.a] = -1;
+        if (!stored(ex.b)) cur[ex.b] = -1;
+        cur[ex.out] = op.c;
+        ops.push_back(op);
+    };
+    for (int s = 0; s < S; ++s) emit_forward(s);
+    out.root = ops.empty() ? cur[T - 1] : ops.back().c;
+    // The backward sweep; the value of an intermediate it needs comes from its instance if still live (a
+    // checkpoint), else from its subtree recomputed down to live instances.
+    const size_t max_ops = size_t(kMaxScheduleFactor) * size_t(std::max(1, S)) + 64;
+    out.ok = true;
+    std::vector<int> stack;
+    auto ensure = [&](int x) {
+        // Post-order over the subtree of x down to live instances, without recursion.
+        if (cur[x] >= 0) return;
+        stack.assign(1, x);
+        std::vector<int> order;
+        while (!stack.empty()) {
+            const int y = stack.back();
+            stack.pop_back();
+            if (cur[y] >= 0 || y < L) continue;
+            order.push_back(y);
+            stack.push_back(steps_[y - L].a);
+            stack.push_back(steps_[y - L].b);
+        }
+        // Children before parents: steps in increasing order (a result's id is above its operands').
+        std::sort(order.begin(), order.end());
+        order.erase(std::unique(order.begin(), order.end()), order.end());
+        for (int y : order) {
+            if (ops.size() > max_ops) {
+                out.ok = false;
+                return;
+            }
+            const int s = y - L;
+            emit_forward(s);
+            out.macs += double(steps_[s].nb) * steps_[s].m * steps_[s].k * steps_[s].n;
+            // Recomputed operands die after their parent (stored() tensors keep their first instance).
+        }
+    };
+    if (need_adj_.back() && S > 0) {
+        env[T - 1] = inst(1, time + 1);
+        for (int s = S - 1; s >= 0 && out.ok; --s) {
+            const StepExec& ex = steps_[s];
+            const bool na = need_adj_[ex.a], nb = need_adj_[ex.b];
+            if (!na && !nb) continue;
+            if (na) ensure(ex.b);
+            if (nb) ensure(ex.a);
+            if (!out.ok) break;
+            ++time;
+            RcOp op;
+            op.backward = true;
+            op.step = s;
+            op.cbar = env[ex.out];
+            use(op.cbar, time);
+            if (na) {
+                op.vb = cur[ex.b];
+                use(op.vb, time);
+                if (!ex.id_b) op.bgb = inst(slots_[ex.b].size, time);
+                op.abar = env[ex.a] = inst(slots_[ex.a].size, time);
+            }
+            if (nb) {
+                op.va = cur[ex.a];
+                use(op.va, time);
+                if (!ex.id_a) op.bga = inst(slots_[ex.a].size, time);
+                op.bbar = env[ex.b] = inst(slots_[ex.b].size, time);
+            }
+            const int64_t sc = std::max<int64_t>(na && !ex.id_a ? slots_[ex.a].size : 0,
+                                                 nb && !ex.id_b ? slots_[ex.b].size : 0);
+            if (sc > 0) op.bgc = inst(sc, time);
+            if (!stored(ex.a)) cur[ex.a] = -1;
+            if (!stored(ex.b)) cur[ex.b] = -1;
+            ops.push_back(op);
+        }
+    }
+    if (!out.ok) return;
+    const int end = time + 1;
+    out.leaf.assign(L, -1);
+    out.adj.assign(L, -1);
+    for (int t = 0; t < L; ++t) {
+        iv[t].end = end;  // leaves are filled once and read by every recomputation
+        if (env[t] >= 0) use(env[t], end);
+    }
+    std::vector<int64_t> off;
+    out.total = assign_intervals(iv, off);
+    auto at = [&](int64_t id) { return id < 0 ? int64_t(-1) : off[id]; };
+    for (int t = 0; t < L; ++t) {
+        out.leaf[t] = off[t];
+        out.adj[t] = at(env[t]);
+    }
+    out.root = at(out.root);
+    out.root_adj = at(env[T - 1]);
+    for (RcOp& op : ops) {
+        op.a = at(op.a); op.b = at(op.b); op.c = at(op.c); op.ga = at(op.ga); op.gb = at(op.gb);
+        op.va = at(op.va); op.vb = at(op.vb); op.cbar = at(op.cbar); op.abar = at(op.abar); op.bbar = at(op.bbar);
+        op.bga = at(op.bga); op.bgb = at(op.bgb); op.bgc = at(op.bgc);
+    }
+    out.ops = std::move(ops);
+}
+
+int64_t ContractionPlan::layout_elements(int layout) const {
+    if (!is_recompute(layout)) return workspace_elements(layout == 1);
+    const RcLayout& rc = rc_layout(layout);
+    return rc.ok ? rc.total : -1;
+}
+
+double ContractionPlan::recompute_macs(int layout) const {
+    if (!is_recompute(layout)) return 0.0;
+    const RcLayout& rc = rc_layout(layout);
+    return rc.ok ? rc.macs : 0.0;
+}
+
+int ContractionPlan::gradient_layout_for(double bytes, int elem, int mode) const {
+    if (mode == 1) return 1;
+    const double stored = layout_bytes(elem, 1);
+    if (mode == 0 && stored <= bytes) return 1;
+    // Every recompute layout holds the forward sweep's values at least: where the forward-only workspace does
+    // not fit, none does (and none is built).
+    if (mode == 0 && layout_bytes(elem, 0) > bytes) return 1;
+    // Thresholds that differ: the distinct sizes of the intermediates below the widest, largest first, then none.
+    std::vector<int> cs;
+    for (size_t t = leaves_.size(); t < slots_.size(); ++t) {
+        int w = 0;
+        while ((int64_t(1) << w) < slots_[t].size) ++w;
+        if (w < width_) cs.push_back(w);
+    }
+    std::sort(cs.begin(), cs.end(), std::greater<int>());
+    cs.erase(std::unique(cs.begin(), cs.end()), cs.end());
+    cs.push_back(-1);
+    int best = 1;
+    double best_bytes = stored;
+    for (int c : cs) {
+        if (c >= kMaxRecompute - 1) continue;
+        const int lay = recompute_layout(c);
+        const int64_t e = layout_elements(lay);
+        if (e < 0) continue;
+        const double b = double(e) * elem;
+        if (mode == 0 && b <= bytes) return lay;
+        if (b < best_bytes) {
+            best = lay;
+            best_bytes = b;
+        }
+    }
+    return best;
+}
+
 template <class T>
-void ContractionPlan::fill_gate(T* ws, int gate, const cplx* m, bool gradients, int64_t slice) const {
-    if (gradients) gradient_layout();
+void ContractionPlan::fill_gate(T* ws, int gate, const cplx* m, int layout, int64_t slice) const {
     const std::vector<int>& map = gate_map_[gate];
     const int kl = ket_leaf_[gate], bl = bra_leaf_[gate];
-    std::complex<T>* ket = reinterpret_cast<std::complex<T>*>(ws) + slots_[kl].offset[gradients];
+    std::complex<T>* ket = reinterpret_cast<std::complex<T>*>(ws) + value_offset(kl, layout);
     const int64_t nk = slots_[kl].size;
     if (red_map_[kl].empty()) {
         for (int64_t t = 0; t < nk; ++t) ket[t] = std::complex<T>(T(m[map[t]].real()), T(m[map[t]].imag()));
@@ -483,7 +678,7 @@ void ContractionPlan::fill_gate(T* ws, int gate, const cplx* m, bool gradients, 
         }
     }
     if (bl < 0) return;
-    std::complex<T>* bra = reinterpret_cast<std::complex<T>*>(ws) + slots_[bl].offset[gradients];
+    std::complex<T>* bra = reinterpret_cast<std::complex<T>*>(ws) + value_offset(bl, layout);
     if (red_map_[kl].empty() && red_map_[bl].empty()) {
         for (int64_t t = 0; t < nk; ++t) bra[t] = std::conj(ket[t]);
         return;
@@ -497,8 +692,7 @@ void ContractionPlan::fill_gate(T* ws, int gate, const cplx* m, bool gradients, 
 }
 
 template <class T>
-void ContractionPlan::fill_constants(T* ws, bool gradients, int64_t slice) const {
-    if (gradients) gradient_layout();
+void ContractionPlan::fill_constants(T* ws, int layout, int64_t slice) const {
     using C = std::complex<T>;
     C* base = reinterpret_cast<C*>(ws);
     for (size_t i = 0; i < leaves_.size(); ++i) {
@@ -506,7 +700,7 @@ void ContractionPlan::fill_constants(T* ws, bool gradients, int64_t slice) const
         if (lf.kind == LeafKind::KetGate || lf.kind == LeafKind::BraGate) continue;
         C full[4];
         const bool sliced = !red_map_[i].empty();
-        C* d = sliced ? full : base + slots_[i].offset[gradients];
+        C* d = sliced ? full : base + value_offset(static_cast<int>(i), layout);
         switch (lf.kind) {
             case LeafKind::Zero: d[0] = 1; d[1] = 0; break;
             case LeafKind::One: d[0] = 0; d[1] = 1; break;
@@ -521,7 +715,7 @@ void ContractionPlan::fill_constants(T* ws, bool gradients, int64_t slice) const
             default: break;
         }
         if (sliced) {
-            C* out = base + slots_[i].offset[gradients];
+            C* out = base + value_offset(static_cast<int>(i), layout);
             for (int64_t t = 0; t < slots_[i].size; ++t) out[t] = full[full_element(static_cast<int>(i), t, slice)];
         }
     }
@@ -540,59 +734,99 @@ void scatter(const C* in, const std::vector<uint32_t>& t, C* out) {
 }
 }  // namespace
 
+template <class C>
+void ContractionPlan::forward_step(C* base, const StepExec& ex, int64_t ao, int64_t bo, int64_t co, int64_t ga,
+                                   int64_t gb) const {
+    const C* a = base + ao;
+    const C* b = base + bo;
+    if (!ex.id_a) { gather(a, ex.perm_a, base + ga); a = base + ga; }
+    if (!ex.id_b) { gather(b, ex.perm_b, base + gb); b = base + gb; }
+    batched_gemm<C>(ex.nb, false, false, ex.m, ex.n, ex.k, a, b, base + co);
+}
+
+template <class C>
+void ContractionPlan::backward_step(C* base, const StepExec& ex, int64_t va, int64_t vb, int64_t cbar_o,
+                                    int64_t abar_o, int64_t bbar_o, int64_t bga, int64_t bgb, int64_t bgc) const {
+    const C* cbar = base + cbar_o;
+    C* sc = bgc >= 0 ? base + bgc : nullptr;
+    if (abar_o >= 0) {
+        const C* b = base + vb;
+        if (!ex.id_b) { gather(b, ex.perm_b, base + bgb); b = base + bgb; }
+        C* abar = ex.id_a ? base + abar_o : sc;
+        batched_gemm<C>(ex.nb, false, true, ex.m, ex.k, ex.n, cbar, b, abar);
+        if (!ex.id_a) scatter(sc, ex.perm_a, base + abar_o);
+    }
+    if (bbar_o >= 0) {
+        const C* a = base + va;
+        if (!ex.id_a) { gather(a, ex.perm_a, base + bga); a = base + bga; }
+        C* bbar = ex.id_b ? base + bbar_o : sc;
+        batched_gemm<C>(ex.nb, true, false, ex.k, ex.n, ex.m, a, cbar, bbar);
+        if (!ex.id_b) scatter(sc, ex.perm_b, base + bbar_o);
+    }
+}
+
 template <class T>
-std::complex<T> ContractionPlan::forward(T* ws, bool gradients) const {
+std::complex<T> ContractionPlan::forward(T* ws, int layout) const {
     using C = std::complex<T>;
     C* base = reinterpret_cast<C*>(ws);
-    const int lay = gradients ? 1 : 0;
-    if (gradients) gradient_layout();
-    for (const StepExec& ex : steps_) {
-        const C* a = base + slots_[ex.a].offset[lay];
-        const C* b = base + slots_[ex.b].offset[lay];
-        C* c = base + slots_[ex.out].offset[lay];
-        if (!ex.id_a) { gather(a, ex.perm_a, base + ex.ga[lay]); a = base + ex.ga[lay]; }
-        if (!ex.id_b) { gather(b, ex.perm_b, base + ex.gb[lay]); b = base + ex.gb[lay]; }
-        batched_gemm<C>(ex.nb, false, false, ex.m, ex.n, ex.k, a, b, c);
+    if (is_recompute(layout)) {
+        const RcLayout& rc = rc_layout(layout);
+        PYQML_REQUIRE(rc.ok, "recompute layout not available for this plan");
+        for (int s = 0; s < n_steps(); ++s) {
+            const RcOp& op = rc.ops[s];
+            forward_step(base, steps_[op.step], op.a, op.b, op.c, op.ga, op.gb);
+        }
+        return base[rc.root];
     }
+    const int lay = layout == 1 ? 1 : 0;
+    if (lay) gradient_layout();
+    for (const StepExec& ex : steps_)
+        forward_step(base, ex, slots_[ex.a].offset[lay], slots_[ex.b].offset[lay], slots_[ex.out].offset[lay],
+                     ex.ga[lay], ex.gb[lay]);
     return base[slots_.back().offset[lay]];
 }
 
 template <class T>
-void ContractionPlan::backward(T* ws) const {
+void ContractionPlan::backward(T* ws, int layout) const {
     using C = std::complex<T>;
     C* base = reinterpret_cast<C*>(ws);
-    gradient_layout();
     if (!need_adj_.back()) return;
+    if (is_recompute(layout)) {
+        const RcLayout& rc = rc_layout(layout);
+        PYQML_REQUIRE(rc.ok, "recompute layout not available for this plan");
+        if (rc.root_adj >= 0) base[rc.root_adj] = C(1);
+        for (size_t i = size_t(n_steps()); i < rc.ops.size(); ++i) {
+            const RcOp& op = rc.ops[i];
+            if (op.backward)
+                backward_step(base, steps_[op.step], op.va, op.vb, op.cbar, op.abar, op.bbar, op.bga, op.bgb, op.bgc);
+            else
+                forward_step(base, steps_[op.step], op.a, op.b, op.c, op.ga, op.gb);
+        }
+        return;
+    }
+    gradient_layout();
     base[slots_.back().adj] = C(1);
     for (auto it = steps_.rbegin(); it != steps_.rend(); ++it) {
         const StepExec& ex = *it;
         const bool na = need_adj_[ex.a], nb = need_adj_[ex.b];
         if (!na && !nb) continue;
-        const C* cbar = base + slots_[ex.out].adj;
-        C* sc = ex.bgc >= 0 ? base + ex.bgc : nullptr;
-        if (na) {
-            const C* b = base + slots_[ex.b].offset[1];
-            if (!ex.id_b) { gather(b, ex.perm_b, base + ex.bgb); b = base + ex.bgb; }
-            C* abar = ex.id_a ? base + slots_[ex.a].adj : sc;
-            batched_gemm<C>(ex.nb, false, true, ex.m, ex.k, ex.n, cbar, b, abar);
-            if (!ex.id_a) scatter(sc, ex.perm_a, base + slots_[ex.a].adj);
-        }
-        if (nb) {
-            const C* a = base + slots_[ex.a].offset[1];
-            if (!ex.id_a) { gather(a, ex.perm_a, base + ex.bga); a = base + ex.bga; }
-            C* bbar = ex.id_b ? base + slots_[ex.b].adj : sc;
-            batched_gemm<C>(ex.nb, true, false, ex.k, ex.n, ex.m, a, cbar, bbar);
-            if (!ex.id_b) scatter(sc, ex.perm_b, base + slots_[ex.b].adj);
-        }
+        backward_step(base, ex, nb ? slots_[ex.a].offset[1] : -1, na ? slots_[ex.b].offset[1] : -1, slots_[ex.out].adj,
+                      na ? slots_[ex.a].adj : -1, nb ? slots_[ex.b].adj : -1, ex.bga, ex.bgb, ex.bgc);
     }
 }
 
 template <class T>
-double ContractionPlan::ket_gradient(const T* ws, int gate, const cplx* dm, int64_t slice) const {
-    gradient_layout();
+double ContractionPlan::ket_gradient(const T* ws, int gate, const cplx* dm, int64_t slice, int layout) const {
     const std::vector<int>& map = gate_map_[gate];
     const int kl = ket_leaf_[gate];
-    const std::complex<T>* env = reinterpret_cast<const std::complex<T>*>(ws) + slots_[kl].adj;
+    int64_t adj;
+    if (is_recompute(layout)) {
+        adj = rc_layout(layout).adj[kl];
+    } else {
+        gradient_layout();
+        adj = slots_[kl].adj;
+    }
+    const std::complex<T>* env = reinterpret_cast<const std::complex<T>*>(ws) + adj;
     double s = 0;
     for (int64_t t = 0; t < slots_[kl].size; ++t) {
         const cplx d = dm[map[full_element(kl, t, slice)]];
@@ -602,11 +836,11 @@ double ContractionPlan::ket_gradient(const T* ws, int gate, const cplx* dm, int6
 }
 
 #define PYQML_TN_INSTANTIATE(T)                                                             \
-    template void ContractionPlan::fill_gate<T>(T*, int, const cplx*, bool, int64_t) const; \
-    template void ContractionPlan::fill_constants<T>(T*, bool, int64_t) const;            \
-    template std::complex<T> ContractionPlan::forward<T>(T*, bool) const;                 \
-    template void ContractionPlan::backward<T>(T*) const;                                 \
-    template double ContractionPlan::ket_gradient<T>(const T*, int, const cplx*, int64_t) const;
+    template void ContractionPlan::fill_gate<T>(T*, int, const cplx*, int, int64_t) const;  \
+    template void ContractionPlan::fill_constants<T>(T*, int, int64_t) const;             \
+    template std::complex<T> ContractionPlan::forward<T>(T*, int) const;                  \
+    template void ContractionPlan::backward<T>(T*, int) const;                            \
+    template double ContractionPlan::ket_gradient<T>(const T*, int, const cplx*, int64_t, int) const;
 PYQML_TN_INSTANTIATE(double)
 PYQML_TN_INSTANTIATE(float)
 

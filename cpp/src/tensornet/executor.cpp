@@ -159,21 +159,55 @@ void Executor::set_plan(int s, std::shared_ptr<ContractionPlan> plan) {
     plans_[s] = std::move(plan);
 }
 
-double Executor::estimated_bytes(int64_t rows, bool gradients) const {
-    const int elem = precision_ == Precision::Double ? 16 : 8;
-    double per_thread = 0, tables = 0;
-    for (const auto& p : plans_) {
-        if (!p) continue;
-        per_thread = std::max(per_thread, p->bytes_per_thread(elem, gradients));
-        if (!p->prepared()) tables += p->table_bytes();
-    }
+double Executor::call_overhead(int64_t rows, bool gradients, double& threads) const {
+    double tables = 0;
+    for (const auto& p : plans_)
+        if (p && !p->prepared()) tables += p->table_bytes();
     const int64_t pairs = rows * int64_t(terms_.size());
     // As run() spreads them: over pairs, or over the slices of each pair when pairs are fewer than threads.
     const int64_t units = pairs < max_threads() ? std::max(pairs, max_slices()) : pairs;
-    const double threads = double(std::max<int64_t>(1, std::min<int64_t>(max_threads(), units)));
+    threads = double(std::max<int64_t>(1, std::min<int64_t>(max_threads(), units)));
     const int64_t per_row = int64_t(terms_.size()) + (gradients ? total_grad_ : 0) + circuit_.n_angles();
     const int64_t block = std::max<int64_t>(1, std::min<int64_t>(rows, kBlockDoubles / std::max<int64_t>(1, per_row)));
-    return threads * per_thread + tables + double(block) * per_row * 8.0 + fused_cache_bytes(block);
+    return tables + double(block) * per_row * 8.0 + fused_cache_bytes(block);
+}
+
+std::vector<int> Executor::gradient_layouts(int64_t rows) const {
+    const int elem = precision_ == Precision::Double ? 16 : 8;
+    double threads = 1;
+    const double fixed = call_overhead(rows, true, threads);
+    // Each thread's share of what the limit leaves after the tables, the results and this thread's reservations.
+    const double per_thread = (memory_limit_bytes() - reserved_bytes() - fixed) / threads;
+    std::vector<int> out(plans_.size(), 1);
+    for (size_t s = 0; s < plans_.size(); ++s)
+        if (plans_[s]) out[s] = plans_[s]->gradient_layout_for(per_thread, elem, recompute_mode_);
+    return out;
+}
+
+void Executor::set_recompute(int mode) {
+    PYQML_REQUIRE(mode >= 0 && mode <= 2, "recompute mode must be 0 (auto), 1 (never) or 2 (always)");
+    recompute_mode_ = mode;
+}
+
+double Executor::gradient_recompute_macs(int64_t rows) const {
+    const std::vector<int> lay = gradient_layouts(rows);
+    double macs = 0;
+    for (const Term& t : terms_) {
+        const auto& p = plans_[t.structure];
+        if (p) macs += p->recompute_macs(lay[t.structure]) * double(p->n_slices());
+    }
+    return macs * double(rows);
+}
+
+double Executor::estimated_bytes(int64_t rows, bool gradients) const {
+    const int elem = precision_ == Precision::Double ? 16 : 8;
+    double threads = 1;
+    const double fixed = call_overhead(rows, gradients, threads);
+    const std::vector<int> lay = gradients ? gradient_layouts(rows) : std::vector<int>(plans_.size(), 0);
+    double per_thread = 0;
+    for (size_t s = 0; s < plans_.size(); ++s)
+        if (plans_[s]) per_thread = std::max(per_thread, plans_[s]->layout_bytes(elem, lay[s]));
+    return threads * per_thread + fixed;
 }
 
 int64_t Executor::max_slices() const {
@@ -209,11 +243,18 @@ void Executor::run(const Batch& b, bool grads, Take&& take, int64_t slice_begin,
     const int64_t nt = static_cast<int64_t>(terms_.size());
     int width = 0;
     for (const auto& p : plans_) width = std::max(width, p->width());
+    // Per structure, the layout of its workspace: forward only, or the gradient layout the guard checks
+    // (stored values, or checkpoints and recomputation when those do not fit); chosen before the tables are
+    // built, as estimated_bytes chooses it.
+    const std::vector<int> layout = grads ? gradient_layouts(rows) : std::vector<int>(plans_.size(), 0);
+    bool recompute = false;
+    for (int l : layout) recompute = recompute || ContractionPlan::is_recompute(l);
     check_memory(estimated_bytes(rows, grads),
-                 "tensor-network contraction (largest tensor 2^" + std::to_string(width) + " amplitudes)");
+                 "tensor-network contraction (largest tensor 2^" + std::to_string(width) + " amplitudes" +
+                     (recompute ? ", gradients with checkpoints and recomputation)" : ")"));
     for (const auto& p : plans_) p->prepare();
     int64_t max_ws = 0;
-    for (const auto& p : plans_) max_ws = std::max<int64_t>(max_ws, p->workspace_elements(grads));
+    for (size_t s = 0; s < plans_.size(); ++s) max_ws = std::max<int64_t>(max_ws, plans_[s]->layout_elements(layout[s]));
 
     const int na = circuit_.n_angles();
     const int64_t per_row = nt + (grads ? total_grad_ : 0) + na;
@@ -249,26 +290,27 @@ void Executor::run(const Batch& b, bool grads, Take&& take, int64_t slice_begin,
         auto one = [&](F* wsp, int64_t r, int64_t t, int64_t sl, double* gout) -> double {
             const Term& term = terms_[t];
             const ContractionPlan& plan = *plans_[term.structure];
+            const int lay = layout[term.structure];
             const double* ang = angles.data() + r * na;
             const auto& units = fused_.units();
             for (size_t j = 0; j < term.cone.units.size(); ++j) {
                 const int u = term.cone.units[j];
                 if (cache_fused && fused_off[u] >= 0) {
                     plan.fill_gate(wsp, static_cast<int>(j), fused_cache.data() + r * n_fused_cache + fused_off[u],
-                                   grads, sl);
+                                   lay, sl);
                 } else if (plain_[u].n_wires > 0) {
                     const PlainGate& pg = plain_[u];
                     const auto m = gates::full_matrix(pg.gate, pg.n_wires, ang + pg.angle_offset, pg.unitary);
-                    plan.fill_gate(wsp, static_cast<int>(j), m.data(), grads, sl);
+                    plan.fill_gate(wsp, static_cast<int>(j), m.data(), lay, sl);
                 } else {
                     auto m = fused_.matrix(u, ang);
-                    plan.fill_gate(wsp, static_cast<int>(j), m.data(), grads, sl);
+                    plan.fill_gate(wsp, static_cast<int>(j), m.data(), lay, sl);
                 }
             }
-            plan.fill_constants(wsp, grads, sl);
-            const double v = double(plan.forward(wsp, grads).real());
+            plan.fill_constants(wsp, lay, sl);
+            const double v = double(plan.forward(wsp, lay).real());
             if (grads && term.n_grad > 0) {
-                plan.backward(wsp);
+                plan.backward(wsp, lay);
                 int idx = 0;
                 // Member by member, parameter by parameter: the order of cone.ops and their angles.
                 for (size_t j = 0; j < term.cone.units.size(); ++j) {
@@ -280,7 +322,7 @@ void Executor::run(const Batch& b, bool grads, Take&& take, int64_t slice_begin,
                     const size_t sz = size_t(1) << ((u.channel ? 4 : 2) * u.wires.size());
                     const double f = u.channel ? 0.5 : 1.0;
                     for (int k = 0; k < u.n_params; ++k)
-                        gout[idx++] = f * plan.ket_gradient(wsp, static_cast<int>(j), d.data() + k * sz, sl);
+                        gout[idx++] = f * plan.ket_gradient(wsp, static_cast<int>(j), d.data() + k * sz, sl, lay);
                 }
             }
             return v;

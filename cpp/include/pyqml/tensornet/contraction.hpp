@@ -35,6 +35,21 @@
 // slices is the full contraction. Leaves are filled per slice from the full gate matrices (the entries at
 // the slice's values), so one workspace of the reduced sizes serves every slice, and the environments of a
 // slice's backward sweep give that slice's share of each gradient (the shares sum to the full gradient).
+//
+// Recomputation (checkpointing) inside a slice: the gradient layout keeps every value the backward sweep
+// needs from the forward sweep to its use, which for a deep tree holds most intermediates at once. A
+// recompute layout with threshold c keeps only the intermediates of at most 2^c elements (the checkpoints)
+// and the leaves; a larger value that a backward step needs (its sibling's environment) is recomputed just
+// before that step from the nearest checkpoints and leaves below it, and dropped after it:
+//
+//   forward (values, checkpoints kept) | per backward step: recompute the operand it needs, then the step
+//
+// c = -1 keeps no intermediate (every needed value recomputed from the leaves). Every layout is a schedule of
+// forward and backward steps placed by the same liveness allocator; the recomputed steps are the forward
+// steps themselves (the same GEMMs on the same operands), so the gradient equals the stored one. The
+// executor uses the stored layout when it fits the memory limit, else the recompute layout with the largest
+// threshold that fits (the least recomputation), and the memory guard checks that one.
+#include <array>
 #include <cstdint>
 #include <atomic>
 #include <memory>
@@ -111,6 +126,22 @@ public:
     // Complex elements of the workspace a call allocates (every tensor and gather copy, placed by liveness),
     // for a forward-only call (values, amplitudes) or one with the backward sweep (gradients).
     int64_t workspace_elements(bool gradients) const;
+    // Layouts: 0 forward only, 1 gradients with every needed value stored, recompute_layout(c) gradients with
+    // checkpoints of at most 2^c elements (c = -1 .. width()-1) and the rest recomputed.
+    static constexpr int kMaxRecompute = 64;
+    static int recompute_layout(int c) { return c + 3; }
+    static bool is_recompute(int layout) { return layout >= 2; }
+    // Complex elements of a layout's workspace, and its bytes per thread (recompute layouts built on first use;
+    // -1 when a recompute layout's schedule would exceed kMaxScheduleFactor times the steps).
+    int64_t layout_elements(int layout) const;
+    double layout_bytes(int elem_bytes, int layout) const { return double(layout_elements(layout)) * elem_bytes; }
+    // Complex multiply-adds a gradient call on one slice recomputes in a layout (0 for layouts 0 and 1).
+    double recompute_macs(int layout) const;
+    // The gradient layout for a per-thread budget of `bytes` (elements of elem_bytes). mode 0 (auto): the stored
+    // layout when it fits, else the recompute layout with the largest threshold that fits, else the layout with
+    // the smallest workspace (the guard then refuses it); 1: always the stored layout; 2: always the smallest.
+    int gradient_layout_for(double bytes, int elem_bytes, int mode) const;
+    static constexpr int kMaxScheduleFactor = 8;
     // Bytes of the permutation tables (shared by all threads, built once by prepare()).
     double table_bytes() const { return table_bytes_; }
     // Bytes one thread allocates to run the plan (its workspace), for elements of `elem_bytes`.
@@ -125,23 +156,23 @@ public:
     void prepare();
     bool prepared() const { return prepared_.load(); }
 
-    // ---- execution on one workspace of workspace_elements(gradients) elements ----
-    // `gradients` picks the layout and must be the same in every call on one workspace; backward and
-    // ket_gradient use the gradient layout.
+    // ---- execution on one workspace of layout_elements(layout) elements ----
+    // `layout` (0 forward only, 1 stored gradients, a recompute layout; a bool reads as 0 or 1) must be the same
+    // in every call of one contraction; backward and ket_gradient need a gradient layout (1 or recompute).
     // `slice` (0 .. n_slices()-1) picks the values of the sliced indices; the same slice for every leaf
     // and for ket_gradient of one contraction.
     template <class T>
-    void fill_gate(T* ws, int gate, const cplx* full_matrix, bool gradients, int64_t slice = 0) const;
+    void fill_gate(T* ws, int gate, const cplx* full_matrix, int layout, int64_t slice = 0) const;
     template <class T>
-    void fill_constants(T* ws, bool gradients, int64_t slice = 0) const;
+    void fill_constants(T* ws, int layout, int64_t slice = 0) const;
     template <class T>
-    std::complex<T> forward(T* ws, bool gradients) const;
+    std::complex<T> forward(T* ws, int layout) const;
     // Environments of every parametrised ket gate (the root's adjoint is 1).
     template <class T>
-    void backward(T* ws) const;
+    void backward(T* ws, int layout = 1) const;
     // 2 Re sum(env_ket(gate) * dU) for dU = d full_matrix / d theta.
     template <class T>
-    double ket_gradient(const T* ws, int gate, const cplx* full_dmatrix, int64_t slice = 0) const;
+    double ket_gradient(const T* ws, int gate, const cplx* full_dmatrix, int64_t slice = 0, int layout = 1) const;
 
 private:
     struct Slot {
@@ -159,6 +190,34 @@ private:
         // Gather copies: forward (per layout), backward (a, b; and the scatter buffer); -1 when unused.
         int64_t ga[2] = {-1, -1}, gb[2] = {-1, -1}, bga = -1, bgb = -1, bgc = -1;
     };
+
+    // A recompute layout: its schedule (forward steps, recomputed steps, backward steps) with resolved offsets.
+    struct RcOp {
+        bool backward = false;
+        int step = 0;
+        // forward / recomputed step: operand values, result, gather copies
+        int64_t a = -1, b = -1, c = -1, ga = -1, gb = -1;
+        // backward step: operand values read (-1: not needed), environments, gather and scatter copies
+        int64_t va = -1, vb = -1, cbar = -1, abar = -1, bbar = -1, bga = -1, bgb = -1, bgc = -1;
+    };
+    struct RcLayout {
+        bool ok = false;           // false: the schedule would be too long (the layout is not offered)
+        std::vector<int64_t> leaf; // value offset per leaf
+        std::vector<int64_t> adj;  // environment offset per leaf (-1: none)
+        std::vector<RcOp> ops;     // the first n_steps() are the forward sweep
+        int64_t root = 0, root_adj = -1, total = 0;
+        double macs = 0;           // recomputed multiply-adds
+    };
+    const RcLayout& rc_layout(int layout) const;
+    void build_rc_layout(int c, RcLayout& out) const;
+    int64_t value_offset(int t, int layout) const;
+    template <class C>
+    void forward_step(C* base, const StepExec& ex, int64_t a, int64_t b, int64_t c, int64_t ga, int64_t gb) const;
+    template <class C>
+    void backward_step(C* base, const StepExec& ex, int64_t va, int64_t vb, int64_t cbar, int64_t abar,
+                       int64_t bbar, int64_t bga, int64_t bgb, int64_t bgc) const;
+    mutable std::array<std::once_flag, kMaxRecompute> rc_once_;
+    mutable std::array<std::unique_ptr<RcLayout>, kMaxRecompute> rc_;
 
     std::vector<StructGate> gates_;
     std::vector<Leaf> leaves_;

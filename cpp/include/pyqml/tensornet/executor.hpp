@@ -53,7 +53,18 @@ public:
     // Bytes the next call needs: the workspaces of the threads it will use (forward-only or with the backward
     // sweep, as the call allocates them), the permutation tables not yet built, and the per-row results of
     // one block of rows; checked before allocating.
+    // With gradients, each plan's workspace is that of the layout gradient_layouts() picks (contraction.hpp:
+    // stored values when they fit the memory limit, else checkpoints and recomputation).
     double estimated_bytes(int64_t rows, bool gradients) const;
+    // Per structure, the layout of a gradient call on `rows` rows: 1 (every value stored) or a recompute
+    // layout (ContractionPlan::recompute_layout), chosen by each thread's share of the memory limit.
+    std::vector<int> gradient_layouts(int64_t rows) const;
+    // 0 (auto, the default): recompute only where the stored values would not fit; 1: never; 2: always the
+    // layout with the smallest workspace.
+    void set_recompute(int mode);
+    int recompute_mode() const { return recompute_mode_; }
+    // Complex multiply-adds a gradient call on `rows` rows spends on recomputation (0: nothing recomputed).
+    double gradient_recompute_macs(int64_t rows) const;
 
     // Every call may contract a range of slices only, [slice_begin, slice_end) of each term's plan (clipped
     // to its slices; slice_end < 0: to the last): the results are then those slices' shares, and the
@@ -87,6 +98,9 @@ private:
     // (0 when over kFusedCacheBytes: the blocks are then multiplied out per term).
     int64_t fused_cache_elements() const;
     double fused_cache_bytes(int64_t rows) const;
+    // Bytes of a call besides the workspaces (tables, one block's results, the fused cache), and its threads.
+    double call_overhead(int64_t rows, bool gradients, double& threads) const;
+    int recompute_mode_ = 0;
     static constexpr double kFusedCacheBytes = 64.0 * (1 << 20);
 
     Circuit circuit_;
