@@ -55,6 +55,14 @@ bool is_unitary(const cplx* m, int dim) {
     return true;
 }
 
+// Whether a dim x dim matrix is the identity to rounding (1e-14 an entry).
+bool is_identity(const cplx* m, int dim) {
+    for (int r = 0; r < dim; ++r)
+        for (int c = 0; c < dim; ++c)
+            if (std::abs(m[r * dim + c] - (r == c ? 1.0 : 0.0)) > 1e-14) return false;
+    return true;
+}
+
 // Mixed-unitary channels: every scaled Kraus matrix K_k / sqrt(q_k) is unitary, nothing to keep.
 bool mixed_unitary(gates::ChannelId id) {
     using C = gates::ChannelId;
@@ -167,7 +175,9 @@ void Trajectories::run(const Batch& b, int64_t N, uint64_t seed, bool grads, dou
             // Per op of this trajectory: its matrix M (gate U, or K_k / sqrt(q_k)), whether it is diagonal, and
             // for channels the chosen k, q_k, unitarity and the checkpoint index.
             std::vector<std::vector<cplx>> mats(ops.size());
-            std::vector<char> diag(ops.size(), 0), unit(ops.size(), 1);
+            // ident: the chosen scaled Kraus matrix is the identity (the no-error branch of a Pauli channel),
+            // which is not applied at all.
+            std::vector<char> diag(ops.size(), 0), unit(ops.size(), 1), ident(ops.size(), 0);
             std::vector<int> chosen(ops.size(), -1), ckpt(ops.size(), -1);
             std::vector<double> qk(ops.size(), 1.0);
             bool ok = true;
@@ -230,6 +240,7 @@ void Trajectories::run(const Batch& b, int64_t N, uint64_t seed, bool grads, dou
                             qk[j] = qpick;
                             diag[j] = 0;
                             unit[j] = is_unitary(m.data(), dim);
+                            ident[j] = is_identity(m.data(), dim);
                             ckpt[j] = -1;
                             if (grads && !unit[j]) {
                                 if (int(keep.size()) <= n_keep) keep.emplace_back(size);
@@ -242,7 +253,7 @@ void Trajectories::run(const Batch& b, int64_t N, uint64_t seed, bool grads, dou
                             diag[j] = gates::gate_spec(op.gate).diagonal;
                             mats[j] = diag[j] ? diagonal_of(m, dim) : std::move(m);
                         }
-                        apply_matrix<F>(psi.data(), n, bits, k, diag[j], mats[j].data(), false);
+                        if (!ident[j]) apply_matrix<F>(psi.data(), n, bits, k, diag[j], mats[j].data(), false);
                     }
                     double* out = res.data() + qi * per_pair;
                     for (int o = 0; o < no; ++o) out[o] = sv::expval<F>(psi.data(), n, obs_[o], false);
@@ -257,7 +268,7 @@ void Trajectories::run(const Batch& b, int64_t N, uint64_t seed, bool grads, dou
                         const double* p = angles.data() + c.angle_offset(j);
                         const auto madj = adjoint_of(mats[j], dim, diag[j]);
                         if (ckpt[j] >= 0) std::copy(keep[ckpt[j]].begin(), keep[ckpt[j]].end(), psi.begin());
-                        else apply_matrix<F>(psi.data(), n, bits, k, diag[j], madj.data(), false);
+                        else if (!ident[j]) apply_matrix<F>(psi.data(), n, bits, k, diag[j], madj.data(), false);
                         const int np = static_cast<int>(op.params.size());
                         bool trainable = false;
                         for (const ParamRef& pr : op.params) trainable = trainable || pr.kind != ParamRef::Const;
@@ -288,8 +299,9 @@ void Trajectories::run(const Batch& b, int64_t N, uint64_t seed, bool grads, dou
                                 }
                             }
                         }
-                        for (int o = 0; o < no; ++o)
-                            apply_matrix<F>(lam.data() + o * size, n, bits, k, diag[j], madj.data(), false);
+                        if (!ident[j])
+                            for (int o = 0; o < no; ++o)
+                                apply_matrix<F>(lam.data() + o * size, n, bits, k, diag[j], madj.data(), false);
                     }
                     for (int o = 0; o < no; ++o) {
                         double* dwo = out + no + o * (nw + nx);
