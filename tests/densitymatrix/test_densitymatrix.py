@@ -561,7 +561,7 @@ def _fused_circuit():
         return p
 
     with c:
-        for kind, name, params, wires in _FUSED_SPEC:
+        for _, name, params, wires in _FUSED_SPEC:
             if name == "QubitUnitary":
                 pq.QubitUnitary(_U1, wires=wires)
             else:

@@ -35,12 +35,16 @@ int ket_bit(int n, int w) { return 2 * n - 1 - w; }
 int bra_bit(int n, int w) { return n - 1 - w; }
 
 // A dense 2^M x 2^M matrix on M bits of a 2^N vector; bits[0] is the matrix index's high bit. The matrix
-// size is a compile-time constant, so the group loop is unrolled and nothing is allocated.
+// size is a compile-time constant and the arithmetic is real (separate real and imaginary parts, nothing
+// zero-initialised per group), so the group loop unrolls and nothing is allocated.
 template <class F, int M>
 void apply_dense_fixed(amp<F>* v, int N, const int* bits, const cplx* mat, bool par) {
     constexpr int dim = 1 << M;
-    amp<F> mm[dim * dim];
-    for (int i = 0; i < dim * dim; ++i) mm[i] = amp<F>(mat[i]);
+    F mr[dim * dim], mi[dim * dim];
+    for (int i = 0; i < dim * dim; ++i) {
+        mr[i] = F(mat[i].real());
+        mi[i] = F(mat[i].imag());
+    }
     int sorted[M];
     std::copy(bits, bits + M, sorted);
     std::sort(sorted, sorted + M);
@@ -51,16 +55,50 @@ void apply_dense_fixed(amp<F>* v, int N, const int* bits, const cplx* mat, bool 
             if (r & (1 << (M - 1 - a))) o |= index_t(1) << bits[a];
         offs[r] = o;
     }
+    F* base_ptr = reinterpret_cast<F*>(v);
     sv::for_range(int64_t(1) << (N - M), par, [&](int64_t g) {
         const index_t base = sv::insert_zero_bits(index_t(g), sorted, M);
-        amp<F> x[dim];
-        for (int r = 0; r < dim; ++r) x[r] = v[base | offs[r]];
+        F xr[dim], xi[dim];
         for (int r = 0; r < dim; ++r) {
-            amp<F> acc = mm[r * dim] * x[0];
-            for (int c = 1; c < dim; ++c) acc += mm[r * dim + c] * x[c];
-            v[base | offs[r]] = acc;
+            xr[r] = base_ptr[2 * (base | offs[r])];
+            xi[r] = base_ptr[2 * (base | offs[r]) + 1];
+        }
+        for (int r = 0; r < dim; ++r) {
+            F ar = 0, ai = 0;
+            for (int c = 0; c < dim; ++c) {
+                ar += mr[r * dim + c] * xr[c] - mi[r * dim + c] * xi[c];
+                ai += mr[r * dim + c] * xi[c] + mi[r * dim + c] * xr[c];
+            }
+            base_ptr[2 * (base | offs[r])] = ar;
+            base_ptr[2 * (base | offs[r]) + 1] = ai;
         }
     });
+}
+
+// A 4x4 on two bits whose matrix keeps the parity of its index (nonzero only between 00 and 11, and between
+// 01 and 10: Pauli and damping channels, diagonal gates and their fused runs): two 2x2 blocks, half the
+// arithmetic of the dense kernel.
+template <class F>
+void apply_parity4(amp<F>* v, int N, const int* bits, const cplx* mat, bool par) {
+    const amp<F> a00(mat[0]), a03(mat[3]), a30(mat[12]), a33(mat[15]);
+    const amp<F> b11(mat[5]), b12(mat[6]), b21(mat[9]), b22(mat[10]);
+    const int sorted[2] = {std::min(bits[0], bits[1]), std::max(bits[0], bits[1])};
+    const index_t hi = index_t(1) << bits[0], lo = index_t(1) << bits[1];
+    sv::for_range(int64_t(1) << (N - 2), par, [&](int64_t g) {
+        const index_t base = sv::insert_zero_bits(index_t(g), sorted, 2);
+        const amp<F> x0 = v[base], x1 = v[base | lo], x2 = v[base | hi], x3 = v[base | hi | lo];
+        v[base] = a00 * x0 + a03 * x3;
+        v[base | hi | lo] = a30 * x0 + a33 * x3;
+        v[base | lo] = b11 * x1 + b12 * x2;
+        v[base | hi] = b21 * x1 + b22 * x2;
+    });
+}
+
+bool parity_preserving4(const cplx* m) {
+    for (int r = 0; r < 4; ++r)
+        for (int c = 0; c < 4; ++c)
+            if (((__builtin_popcount(r) ^ __builtin_popcount(c)) & 1) && m[r * 4 + c] != cplx(0.0)) return false;
+    return true;
 }
 
 // A dense 2^m x 2^m matrix on m <= 4 bits of a 2^N vector; bits[0] is the matrix index's high bit.
@@ -68,10 +106,39 @@ template <class F>
 void apply_dense_bits(amp<F>* v, int N, const int* bits, int m, const cplx* mat, bool par) {
     switch (m) {
         case 1: apply_dense_fixed<F, 1>(v, N, bits, mat, par); return;
-        case 2: apply_dense_fixed<F, 2>(v, N, bits, mat, par); return;
+        case 2:
+            if (parity_preserving4(mat)) apply_parity4<F>(v, N, bits, mat, par);
+            else apply_dense_fixed<F, 2>(v, N, bits, mat, par);
+            return;
         case 3: apply_dense_fixed<F, 3>(v, N, bits, mat, par); return;
         case 4: apply_dense_fixed<F, 4>(v, N, bits, mat, par); return;
         default: throw InvalidInput("density matrix: a superoperator on " + std::to_string(m) + " bits");
+    }
+}
+
+// L[a][b] += sum over the groups [lo, hi) of conj(s[a, rest]) r[b, rest] on M bits, in double (real
+// arithmetic; acc_re, acc_im: dim x dim).
+template <class F, int M>
+void overlap_fixed(const amp<F>* s, const amp<F>* r, const int* sorted, const index_t* offs, int64_t lo,
+                   int64_t hi, double* acc_re, double* acc_im) {
+    constexpr int dim = 1 << M;
+    const F* sp = reinterpret_cast<const F*>(s);
+    const F* rp = reinterpret_cast<const F*>(r);
+    for (int64_t g = lo; g < hi; ++g) {
+        const index_t base = sv::insert_zero_bits(index_t(g), sorted, M);
+        double sr[dim], si[dim], rr[dim], ri[dim];
+        for (int a = 0; a < dim; ++a) {
+            const index_t i = 2 * (base | offs[a]);
+            sr[a] = sp[i];
+            si[a] = sp[i + 1];
+            rr[a] = rp[i];
+            ri[a] = rp[i + 1];
+        }
+        for (int a = 0; a < dim; ++a)
+            for (int b = 0; b < dim; ++b) {
+                acc_re[a * dim + b] += sr[a] * rr[b] + si[a] * ri[b];
+                acc_im[a * dim + b] += sr[a] * ri[b] - si[a] * rr[b];
+            }
     }
 }
 
@@ -102,39 +169,53 @@ void local_overlap(const amp<F>* s, const amp<F>* r, int N, const int* bits, int
         offs[a] = o;
     }
     const int entries = diag_only ? dim : dim * dim;
-    std::fill(L, L + entries, cplx(0.0));
     const int64_t groups = int64_t(1) << (N - m);
-    auto body = [&](int64_t g, cplx* acc) {
-        const index_t base = sv::insert_zero_bits(index_t(g), sorted, m);
-        if (diag_only) {
-            for (int a = 0; a < dim; ++a)
-                acc[a] += cplx(std::conj(s[base | offs[a]])) * cplx(r[base | offs[a]]);
-            return;
-        }
-        cplx rb[16];
-        for (int b = 0; b < dim; ++b) rb[b] = cplx(r[base | offs[b]]);
-        for (int a = 0; a < dim; ++a) {
-            const cplx sa = std::conj(cplx(s[base | offs[a]]));
-            for (int b = 0; b < dim; ++b) acc[a * dim + b] += sa * rb[b];
+    // One range of groups into (re, im) accumulators of `entries` each.
+    auto range = [&](int64_t lo, int64_t hi, double* re, double* im) {
+        if (!diag_only && m == 2) return overlap_fixed<F, 2>(s, r, sorted, offs, lo, hi, re, im);
+        if (!diag_only && m == 4) return overlap_fixed<F, 4>(s, r, sorted, offs, lo, hi, re, im);
+        for (int64_t g = lo; g < hi; ++g) {
+            const index_t base = sv::insert_zero_bits(index_t(g), sorted, m);
+            for (int a = 0; a < dim; ++a) {
+                const cplx sa = std::conj(cplx(s[base | offs[a]]));
+                if (diag_only) {
+                    const cplx v = sa * cplx(r[base | offs[a]]);
+                    re[a] += v.real();
+                    im[a] += v.imag();
+                    continue;
+                }
+                for (int b = 0; b < dim; ++b) {
+                    const cplx v = sa * cplx(r[base | offs[b]]);
+                    re[a * dim + b] += v.real();
+                    im[a * dim + b] += v.imag();
+                }
+            }
         }
     };
+    int threads = 1;
 #ifdef PYQML_HAVE_OPENMP
-    if (par) {
-        const int threads = max_threads();
-        std::vector<cplx> part(size_t(threads) * entries, cplx(0.0));
+    if (par) threads = max_threads();
+#endif
+    std::vector<double> part(size_t(threads) * 2 * entries, 0.0);
+    if (threads > 1) {
 #pragma omp parallel num_threads(threads)
         {
+#ifdef PYQML_HAVE_OPENMP
             const int t = omp_get_thread_num();
             const int nt = omp_get_num_threads();
-            const int64_t lo = groups * t / nt, hi = groups * (t + 1) / nt;
-            for (int64_t g = lo; g < hi; ++g) body(g, part.data() + size_t(t) * entries);
-        }
-        for (int t = 0; t < threads; ++t)
-            for (int e = 0; e < entries; ++e) L[e] += part[size_t(t) * entries + e];
-        return;
-    }
+#else
+            const int t = 0, nt = 1;
 #endif
-    for (int64_t g = 0; g < groups; ++g) body(g, L);
+            double* re = part.data() + size_t(t) * 2 * entries;
+            range(groups * t / nt, groups * (t + 1) / nt, re, re + entries);
+        }
+    } else {
+        range(0, groups, part.data(), part.data() + entries);
+    }
+    for (int e = 0; e < entries; ++e) L[e] = 0.0;
+    for (int t = 0; t < threads; ++t)
+        for (int e = 0; e < entries; ++e)
+            L[e] += cplx(part[size_t(t) * 2 * entries + e], part[size_t(t) * 2 * entries + entries + e]);
 }
 
 // Conjugate transpose of a dim x dim matrix, out of place.
