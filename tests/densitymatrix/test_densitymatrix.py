@@ -507,3 +507,125 @@ def test_sklearn_estimator_takes_a_noise_model():
                           noise=pq.NoiseModel().add(pq.DepolarizingChannel, 0.3)).fit(X, y)
     np.testing.assert_allclose(zero.predict_proba(X), clean.predict_proba(X), atol=1e-12)
     assert np.abs(noisy.predict_proba(X) - clean.predict_proba(X)).max() > 1e-3
+
+
+# Long runs of single-wire gates and channels on each wire, which the engine fuses into one 4x4
+# superoperator per run (runs stay open across ops on other wires), with weights, inputs and constants
+# mixed inside a run; multi-wire gates and channels close the runs of their wires.
+# (kind, name, params, wires): a param is a number, ("w", k, scale) or ("x", j).
+_U1 = ref.random_unitary(2, np.random.default_rng(5))
+_FUSED_SPEC = [
+    ("U", "RX", [("x", 0)], [0]),
+    ("K", "DepolarizingChannel", [("w", 0, 0.5)], [0]),
+    ("U", "Rot", [("w", 1, 1.0), 0.3, ("w", 2, -1.0)], [0]),
+    ("U", "RZ", [("w", 3, 1.0)], [1]),
+    ("K", "AmplitudeDamping", [0.2], [1]),
+    ("U", "CNOT", [], [1, 2]),
+    ("U", "PhaseShift", [("x", 1)], [0]),
+    ("U", "QubitUnitary", [], [0]),
+    ("K", "GeneralizedAmplitudeDamping", [("w", 4, 0.5), 0.3], [0]),
+    ("U", "Hadamard", [], [1]),
+    ("K", "PhaseDamping", [("w", 5, 0.5)], [1]),
+    ("U", "RY", [("w", 6, 1.0)], [1]),
+    ("K", "BitFlip", [0.1], [1]),
+    ("U", "CRX", [("w", 7, 1.0)], [0, 2]),
+    ("U", "T", [], [0]),
+    ("K", "PhaseFlip", [("w", 8, 0.5)], [0]),
+    ("K", "PauliError", ["XZ", 0.2], [1, 2]),
+    ("U", "RY", [("w", 9, 1.0)], [2]),
+    ("K", "DepolarizingChannel", [0.05], [2]),
+    ("U", "RX", [0.4], [2]),
+    ("U", "CNOT", [], [2, 0]),
+    ("U", "RY", [("x", 0)], [0]),
+    ("K", "AmplitudeDamping", [("w", 0, 0.5)], [0]),
+]
+
+_DENSE_GATES = {
+    "RX": ref.rx, "RY": ref.ry, "RZ": ref.rz, "PhaseShift": ref.phase, "Rot": ref.rot,
+    "Hadamard": lambda: ref.H, "T": lambda: np.diag([1, np.exp(0.25j * np.pi)]),
+    "CNOT": lambda: ref.controlled(ref.X), "CRX": lambda t: ref.controlled(ref.rx(t)),
+    "QubitUnitary": lambda: _U1,
+}
+
+
+def _fused_circuit():
+    c = pq.Circuit(3)
+    w = c.new_weights(10)
+    x = c.new_inputs(2)
+
+    def bind(p):
+        if isinstance(p, tuple) and p[0] == "w":
+            return p[2] * w[p[1]]
+        if isinstance(p, tuple):
+            return x[p[1]]
+        return p
+
+    with c:
+        for _, name, params, wires in _FUSED_SPEC:
+            if name == "QubitUnitary":
+                pq.QubitUnitary(_U1, wires=wires)
+            else:
+                getattr(pq, name)(*[bind(p) for p in params], wires=wires)
+    return c
+
+
+def _fused_dense(w, x):
+    import noisy_reference as nref
+
+    def val(p):
+        if isinstance(p, tuple) and p[0] == "w":
+            return p[2] * w[p[1]]
+        if isinstance(p, tuple):
+            return x[p[1]]
+        return p
+
+    steps = []
+    for kind, name, params, wires in _FUSED_SPEC:
+        if kind == "U":
+            steps.append(("U", _DENSE_GATES[name](*[val(p) for p in params]), wires))
+        elif name == "PauliError":
+            steps.append(("K", nref.kraus(name, [params[1]], 2, params[0]), wires))
+        else:
+            steps.append(("K", nref.kraus(name, [val(p) for p in params]), wires))
+    return dense_dm(3, steps)
+
+
+def test_fused_single_wire_runs_against_dense_kraus_and_finite_differences():
+    c = _fused_circuit()
+    rng = np.random.default_rng(ref.seed_of("dm-fused", 0))
+    w = rng.uniform(0.05, 0.9, 10)
+    obs_terms = [[(1.0, {0: "Z"})], [(0.7, {1: "X", 2: "Y"}), (0.4, {0: "Y"})], [(1.0, {0: "X", 2: "Z"})]]
+    obs = [pq.Z(0), 0.7 * (pq.X(1) @ pq.Y(2)) + 0.4 * pq.Y(0), pq.X(0) @ pq.Z(2)]
+
+    def dense_vals(w, x):
+        rho = _fused_dense(w, x)
+        return np.array([_expval_dense(rho, t, 3) for t in obs_terms])
+
+    for rows in (1, 2, 3, 5, 17):
+        x = rng.uniform(-1, 1, (rows, 2))
+        got = c.executor(obs, "densitymatrix").expval(w, x)
+        want = np.array([dense_vals(w, row) for row in x])
+        np.testing.assert_allclose(got, want, atol=1e-12, rtol=0)
+        np.testing.assert_allclose(c.executor(obs, "densitymatrix", "complex64").expval(w, x), want, atol=2e-5)
+        dm = c.executor(obs, "densitymatrix").density_matrix(w, x)
+        np.testing.assert_allclose(dm[-1], _fused_dense(w, x[-1]), atol=1e-12)
+    vals, dw, dx = pq.jacobian(c, obs, weights=w, inputs=x, method="densitymatrix")
+    np.testing.assert_allclose(vals, want, atol=1e-12)
+    h = 1e-6
+    for r in (0, 7, 16):
+        for k in range(10):
+            e = np.zeros(10)
+            e[k] = h
+            fd = (dense_vals(w + e, x[r]) - dense_vals(w - e, x[r])) / (2 * h)
+            np.testing.assert_allclose(dw[r, :, k], fd, atol=1e-8)
+        for j in range(2):
+            e = np.zeros(2)
+            e[j] = h
+            fd = (dense_vals(w, x[r] + e) - dense_vals(w, x[r] - e)) / (2 * h)
+            np.testing.assert_allclose(dx[r, :, j], fd, atol=1e-8)
+    assert np.abs(dw).max() > 0.05 and np.abs(dx).max() > 0.05
+    # The VJP through the fused runs is the cotangent's contraction of the Jacobian.
+    cot = rng.normal(size=vals.shape)
+    v2, vw, vx = c.executor(obs, "densitymatrix", measurement="vjp").vjp(w, x, cot)
+    np.testing.assert_allclose(vw, np.einsum("ro,rok->k", cot, dw), atol=1e-12)
+    np.testing.assert_allclose(vx, np.einsum("ro,roj->rj", cot, dx), atol=1e-12)

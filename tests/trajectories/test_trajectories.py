@@ -174,3 +174,57 @@ def test_bad_input(case):
     with pytest.raises(ValueError, match="cannot compute state"):
         pq.state(c, weights=w, inputs=X[0], method="trajectories")
     assert ex.n_trajectories == 4
+
+
+def _fusion_circuit(noisy):
+    """5 wires: single-wire gates and channels before, between and after two-wire gates, a 3-wire barrier
+    (Toffoli), a 2-wire channel, diagonal two-wire gates."""
+    cc = pq.Circuit(5)
+    wt = cc.new_weights(12)
+    with cc:
+        for i in range(5):
+            pq.RY(wt[i], wires=i)
+        pq.CNOT(wires=[0, 1])
+        if noisy:
+            pq.DepolarizingChannel(0.3, wires=1)
+        pq.RX(wt[5], wires=1)
+        pq.Toffoli(wires=[1, 2, 3])
+        pq.RZ(wt[6], wires=2)
+        if noisy:
+            pq.AmplitudeDamping(0.4, wires=3)
+        pq.CZ(wires=[3, 4])
+        if noisy:
+            pq.PauliError("XY", 0.3, wires=[4, 0])
+        pq.RY(wt[7], wires=4)
+        pq.IsingZZ(wt[8], wires=[2, 4])
+        pq.PhaseShift(wt[9], wires=0)
+        if noisy:
+            pq.BitFlip(0.2, wires=0)
+        pq.CRX(wt[10], wires=[0, 2])
+        pq.RX(wt[11], wires=3)
+    return cc
+
+
+def test_fused_forward_equals_the_op_by_op_forward(case):
+    """Without gradients a trajectory's single-wire ops are fused into the two-wire ops next to them; with
+    gradients every op is applied as it comes. The Kraus choices depend on the seed only, so both give the
+    same trajectories: equal means and standard errors up to rounding. Noiseless, the fused forward is the
+    state vector."""
+    _, c, obs, w, X, _ = case
+    ex = c.executor(obs, "trajectories", trajectories=300, seed=11)
+    m1, s1 = ex.expval_stderr(w, X)
+    (m2, _, _), (s2, _, _) = ex.jacobian_stderr(w, X)
+    np.testing.assert_allclose(m1, m2, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(s1, s2, atol=1e-12, rtol=0)
+    assert s1.max() > 1e-3  # the trajectories differ: the choices are not all the identity
+    o = [pq.Z(0) @ pq.Z(2), pq.X(3) + 0.5 * pq.Y(4), pq.Z(1)]
+    wv = np.random.default_rng(4).uniform(-np.pi, np.pi, 12)
+    ex = _fusion_circuit(True).executor(o, "trajectories", trajectories=200, seed=3)
+    m1, s1 = ex.expval_stderr(wv)
+    (m2, _, _), (s2, _, _) = ex.jacobian_stderr(wv)
+    np.testing.assert_allclose(m1, m2, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(s1, s2, atol=1e-12, rtol=0)
+    assert s1.max() > 1e-3
+    clean = _fusion_circuit(False)
+    np.testing.assert_allclose(clean.executor(o, "trajectories", trajectories=3).expval(wv),
+                               clean.executor(o, "statevector").expval(wv), atol=1e-12, rtol=0)

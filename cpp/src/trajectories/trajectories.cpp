@@ -55,6 +55,14 @@ bool is_unitary(const cplx* m, int dim) {
     return true;
 }
 
+// Whether a dim x dim matrix is the identity to rounding (1e-14 an entry).
+bool is_identity(const cplx* m, int dim) {
+    for (int r = 0; r < dim; ++r)
+        for (int c = 0; c < dim; ++c)
+            if (std::abs(m[r * dim + c] - (r == c ? 1.0 : 0.0)) > 1e-14) return false;
+    return true;
+}
+
 // Mixed-unitary channels: every scaled Kraus matrix K_k / sqrt(q_k) is unitary, nothing to keep.
 bool mixed_unitary(gates::ChannelId id) {
     using C = gates::ChannelId;
@@ -99,6 +107,107 @@ std::vector<cplx> diagonal_of(const std::vector<cplx>& m, int dim) {
     std::vector<cplx> d(dim);
     for (int r = 0; r < dim; ++r) d[r] = m[r * dim + r];
     return d;
+}
+
+// The forward pass of one trajectory without gradients, its ops fused: every single-wire op (gate or chosen
+// Kraus matrix) joins the nearest two-wire op on its wire, the one before it when there is one (it moves
+// back past ops on other wires only), else the next one; each two-wire op is then applied once as the 4x4
+// product of itself and the single-wire ops it took. Ops on more wires are barriers on their wires.
+// Skipped ops (`skip`: identity Kraus choices) are not applied at all.
+template <class F>
+void apply_fused(amp_t<F>* psi, int n, const std::vector<Op>& ops, const std::vector<std::vector<cplx>>& mats,
+                 const std::vector<char>& diag, const std::vector<char>& skip, const int* bits_all,
+                 const std::vector<int>& bit_off) {
+    const int m = static_cast<int>(ops.size());
+    std::vector<int> owner(m, -1);         // single-wire op -> the two-wire op it joins (-1: on its own)
+    std::vector<int> last(n, -1);          // per wire: the two-wire op the next single-wire ops join
+    std::vector<std::vector<int>> waiting(n);  // per wire: single-wire ops waiting for the next two-wire op
+    std::vector<char> fused(m, 0);          // two-wire op with at least one member
+    for (int j = 0; j < m; ++j) {
+        if (skip[j]) continue;
+        const auto& ws = ops[j].wires;
+        if (ws.size() == 1) {
+            const int w = ws[0];
+            if (last[w] >= 0) {
+                owner[j] = last[w];
+                fused[last[w]] = 1;
+            } else {
+                waiting[w].push_back(j);
+            }
+        } else if (ws.size() == 2) {
+            for (int w : ws) {
+                for (int q : waiting[w]) owner[q] = j;
+                if (!waiting[w].empty()) fused[j] = 1;
+                waiting[w].clear();
+                last[w] = j;
+            }
+        } else {
+            for (int w : ws) {
+                waiting[w].clear();  // applied on their own, before this op
+                last[w] = -1;
+            }
+        }
+    }
+    auto embed = [&](int q, int pos, cplx* E) {  // single-wire op q at position pos (0: high bit) as 4x4
+        cplx a[4];
+        if (diag[q]) {
+            a[0] = mats[q][0];
+            a[1] = a[2] = 0.0;
+            a[3] = mats[q][1];
+        } else {
+            std::copy(mats[q].begin(), mats[q].begin() + 4, a);
+        }
+        for (int r = 0; r < 4; ++r)
+            for (int c = 0; c < 4; ++c) {
+                const int rh = r >> 1, rl = r & 1, ch = c >> 1, cl = c & 1;
+                E[r * 4 + c] = pos == 0 ? (rl == cl ? a[rh * 2 + ch] : 0.0) : (rh == ch ? a[rl * 2 + cl] : 0.0);
+            }
+    };
+    auto mul = [](const cplx* A, const cplx* B, cplx* C) {  // C = A B (4x4)
+        for (int r = 0; r < 4; ++r)
+            for (int c = 0; c < 4; ++c) {
+                cplx s = 0.0;
+                for (int t = 0; t < 4; ++t) s += A[r * 4 + t] * B[t * 4 + c];
+                C[r * 4 + c] = s;
+            }
+    };
+    std::vector<std::vector<int>> members(m);
+    for (int j = 0; j < m; ++j)
+        if (owner[j] >= 0) members[owner[j]].push_back(j);
+    for (int j = 0; j < m; ++j) {
+        if (skip[j] || owner[j] >= 0) continue;
+        const int k = static_cast<int>(ops[j].wires.size());
+        const int* bits = bits_all + bit_off[j];
+        if (!fused[j]) {
+            apply_matrix<F>(psi, n, bits, k, diag[j], mats[j].data(), false);
+            continue;
+        }
+        // M = (members after j) G (members before j), each member on its wire's position.
+        cplx M[16], G[16], E[16], T[16];
+        for (int e = 0; e < 16; ++e) M[e] = (e % 5 == 0) ? 1.0 : 0.0;
+        if (diag[j]) {
+            for (int e = 0; e < 16; ++e) G[e] = 0.0;
+            for (int d = 0; d < 4; ++d) G[d * 5] = mats[j][d];
+        } else {
+            std::copy(mats[j].begin(), mats[j].begin() + 16, G);
+        }
+        bool placed = false;
+        for (int q : members[j]) {
+            if (!placed && q > j) {
+                mul(G, M, T);
+                std::copy(T, T + 16, M);
+                placed = true;
+            }
+            embed(q, ops[q].wires[0] == ops[j].wires[0] ? 0 : 1, E);
+            mul(E, M, T);
+            std::copy(T, T + 16, M);
+        }
+        if (!placed) {
+            mul(G, M, T);
+            std::copy(T, T + 16, M);
+        }
+        sv::apply_dense2<F>(psi, n, bits[0], bits[1], M, false);
+    }
 }
 
 }  // namespace
@@ -167,7 +276,9 @@ void Trajectories::run(const Batch& b, int64_t N, uint64_t seed, bool grads, dou
             // Per op of this trajectory: its matrix M (gate U, or K_k / sqrt(q_k)), whether it is diagonal, and
             // for channels the chosen k, q_k, unitarity and the checkpoint index.
             std::vector<std::vector<cplx>> mats(ops.size());
-            std::vector<char> diag(ops.size(), 0), unit(ops.size(), 1);
+            // ident: the chosen scaled Kraus matrix is the identity (the no-error branch of a Pauli channel),
+            // which is not applied at all.
+            std::vector<char> diag(ops.size(), 0), unit(ops.size(), 1), ident(ops.size(), 0);
             std::vector<int> chosen(ops.size(), -1), ckpt(ops.size(), -1);
             std::vector<double> qk(ops.size(), 1.0);
             bool ok = true;
@@ -230,6 +341,7 @@ void Trajectories::run(const Batch& b, int64_t N, uint64_t seed, bool grads, dou
                             qk[j] = qpick;
                             diag[j] = 0;
                             unit[j] = is_unitary(m.data(), dim);
+                            ident[j] = is_identity(m.data(), dim);
                             ckpt[j] = -1;
                             if (grads && !unit[j]) {
                                 if (int(keep.size()) <= n_keep) keep.emplace_back(size);
@@ -242,8 +354,11 @@ void Trajectories::run(const Batch& b, int64_t N, uint64_t seed, bool grads, dou
                             diag[j] = gates::gate_spec(op.gate).diagonal;
                             mats[j] = diag[j] ? diagonal_of(m, dim) : std::move(m);
                         }
-                        apply_matrix<F>(psi.data(), n, bits, k, diag[j], mats[j].data(), false);
+                        // With gradients each op is applied as it comes (checkpoints are taken before
+                        // non-unitary choices); without, the whole trajectory is fused below.
+                        if (grads && !ident[j]) apply_matrix<F>(psi.data(), n, bits, k, diag[j], mats[j].data(), false);
                     }
+                    if (!grads) apply_fused<F>(psi.data(), n, ops, mats, diag, ident, bits_all.data(), bit_off);
                     double* out = res.data() + qi * per_pair;
                     for (int o = 0; o < no; ++o) out[o] = sv::expval<F>(psi.data(), n, obs_[o], false);
                     if (!grads) continue;
@@ -257,7 +372,7 @@ void Trajectories::run(const Batch& b, int64_t N, uint64_t seed, bool grads, dou
                         const double* p = angles.data() + c.angle_offset(j);
                         const auto madj = adjoint_of(mats[j], dim, diag[j]);
                         if (ckpt[j] >= 0) std::copy(keep[ckpt[j]].begin(), keep[ckpt[j]].end(), psi.begin());
-                        else apply_matrix<F>(psi.data(), n, bits, k, diag[j], madj.data(), false);
+                        else if (!ident[j]) apply_matrix<F>(psi.data(), n, bits, k, diag[j], madj.data(), false);
                         const int np = static_cast<int>(op.params.size());
                         bool trainable = false;
                         for (const ParamRef& pr : op.params) trainable = trainable || pr.kind != ParamRef::Const;
@@ -288,8 +403,9 @@ void Trajectories::run(const Batch& b, int64_t N, uint64_t seed, bool grads, dou
                                 }
                             }
                         }
-                        for (int o = 0; o < no; ++o)
-                            apply_matrix<F>(lam.data() + o * size, n, bits, k, diag[j], madj.data(), false);
+                        if (!ident[j])
+                            for (int o = 0; o < no; ++o)
+                                apply_matrix<F>(lam.data() + o * size, n, bits, k, diag[j], madj.data(), false);
                     }
                     for (int o = 0; o < no; ++o) {
                         double* dwo = out + no + o * (nw + nx);

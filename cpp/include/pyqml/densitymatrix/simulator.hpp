@@ -8,6 +8,14 @@
 // wires W acts as its superoperator S = sum_k K_k (x) conj(K_k) on the bits (ket W, bra W): a 4x4 on two
 // bits for a 1-wire channel, 16x16 on four bits for a 2-wire channel.
 //
+// Fused runs. A run of single-wire ops (gates and channels) on one wire, with no multi-wire op on that wire
+// in between, is one 4x4 superoperator S = S_K ... S_1 on the wire's (ket, bra) bits (S_j = U (x) conj(U)
+// for a gate): one pass over rho for the whole run, half the arithmetic when S keeps the parity of its
+// index (Pauli and damping channels). The matrices of a row are bound once before its forward pass and
+// reused by the backward one; runs of constants are bound once per call. A parameter of member j gets
+// <sigma | Q_j dS_j P_j rho> (P_j, Q_j: products of the members before and after it) from one 4x4 local
+// overlap of sigma and rho per run and observable. CNOT is a swap of amplitudes on the ket and bra bits.
+//
 // Adjoint gradients (Heisenberg picture). <O> = <vec O | vec rho_L> with rho_l = E_l(rho_{l-1}). Going
 // backwards, sigma_L = O and sigma_{l-1} = E_l^dag(sigma_l) (U^dag sigma U for a gate, S^dag on vec sigma
 // for a channel); a parameter t of op l contributes <sigma_l | dE_l/dt (rho_{l-1})>. For a gate that is
