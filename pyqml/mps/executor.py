@@ -134,6 +134,24 @@ class MPSExecutor(Executor):
             macs *= 3.0 * (max(1, len(obs)) if measurement == "jacobian" else 1)
         return Estimate(8.0 * macs, need)
 
+    @classmethod
+    def overlap_estimate(cls, circuit, rows_a: int, rows_b: int, precision: str = "complex128", max_bond=None,
+                         cutoff: float = 0.0, cutoff_mode: str = "relative") -> Estimate:
+        """Flops and bytes of ``overlaps`` between the MPS of ``rows_a`` and ``rows_b`` input rows (every MPS
+        held at once, one transfer sweep per pair); refused when they cannot fit in memory."""
+        eng = _engine(circuit, [], precision, max_bond, cutoff, cutoff_mode)
+        rows = int(rows_a) + int(rows_b)
+        need = rows * float(eng.row_bytes(False))
+        chi = max(eng.bond_bounds(), default=1.0)
+        limit = _core.memory_limit()
+        if need > limit:
+            return Estimate.refused(
+                f"the MPS of {rows} rows on {circuit.n_wires} wires may need bond dimension {chi:.4g}: an estimated "
+                f"{need:.4g} bytes, over the memory limit of {limit:.4g} bytes (pass max_bond=)")
+        pairs = float(rows_a) * float(rows_b)
+        macs = rows * float(eng.forward_macs()) + pairs * 4.0 * circuit.n_wires * chi**3
+        return Estimate(8.0 * macs, need)
+
     def cost(self) -> float:
         return float(self._mps.forward_macs())
 

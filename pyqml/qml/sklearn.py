@@ -222,7 +222,7 @@ class QuantumKernel(BaseEstimator):
     method : {"auto", "statevector", "mps"}
         "statevector" builds the 2^n states (at most 20 features); "mps" computes every overlap
         <phi(x)|phi(x')> between matrix product states (50-200 features for 1-D-like maps); "auto" takes the
-        state vector up to 20 features and the MPS above.
+        MPS above 20 features and, up to 20, whichever of the two its cost estimate finds cheaper.
     max_bond, cutoff : the MPS truncation (see :mod:`pyqml.mps`); None and 0 keep it exact.
     shots : int, optional
         None (exact, the default), or the shots of each entry's compute-uncompute measurement
@@ -273,17 +273,47 @@ class QuantumKernel(BaseEstimator):
             cache[key] = phi
         return cache[key]
 
-    def _use_mps(self, n: int) -> bool:
+    def _use_mps(self, X, Y=None) -> bool:
+        """Whether the Gram matrix goes through MPS overlaps: ``method="mps"``; under "auto", above 20
+        features or where the MPS's own estimate of the overlaps is cheaper than the 2^n states (a shallow
+        1-D feature map); MemoryLimitError when neither fits."""
         if self.method not in ("auto", "statevector", "mps"):
             raise ValueError(f"method must be 'auto', 'statevector' or 'mps', got {self.method!r}")
-        return self.method == "mps" or (self.method == "auto" and n > 20)
+        if self.method != "auto":
+            return self.method == "mps"
+        from ..frontend.execution import method_class
+
+        n = X.shape[1]
+        rows_b = X.shape[0] if Y is None else Y.shape[0]
+        circuit = self._mps_circuit(X)
+        mps = method_class("mps").overlap_estimate(circuit, X.shape[0], rows_b, "complex128", self.max_bond,
+                                                   self.cutoff)
+        if n > 20:
+            if not mps.feasible:
+                from .. import _core
+
+                raise _core.MemoryLimitError(f"QuantumKernel on {n} features: {mps.reason}")
+            return True
+        sv = method_class("statevector").estimate(circuit, [], "state", "complex128")
+        if not sv.feasible:
+            return mps.feasible
+        rows = X.shape[0] + (0 if Y is None else rows_b)
+        sv_flops = rows * sv.flops + 8.0 * X.shape[0] * rows_b * 2.0**n
+        return mps.feasible and mps.flops < sv_flops
+
+    def _mps_circuit(self, X):
+        return self._mps_qnode(X.shape[1]).compiled_for(X).circuit
 
     def _mps_overlaps(self, X, Y) -> np.ndarray:
-        key = ("mps", X.shape[1], self.feature_map if not callable(self.feature_map) else id(self.feature_map),
+        cq = self._mps_qnode(X.shape[1]).compiled_for(X)
+        ex = cq.circuit.executor([], "mps", "complex128", "expval", max_bond=self.max_bond, cutoff=self.cutoff)
+        return ex.overlaps(np.zeros(cq.circuit.n_weights), cq.expand(X), cq.expand(Y))
+
+    def _mps_qnode(self, n: int):
+        key = ("mps", n, self.feature_map if not callable(self.feature_map) else id(self.feature_map),
                self.reps, self.entanglement)
         cache = self.__dict__.setdefault("_qnodes", {})
         if key not in cache:
-            n = X.shape[1]
             embed = self._embed()
             wires = list(range(n))
 
@@ -293,9 +323,7 @@ class QuantumKernel(BaseEstimator):
                 return expval(PauliZ(0))
 
             cache[key] = phi
-        cq = cache[key].compiled_for(X)
-        ex = cq.circuit.executor([], "mps", "complex128", "expval", max_bond=self.max_bond, cutoff=self.cutoff)
-        return ex.overlaps(np.zeros(cq.circuit.n_weights), cq.expand(X), cq.expand(Y))
+        return cache[key]
 
     def states(self, X) -> np.ndarray:
         """Feature states (rows, 2^n), one batched engine call."""
@@ -308,7 +336,7 @@ class QuantumKernel(BaseEstimator):
             Y = _check_X(Y)
             if Y.shape[1] != X.shape[1]:
                 raise ValueError(f"X has {X.shape[1]} features but Y has {Y.shape[1]}")
-        if self._use_mps(X.shape[1]):
+        if self._use_mps(X, Y):
             K = np.abs(self._mps_overlaps(X, X if Y is None else Y)) ** 2
         else:
             SX = self.states(X)

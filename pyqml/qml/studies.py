@@ -9,7 +9,8 @@ number of qubits (McClean et al., Nat. Commun. 9, 4812 (2018); Cerezo et al., Na
         Var[g]  ->  exponential decay in n = barren plateau
 
 Costs: ``"global"`` is ``<Z_0 Z_1 ... Z_{n-1}>``; ``"local"`` is ``(1/n) sum_j <Z_j>``. The method is chosen by
-``method="auto"`` (the state vector for small registers, the tensor network where it is cheaper).
+``method="auto"`` from the methods' own estimates of the gradient (the state vector for small registers, the
+tensor network or the MPS on 50-200 qubits, whichever is cheaper; local costs keep their light cones).
 """
 from __future__ import annotations
 
@@ -92,7 +93,7 @@ def gradient_samples(ansatz="hardware_efficient", n_qubits: int = 4, n_layers: i
         raise ValueError(f"param_index must be 'all' or in [0, {p}), got {param_index!r}")
     rng = np.random.default_rng(seed)
     thetas = rng.uniform(0.0, 2 * np.pi, (int(n_samples), p))
-    ex = c.executor([obs], method)
+    ex = c.executor([obs], method, measurement="jacobian")  # "auto": by the methods' gradient estimates
     try:
         _, dw, _ = ex.jacobian(thetas, None)  # one weight set per row: a single batched call
     except (TypeError, NotImplementedError):  # a method without per-row weights: one call per sample

@@ -138,10 +138,11 @@ void run_block(const Block& b, const double* angles, const Options& o, Site<R>* 
     blk[b.center_right ? b.k - 1 : 0] = std::move(T);
 }
 
-// Given in[0..k-1] (the block's inputs) and G[0..k-1] (cotangents of its outputs), replaces G by the
-// cotangents of the inputs and adds the derivatives along the gate's angles to d_angles.
+// Given in[0..k-1] (the block's inputs), tr (what run_block recorded running the block on them; unused
+// for one-site blocks) and G[0..k-1] (cotangents of its outputs), replaces G by the cotangents of the
+// inputs and adds the derivatives along the gate's angles to d_angles.
 template <class R>
-void block_backward(const Block& b, const double* angles, const Options& o, const std::vector<Site<R>>& in,
+void block_backward(const Block& b, const double* angles, const std::vector<Site<R>>& in, const Trace<R>& tr,
                     std::vector<std::vector<C<R>>>& G, double* d_angles) {
     if (b.k == 1) {
         const auto g = block_matrix(b, angles);
@@ -152,9 +153,6 @@ void block_backward(const Block& b, const double* angles, const Options& o, cons
         G[0] = std::move(t.t);
         return;
     }
-    std::vector<Site<R>> blk(in);
-    Trace<R> tr;
-    run_block(b, angles, o, blk.data(), static_cast<State<R>*>(nullptr), &tr);
     std::vector<C<R>> GL, GR;
     if (!b.has_gate) {
         const auto& s = tr.splits[0];
@@ -220,6 +218,18 @@ void block_backward(const Block& b, const double* angles, const Options& o, cons
         cur = std::move(GL);
     }
     G[0] = std::move(cur);
+}
+
+// The same, recomputing the block's record from its inputs (the same SVDs, bit for bit).
+template <class R>
+void block_backward(const Block& b, const double* angles, const Options& o, const std::vector<Site<R>>& in,
+                    std::vector<std::vector<C<R>>>& G, double* d_angles) {
+    Trace<R> tr;
+    if (b.k > 1) {
+        std::vector<Site<R>> blk(in);
+        run_block(b, angles, o, blk.data(), static_cast<State<R>*>(nullptr), &tr);
+    }
+    block_backward(b, angles, in, tr, G, d_angles);
 }
 
 }  // namespace pyqml::mps::detail

@@ -212,9 +212,25 @@ void split_right_backward(int m, int n, const C<R>* M, const Svd<R>& f, int k, c
     }
     gemm<R>(Tr::N, Tr::N, m, n, k, one, Uk.data(), k, GY, n, zero, GM, n);
     gemm<R>(Tr::N, Tr::N, m, n, k, one, W.data(), k, Y.data(), n, one, GM, n);
-    std::vector<C<R>> WM(size_t(k) * n);
-    gemm<R>(Tr::H, Tr::N, k, n, m, one, W.data(), k, M, n, zero, WM.data(), n);
-    gemm<R>(Tr::N, Tr::N, m, n, k, one, Uk.data(), k, WM.data(), n, one, GM, n);
+    // W^H M = (F o C_d)^H S_d V_d^H: the null-space part of W drops out (N M = 0), so it is not multiplied
+    // by M, where its rounding (eps s_max / s_i^2) would be all it added; discarded singular values at the
+    // rounding floor count as zero for the same reason.
+    if (r > k) {
+        std::vector<C<R>> SV(size_t(r - k) * n, C<R>(0)), WM(size_t(k) * n);
+        const double floor = zero_threshold<R>() * double(f.s[0]);
+        for (int j = k; j < r; ++j) {
+            if (double(f.s[size_t(j)]) <= floor) continue;
+            for (int c = 0; c < n; ++c) SV[size_t(j - k) * n + c] = f.vt[size_t(j) * n + c] * f.s[size_t(j)];
+        }
+        std::vector<C<R>> FC(size_t(r - k) * k);
+        for (int j = k; j < r; ++j)
+            for (int i = 0; i < k; ++i) {
+                const R li = f.s[size_t(i)] * f.s[size_t(i)], lj = f.s[size_t(j)] * f.s[size_t(j)];
+                FC[size_t(j - k) * k + i] = Cm[size_t(j) * k + i] / (li - lj);
+            }
+        gemm<R>(Tr::H, Tr::N, k, n, r - k, one, FC.data(), k, SV.data(), n, zero, WM.data(), n);
+        gemm<R>(Tr::N, Tr::N, m, n, k, one, Uk.data(), k, WM.data(), n, one, GM, n);
+    }
 }
 
 template <class R>

@@ -21,11 +21,13 @@
 // || psi_exact - psi_mps || for the normalised states (each step moves the normalised state by exactly
 // that much and unitaries keep distances), so |<O>_exact - <O>_mps| <= 2 ||O|| error_bound.
 //
-// Gradients (adjoint.cpp): the forward pass keeps each block's input tensors; the backward pass runs the
-// blocks in reverse, recomputes each block locally (the same SVDs, bit for bit) and propagates cotangents
-// through the gate, the merges and the truncated SVDs (the derivative of the kept singular subspace,
-// including its rotation into the discarded and null spaces), so the result is the exact derivative of the
-// truncated computation; without truncation it is the exact gradient of the circuit.
+// Gradients (adjoint.cpp): the forward pass keeps each block's input tensors (and its SVDs while they fit
+// a memory budget, else they are recomputed bit for bit); the backward pass runs the blocks in reverse and
+// propagates cotangents through the gate, the merges and the truncated SVDs (the derivative of the kept
+// singular subspace, including its rotation into the discarded and null spaces), so the result is the exact
+// derivative of the truncated computation. Without truncation, blocks after the first ill-conditioned or
+// rank-deficient split take the adjoint sweep on states instead, so the result is the exact gradient of the
+// circuit to rounding whatever the Schmidt spectra.
 #include <cstdint>
 #include <vector>
 
