@@ -105,7 +105,8 @@ def w1_cases():
 
 
 def fma_peak_gflops() -> float:
-    """GFLOP/s of the engine's register-resident FMA loop on all its threads, measured now."""
+    """GFLOP/s of the engine's register-resident FMA loop on all its threads (wall clock, best of short
+    repeats), measured now."""
     from pyqml import _core
 
     return float(_core.fma_peak(0, 0.05)["gflops"])

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <map>
 #include <random>
@@ -72,8 +73,11 @@ Python) print instead "gflops" (real flops of the plans per second) and "gemm_gf
 GEMM through the same BLAS, measured in the same run), with "terms", "structures" and "width".
 qnn adds the arithmetic floor: "flops_forward", "flops_values", "flops_jacobian", "flops_vjp" (real flops of
 the whole batch, counted from the compiled program by the model in cpp/src/statevector/flops.cpp),
-"gflops" (the measured call's flops per second), "peak_gflops_1" and "peak_gflops" (the FMA loop on one
-thread and on the run's threads, same run, "peak_isa") and "peak_fraction" (gflops / peak_gflops).
+"gflops" (the call's flops per second at the median time; "gflops_at_min" at the fastest repeat),
+"peak_gflops_1" and "peak_gflops" (the FMA loop on one thread and on the run's threads, same run, the
+best of short repeats; "peak_isa") and "peak_fraction" (gflops / peak_gflops); on a machine shared with
+other work also "cpu_s" (process CPU seconds per call, all threads), "gflops_cpu" (flops per CPU second)
+and "cpu_fraction_of_peak" (gflops_cpu / "peak_gflops_cpu_1", the FMA loop per CPU second of one thread).
 )";
 
 struct Options {
@@ -97,6 +101,13 @@ Timing time_it(const std::function<void()>& f, int repeats, int warmup) {
     }
     std::sort(t.begin(), t.end());
     return {t[t.size() / 2], t.front(), t.back()};
+}
+
+// CPU seconds of the whole process (all threads): on a shared machine the time the work actually ran.
+double process_cpu_seconds() {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
 }
 
 ParamRef weight(int& k) { return {ParamRef::Weight, k++, 1.0, 0.0}; }
@@ -255,8 +266,9 @@ int run(const Options& o) {
     if (o.workload == "peak") {
         const FmaPeak one = measure_fma_peak(1, 0.05), all = measure_fma_peak(sv::max_threads(), 0.05);
         std::printf("{\"workload\": \"peak\", \"threads\": %d, \"median_s\": 0, \"isa\": \"%s\", "
-                    "\"peak_gflops_1\": %.4g, \"peak_gflops\": %.4g}\n",
-                    all.threads, all.isa.c_str(), one.gflops, all.gflops);
+                    "\"peak_gflops_1\": %.4g, \"peak_gflops\": %.4g, \"peak_gflops_cpu_1\": %.4g, "
+                    "\"peak_gflops_cpu\": %.4g}\n",
+                    all.threads, all.isa.c_str(), one.gflops, all.gflops, one.gflops_cpu, all.gflops_cpu);
         std::fflush(stdout);
         return 0;
     }
@@ -288,24 +300,28 @@ int run(const Options& o) {
         b.weights = w.data();
         b.inputs = x.data();
         b.rows = rows;
+        const double cpu0 = process_cpu_seconds();
         Timing t = time_it([&] {
             if (o.vjp) sim.vjp(b, cot.data(), vals.data(), dw.data(), dx.data());
             else if (o.grad) sim.jacobian(b, vals.data(), dw.data(), dx.data());
             else sim.expval(b, vals.data());
         }, o.repeats, o.warmup);
+        const double cpu_per_call = (process_cpu_seconds() - cpu0) / double(o.repeats + o.warmup);
         const auto f = sim.flops();
         const double per_row = double(o.vjp ? f.vjp : o.grad ? f.jacobian : f.values);
         const double gflops = per_row * rows / t.median / 1e9;
-        const FmaPeak one = measure_fma_peak(1), all = measure_fma_peak(sv::max_threads());
+        const FmaPeak one = measure_fma_peak(1, 0.05), all = measure_fma_peak(sv::max_threads(), 0.05);
         std::printf("{\"workload\": \"qnn\", \"n\": %d, \"rows\": %d, \"threads\": %d, \"precision\": \"%s\", "
                     "\"grad\": %s, \"vjp\": %s, \"median_s\": %.6g, \"min_s\": %.6g, \"max_s\": %.6g, "
                     "\"value\": %.15g, \"flops_forward\": %.0f, \"flops_values\": %.0f, \"flops_jacobian\": %.0f, "
-                    "\"flops_vjp\": %.0f, \"gflops\": %.4g, \"peak_gflops_1\": %.4g, \"peak_gflops\": %.4g, "
-                    "\"peak_isa\": \"%s\", \"peak_fraction\": %.4g}\n",
+                    "\"flops_vjp\": %.0f, \"gflops\": %.4g, \"gflops_at_min\": %.4g, \"peak_gflops_1\": %.4g, \"peak_gflops\": %.4g, "
+                    "\"peak_isa\": \"%s\", \"peak_fraction\": %.4g, \"cpu_s\": %.6g, \"gflops_cpu\": %.4g, "
+                    "\"peak_gflops_cpu_1\": %.4g, \"cpu_fraction_of_peak\": %.4g}\n",
                     n, rows, sv::max_threads(), o.precision.c_str(), o.grad ? "true" : "false",
                     o.vjp ? "true" : "false", t.median, t.min, t.max, vals[0], double(f.forward) * rows,
-                    double(f.values) * rows, double(f.jacobian) * rows, double(f.vjp) * rows, gflops, one.gflops,
-                    all.gflops, all.isa.c_str(), gflops / all.gflops);
+                    double(f.values) * rows, double(f.jacobian) * rows, double(f.vjp) * rows, gflops, per_row * rows / t.min / 1e9, one.gflops,
+                    all.gflops, all.isa.c_str(), gflops / all.gflops, cpu_per_call, per_row * rows / cpu_per_call / 1e9,
+                    one.gflops_cpu, per_row * rows / cpu_per_call / 1e9 / one.gflops_cpu);
         std::fflush(stdout);
         return 0;
     }

@@ -115,12 +115,14 @@ void init_statevector(py::module_& m) {
         }
         py::dict d;
         d["gflops"] = p.gflops;
+        d["gflops_cpu"] = p.gflops_cpu;
         d["threads"] = p.threads;
         d["isa"] = p.isa;
         return d;
     }, py::arg("threads") = 0, py::arg("seconds") = 0.02,
        "Measured double-precision FMA peak (register-resident loop) in GFLOP/s on `threads` threads "
-       "(0: the engine's thread count): {'gflops', 'threads', 'isa'}.");
+       "(0: the engine's thread count): {'gflops', 'gflops_cpu', 'threads', 'isa'}; gflops_cpu per second of "
+       "CPU time the threads ran (the cores' rate on a shared machine).");
 
     // The optional CUDA back end: status in every build, the GPU state vector in CUDA builds.
     m.attr("CUDA_BUILT") = cuda::built();
