@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <map>
 #include <random>
@@ -18,6 +19,7 @@
 
 #include "pyqml/circuit/circuit.hpp"
 #include "pyqml/common/errors.hpp"
+#include "pyqml/common/peak.hpp"
 #include "pyqml/statevector/simulator.hpp"
 #include "pyqml/tensornet/blas.hpp"
 #include "pyqml/tensornet/executor.hpp"
@@ -36,7 +38,9 @@ workloads
   sel        StronglyEntanglingLayers on n wires, H = sum_i Z_i: value (and value + gradient with --grad)
   random     random circuit (RX/RY/RZ on every wire, then CNOTs on random pairs) of --depth layers
   qnn        the seed QNN: 4 wires, RX(x_j) embedding, StronglyEntanglingLayers L=2, <Z_i> on every wire,
-             values + Jacobian for --rows random input rows (uniform in [-2, 2], seed 1)
+             values (with --grad values + Jacobian, with --vjp values + VJP) for --rows random input rows
+             (uniform in [-2, 2], seed 1)
+  peak       the measured double-precision FMA peak (register-resident loop) on one thread and on all
   copy       plain memory copy of a 2^n-amplitude state (the bandwidth ceiling)
   brickwork  tensor network, 1-D shallow brickwork on --n qubits: per layer RY on every qubit, CZ on
              (0,1),(2,3)..., RY on every qubit, CZ on (1,2),(3,4)...; E = sum_i <Z_i Z_i+1> (with --grad
@@ -53,7 +57,8 @@ options
   --rows B         input rows for qnn (default 150); grid rows (default 6)
   --cols C         grid columns (default 6)
   --p P            QAOA layers (default 1)
-  --grad           also the adjoint gradient (sel, random)
+  --grad           also the adjoint gradient (sel, random; the Jacobian for qnn)
+  --vjp            qnn: values + VJP (cotangent of ones) instead of the Jacobian
   --threads T      OpenMP threads (default: all)
   --precision P    complex128 (default) or complex64
   --repeats R      timed repeats (default 5)
@@ -66,12 +71,19 @@ application (forward pass plus, with --grad, the adjoint sweep's states); copy_g
 of the same size, measured in the same run. Tensor-network workloads (planned here with a greedy path, no
 Python) print instead "gflops" (real flops of the plans per second) and "gemm_gflops" (a 1024 x 1024 complex
 GEMM through the same BLAS, measured in the same run), with "terms", "structures" and "width".
+qnn adds the arithmetic floor: "flops_forward", "flops_values", "flops_jacobian", "flops_vjp" (real flops of
+the whole batch, counted from the compiled program by the model in cpp/src/statevector/flops.cpp),
+"gflops" (the call's flops per second at the median time; "gflops_at_min" at the fastest repeat),
+"peak_gflops_1" and "peak_gflops" (the FMA loop on one thread and on the run's threads, same run, the
+best of short repeats; "peak_isa") and "peak_fraction" (gflops / peak_gflops); on a machine shared with
+other work also "cpu_s" (process CPU seconds per call, all threads), "gflops_cpu" (flops per CPU second)
+and "cpu_fraction_of_peak" (gflops_cpu / "peak_gflops_cpu_1", the FMA loop per CPU second of one thread).
 )";
 
 struct Options {
     std::string workload;
     int n = -1, layers = 4, depth = 10, rows = -1, cols = 6, p = 1, threads = 0, repeats = 5, warmup = 1;
-    bool grad = false;
+    bool grad = false, vjp = false;
     std::string precision = "complex128";
 };
 
@@ -89,6 +101,13 @@ Timing time_it(const std::function<void()>& f, int repeats, int warmup) {
     }
     std::sort(t.begin(), t.end());
     return {t[t.size() / 2], t.front(), t.back()};
+}
+
+// CPU seconds of the whole process (all threads): on a shared machine the time the work actually ran.
+double process_cpu_seconds() {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
 }
 
 ParamRef weight(int& k) { return {ParamRef::Weight, k++, 1.0, 0.0}; }
@@ -244,6 +263,15 @@ int run(const Options& o) {
     std::mt19937_64 rng(0);
     std::uniform_real_distribution<double> angle(0.0, 2 * M_PI);
 
+    if (o.workload == "peak") {
+        const FmaPeak one = measure_fma_peak(1, 0.05), all = measure_fma_peak(sv::max_threads(), 0.05);
+        std::printf("{\"workload\": \"peak\", \"threads\": %d, \"median_s\": 0, \"isa\": \"%s\", "
+                    "\"peak_gflops_1\": %.4g, \"peak_gflops\": %.4g, \"peak_gflops_cpu_1\": %.4g, "
+                    "\"peak_gflops_cpu\": %.4g}\n",
+                    all.threads, all.isa.c_str(), one.gflops, all.gflops, one.gflops_cpu, all.gflops_cpu);
+        std::fflush(stdout);
+        return 0;
+    }
     if (o.workload == "copy") {
         const int n = o.n > 0 ? o.n : 20;
         const double gbs = copy_bandwidth(n, amp_bytes, o.repeats);
@@ -267,15 +295,34 @@ int run(const Options& o) {
         std::uniform_real_distribution<double> data(-2.0, 2.0);
         for (auto& v : x) v = data(drng);
         std::vector<double> vals(size_t(rows) * n), dw(size_t(rows) * n * k), dx(size_t(rows) * n * n);
+        std::vector<double> cot(size_t(rows) * n, 1.0);
         sv::Batch b;
         b.weights = w.data();
         b.inputs = x.data();
         b.rows = rows;
+        const double cpu0 = process_cpu_seconds();
         Timing t = time_it([&] {
-            if (o.grad) sim.jacobian(b, vals.data(), dw.data(), dx.data());
+            if (o.vjp) sim.vjp(b, cot.data(), vals.data(), dw.data(), dx.data());
+            else if (o.grad) sim.jacobian(b, vals.data(), dw.data(), dx.data());
             else sim.expval(b, vals.data());
         }, o.repeats, o.warmup);
-        print(o, n, t, vals[0], 0.0, 0.0);  // n = 4 wires; --rows rows per call
+        const double cpu_per_call = (process_cpu_seconds() - cpu0) / double(o.repeats + o.warmup);
+        const auto f = sim.flops();
+        const double per_row = double(o.vjp ? f.vjp : o.grad ? f.jacobian : f.values);
+        const double gflops = per_row * rows / t.median / 1e9;
+        const FmaPeak one = measure_fma_peak(1, 0.05), all = measure_fma_peak(sv::max_threads(), 0.05);
+        std::printf("{\"workload\": \"qnn\", \"n\": %d, \"rows\": %d, \"threads\": %d, \"precision\": \"%s\", "
+                    "\"grad\": %s, \"vjp\": %s, \"median_s\": %.6g, \"min_s\": %.6g, \"max_s\": %.6g, "
+                    "\"value\": %.15g, \"flops_forward\": %.0f, \"flops_values\": %.0f, \"flops_jacobian\": %.0f, "
+                    "\"flops_vjp\": %.0f, \"gflops\": %.4g, \"gflops_at_min\": %.4g, \"peak_gflops_1\": %.4g, \"peak_gflops\": %.4g, "
+                    "\"peak_isa\": \"%s\", \"peak_fraction\": %.4g, \"cpu_s\": %.6g, \"gflops_cpu\": %.4g, "
+                    "\"peak_gflops_cpu_1\": %.4g, \"cpu_fraction_of_peak\": %.4g}\n",
+                    n, rows, sv::max_threads(), o.precision.c_str(), o.grad ? "true" : "false",
+                    o.vjp ? "true" : "false", t.median, t.min, t.max, vals[0], double(f.forward) * rows,
+                    double(f.values) * rows, double(f.jacobian) * rows, double(f.vjp) * rows, gflops, per_row * rows / t.min / 1e9, one.gflops,
+                    all.gflops, all.isa.c_str(), gflops / all.gflops, cpu_per_call, per_row * rows / cpu_per_call / 1e9,
+                    one.gflops_cpu, per_row * rows / cpu_per_call / 1e9 / one.gflops_cpu);
+        std::fflush(stdout);
         return 0;
     }
     const int n = o.n > 0 ? o.n : 20;
@@ -349,6 +396,7 @@ int main(int argc, char** argv) {
             else if (a == "--warmup") o.warmup = std::max(0, std::stoi(need(i)));
             else if (a == "--precision") o.precision = need(i);
             else if (a == "--grad") o.grad = true;
+            else if (a == "--vjp") o.vjp = true;
             else if (a == "--help" || a == "-h") {
                 std::fputs(kHelp, stdout);
                 return 0;

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "convert.hpp"
+#include "pyqml/common/peak.hpp"
 #include "pyqml/cuda/gpu.hpp"
 #include "pyqml/statevector/simulator.hpp"
 
@@ -93,6 +94,35 @@ void init_statevector(py::module_& m) {
             py::arg("circuit"), py::arg("observables"), py::arg("precision") = "complex128");
     def_batched_calls(cls);
     def_state_calls(cls);
+    cls.def("flops", [](const sv::Simulator& s) {
+        const auto f = s.flops();
+        py::dict d;
+        d["forward"] = f.forward;
+        d["values"] = f.values;
+        d["jacobian"] = f.jacobian;
+        d["vjp"] = f.vjp;
+        return d;
+    }, "Real flops of one row, counted from the compiled program (cpp/src/statevector/flops.cpp): forward "
+       "pass, values (forward + observables), jacobian and vjp (values + the adjoint sweep).");
+    m.def("fma_peak", [](int threads, double seconds) {
+        PYQML_REQUIRE(threads >= 0 && threads <= max_thread_count(),
+                      "fma_peak: threads must be 0 (the engine's count) or 1.." + std::to_string(max_thread_count()));
+        PYQML_REQUIRE(seconds > 0 && seconds <= 10, "fma_peak: seconds must be in (0, 10]");
+        FmaPeak p;
+        {
+            py::gil_scoped_release nogil;
+            p = measure_fma_peak(threads, seconds);
+        }
+        py::dict d;
+        d["gflops"] = p.gflops;
+        d["gflops_cpu"] = p.gflops_cpu;
+        d["threads"] = p.threads;
+        d["isa"] = p.isa;
+        return d;
+    }, py::arg("threads") = 0, py::arg("seconds") = 0.02,
+       "Measured double-precision FMA peak (register-resident loop) in GFLOP/s on `threads` threads "
+       "(0: the engine's thread count): {'gflops', 'gflops_cpu', 'threads', 'isa'}; gflops_cpu per second of "
+       "CPU time the threads ran (the cores' rate on a shared machine).");
 
     // The optional CUDA back end: status in every build, the GPU state vector in CUDA builds.
     m.attr("CUDA_BUILT") = cuda::built();

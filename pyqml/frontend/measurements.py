@@ -43,9 +43,18 @@ def _obs_list(obs) -> tuple[list[Observable], bool]:
     return [as_observable(obs)], False
 
 
+_isfinite = np.isfinite
+
+
 def real_array(values, name: str) -> np.ndarray:
     """``values`` as a float array; TypeError if None or not real numbers (complex, strings, dates, objects),
     ValueError if any is NaN or infinite."""
+    if type(values) is np.ndarray and values.dtype == np.float64:  # the common case: checks only finiteness
+        arr = values
+        if not _isfinite(arr).all():
+            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+            raise ValueError(f"{name}{list(bad)} is {arr[bad]}: {name} must be finite (no NaN or infinite values)")
+        return arr
     if values is None:
         raise TypeError(f"{name} is None: pass an array of real numbers")
     if np.iscomplexobj(values):

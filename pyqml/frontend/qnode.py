@@ -79,6 +79,8 @@ class CompiledQNode:
 
     def shot_count(self, shots=None) -> int | None:
         """The shots a call runs with: ``shots`` when given (one count), else the qnode's (None: exact)."""
+        if shots is None and self.qnode.shots is None:
+            return None
         from .shots import check_shots
 
         vec = check_shots(shots) if shots is not None else self.qnode.shots
@@ -99,6 +101,10 @@ class CompiledQNode:
 
     def pack(self, weights) -> np.ndarray:
         """The flat weight vector of the weight arrays (a sequence in argument order, or a name -> array map)."""
+        if type(weights) is list and len(weights) == 1 and len(self.weight_shapes) == 1:
+            arr = weights[0]
+            if type(arr) is np.ndarray and arr.dtype == np.float64 and arr.shape == self.weight_shapes[0]:
+                return arr.ravel().copy()  # one float array of the compiled shape (the common call)
         if isinstance(weights, Mapping):
             weights = [weights[n] for n in self.weight_names]
         if len(weights) != len(self.weight_shapes):
@@ -110,6 +116,8 @@ class CompiledQNode:
             if arr.shape != shape:
                 raise ValueError(f"{name} has shape {arr.shape}, compiled for {shape}")
             parts.append(arr.ravel())
+        if len(parts) == 1:
+            return parts[0].copy()
         return np.concatenate(parts) if parts else np.zeros(0)
 
     def unpack(self, flat: np.ndarray, lead: tuple = ()) -> tuple:
@@ -275,6 +283,19 @@ def _by_name(cq: CompiledQNode, weights: list, data: list, dw, dx) -> dict:
     return out
 
 
+def _autodiff():
+    """pyqml.frontend.autodiff, imported on first use (it imports this module)."""
+    global _AUTODIFF
+    if _AUTODIFF is None:
+        from . import autodiff
+
+        _AUTODIFF = autodiff
+    return _AUTODIFF
+
+
+_AUTODIFF = None
+
+
 def _is_static(value) -> bool:
     """Python scalars that are not real-valued data (``layers=3``, flags, names): passed through."""
     return isinstance(value, (bool, np.bool_, str, int, np.integer))
@@ -331,6 +352,11 @@ class QNode:
         self._data = _data_names(self._names, inputs)
         self._traces: dict = {}
         self._compiled: dict = {}
+        # (weight shapes, input width, static, data shapes) of a call -> its CompiledQNode: the warm call's
+        # lookup, without rebuilding compile()'s key (filled by _prepare_split after compile validated it).
+        self._by_call: dict = {}
+        # Every argument positional-or-keyword: a call with all of them positionally binds by zip.
+        self._plain = all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in self._sig.parameters.values())
         functools.update_wrapper(self, func)
 
     # --- arguments ---
@@ -365,6 +391,8 @@ class QNode:
 
     def bind(self, args: Sequence, kwargs: Mapping | None = None) -> dict:
         """Every argument by name (defaults applied) for a call with these arguments."""
+        if not kwargs and self._plain and len(args) == len(self._names):
+            return dict(zip(self._names, args))
         try:
             bound = self._sig.bind(*args, **(kwargs or {}))
         except TypeError as e:
@@ -510,9 +538,9 @@ class QNode:
 
     def _call_shots(self, kwargs) -> tuple[dict, tuple | None, bool]:
         """A call-time ``shots=`` (PennyLane's ``circuit(x, shots=100)``), unless the function takes ``shots``."""
-        from .shots import check_shots
-
         if "shots" in kwargs and "shots" not in self._names:
+            from .shots import check_shots
+
             kwargs = dict(kwargs)
             raw = kwargs.pop("shots")
             return kwargs, check_shots(raw), isinstance(raw, (list, tuple, np.ndarray))
@@ -522,6 +550,11 @@ class QNode:
         """The data arguments as one (rows, n_inputs) array: ``(x or None, batched, per-row shapes)``."""
         if not data:
             return None, False, None
+        if len(data) == 1:  # one data argument (the common case): no concatenation
+            a = data[0][1]
+            if a.ndim == 2:
+                return np.ascontiguousarray(a, dtype=float), True, (a.shape[1:],)
+            return np.ascontiguousarray(a, dtype=float).reshape(1, a.size), False, (a.shape,)
         rows = {a.shape[0] for _, a in data if a.ndim == 2}
         if len(rows) > 1:
             raise ValueError("data arguments hold different numbers of rows: "
@@ -543,8 +576,12 @@ class QNode:
     def _prepare_split(self, data, weights, static):
         x, batched, data_shapes = self._rows(data)
         default_shapes = data_shapes is None or (len(data_shapes) == 1 and len(data_shapes[0]) == 1)
-        cq = self.compile([w.shape for _, w in weights], None if x is None else x.shape[1], static,
-                          None if default_shapes else data_shapes)
+        shapes = tuple(w.shape for _, w in weights)
+        call_key = (shapes, None if x is None else x.shape[1], static, None if default_shapes else data_shapes)
+        cq = self._by_call.get(call_key)
+        if cq is None:
+            cq = self.compile(list(shapes), call_key[1], static, call_key[3])
+            self._by_call[call_key] = cq
         w = cq.pack([a for _, a in weights])
         return cq, w, x, batched
 
@@ -552,8 +589,7 @@ class QNode:
     def __call__(self, *args, **kwargs):
         kwargs, shots, vector = self._call_shots(kwargs)
         arguments = self.bind(args, kwargs)
-        from . import autodiff
-
+        autodiff = _autodiff()
         if autodiff.any_traced(arguments.values()):
             if shots is not self.shots:
                 raise ValueError("a call-time shots= cannot be differentiated: set shots= on the qnode (or its "

@@ -124,6 +124,13 @@ class StateVectorExecutor(Executor):
     def expval_angles(self, angles) -> np.ndarray:
         return self._sim.expval_angles(angles)
 
+    def flops(self) -> dict:
+        """Real flops of one row on the CPU engine, counted from the compiled program
+        (``cpp/src/statevector/flops.cpp``): ``forward``, ``values``, ``jacobian``, ``vjp``."""
+        if parse_device(self.device) is not None:
+            raise ValueError("flops() counts the CPU engine's arithmetic; this executor runs on a GPU")
+        return dict(self._sim.flops())
+
     def _check_output(self, rows: int, what: str) -> None:
         # The (rows, 2^n) result is allocated before the engine runs: check it against the limit first.
         need = rows * 16 * 2**self.circuit.n_wires

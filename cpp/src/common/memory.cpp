@@ -1,6 +1,10 @@
 #include "pyqml/common/memory.hpp"
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <iomanip>
@@ -32,17 +36,40 @@ std::string human_bytes(double b) {
 }
 }  // namespace
 
-double available_memory_bytes() {
-    std::ifstream meminfo("/proc/meminfo");
-    std::string key;
-    double kib = 0;
-    std::string unit;
-    while (meminfo >> key >> kib >> unit) {
-        if (key == "MemAvailable:") return kib * 1024.0;
+namespace {
+double read_available_memory() {
+    // /proc/meminfo's MemAvailable, read with one fread (an ifstream costs tens of microseconds).
+    if (std::FILE* f = std::fopen("/proc/meminfo", "r")) {
+        char buf[4096];
+        const size_t got = std::fread(buf, 1, sizeof buf - 1, f);
+        std::fclose(f);
+        buf[got] = 0;
+        if (const char* p = std::strstr(buf, "MemAvailable:")) {
+            const double kib = std::strtod(p + 13, nullptr);
+            if (kib > 0) return kib * 1024.0;
+        }
     }
     long pages = sysconf(_SC_PHYS_PAGES);
     long page = sysconf(_SC_PAGE_SIZE);
     return static_cast<double>(pages) * static_cast<double>(page);
+}
+
+// The last reading and when it was taken: every engine call checks its memory, and small calls come
+// thousands of times a second, so the reading is reused for kMemoryTtl.
+std::atomic<double> g_available{0.0};
+std::atomic<int64_t> g_available_at{0};
+constexpr int64_t kMemoryTtlNs = 20'000'000;  // 20 ms
+}  // namespace
+
+double available_memory_bytes() {
+    const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch()).count();
+    const int64_t at = g_available_at.load(std::memory_order_acquire);
+    if (at != 0 && now - at < kMemoryTtlNs) return g_available.load(std::memory_order_relaxed);
+    const double v = read_available_memory();
+    g_available.store(v, std::memory_order_relaxed);
+    g_available_at.store(now, std::memory_order_release);
+    return v;
 }
 
 double memory_limit_bytes() {

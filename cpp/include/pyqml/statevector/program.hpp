@@ -50,6 +50,13 @@ public:
     // The 2x2 product of a schedule item's run of single-wire matrices (later gates on the left).
     void fuse_run(const std::vector<int>& item, const cplx* mats, cplx* acc) const;
 
+    // Real floating-point operations of the state arithmetic (flops.cpp documents the per-gate model):
+    // applying op i once to a 2^n state, the overlap that the adjoint sweep takes at op i, the forward
+    // pass of the fused schedule. Exact integers, for one row.
+    int64_t op_flops(size_t op) const;
+    int64_t overlap_flops(size_t op) const;
+    int64_t forward_flops() const;
+
     // Gate matrices (and their inverses, and with_derivs their parameter derivatives) for one row of angles.
     void bind_matrices(const double* angles, cplx* mats, bool with_derivs = false) const;
 

@@ -26,6 +26,14 @@ public:
     const Circuit& circuit() const { return program_.circuit(); }
     int n_observables() const { return static_cast<int>(obs_.size()); }
 
+    // Real flops of one row's arithmetic, counted from the compiled program (flops.cpp): the forward pass
+    // and every observable's expectation (values), plus the adjoint sweep with one lambda per observable
+    // (jacobian) or one cotangent-weighted lambda (vjp). Multiply by the row count for a batch.
+    struct Flops {
+        int64_t forward = 0, values = 0, jacobian = 0, vjp = 0;
+    };
+    Flops flops() const;
+
     // out: rows x n_obs
     void expval(const Batch& b, double* out) const;
     // out: rows x n_obs, <H^2> - <H>^2

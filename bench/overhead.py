@@ -1,0 +1,199 @@
+"""Per-call overhead of small circuits, and the demo's training epoch, measured from Python.
+
+    python bench/overhead.py                  # every measurement, JSON to bench/results/overhead.json
+    python bench/overhead.py --profile        # also cProfile the warm one-row call and the first call
+    python bench/overhead.py --threads 1
+
+Measurements (median and minimum of the timed repeats after one untimed warm-up, and the process CPU time
+per call, which on a machine shared with other work is the closer measure of a one-thread call; the first
+call is timed over fresh qnodes):
+
+* ``warm_call_1row``: ``qnn(x, W)`` on one input row of the seed QNN (4 wires, AngleEmbedding +
+  StronglyEntanglingLayers L=2, four <Z_i>), end to end: argument checks, binding, the engine call, the
+  result array. Next to it the layers below it: ``compiled_expval_1row`` (CompiledQNode.expval on flat
+  arrays) and ``engine_expval_1row`` (the engine's StateVector.expval alone), so the Python share is visible.
+* ``first_call``: a new ``@pq.qnode`` defined and called once on 150 rows (tracing, compiling the circuit,
+  choosing the method, building the executor, the call), each time a fresh function object.
+* ``w1_values_150`` / ``w1_values_and_jacobian_150``: the W1 calls, with the flops of the call (counted from
+  the compiled program, cpp/src/statevector/flops.cpp), achieved GFLOP/s and the measured FMA peak of this
+  run (one thread and the engine's threads).
+* ``epoch_150``: one demo epoch on all 150 Iris rows: HybridModel.train_step (quantum values, dense layer,
+  softmax cross-entropy, the engine's VJP, Adam step on every parameter).
+* ``training_100_epochs``: building the demo's model (new qnode: tracing and compiling included) and
+  training it for 100 epochs on the 120 training rows, as ``python -m pyqml demo`` does (no progress bar).
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import pyqml as pq  # noqa: E402
+from pyqml import _core  # noqa: E402
+
+
+def median_time(f, repeats: int, warmup: int = 1) -> dict:
+    for _ in range(warmup):
+        f()
+    ts = []
+    c0 = time.process_time()
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        f()
+        ts.append(time.perf_counter() - t0)
+    cpu = (time.process_time() - c0) / repeats
+    return {"median_s": float(np.median(ts)), "min_s": float(min(ts)), "cpu_s": cpu, "repeats": repeats}
+
+
+def make_qnn():
+    @pq.qnode(wires=4)
+    def qnn(inputs, weights):
+        pq.AngleEmbedding(inputs, wires=range(4))
+        pq.StronglyEntanglingLayers(weights, wires=range(4))
+        return [pq.expval(pq.Z(i)) for i in range(4)]
+
+    return qnn
+
+
+def w1_data():
+    import workloads as wl
+
+    return wl.w1_inputs(), wl.w1_weights()
+
+
+def profile(f, n: int, label: str) -> str:
+    pr = cProfile.Profile()
+    pr.enable()
+    for _ in range(n):
+        f()
+    pr.disable()
+    s = io.StringIO()
+    pstats.Stats(pr, stream=s).sort_stats("tottime").print_stats(12)
+    return f"--- {label} ({n} calls), by own time ---\n" + s.getvalue()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, default=0, help="engine threads (default: all)")
+    ap.add_argument("--repeats", type=int, default=200)
+    ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--out", default=os.path.join(HERE, "results", "overhead.json"))
+    a = ap.parse_args(argv)
+    if a.threads:
+        pq.set_num_threads(a.threads)
+    X, W = w1_data()
+    rec: dict = {"threads": pq.get_num_threads(), "load_average": os.getloadavg()[0]}
+
+    # --- warm one-row call and the layers below it ---
+    qnn = make_qnn()
+    x1 = X[0]
+    qnn(x1, W)
+    cq = qnn.compiled_for(x1, W)
+    w_flat = cq.pack([W])
+    x_row = np.ascontiguousarray(X[:1])
+    ex = cq.executor()
+    sim = ex._sim
+    rec["warm_call_1row"] = median_time(lambda: qnn(x1, W), a.repeats)
+    rec["compiled_expval_1row"] = median_time(lambda: cq.expval(w_flat, x_row), a.repeats)
+    rec["engine_expval_1row"] = median_time(lambda: sim.expval(w_flat, x_row), a.repeats)
+
+    # --- first call of a new qnode (tracing + compile + first call) ---
+    firsts = []
+    for _ in range(max(5, a.repeats // 20)):
+        t0 = time.perf_counter()
+        f = make_qnn()
+        f(X, W)
+        firsts.append(time.perf_counter() - t0)
+    rec["first_call"] = {"median_s": float(np.median(firsts)), "min_s": float(min(firsts)), "repeats": len(firsts)}
+    # The first qnode of a fresh interpreter (after import pyqml): also the engine's first call (thread
+    # team, first-touch pages), in a subprocess.
+    code = ("import time, numpy as np, pyqml as pq\n"
+            "X = np.random.default_rng(0).normal(size=(150, 4))\n"
+            "W = np.random.default_rng(1).uniform(0, 6, (2, 4, 3))\n"
+            "t0 = time.perf_counter()\n"
+            "@pq.qnode(wires=4)\n"
+            "def f(inputs, weights):\n"
+            "    pq.AngleEmbedding(inputs, wires=range(4))\n"
+            "    pq.StronglyEntanglingLayers(weights, wires=range(4))\n"
+            "    return [pq.expval(pq.Z(i)) for i in range(4)]\n"
+            "f(X, W)\n"
+            "print(time.perf_counter() - t0)\n")
+    fresh = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+             for _ in range(5)]
+    rec["first_call_fresh_process"] = {"median_s": float(np.median(fresh)), "min_s": float(min(fresh)),
+                                       "repeats": len(fresh)}
+
+    # --- W1 with its floor ---
+    flops = ex.flops()
+    rows = X.shape[0]
+    peak1 = _core.fma_peak(1, 0.05)
+    peak = _core.fma_peak(0, 0.05)
+    rec["fma_peak"] = {"gflops_1_thread": peak1["gflops"], "gflops": peak["gflops"], "threads": peak["threads"],
+                       "isa": peak["isa"], "gflops_cpu_1_thread": peak1["gflops_cpu"], "gflops_cpu": peak["gflops_cpu"]}
+    for name, call, per_row in (("w1_values_150", lambda: qnn(X, W), flops["values"]),
+                                ("w1_values_and_jacobian_150", lambda: qnn.jacobian(X, W), flops["jacobian"]),
+                                ("w1_engine_jacobian_150", lambda: sim.jacobian(w_flat, X), flops["jacobian"]),
+                                ("w1_engine_vjp_150", lambda: sim.vjp(w_flat, X, np.ones((rows, 4))),
+                                 flops["vjp"])):
+        r = median_time(call, max(20, a.repeats // 4))
+        r["flops"] = per_row * rows
+        r["gflops"] = r["flops"] / r["median_s"] / 1e9
+        r["gflops_at_min"] = r["flops"] / r["min_s"] / 1e9
+        r["gflops_cpu"] = r["flops"] / r["cpu_s"] / 1e9  # per second of CPU time (all threads)
+        r["cpu_fraction_of_peak"] = r["gflops_cpu"] / peak1["gflops_cpu"]
+        r["peak_fraction"] = r["gflops"] / peak["gflops"]
+        rec[name] = r
+
+    # --- the demo epoch and 100-epoch training ---
+    from pyqml.__main__ import build_iris_model, iris_split
+    from pyqml.qml.datasets import load_iris, standardize
+    from pyqml.qml.optimizers import AdamOptimizer
+
+    Xi, yi = load_iris()
+    Xi, _, _ = standardize(Xi)
+    model = build_iris_model(2)
+    opt = AdamOptimizer(0.05)
+    rec["epoch_150"] = median_time(lambda: model.train_step(Xi, yi, opt), max(20, a.repeats // 4))
+    Xtr, _, ytr, _ = iris_split(seed=0)
+
+    def train():
+        m = build_iris_model(2, 0)
+        m.fit(Xtr, ytr, epochs=100, optimizer=AdamOptimizer(0.1))
+
+    rec["training_100_epochs"] = median_time(train, 5, warmup=1)
+
+    print(f"{'':28s} {'median':>10s} {'min':>10s} {'cpu/call':>10s}")
+    for k, v in rec.items():
+        if isinstance(v, dict) and "median_s" in v:
+            extra = ""
+            if "gflops" in v:
+                extra = (f"  {v['flops'] / 1e6:.2f} Mflop: {v['gflops']:.2f} GFLOP/s at the median, "
+                         f"{v['gflops_at_min']:.2f} at the min, {v['gflops_cpu']:.2f} per CPU second "
+                         f"({100 * v['cpu_fraction_of_peak']:.1f}% of one core's FMA peak per CPU second)")
+            cpu = f"{v['cpu_s'] * 1e6:10.1f}" if "cpu_s" in v else f"{'':10s}"
+            print(f"{k:28s} {v['median_s'] * 1e6:10.1f} {v['min_s'] * 1e6:10.1f} {cpu} us{extra}")
+    print(f"FMA peak: {peak1['gflops']:.1f} GFLOP/s on 1 thread, {peak['gflops']:.1f} on {peak['threads']} "
+          f"({peak['isa']}) by wall clock; {peak1['gflops_cpu']:.1f} and {peak['gflops_cpu']:.1f} per CPU second; "
+          f"load average {rec['load_average']:.1f}")
+    if a.profile:
+        print(profile(lambda: qnn(x1, W), 2000, "warm one-row call"))
+        print(profile(lambda: make_qnn()(X, W), 20, "first call of a new qnode"))
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    with open(a.out, "w") as fh:
+        json.dump(rec, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

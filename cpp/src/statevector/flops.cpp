@@ -1,0 +1,108 @@
+// The arithmetic floor of the state-vector method: real floating-point operations of one row, counted from
+// the compiled program (Program's kernels and fused schedule, the Simulator's compiled observables).
+//
+// Model (one complex multiply = 4 real multiplies + 2 real adds = 6 flops, one complex add = 2 flops,
+// n wires, 2^n amplitudes):
+//  * dense block on t target bits with c control bits (Dense1, Dense2, Controlled1, Controlled): each of
+//    the 2^(n-c-t) groups whose controls are set is a D x D matrix-vector product, D = 2^t, i.e. D rows of
+//    D complex multiplies and D-1 complex adds: 2^(n-c-t) * D * (8D - 2) flops. A dense 1-qubit gate:
+//    2^(n-1) * (4 complex mul + 2 complex add) = 2^(n-1) * 28 = 14 * 2^n; a controlled 1-qubit gate
+//    (CRX, CRot) a quarter of a dense 2-qubit gate's groups: 2^(n-2) * 28 = 7 * 2^n;
+//  * diagonal (RZ, PhaseShift, CZ, IsingZZ, MultiRZ, ...): one complex multiply per amplitude, 6 * 2^n;
+//  * CNOT, Toffoli (a permutation): 0;
+//  * a fused run of m single-wire gates in the forward schedule: m 2x2 complex matrix products (8 complex
+//    mul + 4 complex add = 56 flops each, starting from the identity as the kernels do) and one dense
+//    1-qubit application;
+//  * <psi| P |psi> for one Pauli term: per amplitude one conjugate product and its accumulation,
+//    8 * 2^n; the term's constant phase is not counted;
+//  * lambda += scale * P psi for one Pauli term (the adjoint sweep's start): 8 * 2^n;
+//  * the adjoint sweep, op by op from the last to the first op with a non-constant parameter: phi <- U^dag
+//    phi (the op's cost), then per lambda: the overlap G = <lam| . |phi> on the op's groups when the op has a
+//    non-constant parameter (a dense block: 8 flops per matrix entry per group, 2^(n-c-t) * D^2 * 8; a
+//    diagonal op: 8 * 2^n), each such parameter's derivative 2 Re sum_e dU_e G_e (4 flops per entry plus 2
+//    for the doubling and accumulation), and lam <- U^dag lam (the op's cost) except at the last op of the
+//    sweep.
+// Not counted: binding (sines, cosines and the gate matrices of every row), the chain rule from angles to
+// weights and inputs, filling states with zeros. The per-row and lane kernels do this same arithmetic
+// (the per-row 2x2 sweep fuses the passes over memory, not the operations).
+#include <string>
+
+#include "pyqml/statevector/simulator.hpp"
+
+namespace pyqml::sv {
+
+namespace {
+constexpr int64_t kCmul = 6, kCadd = 2;
+
+int64_t groups(const OpKernel& k, int n) { return int64_t(1) << (n - k.nc - k.nt); }
+}  // namespace
+
+int64_t Program::op_flops(size_t op) const {
+    const OpKernel& k = kernels_[op];
+    const int n = n_wires();
+    const int64_t size = int64_t(1) << n;
+    switch (k.kind) {
+        case OpKernel::ControlledX: return 0;
+        case OpKernel::Diagonal: return kCmul * size;
+        default: {
+            const int64_t d = int64_t(1) << k.nt;
+            return groups(k, n) * d * (d * kCmul + (d - 1) * kCadd);
+        }
+    }
+}
+
+int64_t Program::overlap_flops(size_t op) const {
+    const OpKernel& k = kernels_[op];
+    const int n = n_wires();
+    if (k.kind == OpKernel::ControlledX) return 0;  // no parameters
+    if (k.kind == OpKernel::Diagonal) return (kCmul + kCadd) * (int64_t(1) << n);
+    const int64_t d = int64_t(1) << k.nt;
+    return groups(k, n) * d * d * (kCmul + kCadd);
+}
+
+int64_t Program::forward_flops() const {
+    const int64_t product_2x2 = 8 * kCmul + 4 * kCadd;  // 56
+    const int64_t dense1 = 14 * (int64_t(1) << n_wires());
+    int64_t f = 0;
+    for (const auto& item : schedule_) {
+        if (item.size() == 1) f += op_flops(size_t(item[0]));
+        else f += int64_t(item.size()) * product_2x2 + dense1;
+    }
+    return f;
+}
+
+Simulator::Flops Simulator::flops() const {
+    const Program& p = program_;
+    const Circuit& c = p.circuit();
+    const int64_t size = int64_t(1) << p.n_wires();
+    int64_t terms = 0;
+    for (const auto& o : obs_) terms += int64_t(o.size());
+    Flops f;
+    f.forward = p.forward_flops();
+    f.values = f.forward + terms * (kCmul + kCadd) * size;
+    // The sweep with nl lambdas.
+    auto sweep = [&](int64_t nl) {
+        int64_t s = terms * (kCmul + kCadd) * size;  // lambda(s) = H psi
+        const size_t stop = p.first_trainable_op();
+        for (size_t op = p.n_ops(); op-- > stop;) {
+            const OpKernel& k = p.kernel(op);
+            s += p.op_flops(op);  // phi
+            int64_t per_lambda = 0;
+            if (k.trainable_mask) {
+                per_lambda += p.overlap_flops(op);
+                const int64_t entries = k.mat_size;  // 2^t (diagonal) or 4^t matrix entries
+                const int np = static_cast<int>(c.ops()[op].params.size());
+                for (int q = 0; q < np; ++q)
+                    if (k.trainable_mask & (1u << q)) per_lambda += 4 * entries + 2;
+            }
+            if (op > stop) per_lambda += p.op_flops(op);
+            s += nl * per_lambda;
+        }
+        return s;
+    };
+    f.jacobian = f.values + sweep(n_observables());
+    f.vjp = f.values + sweep(1);
+    return f;
+}
+
+}  // namespace pyqml::sv
