@@ -93,6 +93,9 @@ void init_statevector(py::module_& m) {
             py::arg("circuit"), py::arg("observables"), py::arg("precision") = "complex128");
     def_batched_calls(cls);
     def_state_calls(cls);
+    m.def("_set_sv_tiles", &sv::set_tiles_enabled, py::arg("on"),
+          "Switch the state vector's cache-tiled passes (14 wires and more) on or off (compares the two paths).");
+    m.def("_sv_tiles", &sv::tiles_enabled, "Whether the state vector's cache-tiled passes are on.");
 
     // The optional CUDA back end: status in every build, the GPU state vector in CUDA builds.
     m.attr("CUDA_BUILT") = cuda::built();
