@@ -94,7 +94,7 @@ void init_statevector(py::module_& m) {
     def_batched_calls(cls);
     def_state_calls(cls);
     m.def("_set_sv_tiles", &sv::set_tiles_enabled, py::arg("on"),
-          "Switch the state vector's cache-tiled passes (14 wires and more) on or off (compares the two paths).");
+          "Switch the state vector's cache-tiled passes (14 wires and more, off by default) on or off.");
     m.def("_sv_tiles", &sv::tiles_enabled, "Whether the state vector's cache-tiled passes are on.");
 
     // The optional CUDA back end: status in every build, the GPU state vector in CUDA builds.

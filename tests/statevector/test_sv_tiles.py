@@ -1,6 +1,6 @@
-"""The cache-tiled passes of the state-vector method (14 wires and more; cpp/include/pyqml/statevector/tiles.hpp)
-against the dense numpy reference of tests/dense_reference.py and against the per-gate passes, which
-``_core._set_sv_tiles(False)`` switches back on.
+"""The cache-tiled passes of the state-vector method (14 wires and more; cpp/include/pyqml/statevector/tiles.hpp;
+off by default, switched on here with ``_core._set_sv_tiles(True)``) against the dense numpy reference of
+tests/dense_reference.py and against the per-gate passes.
 
 Circuits hold every gate of the table on random wires (so segments mix low and high bits, gathered and
 in-place blocks), a MultiRZ on the first 10 wires (too wide for a tile: a global segment), and strongly-entangling
@@ -20,10 +20,11 @@ from pyqml import _core
 
 @pytest.fixture
 def restore():
-    threads = pq.get_num_threads()
+    threads, tiles = pq.get_num_threads(), _core._sv_tiles()
+    _core._set_sv_tiles(True)
     yield
     pq.set_num_threads(threads)
-    _core._set_sv_tiles(True)
+    _core._set_sv_tiles(tiles)
 
 
 def _circuit(n, seed, n_inputs=0):
@@ -149,3 +150,39 @@ def test_tiled_gradient_against_central_differences(restore):
     fd = np.array([(ex.expval(shifted[2 * k])[0] - ex.expval(shifted[2 * k + 1])[0]) / (2 * h)
                    for k in range(w.size)]).T
     np.testing.assert_allclose(np.asarray(dw).reshape(len(obs), w.size), fd, atol=1e-7, rtol=0)
+
+
+def test_a_region_with_fewer_threads_than_asked_for_still_covers_every_block():
+    # OMP_THREAD_LIMIT=1 gives every parallel region one thread although two are asked for: the tiles
+    # must be split by the threads the region has (else blocks are skipped, or the barrier waits forever).
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, pyqml as pq\n"
+        "from pyqml import _core\n"
+        "pq.set_num_threads(2)\n"
+        "_core._set_sv_tiles(True)\n"
+        "n = 15\n"
+        "c = pq.Circuit(n)\n"
+        "w = c.new_weights(3 * n)\n"
+        "with c:\n"
+        "    for i in range(n):\n"
+        "        pq.Rot(w[3 * i], w[3 * i + 1], w[3 * i + 2], wires=i)\n"
+        "    for i in range(n):\n"
+        "        pq.CNOT(wires=[i, (i + 1) % n])\n"
+        "    for i in range(n):\n"
+        "        pq.RY(w[3 * i], wires=i)\n"
+        "obs = sum((pq.Z(i) for i in range(1, n)), pq.Z(0))\n"
+        "x = np.random.default_rng(0).uniform(-3, 3, 3 * n)\n"
+        "ex = c.executor([obs], 'statevector')\n"
+        "tiled = [ex.state(x), *ex.jacobian(x)[:2]]\n"
+        "_core._set_sv_tiles(False)\n"
+        "ref = [ex.state(x), *ex.jacobian(x)[:2]]\n"
+        "assert all(np.allclose(a, b, atol=1e-12, rtol=0) for a, b in zip(tiled, ref))\n"
+        "print('same')\n")
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "same" in out.stdout

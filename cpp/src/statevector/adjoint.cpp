@@ -135,16 +135,20 @@ void Program::backward_tiled(const cplx* mats, amp_t<F>* phi, amp_t<F>* const* l
     const size_t nacc = size_t(nl) * na;
     std::vector<double> acc(size_t(team) * nacc, 0.0);
     std::vector<amp_t<F>> bufs(size_t(team) * 2 * tile);
-    SpinBarrier barrier(team);
+    SpinBarrier barrier;
     const auto& ops = circuit_.ops();
 #pragma omp parallel num_threads(team) if (team > 1)
     {
+        // The region may hold fewer threads than asked for: blocks and the barrier go by the threads it has
+        // (rows of sums of absent threads stay 0).
 #ifdef PYQML_HAVE_OPENMP
-        const int t = omp_get_thread_num();
+        const int t = omp_get_thread_num(), got = omp_get_num_threads();
 #else
-        const int t = 0;
+        const int t = 0, got = 1;
 #endif
-        const int64_t lo = nblocks * t / team, hi = nblocks * (t + 1) / team;
+#pragma omp single
+        barrier.reset(got);
+        const int64_t lo = nblocks * t / got, hi = nblocks * (t + 1) / got;
         double* mine = acc.data() + size_t(t) * nacc;
         amp_t<F>* bp = bufs.data() + size_t(t) * 2 * tile;
         amp_t<F>* bl = bp + tile;

@@ -183,15 +183,19 @@ void Program::forward_tiled(amp_t<F>* psi, const cplx* mats, bool par) const {
     const int team = par ? static_cast<int>(std::min<int64_t>(max_threads(), nblocks)) : 1;
     const size_t tile = size_t(1) << kTileBits;
     std::vector<amp_t<F>> bufs(size_t(team) * tile);
-    SpinBarrier barrier(team);
+    SpinBarrier barrier;
 #pragma omp parallel num_threads(team) if (team > 1)
     {
+        // The region may hold fewer threads than asked for (nested in another, a thread limit): blocks
+        // and the barrier go by the threads it has.
 #ifdef PYQML_HAVE_OPENMP
-        const int t = omp_get_thread_num();
+        const int t = omp_get_thread_num(), got = omp_get_num_threads();
 #else
-        const int t = 0;
+        const int t = 0, got = 1;
 #endif
-        const int64_t lo = nblocks * t / team, hi = nblocks * (t + 1) / team;
+#pragma omp single
+        barrier.reset(got);
+        const int64_t lo = nblocks * t / got, hi = nblocks * (t + 1) / got;
         std::fill(psi + lo * tile, psi + hi * tile, amp_t<F>(0));
         if (t == 0) psi[0] = 1;
         barrier.wait();

@@ -6,7 +6,9 @@ namespace pyqml::sv {
 
 namespace {
 
-std::atomic<bool> g_tiles{true};
+// Off by default: on the (shared, loaded) machine where they were measured the tiled passes took more CPU
+// time than the per-gate ones from 14 to 17 wires (bench/results/band_14_18.md); to be re-measured quietly.
+std::atomic<bool> g_tiles{false};
 
 uint64_t bit_mask(const OpKernel& k) {
     uint64_t m = 0;

@@ -51,8 +51,8 @@ struct TileSegment {
     }
 };
 
-// Process-wide switch (default on) between the tiled passes and the per-gate ones, for comparing the two
-// (tests, benchmarks); read when a call starts.
+// Process-wide switch between the tiled passes and the per-gate ones (default: per-gate, see tiles.cpp),
+// for comparing the two (tests, benchmarks); read when a call starts.
 bool tiles_enabled();
 void set_tiles_enabled(bool on);
 
@@ -64,7 +64,9 @@ std::vector<TileSegment> plan_tiles(int n, const std::vector<OpKernel>& kernels)
 // (tens of microseconds) and a sleeping OpenMP barrier (OMP_WAIT_POLICY=PASSIVE) costs about as much.
 class SpinBarrier {
 public:
-    explicit SpinBarrier(int n) : n_(n) {}
+    explicit SpinBarrier(int n = 1) : n_(n) {}
+    // The number of threads that wait (set before any of them waits).
+    void reset(int n) { n_ = n; }
     void wait() {
         if (n_ <= 1) return;
         const int gen = gen_.load(std::memory_order_acquire);
