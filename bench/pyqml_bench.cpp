@@ -20,6 +20,8 @@
 #include "pyqml/circuit/circuit.hpp"
 #include "pyqml/common/errors.hpp"
 #include "pyqml/common/peak.hpp"
+
+#include "pyqml/statevector/apply_gate.hpp"
 #include "pyqml/statevector/simulator.hpp"
 #include "pyqml/tensornet/blas.hpp"
 #include "pyqml/tensornet/executor.hpp"
@@ -42,6 +44,9 @@ workloads
              (uniform in [-2, 2], seed 1)
   peak       the measured double-precision FMA peak (register-resident loop) on one thread and on all
   copy       plain memory copy of a 2^n-amplitude state (the bandwidth ceiling)
+  kernels    the gate kernels alone on one 2^n-amplitude state (default n = 24, 256 MiB in complex128:
+             memory, not cache): one JSON line per kernel and bit choice with its GB/s (one read and one
+             write of the state per application), next to a memcpy of the state in the same run
   brickwork  tensor network, 1-D shallow brickwork on --n qubits: per layer RY on every qubit, CZ on
              (0,1),(2,3)..., RY on every qubit, CZ on (1,2),(3,4)...; E = sum_i <Z_i Z_i+1> (with --grad
              also its gradient by reverse mode)
@@ -256,7 +261,50 @@ int run_tensornet(const Options& o) {
     return 0;
 }
 
+// Each gate kernel on its own, applied in place to one state of 2^n amplitudes.
+template <class F>
+int run_kernels(const Options& o) {
+    const int n = o.n > 0 ? o.n : 24;
+    const size_t size = size_t(1) << n;
+    std::vector<sv::amp_t<F>> psi(size, sv::amp_t<F>(F(1) / std::sqrt(F(size))));
+    const double bytes = 2.0 * double(size) * sizeof(sv::amp_t<F>);
+    const double c = std::cos(0.3), s = std::sin(0.3);
+    const cplx ry[4] = {c, -s, s, c};
+    cplx u4[16];
+    for (int i = 0; i < 16; ++i) u4[i] = (i % 5 == 0) ? cplx(c, 0) : cplx(0, s / 3.0);
+    const bool par = sv::max_threads() > 1;
+    const double copy_gbs = copy_bandwidth(n, sizeof(sv::amp_t<F>), o.repeats);
+    struct K {
+        std::string name;
+        std::function<void()> f;
+    };
+    const int hi = n - 1, mid = n / 2;
+    std::vector<K> ks = {
+        {"dense1 bit 0", [&] { sv::apply_dense1<F>(psi.data(), n, 0, ry, par); }},
+        {"dense1 bit " + std::to_string(mid), [&] { sv::apply_dense1<F>(psi.data(), n, mid, ry, par); }},
+        {"dense1 bit " + std::to_string(hi), [&] { sv::apply_dense1<F>(psi.data(), n, hi, ry, par); }},
+        {"cnot bits " + std::to_string(hi) + "," + std::to_string(mid),
+         [&] { sv::apply_cnot<F>(psi.data(), n, hi, mid, par); }},
+        {"controlled1 bits " + std::to_string(mid) + "," + std::to_string(hi),
+         [&] { sv::apply_controlled1<F>(psi.data(), n, mid, hi, ry, false, par); }},
+        {"dense2 bits " + std::to_string(hi) + "," + std::to_string(mid),
+         [&] { sv::apply_dense2<F>(psi.data(), n, hi, mid, u4, par); }},
+        {"dense2 bits 1,0", [&] { sv::apply_dense2<F>(psi.data(), n, 1, 0, u4, par); }},
+    };
+    for (const K& k : ks) {
+        Timing t = time_it(k.f, o.repeats, o.warmup);
+        std::printf("{\"workload\": \"kernels\", \"kernel\": \"%s\", \"n\": %d, \"threads\": %d, "
+                    "\"precision\": \"%s\", \"median_s\": %.6g, \"gb_per_s\": %.4g, \"copy_gb_per_s\": %.4g}\n",
+                    k.name.c_str(), n, sv::max_threads(), o.precision.c_str(), t.median, bytes / t.median / 1e9,
+                    copy_gbs);
+    }
+    std::fflush(stdout);
+    return 0;
+}
+
 int run(const Options& o) {
+    if (o.workload == "kernels")
+        return o.precision == "complex64" ? run_kernels<float>(o) : run_kernels<double>(o);
     if (o.workload == "brickwork" || o.workload == "grid" || o.workload == "qaoa") return run_tensornet(o);
     const auto prec = o.precision == "complex64" ? sv::Precision::Single : sv::Precision::Double;
     const size_t amp_bytes = prec == sv::Precision::Single ? 8 : 16;

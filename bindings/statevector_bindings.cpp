@@ -124,6 +124,10 @@ void init_statevector(py::module_& m) {
        "(0: the engine's thread count): {'gflops', 'gflops_cpu', 'threads', 'isa'}; gflops_cpu per second of "
        "CPU time the threads ran (the cores' rate on a shared machine).");
 
+    m.def("_set_sv_tiles", &sv::set_tiles_enabled, py::arg("on"),
+          "Switch the state vector's cache-tiled passes (14 wires and more, off by default) on or off.");
+    m.def("_sv_tiles", &sv::tiles_enabled, "Whether the state vector's cache-tiled passes are on.");
+
     // The optional CUDA back end: status in every build, the GPU state vector in CUDA builds.
     m.attr("CUDA_BUILT") = cuda::built();
     m.def("cuda_available", [] { return cuda::available(); },

@@ -40,6 +40,10 @@
 #include <string>
 #include <vector>
 
+#ifdef PYQML_HAVE_OPENMP
+#include <omp.h>
+#endif
+
 #include "pyqml/common/errors.hpp"
 #include "pyqml/common/memory.hpp"
 #include "pyqml/statevector/measure.hpp"
@@ -57,8 +61,12 @@ namespace pyqml::sv {
 template <class F>
 void Program::derivative_brakets(size_t op, const cplx* mats, const amp_t<F>* lam, const amp_t<F>* phi,
                                  double* out, bool par) const {
-    const OpKernel& k = kernels_[op];
-    const int n = circuit_.n_wires();
+    derivative_brakets_kernel<F>(kernels_[op], op, circuit_.n_wires(), mats, lam, phi, out, par);
+}
+
+template <class F>
+void Program::derivative_brakets_kernel(const OpKernel& k, size_t op, int n, const cplx* mats, const amp_t<F>* lam,
+                                        const amp_t<F>* phi, double* out, bool par) const {
     // Every entry the derivatives read is written by the overlap below: skip zero-initialising 64 values.
     // Wide diagonal gates (MultiRZ on more than 6 wires) need 2^k entries and take a heap buffer.
     alignas(cplx) unsigned char storage[64 * sizeof(cplx)];
@@ -90,19 +98,122 @@ void Program::derivatives_from_overlap(const OpKernel& k, size_t op, const cplx*
 template <class F>
 void Program::adjoint_step(size_t op, const cplx* mats, amp_t<F>* phi, amp_t<F>* lam, double* out, bool update_phi,
                            bool update_lam, bool par) const {
-    const OpKernel& k = kernels_[op];
+    adjoint_step_kernel<F>(kernels_[op], op, circuit_.n_wires(), mats, phi, lam, out, update_phi, update_lam, par);
+}
+
+template <class F>
+void Program::adjoint_step_kernel(const OpKernel& k, size_t op, int n, const cplx* mats, amp_t<F>* phi,
+                                  amp_t<F>* lam, double* out, bool update_phi, bool update_lam, bool par) const {
+    const cplx* uinv = mats + mat_total_ + k.mat_offset;
     if ((k.kind == OpKernel::Dense1 || k.kind == OpKernel::Controlled1) && k.trainable_mask) {
         cplx G[4];
-        const cplx* uinv = mats + mat_total_ + k.mat_offset;
-        if (k.kind == OpKernel::Dense1) adjoint_step1<F>(phi, lam, circuit_.n_wires(), k.bits[0], -1, uinv, update_phi, update_lam, G, par);
-        else adjoint_step1<F>(phi, lam, circuit_.n_wires(), k.bits[1], k.bits[0], uinv, update_phi, update_lam, G, par);
+        if (k.kind == OpKernel::Dense1) adjoint_step1<F>(phi, lam, n, k.bits[0], -1, uinv, update_phi, update_lam, G, par);
+        else adjoint_step1<F>(phi, lam, n, k.bits[1], k.bits[0], uinv, update_phi, update_lam, G, par);
         derivatives_from_overlap<F>(k, op, mats, G, out);
         return;
     }
-    if (update_phi) apply<F>(op, phi, mats, true, par);
-    if (k.trainable_mask) derivative_brakets<F>(op, mats, lam, phi, out, par);
-    if (update_lam) apply<F>(op, lam, mats, true, par);
+    if (update_phi) run_kernel<F>(k, n, phi, uinv, false, par);
+    if (k.trainable_mask) derivative_brakets_kernel<F>(k, op, n, mats, lam, phi, out, par);
+    if (update_lam) run_kernel<F>(k, n, lam, uinv, false, par);
 }
+
+template <class F>
+void Program::backward_tiled(const cplx* mats, amp_t<F>* phi, amp_t<F>* const* lams, int nl, bool par,
+                             double* d_angles) const {
+    // The sweep of Simulator::backward, segment by segment: within a segment every op's bits are local to
+    // a tile, so each block of phi and lambda goes through all of the segment's ops (un-apply to phi,
+    // overlap, un-apply to lambda) while it is in cache, and the blocks' overlaps add up to the op's. With
+    // several lambdas, each lambda takes its own pass over the block with phi re-read from the state
+    // (phi is written back once, after the last). Each thread adds its blocks' derivative terms into its
+    // own row of sums; the rows are added in thread order (reproducible for a given thread count).
+    const int n = circuit_.n_wires();
+    const int na = circuit_.n_angles();
+    const size_t stop = first_trainable_;
+    const int64_t nblocks = int64_t(1) << (n - kTileBits);
+    const int team = par ? static_cast<int>(std::min<int64_t>(max_threads(), nblocks)) : 1;
+    const size_t tile = size_t(1) << kTileBits;
+    const size_t nacc = size_t(nl) * na;
+    std::vector<double> acc(size_t(team) * nacc, 0.0);
+    std::vector<amp_t<F>> bufs(size_t(team) * 2 * tile);
+    SpinBarrier barrier;
+    const auto& ops = circuit_.ops();
+#pragma omp parallel num_threads(team) if (team > 1)
+    {
+        // The region may hold fewer threads than asked for: blocks and the barrier go by the threads it has
+        // (rows of sums of absent threads stay 0).
+#ifdef PYQML_HAVE_OPENMP
+        const int t = omp_get_thread_num(), got = omp_get_num_threads();
+#else
+        const int t = 0, got = 1;
+#endif
+#pragma omp single
+        barrier.reset(got);
+        const int64_t lo = nblocks * t / got, hi = nblocks * (t + 1) / got;
+        double* mine = acc.data() + size_t(t) * nacc;
+        amp_t<F>* bp = bufs.data() + size_t(t) * 2 * tile;
+        amp_t<F>* bl = bp + tile;
+        double tmp[16];
+        auto take = [&](size_t op, int l) {
+            const unsigned mask = kernels_[op].trainable_mask;
+            double* dst = mine + size_t(l) * na + circuit_.angle_offset(op);
+            for (size_t p = 0; p < ops[op].params.size(); ++p)
+                if (mask & (1u << p)) dst[p] += tmp[p];
+        };
+        for (const TileSegment& s : bwd_tiles_) {
+            if (size_t(s.items[0]) < stop) break;  // ops only decrease from here on
+            if (s.global) {
+                const size_t op = size_t(s.items[0]);
+                if (t == 0)
+                    for (int l = 0; l < nl; ++l) {
+                        adjoint_step_kernel<F>(kernels_[op], op, n, mats, phi, lams[l], tmp, l == 0, op > stop, false);
+                        if (kernels_[op].trainable_mask) take(op, l);
+                    }
+                barrier.wait();
+                continue;
+            }
+            const size_t chunk = size_t(1) << s.low_bits();
+            const bool in_place = s.nhigh == 0 && nl == 1;
+            auto gather = [&](const amp_t<F>* src, amp_t<F>* dst, index_t base) {
+                for (size_t c = 0; c < s.chunk.size(); ++c)
+                    std::copy(src + (base | s.chunk[c]), src + (base | s.chunk[c]) + chunk, dst + c * chunk);
+            };
+            auto scatter = [&](const amp_t<F>* src, amp_t<F>* dst, index_t base) {
+                for (size_t c = 0; c < s.chunk.size(); ++c)
+                    std::copy(src + c * chunk, src + (c + 1) * chunk, dst + (base | s.chunk[c]));
+            };
+            for (int64_t blk = lo; blk < hi; ++blk) {
+                const index_t base = s.block_base(index_t(blk));
+                for (int l = 0; l < nl; ++l) {
+                    amp_t<F>* P = in_place ? phi + base : bp;
+                    amp_t<F>* L = in_place ? lams[0] + base : bl;
+                    if (!in_place) {
+                        gather(phi, bp, base);
+                        gather(lams[l], bl, base);
+                    }
+                    for (size_t j = 0; j < s.items.size(); ++j) {
+                        const size_t op = size_t(s.items[j]);
+                        if (op < stop) break;
+                        adjoint_step_kernel<F>(s.local[j], op, kTileBits, mats, P, L, tmp, true, op > stop, false);
+                        if (s.local[j].trainable_mask) take(op, l);
+                    }
+                    if (!in_place) {
+                        scatter(bl, lams[l], base);
+                        if (l == nl - 1) scatter(bp, phi, base);
+                    }
+                }
+            }
+            barrier.wait();
+        }
+    }
+    std::fill(d_angles, d_angles + nacc, 0.0);
+    for (int t = 0; t < team; ++t)
+        for (size_t i = 0; i < nacc; ++i) d_angles[i] += acc[size_t(t) * nacc + i];
+}
+
+template void Program::backward_tiled<double>(const cplx*, amp_t<double>*, amp_t<double>* const*, int, bool,
+                                              double*) const;
+template void Program::backward_tiled<float>(const cplx*, amp_t<float>*, amp_t<float>* const*, int, bool,
+                                             double*) const;
 
 template void Program::adjoint_step<double>(size_t, const cplx*, amp_t<double>*, amp_t<double>*, double*, bool, bool,
                                             bool) const;
@@ -130,6 +241,10 @@ void Simulator::backward(const cplx* mats, amp_t<F>* phi, std::vector<amp_t<F>*>
     const size_t size = size_t(1) << n;
     const size_t nl = lambdas.size();
     const int na = c.n_angles();
+    if (program_.tiled()) {
+        program_.template backward_tiled<F>(mats, phi, lambdas.data(), static_cast<int>(nl), par, d_angles);
+        return;
+    }
     std::fill(d_angles, d_angles + nl * na, 0.0);
     const size_t stop = program_.first_trainable_op();
     for (size_t op = program_.n_ops(); op-- > stop;) {

@@ -33,7 +33,10 @@ void Simulator::for_rows(const Batch& b, int states_per_row, bool with_derivs, B
     PYQML_REQUIRE(rows >= 0, "negative batch size");
     const int threads = max_threads();
     const bool row_par = rows > 1 && threads > 1 && n <= kRowParallelMaxWires;
-    const bool amp_par = !row_par && threads > 1 && n >= kAmplitudeParallelMinWires;
+    // A tiled program hands each thread whole tiles inside one parallel region per pass (no per-gate
+    // fork/join), which pays from the first tiled width on.
+    const bool amp_par = !row_par && threads > 1 &&
+                         n >= (program_.tiled() ? kTileMinWires : kAmplitudeParallelMinWires);
     const int workers = row_par ? static_cast<int>(std::min<int64_t>(threads, rows)) : 1;
     const size_t size = size_t(1) << n;
     check_memory(double(workers) * states_per_row * double(size) * sizeof(amp_t<F>),

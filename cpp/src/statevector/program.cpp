@@ -1,5 +1,11 @@
 #include "pyqml/statevector/program.hpp"
 
+#include <vector>
+
+#ifdef PYQML_HAVE_OPENMP
+#include <omp.h>
+#endif
+
 #include "pyqml/common/errors.hpp"
 
 namespace pyqml::sv {
@@ -56,6 +62,25 @@ Program::Program(const Circuit& circuit) : circuit_(circuit) {
         }
     }
     for (int w = 0; w < n; ++w) flush(w);
+    if (n >= kTileMinWires) {
+        // Tiles: the forward pass over the schedule items (a fused run as the 2x2 it becomes), the
+        // adjoint sweep over the ops in reverse.
+        std::vector<OpKernel> items;
+        for (const auto& item : schedule_) {
+            OpKernel k = kernels_[item[0]];
+            if (item.size() > 1) {
+                k.kind = OpKernel::Dense1;
+                k.nc = 0;
+                k.nt = 1;
+            }
+            items.push_back(k);
+        }
+        fwd_tiles_ = plan_tiles(n, items);
+        std::vector<OpKernel> rev(kernels_.rbegin(), kernels_.rend());
+        bwd_tiles_ = plan_tiles(n, rev);
+        for (TileSegment& s : bwd_tiles_)
+            for (int& it : s.items) it = static_cast<int>(kernels_.size()) - 1 - it;  // item -> op index
+    }
 }
 
 void Program::bind_matrices(const double* angles, cplx* mats, bool with_derivs) const {
@@ -86,8 +111,7 @@ void Program::bind_matrices(const double* angles, cplx* mats, bool with_derivs) 
 }
 
 template <class F>
-void Program::run_kernel(const OpKernel& k, amp_t<F>* psi, const cplx* m, bool zero_off, bool par) const {
-    const int n = circuit_.n_wires();
+void Program::run_kernel(const OpKernel& k, int n, amp_t<F>* psi, const cplx* m, bool zero_off, bool par) const {
     switch (k.kind) {
         case OpKernel::Dense1: apply_dense1<F>(psi, n, k.bits[0], m, par); break;
         case OpKernel::Dense2: apply_dense2<F>(psi, n, k.bits[0], k.bits[1], m, par); break;
@@ -108,13 +132,14 @@ void Program::run_kernel(const OpKernel& k, amp_t<F>* psi, const cplx* m, bool z
 template <class F>
 void Program::apply(size_t op, amp_t<F>* psi, const cplx* mats, bool inverse, bool par) const {
     const OpKernel& k = kernels_[op];
-    run_kernel<F>(k, psi, mats + (inverse ? mat_total_ : 0) + k.mat_offset, false, par);
+    run_kernel<F>(k, circuit_.n_wires(), psi, mats + (inverse ? mat_total_ : 0) + k.mat_offset, false, par);
 }
 
 template <class F>
 void Program::apply_derivative(size_t op, int kparam, const cplx* mats, amp_t<F>* psi, bool par) const {
     const OpKernel& k = kernels_[op];
-    run_kernel<F>(k, psi, mats + 2 * size_t(mat_total_) + k.dmat_offset + size_t(kparam) * k.mat_size, true, par);
+    run_kernel<F>(k, circuit_.n_wires(), psi, mats + 2 * size_t(mat_total_) + k.dmat_offset + size_t(kparam) * k.mat_size,
+                  true, par);
 }
 
 void Program::fuse_run(const std::vector<int>& item, const cplx* mats, cplx* acc) const {
@@ -136,6 +161,71 @@ void Program::fuse_run(const std::vector<int>& item, const cplx* mats, cplx* acc
 
 template <class F>
 void Program::forward(amp_t<F>* psi, const cplx* mats, bool par) const {
+    if (tiled()) forward_tiled<F>(psi, mats, par);
+    else forward_per_gate<F>(psi, mats, par);
+}
+
+template <class F>
+void Program::forward_tiled(amp_t<F>* psi, const cplx* mats, bool par) const {
+    const int n = circuit_.n_wires();
+    // The matrix of every schedule item: the op's own, or the 2x2 product of a fused run.
+    std::vector<cplx> fused(4 * schedule_.size());
+    std::vector<const cplx*> item_mat(schedule_.size());
+    for (size_t i = 0; i < schedule_.size(); ++i) {
+        if (schedule_[i].size() == 1) {
+            item_mat[i] = mats + kernels_[schedule_[i][0]].mat_offset;
+        } else {
+            fuse_run(schedule_[i], mats, fused.data() + 4 * i);
+            item_mat[i] = fused.data() + 4 * i;
+        }
+    }
+    const int64_t nblocks = int64_t(1) << (n - kTileBits);
+    const int team = par ? static_cast<int>(std::min<int64_t>(max_threads(), nblocks)) : 1;
+    const size_t tile = size_t(1) << kTileBits;
+    std::vector<amp_t<F>> bufs(size_t(team) * tile);
+    SpinBarrier barrier;
+#pragma omp parallel num_threads(team) if (team > 1)
+    {
+        // The region may hold fewer threads than asked for (nested in another, a thread limit): blocks
+        // and the barrier go by the threads it has.
+#ifdef PYQML_HAVE_OPENMP
+        const int t = omp_get_thread_num(), got = omp_get_num_threads();
+#else
+        const int t = 0, got = 1;
+#endif
+#pragma omp single
+        barrier.reset(got);
+        const int64_t lo = nblocks * t / got, hi = nblocks * (t + 1) / got;
+        std::fill(psi + lo * tile, psi + hi * tile, amp_t<F>(0));
+        if (t == 0) psi[0] = 1;
+        barrier.wait();
+        amp_t<F>* buf = bufs.data() + size_t(t) * tile;
+        for (const TileSegment& s : fwd_tiles_) {
+            if (s.global) {
+                if (t == 0) run_kernel<F>(s.local[0], n, psi, item_mat[s.items[0]], false, false);
+                barrier.wait();
+                continue;
+            }
+            const size_t chunk = size_t(1) << s.low_bits();
+            for (int64_t blk = lo; blk < hi; ++blk) {
+                const index_t base = s.block_base(index_t(blk));
+                amp_t<F>* p = s.nhigh == 0 ? psi + base : buf;
+                if (s.nhigh)
+                    for (size_t c = 0; c < s.chunk.size(); ++c)
+                        std::copy(psi + (base | s.chunk[c]), psi + (base | s.chunk[c]) + chunk, buf + c * chunk);
+                for (size_t j = 0; j < s.items.size(); ++j)
+                    run_kernel<F>(s.local[j], kTileBits, p, item_mat[s.items[j]], false, false);
+                if (s.nhigh)
+                    for (size_t c = 0; c < s.chunk.size(); ++c)
+                        std::copy(buf + c * chunk, buf + (c + 1) * chunk, psi + (base | s.chunk[c]));
+            }
+            barrier.wait();
+        }
+    }
+}
+
+template <class F>
+void Program::forward_per_gate(amp_t<F>* psi, const cplx* mats, bool par) const {
     const int n = circuit_.n_wires();
     const size_t size = size_t(1) << n;
     std::fill(psi, psi + size, amp_t<F>(0));
@@ -153,6 +243,10 @@ void Program::forward(amp_t<F>* psi, const cplx* mats, bool par) const {
 
 template void Program::forward<double>(amp_t<double>*, const cplx*, bool) const;
 template void Program::forward<float>(amp_t<float>*, const cplx*, bool) const;
+template void Program::run_kernel<double>(const OpKernel&, int, amp_t<double>*, const cplx*, bool, bool) const;
+template void Program::run_kernel<float>(const OpKernel&, int, amp_t<float>*, const cplx*, bool, bool) const;
+template void Program::forward_per_gate<double>(amp_t<double>*, const cplx*, bool) const;
+template void Program::forward_per_gate<float>(amp_t<float>*, const cplx*, bool) const;
 template void Program::apply<double>(size_t, amp_t<double>*, const cplx*, bool, bool) const;
 template void Program::apply<float>(size_t, amp_t<float>*, const cplx*, bool, bool) const;
 template void Program::apply_derivative<double>(size_t, int, const cplx*, amp_t<double>*, bool) const;

@@ -1,11 +1,13 @@
 #pragma once
 // A circuit compiled for the state-vector method: per op, which kernel applies it and on which bits;
 // per call, the gate matrices bound from the angles. The forward pass fuses runs of single-wire gates into
-// one 2x2 matrix (max fused qubits = 1); the adjoint sweep walks the unfused ops.
+// one 2x2 matrix (max fused qubits = 1); the adjoint sweep walks the unfused ops. From kTileMinWires wires
+// on, both run over cache tiles (tiles.hpp): several gates per pass over the state.
 #include <vector>
 
 #include "pyqml/circuit/circuit.hpp"
 #include "pyqml/statevector/apply_gate.hpp"
+#include "pyqml/statevector/tiles.hpp"
 
 namespace pyqml::sv {
 
@@ -61,7 +63,21 @@ public:
     void bind_matrices(const double* angles, cplx* mats, bool with_derivs = false) const;
 
     template <class F>
-    void forward(amp_t<F>* psi, const cplx* mats, bool par) const;  // from |0...0>, fused
+    void forward(amp_t<F>* psi, const cplx* mats, bool par) const;  // from |0...0>, fused (tiled when wide)
+    // The per-gate forward pass (the reference for the tiled one).
+    template <class F>
+    void forward_per_gate(amp_t<F>* psi, const cplx* mats, bool par) const;
+    // Whether the forward pass and the adjoint sweep run over cache tiles (registers of kTileMinWires wires
+    // and more), and the segments they use.
+    bool tiled() const { return !fwd_tiles_.empty() && tiles_enabled(); }
+    const std::vector<TileSegment>& forward_tiles() const { return fwd_tiles_; }
+    const std::vector<TileSegment>& backward_tiles() const { return bwd_tiles_; }
+    // The adjoint sweep over cache tiles (tiled() programs): phi = psi, lams[l] = H_l psi on entry;
+    // d_angles (nl x n_angles) receives 2 Re <lam_l| dU/d angle |phi> for every angle of the ops from the
+    // first trainable one on (others 0). phi and the lambdas are overwritten.
+    template <class F>
+    void backward_tiled(const cplx* mats, amp_t<F>* phi, amp_t<F>* const* lams, int nl, bool par,
+                        double* d_angles) const;
     template <class F>
     void apply(size_t op, amp_t<F>* psi, const cplx* mats, bool inverse, bool par) const;
     // psi <- (d U_op / d angle k) psi, from matrices bound with_derivs.
@@ -86,7 +102,16 @@ private:
     template <class F>
     void derivatives_from_overlap(const OpKernel& k, size_t op, const cplx* mats, const cplx* G, double* out) const;
     template <class F>
-    void run_kernel(const OpKernel& kern, amp_t<F>* psi, const cplx* m, bool zero_off, bool par) const;
+    void run_kernel(const OpKernel& kern, int n, amp_t<F>* psi, const cplx* m, bool zero_off, bool par) const;
+    // adjoint_step / derivative_brakets for op's kernel `k` (its bits possibly local to a tile of n bits).
+    template <class F>
+    void adjoint_step_kernel(const OpKernel& k, size_t op, int n, const cplx* mats, amp_t<F>* phi, amp_t<F>* lam,
+                             double* out, bool update_phi, bool update_lam, bool par) const;
+    template <class F>
+    void derivative_brakets_kernel(const OpKernel& k, size_t op, int n, const cplx* mats, const amp_t<F>* lam,
+                                   const amp_t<F>* phi, double* out, bool par) const;
+    template <class F>
+    void forward_tiled(amp_t<F>* psi, const cplx* mats, bool par) const;
 
     Circuit circuit_;
     std::vector<OpKernel> kernels_;
@@ -96,6 +121,9 @@ private:
     // Fused forward schedule: each item is a list of op indices; a list of several is a run of
     // single-wire gates on one wire, applied as one 2x2 product.
     std::vector<std::vector<int>> schedule_;
+    // Cache tiles (empty below kTileMinWires wires): the forward pass's over the schedule items, the
+    // adjoint sweep's over the ops from the last to the first.
+    std::vector<TileSegment> fwd_tiles_, bwd_tiles_;
 };
 
 }  // namespace pyqml::sv
