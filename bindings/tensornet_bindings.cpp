@@ -309,7 +309,12 @@ void init_tensornet(py::module_& m) {
             return py::make_tuple(vals, dw, dx);
         }, py::arg("weights"), py::arg("inputs"), py::arg("begin"), py::arg("end"),
            "jacobian's values and gradients for the share of slices [begin, end) (see expval_slices).")
-        .def("estimated_bytes", &tn::Executor::estimated_bytes, py::arg("rows"), py::arg("gradients"));
+        .def("estimated_bytes", py::overload_cast<int64_t, bool>(&tn::Executor::estimated_bytes, py::const_),
+             py::arg("rows"), py::arg("gradients"))
+        .def_property("term_batching", &tn::Executor::term_batching, &tn::Executor::set_term_batching,
+                      "Contract the terms of one structure in batches (True, the default) or term by term.")
+        .def("batches_terms", &tn::Executor::batches_terms, py::arg("rows"), py::arg("gradients"),
+             "Whether a call on `rows` rows contracts its terms in batches (plans unsliced, memory permitting).");
 }
 
 }  // namespace pyqml::bind
