@@ -231,6 +231,11 @@ bool Executor::lane_structure(int s, bool gradients) const {
            plans_[s]->bytes_per_thread(elem, gradients) * kLanes <= kLaneWorkspaceBytes;
 }
 
+bool Executor::single_jobs(int s) const {
+    const int64_t tail = static_cast<int64_t>(structure_terms_[s].size()) % kLanes;
+    return tail > 0 && tail < kLanes / 2;
+}
+
 std::vector<Executor::Job> Executor::batch_jobs(int64_t rows, bool gradients) const {
     std::vector<Job> jobs;
     for (int64_t r = 0; r < rows; ++r)
@@ -288,10 +293,9 @@ double Executor::estimated_bytes(int64_t rows, bool gradients, bool batched) con
         const auto& p = plans_[s];
         if (!p) continue;
         // A lane batch holds every tensor of the plan for kLanes terms; a thread may hold one of each kind.
-        if (batched && lane_structure(static_cast<int>(s), gradients))
-            lane_ws = std::max(lane_ws, p->bytes_per_thread(elem, gradients) * kLanes);
-        else
-            per_thread = std::max(per_thread, p->bytes_per_thread(elem, gradients));
+        const bool lanes = batched && lane_structure(static_cast<int>(s), gradients);
+        if (lanes) lane_ws = std::max(lane_ws, p->bytes_per_thread(elem, gradients) * kLanes);
+        if (!lanes || single_jobs(static_cast<int>(s))) per_thread = std::max(per_thread, p->bytes_per_thread(elem, gradients));
         if (!p->prepared()) tables += p->table_bytes();
     }
     per_thread += lane_ws;
@@ -346,10 +350,9 @@ void Executor::run(const Batch& b, bool grads, Take&& take, int64_t slice_begin,
     for (const auto& p : plans_) p->prepare();
     int64_t max_ws = 0, max_lane_ws = 0;
     for (int s = 0; s < n_structures(); ++s) {
-        if (batched && lane_structure(s, grads))
-            max_lane_ws = std::max<int64_t>(max_lane_ws, plans_[s]->lane_workspace_reals(grads, kLanes));
-        else
-            max_ws = std::max<int64_t>(max_ws, plans_[s]->workspace_elements(grads));
+        const bool lanes = batched && lane_structure(s, grads);
+        if (lanes) max_lane_ws = std::max<int64_t>(max_lane_ws, plans_[s]->lane_workspace_reals(grads, kLanes));
+        if (!lanes || single_jobs(s)) max_ws = std::max<int64_t>(max_ws, plans_[s]->workspace_elements(grads));
     }
 
     const int na = circuit_.n_angles();

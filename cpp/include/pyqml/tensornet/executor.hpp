@@ -113,6 +113,8 @@ private:
         bool lanes;        // a lane batch (count <= kLanes), else one term (count = 1)
     };
     std::vector<Job> batch_jobs(int64_t rows, bool gradients) const;
+    // Whether a lane structure also has terms that run on their own (a tail under kLanes / 2).
+    bool single_jobs(int s) const;
     static constexpr double kLaneWorkspaceBytes = 8.0 * (1 << 20);
     static constexpr double kUnitCacheBytes = 256.0 * (1 << 20);
 
