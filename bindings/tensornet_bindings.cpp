@@ -319,7 +319,8 @@ void init_tensornet(py::module_& m) {
             return py::make_tuple(vals, dw, dx);
         }, py::arg("weights"), py::arg("inputs"), py::arg("begin"), py::arg("end"),
            "jacobian's values and gradients for the share of slices [begin, end) (see expval_slices).")
-        .def("estimated_bytes", &tn::Executor::estimated_bytes, py::arg("rows"), py::arg("gradients"))
+        .def("estimated_bytes", py::overload_cast<int64_t, bool>(&tn::Executor::estimated_bytes, py::const_),
+             py::arg("rows"), py::arg("gradients"))
         .def("gradient_layouts", &tn::Executor::gradient_layouts, py::arg("rows") = 1,
              "Per structure, the layout a gradient call on rows rows uses at the current memory limit: 1 (values "
              "stored) or a recompute layout (ContractionPlan.recompute_layout: checkpoints, the rest recomputed).")
@@ -327,7 +328,11 @@ void init_tensornet(py::module_& m) {
              "Complex multiply-adds such a call spends on recomputation.")
         .def_property("recompute", &tn::Executor::recompute_mode, &tn::Executor::set_recompute,
                       "0 (auto): recompute inside a slice only where the stored values would not fit; 1: never; "
-                      "2: always the smallest gradient workspace.");
+                      "2: always the smallest gradient workspace.")
+        .def_property("term_batching", &tn::Executor::term_batching, &tn::Executor::set_term_batching,
+                      "Contract the terms of one structure in batches (True, the default) or term by term.")
+        .def("batches_terms", &tn::Executor::batches_terms, py::arg("rows"), py::arg("gradients"),
+             "Whether a call on `rows` rows contracts its terms in batches (plans unsliced, memory permitting).");
 }
 
 }  // namespace pyqml::bind

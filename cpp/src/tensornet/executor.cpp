@@ -49,6 +49,35 @@ static bool allocate_workspace(V& buf, int64_t elements, std::exception_ptr& err
 
 
 namespace {
+// A plain gate without controls bound straight into the unit cache (its matrix, and its derivative matrices
+// when dm is set), with the same numbers as gates::full_matrix / full_dmatrix but no temporary vectors;
+// false for the gates that need the general path (controls, QubitUnitary).
+bool bind_plain(gates::GateId id, int n_wires, const double* p, cplx* m, cplx* dm) {
+    if (id == gates::GateId::QubitUnitary) return false;
+    const gates::GateSpec& g = gates::gate_spec(id);
+    if (g.n_controls != 0 || !g.matrix) return false;
+    const int dim = 1 << n_wires;
+    if (!g.diagonal) {
+        g.matrix(p, dim, m);
+        if (dm)
+            for (int k = 0; k < g.n_params; ++k) g.dmatrix(p, k, dim, dm + int64_t(k) * dim * dim);
+        return true;
+    }
+    if (dim > 16) return false;
+    cplx d[16];
+    g.matrix(p, dim, d);
+    std::fill(m, m + dim * dim, cplx(0));
+    for (int i = 0; i < dim; ++i) m[i * dim + i] = d[i];
+    if (dm)
+        for (int k = 0; k < g.n_params; ++k) {
+            g.dmatrix(p, k, dim, d);
+            cplx* o = dm + int64_t(k) * dim * dim;
+            std::fill(o, o + dim * dim, cplx(0));
+            for (int i = 0; i < dim; ++i) o[i * dim + i] = d[i];
+        }
+    return true;
+}
+
 // Row blocks keep the per-term values and cone gradients of a block under this many doubles.
 constexpr int64_t kBlockDoubles = int64_t(1) << 22;
 }  // namespace
@@ -57,7 +86,6 @@ Executor::Executor(const Circuit& circuit, const std::vector<Observable>& observ
                    bool fuse)
     : circuit_(circuit), fused_(circuit_, fuse), precision_(precision) {
     const auto& all_units = fused_.units();
-    fused_off_.assign(all_units.size(), -1);
     plain_.assign(all_units.size(), PlainGate{});
     for (size_t u = 0; u < all_units.size(); ++u) {
         if (all_units[u].fused() || all_units[u].channel) continue;  // bound through fused_.matrix
@@ -66,12 +94,6 @@ Executor::Executor(const Circuit& circuit, const std::vector<Observable>& observ
         plain_[u] = {op.gate, static_cast<int>(op.wires.size()), circuit_.angle_offset(oi),
                      op.unitary.empty() ? nullptr : op.unitary.data()};
     }
-    for (size_t u = 0; u < all_units.size(); ++u)
-        if (all_units[u].fused()) {
-            fused_off_[u] = n_fused_cache_;
-            fused_ids_.push_back(static_cast<int>(u));
-            n_fused_cache_ += int64_t(1) << (2 * all_units[u].wires.size());
-        }
     LightCones lc(fused_);
     std::unordered_map<std::string, int> term_of_word, structure_of_key;
     obs_terms_.resize(observables.size());
@@ -139,6 +161,110 @@ Executor::Executor(const Circuit& circuit, const std::vector<Observable>& observ
         }
     }
     plans_.resize(structures_.size());
+    structure_terms_.assign(structures_.size(), {});
+    for (size_t t = 0; t < terms_.size(); ++t) structure_terms_[terms_[t].structure].push_back(static_cast<int>(t));
+    // The unit cache's layout: the units of some cone; those without parameters bound here once (equal
+    // matrices of one unit key share one copy: a CZ layer is one matrix), the others per row.
+    std::vector<char> used(all_units.size(), 0);
+    for (const Term& t : terms_)
+        for (int u : t.cone.units) used[u] = 1;
+    unit_off_.assign(all_units.size(), -1);
+    dunit_off_.assign(all_units.size(), -1);
+    const_off_.assign(all_units.size(), -1);
+    const std::vector<double> no_angles(std::max(1, circuit_.n_angles()), 0.0);
+    std::unordered_map<std::string, std::vector<int64_t>> const_of_key;
+    for (size_t u = 0; u < all_units.size(); ++u) {
+        if (!used[u]) continue;
+        const Unit& un = all_units[u];
+        const int64_t size = int64_t(1) << ((un.channel ? 4 : 2) * un.wires.size());
+        if (un.n_params == 0) {
+            const auto m = fused_.matrix(static_cast<int>(u), no_angles.data());
+            auto& offs = const_of_key[un.key];
+            for (int64_t o : offs)
+                if (std::equal(m.begin(), m.end(), const_cache_.begin() + o)) {
+                    const_off_[u] = o;
+                    break;
+                }
+            if (const_off_[u] < 0) {
+                const_off_[u] = static_cast<int64_t>(const_cache_.size());
+                offs.push_back(const_off_[u]);
+                const_cache_.insert(const_cache_.end(), m.begin(), m.end());
+            }
+            continue;
+        }
+        row_units_.push_back(static_cast<int>(u));
+        unit_off_[u] = n_unit_cache_;
+        n_unit_cache_ += size;
+        dunit_off_[u] = n_dunit_cache_;
+        n_dunit_cache_ += size * un.n_params;
+    }
+}
+
+int64_t Executor::unit_cache_elements(bool gradients) const {
+    return n_unit_cache_ + (gradients ? n_dunit_cache_ : 0);
+}
+
+double Executor::unit_cache_bytes(int64_t rows, bool gradients) const {
+    const double row = double(unit_cache_elements(gradients)) * sizeof(cplx);
+    return row <= kUnitCacheBytes ? double(rows) * row : 0.0;
+}
+
+int64_t Executor::block_rows(int64_t rows, bool gradients) const {
+    const int64_t per_row = int64_t(terms_.size()) + (gradients ? total_grad_ : 0) + circuit_.n_angles();
+    int64_t block = std::max<int64_t>(1, std::min<int64_t>(rows, kBlockDoubles / std::max<int64_t>(1, per_row)));
+    const double row = double(unit_cache_elements(gradients)) * sizeof(cplx);
+    if (row > 0 && row <= kUnitCacheBytes)
+        block = std::max<int64_t>(1, std::min<int64_t>(block, int64_t(kUnitCacheBytes / row)));
+    return block;
+}
+
+bool Executor::can_batch() const {
+    if (!term_batching_) return false;
+    for (const auto& p : plans_)
+        if (!p || p->n_slices() != 1) return false;
+    return !terms_.empty();
+}
+
+bool Executor::lane_structure(int s, bool gradients) const {
+    const int elem = precision_ == Precision::Double ? 16 : 8;
+    // Plans with a tensor over 2^kLaneMaxWidth elements run term by term: their pairwise steps are GEMMs big
+    // enough for BLAS to beat the lane loop (the 10x10 grid's structures of 2^14-element tensors).
+    return static_cast<int64_t>(structure_terms_[s].size()) >= kLanes / 2 && plans_[s] &&
+           plans_[s]->width() <= kLaneMaxWidth &&
+           plans_[s]->bytes_per_thread(elem, gradients) * kLanes <= kLaneWorkspaceBytes;
+}
+
+bool Executor::single_jobs(int s) const {
+    const int64_t tail = static_cast<int64_t>(structure_terms_[s].size()) % kLanes;
+    return tail > 0 && tail < kLanes / 2;
+}
+
+std::vector<Executor::Job> Executor::batch_jobs(int64_t rows, bool gradients) const {
+    std::vector<Job> jobs;
+    for (int64_t r = 0; r < rows; ++r)
+        for (int s = 0; s < n_structures(); ++s) {
+            const int cnt = static_cast<int>(structure_terms_[s].size());
+            int f = 0;
+            if (lane_structure(s, gradients)) {
+                for (; f + kLanes <= cnt; f += kLanes) jobs.push_back({r, s, f, kLanes, true});
+                if (cnt - f >= kLanes / 2) {
+                    jobs.push_back({r, s, f, cnt - f, true});
+                    f = cnt;
+                }
+            }
+            for (; f < cnt; ++f) jobs.push_back({r, s, f, 1, false});
+        }
+    return jobs;
+}
+
+bool Executor::batches_terms(int64_t rows, bool gradients) const {
+    if (!can_batch() || rows < 1) return false;
+    if (gradients && recompute_mode_ == 2) return false;  // "always": the smallest (term-by-term) workspace
+    bool any = false;
+    for (int s = 0; s < n_structures(); ++s) any = any || lane_structure(s, gradients);
+    if (!any) return false;
+    if (unit_cache_elements(gradients) > 0 && unit_cache_bytes(1, gradients) <= 0) return false;
+    return estimated_bytes(rows, gradients, true) + reserved_bytes() <= memory_limit_bytes();
 }
 
 std::vector<int64_t> Executor::structure_counts() const {
@@ -168,8 +294,9 @@ double Executor::call_overhead(int64_t rows, bool gradients, double& threads) co
     const int64_t units = pairs < max_threads() ? std::max(pairs, max_slices()) : pairs;
     threads = double(std::max<int64_t>(1, std::min<int64_t>(max_threads(), units)));
     const int64_t per_row = int64_t(terms_.size()) + (gradients ? total_grad_ : 0) + circuit_.n_angles();
-    const int64_t block = std::max<int64_t>(1, std::min<int64_t>(rows, kBlockDoubles / std::max<int64_t>(1, per_row)));
-    return tables + double(block) * per_row * 8.0 + fused_cache_bytes(block);
+    const int64_t block = block_rows(rows, gradients);
+    return tables + double(block) * per_row * 8.0 + unit_cache_bytes(block, gradients) +
+           double(const_cache_.size()) * sizeof(cplx);
 }
 
 std::vector<int> Executor::gradient_layouts(int64_t rows) const {
@@ -200,7 +327,13 @@ double Executor::gradient_recompute_macs(int64_t rows) const {
 }
 
 double Executor::estimated_bytes(int64_t rows, bool gradients) const {
+    return estimated_bytes(rows, gradients, batches_terms(rows, gradients));
+}
+
+double Executor::estimated_bytes(int64_t rows, bool gradients, bool batched) const {
     const int elem = precision_ == Precision::Double ? 16 : 8;
+    if (batched) return batched_bytes(rows, gradients);
+    // Term by term: each structure's workspace in the layout the call uses (stored values or checkpoints).
     double threads = 1;
     const double fixed = call_overhead(rows, gradients, threads);
     const std::vector<int> lay = gradients ? gradient_layouts(rows) : std::vector<int>(plans_.size(), 0);
@@ -210,18 +343,44 @@ double Executor::estimated_bytes(int64_t rows, bool gradients) const {
     return threads * per_thread + fixed;
 }
 
+double Executor::batched_bytes(int64_t rows, bool gradients) const {
+    // Terms in lane batches: every gradient workspace stores its values (batches_terms only batches a call
+    // whose batch workspaces fit the limit).
+    const bool batched = true;
+    const int elem = precision_ == Precision::Double ? 16 : 8;
+    double per_thread = 0, tables = 0;
+    double lane_ws = 0;
+    for (size_t s = 0; s < plans_.size(); ++s) {
+        const auto& p = plans_[s];
+        if (!p) continue;
+        // A lane batch holds every tensor of the plan for kLanes terms; a thread may hold one of each kind.
+        const bool lanes = batched && lane_structure(static_cast<int>(s), gradients);
+        if (lanes) lane_ws = std::max(lane_ws, p->bytes_per_thread(elem, gradients) * kLanes);
+        if (!lanes || single_jobs(static_cast<int>(s))) per_thread = std::max(per_thread, p->bytes_per_thread(elem, gradients));
+        if (!p->prepared()) tables += p->table_bytes();
+    }
+    per_thread += lane_ws;
+    int64_t units;
+    if (batched) {
+        // As run() spreads them: over (row, lane batch or single term).
+        units = rows * static_cast<int64_t>(batch_jobs(1, gradients).size());
+    } else {
+        const int64_t pairs = rows * int64_t(terms_.size());
+        // As run() spreads them: over pairs, or over the slices of each pair when pairs are fewer than threads.
+        units = pairs < max_threads() ? std::max(pairs, max_slices()) : pairs;
+    }
+    const double threads = double(std::max<int64_t>(1, std::min<int64_t>(max_threads(), units)));
+    const int64_t per_row = int64_t(terms_.size()) + (gradients ? total_grad_ : 0) + circuit_.n_angles();
+    const int64_t block = block_rows(rows, gradients);
+    return threads * per_thread + tables + double(block) * per_row * 8.0 + unit_cache_bytes(block, gradients) +
+           double(const_cache_.size()) * sizeof(cplx);
+}
+
 int64_t Executor::max_slices() const {
     int64_t n = 1;
     for (const auto& p : plans_)
         if (p) n = std::max(n, p->n_slices());
     return n;
-}
-
-int64_t Executor::fused_cache_elements() const { return n_fused_cache_; }
-
-double Executor::fused_cache_bytes(int64_t block) const {
-    const double bytes = double(block) * double(fused_cache_elements()) * sizeof(cplx);
-    return bytes <= kFusedCacheBytes ? bytes : 0.0;
 }
 
 void Executor::angles_of_row(const Batch& b, int64_t r, double* angles) const {
@@ -243,46 +402,74 @@ void Executor::run(const Batch& b, bool grads, Take&& take, int64_t slice_begin,
     const int64_t nt = static_cast<int64_t>(terms_.size());
     int width = 0;
     for (const auto& p : plans_) width = std::max(width, p->width());
+    // Term batches cover whole unsliced contractions: a call for a range of slices that leaves out slice 0
+    // (whose share of an unsliced term is everything) runs term by term.
+    const bool batched = slice_begin == 0 && slice_end != 0 && batches_terms(rows, grads);
     // Per structure, the layout of its workspace: forward only, or the gradient layout the guard checks
-    // (stored values, or checkpoints and recomputation when those do not fit); chosen before the tables are
-    // built, as estimated_bytes chooses it.
-    const std::vector<int> layout = grads ? gradient_layouts(rows) : std::vector<int>(plans_.size(), 0);
+    // (stored values, or checkpoints and recomputation when those do not fit; a batched call stores them);
+    // chosen before the tables are built, as estimated_bytes chooses it.
+    const std::vector<int> layout = !grads ? std::vector<int>(plans_.size(), 0)
+                                    : batched ? std::vector<int>(plans_.size(), 1)
+                                              : gradient_layouts(rows);
     bool recompute = false;
     for (int l : layout) recompute = recompute || ContractionPlan::is_recompute(l);
-    check_memory(estimated_bytes(rows, grads),
+    check_memory(estimated_bytes(rows, grads, batched),
                  "tensor-network contraction (largest tensor 2^" + std::to_string(width) + " amplitudes" +
+                     (batched ? ", terms in batches of " + std::to_string(kLanes) : std::string()) +
                      (recompute ? ", gradients with checkpoints and recomputation)" : ")"));
     for (const auto& p : plans_) p->prepare();
-    int64_t max_ws = 0;
-    for (size_t s = 0; s < plans_.size(); ++s) max_ws = std::max<int64_t>(max_ws, plans_[s]->layout_elements(layout[s]));
+    int64_t max_ws = 0, max_lane_ws = 0;
+    for (int s = 0; s < n_structures(); ++s) {
+        const bool lanes = batched && lane_structure(s, grads);
+        if (lanes) max_lane_ws = std::max<int64_t>(max_lane_ws, plans_[s]->lane_workspace_reals(grads, kLanes));
+        if (!lanes || single_jobs(s)) max_ws = std::max<int64_t>(max_ws, plans_[s]->layout_elements(layout[s]));
+    }
 
     const int na = circuit_.n_angles();
-    const int64_t per_row = nt + (grads ? total_grad_ : 0) + na;
-    const int64_t block = std::max<int64_t>(1, std::min<int64_t>(rows, kBlockDoubles / std::max<int64_t>(1, per_row)));
+    const int64_t block = block_rows(rows, grads);
     std::vector<double> vals(block * nt), g(grads ? block * total_grad_ : 0), angles(block * na);
     const int threads = max_threads();
-    // Offsets of the fused blocks' matrices in one row of the cache (-1: a plain gate).
-    const std::vector<int64_t>& fused_off = fused_off_;
-    const std::vector<int>& fused_ids = fused_ids_;
-    const int64_t n_fused_cache = n_fused_cache_;
-    std::vector<cplx> fused_cache;
+    // The unit cache (bound matrices and derivatives of a block of rows), when it fits in kUnitCacheBytes.
+    const bool cached = unit_cache_bytes(1, grads) > 0 || unit_cache_elements(grads) == 0;
+    const int64_t stride = unit_cache_elements(grads);
+    std::vector<cplx> ucache;
+    const auto& units = fused_.units();
+    auto mat = [&](int u, int64_t r) -> const cplx* {
+        return const_off_[u] >= 0 ? const_cache_.data() + const_off_[u] : ucache.data() + r * stride + unit_off_[u];
+    };
+    auto dmat = [&](int u, int64_t r) -> const cplx* {
+        return ucache.data() + r * stride + n_unit_cache_ + dunit_off_[u];
+    };
     for (int64_t r0 = 0; r0 < rows; r0 += block) {
         const int64_t nr = std::min(block, rows - r0);
         for (int64_t r = 0; r < nr; ++r) angles_of_row(b, r0 + r, angles.data() + r * na);
         const int64_t pairs = nr * nt;
         const bool par = threads > 1 && pairs > 1;
-        // The matrices of fused blocks (each a product of its members' matrices), once per row for all
-        // terms, when they fit in kFusedCacheBytes; plain gates are bound per term as before.
-        const bool cache_fused = n_fused_cache > 0 && fused_cache_bytes(nr) > 0;
-        if (cache_fused) {
-            fused_cache.resize(static_cast<size_t>(nr * n_fused_cache));
-            const int64_t jobs = nr * int64_t(fused_ids.size());
-#pragma omp parallel for schedule(static) if (par && jobs > 64)
+        if (cached && stride > 0) {
+            ucache.resize(static_cast<size_t>(nr * stride));
+            const int64_t nu = static_cast<int64_t>(row_units_.size());
+            const int64_t chunk = 256, chunks = (nu + chunk - 1) / chunk, jobs = nr * chunks;
+#pragma omp parallel for schedule(dynamic, 1) if (threads > 1 && jobs > 1 && nr * nu > 512)
             for (int64_t q = 0; q < jobs; ++q) {
-                const int64_t r = q / int64_t(fused_ids.size());
-                const int u = fused_ids[q % int64_t(fused_ids.size())];
-                const auto m = fused_.matrix(u, angles.data() + r * na);
-                std::copy(m.begin(), m.end(), fused_cache.begin() + r * n_fused_cache + fused_off[u]);
+                const int64_t r = q / chunks, c0 = (q % chunks) * chunk;
+                const double* ang = angles.data() + r * na;
+                cplx* row = ucache.data() + r * stride;
+                for (int64_t i = c0; i < std::min(nu, c0 + chunk); ++i) {
+                    const int u = row_units_[i];
+                    const PlainGate& pg = plain_[u];
+                    if (pg.n_wires > 0 &&
+                        bind_plain(pg.gate, pg.n_wires, ang + pg.angle_offset, row + unit_off_[u],
+                                   grads ? row + n_unit_cache_ + dunit_off_[u] : nullptr))
+                        continue;
+                    const auto m = pg.n_wires > 0
+                                       ? gates::full_matrix(pg.gate, pg.n_wires, ang + pg.angle_offset, pg.unitary)
+                                       : fused_.matrix(u, ang);
+                    std::copy(m.begin(), m.end(), row + unit_off_[u]);
+                    if (grads) {
+                        const auto d = fused_.dmatrices(u, ang);
+                        std::copy(d.begin(), d.end(), row + n_unit_cache_ + dunit_off_[u]);
+                    }
+                }
             }
         }
         // One contraction: slice `sl` of term t on row r, its value returned and, with gradients, the slice's
@@ -292,12 +479,10 @@ void Executor::run(const Batch& b, bool grads, Take&& take, int64_t slice_begin,
             const ContractionPlan& plan = *plans_[term.structure];
             const int lay = layout[term.structure];
             const double* ang = angles.data() + r * na;
-            const auto& units = fused_.units();
             for (size_t j = 0; j < term.cone.units.size(); ++j) {
                 const int u = term.cone.units[j];
-                if (cache_fused && fused_off[u] >= 0) {
-                    plan.fill_gate(wsp, static_cast<int>(j), fused_cache.data() + r * n_fused_cache + fused_off[u],
-                                   lay, sl);
+                if (cached) {
+                    plan.fill_gate(wsp, static_cast<int>(j), mat(u, r), lay, sl);
                 } else if (plain_[u].n_wires > 0) {
                     const PlainGate& pg = plain_[u];
                     const auto m = gates::full_matrix(pg.gate, pg.n_wires, ang + pg.angle_offset, pg.unitary);
@@ -314,19 +499,94 @@ void Executor::run(const Batch& b, bool grads, Take&& take, int64_t slice_begin,
                 int idx = 0;
                 // Member by member, parameter by parameter: the order of cone.ops and their angles.
                 for (size_t j = 0; j < term.cone.units.size(); ++j) {
-                    const Unit& u = units[term.cone.units[j]];
+                    const int uj = term.cone.units[j];
+                    const Unit& u = units[uj];
                     if (u.n_params == 0) continue;
-                    const auto d = fused_.dmatrices(term.cone.units[j], ang);
+                    std::vector<cplx> dv;
+                    const cplx* d = cached ? dmat(uj, r) : (dv = fused_.dmatrices(uj, ang)).data();
                     // ket_gradient is 2 Re(env . dU), counting the bra copy; a channel has none:
                     // dE/dp = Re(env . dS) (E is real for every p).
                     const size_t sz = size_t(1) << ((u.channel ? 4 : 2) * u.wires.size());
                     const double f = u.channel ? 0.5 : 1.0;
                     for (int k = 0; k < u.n_params; ++k)
-                        gout[idx++] = f * plan.ket_gradient(wsp, static_cast<int>(j), d.data() + k * sz, sl, lay);
+                        gout[idx++] = f * plan.ket_gradient(wsp, static_cast<int>(j), d + k * sz, sl, lay);
                 }
             }
             return v;
         };
+        if (batched) {
+            // kLanes terms of one structure at a time (the last batch padded with its first term, whose
+            // results are dropped); each term's value and gradients land at its own places, so the result
+            // does not depend on the threads or on which terms share a batch.
+            constexpr int W = kLanes;
+            std::vector<Job> jobs = batch_jobs(nr, grads);
+            auto lanes = [&](F* lw, const Job& job) {
+                const std::vector<int>& st = structure_terms_[job.s];
+                const ContractionPlan& plan = *plans_[job.s];
+                const Term* tm[W];
+                for (int l = 0; l < W; ++l) tm[l] = &terms_[st[job.first + std::min(l, job.count - 1)]];
+                const cplx* ptr[W];
+                const size_t ng = tm[0]->cone.units.size();
+                for (size_t j = 0; j < ng; ++j) {
+                    for (int l = 0; l < W; ++l) ptr[l] = mat(tm[l]->cone.units[j], job.r);
+                    plan.fill_gate_lanes<F, W>(lw, static_cast<int>(j), ptr, grads);
+                }
+                plan.fill_constants_lanes<F, W>(lw, grads);
+                double v[W];
+                plan.forward_lanes<F, W>(lw, grads, v);
+                for (int l = 0; l < job.count; ++l) vals[job.r * nt + st[job.first + l]] = v[l];
+                if (!grads || tm[0]->n_grad == 0) return;
+                plan.backward_lanes<F, W>(lw);
+                double* gr = g.data() + job.r * total_grad_;
+                int idx = 0;
+                for (size_t j = 0; j < ng; ++j) {
+                    const Unit& u = units[tm[0]->cone.units[j]];
+                    if (u.n_params == 0) continue;
+                    const int64_t sz = int64_t(1) << ((u.channel ? 4 : 2) * u.wires.size());
+                    const double f = u.channel ? 0.5 : 1.0;
+                    for (int k = 0; k < u.n_params; ++k, ++idx) {
+                        for (int l = 0; l < W; ++l) ptr[l] = dmat(tm[l]->cone.units[j], job.r) + k * sz;
+                        double gv[W];
+                        plan.ket_gradient_lanes<F, W>(lw, static_cast<int>(j), ptr, gv);
+                        for (int l = 0; l < job.count; ++l) gr[tm[l]->grad_offset + idx] = f * gv[l];
+                    }
+                }
+            };
+            const int64_t nj = static_cast<int64_t>(jobs.size());
+            const int team = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, nj)));
+            std::exception_ptr err;
+            set_blas_threads(1);  // see blas.hpp: the engine's GEMMs run on one BLAS thread
+#pragma omp parallel if (threads > 1 && nj > 1) num_threads(team)
+            {
+                // Each thread's workspaces, allocated on its first job of each kind.
+                std::vector<F> lw;
+                std::vector<std::complex<F>> ws;
+                bool have_lw = false, have_ws = false, failed = false;
+#pragma omp for schedule(dynamic, 1)
+                for (int64_t q = 0; q < nj; ++q) {
+                    if (failed) continue;
+                    const Job& job = jobs[q];
+                    if (job.lanes && !have_lw) failed = !(have_lw = allocate_workspace(lw, max_lane_ws, err));
+                    if (!job.lanes && !have_ws) failed = !(have_ws = allocate_workspace(ws, max_ws, err));
+                    if (failed) continue;
+                    try {
+                        if (job.lanes) {
+                            lanes(lw.data(), job);
+                        } else {
+                            const int64_t t = structure_terms_[job.s][job.first];
+                            double* gt = grads ? g.data() + job.r * total_grad_ + terms_[t].grad_offset : nullptr;
+                            vals[job.r * nt + t] = one(reinterpret_cast<F*>(ws.data()), job.r, t, 0, gt);
+                        }
+                    } catch (...) {
+#pragma omp critical(pyqml_tn_error)
+                        if (!err) err = std::current_exception();
+                    }
+                }
+            }
+            if (err) std::rethrow_exception(err);
+            take(r0, nr, vals.data(), g.data());
+            continue;
+        }
         // The slices of term t this call contracts: [lo, hi) of the term's plan.
         auto slice_range = [&](int64_t t) {
             const int64_t ns = plans_[terms_[t].structure]->n_slices();

@@ -174,6 +174,27 @@ public:
     template <class T>
     double ket_gradient(const T* ws, int gate, const cplx* full_dmatrix, int64_t slice = 0, int layout = 1) const;
 
+    // ---- a batch of W contractions of one unsliced plan at once (lanes; contraction_lanes.cpp) ----
+    // W terms of one structure differ only in their gate tensors' values: every tensor of the plan is held
+    // for all W of them, element by element, as W real parts then W imaginary parts (2 W reals per complex
+    // element, at the plan's own offsets times 2 W), so each pairwise step is one product over the batch in
+    // which every multiply-add is a vector operation across the W lanes. Lanes never mix: a lane's result is
+    // that of its contraction alone. The workspace holds lane_workspace_reals(gradients, W) reals.
+    int64_t lane_workspace_reals(bool gradients, int W) const { return workspace_elements(gradients) * 2 * W; }
+    // m[l]: the full matrix of the gate for lane l (l < W).
+    template <class T, int W>
+    void fill_gate_lanes(T* ws, int gate, const cplx* const* m, bool gradients) const;
+    template <class T, int W>
+    void fill_constants_lanes(T* ws, bool gradients) const;
+    // out[l]: the real part of lane l's contraction.
+    template <class T, int W>
+    void forward_lanes(T* ws, bool gradients, double* out) const;
+    template <class T, int W>
+    void backward_lanes(T* ws) const;
+    // out[l] = 2 Re sum(env_ket(gate) * dm[l]) of lane l.
+    template <class T, int W>
+    void ket_gradient_lanes(const T* ws, int gate, const cplx* const* dm, double* out) const;
+
 private:
     struct Slot {
         int64_t size = 1;

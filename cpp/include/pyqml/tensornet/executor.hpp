@@ -78,6 +78,16 @@ public:
     // The most slices of any term's plan.
     int64_t max_slices() const;
 
+    // Term batching (on by default): the terms of one structure are contracted kLanes at a time, one batch
+    // of the plan's pairwise steps for all of them (ContractionPlan::forward_lanes), when every plan is
+    // unsliced, the bound gate matrices of a block of rows fit the unit cache and the batch workspaces fit
+    // the memory limit; otherwise term by term. Off: always term by term (the reference path).
+    static constexpr int kLanes = 8;
+    void set_term_batching(bool on) { term_batching_ = on; }
+    bool term_batching() const { return term_batching_; }
+    // Whether a call on `rows` rows (gradients or not) contracts its terms in batches.
+    bool batches_terms(int64_t rows, bool gradients) const;
+
 private:
     struct Term {
         Cone cone;
@@ -94,20 +104,40 @@ private:
     template <class F, class Take>
     void run(const Batch& b, bool grads, Take&& take, int64_t slice_begin, int64_t slice_end) const;
     void angles_of_row(const Batch& b, int64_t r, double* angles) const;
-    // Complex elements of one row's fused-block matrices, and the bytes of their cache for `rows` rows
-    // (0 when over kFusedCacheBytes: the blocks are then multiplied out per term).
-    int64_t fused_cache_elements() const;
-    double fused_cache_bytes(int64_t rows) const;
-    // Bytes of a call besides the workspaces (tables, one block's results, the fused cache), and its threads.
+    // Bytes of a term-by-term call besides the workspaces (tables, one block's results, the unit cache), and
+    // its threads.
     double call_overhead(int64_t rows, bool gradients, double& threads) const;
+    // Bytes of a call whose terms run in lane batches (every gradient workspace storing its values).
+    double batched_bytes(int64_t rows, bool gradients) const;
     int recompute_mode_ = 0;
-    static constexpr double kFusedCacheBytes = 64.0 * (1 << 20);
+    // The unit cache: every unit of some cone bound once per row (its matrix and, for gradients, its
+    // derivative matrices), so that no term binds a gate itself; units without parameters once per executor.
+    // Complex elements of one row, its bytes for a block of `rows` rows (0 when over kUnitCacheBytes: the
+    // units are then bound per term), and the rows of a block.
+    int64_t unit_cache_elements(bool gradients) const;
+    double unit_cache_bytes(int64_t rows, bool gradients) const;
+    int64_t block_rows(int64_t rows, bool gradients) const;
+    double estimated_bytes(int64_t rows, bool gradients, bool batched) const;
+    bool can_batch() const;
+    // A structure runs in lane batches when it has at least kLanes / 2 terms and kLanes of its workspaces fit
+    // in kLaneWorkspaceBytes (wider plans run term by term, through BLAS); the terms left over after whole
+    // batches form one padded batch when they are at least kLanes / 2, else run term by term.
+    bool lane_structure(int s, bool gradients) const;
+    struct Job {
+        int64_t r;
+        int s;
+        int first, count;  // terms structure_terms_[s][first .. first + count)
+        bool lanes;        // a lane batch (count <= kLanes), else one term (count = 1)
+    };
+    std::vector<Job> batch_jobs(int64_t rows, bool gradients) const;
+    // Whether a lane structure also has terms that run on their own (a tail under kLanes / 2).
+    bool single_jobs(int s) const;
+    static constexpr double kLaneWorkspaceBytes = 8.0 * (1 << 20);
+    static constexpr int kLaneMaxWidth = 10;
+    static constexpr double kUnitCacheBytes = 256.0 * (1 << 20);
 
     Circuit circuit_;
     FusedCircuit fused_;
-    // Fused blocks in one row of the per-row matrix cache: offset per unit (-1: a plain gate), the fused units,
-    // and the elements of a row (computed once, so a call costs nothing per plain gate).
-    std::vector<int64_t> fused_off_;
     // Per unit that is a plain gate: what binding its matrix needs, in one flat array (the per-term loop then
     // reads no Unit or Op structures).
     struct PlainGate {
@@ -117,8 +147,15 @@ private:
         const cplx* unitary = nullptr;
     };
     std::vector<PlainGate> plain_;
-    std::vector<int> fused_ids_;
-    int64_t n_fused_cache_ = 0;
+    // Unit cache layout: per unit, its matrix's offset in a row of the cache (-1: not cached per row), its
+    // derivative matrices' offset in the row's derivative part, and the offset of a parameterless unit's
+    // matrix in const_cache_ (-1: none); the parametrised units of some cone, in order.
+    std::vector<int64_t> unit_off_, dunit_off_, const_off_;
+    std::vector<int> row_units_;
+    std::vector<cplx> const_cache_;
+    int64_t n_unit_cache_ = 0, n_dunit_cache_ = 0;
+    std::vector<std::vector<int>> structure_terms_;  // terms of each structure, in term order
+    bool term_batching_ = true;
     Precision precision_;
     std::vector<Term> terms_;
     std::vector<std::vector<ObsTerm>> obs_terms_;
