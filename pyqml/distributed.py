@@ -37,6 +37,8 @@ KINDS = ("expval", "jacobian")
 # By default a task holds at least this many flops of work (about a second of one core or less), so that the
 # per-task cost of the scheduler (milliseconds, tens of them on a loaded machine) stays a small share.
 MIN_TASK_FLOPS = 1e9
+# Rows the state vector advances together on small registers (cpp/include/pyqml/statevector/lanes.hpp).
+STATEVECTOR_ROW_GROUP = 8
 
 
 def _check_client(client):
@@ -244,6 +246,11 @@ def run(ex, kind: str, weights, inputs, client, rows_per_task: int | None = None
             rows_per_task, slices_per_task = rows, math.ceil(n_slices / want)
         else:
             rows_per_task, slices_per_task = math.ceil(rows / want), n_slices
+        if ex.method == "statevector" and rows_per_task < rows:
+            # Small registers run rows 8 at a time across SIMD lanes (fewer than 3 rows one by one): chunks of
+            # whole lane groups give every row the arithmetic of one local call, the local numbers bit for bit.
+            g = STATEVECTOR_ROW_GROUP
+            rows_per_task = min(rows, g * math.ceil(rows_per_task / g))
     rows_per_task = rows if rows_per_task is None else int(rows_per_task)
     slices_per_task = n_slices if slices_per_task is None else int(slices_per_task)
     row_chunks = _chunks(rows, rows_per_task)

@@ -72,7 +72,9 @@ def test_trajectories_noise_model_within_four_standard_errors():
         assert np.all(np.abs(b - a) <= 4 * s + 1e-12), (np.abs(b - a) / np.maximum(s, 1e-300)).max()
     v, sv = pq.expval(c, obs, weights=w, inputs=x, method="trajectories", noise=nm, trajectories=2000, seed=7,
                       return_stderr=True)
-    np.testing.assert_array_equal(v, got[0])
+    # The same trajectories (the draws do not depend on the state); the forward-only pass fuses single-wire ops,
+    # so the values agree to rounding.
+    np.testing.assert_allclose(v, got[0], atol=1e-12, rtol=0)
     assert np.all(np.abs(v - want[0]) <= 4 * sv)
 
 
@@ -220,7 +222,7 @@ def test_global_depolarizing_scales_every_expectation_by_one_minus_p_per_layer()
         np.testing.assert_allclose(dw, scale * clean_dw, atol=1e-12, rtol=0)
     v, se = pq.expval(c, obs, weights=wv, method="trajectories", noise=nm, trajectories=4000, seed=3,
                       return_stderr=True)
-    assert np.all(np.abs(v - scale * clean_vals) <= 4 * se)
+    assert np.all(np.abs(v - scale * clean_vals) <= 4 * se + 1e-12)  # + rounding where an expectation is 0
 
 
 def test_amplitude_damping_relaxes_to_its_fixed_point_on_every_noise_method():
