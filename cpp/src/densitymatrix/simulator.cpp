@@ -18,6 +18,7 @@
 #include "pyqml/gates/channel_table.hpp"
 #include "pyqml/gates/gate_table.hpp"
 #include "pyqml/statevector/apply_gate.hpp"
+#include "pyqml/statevector/simulator.hpp"
 
 namespace pyqml::dm {
 
@@ -1042,20 +1043,7 @@ void Simulator::sample(const Batch& b, const std::vector<int>& wires, int64_t sh
                                   std::to_string(k));
     std::vector<double> p(size_t(b.rows) * dim);
     probs(b, wires, p.data());
-    for (int64_t r = 0; r < b.rows; ++r) {
-        // Cumulative distribution, then inverse-transform sampling (as the state-vector method: same seeds).
-        std::vector<double> cdf(dim);
-        double acc = 0.0;
-        for (size_t i = 0; i < dim; ++i) cdf[i] = (acc += std::max(0.0, p[r * dim + i]));
-        std::mt19937_64 rng(seed + uint64_t(r));
-        std::uniform_real_distribution<double> u(0.0, acc);
-        for (int64_t s = 0; s < shots; ++s) {
-            size_t idx = std::upper_bound(cdf.begin(), cdf.end(), u(rng)) - cdf.begin();
-            if (idx >= dim) idx = dim - 1;
-            int8_t* row = out + (r * shots + s) * k;
-            for (int a = 0; a < k; ++a) row[a] = int8_t((idx >> (k - 1 - a)) & 1u);
-        }
-    }
+    sv::sample_from_probs(p.data(), b.rows, k, shots, seed, out);  // the state vector's sampler: same seeds
 }
 
 }  // namespace pyqml::dm

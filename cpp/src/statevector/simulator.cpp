@@ -108,7 +108,8 @@ void sample_from_probs(const double* p, int64_t rows, int k, int64_t shots, uint
         // Cumulative distribution, then inverse-transform sampling: reproducible for a given seed.
         std::vector<double> cdf(dim);
         double acc = 0.0;
-        for (size_t i = 0; i < dim; ++i) cdf[i] = (acc += p[r * dim + i]);
+        // (Negative rounding of a density matrix's diagonal counts as 0.)
+        for (size_t i = 0; i < dim; ++i) cdf[i] = (acc += std::max(0.0, p[r * dim + i]));
         std::mt19937_64 rng(seed + uint64_t(r));
         std::uniform_real_distribution<double> u(0.0, acc);
         for (int64_t s = 0; s < shots; ++s) {
