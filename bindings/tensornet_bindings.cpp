@@ -9,6 +9,7 @@
 #include "pyqml/tensornet/network.hpp"
 #include "pyqml/tensornet/executor.hpp"
 #include "pyqml/tensornet/greedy_path.hpp"
+#include "pyqml/cuda/tensornet_gpu.hpp"
 
 namespace pyqml::bind {
 
@@ -333,6 +334,25 @@ void init_tensornet(py::module_& m) {
                       "Contract the terms of one structure in batches (True, the default) or term by term.")
         .def("batches_terms", &tn::Executor::batches_terms, py::arg("rows"), py::arg("gradients"),
              "Whether a call on `rows` rows contracts its terms in batches (plans unsliced, memory permitting).");
+#ifdef PYQML_HAVE_CUDA
+    // The same plans on a GPU (cpp/include/pyqml/cuda/tensornet_gpu.hpp); the CPU executor is kept alive.
+    m.def("cuda_cublas_load", [](const std::vector<std::string>& dirs) { return cuda::load_cublas(dirs); },
+          py::arg("dirs") = std::vector<std::string>{},
+          "Load cuBLAS for the GPU tensor network (libcublas.so.13 or .12: the loader's path, then dirs, "
+          "CUDA_HOME/lib64, /usr/local/cuda/lib64); '' once loaded, else why not.");
+    py::class_<cuda::TensorNet> gcls(m, "GpuTensorNet",
+                                     "A TensorNet's contraction plans run on a GPU (cuBLAS batched GEMMs).");
+    gcls.def(py::init([](const tn::Executor& e, int device) { return std::make_unique<cuda::TensorNet>(e, device); }),
+             py::arg("tensornet"), py::arg("device") = 0, py::keep_alive<1, 2>())
+        .def_property_readonly("device", &cuda::TensorNet::device)
+        .def("estimated_bytes", &cuda::TensorNet::estimated_bytes, py::arg("rows"), py::arg("gradients"),
+             "Device bytes a call on `rows` rows needs at least (checked against the free device memory).")
+        .def("layouts", &cuda::TensorNet::layouts, py::arg("rows") = 1, py::arg("gradients") = true,
+             "Per structure, the workspace layout such a call uses (0 forward, 1 stored, >= 2 recompute).")
+        .def("group_sizes", &cuda::TensorNet::group_sizes, py::arg("rows") = 1, py::arg("gradients") = true,
+             "Per structure, how many contractions (rows x terms x slices) one group of such a call holds.");
+    def_batched_calls(gcls);
+#endif
 }
 
 }  // namespace pyqml::bind

@@ -25,6 +25,7 @@
 #include <omp.h>
 #endif
 
+#include "device_buffer.hpp"
 #include "kernels.hpp"
 #include "pyqml/common/errors.hpp"
 #include "pyqml/common/memory.hpp"
@@ -34,43 +35,6 @@
 namespace pyqml::cuda {
 
 using sv::OpKernel;
-
-namespace {
-
-struct DeviceBuffer {
-    void* p = nullptr;
-    size_t bytes = 0;
-    DeviceBuffer() = default;
-    DeviceBuffer(const DeviceBuffer&) = delete;
-    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-    ~DeviceBuffer() { release(); }
-    void release() {
-        if (p) cudaFree(p);
-        p = nullptr;
-        bytes = 0;
-    }
-    void ensure(size_t b, const char* what) {
-        if (b <= bytes) return;
-        release();
-        check(cudaMalloc(&p, std::max<size_t>(b, 256)), what);
-        bytes = std::max<size_t>(b, 256);
-    }
-    template <class T>
-    T* as() const {
-        return static_cast<T*>(p);
-    }
-};
-
-void upload(DeviceBuffer& d, const void* src, size_t bytes, const char* what) {
-    d.ensure(bytes, what);
-    if (bytes) check(cudaMemcpy(d.p, src, bytes, cudaMemcpyHostToDevice), what);
-}
-
-void download(void* dst, const void* src, size_t bytes, const char* what) {
-    if (bytes) check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), what);
-}
-
-}  // namespace
 
 struct StateVector::Impl {
     sv::Program program;

@@ -279,8 +279,12 @@ def choose_method(circuit, observables, precision: str = "complex128", measureme
     _load_builtin()
     can = methods_supporting(measurement)
     if (options or {}).get("device", "cpu") not in ("cpu", None):
-        # A device other than the CPU: only the methods that run there (never a silent fallback to the CPU).
+        # A device other than the CPU: only the methods that run there (never a silent fallback to the CPU),
+        # and a missing CUDA build or GPU named before any method is asked for an estimate.
         can = [m for m in can if "device" in _METHODS[m].options]
+        from ..statevector.executor import require_gpu
+
+        require_gpu(options["device"])
 
     if is_noisy(circuit, options):
         noisy = [n for n in can if _METHODS[n].simulates_noise]

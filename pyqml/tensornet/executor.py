@@ -4,6 +4,7 @@ machinery."""
 from __future__ import annotations
 
 import itertools
+import os
 import time
 
 import numpy as np
@@ -11,6 +12,7 @@ import numpy as np
 from .. import _core
 from ..frontend.execution import Estimate, Executor, register_method
 from ..frontend.noise import apply_noise
+from ..statevector.executor import DeviceUnavailableError, parse_device, require_gpu
 from .network import StructurePlan, check_optimize, plan_for, plans_for, slice_target
 from .slicing import check_target_size
 
@@ -125,6 +127,12 @@ class TensorNetExecutor(Executor):
         and gradients include the readout error (a bit flip on every wire before measuring); amplitudes and
         samples of a noisy circuit are refused.
 
+    device : {"cpu", "gpu", "cuda", "cuda:N"}
+        Where the contractions run. On a GPU (builds with ``PYQML_CUDA=ON``, cuBLAS at run time) the same plans
+        run with every pairwise step a cuBLAS batched GEMM over many contractions at once (rows, terms and
+        slices of one structure), gradients by the same reverse mode on the device
+        (``cpp/include/pyqml/cuda/tensornet_gpu.hpp``); expectation values, variances, probabilities and
+        gradients run there, amplitudes and samples only on the CPU.
     recompute : {"auto", "never", "always"}
         Gradients inside a slice: "auto" (the default) stores every value the backward sweep needs when that
         fits the memory limit, else keeps checkpoints (the intermediates up to a size) and recomputes the
@@ -135,7 +143,8 @@ class TensorNetExecutor(Executor):
 
     method = "tensornet"
     supports = frozenset({"expval", "var", "probs", "sample", "amplitude", "jacobian", "vjp"})
-    options = {"optimize": "auto", "fuse": True, "target_size": None, "noise": None, "recompute": "auto"}
+    options = {"optimize": "auto", "fuse": True, "target_size": None, "noise": None, "recompute": "auto",
+               "device": "cpu"}
     # Noise channels: expectation values (and var, probs, gradients) through the doubled network of each cone,
     # a channel being one superoperator tensor on its wires' ket and bra lines (cpp/include/pyqml/tensornet/
     # network.hpp). Amplitudes and samples of a noisy circuit are refused.
@@ -143,15 +152,21 @@ class TensorNetExecutor(Executor):
 
     def __init__(self, circuit, observables, precision: str = "complex128", optimize: str = "auto",
                  refuse_oversized: bool = True, progress=None, max_time: float | None = None, fuse: bool = True,
-                 target_size=None, noise=None, recompute: str = "auto"):
+                 target_size=None, noise=None, recompute: str = "auto", device="cpu"):
         check_optimize(optimize)
+        gpu = parse_device(device)
+        if gpu is not None:
+            require_gpu(device)
+            require_cublas(device)
         check_target_size(target_size)
         mode = check_recompute(recompute)
         from ..frontend.observables import as_observable
 
         circuit = apply_noise(circuit, noise)
         super().__init__(circuit, [as_observable(o) for o in observables], precision, optimize=optimize,
-                         fuse=bool(fuse), target_size=target_size, noise=noise, recompute=recompute)
+                         fuse=bool(fuse), target_size=target_size, noise=noise, recompute=recompute,
+                         device=device)
+        self.device = device
         self.optimize = optimize
         self.recompute = recompute
         self.fuse = bool(fuse)
@@ -191,6 +206,9 @@ class TensorNetExecutor(Executor):
                 self._refuse_oversized(p, elem, limit)
             self.plans.append(p)
             self._tn.set_plan(s, p.core)
+        # The engine the calls go to: the CPU executor, or its plans on a GPU.
+        self._gpu = None if gpu is None else _core.GpuTensorNet(self._tn, gpu)
+        self._engine = self._tn if self._gpu is None else self._gpu
 
     @staticmethod
     def _refuse_oversized(p: StructurePlan, elem: int, limit: float) -> None:
@@ -225,11 +243,21 @@ class TensorNetExecutor(Executor):
     @classmethod
     def estimate(cls, circuit, observables, measurement: str, precision: str, optimize: str = "auto",
                  fuse: bool = True, wires=None, shots=None, target_size=None, noise=None,
-                 recompute: str = "auto", **_) -> Estimate:
-        """Flops and peak bytes from the plans themselves (planning them, cached, on the way)."""
+                 recompute: str = "auto", device="cpu", **_) -> Estimate:
+        """Flops and peak bytes from the plans themselves (planning them, cached, on the way); on a GPU the
+        bytes are the device's, checked against its free memory."""
         from ..frontend.execution import is_noisy
         from ..frontend.observables import Observable
 
+        gpu = parse_device(device)
+        if gpu is not None:
+            if measurement in ("sample", "amplitude"):
+                return Estimate.refused(f"the tensor-network method computes {measurement} on the CPU only")
+            try:
+                require_gpu(device)
+                require_cublas(device)
+            except DeviceUnavailableError as e:
+                return Estimate.refused(str(e))
         circuit = apply_noise(circuit, noise)
 
         grad = measurement in ("jacobian", "vjp")
@@ -254,8 +282,15 @@ class TensorNetExecutor(Executor):
         else:
             return Estimate.refused(f"the tensor-network method does not compute {measurement}")
         ex = circuit.executor(obs, "tensornet", precision, optimize=optimize, fuse=fuse, target_size=target_size,
-                              recompute=recompute)
+                              recompute=recompute, **({} if gpu is None else {"device": device}))
         macs = ex.cost() * factor * (3.0 if grad else 1.0)
+        if gpu is not None:
+            need = float(ex._gpu.estimated_bytes(1, grad))
+            free = _core.cuda_memory_info(gpu)[0]
+            if need > free:
+                return Estimate.refused(f"the tensor-network contraction needs an estimated {need:.4g} bytes, over "
+                                        f"the free memory of CUDA device {gpu} ({free:.4g} bytes)")
+            return Estimate(8.0 * macs, need)
         if grad:
             macs += ex._tn.gradient_recompute_macs(1)
         return Estimate(8.0 * macs, float(ex._tn.estimated_bytes(1, grad)))
@@ -264,23 +299,29 @@ class TensorNetExecutor(Executor):
         return TensorNetPlan(self)
 
     def expval(self, weights, inputs=None) -> np.ndarray:
-        return self._tn.expval(weights, inputs)
+        return self._engine.expval(weights, inputs)
 
     def jacobian(self, weights, inputs=None):
-        return self._tn.jacobian(weights, inputs)
+        return self._engine.jacobian(weights, inputs)
 
     def vjp(self, weights, inputs, cotangent):
-        return self._tn.vjp(weights, inputs, cotangent)
+        return self._engine.vjp(weights, inputs, cotangent)
 
     def expval_angles(self, angles) -> np.ndarray:
-        return self._tn.expval_angles(np.atleast_2d(np.asarray(angles, dtype=float)))
+        return self._engine.expval_angles(np.atleast_2d(np.asarray(angles, dtype=float)))
+
+    def _cpu_only(self, what: str) -> None:
+        if self._gpu is not None:
+            raise ValueError(f"the tensor-network method computes {what} on the CPU only; this executor runs on "
+                             f"device={self.device!r} (use device='cpu')")
 
     def _words(self, key, build):
-        """An executor of auxiliary Pauli words on the same circuit (cached)."""
+        """An executor of auxiliary Pauli words on the same circuit (cached), on the same device."""
         ex = self._aux.get(key)
         if ex is None:
+            extra = {} if self._gpu is None else {"device": self.device}
             ex = self.circuit.executor(build(), "tensornet", self.precision, optimize=self.optimize, fuse=self.fuse,
-                                       target_size=self.target_size, recompute=self.recompute)
+                                       target_size=self.target_size, recompute=self.recompute, **extra)
             self._aux[key] = ex
         return ex
 
@@ -315,6 +356,7 @@ class TensorNetExecutor(Executor):
         from ..frontend.execution import is_noisy
         from .amplitudes import amplitude_rows
 
+        self._cpu_only("amplitudes")
         if is_noisy(self.circuit):
             raise ValueError("a circuit with noise channels has no amplitudes (a mixed state); use expectation "
                              "values or probs")
@@ -325,6 +367,7 @@ class TensorNetExecutor(Executor):
         from ..frontend.execution import is_noisy
         from .sampling import sample
 
+        self._cpu_only("samples")
         if is_noisy(self.circuit):
             raise ValueError("the tensor-network method samples pure states only; the circuit has noise channels "
                              "(use expectation values or probs, or method='densitymatrix')")
@@ -345,6 +388,27 @@ class TensorNetExecutor(Executor):
 
 
 RECOMPUTE = {"auto": 0, "never": 1, "always": 2}
+
+
+def cublas_dirs() -> list[str]:
+    """Library folders of an installed nvidia-cublas wheel (``nvidia/cu13/lib``, ``nvidia/cublas/lib``, ...)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("nvidia")
+    except (ImportError, ValueError):
+        spec = None
+    roots = list(spec.submodule_search_locations or []) if spec is not None else []
+    return [d for root in roots for sub in ("cu13", "cublas", "cu12")
+            if os.path.isdir(d := os.path.join(root, sub, "lib"))]
+
+
+def require_cublas(device) -> None:
+    """DeviceUnavailableError unless cuBLAS can be loaded (the GPU tensor network's GEMMs), naming where it
+    was looked for."""
+    why = _core.cuda_cublas_load(cublas_dirs())
+    if why:
+        raise DeviceUnavailableError(f"device={device!r} on the tensor network: {why}")
 
 
 def check_recompute(recompute) -> int:

@@ -65,9 +65,35 @@ def test_gpu_without_build_or_device_names_what_is_missing(n, method):
         c.executor([pq.Z(0)], "statevector", measurement="jacobian", device="cuda:0")
 
 
-def test_the_tensor_network_does_not_take_a_device():
-    with pytest.raises(ValueError, match="method 'tensornet' does not take the option 'device'"):
-        pq.expval(_circuit(), pq.Z(1), method="tensornet", device="gpu")
+@pytest.mark.skipif(_core.cuda_available(), reason="a GPU is present")
+@pytest.mark.parametrize("device", ["gpu", "cuda:0"])
+def test_the_tensor_network_on_a_gpu_names_what_is_missing(device):
+    # The same error, naming the same missing part, as the state vector's; raised before any planning.
+    from pyqml.tensornet.executor import TensorNetExecutor
+
+    c = _circuit(3)
+    with pytest.raises(pq.DeviceUnavailableError) as sv:
+        pq.expval(c, pq.Z(1), method="statevector", device=device)
+    with pytest.raises(pq.DeviceUnavailableError) as tn:
+        pq.expval(c, pq.Z(1), method="tensornet", device=device)
+    assert str(tn.value) == str(sv.value)
+    assert ("needs a CUDA build of pyqml" if not _core.CUDA_BUILT else "finds no usable GPU") in str(tn.value)
+    with pytest.raises(pq.DeviceUnavailableError, match="needs a CUDA build|finds no usable GPU"):
+        c.executor([pq.Z(0) @ pq.Z(1)], "tensornet", measurement="jacobian", device=device)
+    est = TensorNetExecutor.estimate(c, [pq.Z(1)], "expval", "complex128", device=device)
+    assert not est.feasible and est.reason == str(sv.value)
+
+
+def test_the_tensor_network_on_the_cpu_device_is_the_cpu_engine():
+    c = _circuit(3)
+    ex = c.executor([pq.Z(1) @ pq.Z(2)], "tensornet", device="cpu")
+    assert ex.device == "cpu" and ex._gpu is None and ex._engine is ex._tn
+    ref = c.executor([pq.Z(1) @ pq.Z(2)], "tensornet")
+    assert abs(ex.expval([])[0, 0] - ref.expval([])[0, 0]) < 1e-15
+    # <Z1 Z2> of CNOT-entangled H|0> on wire 0 with RY(0.3) on wire 2: <Z1> = 0, so 0.
+    assert abs(ex.expval([])[0, 0]) < 1e-12
+    with pytest.raises(ValueError, match="device must be 'cpu', 'gpu', 'cuda' or 'cuda:N'"):
+        c.executor([pq.Z(1)], "tensornet", device="tpu")
 
 
 @pytest.mark.skipif(not _core.CUDA_BUILT or _core.cuda_available(), reason="needs a CUDA build without a GPU")
@@ -81,3 +107,18 @@ def test_cuda_build_without_gpu_refuses_in_the_engine_too():
         _core.cuda_bench_copy(1e6)
     with pytest.raises(ValueError, match="no usable CUDA device|no CUDA device"):
         _core.cuda_device_name(0)
+    tn = c.executor([pq.Z(0)], "tensornet")
+    with pytest.raises(ValueError, match="no usable CUDA device|no CUDA device"):
+        _core.GpuTensorNet(tn._tn, 0)
+
+
+@pytest.mark.skipif(not _core.CUDA_BUILT, reason="needs a CUDA build")
+def test_cublas_loader_names_what_it_tried():
+    from pyqml.tensornet.executor import cublas_dirs
+
+    assert all(isinstance(d, str) for d in cublas_dirs())
+    why = _core.cuda_cublas_load(["/nonexistent-dir"])
+    if why:  # no cuBLAS here: the names and places it looked in
+        assert "libcublas.so.13" in why and "/nonexistent-dir/libcublas.so.13" in why and "nvidia-cublas" in why
+    else:  # loaded (a wheel or the toolkit's): a second call says the same
+        assert _core.cuda_cublas_load([]) == ""

@@ -61,6 +61,10 @@
 #include "pyqml/gates/channel_table.hpp"
 #include "pyqml/gates/gate_table.hpp"
 
+namespace pyqml::cuda {
+class TnDevice;  // the GPU tensor network (cpp/cuda/tensornet_gpu.cpp) runs these plans
+}  // namespace pyqml::cuda
+
 namespace pyqml::tn {
 
 // One: the basis vector |1> (with Zero, the <b| ends of an amplitude network).
@@ -104,6 +108,8 @@ StructGate struct_gate(gates::GateId id, int n_wires);
 StructGate struct_channel(gates::ChannelId id, int n_wires);
 
 class ContractionPlan {
+    friend class pyqml::cuda::TnDevice;
+
 public:
     // sliced: indices fixed per slice (distinct labels of the network); empty: one slice, the whole network.
     ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf> leaves, std::vector<Step> steps,

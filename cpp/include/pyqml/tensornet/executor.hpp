@@ -16,6 +16,10 @@
 #include "pyqml/tensornet/fusion.hpp"
 #include "pyqml/tensornet/lightcone.hpp"
 
+namespace pyqml::cuda {
+class TnDevice;  // the GPU tensor network (cpp/cuda/tensornet_gpu.cpp) runs these plans
+}  // namespace pyqml::cuda
+
 namespace pyqml::tn {
 
 using pyqml::Batch;
@@ -31,6 +35,8 @@ struct Structure {
 };
 
 class Executor {
+    friend class pyqml::cuda::TnDevice;
+
 public:
     // fuse: build cones over fused blocks (fusion.hpp); false keeps one unit per op.
     Executor(const Circuit& circuit, const std::vector<Observable>& observables, Precision precision,
