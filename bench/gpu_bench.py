@@ -5,8 +5,11 @@
 2. SEL L=4 (StronglyEntanglingLayers, H = sum_i Z_i), value + adjoint gradient, n = 26..30 (complex128).
 3. W1 seed QNN (RX embedding of 4 features + 2 SEL layers, <Z_i> for 4 wires) with 100,000 rows: values and
    values + Jacobian, rows/s on the GPU against the CPU engine in the same run.
+4. Tensor network, W3 (1-D brickwork, E = sum Z_i Z_i+1) and W4 (2-D grid, E = sum over bonds Z_a Z_b): value
+   and value + gradient with the GPU executor (pyqml._core.GpuTensorNet) on the very plans of the CPU executor
+   it is compared with, one row and a batch of rows, and the largest difference between the two.
 
-    python bench/gpu_bench.py [--quick] [--max-wires 30]
+    python bench/gpu_bench.py [--quick] [--max-wires 30] [--skip bandwidth,sel,w1,tn]
 """
 from __future__ import annotations
 
@@ -114,11 +117,44 @@ def w1(rows, cpu_rows):
     print(f"max |GPU - CPU| on {cpu_rows} rows: {err:.2e}")
 
 
+def tn(quick):
+    """W3 / W4 on the GPU executor against the CPU executor (the same plans), seconds (best of 3)."""
+    import workloads as wl
+    from tensornet_scaling import to_pyqml
+
+    print("\n## tensor network: GPU executor vs CPU executor on the same plans (complex128), seconds, best of 3")
+    print(f"{'case':<26} {'rows':>5} {'plan s':>7} {'CPU val':>9} {'GPU val':>9} {'CPU grad':>9} {'GPU grad':>9} "
+          f"{'max |diff|':>10}")
+    cases = [("W3 n=1000 L=2", wl.w3_circuit(1000, 2).with_observables(wl.chain_zz(1000)), 1),
+             ("W3 n=100 L=4", wl.w3_circuit(100, 4).with_observables(wl.chain_zz(100)), 256),
+             ("W4 6x6 L=2", wl.w4_circuit(6, 6, 2), 1)]
+    if not quick:
+        cases += [("W3 n=10000 L=2", wl.w3_circuit(10000, 2).with_observables(wl.chain_zz(10000)), 1),
+                  ("W4 6x6 L=2", wl.w4_circuit(6, 6, 2), 64)]
+    for name, circ, rows in cases:
+        c, obs, theta = to_pyqml(circ)
+        t0 = time.perf_counter()
+        cpu = c.executor([obs], "tensornet", "complex128", "jacobian")
+        plan_s = time.perf_counter() - t0
+        gpu = _core.GpuTensorNet(cpu._tn, 0)  # the CPU executor's own plans on the device
+        w = theta if rows == 1 else theta + np.random.default_rng(1).normal(0, 0.1, (rows, theta.size))
+        reps = 3 if rows == 1 else 2
+        cv = timed(lambda cpu=cpu, w=w: cpu.expval(w), repeat=reps)
+        gv = timed(lambda gpu=gpu, w=w: gpu.expval(w), repeat=reps)
+        cg = timed(lambda cpu=cpu, w=w: cpu.jacobian(w), repeat=reps)
+        gg = timed(lambda gpu=gpu, w=w: gpu.jacobian(w), repeat=reps)
+        diff = max(np.max(np.abs(a - b)) for a, b in zip(gpu.jacobian(w)[:2], cpu.jacobian(w)[:2]))
+        print(f"{name:<26} {rows:>5} {plan_s:>7.2f} {cv:>9.4f} {gv:>9.4f} {cg:>9.4f} {gg:>9.4f} {diff:>10.2e}",
+              flush=True)
+    print(f"(CPU: {pq.get_num_threads()} threads; GPU groups per structure for the last case: "
+          f"{list(gpu.group_sizes(rows, True))})")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="26 and 28 qubits only, fewer repetitions")
     ap.add_argument("--max-wires", type=int, default=30)
-    ap.add_argument("--skip", default="", help="comma list of sections to skip: bandwidth,sel,w1")
+    ap.add_argument("--skip", default="", help="comma list of sections to skip: bandwidth,sel,w1,tn")
     a = ap.parse_args()
     if not _core.cuda_available():
         raise SystemExit(f"no usable GPU: {_core.cuda_unavailable_reason()}")
@@ -132,6 +168,8 @@ def main():
         sel(sizes)
     if "w1" not in skip:
         w1(100_000, 10_000 if a.quick else 100_000)
+    if "tn" not in skip:
+        tn(a.quick)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One script for a machine with a GPU (no network needed): builds pyqml with PYQML_CUDA=ON, runs the GPU
-# tests (tests/gpu) and the GPU bench (bench/gpu_bench.py), and writes everything to
-# bench/results/gpu_<date>.txt. Every step has its own timeout; a failed step is reported and the later
-# steps still run. The whole run is meant to take under 8 minutes on a 16-core machine with one GPU.
+# tests (tests/gpu: state vector and tensor network) and the GPU bench (bench/gpu_bench.py), and writes
+# everything to bench/results/gpu_<date>.txt. Every step has its own timeout; a failed step is reported
+# and the later steps still run. The whole run is meant to take under 8 minutes on a 16-core machine with one GPU.
 #
 #   bash bench/gpu_check.sh            # full run
 #   QUICK=1 bash bench/gpu_check.sh    # bench at 26 and 28 qubits only
@@ -12,6 +12,8 @@
 #   * a Python (PYTHON, default python3) with numpy, opt_einsum, scipy-openblas32 and pytest importable,
 #     and either scikit-build-core + pybind11 (pip install --no-build-isolation) or pybind11 alone (plain
 #     cmake, the module staged next to a copy of the package);
+#   * for the tensor network on the GPU, cuBLAS at run time: the toolkit's lib64/libcublas.so.13 (or .12) or
+#     the nvidia-cublas wheel (in WHEELS, or installed); without it those tests fail naming what was tried;
 #   * or a folder of wheels for those (WHEELS=dir, e.g. made elsewhere with
 #     pip download -d wheels numpy opt_einsum scipy-openblas32 pybind11 scikit-build-core pytest),
 #     installed with pip --no-index into the venv this script makes.
@@ -67,6 +69,7 @@ step "packages" 120 bash -c "
     if [ -n '${WHEELS:-}' ]; then
         '$VPY' -m pip install -q --no-index --find-links '${WHEELS:-}' \
             numpy opt_einsum scipy-openblas32 pytest pybind11 scikit-build-core || true
+        '$VPY' -m pip install -q --no-index --find-links '${WHEELS:-}' nvidia-cublas 2>/dev/null || true
     fi
     missing=0
     for m in numpy opt_einsum scipy_openblas32 pytest pybind11 scikit_build_core; do
@@ -99,12 +102,18 @@ print('CUDA built:', c.CUDA_BUILT, '| available:', c.cuda_available(), '|', c.cu
 if c.cuda_available():
     f, t = c.cuda_memory_info(0)
     print('device 0:', c.cuda_device_name(0), f'{t / 2**30:.1f} GiB, {f / 2**30:.1f} GiB free')
+if c.CUDA_BUILT:
+    from pyqml.tensornet.executor import cublas_dirs
+    print('cuBLAS (GPU tensor network):', c.cuda_cublas_load(cublas_dirs()) or 'loaded')
 "
 
 # The tests import the installed package (pytest's --import-mode=importlib from pyproject.toml).
 step "tests/gpu" 240 "${RUN[@]}" $VPY -m pytest -q --no-header -p no:cacheprovider tests/gpu -rs
 
-step "bench" 300 "${RUN[@]}" $VPY bench/gpu_bench.py ${QUICK:+--quick}
+step "bench" 300 "${RUN[@]}" $VPY bench/gpu_bench.py ${QUICK:+--quick} --skip tn
+
+# The tensor network (W3 / W4, GPU executor against the CPU executor on the same plans): its own step and timeout.
+step "bench (tensor network)" 150 "${RUN[@]}" $VPY bench/gpu_bench.py ${QUICK:+--quick} --skip bandwidth,sel,w1
 
 log ""
 log "# total $(( $(date +%s) - T0 ))s; failed steps: ${FAILED[*]:-none}"
