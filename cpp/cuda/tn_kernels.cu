@@ -14,6 +14,12 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 1 << 16;
 
+// kernel<<<blocks, kThreads>>>(args...); a host emulation of these kernels (grid-stride loops run by one
+// thread) may define it as a plain call.
+#ifndef PYQML_TN_LAUNCH
+#define PYQML_TN_LAUNCH(kernel, blocks, ...) kernel<<<(blocks), kThreads>>>(__VA_ARGS__)
+#endif
+
 template <class F>
 struct alignas(2 * sizeof(F)) C2 {
     F x, y;
@@ -149,35 +155,35 @@ __global__ void k_accumulate(const TnGroup g, const double* item_v, const double
 template <class F>
 void tn_fill(const TnGroup& g) {
     if (g.cnt <= 0 || g.e_total <= 0) return;
-    k_fill<F><<<blocks_for(g.cnt * g.e_total), kThreads>>>(g);
+    PYQML_TN_LAUNCH(k_fill<F>, blocks_for(g.cnt * g.e_total), g);
     check(cudaGetLastError(), "the tensor-network fill kernel");
 }
 
 template <class F>
 void tn_permute(const TnGroup& g, int64_t src, int64_t dst, int64_t size, const uint32_t* perm, bool scatter) {
     if (g.cnt <= 0) return;
-    k_permute<F><<<blocks_for(g.cnt * size), kThreads>>>(g, src, dst, size, perm, scatter);
+    PYQML_TN_LAUNCH(k_permute<F>, blocks_for(g.cnt * size), g, src, dst, size, perm, scatter);
     check(cudaGetLastError(), "the tensor-network permutation kernel");
 }
 
 template <class F>
 void tn_root(const TnGroup& g, int64_t root, double* out) {
     if (g.cnt <= 0) return;
-    k_root<F><<<blocks_for(g.cnt), kThreads>>>(g, root, out);
+    PYQML_TN_LAUNCH(k_root<F>, blocks_for(g.cnt), g, root, out);
     check(cudaGetLastError(), "the tensor-network root kernel");
 }
 
 template <class F>
 void tn_set_one(const TnGroup& g, int64_t off) {
     if (g.cnt <= 0) return;
-    k_set_one<F><<<blocks_for(g.cnt), kThreads>>>(g, off);
+    PYQML_TN_LAUNCH(k_set_one<F>, blocks_for(g.cnt), g, off);
     check(cudaGetLastError(), "the tensor-network environment kernel");
 }
 
 template <class F>
 void tn_grads(const TnGroup& g, const TnGrad* grads, int ng, double* out) {
     if (g.cnt <= 0 || ng <= 0) return;
-    k_grads<F><<<blocks_for(g.cnt * ng), kThreads>>>(g, grads, ng, out);
+    PYQML_TN_LAUNCH(k_grads<F>, blocks_for(g.cnt * ng), g, grads, ng, out);
     check(cudaGetLastError(), "the tensor-network gradient kernel");
 }
 
@@ -185,8 +191,8 @@ void tn_accumulate(const TnGroup& g, const double* item_v, const double* item_g,
                    const int64_t* term_goff, int64_t nt, int64_t total_grad, double* vals, double* grads) {
     if (g.cnt <= 0) return;
     const int64_t pairs = (g.g0 + g.cnt - 1) / g.ns - g.g0 / g.ns + 1;
-    k_accumulate<<<blocks_for(pairs * (1 + ng)), kThreads>>>(g, item_v, item_g, ng, term_id, term_goff, nt,
-                                                           total_grad, vals, grads);
+    PYQML_TN_LAUNCH(k_accumulate, blocks_for(pairs * (1 + ng)), g, item_v, item_g, ng, term_id, term_goff, nt,
+                    total_grad, vals, grads);
     check(cudaGetLastError(), "the tensor-network accumulation kernel");
 }
 
