@@ -127,6 +127,36 @@ int main() {
     run_case("brickwork24 small groups", bw, {H}, Precision::Double, 4, 0, 0, 1.0);
     run_case("brickwork24 sliced+recompute", bw, {H}, Precision::Double, 2, 1, 2, 1e9);
     run_case("brickwork24 sl+rc tight", bw, {H}, Precision::Double, 3, 1, 2, 1.0);
+    // Fused cx-rz-cx blocks, inputs, and noise channels with trainable parameters (superoperator leaves).
+    {
+        using gates::ChannelId;
+        std::vector<Op> f;
+        int kw = 0;
+        for (int q = 0; q < 6; ++q) f.push_back({GateId::RX, {q}, {{ParamRef::Input, q % 2, 0.7, 0.1}}, {}});
+        for (int l = 0; l < 2; ++l) {
+            for (int q = 0; q + 1 < 6; ++q) {
+                f.push_back({GateId::CNOT, {q, q + 1}, {}, {}});
+                f.push_back({GateId::RZ, {q + 1}, {{ParamRef::Weight, kw++, 1.0, 0.0}}, {}});
+                f.push_back({GateId::CNOT, {q, q + 1}, {}, {}});
+            }
+            for (int q = 0; q < 6; ++q) f.push_back({GateId::RY, {q}, {{ParamRef::Weight, kw++, 1.0, 0.0}}, {}});
+            for (int q = 0; q < 6; q += 2) {
+                Op ch{GateId::I, {q}, {{ParamRef::Weight, kw++, 0.05, 0.15}}, {}};
+                ch.channel = ChannelId::DepolarizingChannel;
+                f.push_back(ch);
+            }
+            Op ad{GateId::I, {1}, {{ParamRef::Const, 0, 1.0, 0.1}}, {}};
+            ad.channel = ChannelId::AmplitudeDamping;
+            f.push_back(ad);
+        }
+        Circuit fc(6, f, kw, 2);
+        Observable e;
+        for (int q = 0; q + 1 < 6; ++q) e.terms.push_back({1.0, {q, q + 1}, "ZZ"});
+        e.terms.push_back({0.4, {3}, "X"});
+        run_case("fused+noise f64", fc, {e}, Precision::Double, 4, 0, 0, 1e9);
+        run_case("fused+noise f64 tight", fc, {e}, Precision::Double, 4, 0, 0, 1.0);
+        run_case("fused+noise f32", fc, {e}, Precision::Single, 3, 0, 0, 1e9);
+    }
     // The guard: a device with almost no free memory.
     {
         tn::Executor ex(bw, {H}, Precision::Double);
