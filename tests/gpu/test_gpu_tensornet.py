@@ -214,8 +214,8 @@ def test_var_probs_and_cpu_only_calls():
     with pytest.raises(ValueError, match="on the CPU only"):
         gpu.sample(w, None, [0, 1], 10, 0)
     # Through the measurement functions.
-    a = pq.expval(c, H, w, method="tensornet", device="gpu")
-    b = pq.expval(c, H, w, method="tensornet")
+    a = pq.expval(c, H, weights=w, method="tensornet", device="gpu")
+    b = pq.expval(c, H, weights=w, method="tensornet")
     assert abs(a - b) < 1e-12
 
 
