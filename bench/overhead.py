@@ -42,6 +42,56 @@ sys.path.insert(0, HERE)
 import pyqml as pq  # noqa: E402
 from pyqml import _core  # noqa: E402
 
+# Fresh interpreters (subprocesses): each prints the wall and CPU seconds of its stages as JSON. CPU time is
+# the process's (every thread); on a machine shared with other work the wall clock also counts waiting for a
+# core, the CPU time does not.
+_STAGES = """
+import json, time
+P, T = time.process_time, time.perf_counter
+marks = {}
+def mark(name, c0, t0):
+    marks[name] = {"wall_s": T() - t0, "cpu_s": P() - c0}
+c0, t0 = P(), T()
+import numpy as np
+import pyqml as pq
+mark("import", c0, t0)
+"""
+FIRST_CALL_CODE = _STAGES + """
+X = np.linspace(-1.0, 1.0, 600).reshape(150, 4)
+W = np.linspace(0.0, 6.0, 24).reshape(2, 4, 3)
+c0, t0 = P(), T()
+@pq.qnode(wires=4)
+def f(inputs, weights):
+    pq.AngleEmbedding(inputs, wires=range(4))
+    pq.StronglyEntanglingLayers(weights, wires=range(4))
+    return [pq.expval(pq.Z(i)) for i in range(4)]
+f(X, W)
+mark("call", c0, t0)
+print(json.dumps(marks))
+"""
+TRAINING_CODE = _STAGES + """
+from pyqml.__main__ import build_iris_model, iris_split
+from pyqml.qml.optimizers import AdamOptimizer
+Xtr, _, ytr, _ = iris_split(seed=0)
+c0, t0 = P(), T()
+m = build_iris_model(2, 0)
+m.fit(Xtr, ytr, epochs=100, optimizer=AdamOptimizer(0.1))
+mark("train", c0, t0)
+print(json.dumps(marks))
+"""
+
+
+def fresh_process(code: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def fresh_summary(runs: list, stage: str) -> dict:
+    wall = [r[stage]["wall_s"] for r in runs]
+    cpu = [r[stage]["cpu_s"] for r in runs]
+    return {"median_s": float(np.median(wall)), "min_s": float(min(wall)), "cpu_median_s": float(np.median(cpu)),
+            "cpu_min_s": float(min(cpu)), "repeats": len(runs)}
+
 
 def median_time(f, repeats: int, warmup: int = 1) -> dict:
     for _ in range(warmup):
@@ -87,6 +137,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=0, help="engine threads (default: all)")
     ap.add_argument("--repeats", type=int, default=200)
+    ap.add_argument("--fresh-repeats", type=int, default=5, help="fresh interpreters per fresh-process entry")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "overhead.json"))
     a = ap.parse_args(argv)
@@ -118,21 +169,9 @@ def main(argv=None) -> int:
     rec["first_call"] = {"median_s": float(np.median(firsts)), "min_s": float(min(firsts)), "repeats": len(firsts)}
     # The first qnode of a fresh interpreter (after import pyqml): also the engine's first call (thread
     # team, first-touch pages), in a subprocess.
-    code = ("import time, numpy as np, pyqml as pq\n"
-            "X = np.random.default_rng(0).normal(size=(150, 4))\n"
-            "W = np.random.default_rng(1).uniform(0, 6, (2, 4, 3))\n"
-            "t0 = time.perf_counter()\n"
-            "@pq.qnode(wires=4)\n"
-            "def f(inputs, weights):\n"
-            "    pq.AngleEmbedding(inputs, wires=range(4))\n"
-            "    pq.StronglyEntanglingLayers(weights, wires=range(4))\n"
-            "    return [pq.expval(pq.Z(i)) for i in range(4)]\n"
-            "f(X, W)\n"
-            "print(time.perf_counter() - t0)\n")
-    fresh = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
-             for _ in range(5)]
-    rec["first_call_fresh_process"] = {"median_s": float(np.median(fresh)), "min_s": float(min(fresh)),
-                                       "repeats": len(fresh)}
+    fresh = [fresh_process(FIRST_CALL_CODE) for _ in range(a.fresh_repeats)]
+    rec["first_call_fresh_process"] = fresh_summary(fresh, "call")
+    rec["import_pyqml_fresh_process"] = fresh_summary(fresh, "import")
 
     # --- W1 with its floor ---
     flops = ex.flops()
@@ -172,6 +211,25 @@ def main(argv=None) -> int:
         m.fit(Xtr, ytr, epochs=100, optimizer=AdamOptimizer(0.1))
 
     rec["training_100_epochs"] = median_time(train, 5, warmup=1)
+    # The same in a fresh interpreter: model construction (the qnode's tracing and compiling, the engine's
+    # first call) and 100 epochs, after `import pyqml` and the data.
+    fresh = [fresh_process(TRAINING_CODE) for _ in range(a.fresh_repeats)]
+    rec["training_100_epochs_fresh_process"] = fresh_summary(fresh, "train")
+
+    # The epoch's split: the engine's two calls (values, VJP) against the whole step.
+    layer = model.net.layers[0]
+    cq_layer = layer.compiled(Xi.shape[1])
+    sim_layer = cq_layer.executor()._sim
+    w_layer = cq_layer.pack(layer.params)
+    cot = np.ones((Xi.shape[0], cq_layer.n_outputs))
+    ev = median_time(lambda: sim_layer.expval(w_layer, Xi), max(20, a.repeats // 4))
+    vj = median_time(lambda: sim_layer.vjp(w_layer, Xi, cot), max(20, a.repeats // 4))
+    ep = median_time(lambda: model.train_step(Xi, yi, opt), max(20, a.repeats // 4))
+    engine = ev["cpu_s"] + vj["cpu_s"]
+    rec["epoch_150_split"] = {"epoch_cpu_s": ep["cpu_s"], "engine_expval_cpu_s": ev["cpu_s"],
+                              "engine_vjp_cpu_s": vj["cpu_s"], "python_cpu_s": ep["cpu_s"] - engine,
+                              "epoch_min_s": ep["min_s"], "engine_min_s": ev["min_s"] + vj["min_s"],
+                              "python_min_s": ep["min_s"] - ev["min_s"] - vj["min_s"]}
 
     print(f"{'':28s} {'median':>10s} {'min':>10s} {'cpu/call':>10s}")
     for k, v in rec.items():
@@ -183,6 +241,16 @@ def main(argv=None) -> int:
                          f"({100 * v['cpu_fraction_of_peak']:.1f}% of one core's FMA peak per CPU second)")
             cpu = f"{v['cpu_s'] * 1e6:10.1f}" if "cpu_s" in v else f"{'':10s}"
             print(f"{k:28s} {v['median_s'] * 1e6:10.1f} {v['min_s'] * 1e6:10.1f} {cpu} us{extra}")
+    sp = rec["epoch_150_split"]
+    engine_us = 1e6 * (sp["engine_expval_cpu_s"] + sp["engine_vjp_cpu_s"])
+    print(f"epoch split (CPU time per epoch): engine {engine_us:.1f} us "
+          f"(values {1e6 * sp['engine_expval_cpu_s']:.1f}, VJP {1e6 * sp['engine_vjp_cpu_s']:.1f}), Python "
+          f"{1e6 * sp['python_cpu_s']:.1f} us of {1e6 * sp['epoch_cpu_s']:.1f}; at the minimum: engine "
+          f"{1e6 * sp['engine_min_s']:.1f} us, Python {1e6 * sp['python_min_s']:.1f} us")
+    for k in ("import_pyqml_fresh_process", "first_call_fresh_process", "training_100_epochs_fresh_process"):
+        v = rec[k]
+        print(f"{k:34s} wall median {v['median_s'] * 1e3:8.2f} ms, min {v['min_s'] * 1e3:8.2f} ms; CPU median "
+              f"{v['cpu_median_s'] * 1e3:8.2f} ms, min {v['cpu_min_s'] * 1e3:8.2f} ms ({v['repeats']} processes)")
     print(f"FMA peak: {peak1['gflops']:.1f} GFLOP/s on 1 thread, {peak['gflops']:.1f} on {peak['threads']} "
           f"({peak['isa']}) by wall clock; {peak1['gflops_cpu']:.1f} and {peak['gflops_cpu']:.1f} per CPU second; "
           f"load average {rec['load_average']:.1f}")
