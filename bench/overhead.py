@@ -21,6 +21,12 @@ call is timed over fresh qnodes):
   softmax cross-entropy, the engine's VJP, Adam step on every parameter).
 * ``training_100_epochs``: building the demo's model (new qnode: tracing and compiling included) and
   training it for 100 epochs on the 120 training rows, as ``python -m pyqml demo`` does (no progress bar).
+* ``epoch_150_split``: the epoch's CPU time against the engine's two calls in it (values and VJP on the
+  150 rows): what is left is the Python around them (layers, loss, the Adam step).
+* ``*_fresh_process``: in fresh interpreters (``--fresh-repeats`` each), wall and CPU seconds of
+  ``import numpy, pyqml`` (``import_pyqml_fresh_process``), of defining and calling the first qnode on 150
+  rows (``first_call_fresh_process``: tracing, compiling, the engine's first call) and of building the
+  demo's model and training it for 100 epochs (``training_100_epochs_fresh_process``).
 """
 from __future__ import annotations
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 from collections.abc import Mapping, Sequence
 from typing import Callable
 
@@ -128,7 +129,7 @@ class CompiledQNode:
         flat = np.asarray(flat)
         out, off = [], 0
         for shape in self.weight_shapes:
-            size = int(np.prod(shape)) if shape else 1
+            size = math.prod(shape)
             out.append(flat[..., off:off + size].reshape(flat.shape[:-1] + shape))
             off += size
         return tuple(out)
@@ -376,13 +377,15 @@ class QNode:
         if diff_method not in gradients.DIFF_METHODS:
             raise ValueError(f"diff_method must be one of {gradients.DIFF_METHODS}, got {diff_method!r}")
         check_options(method, precision, options)
-        from .shots import as_rng, check_shots
+        from .shots import check_seed, check_shots
 
         # Finite shots (None: exact). One generator per qnode (or shared with its device): one seed
-        # reproduces every call's draws in sequence, and successive calls draw fresh shots.
+        # reproduces every call's draws in sequence, and successive calls draw fresh shots. Built on first
+        # use (``rng``): exact qnodes never import numpy.random.
         self.shots = check_shots(shots)
         self.shot_vector = isinstance(shots, (list, tuple, np.ndarray))
-        self.rng = as_rng(seed)
+        self._seed = check_seed(seed)
+        self._rng = None
         self.func = func
         self.n_wires = n
         self.method = method
@@ -406,6 +409,22 @@ class QNode:
         self._fast_ix = (-1 if not self._data else
                          self._names.index(self._data[0]) if len(self._data) == 1 else None)
         functools.update_wrapper(self, func)
+
+    @property
+    def rng(self):
+        """The qnode's random generator (numpy ``Generator``) for finite shots: from ``seed=`` (or the
+        device's), built on first use."""
+        if self._rng is None:
+            from .shots import as_rng
+
+            self._rng = as_rng(self._seed)
+        return self._rng
+
+    @rng.setter
+    def rng(self, value) -> None:
+        from .shots import as_rng
+
+        self._rng = as_rng(value)
 
     # --- arguments ---
     @property

@@ -205,7 +205,8 @@ def test_first_call_of_a_small_qnode_imports_no_other_method():
         "    return [pq.expval(pq.Z(i)) for i in range(4)]\n"
         "X = np.linspace(-1, 1, 12).reshape(3, 4); W = np.linspace(0, 6, 24).reshape(2, 4, 3)\n"
         "v = f(X, W)\n"
-        "lazy = [m for m in ('pyqml.mps', 'pyqml.densitymatrix', 'pyqml.trajectories') if m in sys.modules]\n"
+        "lazy = [m for m in ('pyqml.mps', 'pyqml.densitymatrix', 'pyqml.trajectories', 'numpy.random')\n"
+        "        if m in sys.modules]\n"
         "methods = pq.execution.available_methods()\n"
         "w = pq.qnode(wires=4, method='mps')(f.func)(X, W)\n"
         "print(lazy, methods, float(np.abs(v - w).max()), f.circuit(X, W).executor([pq.Z(0)]).method)\n"
@@ -220,3 +221,25 @@ def test_first_call_of_a_small_qnode_imports_no_other_method():
         assert name in rest  # every method once asked for
     diff, method = rest.split("]")[1].split()
     assert float(diff) < 1e-10 and method == "statevector"
+
+
+def test_qnode_generator_built_on_first_use_keeps_seeded_draws():
+    def circuit(weights):
+        pq.RY(weights[0], wires=0)
+        return pq.expval(pq.Z(0))
+
+    w = np.array([1.1])
+    a = pq.qnode(wires=1, shots=200, seed=11)(circuit)
+    b = pq.qnode(wires=1, shots=200, seed=11)(circuit)
+    assert a._rng is None  # nothing drawn yet
+    draws = [float(a(w)) for _ in range(3)]
+    assert [float(b(w)) for _ in range(3)] == draws  # one seed, the same sequence of draws
+    assert len(set(draws)) > 1  # successive calls draw fresh shots
+    assert abs(np.mean(draws) - np.cos(1.1)) < 0.25
+    gen = np.random.default_rng(3)
+    c = pq.qnode(wires=1, shots=200, seed=gen)(circuit)
+    assert c.rng is gen  # a Generator is used as it is
+    with pytest.raises(ValueError, match="seed must be a non-negative integer or None"):
+        pq.qnode(wires=1, seed=-2)(circuit)
+    with pytest.raises(ValueError, match="seed must be a non-negative integer or None"):
+        pq.qnode(wires=1, seed=1.5)(circuit)
