@@ -711,12 +711,10 @@ class QNode:
         if key is None or key in self._fast or self.shots is not None:
             return
         cq, _, x, batched = self._prepare_split(*self._split_bound(dict(zip(self._names, args))))
-        if not cq.expval_only:
-            return
         weights = [i for i in range(len(args)) if i != self._fast_ix]
-        if len(weights) != len(cq.weight_shapes):
-            return  # (a data argument passed as None, or static values: not a fast call)
-        self._fast[key] = _FastCall(cq, self._fast_ix, weights, batched)
+        # None for a key that has no fast call (other measurements than expectation values): learnt once.
+        self._fast[key] = (_FastCall(cq, self._fast_ix, weights, batched)
+                           if cq.expval_only and len(weights) == len(cq.weight_shapes) else None)
 
     def evaluate(self, arguments: Mapping, shots=None):
         """The values for arguments given by name (numbers, not autograd arrays); ``shots``: one shot count

@@ -243,3 +243,20 @@ def test_qnode_generator_built_on_first_use_keeps_seeded_draws():
         pq.qnode(wires=1, seed=-2)(circuit)
     with pytest.raises(ValueError, match="seed must be a non-negative integer or None"):
         pq.qnode(wires=1, seed=1.5)(circuit)
+
+
+def test_other_measurements_take_the_general_path_after_one_look():
+    @pq.qnode(wires=2)
+    def f(inputs, weights):
+        pq.RX(inputs[0], wires=0)
+        pq.RY(weights[0], wires=1)
+        pq.CNOT(wires=[0, 1])
+        return pq.probs(wires=[0, 1])
+
+    x, w = np.array([0.4, 0.0]), np.array([1.3])
+    p1 = f(x, w)
+    assert list(f._fast.values()) == [None]  # looked at once: no fast call for probabilities
+    p2 = f(x, w)
+    state = ref.simulate(2, [(ref.rx(0.4), [0]), (ref.ry(1.3), [1]), (ref.gate_matrix("CNOT"), [0, 1])])
+    np.testing.assert_allclose(p2, ref.probs(state, [0, 1], 2), atol=1e-12)
+    np.testing.assert_array_equal(p1, p2)
