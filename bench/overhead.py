@@ -11,7 +11,9 @@ call is timed over fresh qnodes):
 * ``warm_call_1row``: ``qnn(x, W)`` on one input row of the seed QNN (4 wires, AngleEmbedding +
   StronglyEntanglingLayers L=2, four <Z_i>), end to end: argument checks, binding, the engine call, the
   result array. Next to it the layers below it: ``compiled_expval_1row`` (CompiledQNode.expval on flat
-  arrays) and ``engine_expval_1row`` (the engine's StateVector.expval alone), so the Python share is visible.
+  arrays) and ``engine_expval_1row`` (the engine's StateVector.expval alone), so the Python share is visible;
+  ``warm_call_1row_general`` is the same call by keyword, which takes the general path (binding, argument
+  checks, packing) instead of the positional fast call.
 * ``first_call``: a new ``@pq.qnode`` defined and called once on 150 rows (tracing, compiling the circuit,
   choosing the method, building the executor, the call), each time a fresh function object.
 * ``w1_values_150`` / ``w1_values_and_jacobian_150``: the W1 calls, with the flops of the call (counted from
@@ -21,6 +23,12 @@ call is timed over fresh qnodes):
   softmax cross-entropy, the engine's VJP, Adam step on every parameter).
 * ``training_100_epochs``: building the demo's model (new qnode: tracing and compiling included) and
   training it for 100 epochs on the 120 training rows, as ``python -m pyqml demo`` does (no progress bar).
+* ``epoch_150_split``: the epoch's CPU time against the engine's two calls in it (values and VJP on the
+  150 rows): what is left is the Python around them (layers, loss, the Adam step).
+* ``*_fresh_process``: in fresh interpreters (``--fresh-repeats`` each), wall and CPU seconds of
+  ``import numpy, pyqml`` (``import_pyqml_fresh_process``), of defining and calling the first qnode on 150
+  rows (``first_call_fresh_process``: tracing, compiling, the engine's first call) and of building the
+  demo's model and training it for 100 epochs (``training_100_epochs_fresh_process``).
 """
 from __future__ import annotations
 
@@ -41,6 +49,56 @@ sys.path.insert(0, HERE)
 
 import pyqml as pq  # noqa: E402
 from pyqml import _core  # noqa: E402
+
+# Fresh interpreters (subprocesses): each prints the wall and CPU seconds of its stages as JSON. CPU time is
+# the process's (every thread); on a machine shared with other work the wall clock also counts waiting for a
+# core, the CPU time does not.
+_STAGES = """
+import json, time
+P, T = time.process_time, time.perf_counter
+marks = {}
+def mark(name, c0, t0):
+    marks[name] = {"wall_s": T() - t0, "cpu_s": P() - c0}
+c0, t0 = P(), T()
+import numpy as np
+import pyqml as pq
+mark("import", c0, t0)
+"""
+FIRST_CALL_CODE = _STAGES + """
+X = np.linspace(-1.0, 1.0, 600).reshape(150, 4)
+W = np.linspace(0.0, 6.0, 24).reshape(2, 4, 3)
+c0, t0 = P(), T()
+@pq.qnode(wires=4)
+def f(inputs, weights):
+    pq.AngleEmbedding(inputs, wires=range(4))
+    pq.StronglyEntanglingLayers(weights, wires=range(4))
+    return [pq.expval(pq.Z(i)) for i in range(4)]
+f(X, W)
+mark("call", c0, t0)
+print(json.dumps(marks))
+"""
+TRAINING_CODE = _STAGES + """
+from pyqml.__main__ import build_iris_model, iris_split
+from pyqml.qml.optimizers import AdamOptimizer
+Xtr, _, ytr, _ = iris_split(seed=0)
+c0, t0 = P(), T()
+m = build_iris_model(2, 0)
+m.fit(Xtr, ytr, epochs=100, optimizer=AdamOptimizer(0.1))
+mark("train", c0, t0)
+print(json.dumps(marks))
+"""
+
+
+def fresh_process(code: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def fresh_summary(runs: list, stage: str) -> dict:
+    wall = [r[stage]["wall_s"] for r in runs]
+    cpu = [r[stage]["cpu_s"] for r in runs]
+    return {"median_s": float(np.median(wall)), "min_s": float(min(wall)), "cpu_median_s": float(np.median(cpu)),
+            "cpu_min_s": float(min(cpu)), "repeats": len(runs)}
 
 
 def median_time(f, repeats: int, warmup: int = 1) -> dict:
@@ -87,6 +145,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=0, help="engine threads (default: all)")
     ap.add_argument("--repeats", type=int, default=200)
+    ap.add_argument("--fresh-repeats", type=int, default=5, help="fresh interpreters per fresh-process entry")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "overhead.json"))
     a = ap.parse_args(argv)
@@ -105,6 +164,8 @@ def main(argv=None) -> int:
     ex = cq.executor()
     sim = ex._sim
     rec["warm_call_1row"] = median_time(lambda: qnn(x1, W), a.repeats)
+    # The same call by keyword: the general path (binding, checks, packing) that the fast call skips.
+    rec["warm_call_1row_general"] = median_time(lambda: qnn(inputs=x1, weights=W), a.repeats)
     rec["compiled_expval_1row"] = median_time(lambda: cq.expval(w_flat, x_row), a.repeats)
     rec["engine_expval_1row"] = median_time(lambda: sim.expval(w_flat, x_row), a.repeats)
 
@@ -118,21 +179,9 @@ def main(argv=None) -> int:
     rec["first_call"] = {"median_s": float(np.median(firsts)), "min_s": float(min(firsts)), "repeats": len(firsts)}
     # The first qnode of a fresh interpreter (after import pyqml): also the engine's first call (thread
     # team, first-touch pages), in a subprocess.
-    code = ("import time, numpy as np, pyqml as pq\n"
-            "X = np.random.default_rng(0).normal(size=(150, 4))\n"
-            "W = np.random.default_rng(1).uniform(0, 6, (2, 4, 3))\n"
-            "t0 = time.perf_counter()\n"
-            "@pq.qnode(wires=4)\n"
-            "def f(inputs, weights):\n"
-            "    pq.AngleEmbedding(inputs, wires=range(4))\n"
-            "    pq.StronglyEntanglingLayers(weights, wires=range(4))\n"
-            "    return [pq.expval(pq.Z(i)) for i in range(4)]\n"
-            "f(X, W)\n"
-            "print(time.perf_counter() - t0)\n")
-    fresh = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
-             for _ in range(5)]
-    rec["first_call_fresh_process"] = {"median_s": float(np.median(fresh)), "min_s": float(min(fresh)),
-                                       "repeats": len(fresh)}
+    fresh = [fresh_process(FIRST_CALL_CODE) for _ in range(a.fresh_repeats)]
+    rec["first_call_fresh_process"] = fresh_summary(fresh, "call")
+    rec["import_pyqml_fresh_process"] = fresh_summary(fresh, "import")
 
     # --- W1 with its floor ---
     flops = ex.flops()
@@ -172,6 +221,46 @@ def main(argv=None) -> int:
         m.fit(Xtr, ytr, epochs=100, optimizer=AdamOptimizer(0.1))
 
     rec["training_100_epochs"] = median_time(train, 5, warmup=1)
+    # The same in a fresh interpreter: model construction (the qnode's tracing and compiling, the engine's
+    # first call) and 100 epochs, after `import pyqml` and the data.
+    fresh = [fresh_process(TRAINING_CODE) for _ in range(a.fresh_repeats)]
+    rec["training_100_epochs_fresh_process"] = fresh_summary(fresh, "train")
+
+    # The epoch's split: the engine's two calls (values, VJP) timed inside each epoch, against the whole step;
+    # per epoch, Python = step - engine (wall and CPU), medians and the fastest epoch's.
+    layer = model.net.layers[0]
+    ex_layer = layer.compiled(Xi.shape[1]).executor()
+    engine = {"cpu": 0.0, "wall": 0.0}
+
+    def timed(f):
+        def g(*args):
+            c0, t0 = time.process_time(), time.perf_counter()
+            try:
+                return f(*args)
+            finally:
+                engine["cpu"] += time.process_time() - c0
+                engine["wall"] += time.perf_counter() - t0
+        return g
+
+    ex_layer.expval, ex_layer.vjp = timed(ex_layer.expval), timed(ex_layer.vjp)
+    per = []
+    try:
+        for _ in range(max(20, a.repeats // 4)):
+            engine["cpu"] = engine["wall"] = 0.0
+            c0, t0 = time.process_time(), time.perf_counter()
+            model.train_step(Xi, yi, opt)
+            per.append((time.perf_counter() - t0, time.process_time() - c0, engine["wall"], engine["cpu"]))
+    finally:
+        del ex_layer.expval, ex_layer.vjp  # the class's methods again
+    per = np.array(per)
+    fastest = per[np.argmin(per[:, 0])]
+    rec["epoch_150_split"] = {
+        "epoch_median_s": float(np.median(per[:, 0])), "engine_median_s": float(np.median(per[:, 2])),
+        "python_median_s": float(np.median(per[:, 0] - per[:, 2])),
+        "epoch_cpu_median_s": float(np.median(per[:, 1])), "engine_cpu_median_s": float(np.median(per[:, 3])),
+        "python_cpu_median_s": float(np.median(per[:, 1] - per[:, 3])),
+        "fastest_epoch_s": float(fastest[0]), "fastest_epoch_engine_s": float(fastest[2]),
+        "fastest_epoch_python_s": float(fastest[0] - fastest[2]), "repeats": len(per)}
 
     print(f"{'':28s} {'median':>10s} {'min':>10s} {'cpu/call':>10s}")
     for k, v in rec.items():
@@ -183,6 +272,16 @@ def main(argv=None) -> int:
                          f"({100 * v['cpu_fraction_of_peak']:.1f}% of one core's FMA peak per CPU second)")
             cpu = f"{v['cpu_s'] * 1e6:10.1f}" if "cpu_s" in v else f"{'':10s}"
             print(f"{k:28s} {v['median_s'] * 1e6:10.1f} {v['min_s'] * 1e6:10.1f} {cpu} us{extra}")
+    sp = rec["epoch_150_split"]
+    print(f"epoch split (engine calls timed inside each epoch): median epoch {1e6 * sp['epoch_median_s']:.1f} us = "
+          f"engine {1e6 * sp['engine_median_s']:.1f} + Python {1e6 * sp['python_median_s']:.1f}; CPU "
+          f"{1e6 * sp['epoch_cpu_median_s']:.1f} = {1e6 * sp['engine_cpu_median_s']:.1f} + "
+          f"{1e6 * sp['python_cpu_median_s']:.1f}; fastest epoch {1e6 * sp['fastest_epoch_s']:.1f} = "
+          f"{1e6 * sp['fastest_epoch_engine_s']:.1f} + {1e6 * sp['fastest_epoch_python_s']:.1f} us")
+    for k in ("import_pyqml_fresh_process", "first_call_fresh_process", "training_100_epochs_fresh_process"):
+        v = rec[k]
+        print(f"{k:34s} wall median {v['median_s'] * 1e3:8.2f} ms, min {v['min_s'] * 1e3:8.2f} ms; CPU median "
+              f"{v['cpu_median_s'] * 1e3:8.2f} ms, min {v['cpu_min_s'] * 1e3:8.2f} ms ({v['repeats']} processes)")
     print(f"FMA peak: {peak1['gflops']:.1f} GFLOP/s on 1 thread, {peak['gflops']:.1f} on {peak['threads']} "
           f"({peak['isa']}) by wall clock; {peak1['gflops_cpu']:.1f} and {peak['gflops_cpu']:.1f} per CPU second; "
           f"load average {rec['load_average']:.1f}")

@@ -1,6 +1,8 @@
 // pyqml._core: the engine as seen from Python. Thin: converts arguments, releases the GIL, calls C++.
 #include <pybind11/complex.h>
 
+#include <cmath>
+
 #include "convert.hpp"
 
 #include "pyqml/common/memory.hpp"
@@ -189,6 +191,21 @@ PYBIND11_MODULE(_core, m) {
     m.def("set_memory_limit", &set_memory_limit, py::arg("bytes"),
           "Cap every method's estimated peak memory (bytes); 0 restores the default (80% of available RAM).");
     m.def("memory_limit", &memory_limit_bytes, "The memory limit in bytes that plans are checked against.");
+    m.def("_all_finite", [](const py::args& arrays) {
+        // The warm qnode call's finiteness check of its weights and data, in one call (no NaN or infinity);
+        // false on anything that is not an array of real numbers (the caller then takes the general path).
+        for (const py::handle& h : arrays) {
+            auto a = bind::darray::ensure(h);
+            if (!a) {
+                PyErr_Clear();
+                return false;
+            }
+            const double* p = a.data();
+            for (py::ssize_t i = 0, n = a.size(); i < n; ++i)
+                if (!std::isfinite(p[i])) return false;
+        }
+        return true;
+    }, "Whether every array holds only finite real numbers.");
 
     py::class_<Circuit>(m, "Circuit")
         .def(py::init(&bind::make_circuit), py::arg("n_wires"), py::arg("ops"), py::arg("n_weights"),

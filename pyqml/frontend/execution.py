@@ -175,6 +175,8 @@ def available_methods() -> list[str]:
 
 
 def method_class(name: str) -> type:
+    if name in _METHODS:  # registered (the state vector and the tensor network are, from ``import pyqml``)
+        return _METHODS[name]
     _load_builtin()
     if name not in _METHODS:
         raise ValueError(f"unknown method {name!r}; available: {available_methods()}")
@@ -219,9 +221,16 @@ def unsupported_message(method: str, measurement: str) -> str:
 
 def check_options(method: str, precision: str, options: dict) -> None:
     """ValueError for an unknown precision, method or option, or an option the method does not take."""
-    _load_builtin()
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    # Nothing to look up in the methods not yet imported (a qnode's first call imports none of them): "auto"
+    # without options, or a registered method given only options it takes.
+    if not options and method == "auto":
+        return
+    cls = _METHODS.get(method)
+    if cls is not None and all(key in cls.options for key in options):
+        return
+    _load_builtin()
     if method != "auto" and method not in _METHODS:
         raise ValueError(f"unknown method {method!r}; available: {available_methods()}")
     for key in options:
@@ -276,6 +285,14 @@ def choose_method(circuit, observables, precision: str = "complex128", measureme
                   options: dict | None = None, **details) -> str:
     """The method "auto" runs: the cheapest by the methods' own estimates among those that support the
     measurement. Raises ``MemoryLimitError`` (or ValueError) with every method's reason when none can."""
+    opts = options or {}
+    sv = _METHODS.get("statevector")
+    if (circuit.n_wires <= SMALL_REGISTER and sv is not None and measurement in sv.supports
+            and opts.get("device", "cpu") in ("cpu", None) and opts.get("noise") is None
+            and not is_noisy(circuit, opts)):
+        # What the rules below choose for a small noiseless register on the CPU, without importing the
+        # methods that are not loaded yet (a new qnode's first call).
+        return "statevector"
     _load_builtin()
     can = methods_supporting(measurement)
     if (options or {}).get("device", "cpu") not in ("cpu", None):

@@ -30,15 +30,19 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 from collections.abc import Mapping, Sequence
 from typing import Callable
 
 import numpy as np
 
+from .. import _core
 from . import gradients
 from .circuit import Circuit
 from .execution import check_options
 from .measurements import Measurement, real_array
+
+_all_finite = _core._all_finite
 
 
 def _shape(s) -> tuple:
@@ -125,7 +129,7 @@ class CompiledQNode:
         flat = np.asarray(flat)
         out, off = [], 0
         for shape in self.weight_shapes:
-            size = int(np.prod(shape)) if shape else 1
+            size = math.prod(shape)
             out.append(flat[..., off:off + size].reshape(flat.shape[:-1] + shape))
             off += size
         return tuple(out)
@@ -283,6 +287,45 @@ def _by_name(cq: CompiledQNode, weights: list, data: list, dw, dx) -> dict:
     return out
 
 
+_MISS = object()
+_F64 = np.dtype(np.float64)
+
+
+class _FastCall:
+    """A warm qnode call of expectation values on positional float64 arrays: the finiteness check of every
+    argument in one engine call, the flat weights as a view, the executor called directly. Any other input
+    (a non-finite value) returns _MISS, and the general path raises its error by name."""
+
+    __slots__ = ("expval", "expand", "ix", "weights", "batched", "many", "width")
+
+    def __init__(self, cq: CompiledQNode, ix: int, weights: list, batched: bool):
+        self.expval = cq.executor().expval
+        self.expand = cq.expand if cq.circuit.derived_inputs is not None else None
+        self.ix, self.weights, self.batched, self.many = ix, tuple(weights), batched, cq.many
+        self.width = cq.n_inputs
+
+    def __call__(self, args):
+        if not _all_finite(*args):
+            return _MISS
+        ws = self.weights
+        if len(ws) == 1:
+            w = args[ws[0]].reshape(-1)
+        else:
+            w = np.concatenate([args[i].reshape(-1) for i in ws]) if ws else np.zeros(0)
+        if self.ix < 0:
+            x = None
+        else:
+            x = args[self.ix]
+            if not self.batched:
+                x = x.reshape(1, self.width)
+            if self.expand is not None:
+                x = self.expand(x)
+        vals = self.expval(w, x)
+        if not self.batched:
+            vals = vals[0]
+        return vals if self.many else vals[..., 0]
+
+
 def _autodiff():
     """pyqml.frontend.autodiff, imported on first use (it imports this module)."""
     global _AUTODIFF
@@ -334,13 +377,15 @@ class QNode:
         if diff_method not in gradients.DIFF_METHODS:
             raise ValueError(f"diff_method must be one of {gradients.DIFF_METHODS}, got {diff_method!r}")
         check_options(method, precision, options)
-        from .shots import as_rng, check_shots
+        from .shots import check_seed, check_shots
 
         # Finite shots (None: exact). One generator per qnode (or shared with its device): one seed
-        # reproduces every call's draws in sequence, and successive calls draw fresh shots.
+        # reproduces every call's draws in sequence, and successive calls draw fresh shots. Built on first
+        # use (``rng``): exact qnodes never import numpy.random.
         self.shots = check_shots(shots)
         self.shot_vector = isinstance(shots, (list, tuple, np.ndarray))
-        self.rng = as_rng(seed)
+        self._seed = check_seed(seed)
+        self._rng = None
         self.func = func
         self.n_wires = n
         self.method = method
@@ -357,7 +402,29 @@ class QNode:
         self._by_call: dict = {}
         # Every argument positional-or-keyword: a call with all of them positionally binds by zip.
         self._plain = all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in self._sig.parameters.values())
+        # The warm call of expectation values (``_call_fast``): call keys -> _FastCall, filled after a general
+        # call of the same key succeeded. The position of the one data argument (-1: none; None: several,
+        # no fast calls).
+        self._fast: dict = {}
+        self._fast_ix = (-1 if not self._data else
+                         self._names.index(self._data[0]) if len(self._data) == 1 else None)
         functools.update_wrapper(self, func)
+
+    @property
+    def rng(self):
+        """The qnode's random generator (numpy ``Generator``) for finite shots: from ``seed=`` (or the
+        device's), built on first use."""
+        if self._rng is None:
+            from .shots import as_rng
+
+            self._rng = as_rng(self._seed)
+        return self._rng
+
+    @rng.setter
+    def rng(self, value) -> None:
+        from .shots import as_rng
+
+        self._rng = as_rng(value)
 
     # --- arguments ---
     @property
@@ -587,6 +654,10 @@ class QNode:
 
     # --- evaluation ---
     def __call__(self, *args, **kwargs):
+        if not kwargs and self._fast:
+            out = self._call_fast(args)
+            if out is not _MISS:
+                return out
         kwargs, shots, vector = self._call_shots(kwargs)
         arguments = self.bind(args, kwargs)
         autodiff = _autodiff()
@@ -598,7 +669,52 @@ class QNode:
         if shots is not None:
             per = [self.evaluate(arguments, n) for n in shots]
             return tuple(per) if vector else per[0]
-        return self.evaluate(arguments)
+        out = self.evaluate(arguments)
+        if not kwargs and self._fast_ix is not None and len(args) == len(self._names) and self._plain:
+            self._learn_fast(args)
+        return out
+
+    def _fast_key(self, args):
+        """The fast-call key of positional arguments that are all float64 arrays (the data argument by its
+        row width and whether it is batched, not its row count), or None."""
+        key = []
+        for a in args:
+            if type(a) is not np.ndarray or a.dtype is not _F64:
+                return None
+            key.append(a.shape)
+        ix = self._fast_ix
+        if ix >= 0:
+            s = key[ix]
+            if len(s) == 2:
+                key[ix] = (True, s[1])
+            elif len(s) == 1:
+                key[ix] = (False, s[0])
+            else:
+                return None
+        return tuple(key)
+
+    def _call_fast(self, args):
+        """Expectation values of a call whose key (:meth:`_fast_key`) a general call has compiled, or _MISS
+        (then the general path runs, and raises what it raises)."""
+        if len(args) != len(self._names) or self.shots is not None:
+            return _MISS
+        key = self._fast_key(args)
+        call = None if key is None else self._fast.get(key)
+        if call is None:
+            return _MISS
+        return call(args)
+
+    def _learn_fast(self, args) -> None:
+        """After a general call with positional float64 arrays: its fast call, when it computes expectation
+        values only, exactly and from one data argument (or none)."""
+        key = self._fast_key(args)
+        if key is None or key in self._fast or self.shots is not None:
+            return
+        cq, _, x, batched = self._prepare_split(*self._split_bound(dict(zip(self._names, args))))
+        weights = [i for i in range(len(args)) if i != self._fast_ix]
+        # None for a key that has no fast call (other measurements than expectation values): learnt once.
+        self._fast[key] = (_FastCall(cq, self._fast_ix, weights, batched)
+                           if cq.expval_only and len(weights) == len(cq.weight_shapes) else None)
 
     def evaluate(self, arguments: Mapping, shots=None):
         """The values for arguments given by name (numbers, not autograd arrays); ``shots``: one shot count

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import numbers
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -62,14 +63,23 @@ def check_shots(shots) -> tuple[int, ...] | None:
     return tuple(out)
 
 
-def as_rng(seed) -> np.random.Generator:
-    """A generator from a seed (int, None for fresh entropy, or a Generator, used as is)."""
-    if isinstance(seed, np.random.Generator):
+def check_seed(seed):
+    """``seed`` when :func:`as_rng` takes it (an int, None or a Generator), else ValueError; without importing
+    numpy.random (a seed cannot be a Generator before numpy.random is imported)."""
+    rnd = sys.modules.get("numpy.random")
+    if rnd is not None and isinstance(seed, rnd.Generator):
         return seed
     if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (numbers.Integral, np.integer))
                              or seed < 0):
         raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
-    return np.random.default_rng(seed)
+    return seed
+
+
+def as_rng(seed) -> np.random.Generator:
+    """A generator from a seed (int, None for fresh entropy, or a Generator, used as is)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(check_seed(seed))
 
 
 @dataclass

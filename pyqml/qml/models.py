@@ -20,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 
+from .. import _core
 from ..frontend.qnode import QNode
 from .optimizers import (
     AdamOptimizer,
@@ -28,6 +29,8 @@ from .optimizers import (
     QNGOptimizer,
     SPSAOptimizer,
 )
+
+_all_finite = _core._all_finite
 
 __all__ = [
     "Activation",
@@ -152,10 +155,17 @@ class QuantumLayer(Layer):
                        for n in names]
         self.grads = [np.zeros_like(p) for p in self.params]
         self._x = self._w = None
+        self._cq = None  # ((n_inputs, weight shapes), CompiledQNode) of the last call
 
     def compiled(self, n_inputs: int):
         """The qnode compiled for this layer's weight shapes and ``n_inputs`` features per row."""
-        return self.qnode.compile([p.shape for p in self.params], n_inputs)
+        key = (n_inputs, tuple([p.shape for p in self.params]))
+        hit = self._cq
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        cq = self.qnode.compile(list(key[1]), n_inputs)
+        self._cq = (key, cq)
+        return cq
 
     def forward(self, x, train=False):
         x = np.asarray(x, dtype=float)
@@ -163,7 +173,7 @@ class QuantumLayer(Layer):
             return self.forward(x[None, :], train)[0]
         if x.ndim != 2:
             raise ValueError(f"a QuantumLayer takes rows of features (rows, features), got shape {x.shape}")
-        if not np.all(np.isfinite(x)):
+        if not _all_finite(x):
             raise ValueError("inputs contain NaN or infinite values")
         x = np.ascontiguousarray(x)
         cq = self.compiled(x.shape[1])
@@ -215,10 +225,12 @@ class CrossEntropyLoss:
     def __call__(self, logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """``(loss, d loss / d logits)``."""
         p = softmax(logits)
-        rows = np.arange(logits.shape[0])
-        loss = -float(np.mean(np.log(np.maximum(p[rows, y], 1e-300))))
+        n = logits.shape[0]
+        rows = np.arange(n)
+        # (the sum over n: np.mean's own reduction and division, without its wrappers)
+        loss = -float(np.log(np.maximum(p[rows, y], 1e-300)).sum() / n)
         p[rows, y] -= 1.0
-        return loss, p / logits.shape[0]
+        return loss, p / n
 
 
 class MSELoss:

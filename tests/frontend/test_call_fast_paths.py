@@ -1,4 +1,5 @@
 """The warm qnode call's fast paths give the same results and the same errors as the general ones."""
+import dense_reference as ref
 import numpy as np
 import pytest
 
@@ -41,3 +42,221 @@ def test_positional_and_keyword_calls_agree():
         f(x, np.full((1, 2, 3), np.nan))
     with pytest.raises(TypeError):
         f(x, w, w)
+
+
+# --- the warm call's fast path (QNode._call_fast): same numbers and errors as the general path -----------
+def _general(f, *args):
+    """The general path of the same call (keyword arguments never take the fast path)."""
+    return f(**dict(zip(f.arg_names, args)))
+
+
+def _small():
+    @pq.qnode(wires=2)
+    def f(inputs, weights):
+        pq.RX(inputs[0], wires=0)
+        pq.RY(inputs[1], wires=1)
+        pq.CNOT(wires=[0, 1])
+        pq.RZ(weights[0], wires=0)
+        pq.RY(weights[1], wires=1)
+        pq.RX(weights[2], wires=0)
+        return [pq.expval(pq.Z(0)), pq.expval(pq.X(0) @ pq.Z(1))]
+
+    return f
+
+
+def _small_reference(x, w):
+    state = ref.simulate(2, [(ref.rx(x[0]), [0]), (ref.ry(x[1]), [1]), (ref.gate_matrix("CNOT"), [0, 1]),
+                             (ref.rz(w[0]), [0]), (ref.ry(w[1]), [1]), (ref.rx(w[2]), [0])])
+    return [ref.expval_var([(1.0, {0: "Z"})], state, 2)[0], ref.expval_var([(1.0, {0: "X", 1: "Z"})], state, 2)[0]]
+
+
+def test_fast_call_matches_general_path_and_dense_reference():
+    f = _small()
+    rng = np.random.default_rng(ref.seed_of("fast-call"))
+    w = rng.uniform(-3, 3, 3)
+    X = rng.normal(size=(7, 2))
+    first = f(X, w)  # general path; learns the fast call
+    assert f._fast, "a positional float64 call of expectation values has a fast call"
+    for rows in (7, 1, 3, 0):  # any row count after one compile
+        got = f(X[:rows], w)
+        np.testing.assert_array_equal(got, _general(f, X[:rows], w))
+        assert got.shape == (rows, 2)
+    np.testing.assert_array_equal(f(X, w), first)
+    for i in range(X.shape[0]):
+        np.testing.assert_allclose(f(X[i], w), _small_reference(X[i], w), atol=1e-12)
+        np.testing.assert_array_equal(f(X[i], w), _general(f, X[i], w))
+
+
+def test_fast_call_reads_the_arrays_of_each_call():
+    f = _small()
+    rng = np.random.default_rng(ref.seed_of("fast-call-mutate"))
+    w, x = rng.uniform(-3, 3, 3), rng.normal(size=2)
+    f(x, w)
+    f(x, w)
+    w[1] += 0.5  # in place: the next call sees it
+    x[0] -= 0.25
+    np.testing.assert_allclose(f(x, w), _small_reference(x, w), atol=1e-12)
+
+
+def test_fast_call_non_contiguous_and_other_layouts():
+    f = _qnn()
+    rng = np.random.default_rng(ref.seed_of("fast-call-layout"))
+    X = rng.normal(size=(6, 5))
+    W = np.asfortranarray(rng.uniform(0, 6, (1, 2, 3)))
+    f(np.ascontiguousarray(X[:, :2]), np.ascontiguousarray(W))  # learn the key
+    cols = X[:, 1:3]  # strided rows
+    np.testing.assert_array_equal(f(cols, W), _general(f, np.ascontiguousarray(cols), np.ascontiguousarray(W)))
+    row = X[2, ::2][:2]  # a strided single row
+    np.testing.assert_array_equal(f(row, W), _general(f, np.ascontiguousarray(row), W))
+
+
+def test_fast_call_refuses_non_finite_values_by_name():
+    f = _qnn()
+    rng = np.random.default_rng(ref.seed_of("fast-call-nan"))
+    x, w = rng.normal(size=(4, 2)), rng.uniform(0, 6, (1, 2, 3))
+    f(x, w)
+    f(x, w)
+    bad_w = w.copy()
+    bad_w[0, 1, 2] = np.nan
+    with pytest.raises(ValueError, match=r"weights\[0, 1, 2\] is nan"):
+        f(x, bad_w)
+    bad_x = x.copy()
+    bad_x[3, 0] = np.inf
+    with pytest.raises(ValueError, match=r"inputs\[3, 0\] is inf"):
+        f(bad_x, w)
+    with pytest.raises(ValueError, match=r"inputs\[1\] is -inf"):
+        f(np.array([0.5, -np.inf]), w)
+    np.testing.assert_array_equal(f(x, w), _general(f, x, w))  # still served afterwards
+
+
+def test_fast_call_other_shapes_compile_or_are_refused():
+    f = _qnn()
+    rng = np.random.default_rng(ref.seed_of("fast-call-shapes"))
+    x, w = rng.normal(size=(3, 2)), rng.uniform(0, 6, (1, 2, 3))
+    f(x, w)
+    w2 = rng.uniform(0, 6, (3, 2, 3))  # more layers: a new trace, then its own fast call
+    np.testing.assert_array_equal(f(x, w2), _general(f, x, w2))
+    np.testing.assert_array_equal(f(x, w2), _general(f, x, w2))
+    with pytest.raises(ValueError, match="shape"):
+        f(x, rng.uniform(0, 6, (1, 2, 2)))  # StronglyEntanglingLayers needs 3 angles per wire
+    with pytest.raises(ValueError, match="rows of data|shape"):
+        f(rng.normal(size=(2, 2, 2)), w)
+    np.testing.assert_array_equal(f(x, w), _general(f, x, w))
+
+
+def test_fast_call_one_measurement_no_inputs_several_weights():
+    @pq.qnode(wires=2)
+    def g(a, b):
+        pq.RY(a[0], wires=0)
+        pq.RX(b, wires=1)
+        pq.CNOT(wires=[1, 0])
+        return pq.expval(pq.Z(0))
+
+    a, b = np.array([0.3, 0.1]), np.array(0.7)
+    v = g(a, b)
+    assert g._fast
+    np.testing.assert_array_equal(g(a, b), v)
+    state = ref.simulate(2, [(ref.ry(0.3), [0]), (ref.rx(0.7), [1]), (ref.gate_matrix("CNOT"), [1, 0])])
+    np.testing.assert_allclose(g(a, b), ref.expval_var([(1.0, {0: "Z"})], state, 2)[0], atol=1e-12)
+    assert np.shape(g(a, b)) == ()
+
+
+def test_fast_call_with_derived_inputs():
+    @pq.qnode(wires=3)
+    def f(inputs, weights):
+        pq.IQPEmbedding(inputs, wires=range(3), n_repeats=2)
+        pq.StronglyEntanglingLayers(weights, wires=range(3))
+        return [pq.expval(pq.Z(i)) for i in range(3)]
+
+    rng = np.random.default_rng(ref.seed_of("fast-call-derived"))
+    X, W = rng.normal(size=(5, 3)), rng.uniform(0, 6, (1, 3, 3))
+    f(X, W)
+    np.testing.assert_array_equal(f(X, W), _general(f, X, W))
+    np.testing.assert_array_equal(f(X[1], W), _general(f, X[1], W))
+
+
+def test_fast_call_leaves_shots_and_differentiation_to_the_general_path():
+    f = _qnn()
+    rng = np.random.default_rng(ref.seed_of("fast-call-shots"))
+    x, w = rng.normal(size=(2, 2)), rng.uniform(0, 6, (1, 2, 3))
+    exact = f(x, w)
+    f(x, w)
+    sampled = f(x, w, shots=50)  # a call-time shots=: drawn, not the exact values
+    assert sampled.shape == exact.shape and not np.array_equal(sampled, exact)
+    assert np.all(np.abs(sampled) <= 1.0)
+    # differentiation through the qnode (autograd arrays) after fast calls
+    import pyqml.numpy as pnp
+
+    def cost(weights):
+        return pnp.sum(f(x, weights))
+
+    g = pq.grad(cost)(pnp.array(w, requires_grad=True))
+    _, dw, _ = f.jacobian(x, w)
+    np.testing.assert_allclose(g, dw.sum(axis=(0, 1)), atol=1e-12)
+
+
+def test_first_call_of_a_small_qnode_imports_no_other_method():
+    code = (
+        "import sys, numpy as np, pyqml as pq\n"
+        "@pq.qnode(wires=4)\n"
+        "def f(inputs, weights):\n"
+        "    pq.AngleEmbedding(inputs, wires=range(4))\n"
+        "    pq.StronglyEntanglingLayers(weights, wires=range(4))\n"
+        "    return [pq.expval(pq.Z(i)) for i in range(4)]\n"
+        "X = np.linspace(-1, 1, 12).reshape(3, 4); W = np.linspace(0, 6, 24).reshape(2, 4, 3)\n"
+        "v = f(X, W)\n"
+        "lazy = [m for m in ('pyqml.mps', 'pyqml.densitymatrix', 'pyqml.trajectories', 'numpy.random')\n"
+        "        if m in sys.modules]\n"
+        "methods = pq.execution.available_methods()\n"
+        "w = pq.qnode(wires=4, method='mps')(f.func)(X, W)\n"
+        "print(lazy, methods, float(np.abs(v - w).max()), f.circuit(X, W).executor([pq.Z(0)]).method)\n"
+    )
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    lazy, rest = out.split("]", 1)
+    assert lazy == "["  # none imported by the first call
+    for name in ("'densitymatrix'", "'mps'", "'statevector'", "'tensornet'", "'trajectories'", "'auto'"):
+        assert name in rest  # every method once asked for
+    diff, method = rest.split("]")[1].split()
+    assert float(diff) < 1e-10 and method == "statevector"
+
+
+def test_qnode_generator_built_on_first_use_keeps_seeded_draws():
+    def circuit(weights):
+        pq.RY(weights[0], wires=0)
+        return pq.expval(pq.Z(0))
+
+    w = np.array([1.1])
+    a = pq.qnode(wires=1, shots=200, seed=11)(circuit)
+    b = pq.qnode(wires=1, shots=200, seed=11)(circuit)
+    assert a._rng is None  # nothing drawn yet
+    draws = [float(a(w)) for _ in range(3)]
+    assert [float(b(w)) for _ in range(3)] == draws  # one seed, the same sequence of draws
+    assert len(set(draws)) > 1  # successive calls draw fresh shots
+    assert abs(np.mean(draws) - np.cos(1.1)) < 0.25
+    gen = np.random.default_rng(3)
+    c = pq.qnode(wires=1, shots=200, seed=gen)(circuit)
+    assert c.rng is gen  # a Generator is used as it is
+    with pytest.raises(ValueError, match="seed must be a non-negative integer or None"):
+        pq.qnode(wires=1, seed=-2)(circuit)
+    with pytest.raises(ValueError, match="seed must be a non-negative integer or None"):
+        pq.qnode(wires=1, seed=1.5)(circuit)
+
+
+def test_other_measurements_take_the_general_path_after_one_look():
+    @pq.qnode(wires=2)
+    def f(inputs, weights):
+        pq.RX(inputs[0], wires=0)
+        pq.RY(weights[0], wires=1)
+        pq.CNOT(wires=[0, 1])
+        return pq.probs(wires=[0, 1])
+
+    x, w = np.array([0.4, 0.0]), np.array([1.3])
+    p1 = f(x, w)
+    assert list(f._fast.values()) == [None]  # looked at once: no fast call for probabilities
+    p2 = f(x, w)
+    state = ref.simulate(2, [(ref.rx(0.4), [0]), (ref.ry(1.3), [1]), (ref.gate_matrix("CNOT"), [0, 1])])
+    np.testing.assert_allclose(p2, ref.probs(state, [0, 1], 2), atol=1e-12)
+    np.testing.assert_array_equal(p1, p2)
