@@ -1,8 +1,9 @@
 #pragma once
 // A circuit compiled for the state-vector method: per op, which kernel applies it and on which bits;
 // per call, the gate matrices bound from the angles. The forward pass fuses runs of single-wire gates into
-// one 2x2 matrix (max fused qubits = 1); the adjoint sweep walks the unfused ops. From kTileMinWires wires
-// on, both run over cache tiles (tiles.hpp): several gates per pass over the state.
+// one 2x2 matrix (max fused qubits = 1); the adjoint sweep walks the unfused ops. From kFuseMinWires wires
+// on, both walk two-wire fused blocks instead (fusion.cpp: one 2x2 / 4x4 pass per block); with the cache
+// tiles switched on (tiles.hpp, from kTileMinWires wires), both run over tiles: several gates per pass.
 #include <vector>
 
 #include "pyqml/circuit/circuit.hpp"
