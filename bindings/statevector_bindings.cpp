@@ -127,6 +127,9 @@ void init_statevector(py::module_& m) {
     m.def("_set_sv_tiles", &sv::set_tiles_enabled, py::arg("on"),
           "Switch the state vector's cache-tiled passes (14 wires and more, off by default) on or off.");
     m.def("_sv_tiles", &sv::tiles_enabled, "Whether the state vector's cache-tiled passes are on.");
+    m.def("_set_sv_fusion", &sv::set_fusion_enabled, py::arg("on"),
+          "Switch the state vector's two-wire fused blocks (10 wires and more, on by default) on or off.");
+    m.def("_sv_fusion", &sv::fusion_enabled, "Whether the state vector's two-wire fused blocks are on.");
 
     // The optional CUDA back end: status in every build, the GPU state vector in CUDA builds.
     m.attr("CUDA_BUILT") = cuda::built();

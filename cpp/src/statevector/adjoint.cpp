@@ -245,6 +245,10 @@ void Simulator::backward(const cplx* mats, amp_t<F>* phi, std::vector<amp_t<F>*>
         program_.template backward_tiled<F>(mats, phi, lambdas.data(), static_cast<int>(nl), par, d_angles);
         return;
     }
+    if (program_.fused()) {
+        program_.template backward_fused<F>(mats, phi, lambdas.data(), static_cast<int>(nl), par, d_angles);
+        return;
+    }
     std::fill(d_angles, d_angles + nl * na, 0.0);
     const size_t stop = program_.first_trainable_op();
     for (size_t op = program_.n_ops(); op-- > stop;) {

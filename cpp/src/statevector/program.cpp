@@ -81,6 +81,7 @@ Program::Program(const Circuit& circuit) : circuit_(circuit) {
         for (TileSegment& s : bwd_tiles_)
             for (int& it : s.items) it = static_cast<int>(kernels_.size()) - 1 - it;  // item -> op index
     }
+    if (n >= kFuseMinWires) build_fused();
 }
 
 void Program::bind_matrices(const double* angles, cplx* mats, bool with_derivs) const {
@@ -162,6 +163,7 @@ void Program::fuse_run(const std::vector<int>& item, const cplx* mats, cplx* acc
 template <class F>
 void Program::forward(amp_t<F>* psi, const cplx* mats, bool par) const {
     if (tiled()) forward_tiled<F>(psi, mats, par);
+    else if (fused()) forward_fused<F>(psi, mats, par);
     else forward_per_gate<F>(psi, mats, par);
 }
 

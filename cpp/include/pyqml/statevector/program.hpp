@@ -1,8 +1,9 @@
 #pragma once
 // A circuit compiled for the state-vector method: per op, which kernel applies it and on which bits;
 // per call, the gate matrices bound from the angles. The forward pass fuses runs of single-wire gates into
-// one 2x2 matrix (max fused qubits = 1); the adjoint sweep walks the unfused ops. From kTileMinWires wires
-// on, both run over cache tiles (tiles.hpp): several gates per pass over the state.
+// one 2x2 matrix (max fused qubits = 1); the adjoint sweep walks the unfused ops. From kFuseMinWires wires
+// on, both walk two-wire fused blocks instead (fusion.cpp: one 2x2 / 4x4 pass per block); with the cache
+// tiles switched on (tiles.hpp, from kTileMinWires wires), both run over tiles: several gates per pass.
 #include <vector>
 
 #include "pyqml/circuit/circuit.hpp"
@@ -24,6 +25,25 @@ struct OpKernel {
     unsigned trainable_mask = 0;  // bit k: parameter k is not a constant
     int dmat_offset = 0;          // where its parameter derivatives start in the derivative region
 };
+
+// Two-wire fusion (fusion.cpp), from kFuseMinWires wires: the ops are regrouped into items, each either one
+// op run by its own kernel, or a block of several ops on one or two wires applied as one 2x2 / 4x4 matrix
+// (the product of its ops, later ops on the left), in an order that respects every wire's op order. The
+// forward pass and the adjoint sweep both walk these items; a block's parameter derivatives come from one
+// local overlap with the block's own derivative matrices dB/dtheta = (ops after) dU/dtheta (ops before).
+inline constexpr int kFuseMinWires = 10;
+
+struct FusedItem {
+    std::vector<int> ops;   // op indices, circuit order
+    int nq = 0;             // 0: a single op (its own kernel); 1 or 2: a fused 2x2 / 4x4 block
+    int bits[2] = {0, 0};   // a block's bit positions, bits[0] the high bit of its local index
+    int offset = 0;         // a block's matrices in the fused buffer: forward, inverse, then one per derivative
+    std::vector<std::pair<int, int>> derivs;  // (op, parameter) of each derivative matrix, in buffer order
+};
+
+// Process-wide switch between the fused items and the per-gate passes (default on); tests compare both.
+bool fusion_enabled();
+void set_fusion_enabled(bool on);
 
 class Program {
 public:
@@ -70,6 +90,19 @@ public:
     // Whether the forward pass and the adjoint sweep run over cache tiles (registers of kTileMinWires wires
     // and more), and the segments they use.
     bool tiled() const { return !fwd_tiles_.empty() && tiles_enabled(); }
+    // Whether the forward pass and the adjoint sweep run over the fused items (fusion.cpp; not when tiled).
+    bool fused() const { return !fused_.empty() && fusion_enabled() && !tiled(); }
+    const std::vector<FusedItem>& fused_items() const { return fused_; }
+    // The matrices of every fused block for one row, from matrices bound by bind_matrices (with_derivs:
+    // the blocks' derivative matrices too, from matrices bound with_derivs): fused_buffer_size() entries.
+    size_t fused_buffer_size() const { return size_t(fused_total_); }
+    void bind_fused(const cplx* mats, bool with_derivs, cplx* out) const;
+    template <class F>
+    void forward_fused(amp_t<F>* psi, const cplx* mats, bool par) const;
+    // The adjoint sweep over the fused items (fused() programs), with the contract of backward_tiled.
+    template <class F>
+    void backward_fused(const cplx* mats, amp_t<F>* phi, amp_t<F>* const* lams, int nl, bool par,
+                        double* d_angles) const;
     const std::vector<TileSegment>& forward_tiles() const { return fwd_tiles_; }
     const std::vector<TileSegment>& backward_tiles() const { return bwd_tiles_; }
     // The adjoint sweep over cache tiles (tiled() programs): phi = psi, lams[l] = H_l psi on entry;
@@ -112,6 +145,10 @@ private:
                                    const amp_t<F>* phi, double* out, bool par) const;
     template <class F>
     void forward_tiled(amp_t<F>* psi, const cplx* mats, bool par) const;
+    void build_fused();  // fusion.cpp
+    template <class F>
+    void apply_fused_item(const FusedItem& it, amp_t<F>* psi, const cplx* mats, const cplx* fmats, bool inverse,
+                          bool par) const;
 
     Circuit circuit_;
     std::vector<OpKernel> kernels_;
@@ -124,6 +161,11 @@ private:
     // Cache tiles (empty below kTileMinWires wires): the forward pass's over the schedule items, the
     // adjoint sweep's over the ops from the last to the first.
     std::vector<TileSegment> fwd_tiles_, bwd_tiles_;
+    // Fused items (empty below kFuseMinWires wires), the size of their matrix buffer, and the first item that
+    // holds a trainable op (the fused adjoint sweep stops there).
+    std::vector<FusedItem> fused_;
+    int fused_total_ = 0;
+    size_t first_trainable_item_ = 0;
 };
 
 }  // namespace pyqml::sv
