@@ -254,17 +254,21 @@ PYQML_LANE_CLONES void block_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> 
     }
 }
 
+// Lane by lane in plain loops (the compiler vectorises them): moving whole 8-lane vector values through
+// std::swap would drop the typedef's reduced alignment (aligned moves on 8-byte-aligned lanes).
 template <class F>
 PYQML_LANE_CLONES void swap_apply(LaneState<F> s, const LaneOp& op) {
-    // Through locals, not std::swap: template argument deduction drops the vector typedef's reduced
-    // alignment, and the AVX clones would then use aligned moves on 8-byte-aligned lanes.
+    const size_t off = size_t(op.offs[1]) * L;
     for (uint32_t base : op.bases) {
-        const uint32_t other = base + op.offs[1];
-        const V<F> ar = at(s.re, base), ai = at(s.im, base);
-        at(s.re, base) = at(s.re, other);
-        at(s.im, base) = at(s.im, other);
-        at(s.re, other) = ar;
-        at(s.im, other) = ai;
+        F* __restrict ar = s.re + size_t(base) * L;
+        F* __restrict ai = s.im + size_t(base) * L;
+        for (int l = 0; l < L; ++l) {
+            const F r = ar[l], i = ai[l];
+            ar[l] = ar[off + l];
+            ai[l] = ai[off + l];
+            ar[off + l] = r;
+            ai[off + l] = i;
+        }
     }
 }
 
@@ -324,6 +328,75 @@ PYQML_LANE_CLONES void block_overlap(LaneState<F> lam, LaneState<F> phi, const L
             *reinterpret_cast<v4d*>(gr + e * L + h) = accr[e];
             *reinterpret_cast<v4d*>(gi + e * L + h) = acci[e];
         }
+    }
+}
+
+// Four lanes of F (the overlaps' register budget, as block_overlap), and their widening to double.
+template <class F>
+struct Four;
+template <>
+struct Four<double> {
+    typedef v4d type;
+};
+template <>
+struct Four<float> {
+    typedef v4f type;
+};
+template <class F>
+using W4 = typename Four<F>::type;
+template <class F>
+inline W4<F> ld4(const F* p) { return *reinterpret_cast<const W4<F>*>(p); }
+template <class F>
+inline void st4(F* p, const W4<F>& v) { *reinterpret_cast<W4<F>*>(p) = v; }
+inline v4d wide4(const v4d& v) { return v; }
+inline v4d wide4(const v4f& v) { return __builtin_convertvector(v, v4d); }
+
+// One op of the adjoint sweep on a 2x2 block (a one-wire gate, or a singly controlled one through its bases)
+// for one lambda, in one pass over the states: (update_phi) phi <- M phi, then G = <lam| . |phi> as
+// block_overlap<F, 2>, then (update_lam) lam <- M lam, with M the op's inverse. Every group of phi and lam
+// is read once instead of once per step; the arithmetic is the three steps' (the same operations in the
+// same order per lane).
+template <class F>
+PYQML_LANE_CLONES void block2_step(LaneState<F> lam, LaneState<F> phi, const LaneOp& op, LaneMat<F> m,
+                                   bool update_phi, bool update_lam, double* gr, double* gi) {
+    const uint32_t off = op.offs[1];
+    for (int h = 0; h < L; h += 4) {
+        v4d a0r{}, a0i{}, a1r{}, a1i{}, a2r{}, a2i{}, a3r{}, a3i{};
+        const W4<F> m0r = ld4(m.re + h), m1r = ld4(m.re + L + h), m2r = ld4(m.re + 2 * L + h),
+                    m3r = ld4(m.re + 3 * L + h);
+        const W4<F> m0i = ld4(m.im + h), m1i = ld4(m.im + L + h), m2i = ld4(m.im + 2 * L + h),
+                    m3i = ld4(m.im + 3 * L + h);
+        for (uint32_t base : op.bases) {
+            const size_t i0 = size_t(base) * L + h, i1 = size_t(base + off) * L + h;
+            W4<F> p0r = ld4(phi.re + i0), p0i = ld4(phi.im + i0), p1r = ld4(phi.re + i1), p1i = ld4(phi.im + i1);
+            if (update_phi) {
+                const W4<F> q0r = m0r * p0r - m0i * p0i + (m1r * p1r - m1i * p1i);
+                const W4<F> q0i = m0r * p0i + m0i * p0r + (m1r * p1i + m1i * p1r);
+                const W4<F> q1r = m2r * p0r - m2i * p0i + (m3r * p1r - m3i * p1i);
+                const W4<F> q1i = m2r * p0i + m2i * p0r + (m3r * p1i + m3i * p1r);
+                p0r = q0r; p0i = q0i; p1r = q1r; p1i = q1i;
+                st4(phi.re + i0, p0r); st4(phi.im + i0, p0i); st4(phi.re + i1, p1r); st4(phi.im + i1, p1i);
+            }
+            const W4<F> l0r = ld4(lam.re + i0), l0i = ld4(lam.im + i0), l1r = ld4(lam.re + i1), l1i = ld4(lam.im + i1);
+            {
+                const v4d L0r = wide4(l0r), L0i = wide4(l0i), L1r = wide4(l1r), L1i = wide4(l1i);
+                const v4d P0r = wide4(p0r), P0i = wide4(p0i), P1r = wide4(p1r), P1i = wide4(p1i);
+                a0r += L0r * P0r + L0i * P0i; a0i += L0r * P0i - L0i * P0r;
+                a1r += L0r * P1r + L0i * P1i; a1i += L0r * P1i - L0i * P1r;
+                a2r += L1r * P0r + L1i * P0i; a2i += L1r * P0i - L1i * P0r;
+                a3r += L1r * P1r + L1i * P1i; a3i += L1r * P1i - L1i * P1r;
+            }
+            if (update_lam) {
+                st4(lam.re + i0, m0r * l0r - m0i * l0i + (m1r * l1r - m1i * l1i));
+                st4(lam.im + i0, m0r * l0i + m0i * l0r + (m1r * l1i + m1i * l1r));
+                st4(lam.re + i1, m2r * l0r - m2i * l0i + (m3r * l1r - m3i * l1i));
+                st4(lam.im + i1, m2r * l0i + m2i * l0r + (m3r * l1i + m3i * l1r));
+            }
+        }
+        *reinterpret_cast<v4d*>(gr + h) = a0r; *reinterpret_cast<v4d*>(gi + h) = a0i;
+        *reinterpret_cast<v4d*>(gr + L + h) = a1r; *reinterpret_cast<v4d*>(gi + L + h) = a1i;
+        *reinterpret_cast<v4d*>(gr + 2 * L + h) = a2r; *reinterpret_cast<v4d*>(gi + 2 * L + h) = a2i;
+        *reinterpret_cast<v4d*>(gr + 3 * L + h) = a3r; *reinterpret_cast<v4d*>(gi + 3 * L + h) = a3i;
     }
 }
 
@@ -584,9 +657,11 @@ PYQML_LANE_CLONES void lane_param_derivs(const F* dr, const F* di, int msize, un
         if (!(mask & (1u << p))) continue;
         const F* r = dr + size_t(p) * msize * L;
         const F* i = di + size_t(p) * msize * L;
-        vd acc{};
-        for (int e = 0; e < entries; ++e) acc += widen<F>(at(r, e)) * at(gr, e) - widen<F>(at(i, e)) * at(gi, e);
-        at(g, p) += 2.0 * acc;
+        double acc[L] = {};
+        for (int e = 0; e < entries; ++e)
+            for (int l = 0; l < L; ++l)
+                acc[l] += double(r[e * L + l]) * gr[e * L + l] - double(i[e * L + l]) * gi[e * L + l];
+        for (int l = 0; l < L; ++l) g[p * L + l] += 2.0 * acc[l];
     }
 }
 
@@ -819,10 +894,19 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
             const OpKernel& k = kernels[op];
             const LaneOp& lop = plan.ops()[op];
             const LaneMat<F> inv{lre + (mat_total + k.mat_offset) * L, lim + (mat_total + k.mat_offset) * L};
-            lane_apply<F>(phi, lop, inv, size);
             const int p0 = c.angle_offset(op);
             const int np = static_cast<int>(ops[op].params.size());
             const size_t d0 = 2 * mat_total + size_t(k.dmat_offset);
+            if (k.trainable_mask && lop.kind == LaneOp::Block && lop.dim == 2 && nl > 0) {
+                // One pass per lambda (the first also un-applies the op from phi).
+                for (int lam = 0; lam < nl; ++lam) {
+                    block2_step<F>(state(1 + lam), phi, lop, inv, lam == 0, op > stop, gr, gi);
+                    lane_param_derivs<F>(lre + d0 * L, lim + d0 * L, k.mat_size, k.trainable_mask, np, 4, gr, gi,
+                                         g + (size_t(lam) * na + p0) * L);
+                }
+                continue;
+            }
+            lane_apply<F>(phi, lop, inv, size);
             for (int lam = 0; lam < nl; ++lam) {
                 LaneState<F> ls = state(1 + lam);
                 if (k.trainable_mask) {
