@@ -140,7 +140,6 @@ def test_lane_binding_at_large_angles_matches_rows_one_at_a_time(scale):
     v1, dw1, dx1 = _one_at_a_time(c, obs, w, X)
     v, dw, dx = pq.jacobian(c, obs, weights=w, inputs=X, **SV)
     np.testing.assert_allclose(v, v1, atol=1e-12, rtol=0)
-    # derivatives by the inputs scale with the inputs' coefficients (their products are exact in neither path)
     np.testing.assert_allclose(dw, dw1, atol=1e-12, rtol=0)
     np.testing.assert_allclose(dx, dx1, atol=1e-12, rtol=0)
 
