@@ -127,3 +127,69 @@ def test_nan_in_one_row_is_refused_with_its_row():
     X[10, 0] = np.nan
     with pytest.raises(ValueError, match="row 10|NaN|finite"):
         pq.jacobian(c, obs, weights=w, inputs=X, **SV)
+
+
+@pytest.mark.parametrize("scale", [1.0, 40.0, 1e6, 1e15])
+def test_lane_binding_at_large_angles_matches_rows_one_at_a_time(scale):
+    # The lane path binds rotations from its own vectorised sines and cosines of the reduced half angles
+    # (angles beyond +-2 pi reduced exactly, as the gate table does): large angles agree with the per-row
+    # binding to rounding, for every gate of the table.
+    rc, c, w, X, obs, _ = _setup(4, ref.seed_of("lanes-large", scale))
+    w = w * scale
+    X = X[:11] * scale
+    v1, dw1, dx1 = _one_at_a_time(c, obs, w, X)
+    v, dw, dx = pq.jacobian(c, obs, weights=w, inputs=X, **SV)
+    np.testing.assert_allclose(v, v1, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(dw, dw1, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(dx, dx1, atol=1e-12, rtol=0)
+
+
+def test_seed_qnn_through_lanes_against_the_dense_reference():
+    # The headline circuit (AngleEmbedding + 2 layers of StronglyEntanglingLayers on 4 wires, <Z_i>):
+    # values of 13 rows (a full lane block and a tail) against the dense reference, Jacobians against
+    # central differences of the dense reference.
+    n = 4
+    rng = np.random.default_rng(ref.seed_of("lanes-seed-qnn"))
+    c = pq.Circuit(n)
+    x = c.new_inputs(n)
+    w = c.new_weights(2 * n * 3)
+    layers = []
+    with c:
+        for j in range(n):
+            pq.RX(x[j], wires=[j])
+        for layer in range(2):
+            r = layer % (n - 1) + 1
+            for i in range(n):
+                k = 3 * (layer * n + i)
+                pq.Rot(w[k], w[k + 1], w[k + 2], wires=[i])
+            for i in range(n):
+                pq.CNOT(wires=[i, (i + r) % n])
+            layers.append(r)
+    obs = [pq.Observable.pauli("Z", i) for i in range(n)]
+    W = rng.uniform(-np.pi, np.pi, 2 * n * 3)
+    X = rng.uniform(-2, 2, (13, n))
+    cnot = ref.gate_matrix("CNOT")
+
+    def dense(wv, xv):
+        gates = [(ref.rx(xv[j]), [j]) for j in range(n)]
+        for layer, r in enumerate(layers):
+            for i in range(n):
+                k = 3 * (layer * n + i)
+                gates.append((ref.rot(*wv[k:k + 3]), [i]))
+            gates += [(cnot, [i, (i + r) % n]) for i in range(n)]
+        psi = ref.simulate(n, gates)
+        return np.array([ref.expval_var([(1.0, {i: "Z"})], psi, n)[0] for i in range(n)])
+
+    vals, dw, dx = pq.jacobian(c, obs, weights=W, inputs=X, **SV)
+    np.testing.assert_allclose(vals, np.array([dense(W, xr) for xr in X]), atol=1e-12, rtol=0)
+    h = 1e-6
+    for k in (0, 7, 17, 23):
+        e = np.zeros_like(W)
+        e[k] = h
+        fd = np.array([(dense(W + e, xr) - dense(W - e, xr)) / (2 * h) for xr in X])
+        np.testing.assert_allclose(dw[:, :, k], fd, atol=1e-8)
+    for j in range(n):
+        e = np.zeros(n)
+        e[j] = h
+        fd = np.array([(dense(W, xr + e) - dense(W, xr - e)) / (2 * h) for xr in X])
+        np.testing.assert_allclose(dx[:, :, j], fd, atol=1e-8)

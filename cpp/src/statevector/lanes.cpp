@@ -9,6 +9,7 @@
 // block's spare lanes with copies of its last row and discards them.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <new>
 #include <string>
 #include <type_traits>
@@ -29,9 +30,16 @@ namespace pyqml::sv {
 
 constexpr int L = kLanes;
 
-// The lane kernels are pure multiply-add chains: their AVX2 clone also uses FMA (x86-64-v3).
+// The lane kernels are pure multiply-add chains: their AVX2 clone also uses FMA (x86-64-v3). The clone is
+// named by the x86-64-v3 feature level, which the resolver tests by CPU features; "arch=haswell" is
+// dispatched by CPU model (__builtin_cpu_is), so every AMD CPU ran the baseline SSE2 clone. GCC before 12
+// has no feature levels in target_clones: plain AVX2 there (dispatched by its feature bit, without FMA).
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(PYQML_NATIVE_BUILD)
-#define PYQML_LANE_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
+#if __GNUC__ >= 12
+#define PYQML_LANE_CLONES __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
+#else
+#define PYQML_LANE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 #else
 #define PYQML_LANE_CLONES
 #endif
@@ -73,6 +81,48 @@ LanePlan::LanePlan(const Program& program) {
         }
         ops_.push_back(std::move(op));
     }
+    // Binding recipes. Fixed ops' matrices do not depend on the row: bound here once (constant parameters
+    // do not depend on the weights or inputs either, so zeros stand in for them).
+    const Circuit& c = program.circuit();
+    bool any_fixed = false;
+    for (size_t i = 0; i < program.n_ops(); ++i) {
+        const OpKernel& k = program.kernels()[i];
+        const Op& op = c.ops()[i];
+        LaneBind b;
+        using gates::GateId;
+        if (k.kind == OpKernel::ControlledX) {
+            b.kind = LaneBind::None;
+        } else if (!k.trainable_mask) {
+            b.kind = LaneBind::Fixed;
+            any_fixed = true;
+        } else if (op.gate == GateId::RX || op.gate == GateId::CRX) {
+            b.kind = LaneBind::RotX;
+            b.args = 1;
+        } else if (op.gate == GateId::RY || op.gate == GateId::CRY) {
+            b.kind = LaneBind::RotY;
+            b.args = 1;
+        } else if (op.gate == GateId::RZ || op.gate == GateId::CRZ) {
+            b.kind = LaneBind::RotZ;
+            b.args = 1;
+            b.lead = op.gate == GateId::CRZ ? 2 : 0;
+        } else if (op.gate == GateId::PhaseShift || op.gate == GateId::ControlledPhaseShift) {
+            b.kind = LaneBind::Phase;
+            b.args = 1;
+            b.lead = op.gate == GateId::ControlledPhaseShift ? 3 : 1;
+        } else if (op.gate == GateId::Rot || op.gate == GateId::CRot) {
+            b.kind = LaneBind::Rot;
+            b.args = 3;
+        }
+        b.arg0 = n_args_;
+        n_args_ += b.args;
+        binds_.push_back(b);
+    }
+    if (any_fixed) {
+        std::vector<double> w(size_t(c.n_weights()), 0.0), x(size_t(c.n_inputs()), 0.0), a(size_t(c.n_angles()));
+        c.bind(w.data(), x.data(), a.data());
+        fixed_.resize(program.matrix_buffer_size());
+        program.bind_matrices(a.data(), fixed_.data(), false);
+    }
     for (int bit = 0; bit < n; ++bit) {
         LaneOp op;
         op.kind = LaneOp::Block;
@@ -84,7 +134,58 @@ LanePlan::LanePlan(const Program& program) {
     }
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Vectorised sines and cosines for the lane binding (|x| <= pi: half angles reduced modulo 4 pi, phases
+// modulo 2 pi, as gate_table.cpp reduces them). x = r + q pi/2 with q the nearest integer to 2x/pi (|q| <=
+// 2, so every product q * P_i below is exact) and r = x - q (P1 + P2 + P3 + P3t), pi/2 split into 33-bit
+// parts (fdlibm's __ieee754_rem_pio2): the first two subtractions are exact, so r carries about 150 bits of
+// pi/2 and is accurate to an ulp of r even next to a multiple of pi/2. sin r and cos r on [-pi/4, pi/4] are
+// fdlibm's __kernel_sin / __kernel_cos (error below one ulp). Branch-free, so every clone vectorises it.
+// ---------------------------------------------------------------------------------------------------
+PYQML_LANE_CLONES void lane_sincos(const double* __restrict x, size_t count, double* __restrict s,
+                                   double* __restrict c) {
+    constexpr double kTwoOverPi = 6.36619772367581382433e-01;
+    constexpr double kShift = 6755399441055744.0;  // 1.5 * 2^52: adding it rounds to an integer
+    constexpr double kP1 = 1.57079632673412561417e+00, kP2 = 6.07710050630396597660e-11,
+                     kP3 = 2.02226624871116645580e-21, kP3t = 8.47842766036889956997e-32;
+    constexpr double S1 = -1.66666666666666324348e-01, S2 = 8.33333333332248946124e-03,
+                     S3 = -1.98412698298579493134e-04, S4 = 2.75573137070700676789e-06,
+                     S5 = -2.50507602534068634195e-08, S6 = 1.58969099521155010221e-10;
+    constexpr double C1 = 4.16666666666666019037e-02, C2 = -1.38888888888741095749e-03,
+                     C3 = 2.48015872894767294178e-05, C4 = -2.75573143513906633035e-07,
+                     C5 = 2.08757232129817482790e-09, C6 = -1.13596475577881948265e-11;
+    for (size_t i = 0; i < count; ++i) {
+        const double v = x[i];
+        const double t = v * kTwoOverPi + kShift;
+        uint64_t bits;
+        std::memcpy(&bits, &t, sizeof bits);
+        const double q = t - kShift;
+        double r = v - q * kP1;
+        r = r - q * kP2;
+        r = r - (q * kP3 + q * kP3t);
+        const double z = r * r;
+        const double sr = r + r * z * (S1 + z * (S2 + z * (S3 + z * (S4 + z * (S5 + z * S6)))));
+        const double hz = 0.5 * z, w = 1.0 - hz;
+        const double cr = w + (((1.0 - w) - hz) + z * z * (C1 + z * (C2 + z * (C3 + z * (C4 + z * (C5 + z * C6))))));
+        // sin x, cos x by quadrant q mod 4: (sin r, cos r), (cos r, -sin r), (-sin r, -cos r), (-cos r, sin r).
+        const uint64_t quad = bits & 3u;
+        const double ss = (quad & 1u) ? cr : sr;
+        const double cc = (quad & 1u) ? sr : cr;
+        s[i] = (quad & 2u) ? -ss : ss;
+        c[i] = ((quad + 1u) & 2u) ? -cc : cc;
+    }
+}
+
 namespace {
+
+// The reductions of gate_table.cpp: within half a period an angle is its own remainder; std::remainder is
+// exact. Half-angle parameters (exp(-i t G / 2)) have period 4 pi, phases 2 pi.
+inline double half_angle(double t) {
+    return 0.5 * (std::fabs(t) <= 2.0 * M_PI ? t : (std::isfinite(t) ? std::remainder(t, 4.0 * M_PI) : t));
+}
+inline double phase_angle(double t) {
+    return std::fabs(t) <= M_PI ? t : (std::isfinite(t) ? std::remainder(t, 2.0 * M_PI) : t);
+}
 
 // kLanes values of one amplitude (or matrix entry) as one vector (GCC/Clang vector extensions, lowered to
 // AVX-512, AVX2 or SSE2 registers by each clone); 8-byte alignment so any lane row of a buffer can be read.
@@ -153,11 +254,21 @@ PYQML_LANE_CLONES void block_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> 
     }
 }
 
+// Lane by lane in plain loops (the compiler vectorises them): moving whole 8-lane vector values through
+// std::swap would drop the typedef's reduced alignment (aligned moves on 8-byte-aligned lanes).
 template <class F>
-void swap_apply(LaneState<F> s, const LaneOp& op) {
+PYQML_LANE_CLONES void swap_apply(LaneState<F> s, const LaneOp& op) {
+    const size_t off = size_t(op.offs[1]) * L;
     for (uint32_t base : op.bases) {
-        std::swap(at(s.re, base), at(s.re, base + op.offs[1]));
-        std::swap(at(s.im, base), at(s.im, base + op.offs[1]));
+        F* __restrict ar = s.re + size_t(base) * L;
+        F* __restrict ai = s.im + size_t(base) * L;
+        for (int l = 0; l < L; ++l) {
+            const F r = ar[l], i = ai[l];
+            ar[l] = ar[off + l];
+            ai[l] = ai[off + l];
+            ar[off + l] = r;
+            ai[off + l] = i;
+        }
     }
 }
 
@@ -220,6 +331,75 @@ PYQML_LANE_CLONES void block_overlap(LaneState<F> lam, LaneState<F> phi, const L
     }
 }
 
+// Four lanes of F (the overlaps' register budget, as block_overlap), and their widening to double.
+template <class F>
+struct Four;
+template <>
+struct Four<double> {
+    typedef v4d type;
+};
+template <>
+struct Four<float> {
+    typedef v4f type;
+};
+template <class F>
+using W4 = typename Four<F>::type;
+template <class F>
+inline W4<F> ld4(const F* p) { return *reinterpret_cast<const W4<F>*>(p); }
+template <class F>
+inline void st4(F* p, const W4<F>& v) { *reinterpret_cast<W4<F>*>(p) = v; }
+inline v4d wide4(const v4d& v) { return v; }
+inline v4d wide4(const v4f& v) { return __builtin_convertvector(v, v4d); }
+
+// One op of the adjoint sweep on a 2x2 block (a one-wire gate, or a singly controlled one through its bases)
+// for one lambda, in one pass over the states: (update_phi) phi <- M phi, then G = <lam| . |phi> as
+// block_overlap<F, 2>, then (update_lam) lam <- M lam, with M the op's inverse. Every group of phi and lam
+// is read once instead of once per step; the arithmetic is the three steps' (the same operations in the
+// same order per lane).
+template <class F>
+PYQML_LANE_CLONES void block2_step(LaneState<F> lam, LaneState<F> phi, const LaneOp& op, LaneMat<F> m,
+                                   bool update_phi, bool update_lam, double* gr, double* gi) {
+    const uint32_t off = op.offs[1];
+    for (int h = 0; h < L; h += 4) {
+        v4d a0r{}, a0i{}, a1r{}, a1i{}, a2r{}, a2i{}, a3r{}, a3i{};
+        const W4<F> m0r = ld4(m.re + h), m1r = ld4(m.re + L + h), m2r = ld4(m.re + 2 * L + h),
+                    m3r = ld4(m.re + 3 * L + h);
+        const W4<F> m0i = ld4(m.im + h), m1i = ld4(m.im + L + h), m2i = ld4(m.im + 2 * L + h),
+                    m3i = ld4(m.im + 3 * L + h);
+        for (uint32_t base : op.bases) {
+            const size_t i0 = size_t(base) * L + h, i1 = size_t(base + off) * L + h;
+            W4<F> p0r = ld4(phi.re + i0), p0i = ld4(phi.im + i0), p1r = ld4(phi.re + i1), p1i = ld4(phi.im + i1);
+            if (update_phi) {
+                const W4<F> q0r = m0r * p0r - m0i * p0i + (m1r * p1r - m1i * p1i);
+                const W4<F> q0i = m0r * p0i + m0i * p0r + (m1r * p1i + m1i * p1r);
+                const W4<F> q1r = m2r * p0r - m2i * p0i + (m3r * p1r - m3i * p1i);
+                const W4<F> q1i = m2r * p0i + m2i * p0r + (m3r * p1i + m3i * p1r);
+                p0r = q0r; p0i = q0i; p1r = q1r; p1i = q1i;
+                st4(phi.re + i0, p0r); st4(phi.im + i0, p0i); st4(phi.re + i1, p1r); st4(phi.im + i1, p1i);
+            }
+            const W4<F> l0r = ld4(lam.re + i0), l0i = ld4(lam.im + i0), l1r = ld4(lam.re + i1), l1i = ld4(lam.im + i1);
+            {
+                const v4d L0r = wide4(l0r), L0i = wide4(l0i), L1r = wide4(l1r), L1i = wide4(l1i);
+                const v4d P0r = wide4(p0r), P0i = wide4(p0i), P1r = wide4(p1r), P1i = wide4(p1i);
+                a0r += L0r * P0r + L0i * P0i; a0i += L0r * P0i - L0i * P0r;
+                a1r += L0r * P1r + L0i * P1i; a1i += L0r * P1i - L0i * P1r;
+                a2r += L1r * P0r + L1i * P0i; a2i += L1r * P0i - L1i * P0r;
+                a3r += L1r * P1r + L1i * P1i; a3i += L1r * P1i - L1i * P1r;
+            }
+            if (update_lam) {
+                st4(lam.re + i0, m0r * l0r - m0i * l0i + (m1r * l1r - m1i * l1i));
+                st4(lam.im + i0, m0r * l0i + m0i * l0r + (m1r * l1i + m1i * l1r));
+                st4(lam.re + i1, m2r * l0r - m2i * l0i + (m3r * l1r - m3i * l1i));
+                st4(lam.im + i1, m2r * l0i + m2i * l0r + (m3r * l1i + m3i * l1r));
+            }
+        }
+        *reinterpret_cast<v4d*>(gr + h) = a0r; *reinterpret_cast<v4d*>(gi + h) = a0i;
+        *reinterpret_cast<v4d*>(gr + L + h) = a1r; *reinterpret_cast<v4d*>(gi + L + h) = a1i;
+        *reinterpret_cast<v4d*>(gr + 2 * L + h) = a2r; *reinterpret_cast<v4d*>(gi + 2 * L + h) = a2i;
+        *reinterpret_cast<v4d*>(gr + 3 * L + h) = a3r; *reinterpret_cast<v4d*>(gi + 3 * L + h) = a3i;
+    }
+}
+
 template <class F>
 PYQML_LANE_CLONES void diag_overlap(LaneState<F> lam, LaneState<F> phi, const LaneOp& op, uint32_t size, double* gr,
                                     double* gi) {
@@ -234,7 +414,7 @@ PYQML_LANE_CLONES void diag_overlap(LaneState<F> lam, LaneState<F> phi, const La
 
 // <psi| sum_t P_t |psi> per lane, accumulated in double in amplitude order (as measure.hpp's expval).
 template <class F>
-void lane_expval(LaneState<F> s, uint32_t size, const std::vector<PauliMasks>& terms, double* out) {
+PYQML_LANE_CLONES void lane_expval(LaneState<F> s, uint32_t size, const std::vector<PauliMasks>& terms, double* out) {
     for (int l = 0; l < L; ++l) out[l] = 0.0;
     for (const PauliMasks& t : terms) {
         vd re{}, im{};
@@ -256,7 +436,7 @@ void lane_expval(LaneState<F> s, uint32_t size, const std::vector<PauliMasks>& t
 
 // out += scale[l] * sum_t P_t psi per lane (scale == nullptr: 1).
 template <class F>
-void lane_accumulate_observable(LaneState<F> psi, uint32_t size, const std::vector<PauliMasks>& terms,
+PYQML_LANE_CLONES void lane_accumulate_observable(LaneState<F> psi, uint32_t size, const std::vector<PauliMasks>& terms,
                                 LaneState<F> out, const double* scale) {
     for (const PauliMasks& t : terms) {
         V<F> phr, phi_;
@@ -273,6 +453,215 @@ void lane_accumulate_observable(LaneState<F> psi, uint32_t size, const std::vect
             at(out.re, j) += cr * pr - ci * pi;
             at(out.im, j) += cr * pi + ci * pr;
         }
+    }
+}
+
+}  // namespace
+
+namespace {
+
+// Writes the lane-layout matrices of one block: entry e of lane l of the Program's matrix buffer at
+// re[e * L + l], im[e * L + l]. angles: L rows of n_angles. The Fixed ops' entries are written once per
+// thread (lane_fixed), permutations have none.
+template <class F>
+struct LaneWriter {
+    F* re;
+    F* im;
+    void put(size_t e, int l, double r, double i) const {
+        re[e * L + l] = F(r);
+        im[e * L + l] = F(i);
+    }
+};
+
+template <class F>
+void lane_fixed(const Program& prog, const LanePlan& plan, LaneWriter<F> w) {
+    const std::vector<cplx>& fm = plan.fixed_matrices();
+    const size_t mt = prog.mat_total();
+    for (size_t op = 0; op < prog.n_ops(); ++op) {
+        if (plan.binds()[op].kind != LaneBind::Fixed) continue;
+        const OpKernel& k = prog.kernels()[op];
+        for (int e = 0; e < k.mat_size; ++e)
+            for (size_t base : {size_t(0), mt}) {
+                const cplx v = fm[base + size_t(k.mat_offset) + size_t(e)];
+                for (int l = 0; l < L; ++l) w.put(base + size_t(k.mat_offset) + size_t(e), l, v.real(), v.imag());
+            }
+    }
+}
+
+struct BindScratch {
+    std::vector<double> args, sn, cs;
+    std::vector<cplx> m, dm;
+};
+
+template <class F>
+void lane_bind(const Program& prog, const LanePlan& plan, const double* angles, bool with_derivs, BindScratch& sc,
+               LaneWriter<F> w) {
+    const Circuit& c = prog.circuit();
+    const int na = c.n_angles();
+    const size_t mt = prog.mat_total();
+    const auto& binds = plan.binds();
+    double* args = sc.args.data();
+    for (size_t op = 0; op < prog.n_ops(); ++op) {
+        const LaneBind& b = binds[op];
+        if (!b.args) continue;
+        const int off = c.angle_offset(op);
+        double* ar = args + size_t(b.arg0) * L;
+        for (int l = 0; l < L; ++l) {
+            const double* a = angles + size_t(l) * na + off;
+            if (b.kind == LaneBind::Phase) ar[l] = phase_angle(a[0]);
+            else
+                for (int j = 0; j < b.args; ++j) ar[size_t(j) * L + l] = half_angle(a[j]);
+        }
+    }
+    lane_sincos(args, size_t(plan.n_args()) * L, sc.sn.data(), sc.cs.data());
+    for (size_t op = 0; op < prog.n_ops(); ++op) {
+        const LaneBind& b = binds[op];
+        const OpKernel& k = prog.kernels()[op];
+        const size_t f = size_t(k.mat_offset), v = mt + f, d = 2 * mt + size_t(k.dmat_offset);
+        const double* S = sc.sn.data() + size_t(b.arg0) * L;
+        const double* C = sc.cs.data() + size_t(b.arg0) * L;
+        const bool der = with_derivs;
+        switch (b.kind) {
+            case LaneBind::None:
+            case LaneBind::Fixed: break;
+            case LaneBind::RotX:  // [[c, -i s], [-i s, c]], d/dt = [[-s/2, -i c/2], [-i c/2, -s/2]]
+                for (int l = 0; l < L; ++l) {
+                    const double cc = C[l], ss = S[l];
+                    w.put(f, l, cc, 0); w.put(f + 1, l, 0, -ss); w.put(f + 2, l, 0, -ss); w.put(f + 3, l, cc, 0);
+                    w.put(v, l, cc, 0); w.put(v + 1, l, 0, ss); w.put(v + 2, l, 0, ss); w.put(v + 3, l, cc, 0);
+                    if (der) {
+                        w.put(d, l, -ss / 2, 0); w.put(d + 1, l, 0, -cc / 2);
+                        w.put(d + 2, l, 0, -cc / 2); w.put(d + 3, l, -ss / 2, 0);
+                    }
+                }
+                break;
+            case LaneBind::RotY:  // [[c, -s], [s, c]], d/dt = [[-s/2, -c/2], [c/2, -s/2]]
+                for (int l = 0; l < L; ++l) {
+                    const double cc = C[l], ss = S[l];
+                    w.put(f, l, cc, 0); w.put(f + 1, l, -ss, 0); w.put(f + 2, l, ss, 0); w.put(f + 3, l, cc, 0);
+                    w.put(v, l, cc, 0); w.put(v + 1, l, ss, 0); w.put(v + 2, l, -ss, 0); w.put(v + 3, l, cc, 0);
+                    if (der) {
+                        w.put(d, l, -ss / 2, 0); w.put(d + 1, l, -cc / 2, 0);
+                        w.put(d + 2, l, cc / 2, 0); w.put(d + 3, l, -ss / 2, 0);
+                    }
+                }
+                break;
+            case LaneBind::RotZ:   // diag(1.., e^{-it/2}, e^{it/2}), d/dt = diag(0.., -i/2 e^{-it/2}, i/2 e^{it/2})
+            case LaneBind::Phase:  // diag(1.., e^{it}), d/dt = diag(0.., i e^{it})
+                for (int l = 0; l < L; ++l) {
+                    for (int e = 0; e < b.lead; ++e) {
+                        w.put(f + size_t(e), l, 1, 0);
+                        w.put(v + size_t(e), l, 1, 0);
+                        if (der) w.put(d + size_t(e), l, 0, 0);
+                    }
+                    const double cc = C[l], ss = S[l];
+                    const size_t e = size_t(b.lead);
+                    if (b.kind == LaneBind::RotZ) {
+                        w.put(f + e, l, cc, -ss); w.put(f + e + 1, l, cc, ss);
+                        w.put(v + e, l, cc, ss); w.put(v + e + 1, l, cc, -ss);
+                        if (der) {
+                            w.put(d + e, l, -ss / 2, -cc / 2);
+                            w.put(d + e + 1, l, -ss / 2, cc / 2);
+                        }
+                    } else {
+                        w.put(f + e, l, cc, ss);
+                        w.put(v + e, l, cc, -ss);
+                        if (der) w.put(d + e, l, -ss, cc);
+                    }
+                }
+                break;
+            case LaneBind::Rot:
+                // Rot(phi, theta, omega) = [[a c, -b s], [conj(b) s, conj(a) c]], a = conj(e^{i phi/2} e^{i omega/2}),
+                // b = e^{i phi/2} conj(e^{i omega/2}), c, s of theta/2 (gate_table.cpp's rot_all).
+                for (int l = 0; l < L; ++l) {
+                    const double c0 = C[l], s0 = S[l], cc = C[L + l], ss = S[L + l], c2 = C[2 * L + l], s2 = S[2 * L + l];
+                    const double ar = c0 * c2 - s0 * s2, ai = -(s0 * c2 + c0 * s2);
+                    const double br = c0 * c2 + s0 * s2, bi = s0 * c2 - c0 * s2;
+                    w.put(f, l, ar * cc, ai * cc); w.put(f + 1, l, -br * ss, -bi * ss);
+                    w.put(f + 2, l, br * ss, -bi * ss); w.put(f + 3, l, ar * cc, -ai * cc);
+                    w.put(v, l, ar * cc, -ai * cc); w.put(v + 1, l, br * ss, bi * ss);
+                    w.put(v + 2, l, -br * ss, bi * ss); w.put(v + 3, l, ar * cc, ai * cc);
+                    if (!der) continue;
+                    if (k.trainable_mask & 1u) {  // d/dphi = diag(-i/2, i/2) on the columns' phases
+                        w.put(d, l, ai * cc / 2, -ar * cc / 2); w.put(d + 1, l, bi * ss / 2, -br * ss / 2);
+                        w.put(d + 2, l, -bi * ss / 2, -br * ss / 2); w.put(d + 3, l, ai * cc / 2, ar * cc / 2);
+                    }
+                    if (k.trainable_mask & 2u) {  // d/dtheta = [[-a s/2, -b c/2], [conj(b) c/2, -conj(a) s/2]]
+                        w.put(d + 4, l, -ar * ss / 2, -ai * ss / 2); w.put(d + 5, l, -br * cc / 2, -bi * cc / 2);
+                        w.put(d + 6, l, br * cc / 2, -bi * cc / 2); w.put(d + 7, l, -ar * ss / 2, ai * ss / 2);
+                    }
+                    if (k.trainable_mask & 4u) {  // d/domega
+                        w.put(d + 8, l, ai * cc / 2, -ar * cc / 2); w.put(d + 9, l, -bi * ss / 2, br * ss / 2);
+                        w.put(d + 10, l, bi * ss / 2, br * ss / 2); w.put(d + 11, l, ai * cc / 2, ar * cc / 2);
+                    }
+                }
+                break;
+            case LaneBind::Generic: {
+                const Op& o = c.ops()[op];
+                const auto& spec = gates::gate_spec(o.gate);
+                const int dim = 1 << k.nt;
+                cplx* m = sc.m.data();
+                cplx* dm = sc.dm.data();
+                for (int l = 0; l < L; ++l) {
+                    const double* a = angles + size_t(l) * na + c.angle_offset(op);
+                    spec.matrix(a, dim, m);
+                    for (int e = 0; e < k.mat_size; ++e) w.put(f + size_t(e), l, m[e].real(), m[e].imag());
+                    if (k.kind == OpKernel::Diagonal) {
+                        for (int e = 0; e < k.mat_size; ++e) w.put(v + size_t(e), l, m[e].real(), -m[e].imag());
+                    } else {
+                        for (int r = 0; r < dim; ++r)
+                            for (int cl = 0; cl < dim; ++cl)
+                                w.put(v + size_t(r * dim + cl), l, m[cl * dim + r].real(), -m[cl * dim + r].imag());
+                    }
+                    if (!der) continue;
+                    gates::fill_dmatrices(o.gate, a, dim, k.trainable_mask, dm);
+                    for (size_t p = 0; p < o.params.size(); ++p) {
+                        if (!(k.trainable_mask & (1u << p))) continue;
+                        for (int e = 0; e < k.mat_size; ++e) {
+                            const cplx x = dm[p * size_t(k.mat_size) + size_t(e)];
+                            w.put(d + p * size_t(k.mat_size) + size_t(e), l, x.real(), x.imag());
+                        }
+                    }
+                }
+                break;
+            }
+        }
+    }
+}
+
+// Per-thread buffers of the lane path, kept between calls (grow only): no allocation in a warm call.
+template <class F>
+struct LaneWork {
+    std::vector<double> angles;
+    std::vector<F> lmats, states;
+    BindScratch bind;
+    std::vector<double> g, gbuf, grow;
+};
+template <class F>
+LaneWork<F>& lane_work() {
+    thread_local LaneWork<F> w;
+    return w;
+}
+template <class T>
+T* sized(std::vector<T>& v, size_t n) {
+    if (v.size() < n) v.resize(n);
+    return v.data();
+}
+
+// g[p * L + lane] += 2 Re sum_e dU_p[e] G[e] per lane for every parameter p in mask (dU_p at dr/di + p * msize
+// entries, lane layout).
+template <class F>
+PYQML_LANE_CLONES void lane_param_derivs(const F* dr, const F* di, int msize, unsigned mask, int np, int entries,
+                                         const double* gr, const double* gi, double* g) {
+    for (int p = 0; p < np; ++p) {
+        if (!(mask & (1u << p))) continue;
+        const F* r = dr + size_t(p) * msize * L;
+        const F* i = di + size_t(p) * msize * L;
+        double acc[L] = {};
+        for (int e = 0; e < entries; ++e)
+            for (int l = 0; l < L; ++l)
+                acc[l] += double(r[e * L + l]) * gr[e * L + l] - double(i[e * L + l]) * gi[e * L + l];
+        for (int l = 0; l < L; ++l) g[p * L + l] += 2.0 * acc[l];
     }
 }
 
@@ -314,14 +703,25 @@ void Simulator::for_lane_blocks(const Batch& b, int states_per_block, bool with_
     };
 #pragma omp parallel num_threads(workers) if (workers > 1)
     {
-        std::vector<double> angles;
-        std::vector<cplx> mats;
-        std::vector<F> lmats, states;
+        LaneWork<F>& ws = lane_work<F>();
+        double* angles = nullptr;
+        F* lre = nullptr;
+        F* lim = nullptr;
+        F* states = nullptr;
         try {
-            angles.resize(size_t(L) * c.n_angles());
-            mats.resize(nm * L);
-            lmats.resize(nm * L * 2);
-            states.resize(size_t(states_per_block) * size * L * 2);
+            angles = sized(ws.angles, size_t(L) * std::max(1, c.n_angles()));
+            lre = sized(ws.lmats, nm * L * 2);
+            lim = lre + nm * L;
+            states = sized(ws.states, size_t(states_per_block) * size * L * 2);
+            int max_mat = 1, max_par = 0;
+            for (const OpKernel& k : program_.kernels()) max_mat = std::max(max_mat, k.mat_size);
+            for (const Op& op : c.ops()) max_par = std::max(max_par, int(op.params.size()));
+            sized(ws.bind.args, size_t(L) * std::max(1, lanes_->n_args()));
+            sized(ws.bind.sn, size_t(L) * std::max(1, lanes_->n_args()));
+            sized(ws.bind.cs, size_t(L) * std::max(1, lanes_->n_args()));
+            sized(ws.bind.m, size_t(max_mat));
+            sized(ws.bind.dm, size_t(max_mat) * std::max(1, max_par));
+            lane_fixed<F>(program_, *lanes_, {lre, lim});
         } catch (const std::bad_alloc&) {
             record("allocating lane blocks of " + std::to_string(n) + " wires failed (the system refused the memory)",
                    true);
@@ -334,7 +734,7 @@ void Simulator::for_lane_blocks(const Batch& b, int states_per_block, bool with_
             try {
                 for (int l = 0; l < L; ++l) {
                     const int64_t r = r0 + std::min(l, valid - 1);
-                    double* a = angles.data() + size_t(l) * c.n_angles();
+                    double* a = angles + size_t(l) * c.n_angles();
                     if (b.angles) {
                         std::copy(b.angles + r * c.n_angles(), b.angles + (r + 1) * c.n_angles(), a);
                         for (int i = 0; i < c.n_angles(); ++i)
@@ -344,18 +744,9 @@ void Simulator::for_lane_blocks(const Batch& b, int states_per_block, bool with_
                         const double* x = b.inputs ? b.inputs + r * c.n_inputs() : nullptr;
                         c.bind(w, x, a);
                     }
-                    program_.bind_matrices(a, mats.data() + size_t(l) * nm, with_derivs);
                 }
-                // Lane layout: entry e of every matrix at [e * L + l], real parts then imaginary parts.
-                F* lre = lmats.data();
-                F* lim = lmats.data() + nm * L;
-                for (size_t e = 0; e < nm; ++e)
-                    for (int l = 0; l < L; ++l) {
-                        const cplx v = mats[size_t(l) * nm + e];
-                        lre[e * L + l] = F(v.real());
-                        lim[e * L + l] = F(v.imag());
-                    }
-                body(r0, valid, angles.data(), lre, lim, states.data());
+                lane_bind<F>(program_, *lanes_, angles, with_derivs, ws.bind, {lre, lim});
+                body(r0, valid, angles, lre, lim, states);
             } catch (const std::bad_alloc&) {
                 record("rows " + std::to_string(r0) + "..: an allocation failed (the system refused the memory)", true);
             } catch (const std::exception& e) {
@@ -493,17 +884,29 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
             for (int o = 0; o < no; ++o) lane_accumulate_observable<F>(phi, size, obs_[o], state(1 + o), nullptr);
         }
         // g[(lambda * na + angle) * L + lane]
-        std::vector<double> g(size_t(nl) * na * L, 0.0);
-        std::vector<double> gbuf(size_t(2) * (size_t(1) << std::max(6, n)) * L);
-        double* gr = gbuf.data();
-        double* gi = gbuf.data() + gbuf.size() / 2;
+        LaneWork<F>& ws = lane_work<F>();
+        double* g = sized(ws.g, size_t(nl) * na * L);
+        std::fill(g, g + size_t(nl) * na * L, 0.0);
+        const size_t half = (size_t(1) << std::max(6, n)) * L;
+        double* gr = sized(ws.gbuf, 2 * half);
+        double* gi = gr + half;
         for (size_t op = program_.n_ops(); op-- > stop;) {
             const OpKernel& k = kernels[op];
             const LaneOp& lop = plan.ops()[op];
             const LaneMat<F> inv{lre + (mat_total + k.mat_offset) * L, lim + (mat_total + k.mat_offset) * L};
-            lane_apply<F>(phi, lop, inv, size);
             const int p0 = c.angle_offset(op);
             const int np = static_cast<int>(ops[op].params.size());
+            const size_t d0 = 2 * mat_total + size_t(k.dmat_offset);
+            if (k.trainable_mask && lop.kind == LaneOp::Block && lop.dim == 2 && nl > 0) {
+                // One pass per lambda (the first also un-applies the op from phi).
+                for (int lam = 0; lam < nl; ++lam) {
+                    block2_step<F>(state(1 + lam), phi, lop, inv, lam == 0, op > stop, gr, gi);
+                    lane_param_derivs<F>(lre + d0 * L, lim + d0 * L, k.mat_size, k.trainable_mask, np, 4, gr, gi,
+                                         g + (size_t(lam) * na + p0) * L);
+                }
+                continue;
+            }
+            lane_apply<F>(phi, lop, inv, size);
             for (int lam = 0; lam < nl; ++lam) {
                 LaneState<F> ls = state(1 + lam);
                 if (k.trainable_mask) {
@@ -518,26 +921,18 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
                         entries = lop.dim * lop.dim;
                     }
                     // d<H>/d angle_p = 2 Re sum_e dU_e G_e, per lane.
-                    const size_t d0 = 2 * mat_total + size_t(k.dmat_offset);
-                    for (int p = 0; p < np; ++p) {
-                        if (!(k.trainable_mask & (1u << p))) continue;
-                        const F* dr = lre + (d0 + size_t(p) * k.mat_size) * L;
-                        const F* di = lim + (d0 + size_t(p) * k.mat_size) * L;
-                        vd acc{};
-                        for (int e = 0; e < entries; ++e)
-                            acc += widen<F>(at(dr, e)) * at(gr, e) - widen<F>(at(di, e)) * at(gi, e);
-                        at(g.data(), size_t(lam) * na + p0 + p) += 2.0 * acc;
-                    }
+                    lane_param_derivs<F>(lre + d0 * L, lim + d0 * L, k.mat_size, k.trainable_mask, np, entries, gr,
+                                         gi, g + (size_t(lam) * na + p0) * L);
                 }
                 if (op > stop) lane_apply<F>(ls, lop, inv, size);
             }
         }
-        std::vector<double> grow(size_t(nl) * na);
+        double* grow = sized(ws.grow, size_t(nl) * na);
         for (int l = 0; l < valid; ++l) {
             const int64_t r = r0 + l;
             for (int lam = 0; lam < nl; ++lam)
                 for (int a = 0; a < na; ++a) grow[size_t(lam) * na + a] = g[(size_t(lam) * na + a) * L + l];
-            out.take(r, grow.data());
+            out.take(r, grow);
         }
     });
     out.finish();

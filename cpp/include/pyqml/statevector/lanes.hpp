@@ -33,6 +33,17 @@ struct LaneOp {
     std::vector<uint8_t> local;     // Diag: local index of every amplitude
 };
 
+// How the lane path binds an op's matrices for a lane block (lanes.cpp). Fixed: no non-constant parameter,
+// bound once when the plan is built. The rotations' matrices (and derivatives) are written for all kLanes
+// lanes at once from vectorised sines and cosines of their half angles (args: how many, from arg0 on in the
+// block's argument buffer). Generic: per lane through the gate table. None: a permutation (no matrix).
+struct LaneBind {
+    enum Kind { None, Fixed, RotX, RotY, RotZ, Phase, Rot, Generic } kind = Generic;
+    int arg0 = 0;
+    int args = 0;
+    int lead = 0;  // RotZ / Phase: diagonal entries of 1 before the rotation's (CRZ, ControlledPhaseShift)
+};
+
 class LanePlan {
 public:
     explicit LanePlan(const Program& program);
@@ -41,10 +52,24 @@ public:
     const std::vector<LaneOp>& ops() const { return ops_; }
     // A dense 2x2 block on one bit (the fused runs of single-wire gates of the forward schedule).
     const LaneOp& single(int bit) const { return single_[bit]; }
+    const std::vector<LaneBind>& binds() const { return binds_; }
+    // Sine/cosine arguments per lane of a block (the rotations' half angles and phases).
+    int n_args() const { return n_args_; }
+    // The forward and inverse matrices of the Fixed ops, in the Program's matrix-buffer layout (entries of
+    // other ops are unused).
+    const std::vector<cplx>& fixed_matrices() const { return fixed_; }
 
 private:
     std::vector<LaneOp> ops_;
     std::vector<LaneOp> single_;
+    std::vector<LaneBind> binds_;
+    int n_args_ = 0;
+    std::vector<cplx> fixed_;
 };
+
+// s[i] = sin(x[i]), c[i] = cos(x[i]) for |x[i]| <= pi (the lane binding's reduced half angles and
+// phases), vectorised over i: Cody-Waite reduction by pi/2 in three parts and fdlibm's kernels on
+// [-pi/4, pi/4]; within 1e-15 relative of std::sin / std::cos (tests/cpp). Other x give NaN or garbage.
+void lane_sincos(const double* x, size_t count, double* s, double* c);
 
 }  // namespace pyqml::sv
