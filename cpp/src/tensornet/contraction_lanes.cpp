@@ -45,9 +45,11 @@ inline __attribute__((always_inline)) void lane_program_body(int64_t no, const u
         for (++p; p < pe; ++p) {
             const T* x = ws + int64_t(xs[p]) * E;
             const T* y = ws + int64_t(ys[p]) * E;
-            for (int l = 0; l < W; ++l) {
-                r[l] += x[l] * y[l] - x[W + l] * y[W + l];
-                im[l] += x[l] * y[W + l] + x[W + l] * y[l];
+            for (int l = 0; l < W; ++l) {  // four multiply-adds into the accumulators
+                r[l] += x[l] * y[l];
+                r[l] -= x[W + l] * y[W + l];
+                im[l] += x[l] * y[W + l];
+                im[l] += x[W + l] * y[l];
             }
         }
         T* z = ws + int64_t(out[o]) * E;
@@ -58,55 +60,42 @@ inline __attribute__((always_inline)) void lane_program_body(int64_t no, const u
     }
 }
 
-using LaneProgramD = void (*)(int64_t, const uint32_t*, const uint32_t*, const uint32_t*, const uint32_t*, double*);
-using LaneProgramF = void (*)(int64_t, const uint32_t*, const uint32_t*, const uint32_t*, const uint32_t*, float*);
-
-#define PYQML_TN_LANE_PROGRAM(NAME, ATTR, T)                                                                   \
-    ATTR void NAME(int64_t no, const uint32_t* out, const uint32_t* start, const uint32_t* xs, const uint32_t* ys, \
-                   T* ws) {                                                                                    \
-        lane_program_body<T, 8>(no, out, start, xs, ys, ws);                                                   \
-    }
-PYQML_TN_LANE_PROGRAM(lane_program_d8_base, , double)
-PYQML_TN_LANE_PROGRAM(lane_program_f8_base, , float)
+template <class T, int W>
+void lane_program_base(int64_t no, const uint32_t* out, const uint32_t* start, const uint32_t* xs, const uint32_t* ys,
+                       T* ws) {
+    lane_program_body<T, W>(no, out, start, xs, ys, ws);
+}
 #ifdef PYQML_TN_LANE_DISPATCH
-PYQML_TN_LANE_PROGRAM(lane_program_d8_avx2, __attribute__((target("avx2,fma"))), double)
-PYQML_TN_LANE_PROGRAM(lane_program_f8_avx2, __attribute__((target("avx2,fma"))), float)
-PYQML_TN_LANE_PROGRAM(lane_program_d8_avx512, __attribute__((target("avx512f"))), double)
-PYQML_TN_LANE_PROGRAM(lane_program_f8_avx512, __attribute__((target("avx512f"))), float)
-#endif
+template <class T, int W>
+__attribute__((target("avx2,fma"))) void lane_program_avx2(int64_t no, const uint32_t* out, const uint32_t* start,
+                                                            const uint32_t* xs, const uint32_t* ys, T* ws) {
+    lane_program_body<T, W>(no, out, start, xs, ys, ws);
+}
+template <class T, int W>
+__attribute__((target("avx512f"))) void lane_program_avx512(int64_t no, const uint32_t* out, const uint32_t* start,
+                                                            const uint32_t* xs, const uint32_t* ys, T* ws) {
+    lane_program_body<T, W>(no, out, start, xs, ys, ws);
+}
 
 // 2: AVX-512, 1: AVX2 + FMA, 0: baseline (decided once).
 int lane_isa() {
-#ifdef PYQML_TN_LANE_DISPATCH
     static const int isa = __builtin_cpu_supports("avx512f")                                  ? 2
                            : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1
                                                                                               : 0;
     return isa;
-#else
-    return 0;
-#endif
 }
+#endif
 
 template <class T, int W>
 void lane_program_run(int64_t no, const uint32_t* out, const uint32_t* start, const uint32_t* xs, const uint32_t* ys,
                       T* ws) {
-    if constexpr (W == 8 && sizeof(T) == 8) {
 #ifdef PYQML_TN_LANE_DISPATCH
-        static const LaneProgramD f[3] = {lane_program_d8_base, lane_program_d8_avx2, lane_program_d8_avx512};
-        f[lane_isa()](no, out, start, xs, ys, ws);
+    using Fn = void (*)(int64_t, const uint32_t*, const uint32_t*, const uint32_t*, const uint32_t*, T*);
+    static const Fn f[3] = {lane_program_base<T, W>, lane_program_avx2<T, W>, lane_program_avx512<T, W>};
+    f[lane_isa()](no, out, start, xs, ys, ws);
 #else
-        lane_program_d8_base(no, out, start, xs, ys, ws);
+    lane_program_base<T, W>(no, out, start, xs, ys, ws);
 #endif
-    } else if constexpr (W == 8 && sizeof(T) == 4) {
-#ifdef PYQML_TN_LANE_DISPATCH
-        static const LaneProgramF f[3] = {lane_program_f8_base, lane_program_f8_avx2, lane_program_f8_avx512};
-        f[lane_isa()](no, out, start, xs, ys, ws);
-#else
-        lane_program_f8_base(no, out, start, xs, ys, ws);
-#endif
-    } else {
-        lane_program_body<T, W>(no, out, start, xs, ys, ws);
-    }
 }
 
 }  // namespace
