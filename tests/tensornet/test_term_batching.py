@@ -266,3 +266,36 @@ def test_memory_guard_counts_the_batch_workspace():
     finally:
         pq.set_memory_limit(0)
     assert tn.batches_terms(1, True)
+
+
+@pytest.mark.parametrize("n,layers", [(15, 2), (27, 3)])
+def test_brickwork_lane_programs(n, layers):
+    """The benchmark's 1-D brickwork (RY on every wire, CZ on even then odd pairs): deep enough cones that
+    the lane programs read permuted operands in place in both sweeps; an odd number of ZZ terms (the last
+    batch partial), two rows, against the per-term path (1e-12), the state vector (1e-10, up to 16 wires) and
+    central differences of the batched values."""
+    c = pq.Circuit(n)
+    w = c.new_weights(layers, 2, n)
+    with c:
+        for l in range(layers):
+            for half in (0, 1):
+                for i in range(n):
+                    pq.RY(w[l, half, i], wires=i)
+                for i in range(half, n - 1, 2):
+                    pq.CZ(wires=[i, i + 1])
+    obs = [sum((pq.Z(i) @ pq.Z(i + 1) for i in range(n - 1)), start=0.0 * pq.Z(0)), 0.5 * pq.X(n // 2)]
+    ex, ref = _both(c, obs)
+    assert (n - 1) % LANES != 0
+    rng = np.random.default_rng(n * layers)
+    W = rng.uniform(-np.pi, np.pi, (2, c.n_weights))
+    v, dw, _ = _check_against_per_term(ex, ref, W, rows=2)
+    if n <= 16:
+        vs, dws, _ = c.executor(obs, "statevector").jacobian(W)
+        np.testing.assert_allclose(v, vs, atol=1e-10, rtol=0)
+        np.testing.assert_allclose(dw, dws, atol=1e-10, rtol=0)
+    h = 1e-6
+    for k in rng.choice(c.n_weights, 3, replace=False):
+        e = np.zeros(c.n_weights)
+        e[k] = h
+        fd = (ex.expval(W[0] + e) - ex.expval(W[0] - e)) / (2 * h)
+        np.testing.assert_allclose(dw[0, :, k], fd[0], atol=1e-7, rtol=0)

@@ -11,8 +11,6 @@
 
 namespace pyqml::tn {
 
-namespace {
-
 // Gather table: out[o] = in[table[o]] where the result lists the source's index positions `order`.
 std::vector<uint32_t> gather_table(const std::vector<int>& order, int rank) {
     const int64_t size = int64_t(1) << rank;
@@ -27,6 +25,8 @@ std::vector<uint32_t> gather_table(const std::vector<int>& order, int rank) {
     }
     return t;
 }
+
+namespace {
 
 bool is_identity(const std::vector<int>& order) {
     for (size_t i = 0; i < order.size(); ++i)
@@ -370,6 +370,10 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
         need_adj_[out] = need_adj_[st.a] || need_adj_[st.b];
         if (need_adj_[st.a]) bwd_macs_ += macs;
         if (need_adj_[st.b]) bwd_macs_ += macs;
+        lane_outs_[0] += double(ex.nb * ex.m * ex.n);
+        lane_pairs_[0] += macs;
+        if (need_adj_[st.a]) lane_outs_[1] += double(ex.nb * ex.m * ex.k), lane_pairs_[1] += macs;
+        if (need_adj_[st.b]) lane_outs_[1] += double(ex.nb * ex.k * ex.n), lane_pairs_[1] += macs;
         table_bytes_ += 4.0 * ((ex.id_a ? 0 : slots_[st.a].size) + (ex.id_b ? 0 : slots_[st.b].size));
         steps_.push_back(std::move(ex));
     }

@@ -2,7 +2,12 @@
 // imaginary parts (contraction.hpp, "a batch of W contractions"). The terms of one light-cone structure share
 // the plan and differ only in their gate values, so a batch of them runs the same pairwise steps, each one
 // product over the batch whose multiply-adds are vector operations across the lanes: no per-term dispatch,
-// no BLAS call per tiny product, and the gathers move whole lane blocks.
+// no BLAS call per tiny product. Each sweep (forward, and backward for gradients) is compiled once per plan
+// into a lane program: every output element of every step as the list of operand element pairs whose
+// products it sums, at the workspace offsets of the layout, so that a permuted operand is read in place (no
+// gather copy, no scatter) and a batch runs the whole sweep as one loop of multiply-adds over the lanes, with
+// no per-step loop nests (the 1-D chain's steps average under 30 multiply-adds: the loop nests and gathers,
+// not the arithmetic, bounded the per-step products).
 #include <algorithm>
 #include <cstring>
 
@@ -13,106 +18,167 @@ namespace pyqml::tn {
 
 namespace {
 
-// The lane kernels are multiply-add chains over the lanes: clones per CPU, the AVX2 one with FMA.
+// The lane kernels are multiply-add chains over the lanes, compiled per instruction set and chosen at run
+// time by the CPU's features (__builtin_cpu_supports). Not target_clones("arch=haswell"): its resolver tests
+// the CPU model (__builtin_cpu_is), so an AMD CPU with AVX2 and FMA would run the baseline clone.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(PYQML_NATIVE_BUILD)
-#define PYQML_TN_LANE_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
-#else
-#define PYQML_TN_LANE_CLONES
+#define PYQML_TN_LANE_DISPATCH 1
 #endif
 
-// nb products C = op(A) op(B) over lane blocks (layout of batched_gemm, each element 2 W reals): A is m x k
-// (k x m when ta), B is k x n (n x k when tb), C is m x n. Two columns of C at a time share A's loads.
+// A lane program over the workspace: ws[out[o]] = sum_p ws[x[p]] * ws[y[p]], a lane block per element.
 template <class T, int W>
-inline __attribute__((always_inline)) void lane_gemm_body(int64_t nb, bool ta, bool tb, int64_t m, int64_t n,
-                                                          int64_t k, const T* a, const T* b, T* c) {
+inline __attribute__((always_inline)) void lane_program_body(int64_t no, const uint32_t* out, const uint32_t* start,
+                                                             const uint32_t* xs, const uint32_t* ys, T* ws) {
     constexpr int E = 2 * W;
-    const int64_t sa = m * k, sb = k * n, sc = m * n;
-    const int64_t ap = ta ? m : 1, bp = tb ? 1 : n, bjs = tb ? k : 1;
-    for (int64_t q = 0; q < nb; ++q) {
-        const T* aq = a + q * sa * E;
-        const T* bq = b + q * sb * E;
-        T* cq = c + q * sc * E;
-        for (int64_t i = 0; i < m; ++i) {
-            const T* ai = aq + (ta ? i : i * k) * E;
-            int64_t j = 0;
-            for (; j + 1 < n; j += 2) {
-                const T* b0 = bq + j * bjs * E;
-                const T* b1 = bq + (j + 1) * bjs * E;
-                T r0[W] = {}, i0[W] = {}, r1[W] = {}, i1[W] = {};
-                for (int64_t p = 0; p < k; ++p) {
-                    const T* x = ai + p * ap * E;
-                    const T* y0 = b0 + p * bp * E;
-                    const T* y1 = b1 + p * bp * E;
-                    for (int l = 0; l < W; ++l) {
-                        const T xr = x[l], xi = x[W + l];
-                        r0[l] += xr * y0[l] - xi * y0[W + l];
-                        i0[l] += xr * y0[W + l] + xi * y0[l];
-                        r1[l] += xr * y1[l] - xi * y1[W + l];
-                        i1[l] += xr * y1[W + l] + xi * y1[l];
-                    }
-                }
-                T* z0 = cq + (i * n + j) * E;
-                T* z1 = z0 + E;
-                for (int l = 0; l < W; ++l) {
-                    z0[l] = r0[l];
-                    z0[W + l] = i0[l];
-                    z1[l] = r1[l];
-                    z1[W + l] = i1[l];
-                }
+    for (int64_t o = 0; o < no; ++o) {
+        uint32_t p = start[o];
+        const uint32_t pe = start[o + 1];
+        T r[W], im[W];
+        {
+            const T* x = ws + int64_t(xs[p]) * E;
+            const T* y = ws + int64_t(ys[p]) * E;
+            for (int l = 0; l < W; ++l) {
+                r[l] = x[l] * y[l] - x[W + l] * y[W + l];
+                im[l] = x[l] * y[W + l] + x[W + l] * y[l];
             }
-            if (j < n) {
-                const T* b0 = bq + j * bjs * E;
-                T r0[W] = {}, i0[W] = {};
-                for (int64_t p = 0; p < k; ++p) {
-                    const T* x = ai + p * ap * E;
-                    const T* y0 = b0 + p * bp * E;
-                    for (int l = 0; l < W; ++l) {
-                        const T xr = x[l], xi = x[W + l];
-                        r0[l] += xr * y0[l] - xi * y0[W + l];
-                        i0[l] += xr * y0[W + l] + xi * y0[l];
-                    }
-                }
-                T* z0 = cq + (i * n + j) * E;
-                for (int l = 0; l < W; ++l) {
-                    z0[l] = r0[l];
-                    z0[W + l] = i0[l];
-                }
+        }
+        for (++p; p < pe; ++p) {
+            const T* x = ws + int64_t(xs[p]) * E;
+            const T* y = ws + int64_t(ys[p]) * E;
+            for (int l = 0; l < W; ++l) {  // four multiply-adds into the accumulators
+                r[l] += x[l] * y[l];
+                r[l] -= x[W + l] * y[W + l];
+                im[l] += x[l] * y[W + l];
+                im[l] += x[W + l] * y[l];
             }
+        }
+        T* z = ws + int64_t(out[o]) * E;
+        for (int l = 0; l < W; ++l) {
+            z[l] = r[l];
+            z[W + l] = im[l];
         }
     }
 }
 
-PYQML_TN_LANE_CLONES void lane_gemm_d8(int64_t nb, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
-                                       const double* a, const double* b, double* c) {
-    lane_gemm_body<double, 8>(nb, ta, tb, m, n, k, a, b, c);
+template <class T, int W>
+void lane_program_base(int64_t no, const uint32_t* out, const uint32_t* start, const uint32_t* xs, const uint32_t* ys,
+                       T* ws) {
+    lane_program_body<T, W>(no, out, start, xs, ys, ws);
 }
-PYQML_TN_LANE_CLONES void lane_gemm_f8(int64_t nb, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
-                                       const float* a, const float* b, float* c) {
-    lane_gemm_body<float, 8>(nb, ta, tb, m, n, k, a, b, c);
+#ifdef PYQML_TN_LANE_DISPATCH
+template <class T, int W>
+__attribute__((target("avx2,fma"))) void lane_program_avx2(int64_t no, const uint32_t* out, const uint32_t* start,
+                                                            const uint32_t* xs, const uint32_t* ys, T* ws) {
+    lane_program_body<T, W>(no, out, start, xs, ys, ws);
+}
+template <class T, int W>
+__attribute__((target("avx512f"))) void lane_program_avx512(int64_t no, const uint32_t* out, const uint32_t* start,
+                                                            const uint32_t* xs, const uint32_t* ys, T* ws) {
+    lane_program_body<T, W>(no, out, start, xs, ys, ws);
 }
 
-template <class T, int W>
-void lane_gemm(int64_t nb, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c) {
-    if constexpr (W == 8 && sizeof(T) == 8) lane_gemm_d8(nb, ta, tb, m, n, k, a, b, c);
-    else if constexpr (W == 8 && sizeof(T) == 4) lane_gemm_f8(nb, ta, tb, m, n, k, a, b, c);
-    else lane_gemm_body<T, W>(nb, ta, tb, m, n, k, a, b, c);
+// 2: AVX-512, 1: AVX2 + FMA, 0: baseline (decided once).
+int lane_isa() {
+    static const int isa = __builtin_cpu_supports("avx512f")                                  ? 2
+                           : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1
+                                                                                              : 0;
+    return isa;
 }
+#endif
 
-// out[o] = in[t[o]] and out[t[i]] = in[i], a lane block (2 W reals) per element.
 template <class T, int W>
-void lane_gather(const T* in, const std::vector<uint32_t>& t, T* out) {
-    constexpr int E = 2 * W;
-    const int64_t n = static_cast<int64_t>(t.size());
-    for (int64_t i = 0; i < n; ++i) std::memcpy(out + i * E, in + int64_t(t[i]) * E, sizeof(T) * E);
-}
-template <class T, int W>
-void lane_scatter(const T* in, const std::vector<uint32_t>& t, T* out) {
-    constexpr int E = 2 * W;
-    const int64_t n = static_cast<int64_t>(t.size());
-    for (int64_t i = 0; i < n; ++i) std::memcpy(out + int64_t(t[i]) * E, in + i * E, sizeof(T) * E);
+void lane_program_run(int64_t no, const uint32_t* out, const uint32_t* start, const uint32_t* xs, const uint32_t* ys,
+                      T* ws) {
+#ifdef PYQML_TN_LANE_DISPATCH
+    using Fn = void (*)(int64_t, const uint32_t*, const uint32_t*, const uint32_t*, const uint32_t*, T*);
+    static const Fn f[3] = {lane_program_base<T, W>, lane_program_avx2<T, W>, lane_program_avx512<T, W>};
+    f[lane_isa()](no, out, start, xs, ys, ws);
+#else
+    lane_program_base<T, W>(no, out, start, xs, ys, ws);
+#endif
 }
 
 }  // namespace
+
+const ContractionPlan::LaneProgram& ContractionPlan::lane_program(int which) const {
+    std::call_once(lp_once_[which], [&] {
+        auto p = std::make_unique<LaneProgram>();
+        build_lane_program(which, *p);
+        lp_[which] = std::move(p);
+    });
+    return *lp_[which];
+}
+
+void ContractionPlan::build_lane_program(int which, LaneProgram& pr) const {
+    const bool grad = which >= 1;
+    if (grad) gradient_layout();
+    const int lay = grad ? 1 : 0;
+    // Element e of tensor t in the operand order of a step (gathered index g): perm[g] (identity when empty).
+    auto src = [](const std::vector<uint32_t>& perm, int64_t g) { return perm.empty() ? uint32_t(g) : perm[g]; };
+    auto check = [](int64_t v) {
+        PYQML_REQUIRE(v >= 0 && v < (int64_t(1) << 32), "a lane workspace over 2^32 elements");
+        return uint32_t(v);
+    };
+    pr.start.push_back(0);
+    auto emit_out = [&](int64_t off) {
+        pr.out.push_back(check(off));
+        pr.start.push_back(check(static_cast<int64_t>(pr.x.size())));
+    };
+    auto pair = [&](int64_t x, int64_t y) {
+        pr.x.push_back(check(x));
+        pr.y.push_back(check(y));
+    };
+    auto tables = [](const StepExec& ex, std::vector<uint32_t>& pa, std::vector<uint32_t>& pb) {
+        pa = ex.id_a ? std::vector<uint32_t>() : gather_table(ex.a_order, static_cast<int>(ex.a_order.size()));
+        pb = ex.id_b ? std::vector<uint32_t>() : gather_table(ex.b_order, static_cast<int>(ex.b_order.size()));
+    };
+    std::vector<uint32_t> pa, pb;
+    if (which < 2) {
+        // C[q, i, j] = sum_p A[q, i, p] B[q, p, j], with A and B read through their gather tables.
+        for (const StepExec& ex : steps_) {
+            tables(ex, pa, pb);
+            const int64_t a0 = slots_[ex.a].offset[lay], b0 = slots_[ex.b].offset[lay], c0 = slots_[ex.out].offset[lay];
+            for (int64_t q = 0; q < ex.nb; ++q)
+                for (int64_t i = 0; i < ex.m; ++i)
+                    for (int64_t j = 0; j < ex.n; ++j) {
+                        for (int64_t p = 0; p < ex.k; ++p)
+                            pair(a0 + src(pa, (q * ex.m + i) * ex.k + p), b0 + src(pb, (q * ex.k + p) * ex.n + j));
+                        emit_out(c0 + (q * ex.m + i) * ex.n + j);
+                    }
+        }
+        return;
+    }
+    // Backward, last step first: Abar[q, i, p] = sum_j Cbar[q, i, j] B[q, p, j] and
+    // Bbar[q, p, j] = sum_i A[q, i, p] Cbar[q, i, j], each written at its own tensor's element (the gather
+    // tables are bijections: every environment element is written once).
+    for (auto it = steps_.rbegin(); it != steps_.rend(); ++it) {
+        const StepExec& ex = *it;
+        const bool na = need_adj_[ex.a], nb = need_adj_[ex.b];
+        if (!na && !nb) continue;
+        tables(ex, pa, pb);
+        const int64_t a0 = slots_[ex.a].offset[1], b0 = slots_[ex.b].offset[1], cb = slots_[ex.out].adj;
+        if (na) {
+            const int64_t ab = slots_[ex.a].adj;
+            for (int64_t q = 0; q < ex.nb; ++q)
+                for (int64_t i = 0; i < ex.m; ++i)
+                    for (int64_t p = 0; p < ex.k; ++p) {
+                        for (int64_t j = 0; j < ex.n; ++j)
+                            pair(cb + (q * ex.m + i) * ex.n + j, b0 + src(pb, (q * ex.k + p) * ex.n + j));
+                        emit_out(ab + src(pa, (q * ex.m + i) * ex.k + p));
+                    }
+        }
+        if (nb) {
+            const int64_t bb = slots_[ex.b].adj;
+            for (int64_t q = 0; q < ex.nb; ++q)
+                for (int64_t p = 0; p < ex.k; ++p)
+                    for (int64_t j = 0; j < ex.n; ++j) {
+                        for (int64_t i = 0; i < ex.m; ++i)
+                            pair(a0 + src(pa, (q * ex.m + i) * ex.k + p), cb + (q * ex.m + i) * ex.n + j);
+                        emit_out(bb + src(pb, (q * ex.k + p) * ex.n + j));
+                    }
+        }
+    }
+}
 
 template <class T, int W>
 void ContractionPlan::fill_gate_lanes(T* ws, int gate, const cplx* const* m, bool gradients) const {
@@ -179,21 +245,9 @@ template <class T, int W>
 void ContractionPlan::forward_lanes(T* ws, bool gradients, double* out) const {
     constexpr int E = 2 * W;
     const int lay = gradients ? 1 : 0;
-    if (gradients) gradient_layout();
-    for (const StepExec& ex : steps_) {
-        const T* a = ws + slots_[ex.a].offset[lay] * E;
-        const T* b = ws + slots_[ex.b].offset[lay] * E;
-        T* c = ws + slots_[ex.out].offset[lay] * E;
-        if (!ex.id_a) {
-            lane_gather<T, W>(a, ex.perm_a, ws + ex.ga[lay] * E);
-            a = ws + ex.ga[lay] * E;
-        }
-        if (!ex.id_b) {
-            lane_gather<T, W>(b, ex.perm_b, ws + ex.gb[lay] * E);
-            b = ws + ex.gb[lay] * E;
-        }
-        lane_gemm<T, W>(ex.nb, false, false, ex.m, ex.n, ex.k, a, b, c);
-    }
+    const LaneProgram& pr = lane_program(lay);
+    lane_program_run<T, W>(static_cast<int64_t>(pr.out.size()), pr.out.data(), pr.start.data(), pr.x.data(),
+                           pr.y.data(), ws);
     const T* root = ws + slots_.back().offset[lay] * E;
     for (int l = 0; l < W; ++l) out[l] = double(root[l]);
 }
@@ -208,33 +262,9 @@ void ContractionPlan::backward_lanes(T* ws) const {
         root[l] = T(1);
         root[W + l] = T(0);
     }
-    for (auto it = steps_.rbegin(); it != steps_.rend(); ++it) {
-        const StepExec& ex = *it;
-        const bool na = need_adj_[ex.a], nb = need_adj_[ex.b];
-        if (!na && !nb) continue;
-        const T* cbar = ws + slots_[ex.out].adj * E;
-        T* sc = ex.bgc >= 0 ? ws + ex.bgc * E : nullptr;
-        if (na) {
-            const T* b = ws + slots_[ex.b].offset[1] * E;
-            if (!ex.id_b) {
-                lane_gather<T, W>(b, ex.perm_b, ws + ex.bgb * E);
-                b = ws + ex.bgb * E;
-            }
-            T* abar = ex.id_a ? ws + slots_[ex.a].adj * E : sc;
-            lane_gemm<T, W>(ex.nb, false, true, ex.m, ex.k, ex.n, cbar, b, abar);
-            if (!ex.id_a) lane_scatter<T, W>(sc, ex.perm_a, ws + slots_[ex.a].adj * E);
-        }
-        if (nb) {
-            const T* a = ws + slots_[ex.a].offset[1] * E;
-            if (!ex.id_a) {
-                lane_gather<T, W>(a, ex.perm_a, ws + ex.bga * E);
-                a = ws + ex.bga * E;
-            }
-            T* bbar = ex.id_b ? ws + slots_[ex.b].adj * E : sc;
-            lane_gemm<T, W>(ex.nb, true, false, ex.k, ex.n, ex.m, a, cbar, bbar);
-            if (!ex.id_b) lane_scatter<T, W>(sc, ex.perm_b, ws + slots_[ex.b].adj * E);
-        }
-    }
+    const LaneProgram& pr = lane_program(2);
+    lane_program_run<T, W>(static_cast<int64_t>(pr.out.size()), pr.out.data(), pr.start.data(), pr.x.data(),
+                           pr.y.data(), ws);
 }
 
 template <class T, int W>

@@ -355,7 +355,10 @@ double Executor::batched_bytes(int64_t rows, bool gradients) const {
         if (!p) continue;
         // A lane batch holds every tensor of the plan for kLanes terms; a thread may hold one of each kind.
         const bool lanes = batched && lane_structure(static_cast<int>(s), gradients);
-        if (lanes) lane_ws = std::max(lane_ws, p->bytes_per_thread(elem, gradients) * kLanes);
+        if (lanes) {
+            lane_ws = std::max(lane_ws, p->bytes_per_thread(elem, gradients) * kLanes);
+            tables += p->lane_table_bytes(gradients);
+        }
         if (!lanes || single_jobs(static_cast<int>(s))) per_thread = std::max(per_thread, p->bytes_per_thread(elem, gradients));
         if (!p->prepared()) tables += p->table_bytes();
     }

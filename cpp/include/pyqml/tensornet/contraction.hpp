@@ -107,6 +107,10 @@ StructGate struct_gate(gates::GateId id, int n_wires);
 // The StructGate of a channel of the channel table on n_wires wires: its 2 n_wires-line superoperator form.
 StructGate struct_channel(gates::ChannelId id, int n_wires);
 
+// Gather table of a permuted copy: out[o] = in[table[o]], the copy listing the source's index positions
+// `order` (a tensor of `rank` indices).
+std::vector<uint32_t> gather_table(const std::vector<int>& order, int rank);
+
 class ContractionPlan {
     friend class pyqml::cuda::TnDevice;
 
@@ -187,6 +191,13 @@ public:
     // which every multiply-add is a vector operation across the W lanes. Lanes never mix: a lane's result is
     // that of its contraction alone. The workspace holds lane_workspace_reals(gradients, W) reals.
     int64_t lane_workspace_reals(bool gradients, int W) const { return workspace_elements(gradients) * 2 * W; }
+    // Bytes of the lane programs a batched call builds (forward, and with gradients the backward sweep):
+    // each pairwise step flattened into its output elements and their (operand, operand) element pairs, so
+    // a batch runs every step as one loop of lane multiply-adds at fixed workspace offsets (no gathers, no
+    // per-step loop nests; built once per plan on first use, shared by all threads).
+    double lane_table_bytes(bool gradients) const {
+        return 8.0 * (lane_outs_[0] + lane_pairs_[0] + (gradients ? lane_outs_[0] + lane_pairs_[0] + lane_outs_[1] + lane_pairs_[1] : 0));
+    }
     // m[l]: the full matrix of the gate for lane l (l < W).
     template <class T, int W>
     void fill_gate_lanes(T* ws, int gate, const cplx* const* m, bool gradients) const;
@@ -243,6 +254,17 @@ private:
     template <class C>
     void backward_step(C* base, const StepExec& ex, int64_t va, int64_t vb, int64_t cbar, int64_t abar,
                        int64_t bbar, int64_t bga, int64_t bgb, int64_t bgc) const;
+    // A lane program: output element o (at workspace element out[o]) is the sum over pairs p in
+    // [start[o], start[o + 1]) of ws[x[p]] * ws[y[p]]; outputs run in order (a step's after the steps it reads).
+    struct LaneProgram {
+        std::vector<uint32_t> out, start, x, y;
+    };
+    // 0: forward sweep in the forward-only layout, 1: forward sweep in the gradient layout, 2: backward sweep.
+    const LaneProgram& lane_program(int which) const;
+    void build_lane_program(int which, LaneProgram& out) const;
+    mutable std::array<std::once_flag, 3> lp_once_;
+    mutable std::array<std::unique_ptr<LaneProgram>, 3> lp_;
+    double lane_outs_[2] = {0, 0}, lane_pairs_[2] = {0, 0};  // forward, backward sweep (sizes, for the guard)
     mutable std::array<std::once_flag, kMaxRecompute> rc_once_;
     mutable std::array<std::unique_ptr<RcLayout>, kMaxRecompute> rc_;
 
