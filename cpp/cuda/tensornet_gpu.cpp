@@ -680,74 +680,17 @@ public:
 
     template <class F>
     void jacobian_t(const Batch& b, double* vals_out, double* dw, double* dx) {
-        const Executor& X = ex_;
-        const Circuit& c = X.circuit_;
-        const int no = X.n_observables();
-        const int64_t nt = X.n_terms();
-        const int na = c.n_angles(), nw = c.n_weights(), nx = c.n_inputs();
         run<F>(b, true, [&](int64_t r0, int64_t nr, const double* vals, const double* g) {
-#pragma omp parallel for schedule(static) if (nr > 1)
-            for (int64_t r = 0; r < nr; ++r) {
-                std::vector<double> dang(static_cast<size_t>(na));
-                for (int o = 0; o < no; ++o) {
-                    double s = X.obs_const_[size_t(o)];
-                    std::fill(dang.begin(), dang.end(), 0.0);
-                    for (const auto& ot : X.obs_terms_[size_t(o)]) {
-                        s += ot.coeff * vals[r * nt + ot.term];
-                        const auto& term = X.terms_[size_t(ot.term)];
-                        const double* gt = g ? g + r * X.total_grad_ + term.grad_offset : nullptr;
-                        int idx = 0;
-                        for (int op : term.cone.ops) {
-                            const int np = c.ops()[size_t(op)].n_params();
-                            for (int k = 0; k < np; ++k) dang[size_t(c.angle_offset(op) + k)] += ot.coeff * gt[idx++];
-                        }
-                    }
-                    const int64_t ro = (r0 + r) * no + o;
-                    vals_out[ro] = s;
-                    double* dwr = dw ? dw + ro * nw : nullptr;
-                    double* dxr = dx ? dx + ro * nx : nullptr;
-                    if (dwr) std::fill(dwr, dwr + nw, 0.0);
-                    if (dxr) std::fill(dxr, dxr + nx, 0.0);
-                    c.chain(dang.data(), dwr, dxr);
-                }
-            }
+            ex_.jacobian_rows(r0, nr, vals, g, true, vals_out, dw, dx);
         });
     }
 
     template <class F>
     void vjp_t(const Batch& b, const double* cot, double* vals_out, double* dw, double* dx) {
-        const Executor& X = ex_;
-        const Circuit& c = X.circuit_;
-        const int no = X.n_observables();
-        const int64_t nt = X.n_terms();
-        const int na = c.n_angles(), nw = c.n_weights(), nx = c.n_inputs();
+        const int nw = ex_.circuit_.n_weights();
         if (!b.weights_per_row && dw) std::fill(dw, dw + nw, 0.0);
         run<F>(b, true, [&](int64_t r0, int64_t nr, const double* vals, const double* g) {
-            for (int64_t r = 0; r < nr; ++r) {
-                const int64_t row = r0 + r;
-                std::vector<double> dang(static_cast<size_t>(na), 0.0);
-                for (int o = 0; o < no; ++o) {
-                    double s = X.obs_const_[size_t(o)];
-                    const double cf = cot[row * no + o];
-                    for (const auto& ot : X.obs_terms_[size_t(o)]) {
-                        s += ot.coeff * vals[r * nt + ot.term];
-                        const auto& term = X.terms_[size_t(ot.term)];
-                        const double* gt = g ? g + r * X.total_grad_ + term.grad_offset : nullptr;
-                        int idx = 0;
-                        for (int op : term.cone.ops) {
-                            const int np = c.ops()[size_t(op)].n_params();
-                            for (int k = 0; k < np; ++k)
-                                dang[size_t(c.angle_offset(op) + k)] += cf * ot.coeff * gt[idx++];
-                        }
-                    }
-                    vals_out[row * no + o] = s;
-                }
-                double* dwr = dw ? (b.weights_per_row ? dw + row * nw : dw) : nullptr;
-                if (dwr && b.weights_per_row) std::fill(dwr, dwr + nw, 0.0);
-                double* dxr = dx ? dx + row * nx : nullptr;
-                if (dxr) std::fill(dxr, dxr + nx, 0.0);
-                c.chain(dang.data(), dwr, dxr);
-            }
+            ex_.vjp_rows(b, cot, r0, nr, vals, g, true, vals_out, dw, dx);
         });
     }
 };

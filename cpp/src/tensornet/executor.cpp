@@ -710,37 +710,71 @@ void Executor::expval(const Batch& b, double* out, int64_t s0, int64_t s1) const
     else run<float>(b, false, take, std::max<int64_t>(0, s0), s1);
 }
 
-void Executor::jacobian(const Batch& b, double* vals_out, double* dw, double* dx, int64_t s0, int64_t s1) const {
-    const bool with_const = s0 <= 0;
+void Executor::add_term_gradient(const Term& term, double scale, const double* gt, double* dang) const {
+    int idx = 0;
+    for (int op : term.cone.ops) {
+        const int np = circuit_.ops()[op].n_params();
+        for (int k = 0; k < np; ++k) dang[circuit_.angle_offset(op) + k] += scale * gt[idx++];
+    }
+}
+
+void Executor::jacobian_rows(int64_t r0, int64_t nr, const double* vals, const double* g, bool with_const,
+                             double* vals_out, double* dw, double* dx) const {
     const int no = n_observables();
     const int64_t nt = n_terms();
     const int na = circuit_.n_angles(), nw = circuit_.n_weights(), nx = circuit_.n_inputs();
-    auto take = [&](int64_t r0, int64_t nr, const double* vals, const double* g) {
 #pragma omp parallel for schedule(static) if (nr > 1)
-        for (int64_t r = 0; r < nr; ++r) {
-            std::vector<double> dang(na);
-            for (int o = 0; o < no; ++o) {
-                double s = with_const ? obs_const_[o] : 0.0;
-                std::fill(dang.begin(), dang.end(), 0.0);
-                for (const ObsTerm& ot : obs_terms_[o]) {
-                    s += ot.coeff * vals[r * nt + ot.term];
-                    const Term& term = terms_[ot.term];
-                    const double* gt = g + r * total_grad_ + term.grad_offset;
-                    int idx = 0;
-                    for (int op : term.cone.ops) {
-                        const int np = circuit_.ops()[op].n_params();
-                        for (int k = 0; k < np; ++k) dang[circuit_.angle_offset(op) + k] += ot.coeff * gt[idx++];
-                    }
-                }
-                const int64_t ro = (r0 + r) * no + o;
-                vals_out[ro] = s;
-                double* dwr = dw ? dw + ro * nw : nullptr;
-                double* dxr = dx ? dx + ro * nx : nullptr;
-                if (dwr) std::fill(dwr, dwr + nw, 0.0);
-                if (dxr) std::fill(dxr, dxr + nx, 0.0);
-                circuit_.chain(dang.data(), dwr, dxr);
+    for (int64_t r = 0; r < nr; ++r) {
+        std::vector<double> dang(na);
+        for (int o = 0; o < no; ++o) {
+            double s = with_const ? obs_const_[o] : 0.0;
+            std::fill(dang.begin(), dang.end(), 0.0);
+            for (const ObsTerm& ot : obs_terms_[o]) {
+                s += ot.coeff * vals[r * nt + ot.term];
+                const Term& term = terms_[ot.term];
+                add_term_gradient(term, ot.coeff, g + r * total_grad_ + term.grad_offset, dang.data());
             }
+            const int64_t ro = (r0 + r) * no + o;
+            vals_out[ro] = s;
+            double* dwr = dw ? dw + ro * nw : nullptr;
+            double* dxr = dx ? dx + ro * nx : nullptr;
+            if (dwr) std::fill(dwr, dwr + nw, 0.0);
+            if (dxr) std::fill(dxr, dxr + nx, 0.0);
+            circuit_.chain(dang.data(), dwr, dxr);
         }
+    }
+}
+
+void Executor::vjp_rows(const Batch& b, const double* cot, int64_t r0, int64_t nr, const double* vals,
+                        const double* g, bool with_const, double* vals_out, double* dw, double* dx) const {
+    const int no = n_observables();
+    const int64_t nt = n_terms();
+    const int na = circuit_.n_angles(), nw = circuit_.n_weights(), nx = circuit_.n_inputs();
+    for (int64_t r = 0; r < nr; ++r) {
+        const int64_t row = r0 + r;
+        std::vector<double> dang(na, 0.0);
+        for (int o = 0; o < no; ++o) {
+            double s = with_const ? obs_const_[o] : 0.0;
+            const double c = cot[row * no + o];
+            for (const ObsTerm& ot : obs_terms_[o]) {
+                s += ot.coeff * vals[r * nt + ot.term];
+                const Term& term = terms_[ot.term];
+                add_term_gradient(term, c * ot.coeff, g + r * total_grad_ + term.grad_offset, dang.data());
+            }
+            vals_out[row * no + o] = s;
+        }
+        double* dwr = dw ? (b.weights_per_row ? dw + row * nw : dw) : nullptr;
+        if (dwr && b.weights_per_row) std::fill(dwr, dwr + nw, 0.0);
+        double* dxr = dx ? dx + row * nx : nullptr;
+        if (dxr) std::fill(dxr, dxr + nx, 0.0);
+        circuit_.chain(dang.data(), dwr, dxr);
+    }
+}
+
+void Executor::jacobian(const Batch& b, double* vals_out, double* dw, double* dx, int64_t s0, int64_t s1) const {
+    const bool with_const = s0 <= 0;
+    auto take = [&](int64_t r0, int64_t nr, const double* vals, const double* g) {
+        jacobian_rows(r0, nr, vals, g, with_const, vals_out, dw, dx);
     };
     if (precision_ == Precision::Double) run<double>(b, true, take, std::max<int64_t>(0, s0), s1);
     else run<float>(b, true, take, std::max<int64_t>(0, s0), s1);
@@ -749,35 +783,10 @@ void Executor::jacobian(const Batch& b, double* vals_out, double* dw, double* dx
 void Executor::vjp(const Batch& b, const double* cot, double* vals_out, double* dw, double* dx, int64_t s0,
                    int64_t s1) const {
     const bool with_const = s0 <= 0;
-    const int no = n_observables();
-    const int64_t nt = n_terms();
-    const int na = circuit_.n_angles(), nw = circuit_.n_weights(), nx = circuit_.n_inputs();
+    const int nw = circuit_.n_weights();
     if (!b.weights_per_row && dw) std::fill(dw, dw + nw, 0.0);
     auto take = [&](int64_t r0, int64_t nr, const double* vals, const double* g) {
-        for (int64_t r = 0; r < nr; ++r) {
-            const int64_t row = r0 + r;
-            std::vector<double> dang(na, 0.0);
-            for (int o = 0; o < no; ++o) {
-                double s = with_const ? obs_const_[o] : 0.0;
-                const double c = cot[row * no + o];
-                for (const ObsTerm& ot : obs_terms_[o]) {
-                    s += ot.coeff * vals[r * nt + ot.term];
-                    const Term& term = terms_[ot.term];
-                    const double* gt = g + r * total_grad_ + term.grad_offset;
-                    int idx = 0;
-                    for (int op : term.cone.ops) {
-                        const int np = circuit_.ops()[op].n_params();
-                        for (int k = 0; k < np; ++k) dang[circuit_.angle_offset(op) + k] += c * ot.coeff * gt[idx++];
-                    }
-                }
-                vals_out[row * no + o] = s;
-            }
-            double* dwr = dw ? (b.weights_per_row ? dw + row * nw : dw) : nullptr;
-            if (dwr && b.weights_per_row) std::fill(dwr, dwr + nw, 0.0);
-            double* dxr = dx ? dx + row * nx : nullptr;
-            if (dxr) std::fill(dxr, dxr + nx, 0.0);
-            circuit_.chain(dang.data(), dwr, dxr);
-        }
+        vjp_rows(b, cot, r0, nr, vals, g, with_const, vals_out, dw, dx);
     };
     if (precision_ == Precision::Double) run<double>(b, true, take, std::max<int64_t>(0, s0), s1);
     else run<float>(b, true, take, std::max<int64_t>(0, s0), s1);

@@ -110,6 +110,16 @@ private:
     template <class F, class Take>
     void run(const Batch& b, bool grads, Take&& take, int64_t slice_begin, int64_t slice_end) const;
     void angles_of_row(const Batch& b, int64_t r, double* angles) const;
+    // dang[angle] += scale * d term / d angle, for the cone angles of `term` (its gradient gt laid out
+    // op by op over the cone, as `run` hands it over).
+    void add_term_gradient(const Term& term, double scale, const double* gt, double* dang) const;
+    // One block of rows handed over by `run` (per-term values `vals`, cone gradients `g`) turned into the
+    // observables' values and Jacobians (rows x observables x weights / inputs), or their VJP with the
+    // cotangents `cot`; `with_const` adds the observables' constants (the call holding slice 0).
+    void jacobian_rows(int64_t r0, int64_t nr, const double* vals, const double* g, bool with_const,
+                       double* vals_out, double* dw, double* dx) const;
+    void vjp_rows(const Batch& b, const double* cot, int64_t r0, int64_t nr, const double* vals, const double* g,
+                  bool with_const, double* vals_out, double* dw, double* dx) const;
     // Bytes of a term-by-term call besides the workspaces (tables, one block's results, the unit cache), and
     // its threads.
     double call_overhead(int64_t rows, bool gradients, double& threads) const;
