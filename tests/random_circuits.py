@@ -103,3 +103,18 @@ def random_pauli_sum(n: int, rng: np.random.Generator, n_terms: int = 4):
             t = t @ pq.Observable.pauli(letter, v)
         obs = obs + t
     return obs, terms
+
+
+def ry_cz_brickwork(n, layers):
+    """The 1-D brickwork of the W3 benchmark: `layers` times RY on every wire, CZ on the even bonds, RY on
+    every wire again, CZ on the odd bonds; weights of shape (layers, 2, n)."""
+    c = pq.Circuit(n)
+    w = c.new_weights(layers, 2, n)
+    with c:
+        for layer in range(layers):
+            for half in (0, 1):
+                for i in range(n):
+                    pq.RY(w[layer, half, i], wires=i)
+                for i in range(half, n - 1, 2):
+                    pq.CZ(wires=[i, i + 1])
+    return c

@@ -4,7 +4,7 @@ random circuits with inputs, fused blocks, noise channels, sliced plans, recompu
 (several groups per structure); var and probs through the same device; the calls that stay on the CPU."""
 import numpy as np
 import pytest
-from random_circuits import RandomCircuit, random_pauli_sum
+from random_circuits import RandomCircuit, random_pauli_sum, ry_cz_brickwork
 
 import pyqml as pq
 from pyqml import _core
@@ -16,15 +16,7 @@ TOL = {"complex128": 1e-12, "complex64": 1e-5}
 
 def brickwork(n, layers):
     """W3-like: RY on every wire, CZ on even then odd bonds, `layers` times; H = sum Z_i Z_i+1 + 0.5 sum X_i."""
-    c = pq.Circuit(n)
-    w = c.new_weights(2 * layers * n)
-    with c:
-        for layer in range(layers):
-            for half in (0, 1):
-                for i in range(n):
-                    pq.RY(w[(2 * layer + half) * n + i], wires=i)
-                for i in range(half, n - 1, 2):
-                    pq.CZ(wires=[i, i + 1])
+    c = ry_cz_brickwork(n, layers)
     H = sum((pq.Z(i) @ pq.Z(i + 1) for i in range(1, n - 1)), pq.Z(0) @ pq.Z(1))
     H = H + 0.5 * sum((pq.X(i) for i in range(1, n)), pq.X(0))
     return c, H

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from random_circuits import ry_cz_brickwork
 
 import pyqml as pq
 
@@ -91,15 +92,7 @@ def test_value_with_commuting_cone_matches_statevector():
 
 def test_translation_invariant_terms_share_plans():
     n, layers = 60, 2
-    c = pq.Circuit(n)
-    w = c.new_weights(layers, 2, n)
-    with c:
-        for l in range(layers):
-            for half in (0, 1):
-                for i in range(n):
-                    pq.RY(w[l, half, i], wires=i)
-                for i in range(half, n - 1, 2):
-                    pq.CZ(wires=[i, i + 1])
+    c = ry_cz_brickwork(n, layers)
     obs = [sum((pq.Z(i) @ pq.Z(i + 1) for i in range(n - 1)), pq.Observable())]
     p = pq.plan(c, obs)
     assert p.n_terms == n - 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
+from random_circuits import ry_cz_brickwork
 
 import pyqml as pq
 
@@ -274,15 +275,7 @@ def test_brickwork_lane_programs(n, layers):
     the lane programs read permuted operands in place in both sweeps; an odd number of ZZ terms (the last
     batch partial), two rows, against the per-term path (1e-12), the state vector (1e-10, up to 16 wires) and
     central differences of the batched values."""
-    c = pq.Circuit(n)
-    w = c.new_weights(layers, 2, n)
-    with c:
-        for l in range(layers):
-            for half in (0, 1):
-                for i in range(n):
-                    pq.RY(w[l, half, i], wires=i)
-                for i in range(half, n - 1, 2):
-                    pq.CZ(wires=[i, i + 1])
+    c = ry_cz_brickwork(n, layers)
     obs = [sum((pq.Z(i) @ pq.Z(i + 1) for i in range(n - 1)), start=0.0 * pq.Z(0)), 0.5 * pq.X(n // 2)]
     ex, ref = _both(c, obs)
     assert (n - 1) % LANES != 0
