@@ -45,6 +45,7 @@ from .optimizers import (
 
 _all_finite = _core._all_finite
 _F64 = np.dtype(np.float64)
+_I64 = np.dtype(np.int64)
 # Optimisers whose in-place flat step (update_flat) is their apply_grad's arithmetic; subclasses (which may
 # override apply_grad) step through apply_grad on the per-parameter arrays.
 _FLAT_OPTIMIZERS = frozenset((GradientDescentOptimizer, MomentumOptimizer, NesterovMomentumOptimizer,
@@ -206,14 +207,18 @@ class Dense(_FlatLayer):
             bufs = self._bufs[rows] = (np.empty((rows, W.shape[1])), np.empty((rows, W.shape[0])))
         y = bufs[0]
         np.matmul(x, W, out=y)
-        np.add(y, b, out=y)
+        _core.add_bias(y, b)  # y + b row by row (numpy's broadcast add loops over the few columns)
         self._x = x
         return y
 
     def train_backward(self, dy, need_dx=True):
         x = self._x
         np.matmul(x.T, dy, out=self.grads[0])
-        np.add.reduce(dy, axis=0, out=self.grads[1])
+        gb = self.grads[1]
+        if gb.shape[0] >= 2 and type(dy) is np.ndarray and dy.dtype == _F64 and dy.flags.c_contiguous:
+            _core.column_sums(dy, gb)  # numpy's np.sum(dy, axis=0): row after row, from 2 columns on
+        else:
+            np.add.reduce(dy, axis=0, out=gb)
         if not need_dx:
             return None
         bufs = self._bufs.get(x.shape[0])
@@ -390,51 +395,31 @@ class CrossEntropyLoss:
         return loss, p / n
 
     def buffered(self, logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-        """:meth:`__call__` in a model's training step: the same arithmetic, element for element (so the
-        same bits), on the transposed (classes, rows) layout where every operation runs along the rows, into
-        buffers reused while the shape repeats (the gradient returned is one of them).
+        """:meth:`__call__` in a model's training step: one engine pass (``_core.softmax_cross_entropy``,
+        cpp/src/training/steps.cpp) with the same arithmetic, element for element, into buffers reused while
+        the shape repeats (the gradient returned is one of them).
 
-        Labels out of range raise as in :meth:`__call__` (negative labels count from the last class, as numpy
-        indexing does); 8 classes or more take :meth:`__call__` (numpy sums 8 or more numbers pairwise)."""
-        if type(logits) is not np.ndarray or logits.ndim != 2 or logits.dtype != _F64 or not 1 <= logits.shape[1] < 8:
+        Labels out of range raise ValueError (negative labels count from the last class, as numpy indexing
+        does); 8 classes or more take :meth:`__call__` (numpy sums 8 or more numbers pairwise)."""
+        if type(logits) is not np.ndarray or logits.ndim != 2 or logits.dtype != _F64 \
+                or not logits.flags.c_contiguous or not 1 <= logits.shape[1] < 8:
             return self(logits, y)
         n, c = logits.shape
+        if type(y) is not np.ndarray or y.dtype != _I64:
+            y = np.asarray(y)
+            if y.dtype.kind not in "iu":
+                raise TypeError(f"cross-entropy labels must be integers, got {y.dtype}")
+            y = y.astype(np.int64)
         bufs = getattr(self, "_bufs", None)
         if bufs is None:
             bufs = self._bufs = {}
         b = bufs.get((n, c))
         if b is None:
-            b = bufs[(n, c)] = (np.empty((c, n)), np.empty(n), np.empty(n), np.arange(n), np.empty(n, dtype=np.intp),
-                                np.empty(n), np.empty((n, c)))
-        pt, m, s, rows, idx, pick, d = b
-        cols = logits.T
-        np.copyto(m, cols[0])
-        for j in range(1, c):  # the row maximum (exact in any order)
-            np.maximum(m, cols[j], out=m)
-        np.subtract(cols, m, out=pt)
-        np.exp(pt, out=pt)
-        np.add.reduce(pt, axis=0, out=s)  # the classes in order, as numpy sums fewer than 8 numbers
-        np.divide(pt, s, out=pt)
-        flat = pt.reshape(-1)
-        try:
-            np.multiply(y, n, out=idx)  # the flat index of (label, row) in the transposed layout
-            np.add(idx, rows, out=idx)
-            np.take(flat, idx, out=pick, mode="raise")
-        except (TypeError, ValueError, IndexError) as e:  # checked only when it fails
-            y = np.asarray(y)
-            if y.dtype.kind not in "iu":
-                raise TypeError(f"cross-entropy labels must be integers, got {y.dtype}") from None
-            if y.shape != (n,):
-                raise ValueError(f"cross-entropy needs one label per row: {n} rows, labels of shape {y.shape}") \
-                    from None
-            raise ValueError(f"labels must lie in [0, {c}) for {c} classes (got {y.min()} to {y.max()}): {e}") \
-                from None
-        np.maximum(pick, 1e-300, out=pick)
-        np.log(pick, out=pick)
-        loss = -float(pick.sum() / n)
-        flat[idx] -= 1.0
-        np.divide(pt.T, n, out=d)
-        return loss, d
+            b = bufs[(n, c)] = (np.empty(n), np.empty((n, c)))
+        logp, d = b
+        _core.softmax_cross_entropy(logits, y, logp, d)
+        # (the sum over rows: numpy's pairwise sum, as __call__'s)
+        return -float(logp.sum() / n), d
 
 
 class MSELoss:

@@ -31,6 +31,7 @@ from typing import Callable
 
 import numpy as np
 
+from .. import _core
 from ..frontend import autodiff
 from ..frontend.qnode import QNode
 from .metric_tensor import metric_tensor
@@ -84,14 +85,15 @@ def _as_arrays(args) -> list[np.ndarray]:
 
 class _FlatState:
     """An optimiser's per-parameter accumulators held as views into one flat vector, for the in-place step
-    on flat parameters (:meth:`GradientDescentOptimizer.update_flat`).
+    on flat parameters (:meth:`GradientDescentOptimizer.update_flat`, one engine call: ``_core.adam_step``
+    and the others, cpp/src/training/steps.cpp).
 
     ``lists`` are the public per-parameter lists (``accumulation`` or its ``"fm"`` / ``"sm"`` entries) whose
     items are views of ``flats``; when any item was replaced since (``apply_grad`` on split arrays, a user
     assignment, ``reset()``), the flat vectors are rebuilt from the lists' current values.
     """
 
-    __slots__ = ("shapes", "lists", "views", "flats", "tmp", "tmp2")
+    __slots__ = ("shapes", "lists", "views", "flats", "tmp")
 
     def __init__(self, shapes: tuple, sources: list, n: int):
         self.shapes = shapes
@@ -113,7 +115,7 @@ class _FlatState:
             self.flats.append(flat)
             self.lists.append(list(views))
             self.views.append(tuple(views))
-        self.tmp, self.tmp2 = np.empty(n), np.empty(n)
+        self.tmp = np.empty(n)
 
     def current(self, lists: list, shapes: tuple) -> bool:
         """True when ``lists`` are still this state's lists of its own views (nothing replaced)."""
@@ -274,11 +276,12 @@ class GradientDescentOptimizer:
         parameters of ``shapes``, each in C order, one after the other; default one parameter of shape
         ``x.shape``) and ``grad`` its gradient (same shape).
 
-        The arithmetic is :meth:`apply_grad`'s on the split arrays, operation for operation, so the result is
-        the same to the last bit; the accumulated state (``accumulation``, Adam's ``fm``, ``sm``, ``t``) stays
-        the per-parameter lists of :meth:`apply_grad`, whose arrays are views into one flat vector. Calls of
-        :meth:`apply_grad` and :meth:`update_flat` can be mixed. A subclass that overrides :meth:`apply_grad`
-        is stepped through its own :meth:`apply_grad` on the split arrays.
+        One pass in the engine (cpp/src/training/steps.cpp) with :meth:`apply_grad`'s arithmetic on the split
+        arrays, operation for operation and rounded after each, so the result is the same to the last bit.
+        The accumulated state (``accumulation``, Adam's ``fm``, ``sm``, ``t``) stays the per-parameter lists of
+        :meth:`apply_grad`, whose arrays are views into one flat vector; calls of :meth:`apply_grad` and
+        :meth:`update_flat` can be mixed. A subclass that overrides :meth:`apply_grad` is stepped through its
+        own :meth:`apply_grad` on the split arrays.
         """
         n = _check_flat(x, grad)
         shapes = self._checked_shapes(shapes, n)
@@ -292,9 +295,7 @@ class GradientDescentOptimizer:
 
     def _update_flat(self, x, grad, shapes) -> None:
         """:meth:`update_flat` on arguments already checked (the hybrid models' training step)."""
-        tmp = self._scratch(x.shape[0])
-        np.multiply(grad, self.stepsize, out=tmp)
-        np.subtract(x, tmp, out=x)
+        _core.sgd_step(x, grad, self.stepsize)
 
     def _checked_shapes(self, shapes, n: int) -> tuple:
         if shapes is None:
@@ -306,12 +307,6 @@ class GradientDescentOptimizer:
         if isinstance(shapes, tuple):
             self._shapes = (shapes, n, out)
         return out
-
-    def _scratch(self, n: int) -> np.ndarray:
-        tmp = getattr(self, "_tmp", None)
-        if tmp is None or tmp.shape[0] != n:
-            tmp = self._tmp = np.empty(n)
-        return tmp
 
     def _flat_state(self, lists: list, shapes: tuple, n: int) -> _FlatState:
         st = getattr(self, "_flat", None)
@@ -365,11 +360,7 @@ class MomentumOptimizer(GradientDescentOptimizer):
     def _update_flat(self, x, grad, shapes) -> None:
         st = self._flat_state([self.accumulation], shapes, x.shape[0])
         self.accumulation = st.lists[0]
-        acc, tmp = st.flats[0], st.tmp
-        np.multiply(acc, self.momentum, out=acc)
-        np.multiply(grad, self.stepsize, out=tmp)
-        np.add(acc, tmp, out=acc)
-        np.subtract(x, acc, out=x)
+        _core.momentum_step(x, grad, st.flats[0], self.momentum, self.stepsize)
 
     def look_ahead_flat(self, x: np.ndarray, shapes=None) -> bool:
         """Nesterov's look-ahead on flat parameters, in place: ``x <- x - momentum * a`` with the accumulation
@@ -424,18 +415,7 @@ class AdagradOptimizer(GradientDescentOptimizer):
     def _update_flat(self, x, grad, shapes) -> None:
         st = self._flat_state([self.accumulation], shapes, x.shape[0])
         self.accumulation = st.lists[0]
-        acc, tmp = st.flats[0], st.tmp
-        np.multiply(grad, grad, out=tmp)
-        np.add(acc, tmp, out=acc)
-        self._scaled_step(x, grad, acc, tmp)
-
-    def _scaled_step(self, x, grad, acc, tmp) -> None:
-        """``x <- x - stepsize / sqrt(acc + eps) * grad`` in place."""
-        np.add(acc, self.eps, out=tmp)
-        np.sqrt(tmp, out=tmp)
-        np.divide(self.stepsize, tmp, out=tmp)
-        np.multiply(tmp, grad, out=tmp)
-        np.subtract(x, tmp, out=x)
+        _core.scaled_step(x, grad, st.flats[0], -1.0, 0.0, self.stepsize, self.eps)  # decay < 0: a <- a + g^2
 
     def reset(self) -> None:
         self.accumulation = None
@@ -460,12 +440,7 @@ class RMSPropOptimizer(AdagradOptimizer):
     def _update_flat(self, x, grad, shapes) -> None:
         st = self._flat_state([self.accumulation], shapes, x.shape[0])
         self.accumulation = st.lists[0]
-        acc, tmp = st.flats[0], st.tmp
-        np.multiply(grad, 1 - self.decay, out=tmp)
-        np.multiply(tmp, grad, out=tmp)
-        np.multiply(acc, self.decay, out=acc)
-        np.add(acc, tmp, out=acc)
-        self._scaled_step(x, grad, acc, tmp)
+        _core.scaled_step(x, grad, st.flats[0], self.decay, 1 - self.decay, self.stepsize, self.eps)
 
 
 class AdamOptimizer(GradientDescentOptimizer):
@@ -505,20 +480,8 @@ class AdamOptimizer(GradientDescentOptimizer):
         acc["t"] += 1
         t = acc["t"]
         step = self.stepsize * math.sqrt(1 - self.beta2 ** t) / (1 - self.beta1 ** t)
-        fm, sm, tmp, tmp2 = st.flats[0], st.flats[1], st.tmp, st.tmp2
         b1, b2 = self.beta1, self.beta2
-        np.multiply(grad, 1 - b1, out=tmp)
-        np.multiply(fm, b1, out=fm)
-        np.add(fm, tmp, out=fm)
-        np.multiply(grad, 1 - b2, out=tmp)
-        np.multiply(tmp, grad, out=tmp)
-        np.multiply(sm, b2, out=sm)
-        np.add(sm, tmp, out=sm)
-        np.sqrt(sm, out=tmp)
-        np.add(tmp, self.eps, out=tmp)
-        np.multiply(fm, step, out=tmp2)
-        np.divide(tmp2, tmp, out=tmp2)
-        np.subtract(x, tmp2, out=x)
+        _core.adam_step(x, grad, st.flats[0], st.flats[1], b1, 1 - b1, b2, 1 - b2, step, self.eps)
 
     def reset(self) -> None:
         self.accumulation = None
