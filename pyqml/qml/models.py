@@ -405,11 +405,11 @@ class CrossEntropyLoss:
                 or not logits.flags.c_contiguous or not 1 <= logits.shape[1] < 8:
             return self(logits, y)
         n, c = logits.shape
-        if type(y) is not np.ndarray or y.dtype != _I64:
+        if type(y) is not np.ndarray or y.dtype != _I64 or not y.flags.c_contiguous:
             y = np.asarray(y)
             if y.dtype.kind not in "iu":
                 raise TypeError(f"cross-entropy labels must be integers, got {y.dtype}")
-            y = y.astype(np.int64)
+            y = np.ascontiguousarray(y, dtype=np.int64)
         bufs = getattr(self, "_bufs", None)
         if bufs is None:
             bufs = self._bufs = {}
@@ -575,7 +575,7 @@ class HybridModel:
         ``callback(epoch, loss)`` is called after each epoch.
         """
         X = np.ascontiguousarray(X, dtype=float)
-        y = np.asarray(y)
+        y = np.ascontiguousarray(y)
         if X.ndim != 2 or y.ndim < 1 or X.shape[0] != y.shape[0]:
             raise ValueError(f"X must be (rows, features) with one label per row, got {X.shape} and {y.shape}")
         if not _all_finite(X):
