@@ -295,7 +295,7 @@ class QuantumLayer(_FlatLayer):
                        for n in names]
         self.grads = []
         self.bind_flat()  # the params are views of one vector: the engine's flat weights, no packing
-        self._x = self._w = None
+        self._x = self._w = self._xcq = None  # the last training forward's rows, weights, compiled qnode
         self._cq = None  # ((n_inputs, weight shapes), CompiledQNode) of the last call
 
     def compiled(self, n_inputs: int):
@@ -320,7 +320,7 @@ class QuantumLayer(_FlatLayer):
         cq = self.compiled(x.shape[1])
         w = cq.pack(self.params)
         if train:
-            self._x, self._w = x, w
+            self._x, self._w, self._xcq = x, w, cq
         if cq.expval_only:
             return cq.expval(w, x)
         return np.concatenate([np.asarray(r, dtype=float).reshape(x.shape[0], -1) for r in cq.measure(w, x)], axis=1)
@@ -335,13 +335,13 @@ class QuantumLayer(_FlatLayer):
             x = np.ascontiguousarray(x)
         cq = self.compiled(x.shape[1])
         w = self.flat_params()  # updated in place only after backward
-        self._x, self._w = x, w
+        self._x, self._w, self._xcq = x, w, cq
         if cq.expval_only:
             return cq.expval(w, x)
         return np.concatenate([np.asarray(r, dtype=float).reshape(x.shape[0], -1) for r in cq.measure(w, x)], axis=1)
 
     def backward(self, dy):
-        cq = self.compiled(self._x.shape[1])
+        cq = self._xcq  # compiled for the rows of the forward pass
         _, dw, dx = cq.vjp(self._w, self._x, dy)
         if self._linked():
             np.copyto(self._link[1], dw)  # the grads are views of this vector

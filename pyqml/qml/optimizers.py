@@ -129,11 +129,14 @@ class _FlatState:
         return True
 
 
+_F64 = np.dtype(np.float64)
+
+
 def _check_flat(x, grad) -> int:
-    if type(x) is not np.ndarray or x.dtype != np.float64 or x.ndim != 1 or not x.flags.c_contiguous \
-            or not x.flags.writeable:
+    flags = getattr(x, "flags", None)
+    if type(x) is not np.ndarray or x.dtype != _F64 or x.ndim != 1 or not flags.c_contiguous or not flags.writeable:
         raise TypeError("update_flat needs the parameters as one writeable, contiguous float64 vector")
-    if type(grad) is not np.ndarray or grad.dtype != np.float64 or grad.shape != x.shape:
+    if type(grad) is not np.ndarray or grad.dtype != _F64 or grad.shape != x.shape:
         raise ValueError(f"update_flat: the gradient must be a float64 vector of shape {x.shape}, got "
                          f"{getattr(grad, 'dtype', type(grad).__name__)} {np.shape(grad)}")
     return x.shape[0]
