@@ -25,6 +25,13 @@ call is timed over fresh qnodes):
   training it for 100 epochs on the 120 training rows, as ``python -m pyqml demo`` does (no progress bar).
 * ``epoch_150_split``: the epoch's CPU time against the engine's two calls in it (values and VJP on the
   150 rows): what is left is the Python around them (layers, loss, the Adam step).
+* ``epoch_150_pieces`` (one engine thread): the step taken apart with the layers' training calls, each piece
+  timed on its own over the same epochs (fastest and median): the quantum layer's forward and backward with
+  the engine's values and VJP alone next to them, the dense layer's forward and backward, the softmax
+  cross-entropy, the optimiser's flat step (``update_flat``), and the whole ``train_step``; ``python_s`` is
+  the step less the engine's two calls. ``fresh_process_stages``: the CPU time of the model's construction
+  (qnode, layers), its first training step (tracing, compiling, the engine's first calls) and the next 99
+  steps, in fresh interpreters.
 * ``*_fresh_process``: in fresh interpreters (``--fresh-repeats`` each), wall and CPU seconds of
   ``import numpy, pyqml`` (``import_pyqml_fresh_process``), of defining and calling the first qnode on 150
   rows (``first_call_fresh_process``: tracing, compiling, the engine's first call) and of building the
@@ -87,6 +94,66 @@ m.fit(Xtr, ytr, epochs=100, optimizer=AdamOptimizer(0.1))
 mark("train", c0, t0)
 print(json.dumps(marks))
 """
+STAGES_CODE = _STAGES + """
+from pyqml.__main__ import build_iris_model, iris_split
+from pyqml.qml.optimizers import AdamOptimizer
+Xtr, _, ytr, _ = iris_split(seed=0)
+c0, t0 = P(), T()
+m = build_iris_model(2, 0)
+opt = AdamOptimizer(0.1)
+mark("construct", c0, t0)
+c0, t0 = P(), T()
+m.fit(Xtr, ytr, epochs=1, optimizer=opt)
+mark("first_step", c0, t0)
+c0, t0 = P(), T()
+m.fit(Xtr, ytr, epochs=99, optimizer=opt)
+mark("next_99_steps", c0, t0)
+print(json.dumps(marks))
+"""
+
+
+def epoch_pieces(model, X, y, opt, repeats: int) -> dict | None:
+    """The training step of the demo model taken apart (see the module docstring); None for a model without
+    the layers' training calls."""
+    qlayer, dense = model.net.layers
+    if not hasattr(qlayer, "train_forward") or not hasattr(opt, "update_flat"):
+        return None
+    sim = qlayer.compiled(X.shape[1]).executor()._sim
+    flat, gflat = model.params[0].base, model.net.grads[0].base
+    shapes = tuple(p.shape for p in model.params)
+    loss = model.loss
+    T = time.perf_counter
+    names = ("qlayer_forward", "engine_expval", "dense_forward", "loss", "dense_backward", "qlayer_backward",
+             "engine_vjp", "optimizer_step", "train_step")
+    acc = {k: [] for k in names}
+    for _ in range(repeats):
+        t = [T()]
+        q = qlayer.train_forward(X)
+        t.append(T())
+        sim.expval(flat[:qlayer.compiled(X.shape[1]).n_weights], X)
+        t.append(T())
+        z = dense.train_forward(q)
+        t.append(T())
+        _, d = loss.buffered(z, y)
+        t.append(T())
+        dq = dense.train_backward(d, True)
+        t.append(T())
+        qlayer.train_backward(dq, False)
+        t.append(T())
+        sim.vjp(flat[:qlayer.compiled(X.shape[1]).n_weights], X, dq)
+        t.append(T())
+        opt.update_flat(flat, gflat, shapes)
+        t.append(T())
+        model.train_step(X, y, opt)
+        t.append(T())
+        for k, a, b in zip(names, t, t[1:]):
+            acc[k].append(b - a)
+    out = {k: {"min_s": float(min(v)), "median_s": float(np.median(v))} for k, v in acc.items()}
+    step = np.array(acc["train_step"])
+    engine = np.array(acc["engine_expval"]) + np.array(acc["engine_vjp"])
+    out["python_s"] = {"min_s": float(step.min() - engine.min()), "median_s": float(np.median(step - engine))}
+    out["repeats"] = repeats
+    return out
 
 
 def fresh_process(code: str) -> dict:
@@ -262,6 +329,18 @@ def main(argv=None) -> int:
         "fastest_epoch_s": float(fastest[0]), "fastest_epoch_engine_s": float(fastest[2]),
         "fastest_epoch_python_s": float(fastest[0] - fastest[2]), "repeats": len(per)}
 
+    # The step's pieces on one engine thread (the Python around the engine does not use threads).
+    threads = pq.get_num_threads()
+    pq.set_num_threads(1)
+    try:
+        pieces = epoch_pieces(build_iris_model(2), Xi, yi, AdamOptimizer(0.05), max(50, a.repeats))
+    finally:
+        pq.set_num_threads(threads)
+    if pieces is not None:
+        rec["epoch_150_pieces"] = pieces
+    stages = [fresh_process(STAGES_CODE) for _ in range(a.fresh_repeats)]
+    rec["fresh_process_stages"] = {k: fresh_summary(stages, k) for k in ("construct", "first_step", "next_99_steps")}
+
     print(f"{'':28s} {'median':>10s} {'min':>10s} {'cpu/call':>10s}")
     for k, v in rec.items():
         if isinstance(v, dict) and "median_s" in v:
@@ -278,6 +357,11 @@ def main(argv=None) -> int:
           f"{1e6 * sp['epoch_cpu_median_s']:.1f} = {1e6 * sp['engine_cpu_median_s']:.1f} + "
           f"{1e6 * sp['python_cpu_median_s']:.1f}; fastest epoch {1e6 * sp['fastest_epoch_s']:.1f} = "
           f"{1e6 * sp['fastest_epoch_engine_s']:.1f} + {1e6 * sp['fastest_epoch_python_s']:.1f} us")
+    if pieces is not None:
+        print("epoch pieces, one engine thread (fastest / median, us): " + ", ".join(
+            f"{k} {1e6 * v['min_s']:.1f} / {1e6 * v['median_s']:.1f}" for k, v in pieces.items() if k != "repeats"))
+    print("fresh process, CPU median (ms): " + ", ".join(
+        f"{k} {1e3 * v['cpu_median_s']:.2f}" for k, v in rec["fresh_process_stages"].items()))
     for k in ("import_pyqml_fresh_process", "first_call_fresh_process", "training_100_epochs_fresh_process"):
         v = rec[k]
         print(f"{k:34s} wall median {v['median_s'] * 1e3:8.2f} ms, min {v['min_s'] * 1e3:8.2f} ms; CPU median "

@@ -136,5 +136,6 @@ void init_channels(py::module_& m);
 void init_densitymatrix(py::module_& m);
 
 void init_trajectories(py::module_& m);
+void init_training(py::module_& m);
 
 }  // namespace pyqml::bind

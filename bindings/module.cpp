@@ -254,4 +254,6 @@ PYBIND11_MODULE(_core, m) {
     bind::init_densitymatrix(m);
 
     bind::init_trajectories(m);
+
+    bind::init_training(m);
 }

@@ -16,9 +16,15 @@ def load_iris() -> tuple[np.ndarray, np.ndarray]:
     path = os.path.join(_DATA, "iris.csv")
     with open(path) as fh:
         header = fh.readline().strip().split(",")
+        text = fh.read()
     if header != ["sepal_length", "sepal_width", "petal_length", "petal_width", "label"]:
         raise ValueError(f"{path}: unexpected header {header}")
-    data = np.loadtxt(path, delimiter=",", skiprows=1)
+    # Every field converted in one call (correctly rounded, as np.loadtxt does), without loadtxt's set-up.
+    rows = text.split()
+    data = np.array(text.replace("\n", ",").strip(",").split(","), dtype=float)
+    if data.size != 5 * len(rows):
+        raise ValueError(f"{path}: every row must have 5 fields")
+    data = data.reshape(len(rows), 5)
     return data[:, :4].copy(), data[:, 4].astype(int)
 
 

@@ -11,9 +11,19 @@ through the qnode's batched vector-Jacobian product.
 Every layer has ``forward(x, train)``, ``backward(dy) -> dx`` (which also fills ``grads``), ``params`` (a list
 of arrays updated in place by the optimiser) and ``grads`` (same shapes). Any pyqml optimiser drives the
 update through its ``apply_grad``.
+
+Flat parameters: a model of Dense, QuantumLayer and Activation layers holds every parameter as a view into
+one contiguous vector (and every gradient into another), so a training step with one of pyqml's gradient
+optimisers updates all of them at once in place (``update_flat``: the same arithmetic as ``apply_grad``, bit
+for bit), the quantum layer hands its slice of the vector to the engine without packing, and the dense layers
+and the softmax cross-entropy reuse their buffers while the batch shape repeats. Reading or assigning
+``params`` (in place, ``dense.W = ...``, or replacing an entry of a layer's ``params`` list) keeps the model
+consistent: a replaced array is copied back into the vector before the next step.
 """
 from __future__ import annotations
 
+import math
+import operator
 import time
 from collections.abc import Sequence
 from typing import Callable
@@ -23,14 +33,23 @@ import numpy as np
 from .. import _core
 from ..frontend.qnode import QNode
 from .optimizers import (
+    AdagradOptimizer,
     AdamOptimizer,
     GradientDescentOptimizer,
+    MomentumOptimizer,
     NesterovMomentumOptimizer,
     QNGOptimizer,
+    RMSPropOptimizer,
     SPSAOptimizer,
 )
 
 _all_finite = _core._all_finite
+_F64 = np.dtype(np.float64)
+_I64 = np.dtype(np.int64)
+# Optimisers whose in-place flat step (update_flat) is their apply_grad's arithmetic; subclasses (which may
+# override apply_grad) step through apply_grad on the per-parameter arrays.
+_FLAT_OPTIMIZERS = frozenset((GradientDescentOptimizer, MomentumOptimizer, NesterovMomentumOptimizer,
+                              AdagradOptimizer, RMSPropOptimizer, AdamOptimizer))
 
 __all__ = [
     "Activation",
@@ -50,6 +69,15 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def _views(flat: np.ndarray, shapes) -> list:
+    out, off = [], 0
+    for s in shapes:
+        size = math.prod(s)
+        out.append(flat[off:off + size].reshape(s))
+        off += size
+    return out
+
+
 class Layer:
     params: list
     grads: list
@@ -60,32 +88,144 @@ class Layer:
     def backward(self, dy: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def train_forward(self, x: np.ndarray) -> np.ndarray:
+        """``forward(x, train=True)`` as a model's training step calls it: ``x`` is a float64 (rows, features)
+        array and the result may be a buffer that the next step reuses (read it before then)."""
+        return self.forward(x, True)
 
-class Dense(Layer):
-    """``y = x @ W + b`` with Glorot-uniform W and zero b."""
+    def train_backward(self, dy: np.ndarray, need_dx: bool = True):
+        """``backward(dy)`` as a model's training step calls it after :meth:`train_forward` (the input
+        gradient may be a reused buffer); ``need_dx=False``: the caller does not need it (the first layer)."""
+        return self.backward(dy)
+
+
+class _FlatLayer(Layer):
+    """A layer whose ``params`` and ``grads`` are views into one flat vector each (its own, or its slice of
+    a model's vector). ``_link`` is (params vector, grads vector, param views, grad views, owner of the params
+    memory); a list entry replaced by the user, or a copy (pickle, deepcopy) that kept no views, is detected
+    by :meth:`_linked` and the current values are copied into a new vector."""
+
+    _link = None
+
+    def bind_flat(self, pv: np.ndarray | None = None, gv: np.ndarray | None = None) -> None:
+        """Copy the current params (and grads) into ``pv`` (``gv``), or new vectors, and make them views."""
+        params = [np.asarray(p, dtype=float) for p in self.params]
+        shapes = [p.shape for p in params]
+        n = sum(p.size for p in params)
+        grads = list(getattr(self, "grads", None) or [])
+        pv = np.empty(n) if pv is None else pv
+        gv = np.zeros(n) if gv is None else gv
+        if n:
+            np.concatenate([p.reshape(-1) for p in params], out=pv)
+            if len(grads) == len(params) and all(np.shape(g) == s for g, s in zip(grads, shapes)):
+                np.concatenate([np.asarray(g, dtype=float).reshape(-1) for g in grads], out=gv)
+            else:
+                gv[...] = 0.0
+        self.params, self.grads = _views(pv, shapes), _views(gv, shapes)
+        self._link = (pv, gv, tuple(self.params), tuple(self.grads), pv if pv.base is None else pv.base)
+
+    def _linked(self) -> bool:
+        link = self._link
+        if link is None:
+            return False
+        ps, gs = self.params, self.grads
+        return (len(ps) == len(link[2]) and all(map(operator.is_, ps, link[2])) and len(gs) == len(link[3])
+                and all(map(operator.is_, gs, link[3])) and (not ps or ps[0].base is link[4]))
+
+    def flat_params(self) -> np.ndarray:
+        """This layer's parameters as one flat vector (a view that the optimiser's steps update)."""
+        if not self._linked():
+            self.bind_flat()
+        return self._link[0]
+
+    def flat_vectors(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(params vector, grads vector)`` whose views ``params`` and ``grads`` are, or None when an entry
+        was replaced (or the layer was copied) since :meth:`bind_flat`."""
+        return self._link[:2] if self._linked() else None
+
+
+class Dense(_FlatLayer):
+    """``y = x @ W + b`` with Glorot-uniform W and zero b.
+
+    ``W`` and ``b`` are ``params[0]`` and ``params[1]``; assigning them copies the values in (same shape).
+    """
 
     def __init__(self, n_in: int, n_out: int, rng=None):
         if int(n_in) < 1 or int(n_out) < 1:
             raise ValueError(f"Dense needs positive sizes, got ({n_in}, {n_out})")
         rng = np.random.default_rng(rng)
         lim = np.sqrt(6.0 / (n_in + n_out))
-        self.W = rng.uniform(-lim, lim, (int(n_in), int(n_out)))
-        self.b = np.zeros(int(n_out))
-        self.params = [self.W, self.b]
-        self.grads = [np.zeros_like(self.W), np.zeros_like(self.b)]
+        self.params = [rng.uniform(-lim, lim, (int(n_in), int(n_out))), np.zeros(int(n_out))]
+        self.grads = []
+        self.bind_flat()
         self._x = None
+        self._bufs = {}  # rows -> (output, input gradient) buffers of the training step
+
+    def _set(self, i: int, name: str, value) -> None:
+        value = np.asarray(value, dtype=float)
+        cur = self.params[i]
+        if value.shape != cur.shape:
+            raise ValueError(f"Dense.{name} has shape {cur.shape}, got an array of shape {value.shape}")
+        cur[...] = value
+
+    @property
+    def W(self) -> np.ndarray:
+        return self.params[0]
+
+    @W.setter
+    def W(self, value) -> None:
+        self._set(0, "W", value)
+
+    @property
+    def b(self) -> np.ndarray:
+        return self.params[1]
+
+    @b.setter
+    def b(self, value) -> None:
+        self._set(1, "b", value)
 
     def forward(self, x, train=False):
-        if x.shape[-1] != self.W.shape[0]:
-            raise ValueError(f"Dense layer expects {self.W.shape[0]} features, got {x.shape[-1]}")
+        W, b = self.params
+        if x.shape[-1] != W.shape[0]:
+            raise ValueError(f"Dense layer expects {W.shape[0]} features, got {x.shape[-1]}")
         if train:
             self._x = x
-        return x @ self.W + self.b
+        return x @ W + b
 
     def backward(self, dy):
         np.matmul(self._x.T, dy, out=self.grads[0])
         np.sum(dy, axis=0, out=self.grads[1])
-        return dy @ self.W.T
+        return dy @ self.params[0].T
+
+    def train_forward(self, x):
+        W, b = self.params
+        if x.ndim != 2 or x.shape[1] != W.shape[0]:
+            raise ValueError(f"Dense layer expects {W.shape[0]} features, got {x.shape[-1]}")
+        rows = x.shape[0]
+        bufs = self._bufs.get(rows)
+        if bufs is None:
+            bufs = self._bufs[rows] = (np.empty((rows, W.shape[1])), np.empty((rows, W.shape[0])))
+        y = bufs[0]
+        np.matmul(x, W, out=y)
+        _core.add_bias(y, b)  # y + b row by row (numpy's broadcast add loops over the few columns)
+        self._x = x
+        return y
+
+    def train_backward(self, dy, need_dx=True):
+        x = self._x
+        np.matmul(x.T, dy, out=self.grads[0])
+        gb = self.grads[1]
+        if gb.shape[0] >= 2 and type(dy) is np.ndarray and dy.dtype == _F64 and dy.flags.c_contiguous:
+            _core.column_sums(dy, gb)  # numpy's np.sum(dy, axis=0): row after row, from 2 columns on
+        else:
+            np.add.reduce(dy, axis=0, out=gb)
+        if not need_dx:
+            return None
+        bufs = self._bufs.get(x.shape[0])
+        if bufs is None or dy.shape != bufs[0].shape:
+            return dy @ self.params[0].T
+        np.matmul(dy, self.params[0].T, out=bufs[1])
+        return bufs[1]
 
 
 class Activation(Layer):
@@ -124,7 +264,7 @@ class Activation(Layer):
         return dy
 
 
-class QuantumLayer(Layer):
+class QuantumLayer(_FlatLayer):
     """A qnode ``f(inputs, **weights)`` returning a list of expectation values, as a layer.
 
     Parameters
@@ -153,8 +293,9 @@ class QuantumLayer(Layer):
         self.names = names
         self.params = [np.asarray(init(rng, tuple(np.atleast_1d(weight_shapes[n]).tolist())), dtype=float)
                        for n in names]
-        self.grads = [np.zeros_like(p) for p in self.params]
-        self._x = self._w = None
+        self.grads = []
+        self.bind_flat()  # the params are views of one vector: the engine's flat weights, no packing
+        self._x = self._w = self._xcq = None  # the last training forward's rows, weights, compiled qnode
         self._cq = None  # ((n_inputs, weight shapes), CompiledQNode) of the last call
 
     def compiled(self, n_inputs: int):
@@ -179,16 +320,34 @@ class QuantumLayer(Layer):
         cq = self.compiled(x.shape[1])
         w = cq.pack(self.params)
         if train:
-            self._x, self._w = x, w
+            self._x, self._w, self._xcq = x, w, cq
+        if cq.expval_only:
+            return cq.expval(w, x)
+        return np.concatenate([np.asarray(r, dtype=float).reshape(x.shape[0], -1) for r in cq.measure(w, x)], axis=1)
+
+    def train_forward(self, x):
+        # x: float64 rows from the model's step (checked there or the previous layer's output)
+        if x.ndim != 2:
+            raise ValueError(f"a QuantumLayer takes rows of features (rows, features), got shape {x.shape}")
+        if not _all_finite(x):
+            raise ValueError("inputs contain NaN or infinite values")
+        if not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x)
+        cq = self.compiled(x.shape[1])
+        w = self.flat_params()  # updated in place only after backward
+        self._x, self._w, self._xcq = x, w, cq
         if cq.expval_only:
             return cq.expval(w, x)
         return np.concatenate([np.asarray(r, dtype=float).reshape(x.shape[0], -1) for r in cq.measure(w, x)], axis=1)
 
     def backward(self, dy):
-        cq = self.compiled(self._x.shape[1])
+        cq = self._xcq  # compiled for the rows of the forward pass
         _, dw, dx = cq.vjp(self._w, self._x, dy)
-        for g, d in zip(self.grads, cq.unpack(dw)):
-            g[...] = d
+        if self._linked():
+            np.copyto(self._link[1], dw)  # the grads are views of this vector
+        else:
+            for g, d in zip(self.grads, cq.unpack(dw)):
+                g[...] = d
         return dx
 
 
@@ -222,6 +381,9 @@ class Sequential(Layer):
 class CrossEntropyLoss:
     """Mean softmax cross-entropy of logits (B, C) against integer labels (B,)."""
 
+    def __init__(self):
+        self._bufs = {}  # (rows, classes) -> buffers of the training step's fused loss
+
     def __call__(self, logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """``(loss, d loss / d logits)``."""
         p = softmax(logits)
@@ -231,6 +393,33 @@ class CrossEntropyLoss:
         loss = -float(np.log(np.maximum(p[rows, y], 1e-300)).sum() / n)
         p[rows, y] -= 1.0
         return loss, p / n
+
+    def buffered(self, logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """:meth:`__call__` in a model's training step: one engine pass (``_core.softmax_cross_entropy``,
+        cpp/src/training/steps.cpp) with the same arithmetic, element for element, into buffers reused while
+        the shape repeats (the gradient returned is one of them).
+
+        Labels out of range raise ValueError (negative labels count from the last class, as numpy indexing
+        does); 8 classes or more take :meth:`__call__` (numpy sums 8 or more numbers pairwise)."""
+        if type(logits) is not np.ndarray or logits.ndim != 2 or logits.dtype != _F64 \
+                or not logits.flags.c_contiguous or not 1 <= logits.shape[1] < 8:
+            return self(logits, y)
+        n, c = logits.shape
+        if type(y) is not np.ndarray or y.dtype != _I64 or not y.flags.c_contiguous:
+            y = np.asarray(y)
+            if y.dtype.kind not in "iu":
+                raise TypeError(f"cross-entropy labels must be integers, got {y.dtype}")
+            y = np.ascontiguousarray(y, dtype=np.int64)
+        bufs = getattr(self, "_bufs", None)
+        if bufs is None:
+            bufs = self._bufs = {}
+        b = bufs.get((n, c))
+        if b is None:
+            b = bufs[(n, c)] = (np.empty(n), np.empty((n, c)))
+        logp, d = b
+        _core.softmax_cross_entropy(logits, y, logp, d)
+        # (the sum over rows: numpy's pairwise sum, as __call__'s)
+        return -float(logp.sum() / n), d
 
 
 class MSELoss:
@@ -251,24 +440,89 @@ class HybridModel:
 
     def __init__(self, layers: Sequence[Layer], loss: str | Callable = "cross_entropy"):
         self.net = Sequential(layers)
-        if loss == "cross_entropy":
+        if isinstance(loss, str) and loss == "cross_entropy":
             self.loss = CrossEntropyLoss()
-        elif loss == "mse":
+        elif isinstance(loss, str) and loss == "mse":
             self.loss = MSELoss()
         elif callable(loss):
             self.loss = loss
         else:
             raise ValueError(f"loss must be 'cross_entropy', 'mse' or a callable, got {loss!r}")
+        self._flat = None  # (layers, params vector, grads vector, shapes, look-ahead copy), see _adopt
+        self._adopt()
 
     @property
     def params(self) -> list[np.ndarray]:
         return self.net.params
+
+    # --- flat parameters ---
+    def _adopt(self) -> None:
+        """Make every layer's params and grads views into one vector each (current values copied in), when
+        every layer with parameters is a Dense or QuantumLayer; else the model steps the per-layer lists."""
+        layers = tuple(self.net.layers)
+        self._flat = None
+        if not all(isinstance(layer, _FlatLayer) or not getattr(layer, "params", None) for layer in layers):
+            return
+        flats = [layer for layer in layers if isinstance(layer, _FlatLayer)]
+        sizes = [sum(int(np.size(p)) for p in layer.params) for layer in flats]
+        flat, gflat = np.empty(sum(sizes)), np.zeros(sum(sizes))
+        off = 0
+        for layer, size in zip(flats, sizes):
+            layer.bind_flat(flat[off:off + size], gflat[off:off + size])
+            off += size
+        shapes = tuple(p.shape for layer in flats for p in layer.params)
+        self._flat = (layers, flat, gflat, shapes, np.empty_like(flat), tuple(flats))
+
+    def _flat_current(self) -> bool:
+        """True when the layers and every layer's params and grads are still the views of _adopt."""
+        st = self._flat
+        if st is None:
+            return False
+        layers = self.net.layers
+        if len(layers) != len(st[0]) or not all(map(operator.is_, layers, st[0])):
+            return False
+        flat = st[1]
+        for layer in st[5]:
+            vectors = layer.flat_vectors()
+            if vectors is None or vectors[0].base is not flat:
+                return False
+        return True
+
+    def _flat_state(self):
+        if not self._flat_current():
+            self._adopt()
+        return self._flat
+
+    def _value_and_grad_flat(self, X, y, checked: bool) -> float:
+        """One forward and one backward through the layers' training calls; fills the grads vector."""
+        if not checked:
+            X = np.asarray(X, dtype=float)
+            if X.ndim != 2:
+                raise ValueError(f"X must be (rows, features), got shape {X.shape}")
+            if not X.flags.c_contiguous:
+                X = np.ascontiguousarray(X)
+        layers = self._flat[0]
+        x = X
+        for layer in layers:
+            f = getattr(layer, "train_forward", None)
+            x = f(x) if f is not None else layer.forward(x, True)
+        loss = self.loss
+        if type(loss) is CrossEntropyLoss:
+            value, d = loss.buffered(x, y)
+        else:
+            value, d = loss(x, y)
+        for i in range(len(layers) - 1, -1, -1):
+            b = getattr(layers[i], "train_backward", None)
+            d = b(d, i > 0) if b is not None else layers[i].backward(d)
+        return value
 
     def forward(self, X) -> np.ndarray:
         return self.net.forward(np.asarray(X, dtype=float), train=False)
 
     def value_and_grad(self, X, y) -> tuple[float, list[np.ndarray]]:
         """Loss on (X, y) and its gradient with respect to every parameter (one forward, one backward)."""
+        if self._flat_state() is not None:
+            return self._value_and_grad_flat(X, y, False), self.net.grads
         out = self.net.forward(X, train=True)
         loss, d = self.loss(out, y)
         self.net.backward(d)
@@ -277,6 +531,25 @@ class HybridModel:
     def train_step(self, X, y, optimizer) -> float:
         """One optimiser step on (X, y); returns the loss before the step (for Nesterov momentum, at the
         look-ahead point where its gradient is taken)."""
+        return self._train_step(X, y, optimizer, False)
+
+    def _train_step(self, X, y, optimizer, checked: bool) -> float:
+        """:meth:`train_step`; ``checked``: X is a finite float64 C-contiguous (rows, features) array (``fit``
+        checked it once)."""
+        st = self._flat_state() if type(optimizer) in _FLAT_OPTIMIZERS else None
+        if st is not None:
+            flat, gflat, shapes, saved = st[1], st[2], st[3], st[4]
+            if type(optimizer) is NesterovMomentumOptimizer and optimizer.accumulation is not None:
+                np.copyto(saved, flat)
+                optimizer.look_ahead_flat(flat, shapes)
+                try:
+                    loss = self._value_and_grad_flat(X, y, checked)
+                finally:
+                    np.copyto(flat, saved)
+            else:
+                loss = self._value_and_grad_flat(X, y, checked)
+            optimizer.update_flat(flat, gflat, shapes)
+            return loss
         params = self.net.params
         if isinstance(optimizer, NesterovMomentumOptimizer) and optimizer.accumulation is not None:
             saved = [p.copy() for p in params]
@@ -302,10 +575,10 @@ class HybridModel:
         ``callback(epoch, loss)`` is called after each epoch.
         """
         X = np.ascontiguousarray(X, dtype=float)
-        y = np.asarray(y)
-        if X.ndim != 2 or X.shape[0] != y.shape[0]:
+        y = np.ascontiguousarray(y)
+        if X.ndim != 2 or y.ndim < 1 or X.shape[0] != y.shape[0]:
             raise ValueError(f"X must be (rows, features) with one label per row, got {X.shape} and {y.shape}")
-        if not np.all(np.isfinite(X)):
+        if not _all_finite(X):
             raise ValueError("X contains NaN or infinite values")
         if not isinstance(epochs, (int, np.integer)) or epochs < 1:
             raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
@@ -313,7 +586,8 @@ class HybridModel:
         if not isinstance(optimizer, GradientDescentOptimizer) or isinstance(optimizer, (SPSAOptimizer, QNGOptimizer)):
             raise TypeError("optimizer must be a pyqml gradient optimiser (GradientDescent, Momentum, Nesterov, "
                             f"Adagrad, RMSProp, Adam), got {type(optimizer).__name__}")
-        rng = np.random.default_rng(rng)
+        n = X.shape[0]
+        rng = None if batch_size is None or batch_size >= n else np.random.default_rng(rng)
         it = range(int(epochs))
         bar = None
         if progress:
@@ -325,17 +599,17 @@ class HybridModel:
             except ImportError:
                 pass
         history = {"loss": [], "epoch_time": []}
-        n = X.shape[0]
+        step = self._train_step
         for epoch in it:
             t0 = time.perf_counter()
-            if batch_size is None or batch_size >= n:
-                loss = self.train_step(X, y, optimizer)
+            if rng is None:
+                loss = step(X, y, optimizer, True)
             else:
                 order = rng.permutation(n)
                 losses = []
                 for s in range(0, n, int(batch_size)):
                     idx = order[s:s + int(batch_size)]
-                    losses.append(self.train_step(X[idx], y[idx], optimizer) * len(idx))
+                    losses.append(step(X[idx], y[idx], optimizer, True) * len(idx))
                 loss = sum(losses) / n
             history["epoch_time"].append(time.perf_counter() - t0)
             history["loss"].append(loss)

@@ -26,10 +26,12 @@ Gradients come from, in order:
 from __future__ import annotations
 
 import math
+import operator
 from typing import Callable
 
 import numpy as np
 
+from .. import _core
 from ..frontend import autodiff
 from ..frontend.qnode import QNode
 from .metric_tensor import metric_tensor
@@ -79,6 +81,81 @@ def _as_arrays(args) -> list[np.ndarray]:
             raise ValueError("trainable arguments contain NaN or infinite values")
         out.append(arr)
     return out
+
+
+class _FlatState:
+    """An optimiser's per-parameter accumulators held as views into one flat vector, for the in-place step
+    on flat parameters (:meth:`GradientDescentOptimizer.update_flat`, one engine call: ``_core.adam_step``
+    and the others, cpp/src/training/steps.cpp).
+
+    ``lists`` are the public per-parameter lists (``accumulation`` or its ``"fm"`` / ``"sm"`` entries) whose
+    items are views of ``flats``; when any item was replaced since (``apply_grad`` on split arrays, a user
+    assignment, ``reset()``), the flat vectors are rebuilt from the lists' current values.
+    """
+
+    __slots__ = ("shapes", "lists", "views", "flats", "tmp")
+
+    def __init__(self, shapes: tuple, sources: list, n: int):
+        self.shapes = shapes
+        self.flats, self.lists, self.views = [], [], []
+        for src in sources:
+            flat = np.zeros(n)
+            if src is not None:
+                if len(src) != len(shapes) or any(np.shape(a) != s for a, s in zip(src, shapes)):
+                    raise ValueError(f"the optimiser's accumulated state has shapes {[np.shape(a) for a in src]}, "
+                                     f"the parameters {list(shapes)}: call reset() before stepping other "
+                                     "parameters")
+                if n:
+                    np.concatenate([np.asarray(a, dtype=float).reshape(-1) for a in src], out=flat)
+            views, off = [], 0
+            for s in shapes:
+                size = math.prod(s)
+                views.append(flat[off:off + size].reshape(s))
+                off += size
+            self.flats.append(flat)
+            self.lists.append(list(views))
+            self.views.append(tuple(views))
+        self.tmp = np.empty(n)
+
+    def current(self, lists: list, shapes: tuple) -> bool:
+        """True when ``lists`` are still this state's lists of its own views (nothing replaced)."""
+        if shapes != self.shapes:
+            return False
+        for have, mine, views, flat in zip(lists, self.lists, self.views, self.flats):
+            if have is not mine or len(have) != len(views) or not all(map(operator.is_, have, views)):
+                return False
+            if views and views[0].base is not flat:  # a copy (copy.deepcopy, pickle) keeps no views
+                return False
+        return True
+
+
+_F64 = np.dtype(np.float64)
+
+
+def _check_flat(x, grad) -> int:
+    flags = getattr(x, "flags", None)
+    if type(x) is not np.ndarray or x.dtype != _F64 or x.ndim != 1 or not flags.c_contiguous or not flags.writeable:
+        raise TypeError("update_flat needs the parameters as one writeable, contiguous float64 vector")
+    if type(grad) is not np.ndarray or grad.dtype != _F64 or grad.shape != x.shape:
+        raise ValueError(f"update_flat: the gradient must be a float64 vector of shape {x.shape}, got "
+                         f"{getattr(grad, 'dtype', type(grad).__name__)} {np.shape(grad)}")
+    return x.shape[0]
+
+
+def _split_flat(flat: np.ndarray, shapes: tuple) -> list:
+    out, off = [], 0
+    for s in shapes:
+        size = math.prod(s)
+        out.append(flat[off:off + size].reshape(s))
+        off += size
+    return out
+
+
+def _flat_shapes(shapes, n: int) -> tuple:
+    shapes = tuple(tuple(int(d) for d in s) for s in shapes)
+    if sum(math.prod(s) for s in shapes) != n:
+        raise ValueError(f"update_flat: parameter shapes {list(shapes)} do not cover the {n} entries of the vector")
+    return shapes
 
 
 def _finite_diff(objective_fn, args, kwargs, h: float = 1e-6, nums=None):
@@ -180,6 +257,7 @@ class GradientDescentOptimizer:
 
     def __init__(self, stepsize: float = 0.01):
         self.stepsize = _positive("stepsize", stepsize)
+        self._flat = None
 
     def compute_grad(self, objective_fn, args, kwargs, grad_fn=None, argnums=None):
         """``(grads, forward)``: gradients with respect to the arguments at ``argnums`` (default: all) and the
@@ -195,6 +273,49 @@ class GradientDescentOptimizer:
 
     def apply_grad(self, grad, args) -> list[np.ndarray]:
         return [a - self.stepsize * g for a, g in zip(args, grad)]
+
+    def update_flat(self, x: np.ndarray, grad: np.ndarray, shapes=None) -> None:
+        """One step on flat parameters, in place: ``x`` is one writeable contiguous float64 vector (the
+        parameters of ``shapes``, each in C order, one after the other; default one parameter of shape
+        ``x.shape``) and ``grad`` its gradient (same shape).
+
+        One pass in the engine (cpp/src/training/steps.cpp) with :meth:`apply_grad`'s arithmetic on the split
+        arrays, operation for operation and rounded after each, so the result is the same to the last bit.
+        The accumulated state (``accumulation``, Adam's ``fm``, ``sm``, ``t``) stays the per-parameter lists of
+        :meth:`apply_grad`, whose arrays are views into one flat vector; calls of :meth:`apply_grad` and
+        :meth:`update_flat` can be mixed. A subclass that overrides :meth:`apply_grad` is stepped through its
+        own :meth:`apply_grad` on the split arrays.
+        """
+        n = _check_flat(x, grad)
+        shapes = self._checked_shapes(shapes, n)
+        if _native_flat(type(self)):
+            self._update_flat(x, grad, shapes)
+            return
+        xs = _split_flat(x, shapes)
+        new = self.apply_grad(_split_flat(grad, shapes), [a.copy() for a in xs])
+        for a, v in zip(xs, new):
+            a[...] = v
+
+    def _update_flat(self, x, grad, shapes) -> None:
+        """:meth:`update_flat` on arguments already checked (the hybrid models' training step)."""
+        _core.sgd_step(x, grad, self.stepsize)
+
+    def _checked_shapes(self, shapes, n: int) -> tuple:
+        if shapes is None:
+            return ((n,),)
+        last = getattr(self, "_shapes", None)  # the shapes tuple of the previous step, already checked
+        if last is not None and shapes is last[0] and last[1] == n:
+            return last[2]
+        out = _flat_shapes(shapes, n)
+        if isinstance(shapes, tuple):
+            self._shapes = (shapes, n, out)
+        return out
+
+    def _flat_state(self, lists: list, shapes: tuple, n: int) -> _FlatState:
+        st = getattr(self, "_flat", None)
+        if st is None or not st.current(lists, shapes):
+            st = self._flat = _FlatState(shapes, lists, n)
+        return st
 
     def _update(self, objective_fn, args, kwargs, grad_fn, argnum, forward_needed: bool = True):
         """``(every argument with the trainable ones updated, the objective at args)``; the objective is
@@ -239,6 +360,26 @@ class MomentumOptimizer(GradientDescentOptimizer):
             out.append(a - self.accumulation[i])
         return out
 
+    def _update_flat(self, x, grad, shapes) -> None:
+        st = self._flat_state([self.accumulation], shapes, x.shape[0])
+        self.accumulation = st.lists[0]
+        _core.momentum_step(x, grad, st.flats[0], self.momentum, self.stepsize)
+
+    def look_ahead_flat(self, x: np.ndarray, shapes=None) -> bool:
+        """Nesterov's look-ahead on flat parameters, in place: ``x <- x - momentum * a`` with the accumulation
+        ``a`` as :meth:`update_flat` keeps it; False (x untouched) before the first step."""
+        n = _check_flat(x, x)
+        return self._look_ahead_flat(x, self._checked_shapes(shapes, n))
+
+    def _look_ahead_flat(self, x, shapes) -> bool:
+        if self.accumulation is None:
+            return False
+        st = self._flat_state([self.accumulation], shapes, x.shape[0])
+        self.accumulation = st.lists[0]
+        np.multiply(st.flats[0], self.momentum, out=st.tmp)
+        np.subtract(x, st.tmp, out=x)
+        return True
+
     def reset(self) -> None:
         self.accumulation = None
 
@@ -274,6 +415,11 @@ class AdagradOptimizer(GradientDescentOptimizer):
             out.append(a - self.stepsize / np.sqrt(self.accumulation[i] + self.eps) * g)
         return out
 
+    def _update_flat(self, x, grad, shapes) -> None:
+        st = self._flat_state([self.accumulation], shapes, x.shape[0])
+        self.accumulation = st.lists[0]
+        _core.scaled_step(x, grad, st.flats[0], -1.0, 0.0, self.stepsize, self.eps)  # decay < 0: a <- a + g^2
+
     def reset(self) -> None:
         self.accumulation = None
 
@@ -293,6 +439,11 @@ class RMSPropOptimizer(AdagradOptimizer):
             self.accumulation[i] = self.decay * self.accumulation[i] + (1 - self.decay) * g * g
             out.append(a - self.stepsize / np.sqrt(self.accumulation[i] + self.eps) * g)
         return out
+
+    def _update_flat(self, x, grad, shapes) -> None:
+        st = self._flat_state([self.accumulation], shapes, x.shape[0])
+        self.accumulation = st.lists[0]
+        _core.scaled_step(x, grad, st.flats[0], self.decay, 1 - self.decay, self.stepsize, self.eps)
 
 
 class AdamOptimizer(GradientDescentOptimizer):
@@ -321,6 +472,20 @@ class AdamOptimizer(GradientDescentOptimizer):
             out.append(a - step * acc["fm"][i] / (np.sqrt(acc["sm"][i]) + self.eps))
         return out
 
+    def _update_flat(self, x, grad, shapes) -> None:
+        acc = self.accumulation
+        if acc is None:
+            st = self._flat_state([None, None], shapes, x.shape[0])
+            acc = self.accumulation = {"fm": st.lists[0], "sm": st.lists[1], "t": 0}
+        else:
+            st = self._flat_state([acc["fm"], acc["sm"]], shapes, x.shape[0])
+            acc["fm"], acc["sm"] = st.lists
+        acc["t"] += 1
+        t = acc["t"]
+        step = self.stepsize * math.sqrt(1 - self.beta2 ** t) / (1 - self.beta1 ** t)
+        b1, b2 = self.beta1, self.beta2
+        _core.adam_step(x, grad, st.flats[0], st.flats[1], b1, 1 - b1, b2, 1 - b2, step, self.eps)
+
     def reset(self) -> None:
         self.accumulation = None
 
@@ -335,6 +500,21 @@ class AdamOptimizer(GradientDescentOptimizer):
     @property
     def t(self):
         return None if self.accumulation is None else self.accumulation["t"]
+
+
+# (apply_grad, _update_flat) pairs whose in-place step is apply_grad's arithmetic (update_flat's fast path)
+_NATIVE_FLAT = frozenset((cls.apply_grad, cls._update_flat) for cls in (
+    GradientDescentOptimizer, MomentumOptimizer, AdagradOptimizer, RMSPropOptimizer, AdamOptimizer))
+_NATIVE_CLASSES: dict = {}
+
+
+def _native_flat(cls) -> bool:
+    """True when ``cls`` steps flat vectors with its own arithmetic: its apply_grad and _update_flat come
+    from the same built-in optimiser (a subclass overriding apply_grad is stepped through it)."""
+    hit = _NATIVE_CLASSES.get(cls)
+    if hit is None:
+        hit = _NATIVE_CLASSES[cls] = (cls.apply_grad, cls._update_flat) in _NATIVE_FLAT
+    return hit
 
 
 class SPSAOptimizer(GradientDescentOptimizer):
