@@ -45,6 +45,16 @@ struct FusedItem {
 bool fusion_enabled();
 void set_fusion_enabled(bool on);
 
+// Fused programs split one row's amplitudes over the threads from this many wires (Simulator::for_rows;
+// below it rows are spread, or one thread runs the row); measured in bench/results/band_14_18_sweep.md.
+inline constexpr int kFusedParallelMinWires = 16;
+int fused_parallel_min_wires();
+void set_fused_parallel_min_wires(int n);  // for measuring the threshold (tests, benchmarks)
+// Whether a fused forward pass / adjoint sweep runs in one parallel region (team.hpp, default on) or
+// opens one per pass; for A/B measurements.
+bool sweep_region_enabled();
+void set_sweep_region_enabled(bool on);
+
 class Program {
 public:
     explicit Program(const Circuit& circuit);
