@@ -248,7 +248,7 @@ def main(argv=None):
                         r = rec.get((v, n, func, t))
                         cells.append(f"{r['cpu_s'] * 1e3:.3g} / {r['median_s'] * 1e3:.3g}" if r else "-")
                     print(f"| {t} | {n} | {func} | " + " | ".join(cells) + " |")
-    if records:
+    if any(r["simulator"] == "pyqml" for r in records):
         print("CPU seconds of the process, min over repeats (wall-clock medians in the JSON)")
         print("| threads | n | quantity | pyqml | lightning.qubit | qulacs | lightning / pyqml | qulacs / pyqml |")
         print("|---|---|---|---|---|---|---|---|")
