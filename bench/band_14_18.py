@@ -39,7 +39,7 @@ def _timeit(f, repeats=7, budget_s=4.0):
     return statistics.median(ts), min(ts), min(cs)
 
 
-def _worker(sizes, threads, peers, pyqml_path=None, tiles=None):
+def _worker(sizes, threads, peers, pyqml_path=None, tiles=None, fusion=None, split=None):
     if pyqml_path:
         # Another build of pyqml (e.g. the main branch's) instead of the installed one: drop the editable
         # install's import redirect and put that copy first.
@@ -82,6 +82,36 @@ def _worker(sizes, threads, peers, pyqml_path=None, tiles=None):
                 return g
             cases = [("pyqml tiled" if on else "pyqml per-gate", func, switched(f, on))
                      for on in (False, True) for _, func, f in cases[:2]]
+        if fusion is not None and hasattr(pq._core, "_set_sv_fusion"):
+            # the same build with its fused blocks on and off, same process, interleaved call by call
+            def fswitched(f, on):
+                def g():
+                    was = pq._core._sv_fusion()
+                    pq._core._set_sv_fusion(on)
+                    try:
+                        return f()
+                    finally:
+                        pq._core._set_sv_fusion(was)
+                return g
+            cases = [("pyqml fused" if on else "pyqml unfused", func, fswitched(f, on))
+                     for _, func, f in cases[:2] for on in (False, True)]
+        if split is not None and hasattr(pq._core, "_set_sv_sweep_region"):
+            # how one row's amplitudes go over the threads (fused programs): not at all (the row on one
+            # thread), split with one parallel region per sweep, split with one region per pass
+            def sswitched(f, min_wires, region):
+                def g():
+                    was = pq._core._sv_fused_parallel_min_wires(), pq._core._sv_sweep_region()
+                    pq._core._set_sv_fused_parallel_min_wires(min_wires)
+                    pq._core._set_sv_sweep_region(region)
+                    try:
+                        return f()
+                    finally:
+                        pq._core._set_sv_fused_parallel_min_wires(was[0])
+                        pq._core._set_sv_sweep_region(was[1])
+                return g
+            modes = (("pyqml row on one thread", 41, True), ("pyqml split, one region", 1, True),
+                     ("pyqml split, region per pass", 1, False))
+            cases = [(name, func, sswitched(f, m, r)) for _, func, f in cases[:2] for name, m, r in modes]
         for name, m in mods.items():
             cases.append((name, "value", lambda m=m, n=n: m.w2_value(n)))
             cases.append((name, "value_and_grad", lambda m=m, n=n: m.w2_value_and_grad(n)))
@@ -164,6 +194,11 @@ def main(argv=None):
                     help="only the kernel bandwidth at n = 24 against a copy of the state (one thread)")
     ap.add_argument("--tiles", action="store_true",
                     help="time pyqml twice, per-gate passes and cache tiles (14+ wires), same build and process")
+    ap.add_argument("--fusion", action="store_true",
+                    help="time pyqml twice, fused blocks on and off (10+ wires), same build and process")
+    ap.add_argument("--split", action="store_true",
+                    help="time pyqml three times: each row on one thread, amplitudes split with one parallel "
+                         "region per sweep, split with one region per pass (fused programs)")
     ap.add_argument("--pyqml-path", default=None,
                     help="import pyqml from this folder (a copy of another build) instead of the installed one")
     ap.add_argument("--out", default=os.path.join(RESULTS, "band_14_18.json"))
@@ -175,7 +210,7 @@ def main(argv=None):
             res = _bandwidth()
         else:
             res = _worker(spec["sizes"], spec["threads"], spec["peers"], spec.get("pyqml_path"),
-                          spec.get("tiles"))
+                          spec.get("tiles"), spec.get("fusion"), spec.get("split"))
         print("@@RESULT " + json.dumps(res), flush=True)
         return 0
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -193,12 +228,27 @@ def main(argv=None):
     for t in threads:
         env = dict(os.environ, OMP_NUM_THREADS=str(t))
         spec = {"sizes": sizes, "threads": t, "peers": not args.no_peers, "pyqml_path": args.pyqml_path,
-                "tiles": True if args.tiles else None}
+                "tiles": True if args.tiles else None, "fusion": True if args.fusion else None,
+                "split": True if args.split else None}
         p = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], env=env,
                            stdout=subprocess.PIPE, text=True, check=True)
         line = [ln for ln in p.stdout.splitlines() if ln.startswith("@@RESULT ")][-1]
         records.extend(json.loads(line[len("@@RESULT "):]))
-    if records:
+    variants = sorted({r["simulator"] for r in records if r["simulator"].startswith("pyqml ")})
+    if variants:
+        print("pyqml A/B, CPU ms min over repeats / wall ms median")
+        print("| threads | n | quantity | " + " | ".join(variants) + " |")
+        print("|---|---|---|" + "---|" * len(variants))
+        rec = {(r["simulator"], r["n"], r["func"], r["threads"]): r for r in records}
+        for t in threads:
+            for n in sizes:
+                for func in ("value", "value_and_grad"):
+                    cells = []
+                    for v in variants:
+                        r = rec.get((v, n, func, t))
+                        cells.append(f"{r['cpu_s'] * 1e3:.3g} / {r['median_s'] * 1e3:.3g}" if r else "-")
+                    print(f"| {t} | {n} | {func} | " + " | ".join(cells) + " |")
+    if any(r["simulator"] == "pyqml" for r in records):
         print("CPU seconds of the process, min over repeats (wall-clock medians in the JSON)")
         print("| threads | n | quantity | pyqml | lightning.qubit | qulacs | lightning / pyqml | qulacs / pyqml |")
         print("|---|---|---|---|---|---|---|---|")

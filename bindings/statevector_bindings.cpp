@@ -130,6 +130,13 @@ void init_statevector(py::module_& m) {
     m.def("_set_sv_fusion", &sv::set_fusion_enabled, py::arg("on"),
           "Switch the state vector's two-wire fused blocks (10 wires and more, on by default) on or off.");
     m.def("_sv_fusion", &sv::fusion_enabled, "Whether the state vector's two-wire fused blocks are on.");
+    m.def("_set_sv_sweep_region", &sv::set_sweep_region_enabled, py::arg("on"),
+          "Run a fused forward pass / adjoint sweep in one parallel region (on, the default) or one per pass.");
+    m.def("_sv_sweep_region", &sv::sweep_region_enabled, "Whether fused sweeps run in one parallel region.");
+    m.def("_set_sv_fused_parallel_min_wires", &sv::set_fused_parallel_min_wires, py::arg("n"),
+          "From how many wires a fused program splits one row's amplitudes over the threads.");
+    m.def("_sv_fused_parallel_min_wires", &sv::fused_parallel_min_wires,
+          "From how many wires a fused program splits one row's amplitudes over the threads.");
 
     // The optional CUDA back end: status in every build, the GPU state vector in CUDA builds.
     m.attr("CUDA_BUILT") = cuda::built();

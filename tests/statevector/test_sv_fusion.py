@@ -175,3 +175,115 @@ def test_strongly_entangling_layers_fused_with_a_constant_prefix(restore):
     got = [c.executor(obs, "statevector").state(x), *c.executor(obs, "statevector").jacobian(x)[:2]]
     for a, b in zip(got, want):
         np.testing.assert_allclose(a, b, atol=1e-12, rtol=0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Fused programs split one row's amplitudes over the threads from ``_core._sv_fused_parallel_min_wires()``
+# wires, running the whole forward pass and the whole adjoint sweep in one parallel region each (team.hpp:
+# every pass splits its range over the region's threads and ends in a spinning barrier; reductions add fixed
+# chunks in a fixed order). ``_core._set_sv_sweep_region(False)`` gives one region per pass instead.
+#
+# Checks, on the circuits of test_sv_fusion.py (every gate type, blocks on every kind of bit pair, Rot runs
+# fused with CNOT rings) with the threshold moved down to the register's width or just above it: states,
+# values, Jacobians and VJPs against the per-gate passes (complex128 1e-12) and the dense reference; the
+# results of one and two threads, with one region per sweep or one per pass, equal to the bit; complex64
+# against complex128 to 1e-5.
+# ---------------------------------------------------------------------------------------------------
+@pytest.fixture
+def restore_sweep():
+    saved = (pq.get_num_threads(), _core._sv_fusion(), _core._sv_sweep_region(), _core._sv_fused_parallel_min_wires())
+    yield
+    pq.set_num_threads(saved[0])
+    _core._set_sv_fusion(saved[1])
+    _core._set_sv_sweep_region(saved[2])
+    _core._set_sv_fused_parallel_min_wires(saved[3])
+
+
+def _results_at(c, obs, w, X, threads, region, precision="complex128"):
+    pq.set_num_threads(threads)
+    _core._set_sv_sweep_region(region)
+    return _all_results(c, obs, w, X, precision)
+
+
+# (n, threshold, rows): the threshold at the register's width (rows split amplitudes), one above it (one
+# thread runs each row), and 15 wires with 2 rows (above the row-parallel width, so rows go one by one).
+@pytest.mark.parametrize("n, threshold, rows", [(10, 10, 1), (11, 12, 1), (12, 12, 1), (15, 15, 2)])
+def test_sweep_region_matches_per_gate_and_is_thread_count_independent(n, threshold, rows, restore_sweep):
+    rc, w, rng = _circuit(n, 4, n_inputs=1)
+    c = rc.circuit()
+    obs, _ = _observables(n, rng)
+    X = rng.normal(size=(rows, 1))
+    _core._set_sv_fusion(False)
+    want = _results_at(c, obs, w, X, 1, True)
+    _core._set_sv_fusion(True)
+    _core._set_sv_fused_parallel_min_wires(threshold)
+    one = _results_at(c, obs, w, X, 1, True)
+    for key, value in want.items():
+        np.testing.assert_allclose(one[key], value, atol=1e-12, rtol=0, err_msg=key)
+    for threads, region in ((2, True), (2, False), (3, True)):
+        got = _results_at(c, obs, w, X, threads, region)
+        for key, value in one.items():
+            assert np.array_equal(got[key], value), f"{key}: {threads} threads, one region per sweep: {region}"
+
+
+def test_sweep_region_against_the_dense_reference(restore_sweep):
+    n = 11
+    rc, w, rng = _circuit(n, 5)
+    c = rc.circuit()
+    obs, dense = _observables(n, rng)
+    psi = rc.state(w)
+    _core._set_sv_fused_parallel_min_wires(n)
+    pq.set_num_threads(2)
+    ex = c.executor(obs, "statevector")
+    np.testing.assert_allclose(ex.state(w)[0], psi, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(ex.expval(w)[0], [ref.expval_var(t, psi, n)[0] for t in dense], atol=1e-12, rtol=0)
+
+
+def test_sweep_region_complex64(restore_sweep):
+    n = 12
+    rc, w, rng = _circuit(n, 6, n_inputs=1)
+    c = rc.circuit()
+    obs, _ = _observables(n, rng)
+    X = rng.normal(size=(1, 1))
+    d = _results_at(c, obs, w, X, 1, True)
+    _core._set_sv_fused_parallel_min_wires(n)
+    s1 = _results_at(c, obs, w, X, 1, True, "complex64")
+    s2 = _results_at(c, obs, w, X, 2, True, "complex64")
+    for key, value in d.items():
+        scale = max(1.0, float(np.max(np.abs(value))))
+        np.testing.assert_allclose(s2[key], value, atol=1e-5 * scale, rtol=0, err_msg=key)
+        assert np.array_equal(s1[key], s2[key]), key
+
+
+def test_default_threshold_on_strongly_entangling_layers(restore_sweep):
+    # The W2 shape at the default threshold (amplitudes split over two threads) against one thread and
+    # the per-gate passes.
+    n = _core._sv_fused_parallel_min_wires()
+    assert 10 <= n <= 20
+    c = pq.Circuit(n)
+    w = c.new_weights(2 * n * 3)
+    with c:
+        for layer in range(2):
+            r = layer % (n - 1) + 1
+            for i in range(n):
+                base = 3 * (layer * n + i)
+                pq.Rot(w[base], w[base + 1], w[base + 2], wires=i)
+            for i in range(n):
+                pq.CNOT(wires=[i, (i + r) % n])
+    obs = [sum((pq.Z(i) for i in range(1, n)), pq.Z(0))]
+    x = np.random.default_rng(11).uniform(-np.pi, np.pi, 2 * n * 3)
+    res = {}
+    for fusion, threads in ((False, 1), (True, 1), (True, 2)):
+        _core._set_sv_fusion(fusion)
+        pq.set_num_threads(threads)
+        ex = c.executor(obs, "statevector")
+        res[fusion, threads] = [ex.state(x), *ex.jacobian(x)[:2]]
+    for a, b, p in zip(res[True, 2], res[True, 1], res[False, 1]):
+        assert np.array_equal(a, b)
+        np.testing.assert_allclose(a, p, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 1000])
+def test_threshold_setter_rejects_bad_widths(bad, restore_sweep):
+    with pytest.raises(ValueError, match="fused_parallel_min_wires"):
+        _core._set_sv_fused_parallel_min_wires(bad)

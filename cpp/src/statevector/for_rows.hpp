@@ -35,8 +35,12 @@ void Simulator::for_rows(const Batch& b, int states_per_row, bool with_derivs, B
     const bool row_par = rows > 1 && threads > 1 && n <= kRowParallelMaxWires;
     // A tiled program hands each thread whole tiles inside one parallel region per pass (no per-gate
     // fork/join), which pays from the first tiled width on.
+    // A fused program runs each pass of the forward pass / adjoint sweep inside one parallel region
+    // (run_sweep, team.hpp), which pays from fused_parallel_min_wires() on.
     const bool amp_par = !row_par && threads > 1 &&
-                         n >= (program_.tiled() ? kTileMinWires : kAmplitudeParallelMinWires);
+                         n >= (program_.tiled()   ? kTileMinWires
+                               : program_.fused() ? fused_parallel_min_wires()
+                                                  : kAmplitudeParallelMinWires);
     const int workers = row_par ? static_cast<int>(std::min<int64_t>(threads, rows)) : 1;
     const size_t size = size_t(1) << n;
     check_memory(double(workers) * states_per_row * double(size) * sizeof(amp_t<F>),

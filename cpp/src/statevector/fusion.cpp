@@ -23,6 +23,7 @@
 // the per-gate sweep's result regrouped: <lambda_after| dB |phi_before> is <lambda_j| dL_j |phi_j> with the
 // block's other ops moved onto the states.
 #include <atomic>
+#include <string>
 #include <vector>
 
 #include "pyqml/common/errors.hpp"
@@ -35,6 +36,8 @@ namespace pyqml::sv {
 namespace {
 
 std::atomic<bool> g_fusion{true};
+std::atomic<bool> g_sweep_region{true};
+std::atomic<int> g_fused_par_min{kFusedParallelMinWires};
 
 // Whether op kernel k can join a block: one or two wires, and a matrix that op_local below can write.
 bool fusible(const OpKernel& k) {
@@ -114,6 +117,14 @@ void identity(int D, cplx* out) {
 
 bool fusion_enabled() { return g_fusion.load(std::memory_order_relaxed); }
 void set_fusion_enabled(bool on) { g_fusion.store(on, std::memory_order_relaxed); }
+bool sweep_region_enabled() { return g_sweep_region.load(std::memory_order_relaxed); }
+void set_sweep_region_enabled(bool on) { g_sweep_region.store(on, std::memory_order_relaxed); }
+int fused_parallel_min_wires() { return g_fused_par_min.load(std::memory_order_relaxed); }
+void set_fused_parallel_min_wires(int n) {
+    PYQML_REQUIRE(n >= 1 && n <= kMaxWires + 1, "fused_parallel_min_wires: between 1 and " +
+                                                     std::to_string(kMaxWires + 1) + ", got " + std::to_string(n));
+    g_fused_par_min.store(n, std::memory_order_relaxed);
+}
 
 void Program::build_fused() {
     const int n = circuit_.n_wires();
@@ -270,9 +281,16 @@ void Program::forward_fused(amp_t<F>* psi, const cplx* mats, bool par) const {
     const size_t size = size_t(1) << n;
     std::vector<cplx> fmats(fused_buffer_size());
     bind_fused(mats, false, fmats.data());
-    std::fill(psi, psi + size, amp_t<F>(0));
-    psi[0] = 1;
-    for (const FusedItem& it : fused_) apply_fused_item<F>(it, psi, mats, fmats.data(), false, par);
+    // One parallel region for the whole pass (team.hpp): each item's pass splits over the team and ends
+    // in its spinning barrier.
+    run_sweep(par && sweep_region_enabled(), [&](bool, bool) {
+        const int64_t parts = size >= (size_t(1) << 12) ? 64 : 1;
+        for_range(parts, par, [&](int64_t b) {
+            std::fill(psi + size * b / parts, psi + size * (b + 1) / parts, amp_t<F>(0));
+            if (b == 0) psi[0] = 1;
+        });
+        for (const FusedItem& it : fused_) apply_fused_item<F>(it, psi, mats, fmats.data(), false, par);
+    });
 }
 
 template <class F>
@@ -285,54 +303,61 @@ void Program::backward_fused(const cplx* mats, amp_t<F>* phi, amp_t<F>* const* l
     std::vector<cplx> fmats(fused_buffer_size());
     bind_fused(mats, true, fmats.data());
     const size_t stop = first_trainable_item_;
-    for (size_t t = fused_.size(); t-- > stop;) {
-        const FusedItem& it = fused_[t];
-        const bool update_lam = t > stop;
-        if (it.nq == 0) {
-            const size_t op = size_t(it.ops[0]);
-            const int p0 = circuit_.angle_offset(op);
-            const OpKernel& k = kernels_[op];
-            if (k.kind == OpKernel::Dense2 && k.trainable_mask) {  // one pass, as a block
-                for (int l = 0; l < nl; ++l) {
-                    cplx G[16];
-                    adjoint_step2<F>(phi, lams[l], n, k.bits[0], k.bits[1], mats + mat_total_ + k.mat_offset, l == 0,
-                                     update_lam, G, par);
-                    const cplx* d0 = mats + 2 * size_t(mat_total_) + k.dmat_offset;
-                    double* out = d_angles + size_t(l) * na + p0;
-                    for (size_t p = 0; p < circuit_.ops()[op].params.size(); ++p) {
-                        if (!(k.trainable_mask & (1u << p))) continue;
-                        double re = 0.0;
-                        for (int i = 0; i < 16; ++i) re += (d0[p * k.mat_size + i] * G[i]).real();
-                        out[p] = 2.0 * re;
+    // One parallel region for the whole sweep (team.hpp). Every thread of the team gets the same local
+    // overlaps (reduce_range adds the chunks in a fixed order on every thread), so each writes its angle
+    // gradients into its own buffer and the lead's become the result.
+    run_sweep(par && sweep_region_enabled(), [&](bool in_team, bool lead) {
+        std::vector<double> own(in_team && !lead ? size_t(nl) * na : 0, 0.0);
+        double* d_out = own.empty() ? d_angles : own.data();
+        for (size_t t = fused_.size(); t-- > stop;) {
+            const FusedItem& it = fused_[t];
+            const bool update_lam = t > stop;
+            if (it.nq == 0) {
+                const size_t op = size_t(it.ops[0]);
+                const int p0 = circuit_.angle_offset(op);
+                const OpKernel& k = kernels_[op];
+                if (k.kind == OpKernel::Dense2 && k.trainable_mask) {  // one pass, as a block
+                    for (int l = 0; l < nl; ++l) {
+                        cplx G[16];
+                        adjoint_step2<F>(phi, lams[l], n, k.bits[0], k.bits[1], mats + mat_total_ + k.mat_offset,
+                                         l == 0, update_lam, G, par);
+                        const cplx* d0 = mats + 2 * size_t(mat_total_) + k.dmat_offset;
+                        double* out = d_out + size_t(l) * na + p0;
+                        for (size_t p = 0; p < circuit_.ops()[op].params.size(); ++p) {
+                            if (!(k.trainable_mask & (1u << p))) continue;
+                            double re = 0.0;
+                            for (int i = 0; i < 16; ++i) re += (d0[p * k.mat_size + i] * G[i]).real();
+                            out[p] = 2.0 * re;
+                        }
                     }
+                    continue;
                 }
+                for (int l = 0; l < nl; ++l)
+                    adjoint_step<F>(op, mats, phi, lams[l], d_out + size_t(l) * na + p0, l == 0, update_lam, par);
                 continue;
             }
-            for (int l = 0; l < nl; ++l)
-                adjoint_step<F>(op, mats, phi, lams[l], d_angles + size_t(l) * na + p0, l == 0, update_lam, par);
-            continue;
-        }
-        const int DD = 1 << (2 * it.nq);
-        const cplx* fm = fmats.data() + it.offset;
-        if (it.derivs.empty()) {
-            apply_fused_item<F>(it, phi, mats, fmats.data(), true, par);
-            if (update_lam)
-                for (int l = 0; l < nl; ++l) apply_fused_item<F>(it, lams[l], mats, fmats.data(), true, par);
-            continue;
-        }
-        for (int l = 0; l < nl; ++l) {
-            cplx G[16];
-            if (it.nq == 1) adjoint_step1<F>(phi, lams[l], n, it.bits[0], -1, fm + DD, l == 0, update_lam, G, par);
-            else adjoint_step2<F>(phi, lams[l], n, it.bits[0], it.bits[1], fm + DD, l == 0, update_lam, G, par);
-            double* out = d_angles + size_t(l) * na;
-            for (size_t e = 0; e < it.derivs.size(); ++e) {
-                const cplx* dm = fm + DD * (2 + e);
-                double re = 0.0;
-                for (int i = 0; i < DD; ++i) re += (dm[i] * G[i]).real();
-                out[circuit_.angle_offset(size_t(it.derivs[e].first)) + it.derivs[e].second] = 2.0 * re;
+            const int DD = 1 << (2 * it.nq);
+            const cplx* fm = fmats.data() + it.offset;
+            if (it.derivs.empty()) {
+                apply_fused_item<F>(it, phi, mats, fmats.data(), true, par);
+                if (update_lam)
+                    for (int l = 0; l < nl; ++l) apply_fused_item<F>(it, lams[l], mats, fmats.data(), true, par);
+                continue;
+            }
+            for (int l = 0; l < nl; ++l) {
+                cplx G[16];
+                if (it.nq == 1) adjoint_step1<F>(phi, lams[l], n, it.bits[0], -1, fm + DD, l == 0, update_lam, G, par);
+                else adjoint_step2<F>(phi, lams[l], n, it.bits[0], it.bits[1], fm + DD, l == 0, update_lam, G, par);
+                double* out = d_out + size_t(l) * na;
+                for (size_t e = 0; e < it.derivs.size(); ++e) {
+                    const cplx* dm = fm + DD * (2 + e);
+                    double re = 0.0;
+                    for (int i = 0; i < DD; ++i) re += (dm[i] * G[i]).real();
+                    out[circuit_.angle_offset(size_t(it.derivs[e].first)) + it.derivs[e].second] = 2.0 * re;
+                }
             }
         }
-    }
+    });
 }
 
 template void Program::forward_fused<double>(amp_t<double>*, const cplx*, bool) const;

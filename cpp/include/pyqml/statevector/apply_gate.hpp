@@ -18,6 +18,7 @@
 
 #include "pyqml/common/threads.hpp"
 #include "pyqml/common/types.hpp"
+#include "pyqml/statevector/team.hpp"
 
 namespace pyqml::sv {
 
@@ -43,10 +44,20 @@ using amp_t = std::complex<F>;
 
 // Runs body(i) for i in [0, n): across OpenMP threads when `par`, else as a plain loop (no parallel
 // region at all, which matters when millions of tiny kernels run inside an outer parallel loop over rows).
+// Inside a sweep region (run_sweep, team.hpp) `par` splits the range over that region's team instead of
+// opening a region of its own.
 template <class Body>
 inline void for_range(int64_t n, bool par, Body&& body) {
 #ifdef PYQML_HAVE_OPENMP
     if (par) {
+        const TeamMember& me = team_member();
+        if (me.team) {  // inside a sweep (team.hpp): this thread's static share, then the team's barrier
+            int64_t lo, hi;
+            team_share(n, me.thread, me.team->size, lo, hi);
+            for (int64_t i = lo; i < hi; ++i) body(i);
+            me.team->barrier.wait();
+            return;
+        }
 #pragma omp parallel for schedule(static) num_threads(max_threads())
         for (int64_t i = 0; i < n; ++i) body(i);
         return;
@@ -297,30 +308,57 @@ void apply_diagonal(amp_t<F>* psi, int n, const int* bits, int k, const cplx* d,
 
 namespace pyqml::sv {
 
-// acc[0..N) += sums that body(i, s) adds into s, over i in [0, n). With `par`, each thread sums a fixed
-// static share into its own slot and the slots are added in thread order: the result is reproducible
-// for a given thread count.
+// acc[0..N) += sums that body(i, s) adds into s, over i in [0, n). The range is cut into a fixed number
+// of chunks that depends on n alone (reduce_chunks); each chunk is summed on its own from zero and the
+// chunk sums are added in chunk order, whether the chunks run on one thread, across the threads of a
+// parallel region of their own (`par`), or across a sweep team (`par` inside run_sweep, team.hpp): the
+// result is the same to the bit for every thread count.
+inline int reduce_chunks(int64_t n) { return int(std::max<int64_t>(1, std::min<int64_t>(kReduceChunks, n / 8))); }
+
 template <int N, class Body>
 inline void reduce_range(int64_t n, bool par, double* acc, Body&& body) {
+    static_assert(N <= kReduceMaxWidth, "reduce_range: widen kReduceMaxWidth (team.hpp)");
+    const int chunks = reduce_chunks(n);
+    auto chunk_sum = [&](int c, double* s) {
+        for (int k = 0; k < N; ++k) s[k] = 0.0;
+        const int64_t lo = n * c / chunks, hi = n * (c + 1) / chunks;
+        for (int64_t i = lo; i < hi; ++i) body(i, s);
+    };
+    auto add_parts = [&](const double* parts) {
+        double tot[N] = {};
+        for (int c = 0; c < chunks; ++c)
+            for (int k = 0; k < N; ++k) tot[k] += parts[size_t(c) * N + k];
+        for (int k = 0; k < N; ++k) acc[k] += tot[k];
+    };
 #ifdef PYQML_HAVE_OPENMP
-    if (par) {
-        const int team = max_threads();
-        std::vector<double> parts(size_t(team) * N, 0.0);
-#pragma omp parallel num_threads(team)
-        {
-            double local[N] = {};
-#pragma omp for schedule(static)
-            for (int64_t i = 0; i < n; ++i) body(i, local);
-            for (int k = 0; k < N; ++k) parts[size_t(omp_get_thread_num()) * N + k] = local[k];
-        }
-        for (size_t t = 0; t < parts.size() / N; ++t)
-            for (int k = 0; k < N; ++k) acc[k] += parts[t * N + k];
+    TeamMember* me = par ? &team_member() : nullptr;
+    if (me && me->team) {
+        // Inside a sweep: this thread's static share of the chunks into the team's current buffer; after
+        // the barrier every thread adds all chunks in order (each gets the same acc).
+        SweepTeam& team = *me->team;
+        double* parts = team.parts.data() + size_t(me->round) * kReduceChunks * kReduceMaxWidth;
+        me->round ^= 1;
+        int64_t c0, c1;
+        team_share(chunks, me->thread, team.size, c0, c1);
+        for (int64_t c = c0; c < c1; ++c) chunk_sum(int(c), parts + size_t(c) * N);
+        team.barrier.wait();
+        add_parts(parts);
+        return;
+    }
+    if (par && chunks > 1) {
+        std::vector<double> parts(size_t(chunks) * N);
+#pragma omp parallel for schedule(static) num_threads(max_threads())
+        for (int c = 0; c < chunks; ++c) chunk_sum(c, parts.data() + size_t(c) * N);
+        add_parts(parts.data());
         return;
     }
 #endif
-    double local[N] = {};
-    for (int64_t i = 0; i < n; ++i) body(i, local);
-    for (int k = 0; k < N; ++k) acc[k] += local[k];
+    double tot[N] = {}, s[N];
+    for (int c = 0; c < chunks; ++c) {
+        chunk_sum(c, s);
+        for (int k = 0; k < N; ++k) tot[k] += s[k];
+    }
+    for (int k = 0; k < N; ++k) acc[k] += tot[k];
 }
 
 // Sum of body(i) over [0, n), reproducible as reduce_range.

@@ -20,6 +20,25 @@ namespace pyqml::sv {
 // kernels: a per-group loop takes them.
 inline constexpr int kFusedRunMinBit = 2;
 
+// y = M x for one quadruple in real arithmetic, M split into its real and imaginary parts (row-major):
+// the baseline 4x4 complex mat-vec of dense2_run and adjoint_run2 (inlined into their loops, which the
+// compiler vectorises across quadruples).
+template <class F>
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+inline void mat4_scalar(const F* mr, const F* mi, const F* xr, const F* xi, F* yr, F* yi) {
+    for (int r = 0; r < 4; ++r) {
+        F sr = 0, si = 0;
+        for (int k = 0; k < 4; ++k) {
+            sr += mr[4 * r + k] * xr[k] - mi[4 * r + k] * xi[k];
+            si += mr[4 * r + k] * xi[k] + mi[4 * r + k] * xr[k];
+        }
+        yr[r] = sr;
+        yi[r] = si;
+    }
+}
+
 // The 4x4 matrix m ((re, im) x 16, row-major) on one contiguous run of quadruples (a[j], b[j], c[j], d[j])
 // (local indices 0..3), in real arithmetic on interleaved (re, im) values so that the compiler vectorises it.
 template <class F>
@@ -34,15 +53,7 @@ PYQML_SIMD_CLONES void dense2_run(F* __restrict a, F* __restrict b, F* __restric
         const F xr[4] = {a[2 * j], b[2 * j], c[2 * j], d[2 * j]};
         const F xi[4] = {a[2 * j + 1], b[2 * j + 1], c[2 * j + 1], d[2 * j + 1]};
         F yr[4], yi[4];
-        for (int r = 0; r < 4; ++r) {
-            F sr = 0, si = 0;
-            for (int k = 0; k < 4; ++k) {
-                sr += mr[4 * r + k] * xr[k] - mi[4 * r + k] * xi[k];
-                si += mr[4 * r + k] * xi[k] + mi[4 * r + k] * xr[k];
-            }
-            yr[r] = sr;
-            yi[r] = si;
-        }
+        mat4_scalar(mr, mi, xr, xi, yr, yi);
         a[2 * j] = yr[0]; a[2 * j + 1] = yi[0];
         b[2 * j] = yr[1]; b[2 * j + 1] = yi[1];
         c[2 * j] = yr[2]; c[2 * j + 1] = yi[2];
@@ -375,15 +386,7 @@ PYQML_SIMD_CLONES void adjoint_run2(F* __restrict p0, F* __restrict p1, F* __res
         F xi[4] = {p0[2 * j + 1], p1[2 * j + 1], p2[2 * j + 1], p3[2 * j + 1]};
         if constexpr (UpdatePsi) {
             F yr[4], yi[4];
-            for (int r = 0; r < 4; ++r) {
-                F sr = 0, si = 0;
-                for (int k = 0; k < 4; ++k) {
-                    sr += mr[4 * r + k] * xr[k] - mi[4 * r + k] * xi[k];
-                    si += mr[4 * r + k] * xi[k] + mi[4 * r + k] * xr[k];
-                }
-                yr[r] = sr;
-                yi[r] = si;
-            }
+            mat4_scalar(mr, mi, xr, xi, yr, yi);
             for (int r = 0; r < 4; ++r) {
                 xr[r] = yr[r];
                 xi[r] = yi[r];
@@ -403,15 +406,7 @@ PYQML_SIMD_CLONES void adjoint_run2(F* __restrict p0, F* __restrict p1, F* __res
             }
         if constexpr (UpdateLam) {
             F yr[4], yi[4];
-            for (int r = 0; r < 4; ++r) {
-                F sr = 0, si = 0;
-                for (int k = 0; k < 4; ++k) {
-                    sr += mr[4 * r + k] * lr[k] - mi[4 * r + k] * li[k];
-                    si += mr[4 * r + k] * li[k] + mi[4 * r + k] * lr[k];
-                }
-                yr[r] = sr;
-                yi[r] = si;
-            }
+            mat4_scalar(mr, mi, lr, li, yr, yi);
             l0[2 * j] = yr[0]; l0[2 * j + 1] = yi[0];
             l1[2 * j] = yr[1]; l1[2 * j + 1] = yi[1];
             l2[2 * j] = yr[2]; l2[2 * j + 1] = yi[2];

@@ -195,6 +195,7 @@ void overlap_diagonal(const amp_t<F>* lam, const amp_t<F>* psi, int n, const int
         for (int a = 0; a < k; ++a) local = (local << 1) | ((index_t(i) >> bits[a]) & 1u);
         acc_conj_mul<F>(acc.data() + 2 * local, lam[i], psi[i]);
     }
+    team_sync(par);  // every thread of a sweep team runs this loop: none moves on while others read
     for (int r = 0; r < dim; ++r) G[r] = cplx(acc[2 * r], acc[2 * r + 1]);
 }
 

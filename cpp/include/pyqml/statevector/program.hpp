@@ -45,6 +45,18 @@ struct FusedItem {
 bool fusion_enabled();
 void set_fusion_enabled(bool on);
 
+// Fused programs split one row's amplitudes over the threads from this many wires (Simulator::for_rows;
+// below it rows are spread, or one thread runs each row). On the 2-core machine of
+// bench/results/band_14_18_sweep.md splitting W2 gained nothing up to 20 wires (values and gradients, one
+// region per sweep or one per pass): the split starts above the 14-18-wire band.
+inline constexpr int kFusedParallelMinWires = 19;
+int fused_parallel_min_wires();
+void set_fused_parallel_min_wires(int n);  // for measuring the threshold (tests, benchmarks)
+// Whether a fused forward pass / adjoint sweep runs in one parallel region (team.hpp, default on) or
+// opens one per pass; for A/B measurements.
+bool sweep_region_enabled();
+void set_sweep_region_enabled(bool on);
+
 class Program {
 public:
     explicit Program(const Circuit& circuit);

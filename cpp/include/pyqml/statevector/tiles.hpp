@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "pyqml/common/types.hpp"
+#include "pyqml/statevector/team.hpp"  // SpinBarrier
 
 namespace pyqml::sv {
 
@@ -59,30 +60,5 @@ void set_tiles_enabled(bool on);
 // Segments for kernels applied in the order given (kernels[i] is item i). n: the register's wires
 // (at least kTileMinWires).
 std::vector<TileSegment> plan_tiles(int n, const std::vector<OpKernel>& kernels);
-
-// A barrier for the threads of one parallel region that spins briefly before yielding: tiles are short
-// (tens of microseconds) and a sleeping OpenMP barrier (OMP_WAIT_POLICY=PASSIVE) costs about as much.
-class SpinBarrier {
-public:
-    explicit SpinBarrier(int n = 1) : n_(n) {}
-    // The number of threads that wait (set before any of them waits).
-    void reset(int n) { n_ = n; }
-    void wait() {
-        if (n_ <= 1) return;
-        const int gen = gen_.load(std::memory_order_acquire);
-        if (count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
-            count_.store(0, std::memory_order_relaxed);
-            gen_.fetch_add(1, std::memory_order_release);
-            return;
-        }
-        for (int spin = 0; gen_.load(std::memory_order_acquire) == gen; ++spin)
-            if (spin > 2000) std::this_thread::yield();
-    }
-
-private:
-    int n_;
-    std::atomic<int> count_{0};
-    std::atomic<int> gen_{0};
-};
 
 }  // namespace pyqml::sv
