@@ -22,7 +22,15 @@
 //    multiply-add (2) and lambda = d psi (2; a VJP's single lambda: per observable the cotangent-weighted
 //    coefficient's multiply-add, 2, and the product once, 2); a diagonal observable among other ones is a
 //    pass of its own: 5 per amplitude for the value, 4 for lambda += d psi. Permutations (CNOT, Toffoli,
-//    SWAP, ...) are relabellings there, 0 as on the per-row kernels;
+//    SWAP, ...) are relabellings there, 0 (CNOT and Toffoli are 0 on the per-row kernels too). The
+//    single-wire gates before the first multi-wire gate (the product-state prefix) are no state passes:
+//    per gate its wire's 2-vector (28 flops dense, 12 diagonal, 0 for a wire's first gate: its matrix's
+//    first column), the Kronecker product 6 * (2^(n+1) - 2); the sweep stops at the prefix and per lambda
+//    contracts it with the other wires' vectors (14 flops per output of each halving, see
+//    contraction_flops), then per wire from its last prefix gate back: the rank-one overlap with the
+//    gate's input vector (4 complex products, diagonal 2, none against |0>), the derivatives as below,
+//    and the carried vector's update (28, diagonal 12) while an earlier prefix gate on the wire is
+//    trainable; the lanes' forward schedule is Program's fusion of the ops after the prefix;
 //  * the adjoint sweep, op by op from the last to the first op with a non-constant parameter: phi <- U^dag
 //    phi (the op's cost), then per lambda: the overlap G = <lam| . |phi> on the op's groups when the op has a
 //    non-constant parameter (a dense block: 8 flops per matrix entry per group, 2^(n-c-t) * D^2 * 8; a

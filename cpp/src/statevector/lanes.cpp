@@ -607,32 +607,44 @@ PYQML_LANE_CLONES void lane_accumulate_observable(LaneState<F> psi, uint32_t siz
 // written whole, so it needs no zero filling.
 template <class F>
 PYQML_LANE_CLONES void lane_diagonal_pass(LaneState<F> psi, uint32_t size, const std::vector<LaneObservable>& obs,
-                                          double* v, LaneState<F>* lams, const double* scale) {
+                                          double* v, LaneState<F>* lams, const double* scale, double* p2) {
     const int no = static_cast<int>(obs.size());
-    for (int o = 0; o < no; ++o) at(v, size_t(o)) = vd{};
-    for (uint32_t j = 0; j < size; ++j) {
-        const V<F> pr = at(psi.re, j), pi = at(psi.im, j);
-        const vd wr = widen<F>(pr), wi = widen<F>(pi);
-        const vd p2 = wr * wr + wi * wi;
-        vd sum{};
-        for (int o = 0; o < no; ++o) {
-            const double d = obs[o].diag[j];
-            at(v, size_t(o)) += d * p2;
-            if (!lams) continue;
-            if (scale) {
-                sum += d * at(scale, size_t(o));
-            } else {
-                const F df = F(d);
-                at(lams[o].re, j) = df * pr;
-                at(lams[o].im, j) = df * pi;
+    const F* __restrict pr = psi.re;
+    const F* __restrict pi = psi.im;
+    for (size_t i = 0; i < size_t(size) * L; ++i) p2[i] = double(pr[i]) * double(pr[i]) + double(pi[i]) * double(pi[i]);
+    for (int o = 0; o < no; ++o) {
+        const double* __restrict d = obs[o].diag.data();
+        double* __restrict vo = v + o * L;
+        for (int l = 0; l < L; ++l) vo[l] = 0.0;
+        for (uint32_t j = 0; j < size; ++j) {
+            const double dj = d[j];
+            const double* __restrict pj = p2 + size_t(j) * L;
+#pragma GCC unroll 8
+            for (int l = 0; l < L; ++l) vo[l] += dj * pj[l];
+        }
+        if (!lams || scale) continue;
+        F* __restrict tr = lams[o].re;
+        F* __restrict ti = lams[o].im;
+        for (uint32_t j = 0; j < size; ++j) {
+            const F df = F(d[j]);
+#pragma GCC unroll 8
+            for (int l = 0; l < L; ++l) {
+                tr[size_t(j) * L + l] = df * pr[size_t(j) * L + l];
+                ti[size_t(j) * L + l] = df * pi[size_t(j) * L + l];
             }
         }
-        if (lams && scale) {
-            V<F> sf;
-            if constexpr (std::is_same_v<F, double>) sf = sum;
-            else sf = __builtin_convertvector(sum, V<F>);
-            at(lams[0].re, j) = sf * pr;
-            at(lams[0].im, j) = sf * pi;
+    }
+    if (!lams || !scale) return;
+    // The VJP's lambda: (sum_o scale_o d_o) psi.
+    F* __restrict tr = lams[0].re;
+    F* __restrict ti = lams[0].im;
+    for (uint32_t j = 0; j < size; ++j) {
+        double sum[L] = {};
+        for (int o = 0; o < no; ++o)
+            for (int l = 0; l < L; ++l) sum[l] += obs[o].diag[j] * scale[o * L + l];
+        for (int l = 0; l < L; ++l) {
+            tr[size_t(j) * L + l] = F(sum[l]) * pr[size_t(j) * L + l];
+            ti[size_t(j) * L + l] = F(sum[l]) * pi[size_t(j) * L + l];
         }
     }
 }
@@ -833,68 +845,60 @@ void lane_bind(const Program& prog, const LanePlan& plan, const double* angles, 
 // double at A[(op * 4 + {re0, im0, re1, im1}) * L + lane]; the state is the Kronecker product of the
 // wires' last vectors.
 // ---------------------------------------------------------------------------------------------------
-inline void cmul(const vd& ar, const vd& ai, const vd& br, const vd& bi, vd& r, vd& i) {
-    r = ar * br - ai * bi;
-    i = ar * bi + ai * br;
-}
-
+// (Plain per-lane loops over double arrays throughout: the compiler keeps them in vector registers, where
+// 8-double vector values carried across loops were spilled through the stack.)
 template <class F>
 PYQML_LANE_CLONES void prefix_vectors(const LanePlan& plan, const Program& prog, const F* lre, const F* lim,
                                       double* A) {
     for (size_t op = 0; op < plan.prefix_end(); ++op) {
         const OpKernel& k = prog.kernels()[op];
-        const F* mr = lre + size_t(k.mat_offset) * L;
-        const F* mi = lim + size_t(k.mat_offset) * L;
+        const F* __restrict mr = lre + size_t(k.mat_offset) * L;
+        const F* __restrict mi = lim + size_t(k.mat_offset) * L;
         const int prev = plan.prefix_prev()[op];
-        vd o0r, o0i, o1r, o1i;
-        if (k.kind == OpKernel::Diagonal) {
-            const vd d0r = widen<F>(at(mr, 0)), d0i = widen<F>(at(mi, 0));
-            const vd d1r = widen<F>(at(mr, 1)), d1i = widen<F>(at(mi, 1));
-            if (prev < 0) {
-                o0r = d0r;
-                o0i = d0i;
-                o1r = o1i = vd{};
+        double* __restrict O = A + op * 4 * L;
+        const double* __restrict P = prev < 0 ? nullptr : A + size_t(prev) * 4 * L;
+        const bool diag = k.kind == OpKernel::Diagonal;
+        for (int l = 0; l < L; ++l) {
+            if (diag) {
+                const double d0r = mr[l], d0i = mi[l], d1r = mr[L + l], d1i = mi[L + l];
+                if (!P) {
+                    O[l] = d0r;
+                    O[L + l] = d0i;
+                    O[2 * L + l] = O[3 * L + l] = 0.0;
+                } else {
+                    const double p0r = P[l], p0i = P[L + l], p1r = P[2 * L + l], p1i = P[3 * L + l];
+                    O[l] = d0r * p0r - d0i * p0i;
+                    O[L + l] = d0r * p0i + d0i * p0r;
+                    O[2 * L + l] = d1r * p1r - d1i * p1i;
+                    O[3 * L + l] = d1r * p1i + d1i * p1r;
+                }
             } else {
-                const double* P = A + size_t(prev) * 4 * L;
-                cmul(d0r, d0i, at(P, 0), at(P, 1), o0r, o0i);
-                cmul(d1r, d1i, at(P, 2), at(P, 3), o1r, o1i);
-            }
-        } else {
-            const vd m0r = widen<F>(at(mr, 0)), m0i = widen<F>(at(mi, 0)), m2r = widen<F>(at(mr, 2)),
-                     m2i = widen<F>(at(mi, 2));
-            if (prev < 0) {
-                o0r = m0r;
-                o0i = m0i;
-                o1r = m2r;
-                o1i = m2i;
-            } else {
-                const vd m1r = widen<F>(at(mr, 1)), m1i = widen<F>(at(mi, 1)), m3r = widen<F>(at(mr, 3)),
-                         m3i = widen<F>(at(mi, 3));
-                const double* P = A + size_t(prev) * 4 * L;
-                const vd p0r = at(P, 0), p0i = at(P, 1), p1r = at(P, 2), p1i = at(P, 3);
-                o0r = m0r * p0r - m0i * p0i + (m1r * p1r - m1i * p1i);
-                o0i = m0r * p0i + m0i * p0r + (m1r * p1i + m1i * p1r);
-                o1r = m2r * p0r - m2i * p0i + (m3r * p1r - m3i * p1i);
-                o1i = m2r * p0i + m2i * p0r + (m3r * p1i + m3i * p1r);
+                const double m0r = mr[l], m0i = mi[l], m2r = mr[2 * L + l], m2i = mi[2 * L + l];
+                if (!P) {
+                    O[l] = m0r;
+                    O[L + l] = m0i;
+                    O[2 * L + l] = m2r;
+                    O[3 * L + l] = m2i;
+                } else {
+                    const double m1r = mr[L + l], m1i = mi[L + l], m3r = mr[3 * L + l], m3i = mi[3 * L + l];
+                    const double p0r = P[l], p0i = P[L + l], p1r = P[2 * L + l], p1i = P[3 * L + l];
+                    O[l] = m0r * p0r - m0i * p0i + (m1r * p1r - m1i * p1i);
+                    O[L + l] = m0r * p0i + m0i * p0r + (m1r * p1i + m1i * p1r);
+                    O[2 * L + l] = m2r * p0r - m2i * p0i + (m3r * p1r - m3i * p1i);
+                    O[3 * L + l] = m2r * p0i + m2i * p0r + (m3r * p1i + m3i * p1r);
+                }
             }
         }
-        double* O = A + op * 4 * L;
-        at(O, 0) = o0r;
-        at(O, 1) = o0i;
-        at(O, 2) = o1r;
-        at(O, 3) = o1i;
     }
 }
 
-// The 2-vector of a bit's wire after the prefix (|0> for a wire without prefix ops).
-inline void wire_vector(const LanePlan& plan, const double* A, int bit, vd v[4]) {
+// The 2-vector of a bit's wire after the prefix, 4 lane rows {re0, im0, re1, im1} (|0> for a wire without
+// prefix ops).
+alignas(64) constexpr double kKet0[4 * L] = {1, 1, 1, 1, 1, 1, 1, 1};
+static_assert(L == 8, "kKet0 spells out 8 lanes");
+inline const double* wire_vector(const LanePlan& plan, const double* A, int bit) {
     const int last = plan.prefix_last()[size_t(bit)];
-    if (last < 0) {
-        v[0] = vd{} + 1.0;
-        v[1] = v[2] = v[3] = vd{};
-        return;
-    }
-    for (int e = 0; e < 4; ++e) v[e] = at(A + size_t(last) * 4 * L, size_t(e));
+    return last < 0 ? kKet0 : A + size_t(last) * 4 * L;
 }
 
 // psi = the Kronecker product of the wires' vectors, built bit by bit from the highest (2^(n+1) - 2
@@ -906,45 +910,51 @@ PYQML_LANE_CLONES void prefix_state(const LanePlan& plan, int n, const double* A
     double* ti = tmp + size * L;
     double* ur = tmp + 2 * size * L;
     double* ui = tmp + 3 * size * L;
-    at(tr, 0) = vd{} + 1.0;
-    at(ti, 0) = vd{};
+    for (int l = 0; l < L; ++l) {
+        tr[l] = 1.0;
+        ti[l] = 0.0;
+    }
     size_t m = 1;
     for (int p = n - 1; p >= 0; --p) {
-        vd v[4];
-        wire_vector(plan, A, p, v);
+        const double* __restrict v = wire_vector(plan, A, p);
         for (size_t i = 0; i < m; ++i) {
-            const vd xr = at(tr, i), xi = at(ti, i);
-            cmul(xr, xi, v[0], v[1], at(ur, 2 * i), at(ui, 2 * i));
-            cmul(xr, xi, v[2], v[3], at(ur, 2 * i + 1), at(ui, 2 * i + 1));
+            const double* __restrict xr = tr + i * L;
+            const double* __restrict xi = ti + i * L;
+            double* __restrict o0r = ur + 2 * i * L;
+            double* __restrict o0i = ui + 2 * i * L;
+            for (int l = 0; l < L; ++l) {
+                o0r[l] = xr[l] * v[l] - xi[l] * v[L + l];
+                o0i[l] = xr[l] * v[L + l] + xi[l] * v[l];
+                o0r[L + l] = xr[l] * v[2 * L + l] - xi[l] * v[3 * L + l];
+                o0i[L + l] = xr[l] * v[3 * L + l] + xi[l] * v[2 * L + l];
+            }
         }
         std::swap(tr, ur);
         std::swap(ti, ui);
         m *= 2;
     }
-    for (size_t i = 0; i < size; ++i) {
-        if constexpr (std::is_same_v<F, double>) {
-            at(psi.re, i) = at(tr, i);
-            at(psi.im, i) = at(ti, i);
-        } else {
-            at(psi.re, i) = __builtin_convertvector(at(tr, i), V<F>);
-            at(psi.im, i) = __builtin_convertvector(at(ti, i), V<F>);
-        }
+    for (size_t i = 0; i < size * L; ++i) {
+        psi.re[i] = F(tr[i]);
+        psi.im[i] = F(ti[i]);
     }
 }
 
 // One halving of a contraction buffer (m entries, re then im, lane layout): the top bit (dst[i] =
 // src[i] v0 + src[i + m/2] v1) or the bottom bit (dst[i] = src[2i] v0 + src[2i+1] v1).
-PYQML_LANE_CLONES inline void contract_bit(const double* src, size_t m, bool top, const vd v[4], double* dst) {
+template <bool TOP>
+PYQML_LANE_CLONES void contract_bit(const double* src, size_t m, const double* v, double* dst) {
     const size_t h = m / 2;
-    const double* sr = src;
-    const double* si = src + m * L;
-    double* dr = dst;
-    double* di = dst + h * L;
+    const double* __restrict sr = src;
+    const double* __restrict si = src + m * L;
+    double* __restrict dr = dst;
+    double* __restrict di = dst + h * L;
     for (size_t i = 0; i < h; ++i) {
-        const size_t i0 = top ? i : 2 * i, i1 = top ? i + h : 2 * i + 1;
-        const vd ar = at(sr, i0), ai = at(si, i0), br = at(sr, i1), bi = at(si, i1);
-        at(dr, i) = ar * v[0] - ai * v[1] + (br * v[2] - bi * v[3]);
-        at(di, i) = ar * v[1] + ai * v[0] + (br * v[3] + bi * v[2]);
+        const size_t i0 = (TOP ? i : 2 * i) * L, i1 = (TOP ? i + h : 2 * i + 1) * L;
+        for (int l = 0; l < L; ++l) {
+            const double ar = sr[i0 + l], ai = si[i0 + l], br = sr[i1 + l], bi = si[i1 + l];
+            dr[i * L + l] = ar * v[l] - ai * v[L + l] + (br * v[2 * L + l] - bi * v[3 * L + l]);
+            di[i * L + l] = ar * v[L + l] + ai * v[l] + (br * v[3 * L + l] + bi * v[2 * L + l]);
+        }
     }
 }
 
@@ -956,10 +966,10 @@ void prefix_contract(const LanePlan& plan, const double* A, const double* T, int
                      double* C) {
     if (hi - lo == 1) {
         double* c = C + size_t(lo) * 4 * L;
-        at(c, 0) = at(T, 0);
-        at(c, 1) = at(T, 2);
-        at(c, 2) = at(T, 1);
-        at(c, 3) = at(T, 3);
+        std::copy(T, T + L, c);                  // re0
+        std::copy(T + 2 * L, T + 3 * L, c + L);  // im0
+        std::copy(T + L, T + 2 * L, c + 2 * L);  // re1
+        std::copy(T + 3 * L, T + 4 * L, c + 3 * L);
         return;
     }
     const int mid = (lo + hi) / 2;
@@ -971,9 +981,9 @@ void prefix_contract(const LanePlan& plan, const double* A, const double* T, int
         const int count = side == 0 ? hi - mid : mid - lo;
         for (int s = 0; s < count; ++s) {
             const int bit = side == 0 ? hi - 1 - s : lo + s;
-            vd v[4];
-            wire_vector(plan, A, bit, v);
-            contract_bit(src, m, side == 0, v, dst);
+            const double* v = wire_vector(plan, A, bit);
+            if (side == 0) contract_bit<true>(src, m, v, dst);
+            else contract_bit<false>(src, m, v, dst);
             src = dst;
             dst += m * L;  // m/2 entries, re and im
             m /= 2;
@@ -1007,8 +1017,8 @@ T* sized(std::vector<T>& v, size_t n) {
 // g[p * L + lane] += 2 Re sum_e dU_p[e] G[e] per lane for every parameter p in mask (dU_p at dr/di + p * msize
 // entries, lane layout).
 template <class F>
-PYQML_LANE_CLONES void lane_param_derivs(const F* dr, const F* di, int msize, unsigned mask, int np, int entries,
-                                         const double* gr, const double* gi, double* g) {
+inline void param_derivs(const F* dr, const F* di, int msize, unsigned mask, int np, int entries, const double* gr,
+                         const double* gi, double* g) {
     for (int p = 0; p < np; ++p) {
         if (!(mask & (1u << p))) continue;
         const F* r = dr + size_t(p) * msize * L;
@@ -1019,6 +1029,11 @@ PYQML_LANE_CLONES void lane_param_derivs(const F* dr, const F* di, int msize, un
                 acc[l] += double(r[e * L + l]) * gr[e * L + l] - double(i[e * L + l]) * gi[e * L + l];
         for (int l = 0; l < L; ++l) g[p * L + l] += 2.0 * acc[l];
     }
+}
+template <class F>
+PYQML_LANE_CLONES void lane_param_derivs(const F* dr, const F* di, int msize, unsigned mask, int np, int entries,
+                                         const double* gr, const double* gi, double* g) {
+    param_derivs<F>(dr, di, msize, mask, np, entries, gr, gi, g);
 }
 
 // The derivatives of the prefix ops on one bit's wire for one lambda: d<H>/d angle = 2 Re sum_rs dU_rs G_rs
@@ -1031,60 +1046,67 @@ PYQML_LANE_CLONES void prefix_derivs(const LanePlan& plan, const Program& prog, 
     int op = plan.prefix_last()[size_t(bit)];
     const auto& upto = plan.prefix_trainable_upto();
     if (op < 0 || !upto[size_t(op)]) return;
-    const double* c = C + size_t(bit) * 4 * L;
-    vd r0r = at(c, 0), r0i = at(c, 1), r1r = at(c, 2), r1i = at(c, 3);
+    alignas(64) double r[4 * L];  // {re0, im0, re1, im1} lane rows
+    std::copy(C + size_t(bit) * 4 * L, C + size_t(bit + 1) * 4 * L, r);
     const Circuit& circ = prog.circuit();
     const size_t mt = prog.mat_total();
     while (op >= 0 && upto[size_t(op)]) {
         const OpKernel& k = prog.kernels()[size_t(op)];
         const int prev = plan.prefix_prev()[size_t(op)];
         const bool diag = k.kind == OpKernel::Diagonal;
-        const F* mr = lre + size_t(k.mat_offset) * L;
-        const F* mi = lim + size_t(k.mat_offset) * L;
+        const F* __restrict mr = lre + size_t(k.mat_offset) * L;
+        const F* __restrict mi = lim + size_t(k.mat_offset) * L;
         if (k.trainable_mask) {
-            if (prev < 0) {  // a = |0>
-                if (diag) {
-                    at(gr, 0) = r0r; at(gi, 0) = r0i;
-                    at(gr, 1) = at(gi, 1) = vd{};
-                } else {
-                    at(gr, 0) = r0r; at(gi, 0) = r0i;
-                    at(gr, 1) = at(gi, 1) = vd{};
-                    at(gr, 2) = r1r; at(gi, 2) = r1i;
-                    at(gr, 3) = at(gi, 3) = vd{};
+            // G[rs] = r_r a_s, diagonal: G[d] = r_d a_d; a = |0> at the wire's first op.
+            const double* __restrict a = prev < 0 ? kKet0 : A + size_t(prev) * 4 * L;
+            if (diag) {
+                for (int l = 0; l < L; ++l) {
+                    const double r0r = r[l], r0i = r[L + l], r1r = r[2 * L + l], r1i = r[3 * L + l];
+                    const double a0r = a[l], a0i = a[L + l], a1r = a[2 * L + l], a1i = a[3 * L + l];
+                    gr[l] = r0r * a0r - r0i * a0i;
+                    gi[l] = r0r * a0i + r0i * a0r;
+                    gr[L + l] = r1r * a1r - r1i * a1i;
+                    gi[L + l] = r1r * a1i + r1i * a1r;
                 }
             } else {
-                const double* a = A + size_t(prev) * 4 * L;
-                const vd a0r = at(a, 0), a0i = at(a, 1), a1r = at(a, 2), a1i = at(a, 3);
-                if (diag) {
-                    cmul(r0r, r0i, a0r, a0i, at(gr, 0), at(gi, 0));
-                    cmul(r1r, r1i, a1r, a1i, at(gr, 1), at(gi, 1));
-                } else {
-                    cmul(r0r, r0i, a0r, a0i, at(gr, 0), at(gi, 0));
-                    cmul(r0r, r0i, a1r, a1i, at(gr, 1), at(gi, 1));
-                    cmul(r1r, r1i, a0r, a0i, at(gr, 2), at(gi, 2));
-                    cmul(r1r, r1i, a1r, a1i, at(gr, 3), at(gi, 3));
+                for (int l = 0; l < L; ++l) {
+                    const double r0r = r[l], r0i = r[L + l], r1r = r[2 * L + l], r1i = r[3 * L + l];
+                    const double a0r = a[l], a0i = a[L + l], a1r = a[2 * L + l], a1i = a[3 * L + l];
+                    gr[l] = r0r * a0r - r0i * a0i;
+                    gi[l] = r0r * a0i + r0i * a0r;
+                    gr[L + l] = r0r * a1r - r0i * a1i;
+                    gi[L + l] = r0r * a1i + r0i * a1r;
+                    gr[2 * L + l] = r1r * a0r - r1i * a0i;
+                    gi[2 * L + l] = r1r * a0i + r1i * a0r;
+                    gr[3 * L + l] = r1r * a1r - r1i * a1i;
+                    gi[3 * L + l] = r1r * a1i + r1i * a1r;
                 }
             }
             const size_t d0 = 2 * mt + size_t(k.dmat_offset);
-            lane_param_derivs<F>(lre + d0 * L, lim + d0 * L, k.mat_size, k.trainable_mask,
+            param_derivs<F>(lre + d0 * L, lim + d0 * L, k.mat_size, k.trainable_mask,
                                  int(circ.ops()[size_t(op)].params.size()), k.mat_size, gr, gi,
                                  g + size_t(circ.angle_offset(size_t(op))) * L);
         }
-        if (prev >= 0 && upto[size_t(prev)]) {  // r <- g^T r
-            if (diag) {
-                vd t0r, t0i, t1r, t1i;
-                cmul(r0r, r0i, widen<F>(at(mr, 0)), widen<F>(at(mi, 0)), t0r, t0i);
-                cmul(r1r, r1i, widen<F>(at(mr, 1)), widen<F>(at(mi, 1)), t1r, t1i);
-                r0r = t0r; r0i = t0i; r1r = t1r; r1i = t1i;
-            } else {
-                const vd m0r = widen<F>(at(mr, 0)), m0i = widen<F>(at(mi, 0)), m1r = widen<F>(at(mr, 1)),
-                         m1i = widen<F>(at(mi, 1)), m2r = widen<F>(at(mr, 2)), m2i = widen<F>(at(mi, 2)),
-                         m3r = widen<F>(at(mr, 3)), m3i = widen<F>(at(mi, 3));
-                const vd t0r = r0r * m0r - r0i * m0i + (r1r * m2r - r1i * m2i);
-                const vd t0i = r0r * m0i + r0i * m0r + (r1r * m2i + r1i * m2r);
-                const vd t1r = r0r * m1r - r0i * m1i + (r1r * m3r - r1i * m3i);
-                const vd t1i = r0r * m1i + r0i * m1r + (r1r * m3i + r1i * m3r);
-                r0r = t0r; r0i = t0i; r1r = t1r; r1i = t1i;
+        if (prev >= 0 && upto[size_t(prev)] && diag) {  // r <- g^T r
+            for (int l = 0; l < L; ++l) {
+                const double r0r = r[l], r0i = r[L + l], r1r = r[2 * L + l], r1i = r[3 * L + l];
+                const double d0r = mr[l], d0i = mi[l], d1r = mr[L + l], d1i = mi[L + l];
+                r[l] = r0r * d0r - r0i * d0i;
+                r[L + l] = r0r * d0i + r0i * d0r;
+                r[2 * L + l] = r1r * d1r - r1i * d1i;
+                r[3 * L + l] = r1r * d1i + r1i * d1r;
+            }
+        } else if (prev >= 0 && upto[size_t(prev)]) {
+            for (int l = 0; l < L; ++l) {
+                const double r0r = r[l], r0i = r[L + l], r1r = r[2 * L + l], r1i = r[3 * L + l];
+                {
+                    const double m0r = mr[l], m0i = mi[l], m1r = mr[L + l], m1i = mi[L + l];
+                    const double m2r = mr[2 * L + l], m2i = mi[2 * L + l], m3r = mr[3 * L + l], m3i = mi[3 * L + l];
+                    r[l] = r0r * m0r - r0i * m0i + (r1r * m2r - r1i * m2i);
+                    r[L + l] = r0r * m0i + r0i * m0r + (r1r * m2i + r1i * m2r);
+                    r[2 * L + l] = r0r * m1r - r0i * m1i + (r1r * m3r - r1i * m3i);
+                    r[3 * L + l] = r0r * m1i + r0i * m1r + (r1r * m3i + r1i * m3r);
+                }
             }
         }
         op = prev;
@@ -1291,8 +1313,8 @@ void lane_values(const LanePlan& plan, LaneState<F> psi, uint32_t size, int64_t 
         for (int o = 0; o < no; ++o)
             for (int l = 0; l < L; ++l) sc[o * L + l] = cot[(r0 + std::min(l, valid - 1)) * no + o];
     if (plan.diagonal_observables()) {
-        double* v = sized(ws.vals, size_t(std::max(1, no)) * L);
-        lane_diagonal_pass<F>(psi, size, obs, v, lams, sc);
+        double* v = sized(ws.vals, (size_t(std::max(1, no)) + size) * L);
+        lane_diagonal_pass<F>(psi, size, obs, v, lams, sc, v + size_t(std::max(1, no)) * L);
         for (int o = 0; o < no; ++o)
             for (int l = 0; l < valid; ++l) out[(r0 + l) * no + o] = v[o * L + l];
         return;
@@ -1358,6 +1380,27 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
     // With a trainable product-state prefix the sweep ends at the prefix (every lambda carried back to it).
     const bool use_prefix = plan.prefix_end() > 0 && stop < plan.prefix_end();
     const size_t lo = use_prefix ? plan.prefix_end() : stop;
+    // The Jacobian (not the VJP, not the angle gradients) takes the chain rule per lane block, from each
+    // angle's parameter reference (Circuit::chain's, in angle order).
+    const bool direct = !cot && !dangles && !b.angles;
+    const int nw = c.n_weights(), nx = c.n_inputs();
+    // (Kept by the calling thread between calls; the workers read it through flat_refs.)
+    // flat: the weights' references, then the inputs', each with its angle in `offset`, in angle order.
+    static thread_local std::vector<ParamRef> flat;
+    flat.clear();
+    int n_wrefs = 0;
+    if (direct)
+        for (ParamRef::Kind kind : {ParamRef::Weight, ParamRef::Input})
+            for (size_t i = 0; i < c.ops().size(); ++i)
+                for (size_t k = 0; k < ops[i].params.size(); ++k)
+                    if (ops[i].params[k].kind == kind) {
+                        ParamRef r = ops[i].params[k];
+                        r.offset = double(c.angle_offset(i) + int(k));
+                        flat.push_back(r);
+                        n_wrefs += kind == ParamRef::Weight;
+                    }
+    const int n_refs = static_cast<int>(flat.size());
+    const ParamRef* const flat_refs = flat.data();
     for_lane_blocks<F>(b, 1 + nl, true, [&](int64_t r0, int valid, const double*, const F* lre, const F* lim, F* st) {
         auto state = [&](int s) { return LaneState<F>{st + size_t(2 * s) * size * L, st + size_t(2 * s + 1) * size * L}; };
         LaneState<F> phi = state(0);
@@ -1425,6 +1468,26 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
                 for (int bit = 0; bit < n; ++bit)
                     prefix_derivs<F>(plan, program_, lre, lim, A, C, bit, gr, gi, g + size_t(lam) * na * L);
             }
+        }
+        if (direct) {
+            // The chain rule straight from the lane layout into the Jacobian's rows.
+            const ParamRef* fp = flat_refs;
+            for (int l = 0; l < valid; ++l) {
+                const int64_t r = r0 + l;
+                for (int lam = 0; lam < nl; ++lam) {
+                    double* dwl = dw ? dw + (r * nl + lam) * size_t(nw) : nullptr;
+                    double* dxl = dx ? dx + (r * nl + lam) * size_t(nx) : nullptr;
+                    if (dwl) std::fill(dwl, dwl + nw, 0.0);
+                    if (dxl) std::fill(dxl, dxl + nx, 0.0);
+                    const double* gl = g + size_t(lam) * na * L + l;
+                    if (dwl)
+                        for (int a = 0; a < n_wrefs; ++a) dwl[fp[a].index] += fp[a].scale * gl[size_t(fp[a].offset) * L];
+                    if (dxl)
+                        for (int a = n_wrefs; a < n_refs; ++a)
+                            dxl[fp[a].index] += fp[a].scale * gl[size_t(fp[a].offset) * L];
+                }
+            }
+            return;
         }
         double* grow = sized(ws.grow, size_t(nl) * na);
         for (int l = 0; l < valid; ++l) {
