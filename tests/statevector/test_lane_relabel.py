@@ -188,3 +188,53 @@ def test_only_permutations_and_a_fixed_state():
         e = np.zeros_like(X)
         e[:, j] = h
         np.testing.assert_allclose(dx[:, :, j], (dense(X + e) - dense(X - e)) / (2 * h), atol=1e-8)
+
+
+@pytest.mark.parametrize("precision,tol", [("complex128", 1e-12), ("complex64", 2e-6)])
+def test_long_product_state_prefix(precision, tol):
+    # Single-wire gates before the first entangling gate (built as a product state on lanes, their
+    # derivatives from contracted lambdas): dense and diagonal gates, constant ones between trainable ones,
+    # several on one wire, a wire with none; then entanglers and more trainable gates.
+    n = 5
+    rng = np.random.default_rng(ref.seed_of("relabel-prefix", precision))
+    rc = RandomCircuit(n, 0, rng, n_inputs=3)
+    W = lambda k: (1, k, 1.0, 0.0)  # noqa: E731
+    X = lambda j: (2, j, 1.3, 0.2)  # noqa: E731
+    C = lambda v: (0, 0, 1.0, v)  # noqa: E731
+    rc.spec = [
+        ("RX", [0], [X(0)], None), ("RZ", [0], [W(0)], None), ("Hadamard", [0], [], None),
+        ("PhaseShift", [0], [W(1)], None), ("Rot", [0], [W(2), X(1), W(3)], None),
+        ("RY", [1], [C(0.4)], None), ("S", [1], [], None), ("RZ", [1], [X(2)], None),
+        ("Rot", [2], [W(4), W(5), W(6)], None), ("T", [2], [], None), ("RY", [2], [W(7)], None),
+        ("MultiRZ", [3], [W(8)], None),
+        ("CNOT", [0, 1], [], None), ("IsingZZ", [1, 2], [W(9)], None), ("CRot", [2, 4], [W(10), X(0), W(11)], None),
+        ("Toffoli", [4, 0, 3], [], None), ("RY", [3], [W(12)], None), ("SWAP", [0, 4], [], None),
+        ("RX", [4], [W(13)], None),
+    ]
+    rc.n_weights = 14
+    c = rc.circuit()
+    obs, terms = _observables("mixed", n, rng)
+    w = rng.uniform(-np.pi, np.pi, rc.n_weights)
+    Xs = rng.normal(size=(13, 3))
+    ex = c.executor(obs, "statevector", precision, "jacobian")
+    v1, dw1, dx1 = _rows_one_at_a_time(ex, w, Xs)
+    v, dw, dx = ex.jacobian(w, Xs)
+    for a, b in ((v, v1), (dw, dw1), (dx, dx1)):
+        np.testing.assert_allclose(a, b, atol=tol, rtol=0)
+    if precision != "complex128":
+        return
+
+    def dense(wv, Xv):
+        return np.array([[ref.expval_var(t, rc.state(wv, x), rc.n)[0] for t in terms] for x in Xv])
+
+    Xs = Xs[:3]
+    np.testing.assert_allclose(v[:3], dense(w, Xs), atol=1e-12, rtol=0)
+    h = 1e-6
+    for k in (0, 1, 3, 5, 7, 8, 12):
+        e = np.zeros_like(w)
+        e[k] = h
+        np.testing.assert_allclose(dw[:3, :, k], (dense(w + e, Xs) - dense(w - e, Xs)) / (2 * h), atol=1e-8)
+    for j in range(3):
+        e = np.zeros_like(Xs)
+        e[:, j] = h
+        np.testing.assert_allclose(dx[:3, :, j], (dense(w, Xs + e) - dense(w, Xs - e)) / (2 * h), atol=1e-8)
