@@ -16,6 +16,21 @@
 //  * <psi| P |psi> for one Pauli term: per amplitude one conjugate product and its accumulation,
 //    8 * 2^n; the term's constant phase is not counted;
 //  * lambda += scale * P psi for one Pauli term (the adjoint sweep's start): 8 * 2^n;
+//  * registers on SIMD lanes (lanes.cpp; what batches of kLaneMinRows rows and more run) take a diagonal
+//    observable (Z words, real coefficients) as one real coefficient per amplitude: when every observable
+//    is diagonal, one pass computes |psi_j|^2 (3 flops per amplitude) and per observable the value's
+//    multiply-add (2) and lambda = d psi (2; a VJP's single lambda: per observable the cotangent-weighted
+//    coefficient's multiply-add, 2, and the product once, 2); a diagonal observable among other ones is a
+//    pass of its own: 5 per amplitude for the value, 4 for lambda += d psi. Permutations (CNOT, Toffoli,
+//    SWAP, ...) are relabellings there, 0 (CNOT and Toffoli are 0 on the per-row kernels too). The
+//    single-wire gates before the first multi-wire gate (the product-state prefix) are no state passes:
+//    per gate its wire's 2-vector (28 flops dense, 12 diagonal, 0 for a wire's first gate: its matrix's
+//    first column), the Kronecker product 6 * (2^(n+1) - 2); the sweep stops at the prefix and per lambda
+//    contracts it with the other wires' vectors (14 flops per output of each halving, see
+//    contraction_flops), then per wire from its last prefix gate back: the rank-one overlap with the
+//    gate's input vector (4 complex products, diagonal 2, none against |0>), the derivatives as below,
+//    and the carried vector's update (28, diagonal 12) while an earlier prefix gate on the wire is
+//    trainable; the lanes' forward schedule is Program's fusion of the ops after the prefix;
 //  * the adjoint sweep, op by op from the last to the first op with a non-constant parameter: phi <- U^dag
 //    phi (the op's cost), then per lambda: the overlap G = <lam| . |phi> on the op's groups when the op has a
 //    non-constant parameter (a dense block: 8 flops per matrix entry per group, 2^(n-c-t) * D^2 * 8; a
@@ -24,7 +39,8 @@
 //    sweep.
 // Not counted: binding (sines, cosines and the gate matrices of every row), the chain rule from angles to
 // weights and inputs, filling states with zeros. The per-row and lane kernels do this same arithmetic
-// (the per-row 2x2 sweep fuses the passes over memory, not the operations).
+// (the per-row 2x2 sweep fuses the passes over memory, not the operations) except for the lanes'
+// diagonal observables above.
 #include <string>
 
 #include "pyqml/statevector/simulator.hpp"
@@ -71,22 +87,93 @@ int64_t Program::forward_flops() const {
     return f;
 }
 
+namespace {
+// The prefix contraction of lanes.cpp (prefix_contract) on a range of k bits: each side contracts the other
+// side's bits out one halving at a time (2 complex products and an add per output, 14 flops), then recurses.
+int64_t contraction_flops(int k) {
+    if (k <= 1) return 0;
+    const int kl = k / 2, kr = k - kl;
+    int64_t f = 0;
+    for (int count : {kr, kl})
+        for (int s = 1; s <= count; ++s) f += (int64_t(1) << (k - s)) * (2 * kCmul + kCadd);
+    return f + contraction_flops(kl) + contraction_flops(kr);
+}
+}  // namespace
+
 Simulator::Flops Simulator::flops() const {
     const Program& p = program_;
     const Circuit& c = p.circuit();
-    const int64_t size = int64_t(1) << p.n_wires();
-    int64_t terms = 0;
-    for (const auto& o : obs_) terms += int64_t(o.size());
+    const int n = p.n_wires();
+    const int64_t size = int64_t(1) << n;
+    const LanePlan* lp = lanes_.get();
+    // On lanes, permutations are relabellings (no arithmetic; on the per-row kernels they cost 0 too).
+    auto opf = [&](size_t op) { return lp && lp->ops()[op].kind == LaneOp::Perm ? 0 : p.op_flops(op); };
+    // The observables' passes: values, and the sweep's starting lambda(s) for the Jacobian and the VJP.
+    int64_t obs_values = 0, obs_jac = 0, obs_vjp = 0;
+    const bool all_diag = lanes_ && lanes_->diagonal_observables();
+    if (all_diag && !obs_.empty()) obs_values = 3 * size;
+    for (size_t o = 0; o < obs_.size(); ++o) {
+        const int64_t terms = int64_t(obs_[o].size());
+        if (all_diag) {
+            obs_values += 2 * size;
+            obs_jac += 2 * size;
+            obs_vjp += 2 * size;
+        } else if (lanes_ && lanes_->observables()[o].diagonal) {
+            obs_values += 5 * size;
+            obs_jac += 4 * size;
+            obs_vjp += 4 * size;
+        } else {
+            obs_values += terms * (kCmul + kCadd) * size;
+            obs_jac += terms * (kCmul + kCadd) * size;
+            obs_vjp += terms * (kCmul + kCadd) * size;
+        }
+    }
+    if (all_diag && !obs_.empty()) obs_vjp += 2 * size;
     Flops f;
-    f.forward = p.forward_flops();
-    f.values = f.forward + terms * (kCmul + kCadd) * size;
+    const size_t S = lp ? lp->prefix_end() : 0;
+    if (lp) {
+        // The lanes' forward pass: the prefix's vectors and product state, then the lane schedule.
+        const auto& kernels = p.kernels();
+        for (size_t op = 0; op < S; ++op)
+            if (lp->prefix_prev()[op] >= 0) f.forward += kernels[op].kind == OpKernel::Diagonal ? 2 * kCmul : 28;
+        if (S > 0) f.forward += kCmul * ((int64_t(1) << (n + 1)) - 2);
+        for (const auto& item : lp->schedule()) {
+            if (item.size() == 1) f.forward += opf(size_t(item[0]));
+            else f.forward += int64_t(item.size()) * (8 * kCmul + 4 * kCadd) + 14 * size;
+        }
+    } else {
+        f.forward = p.forward_flops();
+    }
+    f.values = f.forward + obs_values;
+    const size_t stop = p.first_trainable_op();
+    const bool use_prefix = S > 0 && stop < S;
+    // The prefix's derivatives per lambda (lanes.cpp's prefix_derivs): the contraction, then per wire from its
+    // last prefix op back: the rank-one overlap (none against |0>), the derivatives, r <- g^T r.
+    int64_t prefix_per_lambda = 0;
+    if (use_prefix) {
+        prefix_per_lambda = contraction_flops(n);
+        const auto& upto = lp->prefix_trainable_upto();
+        for (int bit = 0; bit < n; ++bit) {
+            for (int op = lp->prefix_last()[size_t(bit)]; op >= 0 && upto[size_t(op)]; op = lp->prefix_prev()[size_t(op)]) {
+                const OpKernel& k = p.kernel(size_t(op));
+                const bool diag = k.kind == OpKernel::Diagonal;
+                const int prev = lp->prefix_prev()[size_t(op)];
+                if (k.trainable_mask) {
+                    if (prev >= 0) prefix_per_lambda += (diag ? 2 : 4) * kCmul;
+                    const int np = static_cast<int>(c.ops()[size_t(op)].params.size());
+                    for (int q = 0; q < np; ++q)
+                        if (k.trainable_mask & (1u << q)) prefix_per_lambda += 4 * k.mat_size + 2;
+                }
+                if (prev >= 0 && upto[size_t(prev)]) prefix_per_lambda += diag ? 2 * kCmul : 28;
+            }
+        }
+    }
     // The sweep with nl lambdas.
-    auto sweep = [&](int64_t nl) {
-        int64_t s = terms * (kCmul + kCadd) * size;  // lambda(s) = H psi
-        const size_t stop = p.first_trainable_op();
-        for (size_t op = p.n_ops(); op-- > stop;) {
+    auto sweep = [&](int64_t nl, int64_t start) {
+        int64_t s = start;  // lambda(s) = H psi
+        for (size_t op = p.n_ops(); op-- > (use_prefix ? S : stop);) {
             const OpKernel& k = p.kernel(op);
-            s += p.op_flops(op);  // phi
+            s += opf(op);  // phi
             int64_t per_lambda = 0;
             if (k.trainable_mask) {
                 per_lambda += p.overlap_flops(op);
@@ -95,13 +182,13 @@ Simulator::Flops Simulator::flops() const {
                 for (int q = 0; q < np; ++q)
                     if (k.trainable_mask & (1u << q)) per_lambda += 4 * entries + 2;
             }
-            if (op > stop) per_lambda += p.op_flops(op);
+            if (op > stop) per_lambda += opf(op);
             s += nl * per_lambda;
         }
-        return s;
+        return s + nl * prefix_per_lambda;
     };
-    f.jacobian = f.values + sweep(n_observables());
-    f.vjp = f.values + sweep(1);
+    f.jacobian = f.values + sweep(n_observables(), obs_jac);
+    f.vjp = f.values + sweep(1, obs_vjp);
     return f;
 }
 

@@ -54,39 +54,16 @@ bool LanePlan::supports(const Program& program) {
     return true;
 }
 
-LanePlan::LanePlan(const Program& program) {
+LanePlan::LanePlan(const Program& program, const std::vector<std::vector<PauliMasks>>& observables) {
     const int n = program.n_wires();
     const uint32_t size = uint32_t(1) << n;
-    for (const OpKernel& k : program.kernels()) {
-        LaneOp op;
-        if (k.kind == OpKernel::Diagonal) {
-            op.kind = LaneOp::Diag;
-            op.dim = 1 << k.nt;
-            op.local.resize(size);
-            for (uint32_t i = 0; i < size; ++i) {
-                unsigned local = 0;
-                for (int a = 0; a < k.nt; ++a) local = (local << 1) | ((i >> k.bits[a]) & 1u);
-                op.local[i] = uint8_t(local);
-            }
-        } else {
-            const int nt = k.kind == OpKernel::ControlledX ? 1 : k.nt;
-            const BlockLayout lay(k.bits, k.nc, k.bits + k.nc, nt);
-            op.kind = k.kind == OpKernel::ControlledX ? LaneOp::SwapX : LaneOp::Block;
-            op.dim = 1 << nt;
-            for (int r = 0; r < op.dim; ++r) op.offs[r] = uint32_t(lay.offs[r]);
-            const uint32_t groups = uint32_t(1) << (n - k.nc - nt);
-            op.bases.resize(groups);
-            for (uint32_t g = 0; g < groups; ++g)
-                op.bases[g] = uint32_t(insert_zero_bits(g, lay.sorted, k.nc + nt) | lay.cmask);
-        }
-        ops_.push_back(std::move(op));
-    }
+    const Circuit& c = program.circuit();
+    const auto& kernels = program.kernels();
     // Binding recipes. Fixed ops' matrices do not depend on the row: bound here once (constant parameters
     // do not depend on the weights or inputs either, so zeros stand in for them).
-    const Circuit& c = program.circuit();
     bool any_fixed = false;
     for (size_t i = 0; i < program.n_ops(); ++i) {
-        const OpKernel& k = program.kernels()[i];
+        const OpKernel& k = kernels[i];
         const Op& op = c.ops()[i];
         LaneBind b;
         using gates::GateId;
@@ -113,6 +90,11 @@ LanePlan::LanePlan(const Program& program) {
             b.kind = LaneBind::Rot;
             b.args = 3;
         }
+        if (b.kind != LaneBind::None && b.kind != LaneBind::Fixed) {
+            b.row_shared = true;
+            for (const ParamRef& r : op.params) b.row_shared = b.row_shared && r.kind != ParamRef::Input;
+            any_shared_ = any_shared_ || b.row_shared;
+        }
         b.arg0 = n_args_;
         n_args_ += b.args;
         binds_.push_back(b);
@@ -123,14 +105,188 @@ LanePlan::LanePlan(const Program& program) {
         fixed_.resize(program.matrix_buffer_size());
         program.bind_matrices(a.data(), fixed_.data(), false);
     }
-    for (int bit = 0; bit < n; ++bit) {
+
+    // The logical amplitude groups of a block on nt targets (controls set): group g, local index r at
+    // out[g * 2^nt + r].
+    auto logical_groups = [&](const int* bits, int nc, int nt, std::vector<uint32_t>& out) {
+        const BlockLayout lay(bits, nc, bits + nc, nt);
+        const int dim = 1 << nt;
+        const uint32_t groups = uint32_t(1) << (n - nc - nt);
+        out.resize(size_t(groups) * dim);
+        for (uint32_t g = 0; g < groups; ++g) {
+            const uint32_t base = uint32_t(insert_zero_bits(g, lay.sorted, nc + nt) | lay.cmask);
+            for (int r = 0; r < dim; ++r) out[size_t(g) * dim + r] = base + uint32_t(lay.offs[r]);
+        }
+    };
+    // Whether op is relabelled, and then its action on logical indices: psi'[i] = psi[q[i]].
+    std::vector<uint32_t> grp;
+    auto permutation = [&](size_t op, std::vector<uint32_t>& q) {
+        const OpKernel& k = kernels[op];
+        if (k.kind == OpKernel::Diagonal) return false;
+        const bool cx = k.kind == OpKernel::ControlledX;
+        // Single-wire gates are multiplied into the forward pass's fused runs: they stay matrices.
+        if (!cx && (binds_[op].kind != LaneBind::Fixed || k.nc + k.nt < 2)) return false;
+        const int nt = cx ? 1 : k.nt;
+        const int dim = 1 << nt;
+        int sigma[8];
+        if (cx) {
+            sigma[0] = 1;
+            sigma[1] = 0;
+        } else {
+            const cplx* m = fixed_.data() + k.mat_offset;
+            unsigned used = 0;
+            for (int r = 0; r < dim; ++r) {
+                int col = -1;
+                for (int cc = 0; cc < dim; ++cc) {
+                    const cplx v = m[r * dim + cc];
+                    if (v == cplx(1.0, 0.0) && col < 0) col = cc;
+                    else if (v != cplx(0.0, 0.0)) return false;
+                }
+                if (col < 0 || (used & (1u << col))) return false;
+                used |= 1u << col;
+                sigma[r] = col;
+            }
+        }
+        logical_groups(k.bits, k.nc, nt, grp);
+        q.resize(size);
+        for (uint32_t i = 0; i < size; ++i) q[i] = i;
+        for (size_t g = 0; g < grp.size() / size_t(dim); ++g)
+            for (int r = 0; r < dim; ++r) q[grp[g * dim + r]] = grp[g * dim + size_t(sigma[r])];
+        return true;
+    };
+    // The op's tables through the map pi (stored index of each logical one).
+    auto make_op = [&](const OpKernel& k, const std::vector<uint32_t>& pi) {
         LaneOp op;
-        op.kind = LaneOp::Block;
-        op.dim = 2;
-        op.offs[1] = uint32_t(1) << bit;
-        const int sorted[1] = {bit};
-        for (uint32_t g = 0; g < size / 2; ++g) op.bases.push_back(uint32_t(insert_zero_bits(g, sorted, 1)));
-        single_.push_back(std::move(op));
+        if (k.kind == OpKernel::Diagonal) {
+            op.kind = LaneOp::Diag;
+            op.dim = 1 << k.nt;
+            op.local.resize(size);
+            for (uint32_t i = 0; i < size; ++i) {
+                unsigned local = 0;
+                for (int a = 0; a < k.nt; ++a) local = (local << 1) | ((i >> k.bits[a]) & 1u);
+                op.local[pi[i]] = uint8_t(local);
+            }
+        } else {
+            const int nt = k.kind == OpKernel::ControlledX ? 1 : k.nt;
+            op.kind = LaneOp::Block;
+            op.dim = 1 << nt;
+            logical_groups(k.bits, k.nc, nt, grp);
+            op.idx.resize(grp.size());
+            for (size_t j = 0; j < grp.size(); ++j) op.idx[j] = pi[grp[j]];
+        }
+        return op;
+    };
+    std::vector<uint32_t> q, tmp;
+    auto compose = [&](std::vector<uint32_t>& pi) {  // pi <- pi o q
+        tmp.resize(size);
+        for (uint32_t i = 0; i < size; ++i) tmp[i] = pi[q[i]];
+        pi.swap(tmp);
+    };
+    std::vector<char> perm(program.n_ops(), 0);
+    std::vector<uint32_t> pi(size);
+    for (uint32_t i = 0; i < size; ++i) pi[i] = i;
+    // The sweep's tables, in circuit order.
+    for (size_t i = 0; i < program.n_ops(); ++i) {
+        if (permutation(i, q)) {
+            perm[i] = 1;
+            ++relabelled_;
+            LaneOp op;
+            op.kind = LaneOp::Perm;
+            op.dim = 0;
+            ops_.push_back(std::move(op));
+            compose(pi);
+        } else {
+            ops_.push_back(make_op(kernels[i], pi));
+        }
+    }
+    // The product-state prefix: single-wire ops (dense 2x2 or diagonal) before the first multi-wire op.
+    const auto single_wire = [&](const OpKernel& k) {
+        return k.nc + k.nt == 1 && (k.kind == OpKernel::Dense1 || k.kind == OpKernel::Diagonal) &&
+               k.mat_size == (k.kind == OpKernel::Diagonal ? 2 : 4);
+    };
+    while (prefix_end_ < program.n_ops() && single_wire(kernels[prefix_end_])) ++prefix_end_;
+    prefix_prev_.assign(prefix_end_, -1);
+    prefix_trainable_upto_.assign(prefix_end_, 0);
+    prefix_last_.assign(size_t(n), -1);
+    for (size_t i = 0; i < prefix_end_; ++i) {
+        const int bit = kernels[i].bits[0];
+        const int prev = prefix_last_[size_t(bit)];
+        prefix_prev_[i] = prev;
+        prefix_trainable_upto_[i] = char(kernels[i].trainable_mask != 0 || (prev >= 0 && prefix_trainable_upto_[size_t(prev)]));
+        prefix_last_[size_t(bit)] = int(i);
+    }
+    // The forward schedule of the rest: runs of single-wire ops per wire, flushed when a multi-wire op
+    // touches the wire (Program's fusion).
+    {
+        std::vector<std::vector<int>> pending(static_cast<size_t>(n));
+        auto flush = [&](int w) {
+            if (!pending[size_t(w)].empty()) sched_.push_back(std::move(pending[size_t(w)]));
+            pending[size_t(w)].clear();
+        };
+        for (size_t i = prefix_end_; i < program.n_ops(); ++i) {
+            const Op& o = c.ops()[i];
+            if (o.wires.size() == 1) {
+                pending[size_t(o.wires[0])].push_back(int(i));
+            } else {
+                for (int w : o.wires) flush(w);
+                sched_.push_back({int(i)});
+            }
+        }
+        for (int w = 0; w < n; ++w) flush(w);
+    }
+    // The forward schedule's tables: its single-wire runs may move past permutations on other wires, so
+    // they are written through the map where the schedule applies them. The permutations themselves keep
+    // their circuit order, so the map at the end is the sweep's.
+    std::vector<uint32_t> pf(size);
+    for (uint32_t i = 0; i < size; ++i) pf[i] = i;
+    for (const auto& item : sched_) {
+        const OpKernel& k = kernels[item[0]];
+        if (item.size() > 1) {
+            LaneOp op;
+            op.kind = LaneOp::Block;
+            op.dim = 2;
+            logical_groups(k.bits, 0, 1, grp);
+            op.idx.resize(grp.size());
+            for (size_t j = 0; j < grp.size(); ++j) op.idx[j] = pf[grp[j]];
+            fwd_.push_back(std::move(op));
+        } else if (perm[item[0]]) {
+            permutation(size_t(item[0]), q);
+            compose(pf);
+            fwd_.push_back(ops_[item[0]]);
+        } else {
+            fwd_.push_back(make_op(k, pf));
+        }
+    }
+    PYQML_REQUIRE(pf == pi, "lane plan: the forward schedule and the circuit order end in different maps");
+    // The observables through the final map.
+    std::vector<uint32_t> inv(size);
+    for (uint32_t i = 0; i < size; ++i) inv[pi[i]] = i;
+    all_diag_ = true;
+    for (const auto& terms : observables) {
+        LaneObservable o;
+        o.diagonal = true;
+        for (const PauliMasks& t : terms) o.diagonal = o.diagonal && t.xmask == 0 && t.phase.imag() == 0.0;
+        if (o.diagonal) {
+            o.diag.assign(size, 0.0);
+            for (const PauliMasks& t : terms)
+                for (uint32_t j = 0; j < size; ++j)
+                    o.diag[j] += (__builtin_popcountll(index_t(inv[j]) & t.zmask) & 1) ? -t.phase.real() : t.phase.real();
+        } else {
+            for (const PauliMasks& t : terms) {
+                LaneObservable::Term lt;
+                lt.phase = t.phase;
+                lt.partner.resize(size);
+                lt.sign.resize(size);
+                for (uint32_t j = 0; j < size; ++j) {
+                    const index_t i = inv[j];
+                    lt.partner[j] = pi[uint32_t(i ^ t.xmask)];
+                    lt.sign[j] = (__builtin_popcountll(i & t.zmask) & 1) ? -1 : 1;
+                }
+                o.terms.push_back(std::move(lt));
+            }
+        }
+        all_diag_ = all_diag_ && o.diagonal;
+        obs_.push_back(std::move(o));
     }
 }
 
@@ -235,11 +391,14 @@ PYQML_LANE_CLONES void block_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> 
         mr[e] = at(m.re, e);
         mi[e] = at(m.im, e);
     }
-    for (uint32_t base : op.bases) {
+    const uint32_t groups = op.groups();
+    const uint32_t* __restrict idx = op.idx.data();
+    for (uint32_t g = 0; g < groups; ++g) {
+        const uint32_t* ix = idx + size_t(g) * DIM;
         V<F> vr[DIM], vi[DIM];
         for (int c = 0; c < DIM; ++c) {
-            vr[c] = at(s.re, base + op.offs[c]);
-            vi[c] = at(s.im, base + op.offs[c]);
+            vr[c] = at(s.re, ix[c]);
+            vi[c] = at(s.im, ix[c]);
         }
         for (int r = 0; r < DIM; ++r) {
             V<F> ar = mr[r * DIM] * vr[0] - mi[r * DIM] * vi[0];
@@ -248,26 +407,8 @@ PYQML_LANE_CLONES void block_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> 
                 ar += mr[r * DIM + c] * vr[c] - mi[r * DIM + c] * vi[c];
                 ai += mr[r * DIM + c] * vi[c] + mi[r * DIM + c] * vr[c];
             }
-            at(s.re, base + op.offs[r]) = ar;
-            at(s.im, base + op.offs[r]) = ai;
-        }
-    }
-}
-
-// Lane by lane in plain loops (the compiler vectorises them): moving whole 8-lane vector values through
-// std::swap would drop the typedef's reduced alignment (aligned moves on 8-byte-aligned lanes).
-template <class F>
-PYQML_LANE_CLONES void swap_apply(LaneState<F> s, const LaneOp& op) {
-    const size_t off = size_t(op.offs[1]) * L;
-    for (uint32_t base : op.bases) {
-        F* __restrict ar = s.re + size_t(base) * L;
-        F* __restrict ai = s.im + size_t(base) * L;
-        for (int l = 0; l < L; ++l) {
-            const F r = ar[l], i = ai[l];
-            ar[l] = ar[off + l];
-            ai[l] = ai[off + l];
-            ar[off + l] = r;
-            ai[off + l] = i;
+            at(s.re, ix[r]) = ar;
+            at(s.im, ix[r]) = ai;
         }
     }
 }
@@ -285,7 +426,7 @@ PYQML_LANE_CLONES void diag_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> m
 template <class F>
 void lane_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> m, uint32_t size) {
     switch (op.kind) {
-        case LaneOp::SwapX: swap_apply<F>(s, op); break;
+        case LaneOp::Perm: break;  // a relabelling (LanePlan): nothing moves
         case LaneOp::Diag: diag_apply<F>(s, op, m, size); break;
         case LaneOp::Block:
             if (op.dim == 2) block_apply<F, 2>(s, op, m);
@@ -309,10 +450,12 @@ PYQML_LANE_CLONES void block_overlap(LaneState<F> lam, LaneState<F> phi, const L
     for (int h = 0; h < L; h += 4) {
         v4d accr[DIM * DIM], acci[DIM * DIM];
         for (int e = 0; e < DIM * DIM; ++e) accr[e] = acci[e] = v4d{};
-        for (uint32_t base : op.bases) {
+        const uint32_t groups = op.groups();
+        for (uint32_t g = 0; g < groups; ++g) {
+            const uint32_t* ix = op.idx.data() + size_t(g) * DIM;
             v4d lr[DIM], li[DIM], pr[DIM], pi[DIM];
             for (int r = 0; r < DIM; ++r) {
-                const size_t i = size_t(base + op.offs[r]) * L + h;
+                const size_t i = size_t(ix[r]) * L + h;
                 lr[r] = load4(lam.re + i);
                 li[r] = load4(lam.im + i);
                 pr[r] = load4(phi.re + i);
@@ -359,15 +502,16 @@ inline v4d wide4(const v4f& v) { return __builtin_convertvector(v, v4d); }
 template <class F>
 PYQML_LANE_CLONES void block2_step(LaneState<F> lam, LaneState<F> phi, const LaneOp& op, LaneMat<F> m,
                                    bool update_phi, bool update_lam, double* gr, double* gi) {
-    const uint32_t off = op.offs[1];
+    const uint32_t groups = op.groups();
+    const uint32_t* __restrict idx = op.idx.data();
     for (int h = 0; h < L; h += 4) {
         v4d a0r{}, a0i{}, a1r{}, a1i{}, a2r{}, a2i{}, a3r{}, a3i{};
         const W4<F> m0r = ld4(m.re + h), m1r = ld4(m.re + L + h), m2r = ld4(m.re + 2 * L + h),
                     m3r = ld4(m.re + 3 * L + h);
         const W4<F> m0i = ld4(m.im + h), m1i = ld4(m.im + L + h), m2i = ld4(m.im + 2 * L + h),
                     m3i = ld4(m.im + 3 * L + h);
-        for (uint32_t base : op.bases) {
-            const size_t i0 = size_t(base) * L + h, i1 = size_t(base + off) * L + h;
+        for (uint32_t g = 0; g < groups; ++g) {
+            const size_t i0 = size_t(idx[2 * g]) * L + h, i1 = size_t(idx[2 * g + 1]) * L + h;
             W4<F> p0r = ld4(phi.re + i0), p0i = ld4(phi.im + i0), p1r = ld4(phi.re + i1), p1i = ld4(phi.im + i1);
             if (update_phi) {
                 const W4<F> q0r = m0r * p0r - m0i * p0i + (m1r * p1r - m1i * p1i);
@@ -412,17 +556,18 @@ PYQML_LANE_CLONES void diag_overlap(LaneState<F> lam, LaneState<F> phi, const La
     }
 }
 
-// <psi| sum_t P_t |psi> per lane, accumulated in double in amplitude order (as measure.hpp's expval).
+// <psi| H |psi> per lane for a non-diagonal observable, per term in double in amplitude order (as
+// measure.hpp's expval), through the stored-layout tables.
 template <class F>
-PYQML_LANE_CLONES void lane_expval(LaneState<F> s, uint32_t size, const std::vector<PauliMasks>& terms, double* out) {
+PYQML_LANE_CLONES void lane_expval(LaneState<F> s, uint32_t size, const LaneObservable& o, double* out) {
     for (int l = 0; l < L; ++l) out[l] = 0.0;
-    for (const PauliMasks& t : terms) {
+    for (const LaneObservable::Term& t : o.terms) {
         vd re{}, im{};
         for (uint32_t i = 0; i < size; ++i) {
-            const uint32_t j = uint32_t(index_t(i) ^ t.xmask);
+            const uint32_t j = t.partner[i];
             const vd ar = widen<F>(at(s.re, j)), ai = widen<F>(at(s.im, j));
             const vd br = widen<F>(at(s.re, i)), bi = widen<F>(at(s.im, i));
-            if (__builtin_popcountll(index_t(i) & t.zmask) & 1) {
+            if (t.sign[i] < 0) {
                 re -= ar * br + ai * bi;
                 im -= ar * bi - ai * br;
             } else {
@@ -434,11 +579,11 @@ PYQML_LANE_CLONES void lane_expval(LaneState<F> s, uint32_t size, const std::vec
     }
 }
 
-// out += scale[l] * sum_t P_t psi per lane (scale == nullptr: 1).
+// out += scale[l] * H psi per lane for a non-diagonal observable (scale == nullptr: 1).
 template <class F>
-PYQML_LANE_CLONES void lane_accumulate_observable(LaneState<F> psi, uint32_t size, const std::vector<PauliMasks>& terms,
-                                LaneState<F> out, const double* scale) {
-    for (const PauliMasks& t : terms) {
+PYQML_LANE_CLONES void lane_accumulate_observable(LaneState<F> psi, uint32_t size, const LaneObservable& o,
+                                                  LaneState<F> out, const double* scale) {
+    for (const LaneObservable::Term& t : o.terms) {
         V<F> phr, phi_;
         for (int l = 0; l < L; ++l) {
             const cplx p = t.phase * (scale ? scale[l] : 1.0);
@@ -446,12 +591,60 @@ PYQML_LANE_CLONES void lane_accumulate_observable(LaneState<F> psi, uint32_t siz
             phi_[l] = F(p.imag());
         }
         for (uint32_t i = 0; i < size; ++i) {
-            const uint32_t j = uint32_t(index_t(i) ^ t.xmask);
+            const uint32_t j = t.partner[i];
             const V<F> pr = at(psi.re, i), pi = at(psi.im, i);
-            const V<F> cr = (__builtin_popcountll(index_t(i) & t.zmask) & 1) ? -phr : phr;
-            const V<F> ci = (__builtin_popcountll(index_t(i) & t.zmask) & 1) ? -phi_ : phi_;
+            const V<F> cr = t.sign[i] < 0 ? -phr : phr;
+            const V<F> ci = t.sign[i] < 0 ? -phi_ : phi_;
             at(out.re, j) += cr * pr - ci * pi;
             at(out.im, j) += cr * pi + ci * pr;
+        }
+    }
+}
+
+// Every observable diagonal: one pass over psi gives every value, v[o * L + lane] = sum_j d_o[j] |psi_j|^2
+// (in double), and (lams) the sweep's starting lambdas: lams[o] = d_o psi (Jacobian, nl = no), or with
+// scale (VJP, nl = 1, scale[o * L + lane] the cotangents) lams[0] = (sum_o scale_o d_o) psi. Each lambda is
+// written whole, so it needs no zero filling.
+template <class F>
+PYQML_LANE_CLONES void lane_diagonal_pass(LaneState<F> psi, uint32_t size, const std::vector<LaneObservable>& obs,
+                                          double* v, LaneState<F>* lams, const double* scale, double* p2) {
+    const int no = static_cast<int>(obs.size());
+    const F* __restrict pr = psi.re;
+    const F* __restrict pi = psi.im;
+    for (size_t i = 0; i < size_t(size) * L; ++i) p2[i] = double(pr[i]) * double(pr[i]) + double(pi[i]) * double(pi[i]);
+    for (int o = 0; o < no; ++o) {
+        const double* __restrict d = obs[o].diag.data();
+        double* __restrict vo = v + o * L;
+        for (int l = 0; l < L; ++l) vo[l] = 0.0;
+        for (uint32_t j = 0; j < size; ++j) {
+            const double dj = d[j];
+            const double* __restrict pj = p2 + size_t(j) * L;
+#pragma GCC unroll 8
+            for (int l = 0; l < L; ++l) vo[l] += dj * pj[l];
+        }
+        if (!lams || scale) continue;
+        F* __restrict tr = lams[o].re;
+        F* __restrict ti = lams[o].im;
+        for (uint32_t j = 0; j < size; ++j) {
+            const F df = F(d[j]);
+#pragma GCC unroll 8
+            for (int l = 0; l < L; ++l) {
+                tr[size_t(j) * L + l] = df * pr[size_t(j) * L + l];
+                ti[size_t(j) * L + l] = df * pi[size_t(j) * L + l];
+            }
+        }
+    }
+    if (!lams || !scale) return;
+    // The VJP's lambda: (sum_o scale_o d_o) psi.
+    F* __restrict tr = lams[0].re;
+    F* __restrict ti = lams[0].im;
+    for (uint32_t j = 0; j < size; ++j) {
+        double sum[L] = {};
+        for (int o = 0; o < no; ++o)
+            for (int l = 0; l < L; ++l) sum[l] += obs[o].diag[j] * scale[o * L + l];
+        for (int l = 0; l < L; ++l) {
+            tr[size_t(j) * L + l] = F(sum[l]) * pr[size_t(j) * L + l];
+            ti[size_t(j) * L + l] = F(sum[l]) * pi[size_t(j) * L + l];
         }
     }
 }
@@ -493,9 +686,16 @@ struct BindScratch {
     std::vector<cplx> m, dm;
 };
 
+// Which ops lane_bind writes: all, those whose matrices depend on the row (the others were bound once for
+// the call), or only the row-shared ones (from any row's angles, in every lane).
+enum class BindOps { All, PerRow, Shared };
+inline bool bind_selected(const LaneBind& b, BindOps which) {
+    return which == BindOps::All || (b.row_shared == (which == BindOps::Shared));
+}
+
 template <class F>
 void lane_bind(const Program& prog, const LanePlan& plan, const double* angles, bool with_derivs, BindScratch& sc,
-               LaneWriter<F> w) {
+               LaneWriter<F> w, BindOps which = BindOps::All) {
     const Circuit& c = prog.circuit();
     const int na = c.n_angles();
     const size_t mt = prog.mat_total();
@@ -503,7 +703,7 @@ void lane_bind(const Program& prog, const LanePlan& plan, const double* angles, 
     double* args = sc.args.data();
     for (size_t op = 0; op < prog.n_ops(); ++op) {
         const LaneBind& b = binds[op];
-        if (!b.args) continue;
+        if (!b.args || !bind_selected(b, which)) continue;
         const int off = c.angle_offset(op);
         double* ar = args + size_t(b.arg0) * L;
         for (int l = 0; l < L; ++l) {
@@ -513,9 +713,19 @@ void lane_bind(const Program& prog, const LanePlan& plan, const double* angles, 
                 for (int j = 0; j < b.args; ++j) ar[size_t(j) * L + l] = half_angle(a[j]);
         }
     }
-    lane_sincos(args, size_t(plan.n_args()) * L, sc.sn.data(), sc.cs.data());
+    if (which == BindOps::All) {
+        lane_sincos(args, size_t(plan.n_args()) * L, sc.sn.data(), sc.cs.data());
+    } else {
+        for (size_t op = 0; op < prog.n_ops(); ++op) {
+            const LaneBind& b = binds[op];
+            if (!b.args || !bind_selected(b, which)) continue;
+            const size_t o = size_t(b.arg0) * L;
+            lane_sincos(args + o, size_t(b.args) * L, sc.sn.data() + o, sc.cs.data() + o);
+        }
+    }
     for (size_t op = 0; op < prog.n_ops(); ++op) {
         const LaneBind& b = binds[op];
+        if (!bind_selected(b, which)) continue;
         const OpKernel& k = prog.kernels()[op];
         const size_t f = size_t(k.mat_offset), v = mt + f, d = 2 * mt + size_t(k.dmat_offset);
         const double* S = sc.sn.data() + size_t(b.arg0) * L;
@@ -629,13 +839,169 @@ void lane_bind(const Program& prog, const LanePlan& plan, const double* angles, 
     }
 }
 
+// ---------------------------------------------------------------------------------------------------
+// The product-state prefix (LanePlan::prefix_end): per lane, every prefix op's output vector on its wire,
+// a_op = g_op a_prev (a_prev = |0> at the wire's first op: then a_op is g_op's first column, no flops), in
+// double at A[(op * 4 + {re0, im0, re1, im1}) * L + lane]; the state is the Kronecker product of the
+// wires' last vectors.
+// ---------------------------------------------------------------------------------------------------
+// (Plain per-lane loops over double arrays throughout: the compiler keeps them in vector registers, where
+// 8-double vector values carried across loops were spilled through the stack.)
+template <class F>
+PYQML_LANE_CLONES void prefix_vectors(const LanePlan& plan, const Program& prog, const F* lre, const F* lim,
+                                      double* A) {
+    for (size_t op = 0; op < plan.prefix_end(); ++op) {
+        const OpKernel& k = prog.kernels()[op];
+        const F* __restrict mr = lre + size_t(k.mat_offset) * L;
+        const F* __restrict mi = lim + size_t(k.mat_offset) * L;
+        const int prev = plan.prefix_prev()[op];
+        double* __restrict O = A + op * 4 * L;
+        const double* __restrict P = prev < 0 ? nullptr : A + size_t(prev) * 4 * L;
+        const bool diag = k.kind == OpKernel::Diagonal;
+        for (int l = 0; l < L; ++l) {
+            if (diag) {
+                const double d0r = mr[l], d0i = mi[l], d1r = mr[L + l], d1i = mi[L + l];
+                if (!P) {
+                    O[l] = d0r;
+                    O[L + l] = d0i;
+                    O[2 * L + l] = O[3 * L + l] = 0.0;
+                } else {
+                    const double p0r = P[l], p0i = P[L + l], p1r = P[2 * L + l], p1i = P[3 * L + l];
+                    O[l] = d0r * p0r - d0i * p0i;
+                    O[L + l] = d0r * p0i + d0i * p0r;
+                    O[2 * L + l] = d1r * p1r - d1i * p1i;
+                    O[3 * L + l] = d1r * p1i + d1i * p1r;
+                }
+            } else {
+                const double m0r = mr[l], m0i = mi[l], m2r = mr[2 * L + l], m2i = mi[2 * L + l];
+                if (!P) {
+                    O[l] = m0r;
+                    O[L + l] = m0i;
+                    O[2 * L + l] = m2r;
+                    O[3 * L + l] = m2i;
+                } else {
+                    const double m1r = mr[L + l], m1i = mi[L + l], m3r = mr[3 * L + l], m3i = mi[3 * L + l];
+                    const double p0r = P[l], p0i = P[L + l], p1r = P[2 * L + l], p1i = P[3 * L + l];
+                    O[l] = m0r * p0r - m0i * p0i + (m1r * p1r - m1i * p1i);
+                    O[L + l] = m0r * p0i + m0i * p0r + (m1r * p1i + m1i * p1r);
+                    O[2 * L + l] = m2r * p0r - m2i * p0i + (m3r * p1r - m3i * p1i);
+                    O[3 * L + l] = m2r * p0i + m2i * p0r + (m3r * p1i + m3i * p1r);
+                }
+            }
+        }
+    }
+}
+
+// The 2-vector of a bit's wire after the prefix, 4 lane rows {re0, im0, re1, im1} (|0> for a wire without
+// prefix ops).
+alignas(64) constexpr double kKet0[4 * L] = {1, 1, 1, 1, 1, 1, 1, 1};
+static_assert(L == 8, "kKet0 spells out 8 lanes");
+inline const double* wire_vector(const LanePlan& plan, const double* A, int bit) {
+    const int last = plan.prefix_last()[size_t(bit)];
+    return last < 0 ? kKet0 : A + size_t(last) * 4 * L;
+}
+
+// psi = the Kronecker product of the wires' vectors, built bit by bit from the highest (2^(n+1) - 2
+// complex products); tmp: 4 * 2^n * L doubles.
+template <class F>
+PYQML_LANE_CLONES void prefix_state(const LanePlan& plan, int n, const double* A, double* tmp, LaneState<F> psi) {
+    const size_t size = size_t(1) << n;
+    double* tr = tmp;
+    double* ti = tmp + size * L;
+    double* ur = tmp + 2 * size * L;
+    double* ui = tmp + 3 * size * L;
+    for (int l = 0; l < L; ++l) {
+        tr[l] = 1.0;
+        ti[l] = 0.0;
+    }
+    size_t m = 1;
+    for (int p = n - 1; p >= 0; --p) {
+        const double* __restrict v = wire_vector(plan, A, p);
+        for (size_t i = 0; i < m; ++i) {
+            const double* __restrict xr = tr + i * L;
+            const double* __restrict xi = ti + i * L;
+            double* __restrict o0r = ur + 2 * i * L;
+            double* __restrict o0i = ui + 2 * i * L;
+            for (int l = 0; l < L; ++l) {
+                o0r[l] = xr[l] * v[l] - xi[l] * v[L + l];
+                o0i[l] = xr[l] * v[L + l] + xi[l] * v[l];
+                o0r[L + l] = xr[l] * v[2 * L + l] - xi[l] * v[3 * L + l];
+                o0i[L + l] = xr[l] * v[3 * L + l] + xi[l] * v[2 * L + l];
+            }
+        }
+        std::swap(tr, ur);
+        std::swap(ti, ui);
+        m *= 2;
+    }
+    for (size_t i = 0; i < size * L; ++i) {
+        psi.re[i] = F(tr[i]);
+        psi.im[i] = F(ti[i]);
+    }
+}
+
+// One halving of a contraction buffer (m entries, re then im, lane layout): the top bit (dst[i] =
+// src[i] v0 + src[i + m/2] v1) or the bottom bit (dst[i] = src[2i] v0 + src[2i+1] v1).
+template <bool TOP>
+PYQML_LANE_CLONES void contract_bit(const double* src, size_t m, const double* v, double* dst) {
+    const size_t h = m / 2;
+    const double* __restrict sr = src;
+    const double* __restrict si = src + m * L;
+    double* __restrict dr = dst;
+    double* __restrict di = dst + h * L;
+    for (size_t i = 0; i < h; ++i) {
+        const size_t i0 = (TOP ? i : 2 * i) * L, i1 = (TOP ? i + h : 2 * i + 1) * L;
+        for (int l = 0; l < L; ++l) {
+            const double ar = sr[i0 + l], ai = si[i0 + l], br = sr[i1 + l], bi = si[i1 + l];
+            dr[i * L + l] = ar * v[l] - ai * v[L + l] + (br * v[2 * L + l] - bi * v[3 * L + l]);
+            di[i * L + l] = ar * v[L + l] + ai * v[l] + (br * v[3 * L + l] + bi * v[2 * L + l]);
+        }
+    }
+}
+
+// C[(bit * 4 + {re0, im0, re1, im1}) * L + lane] = sum over the other bits of conj(lam[x]) prod_b' v_b'[x_b']
+// for every bit in [lo, hi), from T (the conjugated lambda with every bit outside [lo, hi) contracted:
+// 2^(hi - lo) entries): halve the range, contract one half's bits out for the other half, recurse.
+// scratch: 2 * 2^(hi - lo + 1) * L doubles (a chain of halvings, then the recursion's own).
+void prefix_contract(const LanePlan& plan, const double* A, const double* T, int lo, int hi, double* scratch,
+                     double* C) {
+    if (hi - lo == 1) {
+        double* c = C + size_t(lo) * 4 * L;
+        std::copy(T, T + L, c);                  // re0
+        std::copy(T + 2 * L, T + 3 * L, c + L);  // im0
+        std::copy(T + L, T + 2 * L, c + 2 * L);  // re1
+        std::copy(T + 3 * L, T + 4 * L, c + 3 * L);
+        return;
+    }
+    const int mid = (lo + hi) / 2;
+    for (int side = 0; side < 2; ++side) {
+        // side 0: keep [lo, mid), contract the top bits hi-1 .. mid; side 1: keep [mid, hi), contract lo .. mid-1.
+        const double* src = T;
+        size_t m = size_t(1) << (hi - lo);
+        double* dst = scratch;
+        const int count = side == 0 ? hi - mid : mid - lo;
+        for (int s = 0; s < count; ++s) {
+            const int bit = side == 0 ? hi - 1 - s : lo + s;
+            const double* v = wire_vector(plan, A, bit);
+            if (side == 0) contract_bit<true>(src, m, v, dst);
+            else contract_bit<false>(src, m, v, dst);
+            src = dst;
+            dst += m * L;  // m/2 entries, re and im
+            m /= 2;
+        }
+        if (side == 0) prefix_contract(plan, A, src, lo, mid, dst, C);
+        else prefix_contract(plan, A, src, mid, hi, dst, C);
+    }
+}
+
 // Per-thread buffers of the lane path, kept between calls (grow only): no allocation in a warm call.
 template <class F>
 struct LaneWork {
     std::vector<double> angles;
     std::vector<F> lmats, states;
     BindScratch bind;
-    std::vector<double> g, gbuf, grow;
+    std::vector<double> g, gbuf, grow, scale, vals;
+    std::vector<LaneState<F>> lams;
+    std::vector<double> prefix, kron, contr, wires;
 };
 template <class F>
 LaneWork<F>& lane_work() {
@@ -651,8 +1017,8 @@ T* sized(std::vector<T>& v, size_t n) {
 // g[p * L + lane] += 2 Re sum_e dU_p[e] G[e] per lane for every parameter p in mask (dU_p at dr/di + p * msize
 // entries, lane layout).
 template <class F>
-PYQML_LANE_CLONES void lane_param_derivs(const F* dr, const F* di, int msize, unsigned mask, int np, int entries,
-                                         const double* gr, const double* gi, double* g) {
+inline void param_derivs(const F* dr, const F* di, int msize, unsigned mask, int np, int entries, const double* gr,
+                         const double* gi, double* g) {
     for (int p = 0; p < np; ++p) {
         if (!(mask & (1u << p))) continue;
         const F* r = dr + size_t(p) * msize * L;
@@ -662,6 +1028,88 @@ PYQML_LANE_CLONES void lane_param_derivs(const F* dr, const F* di, int msize, un
             for (int l = 0; l < L; ++l)
                 acc[l] += double(r[e * L + l]) * gr[e * L + l] - double(i[e * L + l]) * gi[e * L + l];
         for (int l = 0; l < L; ++l) g[p * L + l] += 2.0 * acc[l];
+    }
+}
+template <class F>
+PYQML_LANE_CLONES void lane_param_derivs(const F* dr, const F* di, int msize, unsigned mask, int np, int entries,
+                                         const double* gr, const double* gi, double* g) {
+    param_derivs<F>(dr, di, msize, mask, np, entries, gr, gi, g);
+}
+
+// The derivatives of the prefix ops on one bit's wire for one lambda: d<H>/d angle = 2 Re sum_rs dU_rs G_rs
+// with the rank-one overlap G_rs = r_r a_s, a the op's input vector and r = c (the lambda contracted with
+// the other wires, C) carried back through the wire's later prefix ops (r <- g^T r). g: the lambda's
+// gradient row (angle p of lane l at g[p * L + l]); gr, gi: 4 * L doubles of scratch.
+template <class F>
+PYQML_LANE_CLONES void prefix_derivs(const LanePlan& plan, const Program& prog, const F* lre, const F* lim,
+                                     const double* A, const double* C, int bit, double* gr, double* gi, double* g) {
+    int op = plan.prefix_last()[size_t(bit)];
+    const auto& upto = plan.prefix_trainable_upto();
+    if (op < 0 || !upto[size_t(op)]) return;
+    alignas(64) double r[4 * L];  // {re0, im0, re1, im1} lane rows
+    std::copy(C + size_t(bit) * 4 * L, C + size_t(bit + 1) * 4 * L, r);
+    const Circuit& circ = prog.circuit();
+    const size_t mt = prog.mat_total();
+    while (op >= 0 && upto[size_t(op)]) {
+        const OpKernel& k = prog.kernels()[size_t(op)];
+        const int prev = plan.prefix_prev()[size_t(op)];
+        const bool diag = k.kind == OpKernel::Diagonal;
+        const F* __restrict mr = lre + size_t(k.mat_offset) * L;
+        const F* __restrict mi = lim + size_t(k.mat_offset) * L;
+        if (k.trainable_mask) {
+            // G[rs] = r_r a_s, diagonal: G[d] = r_d a_d; a = |0> at the wire's first op.
+            const double* __restrict a = prev < 0 ? kKet0 : A + size_t(prev) * 4 * L;
+            if (diag) {
+                for (int l = 0; l < L; ++l) {
+                    const double r0r = r[l], r0i = r[L + l], r1r = r[2 * L + l], r1i = r[3 * L + l];
+                    const double a0r = a[l], a0i = a[L + l], a1r = a[2 * L + l], a1i = a[3 * L + l];
+                    gr[l] = r0r * a0r - r0i * a0i;
+                    gi[l] = r0r * a0i + r0i * a0r;
+                    gr[L + l] = r1r * a1r - r1i * a1i;
+                    gi[L + l] = r1r * a1i + r1i * a1r;
+                }
+            } else {
+                for (int l = 0; l < L; ++l) {
+                    const double r0r = r[l], r0i = r[L + l], r1r = r[2 * L + l], r1i = r[3 * L + l];
+                    const double a0r = a[l], a0i = a[L + l], a1r = a[2 * L + l], a1i = a[3 * L + l];
+                    gr[l] = r0r * a0r - r0i * a0i;
+                    gi[l] = r0r * a0i + r0i * a0r;
+                    gr[L + l] = r0r * a1r - r0i * a1i;
+                    gi[L + l] = r0r * a1i + r0i * a1r;
+                    gr[2 * L + l] = r1r * a0r - r1i * a0i;
+                    gi[2 * L + l] = r1r * a0i + r1i * a0r;
+                    gr[3 * L + l] = r1r * a1r - r1i * a1i;
+                    gi[3 * L + l] = r1r * a1i + r1i * a1r;
+                }
+            }
+            const size_t d0 = 2 * mt + size_t(k.dmat_offset);
+            param_derivs<F>(lre + d0 * L, lim + d0 * L, k.mat_size, k.trainable_mask,
+                                 int(circ.ops()[size_t(op)].params.size()), k.mat_size, gr, gi,
+                                 g + size_t(circ.angle_offset(size_t(op))) * L);
+        }
+        if (prev >= 0 && upto[size_t(prev)] && diag) {  // r <- g^T r
+            for (int l = 0; l < L; ++l) {
+                const double r0r = r[l], r0i = r[L + l], r1r = r[2 * L + l], r1i = r[3 * L + l];
+                const double d0r = mr[l], d0i = mi[l], d1r = mr[L + l], d1i = mi[L + l];
+                r[l] = r0r * d0r - r0i * d0i;
+                r[L + l] = r0r * d0i + r0i * d0r;
+                r[2 * L + l] = r1r * d1r - r1i * d1i;
+                r[3 * L + l] = r1r * d1i + r1i * d1r;
+            }
+        } else if (prev >= 0 && upto[size_t(prev)]) {
+            for (int l = 0; l < L; ++l) {
+                const double r0r = r[l], r0i = r[L + l], r1r = r[2 * L + l], r1i = r[3 * L + l];
+                {
+                    const double m0r = mr[l], m0i = mi[l], m1r = mr[L + l], m1i = mi[L + l];
+                    const double m2r = mr[2 * L + l], m2i = mi[2 * L + l], m3r = mr[3 * L + l], m3i = mi[3 * L + l];
+                    r[l] = r0r * m0r - r0i * m0i + (r1r * m2r - r1i * m2i);
+                    r[L + l] = r0r * m0i + r0i * m0r + (r1r * m2i + r1i * m2r);
+                    r[2 * L + l] = r0r * m1r - r0i * m1i + (r1r * m3r - r1i * m3i);
+                    r[3 * L + l] = r0r * m1i + r0i * m1r + (r1r * m3i + r1i * m3r);
+                }
+            }
+        }
+        op = prev;
     }
 }
 
@@ -689,6 +1137,9 @@ void Simulator::for_lane_blocks(const Batch& b, int states_per_block, bool with_
     check_memory(double(workers) * per_worker, std::to_string(states_per_block) + " lane block(s) of " +
                                                    std::to_string(L) + " state vectors of " + std::to_string(n) +
                                                    " wires" + (workers > 1 ? " per thread" : ""));
+    // Weights shared by all rows: the ops whose parameters are weights and constants are bound once per
+    // call (per thread), only the others per block.
+    const bool shared = lanes_->any_row_shared() && !b.angles && !b.weights_per_row && rows > 0;
     std::string error;
     bool failed = false, out_of_memory = false;
     auto record = [&](const std::string& what, bool oom) {
@@ -722,6 +1173,12 @@ void Simulator::for_lane_blocks(const Batch& b, int states_per_block, bool with_
             sized(ws.bind.m, size_t(max_mat));
             sized(ws.bind.dm, size_t(max_mat) * std::max(1, max_par));
             lane_fixed<F>(program_, *lanes_, {lre, lim});
+            if (shared) {
+                // Row-shared ops: the same matrices in every lane, bound from the first row's angles.
+                c.bind(b.weights, b.inputs, angles);
+                for (int l = 1; l < L; ++l) std::copy(angles, angles + c.n_angles(), angles + size_t(l) * c.n_angles());
+                lane_bind<F>(program_, *lanes_, angles, with_derivs, ws.bind, {lre, lim}, BindOps::Shared);
+            }
         } catch (const std::bad_alloc&) {
             record("allocating lane blocks of " + std::to_string(n) + " wires failed (the system refused the memory)",
                    true);
@@ -745,7 +1202,8 @@ void Simulator::for_lane_blocks(const Batch& b, int states_per_block, bool with_
                         c.bind(w, x, a);
                     }
                 }
-                lane_bind<F>(program_, *lanes_, angles, with_derivs, ws.bind, {lre, lim});
+                lane_bind<F>(program_, *lanes_, angles, with_derivs, ws.bind, {lre, lim},
+                             shared ? BindOps::PerRow : BindOps::All);
                 body(r0, valid, angles, lre, lim, states);
             } catch (const std::bad_alloc&) {
                 record("rows " + std::to_string(r0) + "..: an allocation failed (the system refused the memory)", true);
@@ -771,16 +1229,27 @@ void Simulator::lane_forward(F* re, F* im, const F* lre, const F* lim) const {
     const LanePlan& plan = *lanes_;
     const int n = program_.n_wires();
     const uint32_t size = uint32_t(1) << n;
-    std::fill(re, re + size_t(size) * L, F(0));
-    std::fill(im, im + size_t(size) * L, F(0));
-    for (int l = 0; l < L; ++l) re[l] = F(1);
     const LaneState<F> s{re, im};
+    if (plan.prefix_end() > 0) {
+        // The product state of the prefix, its vectors kept for the adjoint sweep (lane_work().prefix).
+        LaneWork<F>& ws = lane_work<F>();
+        double* A = sized(ws.prefix, plan.prefix_end() * 4 * L);
+        prefix_vectors<F>(plan, program_, lre, lim, A);
+        prefix_state<F>(plan, n, A, sized(ws.kron, 4 * size_t(size) * L), s);
+    } else {
+        std::fill(re, re + size_t(size) * L, F(0));
+        std::fill(im, im + size_t(size) * L, F(0));
+        for (int l = 0; l < L; ++l) re[l] = F(1);
+    }
     const auto& kernels = program_.kernels();
-    for (const auto& item : program_.schedule()) {
+    const auto& schedule = plan.schedule();
+    for (size_t it = 0; it < schedule.size(); ++it) {
+        const auto& item = schedule[it];
+        const LaneOp& fop = plan.forward_ops()[it];
+        if (fop.kind == LaneOp::Perm) continue;
         if (item.size() == 1) {
             const OpKernel& k = kernels[item[0]];
-            lane_apply<F>(s, plan.ops()[item[0]], {lre + size_t(k.mat_offset) * L, lim + size_t(k.mat_offset) * L},
-                          size);
+            lane_apply<F>(s, fop, {lre + size_t(k.mat_offset) * L, lim + size_t(k.mat_offset) * L}, size);
             continue;
         }
         // acc = g_last ... g_first per lane.
@@ -825,24 +1294,71 @@ void Simulator::lane_forward(F* re, F* im, const F* lre, const F* lim) const {
             at(fr, e) = ar[e];
             at(fi, e) = ai[e];
         }
-        block_apply<F, 2>(s, plan.single(kernels[item[0]].bits[0]), {fr, fi});
+        block_apply<F, 2>(s, fop, {fr, fi});
     }
 }
+
+namespace {
+
+// The values of a lane block (out[(r0 + l) * no + o] for its valid lanes) and, with lams, the adjoint
+// sweep's starting lambdas: lams[o] = H_o psi (cot == nullptr), or lams[0] = sum_o cot[r, o] H_o psi.
+template <class F>
+void lane_values(const LanePlan& plan, LaneState<F> psi, uint32_t size, int64_t r0, int valid, double* out,
+                 LaneState<F>* lams, const double* cot) {
+    const auto& obs = plan.observables();
+    const int no = static_cast<int>(obs.size());
+    LaneWork<F>& ws = lane_work<F>();
+    double* sc = cot ? sized(ws.scale, size_t(std::max(1, no)) * L) : nullptr;
+    if (cot)
+        for (int o = 0; o < no; ++o)
+            for (int l = 0; l < L; ++l) sc[o * L + l] = cot[(r0 + std::min(l, valid - 1)) * no + o];
+    if (plan.diagonal_observables()) {
+        double* v = sized(ws.vals, (size_t(std::max(1, no)) + size) * L);
+        lane_diagonal_pass<F>(psi, size, obs, v, lams, sc, v + size_t(std::max(1, no)) * L);
+        for (int o = 0; o < no; ++o)
+            for (int l = 0; l < valid; ++l) out[(r0 + l) * no + o] = v[o * L + l];
+        return;
+    }
+    double v[L];
+    const int nl = lams ? (cot ? 1 : no) : 0;
+    for (int s = 0; s < nl; ++s) {
+        std::fill(lams[s].re, lams[s].re + size_t(size) * L, F(0));
+        std::fill(lams[s].im, lams[s].im + size_t(size) * L, F(0));
+    }
+    for (int o = 0; o < no; ++o) {
+        if (obs[o].diagonal) {
+            // d_o psi through the general path: the diagonal's coefficients as one term per amplitude.
+            vd acc{};
+            for (uint32_t j = 0; j < size; ++j) {
+                const vd pr = widen<F>(at(psi.re, j)), pi = widen<F>(at(psi.im, j));
+                acc += obs[o].diag[j] * (pr * pr + pi * pi);
+                if (!lams) continue;
+                const LaneState<F>& t = lams[cot ? 0 : o];
+                V<F> d;
+                for (int l = 0; l < L; ++l) d[l] = F(obs[o].diag[j] * (cot ? sc[o * L + l] : 1.0));
+                at(t.re, j) += d * at(psi.re, j);
+                at(t.im, j) += d * at(psi.im, j);
+            }
+            for (int l = 0; l < L; ++l) v[l] = acc[l];
+        } else {
+            lane_expval<F>(psi, size, obs[o], v);
+            if (lams) lane_accumulate_observable<F>(psi, size, obs[o], lams[cot ? 0 : o], cot ? sc + o * L : nullptr);
+        }
+        for (int l = 0; l < valid; ++l) out[(r0 + l) * no + o] = v[l];
+    }
+}
+
+}  // namespace
 
 template <class F>
 void Simulator::lane_expval_t(const Batch& b, double* out) const {
     const int n = program_.n_wires();
-    const int no = n_observables();
     const size_t size = size_t(1) << n;
     for_lane_blocks<F>(b, 1, false, [&](int64_t r0, int valid, const double*, const F* lre, const F* lim, F* st) {
         F* re = st;
         F* im = st + size * L;
         lane_forward<F>(re, im, lre, lim);
-        double v[L];
-        for (int o = 0; o < no; ++o) {
-            lane_expval<F>({re, im}, uint32_t(size), obs_[o], v);
-            for (int l = 0; l < valid; ++l) out[(r0 + l) * no + o] = v[l];
-        }
+        lane_values<F>(*lanes_, {re, im}, uint32_t(size), r0, valid, out, nullptr, nullptr);
     });
 }
 
@@ -861,28 +1377,37 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
     const auto& ops = c.ops();
     const size_t mat_total = program_.mat_total();
     const size_t stop = program_.first_trainable_op();
+    // With a trainable product-state prefix the sweep ends at the prefix (every lambda carried back to it).
+    const bool use_prefix = plan.prefix_end() > 0 && stop < plan.prefix_end();
+    const size_t lo = use_prefix ? plan.prefix_end() : stop;
+    // The Jacobian (not the VJP, not the angle gradients) takes the chain rule per lane block, from each
+    // angle's parameter reference (Circuit::chain's, in angle order).
+    const bool direct = !cot && !dangles && !b.angles;
+    const int nw = c.n_weights(), nx = c.n_inputs();
+    // (Kept by the calling thread between calls; the workers read it through flat_refs.)
+    // flat: the weights' references, then the inputs', each with its angle in `offset`, in angle order.
+    static thread_local std::vector<ParamRef> flat;
+    flat.clear();
+    int n_wrefs = 0;
+    if (direct)
+        for (ParamRef::Kind kind : {ParamRef::Weight, ParamRef::Input})
+            for (size_t i = 0; i < c.ops().size(); ++i)
+                for (size_t k = 0; k < ops[i].params.size(); ++k)
+                    if (ops[i].params[k].kind == kind) {
+                        ParamRef r = ops[i].params[k];
+                        r.offset = double(c.angle_offset(i) + int(k));
+                        flat.push_back(r);
+                        n_wrefs += kind == ParamRef::Weight;
+                    }
+    const int n_refs = static_cast<int>(flat.size());
+    const ParamRef* const flat_refs = flat.data();
     for_lane_blocks<F>(b, 1 + nl, true, [&](int64_t r0, int valid, const double*, const F* lre, const F* lim, F* st) {
         auto state = [&](int s) { return LaneState<F>{st + size_t(2 * s) * size * L, st + size_t(2 * s + 1) * size * L}; };
         LaneState<F> phi = state(0);
         lane_forward<F>(phi.re, phi.im, lre, lim);
-        double v[L];
-        for (int o = 0; o < no; ++o) {
-            lane_expval<F>(phi, size, obs_[o], v);
-            for (int l = 0; l < valid; ++l) vals[(r0 + l) * no + o] = v[l];
-        }
-        for (int s = 1; s <= nl; ++s) {
-            std::fill(state(s).re, state(s).re + size_t(size) * L, F(0));
-            std::fill(state(s).im, state(s).im + size_t(size) * L, F(0));
-        }
-        if (cot) {
-            for (int o = 0; o < no; ++o) {
-                double sc[L];
-                for (int l = 0; l < L; ++l) sc[l] = cot[(r0 + std::min(l, valid - 1)) * no + o];
-                lane_accumulate_observable<F>(phi, size, obs_[o], state(1), sc);
-            }
-        } else {
-            for (int o = 0; o < no; ++o) lane_accumulate_observable<F>(phi, size, obs_[o], state(1 + o), nullptr);
-        }
+        LaneState<F>* lp = sized(lane_work<F>().lams, size_t(nl));
+        for (int s = 0; s < nl; ++s) lp[s] = state(1 + s);
+        lane_values<F>(plan, phi, size, r0, valid, vals, lp, cot);
         // g[(lambda * na + angle) * L + lane]
         LaneWork<F>& ws = lane_work<F>();
         double* g = sized(ws.g, size_t(nl) * na * L);
@@ -890,7 +1415,7 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
         const size_t half = (size_t(1) << std::max(6, n)) * L;
         double* gr = sized(ws.gbuf, 2 * half);
         double* gi = gr + half;
-        for (size_t op = program_.n_ops(); op-- > stop;) {
+        for (size_t op = program_.n_ops(); op-- > lo;) {
             const OpKernel& k = kernels[op];
             const LaneOp& lop = plan.ops()[op];
             const LaneMat<F> inv{lre + (mat_total + k.mat_offset) * L, lim + (mat_total + k.mat_offset) * L};
@@ -926,6 +1451,43 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
                 }
                 if (op > stop) lane_apply<F>(ls, lop, inv, size);
             }
+        }
+        if (use_prefix) {
+            // The prefix's derivatives from each lambda at the prefix's end (in the circuit's own layout: no
+            // permutation comes before it).
+            const double* A = ws.prefix.data();
+            double* T = sized(ws.contr, 6 * size_t(size) * L);
+            double* C = sized(ws.wires, size_t(n) * 4 * L);
+            for (int lam = 0; lam < nl; ++lam) {
+                const LaneState<F> ls = state(1 + lam);
+                for (uint32_t i = 0; i < size; ++i) {
+                    at(T, i) = widen<F>(at(ls.re, i));
+                    at(T + size_t(size) * L, i) = -widen<F>(at(ls.im, i));
+                }
+                prefix_contract(plan, A, T, 0, n, T + 2 * size_t(size) * L, C);
+                for (int bit = 0; bit < n; ++bit)
+                    prefix_derivs<F>(plan, program_, lre, lim, A, C, bit, gr, gi, g + size_t(lam) * na * L);
+            }
+        }
+        if (direct) {
+            // The chain rule straight from the lane layout into the Jacobian's rows.
+            const ParamRef* fp = flat_refs;
+            for (int l = 0; l < valid; ++l) {
+                const int64_t r = r0 + l;
+                for (int lam = 0; lam < nl; ++lam) {
+                    double* dwl = dw ? dw + (r * nl + lam) * size_t(nw) : nullptr;
+                    double* dxl = dx ? dx + (r * nl + lam) * size_t(nx) : nullptr;
+                    if (dwl) std::fill(dwl, dwl + nw, 0.0);
+                    if (dxl) std::fill(dxl, dxl + nx, 0.0);
+                    const double* gl = g + size_t(lam) * na * L + l;
+                    if (dwl)
+                        for (int a = 0; a < n_wrefs; ++a) dwl[fp[a].index] += fp[a].scale * gl[size_t(fp[a].offset) * L];
+                    if (dxl)
+                        for (int a = n_wrefs; a < n_refs; ++a)
+                            dxl[fp[a].index] += fp[a].scale * gl[size_t(fp[a].offset) * L];
+                }
+            }
+            return;
         }
         double* grow = sized(ws.grow, size_t(nl) * na);
         for (int l = 0; l < valid; ++l) {

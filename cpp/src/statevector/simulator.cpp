@@ -16,7 +16,7 @@ Simulator::Simulator(const Circuit& circuit, std::vector<Observable> observables
     : program_(circuit), precision_(precision) {
     for (const Observable& o : observables) obs_.push_back(compile_observable(o, circuit.n_wires()));
     if (circuit.n_wires() <= kLaneMaxWires && LanePlan::supports(program_))
-        lanes_ = std::make_shared<const LanePlan>(program_);
+        lanes_ = std::make_shared<const LanePlan>(program_, obs_);
 }
 
 template <class F>

@@ -25,44 +25,99 @@ inline constexpr int kLaneMaxWires = 8;
 inline constexpr int kLaneMinRows = 3;
 
 // Per op of a Program: where its amplitude groups are (precomputed, so the kernels are table-driven).
+//
+// Permutations are relabellings: an op that only permutes basis states (CNOT, Toffoli, and every fixed
+// multi-wire gate whose matrix is a 0/1 permutation: SWAP, CSWAP, ...) moves no amplitude. The plan
+// tracks where each logical basis state is stored instead (stored index = perm(logical index)), composes
+// the op into that map and writes the following ops' group tables, the diagonal ops' local indices and the
+// observables' tables through it, so permutations cost nothing in the forward pass or the adjoint sweep
+// (undoing one in the sweep is going back to the map before it, which the earlier ops' tables already use).
 struct LaneOp {
-    enum Kind { Block, SwapX, Diag } kind;
-    int dim = 1;                    // Block: 2^targets; Diag: 2^targets
-    std::vector<uint32_t> bases;    // Block / SwapX: first amplitude of each group with the controls set
-    uint32_t offs[8] = {0};         // Block: offset of each local basis index; SwapX: offs[1] = target mask
-    std::vector<uint8_t> local;     // Diag: local index of every amplitude
+    enum Kind { Block, Diag, Perm } kind;
+    int dim = 1;                  // Block: 2^targets; Diag: 2^targets
+    std::vector<uint32_t> idx;    // Block: stored index of local basis index r of group g at idx[g * dim + r]
+    std::vector<uint8_t> local;   // Diag: local index of every stored amplitude
+    uint32_t groups() const { return dim ? uint32_t(idx.size() / size_t(dim)) : 0; }
 };
 
 // How the lane path binds an op's matrices for a lane block (lanes.cpp). Fixed: no non-constant parameter,
 // bound once when the plan is built. The rotations' matrices (and derivatives) are written for all kLanes
 // lanes at once from vectorised sines and cosines of their half angles (args: how many, from arg0 on in the
 // block's argument buffer). Generic: per lane through the gate table. None: a permutation (no matrix).
+// row_shared: every parameter is a weight or a constant, so with weights shared by all rows the op's
+// matrices are the same in every lane and are bound once per call (lanes.cpp) instead of once per block.
 struct LaneBind {
     enum Kind { None, Fixed, RotX, RotY, RotZ, Phase, Rot, Generic } kind = Generic;
     int arg0 = 0;
     int args = 0;
     int lead = 0;  // RotZ / Phase: diagonal entries of 1 before the rotation's (CRZ, ControlledPhaseShift)
+    bool row_shared = false;
+};
+
+// An observable in the stored layout of the final state. Diagonal (every term a Z word with a real
+// coefficient): one real coefficient per stored amplitude, so <H> = sum_j diag[j] |psi_j|^2 and H psi is
+// diag[j] psi_j. Otherwise per term: H psi has out[partner[j]] += phase * sign[j] * psi[j].
+struct LaneObservable {
+    bool diagonal = false;
+    std::vector<double> diag;
+    struct Term {
+        cplx phase;
+        std::vector<uint32_t> partner;
+        std::vector<int8_t> sign;
+    };
+    std::vector<Term> terms;
 };
 
 class LanePlan {
 public:
-    explicit LanePlan(const Program& program);
+    // observables: the Simulator's compiled observables (their stored-layout tables are built here).
+    LanePlan(const Program& program, const std::vector<std::vector<PauliMasks>>& observables);
     // Whether every op of the program has a lane kernel (blocks of at most 3 targets).
     static bool supports(const Program& program);
+    // Per op (circuit order, the adjoint sweep's tables).
     const std::vector<LaneOp>& ops() const { return ops_; }
-    // A dense 2x2 block on one bit (the fused runs of single-wire gates of the forward schedule).
-    const LaneOp& single(int bit) const { return single_[bit]; }
+    // Product-state prefix: ops [0, prefix_end()) act on one wire each (dense 2x2 or diagonal) and come
+    // before every multi-wire op, so the state after them is a Kronecker product of one 2-vector per wire.
+    // The lane path builds it directly (no pass over the state), and the adjoint sweep stops at
+    // prefix_end(): the prefix's derivatives come from the lambdas contracted with the other wires' vectors
+    // (lanes.cpp). prefix_prev()[op]: the prefix op before op on its wire (-1: the wire starts in |0>);
+    // prefix_last()[bit]: the last prefix op on that bit's wire (-1: none); prefix_first_trainable()[op]:
+    // whether some prefix op up to and including op on its wire has a non-constant parameter.
+    size_t prefix_end() const { return prefix_end_; }
+    const std::vector<int>& prefix_prev() const { return prefix_prev_; }
+    const std::vector<int>& prefix_last() const { return prefix_last_; }
+    const std::vector<char>& prefix_trainable_upto() const { return prefix_trainable_upto_; }
+    // The forward schedule of the ops from prefix_end() on (runs of single-wire gates fused as in Program),
+    // and per item its tables through the map in force where the forward pass applies it (a run: one
+    // dense 2x2 block on its bit).
+    const std::vector<std::vector<int>>& schedule() const { return sched_; }
+    const std::vector<LaneOp>& forward_ops() const { return fwd_; }
     const std::vector<LaneBind>& binds() const { return binds_; }
+    const std::vector<LaneObservable>& observables() const { return obs_; }
+    // Whether every observable is diagonal (one pass computes all values and all lambdas).
+    bool diagonal_observables() const { return all_diag_; }
+    // How many ops are moved by relabelling instead of a kernel.
+    int relabelled() const { return relabelled_; }
     // Sine/cosine arguments per lane of a block (the rotations' half angles and phases).
     int n_args() const { return n_args_; }
+    // Whether some non-Fixed op is row_shared.
+    bool any_row_shared() const { return any_shared_; }
     // The forward and inverse matrices of the Fixed ops, in the Program's matrix-buffer layout (entries of
     // other ops are unused).
     const std::vector<cplx>& fixed_matrices() const { return fixed_; }
 
 private:
     std::vector<LaneOp> ops_;
-    std::vector<LaneOp> single_;
+    std::vector<LaneOp> fwd_;
+    std::vector<std::vector<int>> sched_;
+    size_t prefix_end_ = 0;
+    std::vector<int> prefix_prev_, prefix_last_;
+    std::vector<char> prefix_trainable_upto_;
     std::vector<LaneBind> binds_;
+    std::vector<LaneObservable> obs_;
+    bool all_diag_ = false;
+    bool any_shared_ = false;
+    int relabelled_ = 0;
     int n_args_ = 0;
     std::vector<cplx> fixed_;
 };
