@@ -186,7 +186,8 @@ class QuantumLayer(Layer):
 
     def backward(self, dy):
         cq = self.compiled(self._x.shape[1])
-        _, dw, dx = cq.vjp(self._w, self._x, dy)
+        # A layer whose input gradient is unused (input_grad = False, e.g. the first layer) skips it.
+        _, dw, dx = cq.vjp(self._w, self._x, dy, need_dx=getattr(self, "input_grad", True))
         for g, d in zip(self.grads, cq.unpack(dw)):
             g[...] = d
         return dx
