@@ -40,9 +40,10 @@ Circuit doubled_suffix_of(const Circuit& c, size_t split) {
     return Circuit(2 * c.n_wires(), std::move(ops), c.n_weights(), 0);
 }
 
-// C = op(A) op(B) through the BLAS wrapper (row-major, transposes only).
+// C = op(A) op(B) through the BLAS wrapper (row-major, transposes only), on one BLAS thread (blas.hpp).
 template <class F>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const amp_t<F>* a, const amp_t<F>* b, amp_t<F>* c) {
+    tn::set_blas_threads(1);
     tn::gemm<std::complex<F>>(ta, tb, m, n, k, a, b, c, false);
 }
 
@@ -66,11 +67,14 @@ std::unique_ptr<const SharedSuffix> SharedSuffix::build(const Circuit& c,
 SharedSuffix::SharedSuffix(const Circuit& c, size_t split, const std::vector<std::vector<PauliMasks>>& obs)
     : n_(c.n_wires()), split_(split), prefix_circuit_(prefix_of(c, split)), prefix_(prefix_circuit_),
       doubled_(doubled_suffix_of(c, split)), obs_(obs) {
+    wire_ops_.resize(size_t(n_));
     for (size_t i = 0; i < split_; ++i) {
         const Op& op = c.ops()[i];
         if (op.wires.size() != 1) product_ = false;
+        else wire_ops_[size_t(op.wires[0])].push_back(static_cast<int>(i));
         for (const ParamRef& p : op.params) prefix_reads_weights_ |= p.kind == ParamRef::Weight;
     }
+    for (const auto& wo : wire_ops_) product_ &= wo.size() <= 64;  // product_prefix_gradient's buffer
     const size_t size = size_t(1) << n_;
     bool diagonal = true;
     for (const auto& o : obs_) {
@@ -122,7 +126,34 @@ int64_t SharedSuffix::vjp_flops(int64_t rows, bool with_dx) const {
     const int64_t d = int64_t(1) << n_;
     int64_t f = values_flops(rows) + rows * (observable_flops(true) + 8 * d * d) + adjoint_sweep_flops(doubled_, 1);
     if ((with_dx || prefix_reads_weights_) && prefix_.first_trainable_op() < split_)
-        f += rows * (8 * d * d + adjoint_sweep_flops(prefix_, 1));
+        f += rows * (8 * d * d + prefix_gradient_flops());
+    return f;
+}
+
+int64_t SharedSuffix::prefix_gradient_flops() const {
+    if (!product_) return adjoint_sweep_flops(prefix_, 1);
+    // product_prefix_gradient: every op's 2x2 product with its wire's vector (28 flops; the kernel multiplies a
+    // diagonal's zeros too) for the factors a_w; the products R_w of the lower wires' factors (2^k complex
+    // multiplies for the k-th, k = 1..n-1); per wire w the reduced vector (2^(n-w) complex multiply-adds) and
+    // lambda contracted with a_w (2^(n-w) complex multiplies, 2^(n-w-1) adds); then per wire with a trainable
+    // op its vectors again, per trainable parameter dG v (28), its product with mu (2 complex multiplies, 1
+    // complex add) and the doubling (2), and mu <- mu g (28) per op.
+    const int64_t mv = 4 * kCmul + 2 * kCadd;
+    int64_t f = int64_t(split_) * mv;
+    for (int k = 1; k < n_; ++k) f += (int64_t(1) << k) * kCmul;
+    for (int w = 0; w < n_; ++w) {
+        const int64_t part = int64_t(1) << (n_ - w);
+        f += part * (kCmul + kCadd) + part * kCmul + (part / 2) * kCadd;
+    }
+    for (const auto& wops : wire_ops_) {
+        int64_t params = 0;
+        for (int op : wops) {
+            const unsigned mask = prefix_.kernel(size_t(op)).trainable_mask;
+            params += __builtin_popcount(mask);
+        }
+        if (params == 0) continue;
+        f += int64_t(wops.size()) * 2 * mv + params * (mv + 2 * kCmul + kCadd + 2);
+    }
     return f;
 }
 
@@ -211,8 +242,8 @@ void SharedSuffix::bind_prefix(const Batch& b, int64_t r, double* angles) const 
 
 template <class F>
 void SharedSuffix::final_states(const Batch& b, bool with_derivs, std::vector<amp_t<F>>& u,
-                                std::vector<amp_t<F>>& psi, std::vector<amp_t<F>>& phi,
-                                std::vector<cplx>& smats) const {
+                                std::vector<amp_t<F>>& psi, std::vector<amp_t<F>>& phi, std::vector<cplx>& smats,
+                                std::vector<cplx>* pmats_rows) const {
     const size_t d = size_t(1) << n_;
     const int64_t rows = b.rows;
     // The suffix's matrices (shared: bound once) and U.
@@ -222,18 +253,115 @@ void SharedSuffix::final_states(const Batch& b, bool with_derivs, std::vector<am
     doubled_.bind_matrices(sangles.data(), smats.data(), with_derivs);
     u.resize(d * d);
     suffix_unitary<F>(smats.data(), u.data());
-    // Each row's state at the split.
+    // Each row's state at the split (pmats_rows: keep each row's prefix matrices and derivatives).
     psi.resize(size_t(rows) * d);
     std::vector<double> pangles(size_t(prefix_circuit_.n_angles()));
-    std::vector<cplx> pmats(prefix_.matrix_buffer_size());
+    const size_t pm = prefix_.matrix_buffer_size();
+    std::vector<cplx> one(pmats_rows ? 0 : pm);
+    if (pmats_rows) pmats_rows->resize(size_t(rows) * pm);
     for (int64_t r = 0; r < rows; ++r) {
+        cplx* pmats = pmats_rows ? pmats_rows->data() + size_t(r) * pm : one.data();
         bind_prefix(b, r, pangles.data());
-        prefix_.bind_matrices(pangles.data(), pmats.data(), false);
-        prefix_state<F>(pmats.data(), psi.data() + size_t(r) * d);
+        prefix_.bind_matrices(pangles.data(), pmats, pmats_rows != nullptr);
+        prefix_state<F>(pmats, psi.data() + size_t(r) * d);
     }
     // Phi = Psi U^T: row r of Phi is U psi_r.
     phi.resize(size_t(rows) * d);
     if (rows > 0) gemm<F>(false, true, rows, int64_t(d), int64_t(d), psi.data(), u.data(), phi.data());
+}
+
+template <class F>
+void SharedSuffix::product_prefix_gradient(const cplx* pmats, const amp_t<F>* lc, double* g) const {
+    // psi = (x)_w a_w with a_w = g_wm ... g_w1 |0>; lc = conj(lambda at the split). The derivative of g_wk is
+    // 2 Re sum_b m_w[b] (B dg_wk v_{k-1})[b] with v_{k-1} = g_w(k-1) ... g_w1 |0>, B = g_wm ... g_w(k+1) and
+    // m_w[b] = sum_{i: bit_w(i) = b} lc[i] prod_{v != w} a_v[bit_v(i)]; the row vector mu = m_w B is carried
+    // from the last op of the wire back to the first.
+    using C = std::complex<double>;
+    const size_t size = size_t(1) << n_;
+    auto entry = [](const OpKernel& k, const cplx* m, int r, int c) -> C {
+        if (k.kind == OpKernel::Diagonal) return r == c ? m[r] : C(0.0);
+        return m[2 * r + c];
+    };
+    C a[2 * kSharedSuffixMaxWires];
+    C vs[2 * 64];  // the wire's vectors before each of its ops
+    for (int w = 0; w < n_; ++w) {
+        C v0 = 1.0, v1 = 0.0;
+        for (int op : wire_ops_[size_t(w)]) {
+            const OpKernel& k = prefix_.kernel(size_t(op));
+            const cplx* m = pmats + k.mat_offset;
+            const C t0 = entry(k, m, 0, 0) * v0 + entry(k, m, 0, 1) * v1, t1 = entry(k, m, 1, 0) * v0 + entry(k, m, 1, 1) * v1;
+            v0 = t0;
+            v1 = t1;
+        }
+        a[2 * w] = v0;
+        a[2 * w + 1] = v1;
+    }
+    // The reduced vectors, wire by wire from the most significant: L holds lc contracted with a_0 .. a_(w-1)
+    // (2^(n-w) entries, wire w's bit the highest), R_w = a_(w+1) (x) ... (x) a_(n-1) (the wires below w).
+    C rbuf[2 << kSharedSuffixMaxWires];  // R_(n-1) = [1] at 0, then R_w at offset 2^(n-1-w) - 1
+    rbuf[0] = 1.0;
+    for (int w = n_ - 2; w >= 0; --w) {
+        const size_t len = size_t(1) << (n_ - 2 - w);  // size of R_(w+1)
+        const C* src = rbuf + (len - 1);
+        C* dst = rbuf + (2 * len - 1);
+        for (size_t j = 0; j < len; ++j) {
+            dst[j] = a[2 * (w + 1)] * src[j];
+            dst[len + j] = a[2 * (w + 1) + 1] * src[j];
+        }
+    }
+    C L[1 << kSharedSuffixMaxWires];
+    for (size_t i = 0; i < size; ++i) L[i] = C(lc[i]);
+    C mws[2 * kSharedSuffixMaxWires];
+    for (int w = 0; w < n_; ++w) {
+        const size_t half = size_t(1) << (n_ - 1 - w);
+        const C* R = rbuf + (half - 1);
+        C m0 = 0.0, m1 = 0.0;
+        for (size_t j = 0; j < half; ++j) {
+            m0 += L[j] * R[j];
+            m1 += L[half + j] * R[j];
+        }
+        mws[2 * w] = m0;
+        mws[2 * w + 1] = m1;
+        for (size_t j = 0; j < half; ++j) L[j] = a[2 * w] * L[j] + a[2 * w + 1] * L[half + j];
+    }
+    const cplx* dbase = pmats + prefix_.derivative_offset();
+    for (int w = 0; w < n_; ++w) {
+        const auto& wops = wire_ops_[size_t(w)];
+        bool any = false;
+        for (int op : wops) any |= prefix_.kernel(size_t(op)).trainable_mask != 0;
+        if (!any) continue;
+        C mu[2] = {mws[2 * w], mws[2 * w + 1]};
+        C v0 = 1.0, v1 = 0.0;
+        for (size_t j = 0; j < wops.size(); ++j) {
+            const OpKernel& k = prefix_.kernel(size_t(wops[j]));
+            const cplx* m = pmats + k.mat_offset;
+            vs[2 * j] = v0;
+            vs[2 * j + 1] = v1;
+            const C t0 = entry(k, m, 0, 0) * v0 + entry(k, m, 0, 1) * v1, t1 = entry(k, m, 1, 0) * v0 + entry(k, m, 1, 1) * v1;
+            v0 = t0;
+            v1 = t1;
+        }
+        for (size_t j = wops.size(); j-- > 0;) {
+            const size_t op = size_t(wops[j]);
+            const OpKernel& k = prefix_.kernel(op);
+            const cplx* m = pmats + k.mat_offset;
+            if (k.trainable_mask) {
+                const int np = static_cast<int>(prefix_circuit_.ops()[op].params.size());
+                for (int p = 0; p < np; ++p) {
+                    if (!(k.trainable_mask & (1u << p))) continue;
+                    const cplx* dm = dbase + k.dmat_offset + size_t(p) * k.mat_size;
+                    const C x0 = vs[2 * j], x1 = vs[2 * j + 1];
+                    const C y0 = entry(k, dm, 0, 0) * x0 + entry(k, dm, 0, 1) * x1;
+                    const C y1 = entry(k, dm, 1, 0) * x0 + entry(k, dm, 1, 1) * x1;
+                    g[prefix_circuit_.angle_offset(op) + p] = 2.0 * (mu[0] * y0 + mu[1] * y1).real();
+                }
+            }
+            const C n0 = mu[0] * entry(k, m, 0, 0) + mu[1] * entry(k, m, 1, 0);
+            const C n1 = mu[0] * entry(k, m, 0, 1) + mu[1] * entry(k, m, 1, 1);
+            mu[0] = n0;
+            mu[1] = n1;
+        }
+    }
 }
 
 template <class F>
@@ -266,7 +394,7 @@ void SharedSuffix::expval(const Batch& b, double* out) const {
                  "shared suffix: states of " + std::to_string(b.rows) + " rows at the split and at the end");
     std::vector<amp_t<F>> u, psi, phi;
     std::vector<cplx> smats;
-    final_states<F>(b, false, u, psi, phi, smats);
+    final_states<F>(b, false, u, psi, phi, smats, nullptr);
     const size_t no = obs_.size();
     for (int64_t r = 0; r < b.rows; ++r) values_of<F>(phi.data() + size_t(r) * d, out + size_t(r) * no);
 }
@@ -278,12 +406,13 @@ void SharedSuffix::vjp(const Batch& b, const double* cot, double* vals, double* 
     const size_t no = obs_.size();
     const bool prefix_grads = (dx || (prefix_reads_weights_ && dw)) && prefix_.first_trainable_op() < split_;
     check_memory((3.0 + (prefix_grads ? 1.0 : 0.0)) * double(rows) * double(d) * sizeof(amp_t<F>) +
-                     2.0 * double(d * d) * sizeof(amp_t<F>),
+                     2.0 * double(d * d) * sizeof(amp_t<F>) +
+                     (prefix_grads ? double(rows) * double(prefix_.matrix_buffer_size()) * sizeof(cplx) : 0.0),
                  "shared suffix: states of " + std::to_string(rows) + " rows and two 2^" + std::to_string(2 * n_) +
                      "-amplitude matrices");
     std::vector<amp_t<F>> u, psi, phi;
-    std::vector<cplx> smats;
-    final_states<F>(b, true, u, psi, phi, smats);
+    std::vector<cplx> smats, pmats_rows;
+    final_states<F>(b, true, u, psi, phi, smats, prefix_grads ? &pmats_rows : nullptr);
 
     // Values, and conj(lambda_r) = conj(sum_k cot_rk O_k phi_r) as the rows of Lc.
     std::vector<amp_t<F>> lc(size_t(rows) * d);
@@ -330,20 +459,23 @@ void SharedSuffix::vjp(const Batch& b, const double* cot, double* vals, double* 
     std::vector<amp_t<F>> ls(size_t(rows) * d);
     gemm<F>(false, false, rows, int64_t(d), int64_t(d), lc.data(), u.data(), ls.data());
     const int nw = prefix_circuit_.n_weights(), nx = prefix_circuit_.n_inputs();
-    std::vector<double> pangles(size_t(prefix_circuit_.n_angles())), pg(pangles.size()), dwr(static_cast<size_t>(nw));
-    std::vector<cplx> pmats(prefix_.matrix_buffer_size());
+    std::vector<double> pg(size_t(prefix_circuit_.n_angles())), dwr(static_cast<size_t>(nw));
     std::vector<amp_t<F>> lam(d);
     const size_t stop = prefix_.first_trainable_op();
+    const size_t pm = prefix_.matrix_buffer_size();
     for (int64_t r = 0; r < rows; ++r) {
-        bind_prefix(b, r, pangles.data());
-        prefix_.bind_matrices(pangles.data(), pmats.data(), true);
-        amp_t<F>* ph = psi.data() + size_t(r) * d;
+        const cplx* pmats = pmats_rows.data() + size_t(r) * pm;
         const amp_t<F>* l = ls.data() + size_t(r) * d;
-        for (size_t i = 0; i < d; ++i) lam[i] = std::conj(l[i]);
         std::fill(pg.begin(), pg.end(), 0.0);
-        for (size_t op = split_; op-- > stop;)
-            prefix_.template adjoint_step<F>(op, pmats.data(), ph, lam.data(), pg.data() + prefix_circuit_.angle_offset(op),
-                                             true, op > stop, false);
+        if (product_) {
+            product_prefix_gradient<F>(pmats, l, pg.data());
+        } else {
+            amp_t<F>* ph = psi.data() + size_t(r) * d;
+            for (size_t i = 0; i < d; ++i) lam[i] = std::conj(l[i]);
+            for (size_t op = split_; op-- > stop;)
+                prefix_.template adjoint_step<F>(op, pmats, ph, lam.data(), pg.data() + prefix_circuit_.angle_offset(op),
+                                                 true, op > stop, false);
+        }
         std::fill(dwr.begin(), dwr.end(), 0.0);
         prefix_circuit_.chain(pg.data(), prefix_reads_weights_ && dw ? dwr.data() : nullptr,
                               dx ? dx + size_t(r) * nx : nullptr);

@@ -85,17 +85,23 @@ private:
     template <class F>
     void prefix_state(const cplx* pmats, amp_t<F>* psi) const;
     template <class F>
-    void final_states(const Batch& b, bool keep_prefix, std::vector<amp_t<F>>& u, std::vector<amp_t<F>>& psi,
-                      std::vector<amp_t<F>>& phi, std::vector<cplx>& smats) const;
+    void final_states(const Batch& b, bool with_derivs, std::vector<amp_t<F>>& u, std::vector<amp_t<F>>& psi,
+                      std::vector<amp_t<F>>& phi, std::vector<cplx>& smats, std::vector<cplx>* pmats_rows) const;
+    // A product prefix's angle gradients (into g) for one row from its prefix matrices and conj(lambda) at the
+    // split: per wire the reduced 2-vector of lambda and the other wires' factors, then the wire's 2x2 sweep.
+    template <class F>
+    void product_prefix_gradient(const cplx* pmats, const amp_t<F>* lc, double* g) const;
     void bind_prefix(const Batch& b, int64_t r, double* angles) const;
     template <class F>
     void values_of(const amp_t<F>* phi, double* out) const;
     int64_t observable_flops(bool lambda) const;
     int64_t prefix_flops() const;
+    int64_t prefix_gradient_flops() const;
 
     int n_;
     size_t split_;
     bool product_ = true;
+    std::vector<std::vector<int>> wire_ops_;  // product prefix: each wire's ops, in order
     bool prefix_reads_weights_ = false;
     Circuit prefix_circuit_;
     Program prefix_;   // ops [0, split) on n wires
