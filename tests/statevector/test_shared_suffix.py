@@ -241,7 +241,14 @@ def test_the_seed_qnn_takes_the_path_at_150_rows_and_matches_the_lanes():
     qnn = _seed_qnn()
     cq = qnn.compile({"weights": (2, 4, 3)}, 4)
     ex = cq.executor()
-    assert ex._sim._takes_shared_suffix(150, False) and ex._sim._takes_shared_suffix(150, True, False)
+    before = pq.get_num_threads()
+    try:  # on one thread (the row paths spread rows over threads, this path does not)
+        pq.set_num_threads(1)
+        assert ex._sim._takes_shared_suffix(150, False) and ex._sim._takes_shared_suffix(150, True, False)
+        assert not ex._sim._takes_shared_suffix(150, True, True)  # input gradients: the lanes (measured faster)
+    finally:
+        pq.set_num_threads(before)
+    _core._set_sv_shared_suffix(True, True)
     cot = rng.normal(size=(150, 4))
     flat = cq.pack({"weights": w})
     v, dw, dx = cq.vjp(flat, X, cot)
@@ -253,6 +260,7 @@ def test_the_seed_qnn_takes_the_path_at_150_rows_and_matches_the_lanes():
         assert not ex._sim._takes_shared_suffix(150, False)
     finally:
         _core._set_sv_shared_suffix(True)
+    assert not ex._sim._takes_shared_suffix(2, False)  # the cost model: too few rows to pay for U
     for a, b in zip((v, dw, dx), r):
         np.testing.assert_allclose(a, b, atol=1e-12, rtol=0)
     np.testing.assert_allclose(dw2, r[1], atol=1e-12, rtol=0)
@@ -306,3 +314,16 @@ def test_flops_count_the_path_taken(forced):
         assert ex.flops(10)["vjp"] == 10 * per_row["vjp"]
     finally:
         _core._set_sv_shared_suffix(True, True)
+
+
+def test_a_nan_input_raises_naming_the_row(forced):
+    rc, rng = _circuit(3, "RX", ref.seed_of("shared-suffix-nan"))
+    c = rc.circuit()
+    ex = _executor(c, [pq.Observable.pauli("Z", 0)])
+    X = rng.normal(size=(9, rc.n_inputs))
+    X[4, 1] = np.nan
+    w = rng.uniform(-np.pi, np.pi, rc.n_weights)
+    with pytest.raises(ValueError, match="row 4"):
+        ex._sim.expval(w, X)
+    with pytest.raises(ValueError, match="row 4"):
+        ex._sim.vjp(w, X, np.ones((9, 1)))

@@ -3,6 +3,7 @@
 // The shared-suffix path of the state-vector method (the derivation is in shared_suffix.hpp).
 #include <algorithm>
 #include <atomic>
+#include <limits>
 #include <string>
 
 #include "pyqml/common/errors.hpp"
@@ -17,9 +18,11 @@ namespace {
 std::atomic<bool> g_shared_suffix{true}, g_shared_suffix_forced{false};
 
 constexpr int64_t kCmul = 6, kCadd = 2;
-// A GEMM of these sizes (16..128 x 16..128 x rows) runs several times as many flops per second as the gate
-// kernels on small states (measured on AVX2 / AVX-512 machines: 3-6x); the cost model counts its flops at 1/3.
-constexpr double kGemmWeight = 1.0 / 3.0;
+// product_prefix_gradient's scratch: factors, a wire's vectors (at most 64 ops), R, L, reduced vectors.
+constexpr size_t kPrefixWork = 4 * kSharedSuffixMaxWires + 128 + 2 * (size_t(1) << kSharedSuffixMaxWires);
+// A GEMM of these sizes (16..128 x 16..128 x rows) runs more flops per second than the gate kernels on small
+// states (measured here: about twice as many); the cost model counts its flops at 1/2.
+constexpr double kGemmWeight = 1.0 / 2.0;
 
 size_t split_of(const Circuit& c) {
     size_t split = 0;
@@ -158,6 +161,11 @@ int64_t SharedSuffix::prefix_gradient_flops() const {
 }
 
 double SharedSuffix::cost(int64_t rows, bool vjp, bool with_dx) const {
+    // Measured (bench/results/shared_suffix.md): a VJP with the prefix's per-row gradients (input gradients,
+    // weights in the prefix) ran slower than the lane kernels on the seed QNN, so the model sends it to the
+    // rows; forced mode (tests) still takes it.
+    if (vjp && (with_dx || prefix_reads_weights_) && prefix_.first_trainable_op() < split_)
+        return std::numeric_limits<double>::infinity();
     const int64_t d = int64_t(1) << n_;
     const int64_t gemms = vjp ? (2 + ((with_dx || prefix_reads_weights_) ? 1 : 0)) : 1;
     const double gemm_flops = double(rows) * double(gemms) * 8.0 * double(d * d);
@@ -271,7 +279,7 @@ void SharedSuffix::final_states(const Batch& b, bool with_derivs, std::vector<am
 }
 
 template <class F>
-void SharedSuffix::product_prefix_gradient(const cplx* pmats, const amp_t<F>* lc, double* g) const {
+void SharedSuffix::product_prefix_gradient(const cplx* pmats, const amp_t<F>* lc, double* g, cplx* work) const {
     // psi = (x)_w a_w with a_w = g_wm ... g_w1 |0>; lc = conj(lambda at the split). The derivative of g_wk is
     // 2 Re sum_b m_w[b] (B dg_wk v_{k-1})[b] with v_{k-1} = g_w(k-1) ... g_w1 |0>, B = g_wm ... g_w(k+1) and
     // m_w[b] = sum_{i: bit_w(i) = b} lc[i] prod_{v != w} a_v[bit_v(i)]; the row vector mu = m_w B is carried
@@ -282,8 +290,12 @@ void SharedSuffix::product_prefix_gradient(const cplx* pmats, const amp_t<F>* lc
         if (k.kind == OpKernel::Diagonal) return r == c ? m[r] : C(0.0);
         return m[2 * r + c];
     };
-    C a[2 * kSharedSuffixMaxWires];
-    C vs[2 * 64];  // the wire's vectors before each of its ops
+    // Scratch from the caller (arrays of std::complex here would be zeroed on every call).
+    C* a = work;                 // 2 n: the factors
+    C* vs = a + 2 * kSharedSuffixMaxWires;  // 2 x 64: the wire's vectors before each of its ops
+    C* rbuf = vs + 2 * 64;       // 2^n: R_(n-1) = [1] at 0, then R_w at offset 2^(n-1-w) - 1
+    C* L = rbuf + (size_t(1) << kSharedSuffixMaxWires);  // 2^n
+    C* mws = L + (size_t(1) << kSharedSuffixMaxWires);   // 2 n: the reduced vectors
     for (int w = 0; w < n_; ++w) {
         C v0 = 1.0, v1 = 0.0;
         for (int op : wire_ops_[size_t(w)]) {
@@ -298,7 +310,6 @@ void SharedSuffix::product_prefix_gradient(const cplx* pmats, const amp_t<F>* lc
     }
     // The reduced vectors, wire by wire from the most significant: L holds lc contracted with a_0 .. a_(w-1)
     // (2^(n-w) entries, wire w's bit the highest), R_w = a_(w+1) (x) ... (x) a_(n-1) (the wires below w).
-    C rbuf[2 << kSharedSuffixMaxWires];  // R_(n-1) = [1] at 0, then R_w at offset 2^(n-1-w) - 1
     rbuf[0] = 1.0;
     for (int w = n_ - 2; w >= 0; --w) {
         const size_t len = size_t(1) << (n_ - 2 - w);  // size of R_(w+1)
@@ -309,9 +320,7 @@ void SharedSuffix::product_prefix_gradient(const cplx* pmats, const amp_t<F>* lc
             dst[len + j] = a[2 * (w + 1) + 1] * src[j];
         }
     }
-    C L[1 << kSharedSuffixMaxWires];
     for (size_t i = 0; i < size; ++i) L[i] = C(lc[i]);
-    C mws[2 * kSharedSuffixMaxWires];
     for (int w = 0; w < n_; ++w) {
         const size_t half = size_t(1) << (n_ - 1 - w);
         const C* R = rbuf + (half - 1);
@@ -461,6 +470,7 @@ void SharedSuffix::vjp(const Batch& b, const double* cot, double* vals, double* 
     const int nw = prefix_circuit_.n_weights(), nx = prefix_circuit_.n_inputs();
     std::vector<double> pg(size_t(prefix_circuit_.n_angles())), dwr(static_cast<size_t>(nw));
     std::vector<amp_t<F>> lam(d);
+    std::vector<cplx> work(product_ ? kPrefixWork : 0);
     const size_t stop = prefix_.first_trainable_op();
     const size_t pm = prefix_.matrix_buffer_size();
     for (int64_t r = 0; r < rows; ++r) {
@@ -468,7 +478,7 @@ void SharedSuffix::vjp(const Batch& b, const double* cot, double* vals, double* 
         const amp_t<F>* l = ls.data() + size_t(r) * d;
         std::fill(pg.begin(), pg.end(), 0.0);
         if (product_) {
-            product_prefix_gradient<F>(pmats, l, pg.data());
+            product_prefix_gradient<F>(pmats, l, pg.data(), work.data());
         } else {
             amp_t<F>* ph = psi.data() + size_t(r) * d;
             for (size_t i = 0; i < d; ++i) lam[i] = std::conj(l[i]);

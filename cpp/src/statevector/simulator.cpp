@@ -24,7 +24,10 @@ Simulator::Simulator(const Circuit& circuit, std::vector<Observable> observables
 bool Simulator::use_shared(const Batch& b, bool vjp, bool with_dx) const {
     if (!shared_ || !shared_suffix_enabled() || !SharedSuffix::applies(b) || b.rows < 1) return false;
     if (shared_suffix_forced()) return true;
-    const double rows_cost = double(b.rows) * double(vjp ? row_flops_.vjp : row_flops_.values);
+    // The row paths spread rows (lane blocks) over the threads; the shared-suffix path runs on one.
+    const int64_t blocks = use_lanes(b) ? (b.rows + kLanes - 1) / kLanes : b.rows;
+    const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(max_threads(), blocks));
+    const double rows_cost = double(b.rows) * double(vjp ? row_flops_.vjp : row_flops_.values) / double(workers);
     return shared_->cost(b.rows, vjp, with_dx) < rows_cost;
 }
 

@@ -90,7 +90,7 @@ private:
     // A product prefix's angle gradients (into g) for one row from its prefix matrices and conj(lambda) at the
     // split: per wire the reduced 2-vector of lambda and the other wires' factors, then the wire's 2x2 sweep.
     template <class F>
-    void product_prefix_gradient(const cplx* pmats, const amp_t<F>* lc, double* g) const;
+    void product_prefix_gradient(const cplx* pmats, const amp_t<F>* lc, double* g, cplx* work) const;
     void bind_prefix(const Batch& b, int64_t r, double* angles) const;
     template <class F>
     void values_of(const amp_t<F>* phi, double* out) const;
