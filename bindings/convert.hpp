@@ -104,28 +104,29 @@ void def_batched_calls(py::class_<Engine, Extra...>& cls) {
             return py::make_tuple(vals, dw, dx);
         }, py::arg("weights"), py::arg("inputs") = py::none(),
            "values (rows, n_obs), d/dweights (rows, n_obs, n_weights), d/dinputs (rows, n_obs, n_inputs).")
-        .def("vjp", [](const Engine& e, const py::object& w, const py::object& x, darray cot) {
+        .def("vjp", [](const Engine& e, const py::object& w, const py::object& x, darray cot, bool need_dx) {
             const Circuit& c = e.circuit();
             auto a = make_batch(c, w, x);
             const py::ssize_t no = e.n_observables();
             PYQML_REQUIRE(cot.ndim() == 2 && cot.shape(0) == a.rows && cot.shape(1) == no,
                           "cotangent must have shape (" + std::to_string(a.rows) + ", " + std::to_string(no) + ")");
             ResultReservation results(
-                doubles(double(a.rows) * (no + c.n_inputs()) + (a.weights_per_row ? double(a.rows) : 1.0) * c.n_weights()),
+                doubles(double(a.rows) * (no + (need_dx ? c.n_inputs() : 0)) + (a.weights_per_row ? double(a.rows) : 1.0) * c.n_weights()),
                 rows_what("vjp", a.rows, "rows x (n_obs + n_inputs) and the weight gradients, doubles"));
             py::array_t<double> vals(Shape{a.rows, no});
             py::array_t<double> dw = a.weights_per_row ? py::array_t<double>(Shape{a.rows, c.n_weights()})
                                                        : py::array_t<double>(Shape{c.n_weights()});
-            py::array_t<double> dx(Shape{a.rows, c.n_inputs()});
-            double *pv = vals.mutable_data(), *pw = dw.mutable_data(), *px = dx.mutable_data();
+            py::array_t<double> dx(Shape{need_dx ? a.rows : 0, c.n_inputs()});
+            double *pv = vals.mutable_data(), *pw = dw.mutable_data(), *px = need_dx ? dx.mutable_data() : nullptr;
             const double* pc = cot.data();
             {
                 py::gil_scoped_release nogil;
                 e.vjp(to_batch(a), pc, pv, pw, px);
             }
-            return py::make_tuple(vals, dw, dx);
-        }, py::arg("weights"), py::arg("inputs"), py::arg("cotangent"),
-           "values, cot . d/dweights (summed over rows unless weights are per row), cot . d/dinputs (rows, n_inputs).");
+            return py::make_tuple(vals, dw, need_dx ? py::object(dx) : py::object(py::none()));
+        }, py::arg("weights"), py::arg("inputs"), py::arg("cotangent"), py::arg("need_dx") = true,
+           "values, cot . d/dweights (summed over rows unless weights are per row), cot . d/dinputs (rows, n_inputs); "
+           "need_dx=False: the input gradients are not computed and dx is None.");
 }
 
 void init_statevector(py::module_& m);

@@ -94,16 +94,31 @@ void init_statevector(py::module_& m) {
             py::arg("circuit"), py::arg("observables"), py::arg("precision") = "complex128");
     def_batched_calls(cls);
     def_state_calls(cls);
-    cls.def("flops", [](const sv::Simulator& s) {
-        const auto f = s.flops();
+    cls.def("_takes_shared_suffix", &sv::Simulator::takes_shared_suffix, py::arg("rows"), py::arg("vjp"),
+            py::arg("need_dx") = true,
+            "Whether a call of `rows` rows with shared weights takes the shared-suffix path.")
+        .def_property_readonly("_shared_suffix_split", &sv::Simulator::shared_suffix_split,
+                               "First op of the shared suffix (-1: none).");
+    cls.def("flops", [](const sv::Simulator& s, const py::object& rows, bool need_dx) {
+        sv::Simulator::Flops f;
+        if (rows.is_none()) {
+            f = s.flops();
+        } else {
+            const int64_t r = rows.cast<int64_t>();
+            PYQML_REQUIRE(r >= 1, "flops: rows must be a positive integer, got " + std::to_string(r));
+            f = s.flops(r, need_dx);
+        }
         py::dict d;
         d["forward"] = f.forward;
         d["values"] = f.values;
         d["jacobian"] = f.jacobian;
         d["vjp"] = f.vjp;
         return d;
-    }, "Real flops of one row, counted from the compiled program (cpp/src/statevector/flops.cpp): forward "
-       "pass, values (forward + observables), jacobian and vjp (values + the adjoint sweep).");
+    }, py::arg("rows") = py::none(), py::arg("need_dx") = true,
+       "Real flops of one row, counted from the compiled program (cpp/src/statevector/flops.cpp): forward "
+       "pass, values (forward + observables), jacobian and vjp (values + the adjoint sweep). With rows: the "
+       "whole call's flops for that many rows (shared weights) along the path the engine takes for it (the "
+       "shared-suffix path counts its per-call and per-row parts); need_dx: a vjp with input gradients.");
     m.def("fma_peak", [](int threads, double seconds) {
         PYQML_REQUIRE(threads >= 0 && threads <= max_thread_count(),
                       "fma_peak: threads must be 0 (the engine's count) or 1.." + std::to_string(max_thread_count()));
@@ -137,6 +152,10 @@ void init_statevector(py::module_& m) {
           "From how many wires a fused program splits one row's amplitudes over the threads.");
     m.def("_sv_fused_parallel_min_wires", &sv::fused_parallel_min_wires,
           "From how many wires a fused program splits one row's amplitudes over the threads.");
+    m.def("_set_sv_shared_suffix", &sv::set_shared_suffix_enabled, py::arg("on"), py::arg("force") = false,
+          "Switch the state vector's shared-suffix path (values and VJPs through the suffix unitary, on by "
+          "default) on or off; force: take it whenever it applies, whatever the cost model says.");
+    m.def("_sv_shared_suffix", &sv::shared_suffix_enabled, "Whether the state vector's shared-suffix path is on.");
 
     // The optional CUDA back end: status in every build, the GPU state vector in CUDA builds.
     m.attr("CUDA_BUILT") = cuda::built();

@@ -63,8 +63,9 @@ def build_iris_model(n_layers: int = 2, seed: int = 0, noise=None):
     ``noise`` (a pyqml.NoiseModel) the quantum layer runs that noise model."""
     from .qml.models import Dense, HybridModel, QuantumLayer
 
-    return HybridModel([QuantumLayer(_iris_qnode(n_layers, noise), {"weights": (n_layers, 4, 3)}, rng=seed),
-                        Dense(4, 3, rng=seed)])
+    quantum = QuantumLayer(_iris_qnode(n_layers, noise), {"weights": (n_layers, 4, 3)}, rng=seed)
+    quantum.input_grad = False  # the first layer: nothing reads its input gradient
+    return HybridModel([quantum, Dense(4, 3, rng=seed)])
 
 
 def iris_split(test_fraction: float = 0.2, seed: int = 0):

@@ -109,9 +109,14 @@ def jacobian(executor, circuit, weights, inputs, diff_method: str = "adjoint"):
     raise ValueError(f"diff_method must be one of {DIFF_METHODS}, got {diff_method!r}")
 
 
-def vjp(executor, circuit, weights, inputs, cotangent, diff_method: str = "adjoint"):
-    """values, cot . d/dweights (summed over rows), cot . d/dinputs (rows, n_inputs)."""
+def vjp(executor, circuit, weights, inputs, cotangent, diff_method: str = "adjoint", need_dx: bool = True):
+    """values, cot . d/dweights (summed over rows), cot . d/dinputs (rows, n_inputs).
+
+    ``need_dx=False`` lets an engine that can skip the input gradients do so (the state vector's); dx is then
+    None, or computed anyway by the others."""
     if diff_method == "adjoint":
+        if not need_dx and getattr(executor, "vjp_skips_dx", False):
+            return executor.vjp(weights, inputs, cotangent, need_dx=False)
         return executor.vjp(weights, inputs, cotangent)
     vals, dw, dx = jacobian(executor, circuit, weights, inputs, diff_method)
     cot = np.asarray(cotangent, dtype=float)

@@ -195,8 +195,11 @@ class CompiledQNode:
             dx = self.circuit.derived_inputs.pullback(xe, dx)
         return vals, dw, dx
 
-    def vjp(self, weights, inputs, cotangent, shots=None):
-        """values, cot . d/dweights (n_weights,), cot . d/dinputs (rows, n_raw_inputs)."""
+    def vjp(self, weights, inputs, cotangent, shots=None, need_dx: bool = True):
+        """values, cot . d/dweights (n_weights,), cot . d/dinputs (rows, n_raw_inputs).
+
+        ``need_dx=False``: the caller does not use the input gradients; an engine that can skip them does
+        (the state vector: dx is then None)."""
         xe = self.expand(inputs)
         cot = np.ascontiguousarray(cotangent, dtype=float)
         n = self.shot_count(shots)
@@ -204,8 +207,9 @@ class CompiledQNode:
             vals, dw, dx = self._shot_jacobian(weights, xe, n)
             dw, dx = np.einsum("ro,row->w", cot, dw), np.einsum("ro,rox->rx", cot, dx)
         else:
-            vals, dw, dx = gradients.vjp(self.executor(), self.circuit, weights, xe, cot, self.qnode.diff_method)
-        if xe is not None and self.circuit.derived_inputs is not None:
+            vals, dw, dx = gradients.vjp(self.executor(), self.circuit, weights, xe, cot, self.qnode.diff_method,
+                                         need_dx=need_dx)
+        if dx is not None and xe is not None and self.circuit.derived_inputs is not None:
             dx = self.circuit.derived_inputs.pullback(xe, dx)
         return vals, dw, dx
 

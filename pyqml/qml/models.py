@@ -341,8 +341,16 @@ class QuantumLayer(_FlatLayer):
         return np.concatenate([np.asarray(r, dtype=float).reshape(x.shape[0], -1) for r in cq.measure(w, x)], axis=1)
 
     def backward(self, dy):
+        return self._backward(dy, getattr(self, "input_grad", True))
+
+    def train_backward(self, dy, need_dx=True):
+        return self._backward(dy, need_dx and getattr(self, "input_grad", True))
+
+    def _backward(self, dy, need_dx):
         cq = self._xcq  # compiled for the rows of the forward pass
-        _, dw, dx = cq.vjp(self._w, self._x, dy)
+        # A layer whose input gradient is unused (input_grad = False, or the model's first layer) skips it:
+        # dx is then None.
+        _, dw, dx = cq.vjp(self._w, self._x, dy, need_dx=need_dx)
         if self._linked():
             np.copyto(self._link[1], dw)  # the grads are views of this vector
         else:

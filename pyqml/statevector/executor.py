@@ -64,6 +64,7 @@ class StateVectorExecutor(Executor):
     """
 
     method = "statevector"
+    vjp_skips_dx = True  # vjp(..., need_dx=False) skips the input gradients
     supports = frozenset(MEASUREMENTS)
     options: dict = {"device": "cpu"}
 
@@ -118,18 +119,22 @@ class StateVectorExecutor(Executor):
     def jacobian(self, weights, inputs=None):
         return self._sim.jacobian(weights, inputs)
 
-    def vjp(self, weights, inputs, cotangent):
-        return self._sim.vjp(weights, inputs, cotangent)
+    def vjp(self, weights, inputs, cotangent, need_dx: bool = True):
+        """values, cot . d/dweights, cot . d/dinputs; ``need_dx=False``: the input gradients are skipped
+        (dx is None)."""
+        return self._sim.vjp(weights, inputs, cotangent, need_dx=need_dx)
 
     def expval_angles(self, angles) -> np.ndarray:
         return self._sim.expval_angles(angles)
 
-    def flops(self) -> dict:
+    def flops(self, rows: int | None = None, need_dx: bool = True) -> dict:
         """Real flops of one row on the CPU engine, counted from the compiled program
-        (``cpp/src/statevector/flops.cpp``): ``forward``, ``values``, ``jacobian``, ``vjp``."""
+        (``cpp/src/statevector/flops.cpp``): ``forward``, ``values``, ``jacobian``, ``vjp``. With ``rows``:
+        the flops of a whole call of that many rows (shared weights) along the path the engine takes for it
+        (the shared-suffix path's per-call and per-row parts); ``need_dx``: a vjp with input gradients."""
         if parse_device(self.device) is not None:
             raise ValueError("flops() counts the CPU engine's arithmetic; this executor runs on a GPU")
-        return dict(self._sim.flops())
+        return dict(self._sim.flops(rows, need_dx))
 
     def _check_output(self, rows: int, what: str) -> None:
         # The (rows, 2^n) result is allocated before the engine runs: check it against the limit first.

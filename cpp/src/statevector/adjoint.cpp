@@ -262,6 +262,10 @@ template <class F>
 void Simulator::adjoint_t(const Batch& b, const double* cot, double* vals, double* dw, double* dx,
                           double* dangles) const {
     // cot == nullptr: full Jacobian, one lambda per observable. Otherwise one lambda = sum_o cot_o H_o psi.
+    if (cot && !dangles && use_shared(b, true, dx != nullptr)) {
+        shared_->template vjp<F>(b, cot, vals, dw, dx);
+        return;
+    }
     if (use_lanes(b)) {
         lane_adjoint_t<F>(b, cot, vals, dw, dx, dangles);
         return;

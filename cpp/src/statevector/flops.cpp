@@ -37,6 +37,14 @@
 //    diagonal op: 8 * 2^n), each such parameter's derivative 2 Re sum_e dU_e G_e (4 flops per entry plus 2
 //    for the doubling and accumulation), and lam <- U^dag lam (the op's cost) except at the last op of the
 //    sweep.
+//  * the shared-suffix path (shared_suffix.hpp, Simulator::flops(rows)): once per call the suffix's forward
+//    schedule on the 2n-wire register of U (the model above at 2n wires) and, for a VJP, its adjoint sweep
+//    with one lambda; per row the prefix (a product state: a 2x2 or diagonal matrix-vector product per op
+//    and 2^k complex multiplies for the Kronecker product's k-th wire; otherwise the prefix's forward
+//    schedule), 8 D^2 flops for each GEMM (D = 2^n: Phi = Psi U^T; for a VJP X = Phi^T conj(Lambda) and, for
+//    input gradients, the lambdas at the split and the prefix's adjoint sweep), the observables (diagonal
+//    ones: 3 flops for |phi_i|^2 and 2 per observable and amplitude; their lambda 2 per observable and 2 more
+//    per amplitude; others the Pauli-term model).
 // Not counted: binding (sines, cosines and the gate matrices of every row), the chain rule from angles to
 // weights and inputs, filling states with zeros. The per-row and lane kernels do this same arithmetic
 // (the per-row 2x2 sweep fuses the passes over memory, not the operations) except for the lanes'
@@ -85,6 +93,43 @@ int64_t Program::forward_flops() const {
         else f += int64_t(item.size()) * product_2x2 + dense1;
     }
     return f;
+}
+
+int64_t adjoint_sweep_flops(const Program& p, int64_t nl) {
+    const Circuit& c = p.circuit();
+    int64_t s = 0;
+    const size_t stop = p.first_trainable_op();
+    for (size_t op = p.n_ops(); op-- > stop;) {
+        const OpKernel& k = p.kernel(op);
+        s += p.op_flops(op);  // phi
+        int64_t per_lambda = 0;
+        if (k.trainable_mask) {
+            per_lambda += p.overlap_flops(op);
+            const int64_t entries = k.mat_size;  // 2^t (diagonal) or 4^t matrix entries
+            const int np = static_cast<int>(c.ops()[op].params.size());
+            for (int q = 0; q < np; ++q)
+                if (k.trainable_mask & (1u << q)) per_lambda += 4 * entries + 2;
+        }
+        if (op > stop) per_lambda += p.op_flops(op);
+        s += nl * per_lambda;
+    }
+    return s;
+}
+
+bool Simulator::takes_shared_suffix(int64_t rows, bool vjp, bool with_dx) const {
+    Batch b;
+    b.rows = rows;
+    static const double kShared = 0.0;
+    b.weights = &kShared;  // shared weights bound from weights and inputs: what use_shared asks of a batch
+    return use_shared(b, vjp, with_dx);
+}
+
+Simulator::Flops Simulator::flops(int64_t rows, bool with_dx) const {
+    const Flops f = flops();
+    Flops t{f.forward * rows, f.values * rows, f.jacobian * rows, f.vjp * rows};
+    if (takes_shared_suffix(rows, false, false)) t.values = shared_->values_flops(rows);
+    if (takes_shared_suffix(rows, true, with_dx)) t.vjp = shared_->vjp_flops(rows, with_dx);
+    return t;
 }
 
 namespace {

@@ -17,12 +17,28 @@ Simulator::Simulator(const Circuit& circuit, std::vector<Observable> observables
     for (const Observable& o : observables) obs_.push_back(compile_observable(o, circuit.n_wires()));
     if (circuit.n_wires() <= kLaneMaxWires && LanePlan::supports(program_))
         lanes_ = std::make_shared<const LanePlan>(program_, obs_);
+    shared_ = SharedSuffix::build(circuit, obs_);
+    row_flops_ = flops();
+}
+
+bool Simulator::use_shared(const Batch& b, bool vjp, bool with_dx) const {
+    if (!shared_ || !shared_suffix_enabled() || !SharedSuffix::applies(b) || b.rows < 1) return false;
+    if (shared_suffix_forced()) return true;
+    // The row paths spread rows (lane blocks) over the threads; the shared-suffix path runs on one.
+    const int64_t blocks = use_lanes(b) ? (b.rows + kLanes - 1) / kLanes : b.rows;
+    const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(max_threads(), blocks));
+    const double rows_cost = double(b.rows) * double(vjp ? row_flops_.vjp : row_flops_.values) / double(workers);
+    return shared_->cost(b.rows, vjp, with_dx) < rows_cost;
 }
 
 template <class F>
 void Simulator::expval_t(const Batch& b, double* out) const {
     const int n = program_.n_wires();
     const int no = n_observables();
+    if (use_shared(b, false, false)) {
+        shared_->template expval<F>(b, out);
+        return;
+    }
     if (use_lanes(b)) {
         lane_expval_t<F>(b, out);
         return;

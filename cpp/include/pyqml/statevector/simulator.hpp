@@ -12,6 +12,7 @@
 #include "pyqml/observables/pauli.hpp"
 #include "pyqml/statevector/lanes.hpp"
 #include "pyqml/statevector/program.hpp"
+#include "pyqml/statevector/shared_suffix.hpp"
 
 namespace pyqml::sv {
 
@@ -33,6 +34,14 @@ public:
         int64_t forward = 0, values = 0, jacobian = 0, vjp = 0;
     };
     Flops flops() const;
+    // Real flops of a whole call of `rows` rows along the path the calls take for it (the shared-suffix path
+    // counts its per-call and per-row parts; the row paths rows x flops()). with_dx: a VJP that computes the
+    // input gradients. Weights shared by the rows.
+    Flops flops(int64_t rows, bool with_dx = true) const;
+    // Whether a call of `rows` rows with shared weights takes the shared-suffix path (values, or a VJP with or
+    // without input gradients), and where the suffix starts (-1: the circuit has none).
+    bool takes_shared_suffix(int64_t rows, bool vjp, bool with_dx) const;
+    int shared_suffix_split() const { return shared_ ? static_cast<int>(shared_->split()) : -1; }
 
     // out: rows x n_obs
     void expval(const Batch& b, double* out) const;
@@ -77,6 +86,9 @@ private:
     template <class F>
     void lane_adjoint_t(const Batch& b, const double* cot, double* vals, double* dw, double* dx,
                         double* dangles) const;
+    // Whether a call on this batch takes the shared-suffix path (shared_suffix.hpp): values (vjp false) or a
+    // VJP (with_dx: computing the input gradients), when the cost model says it is cheaper than the rows.
+    bool use_shared(const Batch& b, bool vjp, bool with_dx) const;
     template <class F>
     void state_t(const Batch& b, int64_t amp_limit, const std::function<void(int64_t, const amp_t<F>*)>& take) const;
 
@@ -84,6 +96,8 @@ private:
     std::vector<std::vector<PauliMasks>> obs_;
     Precision precision_;
     std::shared_ptr<const LanePlan> lanes_;  // null when the register is too wide for lanes
+    std::shared_ptr<const SharedSuffix> shared_;  // null when no suffix of shared gates follows the inputs
+    Flops row_flops_;                             // flops() of the row paths, for the cost model
 };
 
 using pyqml::max_threads;

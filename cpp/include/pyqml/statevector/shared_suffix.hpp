@@ -1,0 +1,115 @@
+#pragma once
+// Values and VJPs of many rows through a circuit whose last gates are the same for every row.
+//
+// Split the ops at the last one that reads an input: the prefix P_r (row dependent: the embedding) and the
+// suffix U (gates whose parameters are constants or shared weights: the ansatz). With D = 2^n,
+//
+//     psi_r = P_r |0>            (a Kronecker product of 2-vectors when every prefix op is on one wire)
+//     U     = the suffix on the D basis columns at once: the suffix's ops applied to vec(I) on 2n wires
+//             (the ops' wires are the high n bits, the column index the low n)
+//     Phi   = Psi U^T            one (rows x D) x (D x D) complex GEMM for every row's final state
+//
+// and the expectation values follow from Phi (diagonal observables: sign-weighted |phi|^2 sums).
+//
+// VJP with respect to the suffix parameters. With lambda_r = sum_k cot_rk O_k phi_r, the derivative of gate j
+// of the suffix (G_j, after it the ops V_j) summed over rows is (Jones & Gacon, arXiv:2009.02823)
+//
+//     sum_r 2 Re <lambda_r^(j)| dG_j |psi_r^(j-1)>  =  2 Re Tr(dG_j G_j^dag X^(j)),
+//     X^(j) = sum_r |psi_r^(j)><lambda_r^(j)| = V_j^dag X V_j,   X = sum_r |phi_r><lambda_r| = Phi^T conj(Lambda),
+//
+// one D x D matrix instead of two states per row. Writing X^(j) = P^(j) Q^(j)dag with P^(j) = V_j^dag X and
+// Q^(j) = V_j^dag I, the trace is sum_c <q_c^(j)| dG_j G_j^dag |p_c^(j)>: the ordinary adjoint sweep on the
+// 2n-wire register with phi = vec(X) and lambda = vec(I) (Program::adjoint_step, unchanged). The row
+// dimension disappears after one GEMM.
+//
+// Gradients with respect to inputs (and any weight the prefix reads): the rows' lambdas at the split are
+// U^dag lambda_r (one more GEMM, skipped when the caller needs no input gradient and the prefix reads no
+// weight), then each row's short prefix sweep.
+//
+// Every reduction runs in a fixed order on one thread (the GEMMs are single-threaded BLAS calls), so results
+// do not depend on the thread count. The Simulator takes this path for values and VJPs with shared weights
+// when the cost model (cost()) says it is cheaper than running the rows (the lane kernels).
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "pyqml/common/batch.hpp"
+#include "pyqml/observables/pauli.hpp"
+#include "pyqml/statevector/program.hpp"
+
+namespace pyqml::sv {
+
+// Widest register the shared-suffix path takes: the 2n-wire register of U and X has 4^n amplitudes.
+inline constexpr int kSharedSuffixMaxWires = 7;
+
+// Process-wide switch (default on); tests compare both paths. forced: take the path whenever it applies,
+// whatever the cost model says (tests of small batches).
+bool shared_suffix_enabled();
+bool shared_suffix_forced();
+void set_shared_suffix_enabled(bool on, bool forced = false);
+
+// Real flops of the adjoint sweep of `p` with nl lambdas (flops.cpp's model; the observables' part not included).
+int64_t adjoint_sweep_flops(const Program& p, int64_t nl);
+
+class SharedSuffix {
+public:
+    // Null when the circuit has no suffix to share: wider than kSharedSuffixMaxWires, or no op after the last
+    // one that reads an input.
+    static std::unique_ptr<const SharedSuffix> build(const Circuit& c, const std::vector<std::vector<PauliMasks>>& obs);
+    SharedSuffix(const Circuit& c, size_t split, const std::vector<std::vector<PauliMasks>>& obs);
+
+    size_t split() const { return split_; }
+    // Whether every prefix op acts on one wire (the state at the split is then built as a product).
+    bool product_prefix() const { return product_; }
+    // Whether the batch can take this path at all (shared weights, bound from weights and inputs).
+    static bool applies(const Batch& b) { return !b.weights_per_row && !b.angles && b.weights; }
+
+    // Real flops of a call on `rows` rows (values; vjp with or without the input gradients), by the model of
+    // flops.cpp: U on the 2n-wire register, the prefix per row, each GEMM 8 D^2 flops a row, the observables.
+    int64_t values_flops(int64_t rows) const;
+    int64_t vjp_flops(int64_t rows, bool with_dx) const;
+    // The cost model: flops weighted by how fast each part runs (a GEMM's flops several times faster than
+    // the gate kernels'), comparable with the row path's flops.
+    double cost(int64_t rows, bool vjp, bool with_dx) const;
+
+    // out: rows x n_obs.
+    template <class F>
+    void expval(const Batch& b, double* out) const;
+    // vals: rows x n_obs; dw: n_weights summed over rows; dx: rows x n_inputs, or null (not computed).
+    template <class F>
+    void vjp(const Batch& b, const double* cot, double* vals, double* dw, double* dx) const;
+
+private:
+    template <class F>
+    void suffix_unitary(const cplx* smats, amp_t<F>* u) const;
+    template <class F>
+    void prefix_state(const cplx* pmats, amp_t<F>* psi) const;
+    template <class F>
+    void final_states(const Batch& b, bool with_derivs, std::vector<amp_t<F>>& u, std::vector<amp_t<F>>& psi,
+                      std::vector<amp_t<F>>& phi, std::vector<cplx>& smats, std::vector<cplx>* pmats_rows) const;
+    // A product prefix's angle gradients (into g) for one row from its prefix matrices and conj(lambda) at the
+    // split: per wire the reduced 2-vector of lambda and the other wires' factors, then the wire's 2x2 sweep.
+    template <class F>
+    void product_prefix_gradient(const cplx* pmats, const amp_t<F>* lc, double* g, cplx* work) const;
+    void bind_prefix(const Batch& b, int64_t r, double* angles) const;
+    template <class F>
+    void values_of(const amp_t<F>* phi, double* out) const;
+    int64_t observable_flops(bool lambda) const;
+    int64_t prefix_flops() const;
+    int64_t prefix_gradient_flops() const;
+
+    int n_;
+    size_t split_;
+    bool product_ = true;
+    std::vector<std::vector<int>> wire_ops_;  // product prefix: each wire's ops, in order
+    bool prefix_reads_weights_ = false;
+    Circuit prefix_circuit_;
+    Program prefix_;   // ops [0, split) on n wires
+    Program doubled_;  // ops [split, end) on 2n wires (the ops' wires are the high bits)
+    std::vector<std::vector<PauliMasks>> obs_;
+    // Every observable diagonal with real coefficients: its diagonal (n_obs x 2^n); empty otherwise.
+    std::vector<double> diag_;
+    int64_t n_terms_ = 0;
+};
+
+}  // namespace pyqml::sv

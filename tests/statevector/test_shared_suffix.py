@@ -1,0 +1,329 @@
+"""The shared-suffix path of the state vector (cpp/src/statevector/shared_suffix.cpp): values and VJPs of a
+batch through the suffix unitary U (the gates after the last input-dependent one), one GEMM for every row's
+final state and the adjoint sweep on the D x D matrix X = sum_r |phi_r><lambda_r|.
+
+Checked against the row paths (lanes / per-row kernels, the path switched off) and the dense reference on
+random circuits of 1..7 wires whose suffix holds every gate of the table, after product embeddings (RX, RY,
+RZ, Rot, Hadamard-prefixed) and non-product prefixes (random gates reading inputs and weights), for row
+counts 1..67; the VJP against central finite differences of the dense reference; complex64 against
+complex128; the cases that fall back (per-row weights, an input in the last gate) still correct."""
+import copy
+
+import dense_reference as ref
+import numpy as np
+import pytest
+from random_circuits import NAMES, TABLE, RandomCircuit, random_pauli_sum
+
+import pyqml as pq
+from pyqml import _core
+
+SV = {"method": "statevector"}
+
+
+@pytest.fixture
+def forced():
+    """The shared-suffix path whenever it applies (whatever the cost model says), restored after."""
+    _core._set_sv_shared_suffix(True, True)
+    yield
+    _core._set_sv_shared_suffix(True)
+
+
+def _off():
+    _core._set_sv_shared_suffix(False)
+
+
+def _embedding(kind, n, n_inputs, rng):
+    """Prefix spec entries (RandomCircuit's format) reading the inputs."""
+    def x(j):
+        return (2, j % n_inputs, float(rng.uniform(0.5, 1.5)), float(rng.uniform(-0.5, 0.5)))
+
+    spec = []
+    for w in range(n):
+        if kind in ("RX", "RY", "RZ"):
+            if kind == "RZ":
+                spec.append(("Hadamard", [w], [], None))
+            spec.append((kind, [w], [x(w)], None))
+        elif kind == "Rot":
+            spec.append(("Rot", [w], [x(w), x(w + 1), x(w + 2)], None))
+        elif kind == "H":
+            spec.append(("Hadamard", [w], [], None))
+            spec.append(("RY", [w], [x(w)], None))
+            spec.append(("PhaseShift", [w], [x(w + 1)], None))
+    return spec
+
+
+def _circuit(n, prefix, seed, n_inputs=3):
+    """A RandomCircuit: the prefix (an embedding, or random gates reading inputs and weights), then a random
+    suffix over every gate of the table (constants and weights only)."""
+    rng = np.random.default_rng(seed)
+    names = [g for g in NAMES if TABLE[g]["n_wires"] <= n]
+    if prefix == "random":
+        pre = RandomCircuit(n, 3 + n, rng, n_inputs=n_inputs, names=names)
+        spec, nw = list(pre.spec), pre.n_weights
+        spec.append(("RY", [0], [(2, 0, 1.0, 0.3)], None))  # the last prefix gate reads an input
+    else:
+        spec, nw = _embedding(prefix, n, n_inputs, rng), 0
+    suf = RandomCircuit(n, 2 * len(names), rng, n_inputs=0, names=names)
+    for name, wires, params, U in suf.spec:
+        spec.append((name, wires, [(k, i + nw if k == 1 else i, s, o) for k, i, s, o in params], U))
+    rc = copy.copy(suf)
+    rc.spec, rc.n_weights, rc.n_inputs = spec, nw + suf.n_weights, n_inputs
+    return rc, rng
+
+
+def _dense_values(rc, terms, w, X):
+    return np.array([[ref.expval_var(t, rc.state(w, x), rc.n)[0] for t in terms] for x in X])
+
+
+def _executor(c, obs, precision="complex128"):
+    return c.executor(obs, "statevector", precision, "vjp")
+
+
+def _both(c, obs, w, X, cot, precision="complex128"):
+    """(values, dw, dx) of the shared-suffix path (forced) and of the row paths."""
+    ex = _executor(c, obs, precision)
+    assert ex._sim._shared_suffix_split >= 0
+    _core._set_sv_shared_suffix(True, True)
+    assert ex._sim._takes_shared_suffix(len(X), False) and ex._sim._takes_shared_suffix(len(X), True)
+    shared = (ex.expval(w, X),) + tuple(ex.vjp(w, X, cot))
+    _off()
+    try:
+        rows = (ex.expval(w, X),) + tuple(ex.vjp(w, X, cot))
+    finally:
+        _core._set_sv_shared_suffix(True, True)
+    return shared, rows
+
+
+# Every width 1..7 with two prefixes each; every prefix kind at three or more widths.
+CASES = [(1, "RX"), (1, "random"), (2, "RY"), (2, "H"), (3, "RZ"), (3, "random"), (4, "Rot"), (4, "RX"),
+         (5, "H"), (5, "random"), (6, "Rot"), (6, "RZ"), (7, "RY"), (7, "random"), (3, "Rot"), (6, "H")]
+
+
+@pytest.mark.parametrize("n, prefix", CASES)
+def test_matches_the_row_paths_and_the_dense_reference(forced, n, prefix):
+    rc, rng = _circuit(n, prefix, ref.seed_of("shared-suffix", n, prefix))
+    c = rc.circuit()
+    obs, terms = zip(*[random_pauli_sum(n, rng, n_terms=3) for _ in range(2)])
+    obs = list(obs) + [pq.Observable.pauli("Z", n - 1)]
+    terms = list(terms) + [[(1.0, {n - 1: "Z"})]]
+    w = rng.uniform(-np.pi, np.pi, rc.n_weights)
+    X = rng.normal(size=(67, rc.n_inputs))
+    cot = rng.normal(size=(67, len(obs)))
+    for rows in ([1, 2, 9, 67] if n <= 4 else [3, 67]):
+        s, r = _both(c, obs, w, X[:rows], cot[:rows])
+        for a, b in zip(s, r):
+            np.testing.assert_allclose(a, b, atol=1e-12, rtol=0)
+    dense = _dense_values(rc, terms, w, X[:5])
+    np.testing.assert_allclose(_executor(c, obs).expval(w, X[:5]), dense, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("prefix", ["Rot", "random"])
+def test_vjp_against_central_finite_differences(forced, prefix):
+    rc, rng = _circuit(3, prefix, ref.seed_of("shared-suffix-fd", prefix))
+    c = rc.circuit()
+    obs, terms = zip(*[random_pauli_sum(3, rng, n_terms=3) for _ in range(2)])
+    w = rng.uniform(-np.pi, np.pi, rc.n_weights)
+    X = rng.normal(size=(6, rc.n_inputs))
+    cot = rng.normal(size=(6, len(obs)))
+    _, dw, dx = _executor(c, list(obs)).vjp(w, X, cot)
+
+    def f(wv, Xv):
+        return float(np.sum(cot * _dense_values(rc, terms, wv, Xv)))
+
+    h = 1e-6
+    for k in range(rc.n_weights):
+        e = np.zeros_like(w)
+        e[k] = h
+        assert abs(dw[k] - (f(w + e, X) - f(w - e, X)) / (2 * h)) < 1e-8
+    for r in (0, 5):
+        for j in range(X.shape[1]):
+            e = np.zeros_like(X)
+            e[r, j] = h
+            assert abs(dx[r, j] - (f(w, X + e) - f(w, X - e)) / (2 * h)) < 1e-8
+
+
+@pytest.mark.parametrize("n", [2, 4, 7])
+def test_complex64_agrees_with_complex128(forced, n):
+    rc, rng = _circuit(n, "Rot", ref.seed_of("shared-suffix-c64", n))
+    c = rc.circuit()
+    obs = [random_pauli_sum(n, rng, n_terms=3)[0] for _ in range(2)]
+    w = rng.uniform(-np.pi, np.pi, rc.n_weights)
+    X = rng.normal(size=(23, rc.n_inputs))
+    cot = rng.normal(size=(23, len(obs)))
+    s64, r64 = _both(c, obs, w, X, cot, "complex64")
+    s, _ = _both(c, obs, w, X, cot)
+    for a, b, d in zip(s64, r64, s):
+        np.testing.assert_allclose(a, d, atol=1e-5 * max(1.0, np.abs(d).max()), rtol=0)
+        np.testing.assert_allclose(a, b, atol=1e-5 * max(1.0, np.abs(d).max()), rtol=0)
+
+
+def test_need_dx_false_skips_the_input_gradients(forced):
+    rc, rng = _circuit(4, "RX", ref.seed_of("shared-suffix-nodx"))
+    c = rc.circuit()
+    obs = [random_pauli_sum(4, rng)[0]]
+    w = rng.uniform(-np.pi, np.pi, rc.n_weights)
+    X = rng.normal(size=(40, rc.n_inputs))
+    cot = rng.normal(size=(40, 1))
+    ex = _executor(c, obs)
+    v, dw, dx = ex.vjp(w, X, cot)
+    v2, dw2, dx2 = ex.vjp(w, X, cot, need_dx=False)
+    assert dx2 is None and dx.shape == (40, rc.n_inputs)
+    np.testing.assert_array_equal(v, v2)
+    np.testing.assert_array_equal(dw, dw2)
+    _off()
+    try:  # the row paths take need_dx too
+        v3, dw3, dx3 = ex.vjp(w, X, cot, need_dx=False)
+    finally:
+        _core._set_sv_shared_suffix(True, True)
+    assert dx3 is None
+    np.testing.assert_allclose(dw3, dw, atol=1e-12, rtol=0)
+
+
+def test_a_prefix_that_reads_weights_adds_its_gradient_without_dx(forced):
+    rc, rng = _circuit(3, "random", ref.seed_of("shared-suffix-prefix-w"))
+    assert any(k == 1 for _, _, ps, _ in rc.spec[:6] for k, *_ in ps)
+    c = rc.circuit()
+    obs = [random_pauli_sum(3, rng)[0]]
+    w = rng.uniform(-np.pi, np.pi, rc.n_weights)
+    X = rng.normal(size=(30, rc.n_inputs))
+    cot = rng.normal(size=(30, 1))
+    s, r = _both(c, obs, w, X, cot)
+    _, dw, dx = _executor(c, obs).vjp(w, X, cot, need_dx=False)
+    assert dx is None
+    np.testing.assert_allclose(dw, r[2], atol=1e-12, rtol=0)
+
+
+def test_cases_that_fall_back_are_still_correct(forced):
+    rc, rng = _circuit(3, "RY", ref.seed_of("shared-suffix-fallback"))
+    obs, terms = zip(*[random_pauli_sum(3, rng) for _ in range(2)])
+    X = rng.normal(size=(12, rc.n_inputs))
+    cot = rng.normal(size=(12, 2))
+    # Per-row weights: the row paths.
+    W = rng.uniform(-np.pi, np.pi, (12, rc.n_weights))
+    c = rc.circuit()
+    v, dw, dx = _executor(c, list(obs)).vjp(W, X, cot)
+    np.testing.assert_allclose(v, np.array([_dense_values(rc, terms, W[r], X[r:r + 1])[0] for r in range(12)]),
+                               atol=1e-12, rtol=0)
+    _, jw, jx = pq.jacobian(c, list(obs), weights=W, inputs=X, **SV)
+    np.testing.assert_allclose(dw, np.einsum("ro,rok->rk", cot, jw), atol=1e-12, rtol=0)
+    np.testing.assert_allclose(dx, np.einsum("ro,rok->rk", cot, jx), atol=1e-12, rtol=0)
+    # An input in the last gate: no suffix to share.
+    rc.spec.append(("RX", [1], [(2, 1, 0.7, 0.1)], None))
+    c = rc.circuit()
+    ex = _executor(c, list(obs))
+    assert ex._sim._shared_suffix_split == -1
+    w = rng.uniform(-np.pi, np.pi, rc.n_weights)
+    np.testing.assert_allclose(ex.expval(w, X), _dense_values(rc, terms, w, X), atol=1e-12, rtol=0)
+    # An input in the middle: the suffix after it is shared.
+    rc.spec.insert(len(rc.spec) // 2, ("CRX", [2, 0], [(2, 2, 1.1, 0.0)], None))
+    rc.spec.pop()
+    c = rc.circuit()
+    s, r = _both(c, list(obs), w, X, cot)
+    for a, b in zip(s, r):
+        np.testing.assert_allclose(a, b, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(s[0], _dense_values(rc, terms, w, X), atol=1e-12, rtol=0)
+
+
+def _seed_qnn(layers=2):
+    @pq.qnode(wires=4, method="statevector")
+    def qnn(inputs, weights):
+        pq.AngleEmbedding(inputs, wires=range(4))
+        pq.StronglyEntanglingLayers(weights, wires=range(4))
+        return [pq.expval(pq.Z(i)) for i in range(4)]
+
+    return qnn
+
+
+def test_the_seed_qnn_takes_the_path_at_150_rows_and_matches_the_lanes():
+    rng = np.random.default_rng(ref.seed_of("shared-suffix-seed"))
+    X = rng.normal(size=(150, 4))
+    w = rng.uniform(-np.pi, np.pi, (2, 4, 3))
+    qnn = _seed_qnn()
+    cq = qnn.compile({"weights": (2, 4, 3)}, 4)
+    ex = cq.executor()
+    before = pq.get_num_threads()
+    try:  # on one thread (the row paths spread rows over threads, this path does not)
+        pq.set_num_threads(1)
+        assert ex._sim._takes_shared_suffix(150, False) and ex._sim._takes_shared_suffix(150, True, False)
+        assert not ex._sim._takes_shared_suffix(150, True, True)  # input gradients: the lanes (measured faster)
+    finally:
+        pq.set_num_threads(before)
+    _core._set_sv_shared_suffix(True, True)
+    cot = rng.normal(size=(150, 4))
+    flat = cq.pack({"weights": w})
+    v, dw, dx = cq.vjp(flat, X, cot)
+    v2, dw2, dx2 = cq.vjp(flat, X, cot, need_dx=False)
+    assert dx2 is None
+    _off()
+    try:
+        r = cq.vjp(flat, X, cot)
+        assert not ex._sim._takes_shared_suffix(150, False)
+    finally:
+        _core._set_sv_shared_suffix(True)
+    assert not ex._sim._takes_shared_suffix(2, False)  # the cost model: too few rows to pay for U
+    for a, b in zip((v, dw, dx), r):
+        np.testing.assert_allclose(a, b, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(dw2, r[1], atol=1e-12, rtol=0)
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    rc, rng = _circuit(5, "Rot", ref.seed_of("shared-suffix-threads"))
+    c = rc.circuit()
+    obs = [random_pauli_sum(5, rng)[0] for _ in range(2)]
+    w = rng.uniform(-np.pi, np.pi, rc.n_weights)
+    X = rng.normal(size=(150, rc.n_inputs))
+    cot = rng.normal(size=(150, 2))
+    ex = _executor(c, obs)
+    before = pq.get_num_threads()
+    _core._set_sv_shared_suffix(True, True)
+    try:
+        pq.set_num_threads(1)
+        a = ex.vjp(w, X, cot)
+        pq.set_num_threads(2)
+        b = ex.vjp(w, X, cot)
+    finally:
+        pq.set_num_threads(before)
+        _core._set_sv_shared_suffix(True)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_flops_count_the_path_taken(forced):
+    # RX(x) then RY(w) on one wire, <Z>: U on the 2-wire register is one dense 2x2 on 4 amplitudes (14 * 4);
+    # per row the embedding's 2x2 times |0> (4 complex multiplies + 2 adds = 28), the GEMM 8 D^2 = 32 and
+    # <Z> from the diagonal 2 * (3 + 2) = 10.
+    c = pq.Circuit(1)
+    x = c.new_inputs(1)
+    w = c.new_weights(1)
+    with c:
+        pq.RX(x[0], wires=0)
+        pq.RY(w[0], wires=0)
+    ex = c.executor([pq.Observable.pauli("Z", 0)], "statevector", "complex128", "vjp")
+    assert ex.flops(10)["values"] == 56 + 10 * 70
+    # vjp: lambda 2 * (2 + 2) a row, the X GEMM 32 a row, the sweep over RY on 2 wires (un-apply phi 56,
+    # overlap 4 entries * 8 on 2 groups = 64, derivative 4 * 4 + 2 = 18); with dx the lambdas at the split
+    # (32 a row) and the product prefix's gradient: RX times |0> for the factor (28), the reduced vector (2
+    # complex multiply-adds, 16) and lambda contracted with the factor (2 complex multiplies, 1 add: 14), the
+    # wire's vector again (28), dRX v (28), its product with mu (14), the doubling (2) and mu <- mu RX (28).
+    assert ex.flops(10, need_dx=False)["vjp"] == 56 + 10 * 70 + 10 * (8 + 32) + 56 + 64 + 18
+    assert ex.flops(10)["vjp"] == 56 + 10 * 70 + 10 * (8 + 32) + 56 + 64 + 18 + 10 * (32 + 28 + 30 + 28 + 44 + 28)
+    _off()
+    try:
+        per_row = ex.flops()
+        assert ex.flops(10)["values"] == 10 * per_row["values"]
+        assert ex.flops(10)["vjp"] == 10 * per_row["vjp"]
+    finally:
+        _core._set_sv_shared_suffix(True, True)
+
+
+def test_a_nan_input_raises_naming_the_row(forced):
+    rc, rng = _circuit(3, "RX", ref.seed_of("shared-suffix-nan"))
+    c = rc.circuit()
+    ex = _executor(c, [pq.Observable.pauli("Z", 0)])
+    X = rng.normal(size=(9, rc.n_inputs))
+    X[4, 1] = np.nan
+    w = rng.uniform(-np.pi, np.pi, rc.n_weights)
+    with pytest.raises(ValueError, match="row 4"):
+        ex._sim.expval(w, X)
+    with pytest.raises(ValueError, match="row 4"):
+        ex._sim.vjp(w, X, np.ones((9, 1)))
