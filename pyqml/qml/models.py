@@ -22,7 +22,6 @@ consistent: a replaced array is copied back into the vector before the next step
 """
 from __future__ import annotations
 
-import math
 import operator
 import time
 from collections.abc import Sequence
@@ -41,6 +40,7 @@ from .optimizers import (
     QNGOptimizer,
     RMSPropOptimizer,
     SPSAOptimizer,
+    _split_flat,
 )
 
 _all_finite = _core._all_finite
@@ -67,15 +67,6 @@ def softmax(z: np.ndarray) -> np.ndarray:
     """Row-wise softmax, shifted by the row maximum for stability."""
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
-
-
-def _views(flat: np.ndarray, shapes) -> list:
-    out, off = [], 0
-    for s in shapes:
-        size = math.prod(s)
-        out.append(flat[off:off + size].reshape(s))
-        off += size
-    return out
 
 
 class Layer:
@@ -121,7 +112,7 @@ class _FlatLayer(Layer):
                 np.concatenate([np.asarray(g, dtype=float).reshape(-1) for g in grads], out=gv)
             else:
                 gv[...] = 0.0
-        self.params, self.grads = _views(pv, shapes), _views(gv, shapes)
+        self.params, self.grads = _split_flat(pv, shapes), _split_flat(gv, shapes)
         self._link = (pv, gv, tuple(self.params), tuple(self.grads), pv if pv.base is None else pv.base)
 
     def _linked(self) -> bool:

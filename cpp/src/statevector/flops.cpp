@@ -95,13 +95,18 @@ int64_t Program::forward_flops() const {
     return f;
 }
 
-int64_t adjoint_sweep_flops(const Program& p, int64_t nl) {
+namespace {
+// The adjoint sweep with nl lambdas from the last op down to op `end` (exclusive): per op the phi un-apply,
+// per lambda the overlaps and derivatives of its trainable parameters (2 Re sum_e dU_e G_e: 4 flops per
+// matrix entry plus 2) and the lambda's un-apply above the first trainable op `stop`; apply(op) is the cost
+// of one application of op on the path being modelled.
+template <class Apply>
+int64_t sweep_flops(const Program& p, int64_t nl, size_t end, size_t stop, Apply apply) {
     const Circuit& c = p.circuit();
     int64_t s = 0;
-    const size_t stop = p.first_trainable_op();
-    for (size_t op = p.n_ops(); op-- > stop;) {
+    for (size_t op = p.n_ops(); op-- > end;) {
         const OpKernel& k = p.kernel(op);
-        s += p.op_flops(op);  // phi
+        s += apply(op);  // phi
         int64_t per_lambda = 0;
         if (k.trainable_mask) {
             per_lambda += p.overlap_flops(op);
@@ -110,10 +115,16 @@ int64_t adjoint_sweep_flops(const Program& p, int64_t nl) {
             for (int q = 0; q < np; ++q)
                 if (k.trainable_mask & (1u << q)) per_lambda += 4 * entries + 2;
         }
-        if (op > stop) per_lambda += p.op_flops(op);
+        if (op > stop) per_lambda += apply(op);
         s += nl * per_lambda;
     }
     return s;
+}
+}  // namespace
+
+int64_t adjoint_sweep_flops(const Program& p, int64_t nl) {
+    const size_t stop = p.first_trainable_op();
+    return sweep_flops(p, nl, stop, stop, [&](size_t op) { return p.op_flops(op); });
 }
 
 bool Simulator::takes_shared_suffix(int64_t rows, bool vjp, bool with_dx) const {
@@ -214,23 +225,8 @@ Simulator::Flops Simulator::flops() const {
         }
     }
     // The sweep with nl lambdas.
-    auto sweep = [&](int64_t nl, int64_t start) {
-        int64_t s = start;  // lambda(s) = H psi
-        for (size_t op = p.n_ops(); op-- > (use_prefix ? S : stop);) {
-            const OpKernel& k = p.kernel(op);
-            s += opf(op);  // phi
-            int64_t per_lambda = 0;
-            if (k.trainable_mask) {
-                per_lambda += p.overlap_flops(op);
-                const int64_t entries = k.mat_size;  // 2^t (diagonal) or 4^t matrix entries
-                const int np = static_cast<int>(c.ops()[op].params.size());
-                for (int q = 0; q < np; ++q)
-                    if (k.trainable_mask & (1u << q)) per_lambda += 4 * entries + 2;
-            }
-            if (op > stop) per_lambda += opf(op);
-            s += nl * per_lambda;
-        }
-        return s + nl * prefix_per_lambda;
+    auto sweep = [&](int64_t nl, int64_t start) {  // start: lambda(s) = H psi
+        return start + sweep_flops(p, nl, use_prefix ? S : stop, stop, opf) + nl * prefix_per_lambda;
     };
     f.jacobian = f.values + sweep(n_observables(), obs_jac);
     f.vjp = f.values + sweep(1, obs_vjp);
