@@ -300,10 +300,10 @@ def main(argv=None) -> int:
     engine = {"cpu": 0.0, "wall": 0.0}
 
     def timed(f):
-        def g(*args):
+        def g(*args, **kwargs):
             c0, t0 = time.process_time(), time.perf_counter()
             try:
-                return f(*args)
+                return f(*args, **kwargs)
             finally:
                 engine["cpu"] += time.process_time() - c0
                 engine["wall"] += time.perf_counter() - t0
