@@ -18,7 +18,9 @@ list(GET _pyqml_blas_lines 1 PYQML_BLAS_LIB_DIR)
 list(GET _pyqml_blas_lines 2 PYQML_BLAS_LIB_NAME)
 message(STATUS "pyqml BLAS: ${PYQML_BLAS_LIB_DIR}/${PYQML_BLAS_LIB_NAME}")
 
-target_include_directories(pyqml_engine PUBLIC ${PYQML_BLAS_INCLUDE_DIR})
+# A third-party header directory: SYSTEM (its warnings are not ours, and a compiler cache can match
+# builds whose Python environments put it at different paths).
+target_include_directories(pyqml_engine SYSTEM PUBLIC ${PYQML_BLAS_INCLUDE_DIR})
 target_link_libraries(pyqml_engine PUBLIC ${PYQML_BLAS_LIB_DIR}/${PYQML_BLAS_LIB_NAME})
 target_compile_definitions(pyqml_engine PUBLIC PYQML_HAVE_BLAS=1)
 
