@@ -142,6 +142,10 @@ def _check_flat(x, grad) -> int:
     return x.shape[0]
 
 
+def _always() -> bool:
+    return True
+
+
 def _split_flat(flat: np.ndarray, shapes: tuple) -> list:
     out, off = [], 0
     for s in shapes:
@@ -300,6 +304,21 @@ class GradientDescentOptimizer:
         """:meth:`update_flat` on arguments already checked (the hybrid models' training step)."""
         _core.sgd_step(x, grad, self.stepsize)
 
+    def _flat_stepper(self, x, grad, shapes):
+        """``(step, current, look_ahead)`` for a training loop that steps the same flat vectors (checked once
+        by its caller) many times: ``step()`` is :meth:`_update_flat` on them, the same engine pass with no
+        per-step checks (the hyper-parameters are read at each step); ``current()`` is False once the
+        accumulated state is no longer the one ``step`` updates (``reset()``, :meth:`apply_grad` on split
+        arrays, an entry replaced), and the caller then asks again; ``look_ahead()`` (momentum optimisers)
+        is :meth:`look_ahead_flat` on ``x``. None while the optimiser has no state yet (its first
+        :meth:`_update_flat` makes it). Only for the built-in optimisers (``_native_flat``)."""
+        sgd = _core.sgd_step
+
+        def step():
+            sgd(x, grad, self.stepsize)
+
+        return step, _always, None
+
     def _checked_shapes(self, shapes, n: int) -> tuple:
         if shapes is None:
             return ((n,),)
@@ -371,6 +390,26 @@ class MomentumOptimizer(GradientDescentOptimizer):
         n = _check_flat(x, x)
         return self._look_ahead_flat(x, self._checked_shapes(shapes, n))
 
+    def _flat_stepper(self, x, grad, shapes):
+        if self.accumulation is None:
+            return None
+        st = self._flat_state([self.accumulation], shapes, x.shape[0])
+        acc = self.accumulation = st.lists[0]
+        a, tmp = st.flats[0], st.tmp
+        kernel, multiply, subtract = _core.momentum_step, np.multiply, np.subtract
+
+        def step():
+            kernel(x, grad, a, self.momentum, self.stepsize)
+
+        def current():
+            return self.accumulation is acc and self._flat is st and st.current([acc], shapes)
+
+        def look_ahead():
+            multiply(a, self.momentum, out=tmp)
+            subtract(x, tmp, out=x)
+
+        return step, current, look_ahead
+
     def _look_ahead_flat(self, x, shapes) -> bool:
         if self.accumulation is None:
             return False
@@ -419,6 +458,24 @@ class AdagradOptimizer(GradientDescentOptimizer):
         st = self._flat_state([self.accumulation], shapes, x.shape[0])
         self.accumulation = st.lists[0]
         _core.scaled_step(x, grad, st.flats[0], -1.0, 0.0, self.stepsize, self.eps)  # decay < 0: a <- a + g^2
+
+    def _flat_stepper(self, x, grad, shapes):
+        if self.accumulation is None:
+            return None
+        st = self._flat_state([self.accumulation], shapes, x.shape[0])
+        acc = self.accumulation = st.lists[0]
+        a, kernel = st.flats[0], _core.scaled_step
+        if type(self)._update_flat is AdagradOptimizer._update_flat:
+            def step():
+                kernel(x, grad, a, -1.0, 0.0, self.stepsize, self.eps)
+        else:  # RMSProp
+            def step():
+                kernel(x, grad, a, self.decay, 1 - self.decay, self.stepsize, self.eps)
+
+        def current():
+            return self.accumulation is acc and self._flat is st and st.current([acc], shapes)
+
+        return step, current, None
 
     def reset(self) -> None:
         self.accumulation = None
@@ -485,6 +542,29 @@ class AdamOptimizer(GradientDescentOptimizer):
         step = self.stepsize * math.sqrt(1 - self.beta2 ** t) / (1 - self.beta1 ** t)
         b1, b2 = self.beta1, self.beta2
         _core.adam_step(x, grad, st.flats[0], st.flats[1], b1, 1 - b1, b2, 1 - b2, step, self.eps)
+
+    def _flat_stepper(self, x, grad, shapes):
+        acc = self.accumulation
+        if acc is None:
+            return None
+        st = self._flat_state([acc["fm"], acc["sm"]], shapes, x.shape[0])
+        acc["fm"], acc["sm"] = st.lists
+        lfm, lsm = st.lists
+        fm, sm = st.flats
+        kernel, sqrt = _core.adam_step, math.sqrt
+
+        def step():
+            t = acc["t"] + 1
+            acc["t"] = t
+            b1, b2 = self.beta1, self.beta2
+            kernel(x, grad, fm, sm, b1, 1 - b1, b2, 1 - b2, self.stepsize * sqrt(1 - b2 ** t) / (1 - b1 ** t),
+                   self.eps)
+
+        def current():
+            return (self.accumulation is acc and acc["fm"] is lfm and acc["sm"] is lsm and self._flat is st
+                    and st.current([lfm, lsm], shapes))
+
+        return step, current, None
 
     def reset(self) -> None:
         self.accumulation = None
