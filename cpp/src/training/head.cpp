@@ -60,33 +60,89 @@ struct Pass {
 
 #define PYQML_HEAD_INLINE inline __attribute__((always_inline))
 
+// The layers are a few columns wide: the output width is a template parameter up to 8 (kept in registers,
+// loops unrolled; 0 is any width), the inner index a loop.
+constexpr int kMaxUnrolled = 8;
+
 // y = x @ W + b: per element a multiply-add chain over k from 0.0 (BLAS's order), the bias added after.
-PYQML_HEAD_INLINE void dense_forward(const double* x, const double* W, const double* b, int64_t rows, int64_t K,
-                                     int64_t N, double* y) {
-    for (int64_t i = 0; i < rows; ++i) {
-        const double* xi = x + i * K;
-        double* yi = y + i * N;
-        for (int64_t j = 0; j < N; ++j) yi[j] = 0.0;
-        for (int64_t k = 0; k < K; ++k) {
-            const double xk = xi[k];
-            const double* Wk = W + k * N;
-            for (int64_t j = 0; j < N; ++j) yi[j] = __builtin_fma(xk, Wk[j], yi[j]);
+template <int NC>
+PYQML_HEAD_INLINE void dense_forward(const double* __restrict x, const double* __restrict W,
+                                     const double* __restrict b, int64_t rows, int64_t K, int64_t n,
+                                     double* __restrict y) {
+    if constexpr (NC > 0) {
+        for (int64_t i = 0; i < rows; ++i) {
+            const double* xi = x + i * K;
+            double acc[NC];
+            for (int j = 0; j < NC; ++j) acc[j] = 0.0;
+            for (int64_t k = 0; k < K; ++k) {
+                const double xk = xi[k];
+                const double* Wk = W + k * NC;
+                for (int j = 0; j < NC; ++j) acc[j] = __builtin_fma(xk, Wk[j], acc[j]);
+            }
+            double* yi = y + i * NC;
+            for (int j = 0; j < NC; ++j) yi[j] = acc[j] + b[j];
         }
-        for (int64_t j = 0; j < N; ++j) yi[j] = yi[j] + b[j];
+    } else {
+        const int64_t N = n;
+        for (int64_t i = 0; i < rows; ++i) {
+            const double* xi = x + i * K;
+            double* yi = y + i * N;
+            for (int64_t j = 0; j < N; ++j) yi[j] = 0.0;
+            for (int64_t k = 0; k < K; ++k) {
+                const double xk = xi[k];
+                const double* Wk = W + k * N;
+                for (int64_t j = 0; j < N; ++j) yi[j] = __builtin_fma(xk, Wk[j], yi[j]);
+            }
+            for (int64_t j = 0; j < N; ++j) yi[j] = yi[j] + b[j];
+        }
     }
 }
 
-// gW = x.T @ d (chains over the rows in order), gb = column sums of d, dx = d @ W.T (chains over j).
-PYQML_HEAD_INLINE void dense_backward(const double* x, const double* W, const double* d, int64_t rows, int64_t K,
-                                      int64_t N, double* gW, double* gb, double* dx) {
-    for (int64_t e = 0; e < K * N; ++e) gW[e] = 0.0;
-    for (int64_t i = 0; i < rows; ++i) {
-        const double* xi = x + i * K;
-        const double* di = d + i * N;
-        for (int64_t k = 0; k < K; ++k) {
-            const double xk = xi[k];
-            double* gk = gW + k * N;
-            for (int64_t j = 0; j < N; ++j) gk[j] = __builtin_fma(xk, di[j], gk[j]);
+// gW = x.T @ d (a chain over the rows in order per element), gb = column sums of d, dx = d @ W.T (chains
+// over j).
+template <int NC>
+PYQML_HEAD_INLINE void dense_backward(const double* __restrict x, const double* __restrict W,
+                                      const double* __restrict d, int64_t rows, int64_t K, int64_t n,
+                                      double* __restrict gW, double* __restrict gb, double* __restrict dx) {
+    const int64_t N = NC > 0 ? NC : n;
+    if constexpr (NC > 0) {
+        int64_t k = 0;
+        for (; k + 2 <= K; k += 2) {  // two rows of gW at a time: 2 NC independent chains
+            double a0[NC], a1[NC];
+            for (int j = 0; j < NC; ++j) a0[j] = a1[j] = 0.0;
+            for (int64_t i = 0; i < rows; ++i) {
+                const double x0 = x[i * K + k], x1 = x[i * K + k + 1];
+                const double* di = d + i * NC;
+                for (int j = 0; j < NC; ++j) {
+                    a0[j] = __builtin_fma(x0, di[j], a0[j]);
+                    a1[j] = __builtin_fma(x1, di[j], a1[j]);
+                }
+            }
+            for (int j = 0; j < NC; ++j) {
+                gW[k * NC + j] = a0[j];
+                gW[(k + 1) * NC + j] = a1[j];
+            }
+        }
+        if (k < K) {
+            double a0[NC];
+            for (int j = 0; j < NC; ++j) a0[j] = 0.0;
+            for (int64_t i = 0; i < rows; ++i) {
+                const double x0 = x[i * K + k];
+                const double* di = d + i * NC;
+                for (int j = 0; j < NC; ++j) a0[j] = __builtin_fma(x0, di[j], a0[j]);
+            }
+            for (int j = 0; j < NC; ++j) gW[k * NC + j] = a0[j];
+        }
+    } else {
+        for (int64_t e = 0; e < K * N; ++e) gW[e] = 0.0;
+        for (int64_t i = 0; i < rows; ++i) {
+            const double* xi = x + i * K;
+            const double* di = d + i * N;
+            for (int64_t k = 0; k < K; ++k) {
+                const double xk = xi[k];
+                double* gk = gW + k * N;
+                for (int64_t j = 0; j < N; ++j) gk[j] = __builtin_fma(xk, di[j], gk[j]);
+            }
         }
     }
     if (N == 1) {
@@ -110,6 +166,28 @@ PYQML_HEAD_INLINE void dense_backward(const double* x, const double* W, const do
             for (int64_t j = 0; j < N; ++j) acc = __builtin_fma(di[j], Wk[j], acc);
             dxi[k] = acc;
         }
+    }
+}
+
+template <int NC = 1>
+PYQML_HEAD_INLINE void dense_forward_any(const double* x, const double* W, const double* b, int64_t rows, int64_t K,
+                                         int64_t N, double* y) {
+    if constexpr (NC <= kMaxUnrolled) {
+        if (N == NC) return dense_forward<NC>(x, W, b, rows, K, N, y);
+        return dense_forward_any<NC + 1>(x, W, b, rows, K, N, y);
+    } else {
+        dense_forward<0>(x, W, b, rows, K, N, y);
+    }
+}
+
+template <int NC = 1>
+PYQML_HEAD_INLINE void dense_backward_any(const double* x, const double* W, const double* d, int64_t rows, int64_t K,
+                                          int64_t N, double* gW, double* gb, double* dx) {
+    if constexpr (NC <= kMaxUnrolled) {
+        if (N == NC) return dense_backward<NC>(x, W, d, rows, K, N, gW, gb, dx);
+        return dense_backward_any<NC + 1>(x, W, d, rows, K, N, gW, gb, dx);
+    } else {
+        dense_backward<0>(x, W, d, rows, K, N, gW, gb, dx);
     }
 }
 
@@ -159,9 +237,11 @@ PYQML_HEAD_INLINE void activation_backward(HeadOp op, const double* x, const dou
 }
 
 // CrossEntropyLoss: p = softmax(z) shifted by the row maximum, loss = -(sum_i log(max(p[i, y_i], 1e-300))) / rows,
-// grad = (p - onehot) / rows, written into g.
-PYQML_HEAD_INLINE double cross_entropy(const double* z, const int64_t* labels, int64_t rows, int64_t C, double* g,
-                                       double* logp) {
+// grad = (p - onehot) / rows, written into g. exp(0) is 1 exactly: the row maximum's entry skips the call.
+template <int CC>  // CC > 0: the class count at compile time (below 8: numpy sums the row in order)
+PYQML_HEAD_INLINE double cross_entropy(const double* __restrict z, const int64_t* __restrict labels, int64_t rows,
+                                       int64_t c, double* __restrict g, double* __restrict logp) {
+    const int64_t C = CC > 0 ? CC : c;
     const double n_rows = static_cast<double>(rows);
     for (int64_t i = 0; i < rows; ++i) {
         const double* zi = z + i * C;
@@ -169,17 +249,37 @@ PYQML_HEAD_INLINE double cross_entropy(const double* z, const int64_t* labels, i
         double m = zi[0];  // numpy's maximum: a NaN wins
         for (int64_t j = 1; j < C; ++j)
             if (!std::isnan(m) && !(m >= zi[j])) m = zi[j];
-        for (int64_t j = 0; j < C; ++j) p[j] = std::exp(zi[j] - m);
-        const double s = pairwise_sum(p, C, 1);
+        for (int64_t j = 0; j < C; ++j) {
+            const double t = zi[j] - m;
+            p[j] = t == 0.0 ? 1.0 : std::exp(t);
+        }
+        double s;
+        if constexpr (CC > 0 && CC < 8) {
+            s = 0.0;
+            for (int j = 0; j < CC; ++j) s += p[j];
+        } else {
+            s = pairwise_sum(p, C, 1);
+        }
         for (int64_t j = 0; j < C; ++j) p[j] = p[j] / s;
         int64_t y = labels[i];
         if (y < 0) y += C;
         logp[i] = std::log(std::max(p[y], 1e-300));
         p[y] = p[y] - 1.0;
-        for (int64_t j = 0; j < C; ++j) p[j] = p[j] / n_rows;
     }
+    for (int64_t e = 0; e < rows * C; ++e) g[e] = g[e] / n_rows;
     const double s = pairwise_sum(logp, rows, 1);
     return -(s / n_rows);
+}
+
+template <int CC = 1>
+PYQML_HEAD_INLINE double cross_entropy_any(const double* z, const int64_t* labels, int64_t rows, int64_t C, double* g,
+                                           double* logp) {
+    if constexpr (CC < 8) {
+        if (C == CC) return cross_entropy<CC>(z, labels, rows, C, g, logp);
+        return cross_entropy_any<CC + 1>(z, labels, rows, C, g, logp);
+    } else {
+        return cross_entropy<0>(z, labels, rows, C, g, logp);
+    }
 }
 
 // MSELoss: diff = pred - t, loss = (sum of diff * diff) / size, grad = (2.0 * diff) / size.
@@ -206,7 +306,7 @@ PYQML_HEAD_INLINE double pass_body(const Pass& P, const double* x, int64_t rows,
     for (int64_t l = 0; l < P.n_layers; ++l) {
         const HeadLayer& L = P.layers[l];
         if (L.op == HeadOp::Dense)
-            dense_forward(in, params + L.w_offset, params + L.b_offset, rows, L.n_in, L.n_out, out);
+            dense_forward_any(in, params + L.w_offset, params + L.b_offset, rows, L.n_in, L.n_out, out);
         else
             activation_forward(L.op, in, rows * L.n_out, out);
         in = out;
@@ -214,7 +314,7 @@ PYQML_HEAD_INLINE double pass_body(const Pass& P, const double* x, int64_t rows,
     }
     // loss and its gradient into d0
     double* d = P.d0;
-    const double value = P.loss == HeadLoss::CrossEntropy ? cross_entropy(in, labels, rows, P.n_out, d, P.rowbuf)
+    const double value = P.loss == HeadLoss::CrossEntropy ? cross_entropy_any(in, labels, rows, P.n_out, d, P.rowbuf)
                                                           : mean_squared(in, targets, rows * P.n_out, d, P.rowbuf);
     // backward
     int64_t off = 0;
@@ -226,8 +326,8 @@ PYQML_HEAD_INLINE double pass_body(const Pass& P, const double* x, int64_t rows,
         const double* xin = l == 0 ? x : P.acts + (off - rows * L.n_in);
         double* next = l == 0 ? dx : (d == P.d0 ? P.d1 : P.d0);
         if (L.op == HeadOp::Dense)
-            dense_backward(xin, params + L.w_offset, d, rows, L.n_in, L.n_out, grads + L.w_offset,
-                           grads + L.b_offset, next);
+            dense_backward_any(xin, params + L.w_offset, d, rows, L.n_in, L.n_out, grads + L.w_offset,
+                               grads + L.b_offset, next);
         else if (next != nullptr)
             activation_backward(L.op, xin, y, d, rows * L.n_out, next);
         d = next;
