@@ -214,7 +214,7 @@ def epoch_split(model, X, y, opt, epochs: int, how: str) -> dict:
 def head_pieces(model, X, y, opt, repeats: int) -> dict | None:
     """The fused step taken apart (perf_counter_ns, fastest / median over ``repeats``): the quantum layer's
     training forward and backward, the head's one engine call (dense layer, softmax cross-entropy, their
-    backward), the optimiser's flat step without checks (``_flat_stepper``), and the plan check of
+    backward), the optimiser's flat step without checks (``flat_stepper``), and the plan check of
     ``train_step``. None on a tree without the training head."""
     qlayer = model.net.layers[0]
     model.train_step(X, y, opt)
@@ -223,7 +223,7 @@ def head_pieces(model, X, y, opt, repeats: int) -> dict | None:
         return None
     head = vp[5]
     st = model._flat
-    step = opt._flat_stepper(st[1], st[2], st[3])[0]
+    step = opt.flat_stepper(st[1], st[2], st[3])[0]
     plan = model._flat_plan(opt)
     T = time.perf_counter_ns
     names = ("qlayer_forward", "head", "qlayer_backward", "optimizer_step", "plan_check")

@@ -203,6 +203,41 @@ void init_training(py::module_& m) {
                                std::to_string(static_cast<const int64_t*>(labels.data())[bad]));
     }, py::arg("logits"), py::arg("labels"), py::arg("logp"), py::arg("grad"),
        "Row-wise softmax cross-entropy: logp[i] = log(max(p[i, label_i], 1e-300)), grad = (p - onehot) / rows.");
+    m.def("identities_hold", [](const py::tuple& guard) {
+        for (const py::handle entry : guard) {
+            PyObject* e = entry.ptr();
+            if (!PyTuple_Check(e) || PyTuple_GET_SIZE(e) != 3)
+                throw InvalidInput("identities_hold takes (object, name or None, expected) triples");
+            PyObject* obj = PyTuple_GET_ITEM(e, 0);
+            PyObject* name = PyTuple_GET_ITEM(e, 1);
+            PyObject* want = PyTuple_GET_ITEM(e, 2);
+            if (name == Py_None) {  // obj (a list or tuple) holds exactly the items of the tuple want
+                if ((!PyList_Check(obj) && !PyTuple_Check(obj)) || !PyTuple_Check(want)) return false;
+                const Py_ssize_t n = PySequence_Fast_GET_SIZE(obj);
+                if (n != PyTuple_GET_SIZE(want)) return false;
+                PyObject** items = PySequence_Fast_ITEMS(obj);
+                for (Py_ssize_t i = 0; i < n; ++i)
+                    if (items[i] != PyTuple_GET_ITEM(want, i)) return false;
+            } else if (PyDict_CheckExact(obj)) {  // obj[name] is want
+                PyObject* v = PyDict_GetItemWithError(obj, name);
+                if (v == nullptr && PyErr_Occurred()) throw py::error_already_set();
+                if (v != want) return false;
+            } else {  // getattr(obj, name) is want
+                PyObject* v = PyObject_GetAttr(obj, name);
+                if (v == nullptr) {
+                    PyErr_Clear();
+                    return false;
+                }
+                const bool same = v == want;
+                Py_DECREF(v);
+                if (!same) return false;
+            }
+        }
+        return true;
+    }, py::arg("guard"),
+       "True when every (obj, name, expected) holds: getattr(obj, name) is expected (obj[name] for a dict), or, "
+       "with name None, the list or tuple obj holds exactly expected's items (identity). A training step's "
+       "plan checks the objects it was built on with one call.");
     m.def("pairwise_sum", [](const py::array& a) {
         const int64_t n = f64_size(a, "a");
         return training::pairwise_sum(in_f64(a, "a", n), n, 1);

@@ -49,11 +49,11 @@ from .optimizers import (
     QNGOptimizer,
     RMSPropOptimizer,
     SPSAOptimizer,
-    _always,
     _split_flat,
 )
 
 _all_finite = _core._all_finite
+_identities_hold = _core.identities_hold
 _F64 = np.dtype(np.float64)
 _I64 = np.dtype(np.int64)
 # Optimisers whose in-place flat step (update_flat) is their apply_grad's arithmetic; subclasses (which may
@@ -480,6 +480,8 @@ def _train_backward(layer):
 
 
 def _rows(X) -> np.ndarray:
+    if type(X) is np.ndarray and X.dtype is _F64 and X.ndim == 2 and X.flags.c_contiguous:
+        return X
     X = np.asarray(X, dtype=float)
     if X.ndim != 2:
         raise ValueError(f"X must be (rows, features), got shape {X.shape}")
@@ -490,12 +492,12 @@ def _rows(X) -> np.ndarray:
 
 def _labels(y) -> np.ndarray:
     """Cross-entropy labels as one contiguous int64 vector (the training head's)."""
-    if type(y) is not np.ndarray or y.dtype != _I64 or not y.flags.c_contiguous:
-        y = np.asarray(y)
-        if y.dtype.kind not in "iu":
-            raise TypeError(f"cross-entropy labels must be integers, got {y.dtype}")
-        y = np.ascontiguousarray(y, dtype=np.int64)
-    return y
+    if type(y) is np.ndarray and y.dtype is _I64 and y.flags.c_contiguous:
+        return y
+    y = np.asarray(y)
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"cross-entropy labels must be integers, got {y.dtype}")
+    return np.ascontiguousarray(y, dtype=np.int64)
 
 
 def _targets(y) -> np.ndarray:
@@ -505,6 +507,10 @@ def _targets(y) -> np.ndarray:
 
 def _same(y):
     return y
+
+
+def _always() -> bool:
+    return True
 
 
 class HybridModel:
@@ -574,9 +580,9 @@ class HybridModel:
     # train_step: _vg_plan's vg(X, y) is one forward and one backward (the grads vector filled), the layers
     # before the head through their training calls, the head (the trailing Dense / Activation layers and
     # a CrossEntropyLoss or MSELoss) in one engine call (_core.TrainingHead, cpp/src/training/head.cpp);
-    # _step_plan's run(X, y) adds the optimiser's flat step (optimizers._flat_stepper).
-    _plan = None  # (optimizer, flat state, current(), run(X, y), prep(y)), see _step_plan
-    _vg = None  # (flat state, loss, current(), vg(X, y), prep(y), head run or None), see _vg_plan
+    # _step_plan's run(X, y) adds the optimiser's flat step (its flat_stepper).
+    _plan = None  # (optimizer, guard, run(X, y), prep(y)), see _step_plan
+    _vg = None  # (flat state, loss, current(), vg(X, y), prep(y), head run or None, activations), see _vg_plan
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -607,7 +613,7 @@ class HybridModel:
                     d = b(d, need)
                 return value
 
-            return (st, loss, _always, vg, _same, None)
+            return (st, loss, _always, vg, _same, None, ())
         spec, acts = [], []
         for layer in layers[start:]:
             if type(layer) is Dense:
@@ -655,69 +661,59 @@ class HybridModel:
                 return all(layer.kind == k for layer, k in acts)
         else:
             current = _always
-        return (st, loss, current, vg, _labels if kind == "cross_entropy" else _targets, head)
+        return (st, loss, current, vg, _labels if kind == "cross_entropy" else _targets, head, tuple(acts))
 
     def _step_plan(self, optimizer, st):
-        """The plan of a training step with one of the built-in gradient optimisers on the flat vectors."""
+        """The plan of a training step with one of the built-in gradient optimisers on the flat vectors:
+        (optimizer, guard, run(X, y), prep(y)); the guard's identities (``_core.identities_hold``: the
+        model's flat state, layers, their params and grads lists and items, the loss, the activations'
+        kinds, the optimiser's state) hold while the plan is the one to take."""
         vp = self._vg_plan(st)
-        vg, vg_current, prep = vp[3], vp[2], vp[4]
-        loss = self.loss
+        vg, prep = vp[3], vp[4]
         flat, gflat, shapes, saved = st[1], st[2], st[3], st[4]
-        made = optimizer._flat_stepper(flat, gflat, shapes)
-        step, opt_current, look = made if made is not None else (None, _always, None)
-        nesterov = type(optimizer) is NesterovMomentumOptimizer
+        step, opt_guard, look = optimizer.flat_stepper(flat, gflat, shapes)
         copyto = np.copyto
 
-        def first_step():
-            # the optimiser's first step makes its state (the general flat step); later steps take the
-            # stepper on that state
-            nonlocal step, opt_current, look
-            optimizer._update_flat(flat, gflat, shapes)
-            step, opt_current, look = optimizer._flat_stepper(flat, gflat, shapes)
-
-        if nesterov:
+        if type(optimizer) is NesterovMomentumOptimizer:
             def run(X, y):
-                if look is not None:  # the gradient at the look-ahead point x - momentum * a
-                    copyto(saved, flat)
-                    look()
+                copyto(saved, flat)
+                if look():  # the gradient at the look-ahead point x - momentum * a (after the first step)
                     try:
                         value = vg(X, y)
                     finally:
                         copyto(flat, saved)
                 else:
                     value = vg(X, y)
-                if step is None:
-                    first_step()
-                else:
-                    step()
+                step()
                 return value
         else:
             def run(X, y):
                 value = vg(X, y)
-                if step is None:
-                    first_step()
-                else:
-                    step()
+                step()
                 return value
 
-        def current():
-            return self.loss is loss and vg_current() and opt_current()
-
-        self._plan = plan = (optimizer, st, current, run, prep)
+        net = self.net
+        guard = [(self, "_flat", st), (self, "loss", self.loss), (self, "net", net), (net, "layers", net.layers),
+                 (net.layers, None, tuple(st[0]))]
+        for layer in st[5]:
+            guard += [(layer, "params", layer.params), (layer.params, None, tuple(layer.params)),
+                      (layer, "grads", layer.grads), (layer.grads, None, tuple(layer.grads))]
+        guard += [(layer, "kind", kind) for layer, kind in vp[6]]
+        self._plan = plan = (optimizer, tuple(guard + list(opt_guard)), run, prep)
         return plan
 
     def _flat_plan(self, optimizer):
-        """The current step plan for ``optimizer``, or None when the model or the optimiser takes the
-        per-parameter path."""
+        """The step plan for ``optimizer`` (the last one while its guard holds, else a new one), or None
+        when the model or the optimiser takes the per-parameter path."""
+        plan = self._plan
+        if plan is not None and plan[0] is optimizer and _identities_hold(plan[1]):
+            return plan
         if type(optimizer) not in _FLAT_OPTIMIZERS:
             return None
         st = self._flat_state()
         if st is None:
             return None
-        plan = self._plan
-        if plan is None or plan[0] is not optimizer or plan[1] is not st or not plan[2]():
-            plan = self._step_plan(optimizer, st)
-        return plan
+        return self._step_plan(optimizer, st)
 
     def forward(self, X) -> np.ndarray:
         return self.net.forward(np.asarray(X, dtype=float), train=False)
@@ -736,10 +732,12 @@ class HybridModel:
     def train_step(self, X, y, optimizer) -> float:
         """One optimiser step on (X, y); returns the loss before the step (for Nesterov momentum, at the
         look-ahead point where its gradient is taken)."""
-        plan = self._flat_plan(optimizer)
-        if plan is not None:
-            return plan[3](_rows(X), plan[4](y))
-        return self._train_step_lists(X, y, optimizer)
+        plan = self._plan
+        if plan is None or plan[0] is not optimizer or not _identities_hold(plan[1]):
+            plan = self._flat_plan(optimizer)
+            if plan is None:
+                return self._train_step_lists(X, y, optimizer)
+        return plan[2](_rows(X), plan[3](y))
 
     def _train_step_lists(self, X, y, optimizer) -> float:
         """:meth:`train_step` on the per-parameter lists (apply_grad)."""
@@ -763,7 +761,7 @@ class HybridModel:
         """``(run(X, y) -> loss, prep(y))`` for ``fit``'s epochs: X checked once, y prepared once."""
         plan = self._flat_plan(optimizer)
         if plan is not None:
-            return plan[3], plan[4]
+            return plan[2], plan[3]
         return (lambda X, y: self._train_step_lists(X, y, optimizer)), _same
 
     def fit(self, X, y, epochs: int = 100, optimizer=None, batch_size: int | None = None, rng=None,
@@ -786,8 +784,8 @@ class HybridModel:
         if not isinstance(optimizer, GradientDescentOptimizer) or isinstance(optimizer, (SPSAOptimizer, QNGOptimizer)):
             raise TypeError("optimizer must be a pyqml gradient optimiser (GradientDescent, Momentum, Nesterov, "
                             f"Adagrad, RMSProp, Adam), got {type(optimizer).__name__}")
-        # The plan is checked here and after each callback (user code); between epochs nothing else runs,
-        # so the epochs step it without checking again.
+        # The plan is checked here, after the first epoch and after each callback (user code); between
+        # epochs nothing else runs, so the epochs step it without checking again.
         run, prep = self._fit_step(optimizer)
         yp = prep(y)
         n = X.shape[0]
@@ -826,6 +824,8 @@ class HybridModel:
                     bar.set_postfix(loss=f"{loss:.4f}")  # the bar ends on the loss that is reported
             if callback is not None:
                 callback(epoch, loss)
+                run, prep = self._fit_step(optimizer)
+            elif epoch == 0:  # the optimiser's state exists now: its stepper without checks
                 run, prep = self._fit_step(optimizer)
         if bar is not None:
             bar.close()

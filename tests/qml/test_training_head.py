@@ -402,3 +402,51 @@ def test_head_bad_input_is_named():
     model = HybridModel(build(["dense"], [3]), loss="mse")
     with pytest.raises(ValueError, match="21 contiguous float64 targets"):
         model.train_step(data(), np.zeros(7), pq.AdamOptimizer(0.1))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_flat_stepper_is_update_flat_bit_for_bit(kind):
+    rng = np.random.default_rng(KINDS.index(kind))
+    shapes = ((2, 3), (4,))
+    a, b = optimizer(kind, 0.05), optimizer(kind, 0.05)
+    x = rng.normal(size=10)
+    z = x.copy()
+    g = np.empty(10)
+    step, guard, look = a.flat_stepper(x, g, shapes)
+    assert _core.identities_hold(tuple(guard))
+    for i in range(4):
+        g[...] = rng.normal(size=10)
+        if look is not None:  # the look-ahead of both, then back
+            x0, z0 = x.copy(), z.copy()
+            assert look() == b.look_ahead_flat(z, shapes) == (i > 0)
+            assert np.array_equal(x, z)
+            x[...], z[...] = x0, z0
+        step()
+        b.update_flat(z, g, shapes)
+        assert np.array_equal(x, z)
+        if i == 0 and kind != "GradientDescent":  # the first step made the state: ask again
+            assert not _core.identities_hold(tuple(guard))
+            step, guard, look = a.flat_stepper(x, g, shapes)
+        assert _core.identities_hold(tuple(guard))
+    if kind != "GradientDescent":
+        a.reset()
+        assert not _core.identities_hold(tuple(guard))
+    with pytest.raises(ValueError, match="gradient must be a float64 vector"):
+        a.flat_stepper(x, np.zeros(3))
+
+
+def test_fit_minibatches_with_nesterov_are_its_train_steps():
+    X = data(11)
+    y = targets("cross_entropy", len(X), 3)
+    layout, widths = ["dense", "tanh", "dense"], [4, 3]
+    m1, m2 = HybridModel(build(layout, widths, quantum=False)), HybridModel(build(layout, widths, quantum=False))
+    o1, o2 = pq.NesterovMomentumOptimizer(0.1), pq.NesterovMomentumOptimizer(0.1)
+    h = m1.fit(X, y, epochs=3, batch_size=4, rng=2, optimizer=o1)
+    rng, losses = np.random.default_rng(2), []
+    for _ in range(3):
+        order = rng.permutation(len(X))
+        parts = [m2.train_step(X[order[s:s + 4]], y[order[s:s + 4]], o2) * len(order[s:s + 4])
+                 for s in range(0, len(X), 4)]
+        losses.append(sum(parts) / len(X))
+    assert h["loss"] == losses
+    assert all(np.array_equal(p, q) for p, q in zip(m1.params, m2.params))
