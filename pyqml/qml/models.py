@@ -26,8 +26,8 @@ cpp/src/training/head.cpp): forward, loss, its gradient and the backward pass, e
 written into the grads vector and the cotangent of the head's input handed to the layer before it (the
 quantum layer's VJP). The same numpy operations in the same order (the matmuls as BLAS's multiply-add
 chains), within 1e-12 of the layer-by-layer path. Other losses and layers take the layers' own training
-calls. The step's plan (head, optimiser stepper) is built once and checked by identity at each
-``train_step``; ``fit`` checks it once and after each callback.
+calls. The step's plan (head, optimiser stepper) is built once and checked by one identity-guard call at
+each ``train_step``; ``fit`` checks it before its first epoch, after it and after each callback.
 """
 from __future__ import annotations
 
