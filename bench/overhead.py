@@ -3,6 +3,7 @@
     python bench/overhead.py                  # every measurement, JSON to bench/results/overhead.json
     python bench/overhead.py --profile        # also cProfile the warm one-row call and the first call
     python bench/overhead.py --threads 1
+    python bench/overhead.py --epochs-only 2000 --out /tmp/epochs.json   # the demo epoch's split only
 
 Measurements (median and minimum of the timed repeats after one untimed warm-up, and the process CPU time
 per call, which on a machine shared with other work is the closer measure of a one-thread call; the first
@@ -32,6 +33,12 @@ call is timed over fresh qnodes):
   the step less the engine's two calls. ``fresh_process_stages``: the CPU time of the model's construction
   (qnode, layers), its first training step (tracing, compiling, the engine's first calls) and the next 99
   steps, in fresh interpreters.
+* ``--epochs-only N`` (alone): the demo epoch (150 rows, Adam) on 1 and 2 engine threads, N epochs each,
+  timed with perf_counter_ns: ``train_step_*`` (one ``train_step``) and ``fit_*`` (one epoch of ``fit``,
+  from its history), each against the engine's two calls inside it (values and VJP, timed around the
+  executor's calls: their timers' own ~0.1 us count as Python), medians and fastest; ``head_pieces_*``: the
+  fused step's pieces (the quantum layer's training forward and backward, the head's one engine call, the
+  optimiser's flat step without checks, the plan check of ``train_step``).
 * ``*_fresh_process``: in fresh interpreters (``--fresh-repeats`` each), wall and CPU seconds of
   ``import numpy, pyqml`` (``import_pyqml_fresh_process``), of defining and calling the first qnode on 150
   rows (``first_call_fresh_process``: tracing, compiling, the engine's first call) and of building the
@@ -156,6 +163,130 @@ def epoch_pieces(model, X, y, opt, repeats: int) -> dict | None:
     return out
 
 
+def epoch_split(model, X, y, opt, epochs: int, how: str) -> dict:
+    """Per epoch, in nanoseconds (perf_counter_ns): the whole epoch (``how="train_step"``: one
+    ``model.train_step``; ``how="fit"``: one epoch of ``model.fit(X, y, epochs)``, from its history) and the
+    engine's two calls inside it (values and VJP, each timed around the executor's call), their difference
+    the Python around them. Medians and the fastest epoch's, after ``epochs // 10`` warm-up epochs."""
+    layer = model.net.layers[0]
+    ex = layer.compiled(X.shape[1]).executor()
+    T = time.perf_counter_ns
+    calls = []
+
+    def timed(f):
+        def g(*args, **kwargs):
+            t0 = T()
+            try:
+                return f(*args, **kwargs)
+            finally:
+                calls.append(T() - t0)
+        return g
+
+    warm = max(1, epochs // 10)
+    for _ in range(warm):
+        model.train_step(X, y, opt)
+    ex.expval, ex.vjp = timed(ex.expval), timed(ex.vjp)
+    try:
+        if how == "train_step":
+            per = []
+            for _ in range(epochs):
+                t0 = T()
+                model.train_step(X, y, opt)
+                per.append(T() - t0)
+            per = np.array(per, dtype=float)
+        else:
+            per = np.array(model.fit(X, y, epochs=epochs, optimizer=opt)["epoch_time"]) * 1e9
+    finally:
+        del ex.expval, ex.vjp  # the class's methods again
+    calls = np.array(calls, dtype=float)
+    if calls.size != 2 * epochs:
+        raise RuntimeError(f"expected two engine calls per epoch, got {calls.size} in {epochs}")
+    engine = calls[0::2] + calls[1::2]
+    python = per - engine
+    fastest = int(np.argmin(per))
+    return {"epoch_median_us": float(np.median(per)) / 1e3, "epoch_min_us": float(per.min()) / 1e3,
+            "engine_median_us": float(np.median(engine)) / 1e3, "engine_min_us": float(engine.min()) / 1e3,
+            "python_median_us": float(np.median(python)) / 1e3, "python_min_us": float(python.min()) / 1e3,
+            "fastest_epoch_us": float(per[fastest]) / 1e3, "fastest_epoch_python_us": float(python[fastest]) / 1e3,
+            "epochs": epochs}
+
+
+def head_pieces(model, X, y, opt, repeats: int) -> dict | None:
+    """The fused step taken apart (perf_counter_ns, fastest / median over ``repeats``): the quantum layer's
+    training forward and backward, the head's one engine call (dense layer, softmax cross-entropy, their
+    backward), the optimiser's flat step without checks (``flat_stepper``), and the plan check of
+    ``train_step``. None on a tree without the training head."""
+    qlayer = model.net.layers[0]
+    model.train_step(X, y, opt)
+    vp = getattr(model, "_vg", None)
+    if vp is None or len(vp) < 6 or vp[5] is None:
+        return None
+    head = vp[5]
+    st = model._flat
+    step = opt.flat_stepper(st[1], st[2], st[3])[0]
+    plan = model._flat_plan(opt)
+    T = time.perf_counter_ns
+    names = ("qlayer_forward", "head", "qlayer_backward", "optimizer_step", "plan_check")
+    acc = {k: [] for k in names}
+    for _ in range(repeats):
+        t = [T()]
+        q = qlayer.train_forward(X)
+        t.append(T())
+        _, d = head(q, y)
+        t.append(T())
+        qlayer.train_backward(d, False)
+        t.append(T())
+        step()
+        t.append(T())
+        same = model._flat_plan(opt) is plan
+        t.append(T())
+        assert same
+        for k, a, b in zip(names, t, t[1:]):
+            acc[k].append(b - a)
+    out = {k: {"min_us": float(min(v)) / 1e3, "median_us": float(np.median(v)) / 1e3} for k, v in acc.items()}
+    out["repeats"] = repeats
+    return out
+
+
+def epochs_only(a) -> int:
+    """``--epochs-only N``: the demo epoch's split (train_step and fit) and the fused step's pieces, on 1 and
+    2 engine threads, N epochs each."""
+    from pyqml.__main__ import build_iris_model
+    from pyqml.qml.datasets import load_iris, standardize
+    from pyqml.qml.optimizers import AdamOptimizer
+
+    Xi, yi = load_iris()
+    Xi, _, _ = standardize(Xi)
+    rec: dict = {"load_average": os.getloadavg()[0], "epochs": a.epochs_only}
+    threads = pq.get_num_threads()
+    try:
+        for nt in (1, 2):
+            pq.set_num_threads(nt)
+            for how in ("train_step", "fit"):
+                rec[f"{how}_{nt}_threads"] = epoch_split(build_iris_model(2), Xi, yi, AdamOptimizer(0.05),
+                                                         a.epochs_only, how)
+            pieces = head_pieces(build_iris_model(2), Xi, yi, AdamOptimizer(0.05), a.epochs_only)
+            if pieces is not None:
+                rec[f"head_pieces_{nt}_threads"] = pieces
+    finally:
+        pq.set_num_threads(threads)
+    rec["load_average_after"] = os.getloadavg()[0]
+    for k, v in rec.items():
+        if isinstance(v, dict) and "epoch_median_us" in v:
+            print(f"{k:22s} epoch {v['epoch_median_us']:7.1f} / {v['epoch_min_us']:7.1f} us (median / min) = engine "
+                  f"{v['engine_median_us']:7.1f} / {v['engine_min_us']:7.1f} + Python {v['python_median_us']:6.1f} / "
+                  f"{v['python_min_us']:6.1f}; fastest epoch {v['fastest_epoch_us']:.1f} us, Python in it "
+                  f"{v['fastest_epoch_python_us']:.1f}")
+        elif isinstance(v, dict):
+            print(f"{k}: " + ", ".join(f"{n} {p['min_us']:.1f} / {p['median_us']:.1f}" for n, p in v.items()
+                                        if isinstance(p, dict)) + " us (min / median)")
+    print(f"load average {rec['load_average']:.1f} before, {rec['load_average_after']:.1f} after")
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    with open(a.out, "w") as fh:
+        json.dump(rec, fh, indent=1)
+    return 0
+
+
 def fresh_process(code: str) -> dict:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -215,7 +346,11 @@ def main(argv=None) -> int:
     ap.add_argument("--fresh-repeats", type=int, default=5, help="fresh interpreters per fresh-process entry")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "overhead.json"))
+    ap.add_argument("--epochs-only", type=int, default=0, metavar="N",
+                    help="only the demo epoch's split and the fused step's pieces, N epochs each, 1 and 2 threads")
     a = ap.parse_args(argv)
+    if a.epochs_only:
+        return epochs_only(a)
     if a.threads:
         pq.set_num_threads(a.threads)
     X, W = w1_data()

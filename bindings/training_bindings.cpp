@@ -1,8 +1,13 @@
 // pyqml._core's training-step kernels (cpp/include/pyqml/training/steps.hpp) on numpy vectors, updated in
 // place: the arrays must be float64, C-contiguous and (where written) writeable, never copied.
+#include <map>
 #include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 #include "convert.hpp"
+#include "pyqml/training/head.hpp"
 #include "pyqml/training/steps.hpp"
 
 namespace pyqml::bind {
@@ -29,6 +34,114 @@ const double* in_f64(const py::array& a, const char* what, int64_t n) {
                            std::to_string(n));
     return static_cast<const double*>(a.data());
 }
+
+bool int64_rows(const py::array& labels, int64_t rows) {
+    const int num = labels.dtype().num();
+    return (num == py::detail::npy_api::NPY_LONGLONG_ || num == py::detail::npy_api::NPY_LONG_) &&
+           labels.itemsize() == 8 && labels.ndim() == 1 && labels.shape(0) == rows &&
+           (labels.flags() & py::array::c_style);
+}
+
+std::string bad_label_message(const py::array& labels, int64_t classes, int64_t row) {
+    return "labels must lie in [0, " + std::to_string(classes) + ") for " + std::to_string(classes) +
+           " classes; row " + std::to_string(row) + " has label " +
+           std::to_string(static_cast<const int64_t*>(labels.data())[row]);
+}
+
+using LayerTuple = std::tuple<std::string, int64_t, int64_t, int64_t, int64_t>;
+
+std::vector<training::HeadLayer> head_layers(const std::vector<LayerTuple>& layers) {
+    std::vector<training::HeadLayer> out;
+    for (const auto& [kind, n_in, n_out, w_offset, b_offset] : layers) {
+        training::HeadLayer L;
+        if (kind == "dense") L.op = training::HeadOp::Dense;
+        else if (kind == "relu") L.op = training::HeadOp::Relu;
+        else if (kind == "tanh") L.op = training::HeadOp::Tanh;
+        else if (kind == "sigmoid") L.op = training::HeadOp::Sigmoid;
+        else if (kind == "identity") L.op = training::HeadOp::Identity;
+        else throw InvalidInput("head layers are 'dense', 'relu', 'tanh', 'sigmoid' or 'identity', got '" + kind + "'");
+        L.n_in = n_in;
+        L.n_out = n_out;
+        L.w_offset = w_offset;
+        L.b_offset = b_offset;
+        out.push_back(L);
+    }
+    return out;
+}
+
+training::HeadLoss head_loss(const std::string& loss) {
+    if (loss == "cross_entropy") return training::HeadLoss::CrossEntropy;
+    if (loss == "mse") return training::HeadLoss::MeanSquared;
+    throw InvalidInput("the head's loss is 'cross_entropy' or 'mse', got '" + loss + "'");
+}
+
+// The classical head of a hybrid model bound to the model's flat parameter and gradient vectors (kept
+// alive here): run(x, y) -> (loss, input cotangent or None), the cotangent in a buffer reused per row count.
+class TrainingHead {
+public:
+    TrainingHead(const std::vector<LayerTuple>& layers, const std::string& loss, int64_t n_in, py::array params,
+                 py::array grads, bool need_dx)
+        : head_(head_layers(layers), head_loss(loss), n_in), params_(std::move(params)), grads_(std::move(grads)),
+          need_dx_(need_dx) {
+        const int64_t n = f64_size(params_, "params");
+        out_f64(grads_, "grads", n);
+        for (const auto& L : head_.layers()) {
+            if (L.op != training::HeadOp::Dense) continue;
+            if (L.w_offset + L.n_in * L.n_out > n || L.b_offset + L.n_out > n)
+                throw InvalidInput("a dense layer's parameters lie outside the " + std::to_string(n) +
+                                   "-entry parameter vector");
+        }
+    }
+
+    py::tuple run(py::array x, const py::array& y) {
+        if (x.ndim() != 2 || x.shape(1) != head_.n_in()) {
+            const bool dense = !head_.layers().empty() && head_.layers()[0].op == training::HeadOp::Dense;
+            throw InvalidInput(std::string(dense ? "Dense layer" : "the training head") + " expects " +
+                               std::to_string(head_.n_in()) + " features, got " +
+                               (x.ndim() ? std::to_string(x.shape(x.ndim() - 1)) : std::string("a scalar")) +
+                               (x.ndim() == 2 ? "" : " (in an array of " + std::to_string(x.ndim()) + " dimensions)"));
+        }
+        if (x.dtype().num() != py::detail::npy_api::NPY_DOUBLE_ || !(x.flags() & py::array::c_style))
+            x = darray::ensure(x);
+        if (!x) throw InvalidInput("the head's inputs must be real numbers");
+        const int64_t rows = x.shape(0);
+        const int64_t* labels = nullptr;
+        const double* targets = nullptr;
+        if (head_.loss() == training::HeadLoss::CrossEntropy) {
+            if (!int64_rows(y, rows))
+                throw InvalidInput("labels must be one contiguous int64 label per row (" + std::to_string(rows) + ")");
+            labels = static_cast<const int64_t*>(y.data());
+            const int64_t bad = head_.bad_label(labels, rows);
+            if (bad >= 0) throw InvalidInput(bad_label_message(y, head_.n_out(), bad));
+        } else {
+            const int64_t want = rows * head_.n_out();
+            if (y.dtype().num() != py::detail::npy_api::NPY_DOUBLE_ || !(y.flags() & py::array::c_style) ||
+                static_cast<int64_t>(y.size()) != want)
+                throw InvalidInput("the mean squared error needs " + std::to_string(want) +
+                                   " contiguous float64 targets (" + std::to_string(rows) + " rows x " +
+                                   std::to_string(head_.n_out()) + " outputs), got " + std::to_string(y.size()));
+            targets = static_cast<const double*>(y.data());
+        }
+        double* dx = nullptr;
+        py::object dx_obj = py::none();
+        if (need_dx_) {
+            auto it = dx_.find(rows);
+            if (it == dx_.end()) it = dx_.emplace(rows, py::array_t<double>({rows, head_.n_in()})).first;
+            dx = static_cast<double*>(it->second.mutable_data());
+            dx_obj = it->second;
+        }
+        const double loss = head_.run(static_cast<const double*>(x.data()), rows, labels, targets,
+                                      static_cast<const double*>(params_.data()),
+                                      static_cast<double*>(grads_.mutable_data()), dx);
+        return py::make_tuple(loss, dx_obj);
+    }
+
+private:
+    training::Head head_;
+    py::array params_, grads_;
+    bool need_dx_;
+    std::map<int64_t, py::array> dx_;  // rows -> the input cotangent's buffer
+};
 
 }  // namespace
 
@@ -90,6 +203,57 @@ void init_training(py::module_& m) {
                                std::to_string(static_cast<const int64_t*>(labels.data())[bad]));
     }, py::arg("logits"), py::arg("labels"), py::arg("logp"), py::arg("grad"),
        "Row-wise softmax cross-entropy: logp[i] = log(max(p[i, label_i], 1e-300)), grad = (p - onehot) / rows.");
+    m.def("identities_hold", [](const py::tuple& guard) {
+        for (const py::handle entry : guard) {
+            PyObject* e = entry.ptr();
+            if (!PyTuple_Check(e) || PyTuple_GET_SIZE(e) != 3)
+                throw InvalidInput("identities_hold takes (object, name or None, expected) triples");
+            PyObject* obj = PyTuple_GET_ITEM(e, 0);
+            PyObject* name = PyTuple_GET_ITEM(e, 1);
+            PyObject* want = PyTuple_GET_ITEM(e, 2);
+            if (name == Py_None) {  // obj (a list or tuple) holds exactly the items of the tuple want
+                if ((!PyList_Check(obj) && !PyTuple_Check(obj)) || !PyTuple_Check(want)) return false;
+                const Py_ssize_t n = PySequence_Fast_GET_SIZE(obj);
+                if (n != PyTuple_GET_SIZE(want)) return false;
+                PyObject** items = PySequence_Fast_ITEMS(obj);
+                for (Py_ssize_t i = 0; i < n; ++i)
+                    if (items[i] != PyTuple_GET_ITEM(want, i)) return false;
+            } else if (PyDict_CheckExact(obj)) {  // obj[name] is want
+                PyObject* v = PyDict_GetItemWithError(obj, name);
+                if (v == nullptr && PyErr_Occurred()) throw py::error_already_set();
+                if (v != want) return false;
+            } else {  // getattr(obj, name) is want
+                PyObject* v = PyObject_GetAttr(obj, name);
+                if (v == nullptr) {
+                    PyErr_Clear();
+                    return false;
+                }
+                const bool same = v == want;
+                Py_DECREF(v);
+                if (!same) return false;
+            }
+        }
+        return true;
+    }, py::arg("guard"),
+       "True when every (obj, name, expected) holds: getattr(obj, name) is expected (obj[name] for a dict), or, "
+       "with name None, the list or tuple obj holds exactly expected's items (identity). A training step's "
+       "plan checks the objects it was built on with one call.");
+    m.def("pairwise_sum", [](const py::array& a) {
+        const int64_t n = f64_size(a, "a");
+        return training::pairwise_sum(in_f64(a, "a", n), n, 1);
+    }, py::arg("a"), "numpy's pairwise sum of a contiguous float64 array's entries (the training head's sums).");
+    py::class_<TrainingHead>(m, "TrainingHead",
+                             "A hybrid model's classical head (dense layers and activations, then the loss) bound "
+                             "to the model's flat parameter and gradient vectors: run(x, y) does the forward "
+                             "pass, the loss and the backward pass in one call (cpp/src/training/head.cpp).")
+        .def(py::init<const std::vector<LayerTuple>&, const std::string&, int64_t, py::array, py::array, bool>(),
+             py::arg("layers"), py::arg("loss"), py::arg("n_in"), py::arg("params"), py::arg("grads"),
+             py::arg("need_dx"),
+             "layers: [(kind, n_in, n_out, w_offset, b_offset)], kind 'dense' (W, b at the offsets of params "
+             "and grads), 'relu', 'tanh', 'sigmoid' or 'identity'; loss 'cross_entropy' or 'mse'.")
+        .def("run", &TrainingHead::run, py::arg("x"), py::arg("y"),
+             "(loss, dx): y the int64 labels (cross-entropy) or the float64 targets (mse); every dense layer's "
+             "gradients written into grads; dx the cotangent of x (a buffer reused per row count) or None.");
 }
 
 }  // namespace pyqml::bind

@@ -19,6 +19,15 @@ for bit), the quantum layer hands its slice of the vector to the engine without 
 and the softmax cross-entropy reuse their buffers while the batch shape repeats. Reading or assigning
 ``params`` (in place, ``dense.W = ...``, or replacing an entry of a layer's ``params`` list) keeps the model
 consistent: a replaced array is copied back into the vector before the next step.
+
+Training head: in a training step (``train_step``, ``fit``, ``value_and_grad``) the trailing Dense and
+Activation layers and a CrossEntropyLoss or MSELoss run in one engine call (``_core.TrainingHead``,
+cpp/src/training/head.cpp): forward, loss, its gradient and the backward pass, each dense layer's gradients
+written into the grads vector and the cotangent of the head's input handed to the layer before it (the
+quantum layer's VJP). The same numpy operations in the same order (the matmuls as BLAS's multiply-add
+chains), within 1e-12 of the layer-by-layer path. Other losses and layers take the layers' own training
+calls. The step's plan (head, optimiser stepper) is built once and checked by one identity-guard call at
+each ``train_step``; ``fit`` checks it before its first epoch, after it and after each callback.
 """
 from __future__ import annotations
 
@@ -44,6 +53,7 @@ from .optimizers import (
 )
 
 _all_finite = _core._all_finite
+_identities_hold = _core.identities_hold
 _F64 = np.dtype(np.float64)
 _I64 = np.dtype(np.int64)
 # Optimisers whose in-place flat step (update_flat) is their apply_grad's arithmetic; subclasses (which may
@@ -430,6 +440,79 @@ class MSELoss:
         return float(np.mean(diff * diff)), 2.0 * diff / diff.size
 
 
+def _head_start(layers) -> int:
+    """Where the trailing run of Dense and Activation layers (exact types: a subclass may override forward or
+    backward) begins: the layers a training head takes over."""
+    i = len(layers)
+    while i > 0:
+        layer = layers[i - 1]
+        if not (type(layer) is Dense or (type(layer) is Activation and layer.kind in Activation.KINDS)):
+            break
+        i -= 1
+    return i
+
+
+def _head_widths(spec: list, n_in: int) -> list:
+    """The head's layer tuples with each activation's width (its input's)."""
+    out, width = [], n_in
+    for t in spec:
+        if t[0] == "dense":
+            out.append(t)
+            width = t[2]
+        else:
+            out.append((t[0], width, width, 0, 0))
+    return out
+
+
+def _offset(view: np.ndarray, base: np.ndarray) -> int:
+    """The index in ``base`` where the view ``view`` starts."""
+    return (view.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // base.itemsize
+
+
+def _train_forward(layer):
+    f = getattr(layer, "train_forward", None)
+    return f if f is not None else (lambda x: layer.forward(x, True))
+
+
+def _train_backward(layer):
+    b = getattr(layer, "train_backward", None)
+    return b if b is not None else (lambda d, need_dx: layer.backward(d))
+
+
+def _rows(X) -> np.ndarray:
+    if type(X) is np.ndarray and X.dtype is _F64 and X.ndim == 2 and X.flags.c_contiguous:
+        return X
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2:
+        raise ValueError(f"X must be (rows, features), got shape {X.shape}")
+    if not X.flags.c_contiguous:
+        X = np.ascontiguousarray(X)
+    return X
+
+
+def _labels(y) -> np.ndarray:
+    """Cross-entropy labels as one contiguous int64 vector (the training head's)."""
+    if type(y) is np.ndarray and y.dtype is _I64 and y.flags.c_contiguous:
+        return y
+    y = np.asarray(y)
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"cross-entropy labels must be integers, got {y.dtype}")
+    return np.ascontiguousarray(y, dtype=np.int64)
+
+
+def _targets(y) -> np.ndarray:
+    """Mean-squared-error targets as contiguous float64 (read in C order, as MSELoss reshapes them)."""
+    return np.ascontiguousarray(y, dtype=float)
+
+
+def _same(y):
+    return y
+
+
+def _always() -> bool:
+    return True
+
+
 class HybridModel:
     """A network of classical and quantum layers with a loss, trained by any pyqml optimiser.
 
@@ -492,36 +575,155 @@ class HybridModel:
             self._adopt()
         return self._flat
 
-    def _value_and_grad_flat(self, X, y, checked: bool) -> float:
-        """One forward and one backward through the layers' training calls; fills the grads vector."""
-        if not checked:
-            X = np.asarray(X, dtype=float)
-            if X.ndim != 2:
-                raise ValueError(f"X must be (rows, features), got shape {X.shape}")
-            if not X.flags.c_contiguous:
-                X = np.ascontiguousarray(X)
-        layers = self._flat[0]
-        x = X
-        for layer in layers:
-            f = getattr(layer, "train_forward", None)
-            x = f(x) if f is not None else layer.forward(x, True)
+    # --- the training step's plans ---
+    # A plan is built once per flat state (and loss, and optimiser) and checked by identity at each
+    # train_step: _vg_plan's vg(X, y) is one forward and one backward (the grads vector filled), the layers
+    # before the head through their training calls, the head (the trailing Dense / Activation layers and
+    # a CrossEntropyLoss or MSELoss) in one engine call (_core.TrainingHead, cpp/src/training/head.cpp);
+    # _step_plan's run(X, y) adds the optimiser's flat step (its flat_stepper).
+    _plan = None  # (optimizer, guard, run(X, y), prep(y)), see _step_plan
+    _vg = None  # (flat state, loss, current(), vg(X, y), prep(y), head run or None, activations), see _vg_plan
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_plan", None)  # closures and the engine's head: rebuilt on the next step
+        state.pop("_vg", None)
+        return state
+
+    def _vg_plan(self, st):
+        vp = self._vg
+        if vp is None or vp[0] is not st or vp[1] is not self.loss or not vp[2]():
+            vp = self._vg = self._make_vg(st)
+        return vp
+
+    def _make_vg(self, st):
+        layers, flat, gflat = st[0], st[1], st[2]
         loss = self.loss
-        if type(loss) is CrossEntropyLoss:
-            value, d = loss.buffered(x, y)
+        kind = "cross_entropy" if type(loss) is CrossEntropyLoss else "mse" if type(loss) is MSELoss else None
+        start = _head_start(layers) if kind is not None else len(layers)
+        fwd = [_train_forward(layer) for layer in layers[:start]]
+        bwd = [(_train_backward(layer), i > 0) for i, layer in reversed(list(enumerate(layers[:start])))]
+        if kind is None:  # a loss of the user's: the layers' training calls, the loss in Python
+            def vg(X, y):
+                x = X
+                for f in fwd:
+                    x = f(x)
+                value, d = loss(x, y)
+                for b, need in bwd:
+                    d = b(d, need)
+                return value
+
+            return (st, loss, _always, vg, _same, None, ())
+        spec, acts = [], []
+        for layer in layers[start:]:
+            if type(layer) is Dense:
+                W, b = layer.params
+                spec.append(("dense", W.shape[0], W.shape[1], _offset(W, flat), _offset(b, flat)))
+            else:
+                spec.append((layer.kind, 0, 0, 0, 0))
+                acts.append((layer, layer.kind))
+        need_dx = start > 0
+        first = next((t for t in spec if t[0] == "dense"), None)
+        if first is not None:  # the input width: the first dense layer's (activations keep widths)
+            head = _core.TrainingHead(_head_widths(spec, first[1]), kind, first[1], flat, gflat, need_dx).run
+        else:  # activations only: the width is the input's
+            heads = {}
+
+            def head(x, y):
+                n = x.shape[-1] if getattr(x, "ndim", 0) else 0
+                h = heads.get(n)
+                if h is None:
+                    h = heads[n] = _core.TrainingHead(_head_widths(spec, n), kind, n, flat, gflat, need_dx).run
+                return h(x, y)
+
+        if not fwd:
+            def vg(X, y):
+                return head(X, y)[0]
+        elif len(fwd) == 1:
+            f0, b0 = fwd[0], bwd[0][0]
+
+            def vg(X, y):
+                value, d = head(f0(X), y)
+                b0(d, False)
+                return value
         else:
-            value, d = loss(x, y)
-        for i in range(len(layers) - 1, -1, -1):
-            b = getattr(layers[i], "train_backward", None)
-            d = b(d, i > 0) if b is not None else layers[i].backward(d)
-        return value
+            def vg(X, y):
+                x = X
+                for f in fwd:
+                    x = f(x)
+                value, d = head(x, y)
+                for b, need in bwd:
+                    d = b(d, need)
+                return value
+
+        if acts:  # an activation's kind may be reassigned
+            def current():
+                return all(layer.kind == k for layer, k in acts)
+        else:
+            current = _always
+        return (st, loss, current, vg, _labels if kind == "cross_entropy" else _targets, head, tuple(acts))
+
+    def _step_plan(self, optimizer, st):
+        """The plan of a training step with one of the built-in gradient optimisers on the flat vectors:
+        (optimizer, guard, run(X, y), prep(y)); the guard's identities (``_core.identities_hold``: the
+        model's flat state, layers, their params and grads lists and items, the loss, the activations'
+        kinds, the optimiser's state) hold while the plan is the one to take."""
+        vp = self._vg_plan(st)
+        vg, prep = vp[3], vp[4]
+        flat, gflat, shapes, saved = st[1], st[2], st[3], st[4]
+        step, opt_guard, look = optimizer.flat_stepper(flat, gflat, shapes)
+        copyto = np.copyto
+
+        if type(optimizer) is NesterovMomentumOptimizer:
+            def run(X, y):
+                copyto(saved, flat)
+                if look():  # the gradient at the look-ahead point x - momentum * a (after the first step)
+                    try:
+                        value = vg(X, y)
+                    finally:
+                        copyto(flat, saved)
+                else:
+                    value = vg(X, y)
+                step()
+                return value
+        else:
+            def run(X, y):
+                value = vg(X, y)
+                step()
+                return value
+
+        net = self.net
+        guard = [(self, "_flat", st), (self, "loss", self.loss), (self, "net", net), (net, "layers", net.layers),
+                 (net.layers, None, tuple(st[0]))]
+        for layer in st[5]:
+            guard += [(layer, "params", layer.params), (layer.params, None, tuple(layer.params)),
+                      (layer, "grads", layer.grads), (layer.grads, None, tuple(layer.grads))]
+        guard += [(layer, "kind", kind) for layer, kind in vp[6]]
+        self._plan = plan = (optimizer, tuple(guard + list(opt_guard)), run, prep)
+        return plan
+
+    def _flat_plan(self, optimizer):
+        """The step plan for ``optimizer`` (the last one while its guard holds, else a new one), or None
+        when the model or the optimiser takes the per-parameter path."""
+        plan = self._plan
+        if plan is not None and plan[0] is optimizer and _identities_hold(plan[1]):
+            return plan
+        if type(optimizer) not in _FLAT_OPTIMIZERS:
+            return None
+        st = self._flat_state()
+        if st is None:
+            return None
+        return self._step_plan(optimizer, st)
 
     def forward(self, X) -> np.ndarray:
         return self.net.forward(np.asarray(X, dtype=float), train=False)
 
     def value_and_grad(self, X, y) -> tuple[float, list[np.ndarray]]:
         """Loss on (X, y) and its gradient with respect to every parameter (one forward, one backward)."""
-        if self._flat_state() is not None:
-            return self._value_and_grad_flat(X, y, False), self.net.grads
+        st = self._flat_state()
+        if st is not None:
+            vp = self._vg_plan(st)
+            return vp[3](_rows(X), vp[4](y)), self.net.grads
         out = self.net.forward(X, train=True)
         loss, d = self.loss(out, y)
         self.net.backward(d)
@@ -530,25 +732,15 @@ class HybridModel:
     def train_step(self, X, y, optimizer) -> float:
         """One optimiser step on (X, y); returns the loss before the step (for Nesterov momentum, at the
         look-ahead point where its gradient is taken)."""
-        return self._train_step(X, y, optimizer, False)
+        plan = self._plan
+        if plan is None or plan[0] is not optimizer or not _identities_hold(plan[1]):
+            plan = self._flat_plan(optimizer)
+            if plan is None:
+                return self._train_step_lists(X, y, optimizer)
+        return plan[2](_rows(X), plan[3](y))
 
-    def _train_step(self, X, y, optimizer, checked: bool) -> float:
-        """:meth:`train_step`; ``checked``: X is a finite float64 C-contiguous (rows, features) array (``fit``
-        checked it once)."""
-        st = self._flat_state() if type(optimizer) in _FLAT_OPTIMIZERS else None
-        if st is not None:
-            flat, gflat, shapes, saved = st[1], st[2], st[3], st[4]
-            if type(optimizer) is NesterovMomentumOptimizer and optimizer.accumulation is not None:
-                np.copyto(saved, flat)
-                optimizer.look_ahead_flat(flat, shapes)
-                try:
-                    loss = self._value_and_grad_flat(X, y, checked)
-                finally:
-                    np.copyto(flat, saved)
-            else:
-                loss = self._value_and_grad_flat(X, y, checked)
-            optimizer.update_flat(flat, gflat, shapes)
-            return loss
+    def _train_step_lists(self, X, y, optimizer) -> float:
+        """:meth:`train_step` on the per-parameter lists (apply_grad)."""
         params = self.net.params
         if isinstance(optimizer, NesterovMomentumOptimizer) and optimizer.accumulation is not None:
             saved = [p.copy() for p in params]
@@ -564,6 +756,13 @@ class HybridModel:
         for p, q in zip(params, new):
             p[...] = q
         return loss
+
+    def _fit_step(self, optimizer):
+        """``(run(X, y) -> loss, prep(y))`` for ``fit``'s epochs: X checked once, y prepared once."""
+        plan = self._flat_plan(optimizer)
+        if plan is not None:
+            return plan[2], plan[3]
+        return (lambda X, y: self._train_step_lists(X, y, optimizer)), _same
 
     def fit(self, X, y, epochs: int = 100, optimizer=None, batch_size: int | None = None, rng=None,
             progress: bool = False, callback: Callable | None = None) -> dict:
@@ -585,6 +784,10 @@ class HybridModel:
         if not isinstance(optimizer, GradientDescentOptimizer) or isinstance(optimizer, (SPSAOptimizer, QNGOptimizer)):
             raise TypeError("optimizer must be a pyqml gradient optimiser (GradientDescent, Momentum, Nesterov, "
                             f"Adagrad, RMSProp, Adam), got {type(optimizer).__name__}")
+        # The plan is checked here, after the first epoch and after each callback (user code); between
+        # epochs nothing else runs, so the epochs step it without checking again.
+        run, prep = self._fit_step(optimizer)
+        yp = prep(y)
         n = X.shape[0]
         rng = None if batch_size is None or batch_size >= n else np.random.default_rng(rng)
         it = range(int(epochs))
@@ -598,26 +801,32 @@ class HybridModel:
             except ImportError:
                 pass
         history = {"loss": [], "epoch_time": []}
-        step = self._train_step
+        losses_append, times_append = history["loss"].append, history["epoch_time"].append
+        perf = time.perf_counter
+        last = int(epochs) - 1
         for epoch in it:
-            t0 = time.perf_counter()
+            t0 = perf()
             if rng is None:
-                loss = step(X, y, optimizer, True)
+                loss = run(X, yp)
             else:
                 order = rng.permutation(n)
                 losses = []
                 for s in range(0, n, int(batch_size)):
                     idx = order[s:s + int(batch_size)]
-                    losses.append(step(X[idx], y[idx], optimizer, True) * len(idx))
+                    losses.append(run(X[idx], yp[idx]) * len(idx))
                 loss = sum(losses) / n
-            history["epoch_time"].append(time.perf_counter() - t0)
-            history["loss"].append(loss)
-            if bar is not None and epoch % 10 == 0:
-                bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-            if bar is not None and epoch == int(epochs) - 1:
-                bar.set_postfix(loss=f"{loss:.4f}")  # the bar ends on the loss that is reported
+            times_append(perf() - t0)
+            losses_append(loss)
+            if bar is not None:
+                if epoch % 10 == 0:
+                    bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+                if epoch == last:
+                    bar.set_postfix(loss=f"{loss:.4f}")  # the bar ends on the loss that is reported
             if callback is not None:
                 callback(epoch, loss)
+                run, prep = self._fit_step(optimizer)
+            elif epoch == 0:  # the optimiser's state exists now: its stepper without checks
+                run, prep = self._fit_step(optimizer)
         if bar is not None:
             bar.close()
         return history

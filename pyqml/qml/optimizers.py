@@ -142,6 +142,23 @@ def _check_flat(x, grad) -> int:
     return x.shape[0]
 
 
+class _First:
+    """Whether a flat stepper's first step (the one that made the optimiser's state) was taken."""
+
+    __slots__ = ("done",)
+
+    def __init__(self):
+        self.done = False
+
+
+def _state_guard(opt, lists: list, st: _FlatState) -> list:
+    """The identities (``_core.identities_hold``) that hold while ``opt``'s accumulated state is the flat
+    state ``st`` (its per-parameter ``lists``, each holding its own views): ``accumulation`` first."""
+    guard = [(opt, "accumulation", lists[0]), (opt, "_flat", st)]
+    guard += [(lst, None, views) for lst, views in zip(lists, st.views)]
+    return guard
+
+
 def _split_flat(flat: np.ndarray, shapes: tuple) -> list:
     out, off = [], 0
     for s in shapes:
@@ -300,6 +317,58 @@ class GradientDescentOptimizer:
         """:meth:`update_flat` on arguments already checked (the hybrid models' training step)."""
         _core.sgd_step(x, grad, self.stepsize)
 
+    def flat_stepper(self, x: np.ndarray, grad: np.ndarray, shapes=None):
+        """``(step, guard, look_ahead)`` for a training loop that steps the same flat vectors many times (the
+        arguments of :meth:`update_flat`, checked here once).
+
+        ``step()`` is one :meth:`update_flat` on them: for the built-in optimisers the same engine pass
+        without the per-step checks (the hyper-parameters are read at each step; the first step of an
+        optimiser without state makes it). ``guard`` lists ``(object, name, expected)`` identities
+        (``pyqml._core.identities_hold``) that hold while ``step`` updates the optimiser's current state:
+        they fail after ``reset()``, :meth:`apply_grad` on split arrays, a replaced entry of the state, or
+        the first step of an optimiser that had none; then ask for a new stepper. ``look_ahead()``
+        (momentum optimisers, else None) is :meth:`look_ahead_flat` on ``x``: False (x untouched) before
+        the first step. A subclass that overrides :meth:`apply_grad` steps through :meth:`update_flat`.
+        """
+        n = _check_flat(x, grad)
+        shapes = self._checked_shapes(shapes, n)
+        if not _native_flat(type(self)):
+            def step():
+                self.update_flat(x, grad, shapes)
+
+            look = (lambda: self.look_ahead_flat(x, shapes)) if isinstance(self, MomentumOptimizer) else None
+            return step, [], look
+        return self._flat_stepper(x, grad, shapes)
+
+    def _flat_stepper(self, x, grad, shapes):
+        made = self._fast_stepper(x, grad, shapes)
+        if made is not None:
+            return made
+        # No state yet: the first step makes it (the general flat step), later ones take the fast stepper
+        # on it; the guard fails from the first step on.
+        fast, first = None, _First()
+
+        def step():
+            nonlocal fast
+            if fast is None:
+                self._update_flat(x, grad, shapes)
+                first.done = True
+                fast = self._fast_stepper(x, grad, shapes)[0]
+            else:
+                fast()
+
+        look = (lambda: self._look_ahead_flat(x, shapes)) if isinstance(self, MomentumOptimizer) else None
+        return step, [(first, "done", False)], look
+
+    def _fast_stepper(self, x, grad, shapes):
+        """:meth:`flat_stepper` on the optimiser's current state; None while it has none."""
+        sgd = _core.sgd_step
+
+        def step():
+            sgd(x, grad, self.stepsize)
+
+        return step, [], None
+
     def _checked_shapes(self, shapes, n: int) -> tuple:
         if shapes is None:
             return ((n,),)
@@ -371,6 +440,24 @@ class MomentumOptimizer(GradientDescentOptimizer):
         n = _check_flat(x, x)
         return self._look_ahead_flat(x, self._checked_shapes(shapes, n))
 
+    def _fast_stepper(self, x, grad, shapes):
+        if self.accumulation is None:
+            return None
+        st = self._flat_state([self.accumulation], shapes, x.shape[0])
+        acc = self.accumulation = st.lists[0]
+        a, tmp = st.flats[0], st.tmp
+        kernel, multiply, subtract = _core.momentum_step, np.multiply, np.subtract
+
+        def step():
+            kernel(x, grad, a, self.momentum, self.stepsize)
+
+        def look_ahead():
+            multiply(a, self.momentum, out=tmp)
+            subtract(x, tmp, out=x)
+            return True
+
+        return step, _state_guard(self, [acc], st), look_ahead
+
     def _look_ahead_flat(self, x, shapes) -> bool:
         if self.accumulation is None:
             return False
@@ -420,6 +507,18 @@ class AdagradOptimizer(GradientDescentOptimizer):
         self.accumulation = st.lists[0]
         _core.scaled_step(x, grad, st.flats[0], -1.0, 0.0, self.stepsize, self.eps)  # decay < 0: a <- a + g^2
 
+    def _fast_stepper(self, x, grad, shapes):
+        if self.accumulation is None:
+            return None
+        st = self._flat_state([self.accumulation], shapes, x.shape[0])
+        acc = self.accumulation = st.lists[0]
+        a, kernel = st.flats[0], _core.scaled_step
+
+        def step():
+            kernel(x, grad, a, -1.0, 0.0, self.stepsize, self.eps)
+
+        return step, _state_guard(self, [acc], st), None
+
     def reset(self) -> None:
         self.accumulation = None
 
@@ -444,6 +543,18 @@ class RMSPropOptimizer(AdagradOptimizer):
         st = self._flat_state([self.accumulation], shapes, x.shape[0])
         self.accumulation = st.lists[0]
         _core.scaled_step(x, grad, st.flats[0], self.decay, 1 - self.decay, self.stepsize, self.eps)
+
+    def _fast_stepper(self, x, grad, shapes):
+        if self.accumulation is None:
+            return None
+        st = self._flat_state([self.accumulation], shapes, x.shape[0])
+        acc = self.accumulation = st.lists[0]
+        a, kernel = st.flats[0], _core.scaled_step
+
+        def step():
+            kernel(x, grad, a, self.decay, 1 - self.decay, self.stepsize, self.eps)
+
+        return step, _state_guard(self, [acc], st), None
 
 
 class AdamOptimizer(GradientDescentOptimizer):
@@ -485,6 +596,26 @@ class AdamOptimizer(GradientDescentOptimizer):
         step = self.stepsize * math.sqrt(1 - self.beta2 ** t) / (1 - self.beta1 ** t)
         b1, b2 = self.beta1, self.beta2
         _core.adam_step(x, grad, st.flats[0], st.flats[1], b1, 1 - b1, b2, 1 - b2, step, self.eps)
+
+    def _fast_stepper(self, x, grad, shapes):
+        acc = self.accumulation
+        if acc is None:
+            return None
+        st = self._flat_state([acc["fm"], acc["sm"]], shapes, x.shape[0])
+        acc["fm"], acc["sm"] = st.lists
+        lfm, lsm = st.lists
+        fm, sm = st.flats
+        kernel, sqrt = _core.adam_step, math.sqrt
+
+        def step():
+            t = acc["t"] + 1
+            acc["t"] = t
+            b1, b2 = self.beta1, self.beta2
+            kernel(x, grad, fm, sm, b1, 1 - b1, b2, 1 - b2, self.stepsize * sqrt(1 - b2 ** t) / (1 - b1 ** t),
+                   self.eps)
+
+        guard = [(self, "accumulation", acc), (acc, "fm", lfm), (acc, "sm", lsm)]
+        return step, guard + _state_guard(self, [lfm, lsm], st)[1:], None
 
     def reset(self) -> None:
         self.accumulation = None

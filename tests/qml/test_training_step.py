@@ -299,19 +299,29 @@ def test_subclasses_and_other_optimisers_step_through_apply_grad():
 
 
 def test_training_calls_give_the_layers_bits():
-    """The training step's buffered calls (engine kernels for the bias, its gradient, the loss) against the
-    layers' public forward / backward and the loss's __call__ (numpy): the same bits."""
+    """The layers' training calls (engine kernels for the bias, its gradient, the loss) against the layers'
+    public forward / backward and the loss's __call__ (numpy): the same bits. The training head (one engine
+    call for the dense layers, the activation and the loss; its matmuls written out as BLAS's multiply-add
+    chains, libm's tanh) within 1e-12 of them."""
     rng = np.random.default_rng(11)
     X, y = rng.uniform(-1.0, 1.0, (9, 2)), rng.integers(0, 4, 9)
     model = HybridModel([QuantumLayer(make_qnode(), {"weights": (3, 3)}, rng=1), Dense(3, 5, rng=2),
                          Activation("tanh"), Dense(5, 4, rng=3)])
+    head_loss, grads = model.value_and_grad(X, y)
+    head = [g.copy() for g in grads]
+    cross_entropy = model.loss
+    model.loss = lambda z, t: cross_entropy.buffered(z, t)  # the layers' training calls, one by one
     loss, grads = model.value_and_grad(X, y)
     fast = [g.copy() for g in grads]
+    model.loss = cross_entropy
     out = model.net.forward(X, train=True)
     ref_loss, d = model.loss(out, y)
     model.net.backward(d)
     assert loss == ref_loss
     assert all(np.array_equal(a, b) for a, b in zip(fast, model.net.grads))
+    assert abs(head_loss - ref_loss) < 1e-12
+    for a, b in zip(head, model.net.grads):
+        np.testing.assert_allclose(a, b, atol=1e-12, rtol=0)
 
 
 @pytest.mark.parametrize("rows,cols", [(1, 2), (7, 3), (150, 3), (40, 9), (3, 1)])
