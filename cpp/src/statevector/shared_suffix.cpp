@@ -22,9 +22,12 @@ std::atomic<bool> g_shared_suffix{true}, g_shared_suffix_forced{false};
 constexpr int64_t kCmul = 6, kCadd = 2;
 // product_prefix_gradient's scratch: factors, a wire's vectors (at most 64 ops), R, L, reduced vectors.
 constexpr size_t kPrefixWork = 4 * kSharedSuffixMaxWires + 128 + 2 * (size_t(1) << kSharedSuffixMaxWires);
-// A GEMM of these sizes (16..128 x 16..128 x rows) runs more flops per second than the gate kernels on small
-// states (measured here: about twice as many); the cost model counts its flops at 1/2.
-constexpr double kGemmWeight = 1.0 / 2.0;
+// The cost model's weights, in units of a lane-kernel flop (the row paths' cost is their modelled flops),
+// fitted to the seed QNN's shape at 2 and 8 layers, 150 and 1000 rows, one thread (bench/results/
+// shared_suffix.md, 2026-12-02): the per-row work (product states, the GEMMs, values and lambdas, all
+// vectorised over rows) ran 0.3-0.8x the lanes' time per modelled flop, the per-call work on the 2n-wire
+// register (U's construction, the sweep over X: the per-row gate kernels on 2^(2n) amplitudes) about 2x.
+constexpr double kRowWeight = 0.25, kCallWeight = 2.0;
 
 size_t split_of(const Circuit& c) {
     size_t split = 0;
@@ -185,15 +188,15 @@ double SharedSuffix::cost(int64_t rows, bool vjp, bool with_dx) const {
     // weights in the prefix) ran slower than the lane kernels on the seed QNN, so the model sends it to the
     // rows; forced mode (tests) still takes it.
     if (vjp && prefix_gradients(with_dx)) return std::numeric_limits<double>::infinity();
-    const int64_t d = int64_t(1) << n_;
-    const double gemm_flops = double(rows) * double(vjp ? 2 : 1) * 8.0 * double(d * d);
-    const double total = double(vjp ? vjp_flops(rows, with_dx) : values_flops(rows));
-    return total - gemm_flops * (1.0 - kGemmWeight);
+    const double call = double(doubled_.forward_flops());
+    const double per_rows = double(values_flops(rows)) - call;
+    const double c = kCallWeight * call + kRowWeight * per_rows;
+    return vjp ? c + backward_cost(rows) : c;
 }
 
 double SharedSuffix::backward_cost(int64_t rows) const {
-    const int64_t d = int64_t(1) << n_;
-    return double(backward_flops(rows)) - double(rows) * 8.0 * double(d * d) * (1.0 - kGemmWeight);
+    const double call = double(adjoint_sweep_flops(doubled_, 1));
+    return kCallWeight * call + kRowWeight * (double(backward_flops(rows)) - call);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -236,7 +239,7 @@ namespace {
 #endif
 
 constexpr size_t kRowPad = 8;
-constexpr size_t kMaxChunkRows = 2048;  // chunk_rows' largest chunk (8192 amplitudes at n = 2)
+constexpr size_t kMaxChunkRows = 2048;  // chunk_rows' largest chunk (4096 amplitudes at n = 1)
 template <class F>
 struct RowVec;
 template <>
@@ -262,9 +265,10 @@ inline double hsum(const RV<F>& v) {
     return s;
 }
 
-// Rows of a chunk: at most about 8192 amplitudes a block (D x cr), at least kRowPad rows.
+// Rows of a chunk: at most about 4096 amplitudes a block (D x cr: the chunk's blocks stay in L2), at least
+// kRowPad rows.
 size_t chunk_rows(int64_t rows, int n) {
-    const size_t cap = std::min(kMaxChunkRows, std::max<size_t>(kRowPad, (size_t(8192) >> n) / kRowPad * kRowPad));
+    const size_t cap = std::min(kMaxChunkRows, std::max<size_t>(kRowPad, (size_t(4096) >> n) / kRowPad * kRowPad));
     const size_t padded = (size_t(rows) + kRowPad - 1) / kRowPad * kRowPad;
     return std::min(cap, std::max(padded, kRowPad));
 }

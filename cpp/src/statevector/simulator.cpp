@@ -22,9 +22,6 @@ Simulator::Simulator(const Circuit& circuit, std::vector<Observable> observables
     row_flops_ = flops();
 }
 
-namespace {
-constexpr double kLaneEfficiency = 3.0;
-}  // namespace
 
 bool Simulator::use_shared(const Batch& b, bool vjp, bool with_dx) const {
     if (!shared_ || !shared_suffix_enabled() || !SharedSuffix::applies(b) || b.rows < 1) return false;
@@ -33,10 +30,9 @@ bool Simulator::use_shared(const Batch& b, bool vjp, bool with_dx) const {
     const int64_t blocks = use_lanes(b) ? (b.rows + kLanes - 1) / kLanes : b.rows;
     const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(max_threads(), blocks));
     const double rows_cost = double(b.rows) * double(vjp ? row_flops_.vjp : row_flops_.values) / double(workers);
-    // The lane kernels run their modelled flops about 3x faster than this path runs its own (measured
-    // 2.5-3.2x over 2-24 layers and 150-10,000 rows of the seed QNN's shape, bench/results/shared_suffix.md).
-    const double efficiency = use_lanes(b) ? kLaneEfficiency : 1.0;
-    return efficiency * shared_->cost(b.rows, vjp, with_dx) < rows_cost;
+    // SharedSuffix::cost weighs the path's flops in units of a lane flop (its per-row work, vectorised over
+    // rows, runs faster per modelled flop than the lanes; its per-call work slower).
+    return shared_->cost(b.rows, vjp, with_dx) < rows_cost;
 }
 
 bool Simulator::use_shared_pair(const Batch& b) const {
@@ -47,8 +43,7 @@ bool Simulator::use_shared_pair(const Batch& b) const {
     const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(max_threads(), blocks));
     const double rows_cost =
         double(b.rows) * double(row_flops_.values + row_flops_.vjp) / double(workers);
-    const double efficiency = use_lanes(b) ? kLaneEfficiency : 1.0;
-    return efficiency * (shared_->cost(b.rows, false, false) + shared_->backward_cost(b.rows)) < rows_cost;
+    return shared_->cost(b.rows, false, false) + shared_->backward_cost(b.rows) < rows_cost;
 }
 
 bool Simulator::keeps_shared_suffix(int64_t rows) const {
