@@ -357,6 +357,34 @@ template <class F>
 PYQML_SS_CLONES void diagonal_pass(int d, int no, size_t cr, const double* __restrict diag, const F* __restrict fr,
                                    const F* __restrict fi, double* __restrict vals, const double* __restrict cot,
                                    F* __restrict lr, F* __restrict li) {
+    if constexpr (std::is_same_v<F, double>) {
+        if (no <= 8) {
+            // Registers: per vector of rows the observables' sums (values) or the cotangents (lambdas).
+            constexpr size_t NV = kNV<double>;
+            for (size_t r = 0; r < cr; r += NV) {
+                if (vals) {
+                    RV<double> acc[8];
+                    for (int k = 0; k < no; ++k) acc[k] = RV<double>{};
+                    for (int i = 0; i < d; ++i) {
+                        const RV<double> a = vat(fr + size_t(i) * cr + r), b = vat(fi + size_t(i) * cr + r);
+                        const RV<double> p = a * a + b * b;
+                        for (int k = 0; k < no; ++k) acc[k] += diag[size_t(k) * d + i] * p;
+                    }
+                    for (int k = 0; k < no; ++k) vat(vals + size_t(k) * cr + r) = acc[k];
+                }
+                if (!cot) continue;
+                RV<double> c[8];
+                for (int k = 0; k < no; ++k) c[k] = vat(cot + size_t(k) * cr + r);
+                for (int i = 0; i < d; ++i) {
+                    RV<double> wv = RV<double>{};
+                    for (int k = 0; k < no; ++k) wv += diag[size_t(k) * d + i] * c[k];
+                    vat(lr + size_t(i) * cr + r) = vat(fr + size_t(i) * cr + r) * wv;
+                    vat(li + size_t(i) * cr + r) = -vat(fi + size_t(i) * cr + r) * wv;
+                }
+            }
+            return;
+        }
+    }
     if (vals) std::fill(vals, vals + size_t(no) * cr, 0.0);
     double prob[kMaxChunkRows];
     double w[kMaxChunkRows];
