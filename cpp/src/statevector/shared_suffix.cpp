@@ -529,6 +529,18 @@ struct Trim {
     ~Trim() { w.trim(); }
 };
 
+// The kept final states of the call's precision.
+template <class F>
+std::vector<F>& kept_phi(SharedSuffixKept& k) {
+    if constexpr (std::is_same_v<F, double>) return k.phi_d;
+    else return k.phi_f;
+}
+template <class F>
+const std::vector<F>& kept_phi(const SharedSuffixKept& k) {
+    if constexpr (std::is_same_v<F, double>) return k.phi_d;
+    else return k.phi_f;
+}
+
 // The reductions of gate_table.cpp (lanes.cpp's): half angles have period 4 pi, phases 2 pi.
 inline double half_angle(double t) {
     return 0.5 * (std::fabs(t) <= 2.0 * M_PI ? t : (std::isfinite(t) ? std::remainder(t, 4.0 * M_PI) : t));
@@ -862,8 +874,7 @@ void SharedSuffix::expval(const Batch& b, double* out, SharedSuffixKept* keep) c
     F* p = grow(w.p, block);
     F* phi = nullptr;
     if (keep) {
-        std::vector<F>& kp = std::is_same_v<F, double> ? reinterpret_cast<std::vector<F>&>(keep->phi_d)
-                                                       : reinterpret_cast<std::vector<F>&>(keep->phi_f);
+        std::vector<F>& kp = kept_phi<F>(*keep);
         kp.resize(nchunks * block);  // every entry (spare rows too) is written below
         phi = kp.data();
     } else {
@@ -978,8 +989,7 @@ void SharedSuffix::vjp_kept(const SharedSuffixKept& kept, const double* cot, dou
     const size_t block = 2 * d * cr;
     ChunkWork<F>& w = chunk_work<F>();
     Trim<F> trim{w};
-    const F* phi = std::is_same_v<F, double> ? reinterpret_cast<const F*>(kept.phi_d.data())
-                                             : reinterpret_cast<const F*>(kept.phi_f.data());
+    const F* phi = kept_phi<F>(kept).data();
     std::copy(kept.values.begin(), kept.values.end(), vals);
     F* l = grow(w.l, block);
     double* xr = grow(w.x, 2 * d * d);
