@@ -65,7 +65,10 @@ options
   --grad           also the adjoint gradient (sel, random; the Jacobian for qnn)
   --vjp            qnn: values + VJP (cotangent of ones) instead of the Jacobian
   --no-dx          qnn --vjp: without the input gradients
+  --pair           qnn: a training step's two engine calls, values kept (Simulator::forward) then the VJP from
+                   them (its backward part alone where the forward kept the shared suffix's states); with --no-dx
   --no-shared-suffix  qnn: the row paths (lanes) instead of the shared-suffix path (values, VJP)
+  --shared-suffix  qnn: the shared-suffix path wherever it applies, whatever the cost model says
   --threads T      OpenMP threads (default: all)
   --precision P    complex128 (default) or complex64
   --repeats R      timed repeats (default 5)
@@ -90,7 +93,7 @@ and "cpu_fraction_of_peak" (gflops_cpu / "peak_gflops_cpu_1", the FMA loop per C
 struct Options {
     std::string workload;
     int n = -1, layers = 4, depth = 10, rows = -1, cols = 6, p = 1, threads = 0, repeats = 5, warmup = 1;
-    bool grad = false, vjp = false, no_dx = false, no_shared_suffix = false;
+    bool grad = false, vjp = false, no_dx = false, no_shared_suffix = false, pair = false, force_shared = false;
     std::string precision = "complex128";
 };
 
@@ -350,29 +353,34 @@ int run(const Options& o) {
         b.weights = w.data();
         b.inputs = x.data();
         b.rows = rows;
-        sv::set_shared_suffix_enabled(!o.no_shared_suffix);
+        sv::set_shared_suffix_enabled(!o.no_shared_suffix, o.force_shared);
         const bool with_dx = !o.no_dx;
         const double cpu0 = process_cpu_seconds();
+        sv::SavedForward saved;
         Timing t = time_it([&] {
-            if (o.vjp) sim.vjp(b, cot.data(), vals.data(), dw.data(), with_dx ? dx.data() : nullptr);
+            if (o.pair) {
+                sim.forward(b, vals.data(), saved);
+                sim.vjp(b, cot.data(), vals.data(), dw.data(), with_dx ? dx.data() : nullptr, &saved);
+            } else if (o.vjp) sim.vjp(b, cot.data(), vals.data(), dw.data(), with_dx ? dx.data() : nullptr);
             else if (o.grad) sim.jacobian(b, vals.data(), dw.data(), dx.data());
             else sim.expval(b, vals.data());
         }, o.repeats, o.warmup);
         const double cpu_per_call = (process_cpu_seconds() - cpu0) / double(o.repeats + o.warmup);
         // The whole call's flops along the path it takes (the shared-suffix path: per call and per row).
-        const auto f = sim.flops(rows, with_dx);
-        const bool shared = !o.grad && sim.takes_shared_suffix(rows, o.vjp, with_dx);
-        const double per_row = double(o.vjp ? f.vjp : o.grad ? f.jacobian : f.values) / rows;
+        const auto f = sim.flops(rows, with_dx, o.pair);
+        const bool shared = !o.grad && (o.pair ? !with_dx && sim.keeps_shared_suffix(rows)
+                                               : sim.takes_shared_suffix(rows, o.vjp, with_dx));
+        const double per_row = double(o.pair ? f.values + f.vjp : o.vjp ? f.vjp : o.grad ? f.jacobian : f.values) / rows;
         const double gflops = per_row * rows / t.median / 1e9;
         const FmaPeak one = measure_fma_peak(1, 0.05), all = measure_fma_peak(sv::max_threads(), 0.05);
         std::printf("{\"workload\": \"qnn\", \"n\": %d, \"rows\": %d, \"threads\": %d, \"precision\": \"%s\", "
-                    "\"grad\": %s, \"vjp\": %s, \"dx\": %s, \"path\": \"%s\", \"median_s\": %.6g, \"min_s\": %.6g, \"max_s\": %.6g, "
+                    "\"grad\": %s, \"vjp\": %s, \"pair\": %s, \"dx\": %s, \"path\": \"%s\", \"median_s\": %.6g, \"min_s\": %.6g, \"max_s\": %.6g, "
                     "\"value\": %.15g, \"flops_forward\": %.0f, \"flops_values\": %.0f, \"flops_jacobian\": %.0f, "
                     "\"flops_vjp\": %.0f, \"gflops\": %.4g, \"gflops_at_min\": %.4g, \"peak_gflops_1\": %.4g, \"peak_gflops\": %.4g, "
                     "\"peak_isa\": \"%s\", \"peak_fraction\": %.4g, \"cpu_s\": %.6g, \"gflops_cpu\": %.4g, "
                     "\"peak_gflops_cpu_1\": %.4g, \"cpu_fraction_of_peak\": %.4g}\n",
                     n, rows, sv::max_threads(), o.precision.c_str(), o.grad ? "true" : "false",
-                    o.vjp ? "true" : "false", with_dx ? "true" : "false", shared ? "shared_suffix" : "rows",
+                    o.vjp ? "true" : "false", o.pair ? "true" : "false", with_dx ? "true" : "false", shared ? "shared_suffix" : "rows",
                     t.median, t.min, t.max, vals[0], double(f.forward), double(f.values), double(f.jacobian),
                     double(f.vjp), gflops, per_row * rows / t.min / 1e9, one.gflops,
                     all.gflops, all.isa.c_str(), gflops / all.gflops, cpu_per_call, per_row * rows / cpu_per_call / 1e9,
@@ -454,6 +462,8 @@ int main(int argc, char** argv) {
             else if (a == "--vjp") o.vjp = true;
             else if (a == "--no-dx") o.no_dx = true;
             else if (a == "--no-shared-suffix") o.no_shared_suffix = true;
+            else if (a == "--pair") o.pair = true;
+            else if (a == "--shared-suffix") o.force_shared = true;
             else if (a == "--help" || a == "-h") {
                 std::fputs(kHelp, stdout);
                 return 0;

@@ -2,6 +2,7 @@
 #include <pybind11/complex.h>
 
 #include <cmath>
+#include <memory>
 
 #include "convert.hpp"
 #include "pyqml/common/peak.hpp"
@@ -94,19 +95,67 @@ void init_statevector(py::module_& m) {
             py::arg("circuit"), py::arg("observables"), py::arg("precision") = "complex128");
     def_batched_calls(cls);
     def_state_calls(cls);
+    py::class_<sv::SavedForward, std::shared_ptr<sv::SavedForward>>(
+        m, "SavedForward",
+        "What StateVector.forward kept for the VJP on the same batch: copies of its weights and inputs and, "
+        "when the shared-suffix path ran, the final states. Pass it to StateVector.vjp_saved.")
+        .def_property_readonly("rows", &sv::SavedForward::rows)
+        .def_property_readonly("has_state", &sv::SavedForward::has_state,
+                               "Whether a VJP from it runs the backward part alone (the shared suffix's states).");
+    cls.def("forward", [](const sv::Simulator& s, const py::object& w, const py::object& x) {
+            auto a = make_batch(s.circuit(), w, x);
+            ResultReservation results(doubles(double(a.rows) * s.n_observables()),
+                                      rows_what("forward", a.rows, "rows x n_obs doubles"));
+            py::array_t<double> out(Shape{a.rows, s.n_observables()});
+            double* o = out.mutable_data();
+            auto saved = std::make_shared<sv::SavedForward>();
+            {
+                py::gil_scoped_release nogil;
+                s.forward(to_batch(a), o, *saved);
+            }
+            return py::make_tuple(out, saved);
+        }, py::arg("weights"), py::arg("inputs") = py::none(),
+        "(values (rows, n_obs), SavedForward): expval that keeps what vjp_saved on the same batch needs.")
+        .def("vjp_saved", [](const sv::Simulator& e, const std::shared_ptr<sv::SavedForward>& saved,
+                             const py::object& w, const py::object& x, darray cot, bool need_dx) {
+            PYQML_REQUIRE(saved != nullptr, "vjp_saved needs the SavedForward of a forward call");
+            const Circuit& c = e.circuit();
+            auto a = make_batch(c, w, x);
+            const py::ssize_t no = e.n_observables();
+            PYQML_REQUIRE(cot.ndim() == 2 && cot.shape(0) == a.rows && cot.shape(1) == no,
+                          "cotangent must have shape (" + std::to_string(a.rows) + ", " + std::to_string(no) + ")");
+            ResultReservation results(
+                doubles(double(a.rows) * (no + (need_dx ? c.n_inputs() : 0)) + (a.weights_per_row ? double(a.rows) : 1.0) * c.n_weights()),
+                rows_what("vjp", a.rows, "rows x (n_obs + n_inputs) and the weight gradients, doubles"));
+            py::array_t<double> vals(Shape{a.rows, no});
+            py::array_t<double> dw = a.weights_per_row ? py::array_t<double>(Shape{a.rows, c.n_weights()})
+                                                       : py::array_t<double>(Shape{c.n_weights()});
+            py::array_t<double> dx(Shape{need_dx ? a.rows : 0, c.n_inputs()});
+            double *pv = vals.mutable_data(), *pw = dw.mutable_data(), *px = need_dx ? dx.mutable_data() : nullptr;
+            const double* pc = cot.data();
+            {
+                py::gil_scoped_release nogil;
+                e.vjp(to_batch(a), pc, pv, pw, px, saved.get());
+            }
+            return py::make_tuple(vals, dw, need_dx ? py::object(dx) : py::object(py::none()));
+        }, py::arg("saved"), py::arg("weights"), py::arg("inputs"), py::arg("cotangent"), py::arg("need_dx") = true,
+        "vjp after forward: the backward part alone when `saved` came from this engine's forward on weights and "
+        "inputs of the same contents (and no input gradient is asked for); otherwise the whole vjp.")
+        .def("_keeps_shared_suffix", &sv::Simulator::keeps_shared_suffix, py::arg("rows"),
+             "Whether forward on `rows` rows with shared weights keeps the shared suffix's states.");
     cls.def("_takes_shared_suffix", &sv::Simulator::takes_shared_suffix, py::arg("rows"), py::arg("vjp"),
             py::arg("need_dx") = true,
             "Whether a call of `rows` rows with shared weights takes the shared-suffix path.")
         .def_property_readonly("_shared_suffix_split", &sv::Simulator::shared_suffix_split,
                                "First op of the shared suffix (-1: none).");
-    cls.def("flops", [](const sv::Simulator& s, const py::object& rows, bool need_dx) {
+    cls.def("flops", [](const sv::Simulator& s, const py::object& rows, bool need_dx, bool saved) {
         sv::Simulator::Flops f;
         if (rows.is_none()) {
             f = s.flops();
         } else {
             const int64_t r = rows.cast<int64_t>();
             PYQML_REQUIRE(r >= 1, "flops: rows must be a positive integer, got " + std::to_string(r));
-            f = s.flops(r, need_dx);
+            f = s.flops(r, need_dx, saved);
         }
         py::dict d;
         d["forward"] = f.forward;
@@ -114,11 +163,12 @@ void init_statevector(py::module_& m) {
         d["jacobian"] = f.jacobian;
         d["vjp"] = f.vjp;
         return d;
-    }, py::arg("rows") = py::none(), py::arg("need_dx") = true,
+    }, py::arg("rows") = py::none(), py::arg("need_dx") = true, py::arg("saved") = false,
        "Real flops of one row, counted from the compiled program (cpp/src/statevector/flops.cpp): forward "
        "pass, values (forward + observables), jacobian and vjp (values + the adjoint sweep). With rows: the "
        "whole call's flops for that many rows (shared weights) along the path the engine takes for it (the "
-       "shared-suffix path counts its per-call and per-row parts); need_dx: a vjp with input gradients.");
+       "shared-suffix path counts its per-call and per-row parts); need_dx: a vjp with input gradients; saved: a vjp "
+       "after forward on the same batch (vjp_saved: the backward part alone where forward kept the states).");
     m.def("fma_peak", [](int threads, double seconds) {
         PYQML_REQUIRE(threads >= 0 && threads <= max_thread_count(),
                       "fma_peak: threads must be 0 (the engine's count) or 1.." + std::to_string(max_thread_count()));

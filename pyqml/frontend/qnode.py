@@ -195,14 +195,31 @@ class CompiledQNode:
             dx = self.circuit.derived_inputs.pullback(xe, dx)
         return vals, dw, dx
 
-    def vjp(self, weights, inputs, cotangent, shots=None, need_dx: bool = True):
+    def forward(self, weights, inputs=None):
+        """(values, saved): :meth:`expval` (exact) and a handle that :meth:`vjp` on the same weights and inputs
+        takes as ``saved=`` to run only the backward part (the state vector keeps what its forward computed;
+        other engines, and qnodes with shots, give None and the VJP recomputes). The handle owns copies of the
+        weights and inputs it ran on: a VJP on other contents does not use it."""
+        if self.shot_count(None) is not None or self.qnode.diff_method != "adjoint":
+            return self.expval(weights, inputs), None
+        ex = self.executor()
+        if not hasattr(ex, "forward"):
+            return ex.expval(weights, self.expand(inputs)), None
+        return ex.forward(weights, self.expand(inputs))
+
+    def vjp(self, weights, inputs, cotangent, shots=None, need_dx: bool = True, saved=None):
         """values, cot . d/dweights (n_weights,), cot . d/dinputs (rows, n_raw_inputs).
 
         ``need_dx=False``: the caller does not use the input gradients; an engine that can skip them does
-        (the state vector: dx is then None)."""
+        (the state vector: dx is then None). ``saved``: the handle of :meth:`forward` on the same batch."""
         xe = self.expand(inputs)
         cot = np.ascontiguousarray(cotangent, dtype=float)
         n = self.shot_count(shots)
+        if saved is not None and n is None and self.qnode.diff_method == "adjoint":
+            vals, dw, dx = self.executor().vjp(weights, xe, cot, need_dx=need_dx, saved=saved)
+            if dx is not None and xe is not None and self.circuit.derived_inputs is not None:
+                dx = self.circuit.derived_inputs.pullback(xe, dx)
+            return vals, dw, dx
         if n is not None:
             vals, dw, dx = self._shot_jacobian(weights, xe, n)
             dw, dx = np.einsum("ro,row->w", cot, dw), np.einsum("ro,rox->rx", cot, dx)

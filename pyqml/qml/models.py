@@ -337,8 +337,12 @@ class QuantumLayer(_FlatLayer):
         cq = self.compiled(x.shape[1])
         w = self.flat_params()  # updated in place only after backward
         self._x, self._w, self._xcq = x, w, cq
+        self._saved = None
         if cq.expval_only:
-            return cq.expval(w, x)
+            # The engine keeps what the forward computed for _backward's VJP on the same (w, x); the handle
+            # owns copies of both, so weights changed in between make the VJP recompute, never go stale.
+            vals, self._saved = cq.forward(w, x)
+            return vals
         return np.concatenate([np.asarray(r, dtype=float).reshape(x.shape[0], -1) for r in cq.measure(w, x)], axis=1)
 
     def backward(self, dy):
@@ -351,7 +355,7 @@ class QuantumLayer(_FlatLayer):
         cq = self._xcq  # compiled for the rows of the forward pass
         # A layer whose input gradient is unused (input_grad = False, or the model's first layer) skips it:
         # dx is then None.
-        _, dw, dx = cq.vjp(self._w, self._x, dy, need_dx=need_dx)
+        _, dw, dx = cq.vjp(self._w, self._x, dy, need_dx=need_dx, saved=getattr(self, "_saved", None))
         if self._linked():
             np.copyto(self._link[1], dw)  # the grads are views of this vector
         else:

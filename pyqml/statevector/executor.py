@@ -72,7 +72,8 @@ class StateVectorExecutor(Executor):
         super().__init__(circuit, observables, precision, **options)
         self.device = options.get("device", "cpu")
         terms = [o.core_terms() for o in self.observables]
-        if parse_device(self.device) is None:
+        self._cpu = parse_device(self.device) is None
+        if self._cpu:
             self._sim = _core.StateVector(circuit.core, terms, precision)
         else:
             index = require_gpu(self.device)
@@ -119,22 +120,36 @@ class StateVectorExecutor(Executor):
     def jacobian(self, weights, inputs=None):
         return self._sim.jacobian(weights, inputs)
 
-    def vjp(self, weights, inputs, cotangent, need_dx: bool = True):
+    def vjp(self, weights, inputs, cotangent, need_dx: bool = True, saved=None):
         """values, cot . d/dweights, cot . d/dinputs; ``need_dx=False``: the input gradients are skipped
-        (dx is None)."""
+        (dx is None). ``saved``: the handle of :meth:`forward` on the same weights and inputs; the engine then
+        runs only the backward part where the forward kept its states (a handle whose weights or inputs
+        differ by content from these is not used: the whole VJP runs)."""
+        if saved is not None and self._cpu:
+            return self._sim.vjp_saved(saved, weights, inputs, cotangent, need_dx=need_dx)
         return self._sim.vjp(weights, inputs, cotangent, need_dx=need_dx)
+
+    def forward(self, weights, inputs=None):
+        """(values, saved): :meth:`expval` and a handle (``_core.SavedForward``, it owns copies of the weights and
+        inputs and, on the shared-suffix path, the final states) for :meth:`vjp` on the same batch; None on a
+        GPU."""
+        if not self._cpu:
+            return self._sim.expval(weights, inputs), None
+        return self._sim.forward(weights, inputs)
 
     def expval_angles(self, angles) -> np.ndarray:
         return self._sim.expval_angles(angles)
 
-    def flops(self, rows: int | None = None, need_dx: bool = True) -> dict:
+    def flops(self, rows: int | None = None, need_dx: bool = True, saved: bool = False) -> dict:
         """Real flops of one row on the CPU engine, counted from the compiled program
         (``cpp/src/statevector/flops.cpp``): ``forward``, ``values``, ``jacobian``, ``vjp``. With ``rows``:
         the flops of a whole call of that many rows (shared weights) along the path the engine takes for it
-        (the shared-suffix path's per-call and per-row parts); ``need_dx``: a vjp with input gradients."""
+        (the shared-suffix path's per-call and per-row parts); ``need_dx``: a vjp with input gradients;
+        ``saved``: a vjp after :meth:`forward` on the same batch (its backward part alone where forward kept the
+        states)."""
         if parse_device(self.device) is not None:
             raise ValueError("flops() counts the CPU engine's arithmetic; this executor runs on a GPU")
-        return dict(self._sim.flops(rows, need_dx))
+        return dict(self._sim.flops(rows, need_dx, saved))
 
     def _check_output(self, rows: int, what: str) -> None:
         # The (rows, 2^n) result is allocated before the engine runs: check it against the limit first.

@@ -6,8 +6,16 @@ Checked against the row paths (lanes / per-row kernels, the path switched off) a
 random circuits of 1..7 wires whose suffix holds every gate of the table, after product embeddings (RX, RY,
 RZ, Rot, Hadamard-prefixed) and non-product prefixes (random gates reading inputs and weights), for row
 counts 1..67; the VJP against central finite differences of the dense reference; complex64 against
-complex128; the cases that fall back (per-row weights, an input in the last gate) still correct."""
+complex128; the cases that fall back (per-row weights, an input in the last gate) still correct.
+
+The kept forward (``StateVector.forward`` / ``vjp_saved``, ``CompiledQNode.forward`` and ``vjp(..., saved=)``):
+a VJP after the forward on the same batch runs only the backward part when the path kept the final states;
+checked the same way (row counts 1..67, both precisions, finite differences), and a handle whose weights or
+inputs changed after the forward (in place or as other arrays) makes the VJP recompute; handles of another
+engine, with input gradients asked for, and on several threads at once; the demo model's training losses
+against the row paths."""
 import copy
+import threading
 
 import dense_reference as ref
 import numpy as np
@@ -234,21 +242,21 @@ def _seed_qnn(layers=2):
     return qnn
 
 
-def test_a_deep_ansatz_takes_the_path_at_150_rows_and_the_seed_qnn_does_not():
-    # 16 layers after the embedding: the suffix unitary is worth building (measured at 8 layers: 1.1x the lanes'
-    # values and 1.8x their VJP at 150 rows, more with depth); at the seed QNN's 2 layers the lanes' per-row
-    # cost is below this path's at every row count.
-    cq = _seed_qnn().compile({"weights": (16, 4, 3)}, 4)
-    ex = cq.executor()
+def test_the_cost_model_takes_the_path_where_it_measured_faster():
+    # Measured on one thread (bench/results/shared_suffix.md, 2026-12-02): the seed QNN's 2 layers and 8 layers
+    # at 150 and 1000 rows ran faster on this path (values, the VJP without input gradients, and the kept pair
+    # of both); at 8 rows the lanes were faster (U's construction and the sweep on the 2n-wire register cost
+    # more than 8 rows' lanes); VJPs with input gradients stay on the lanes.
     before = pq.get_num_threads()
     try:  # on one thread (the row paths spread rows over threads, this path does not)
         pq.set_num_threads(1)
-        assert ex._sim._takes_shared_suffix(150, False) and ex._sim._takes_shared_suffix(150, True, False)
-        assert not ex._sim._takes_shared_suffix(150, True, True)  # input gradients: the lanes (measured faster)
-        seed = _seed_qnn().compile({"weights": (2, 4, 3)}, 4).executor()
-        for rows in (150, 1000, 10000):  # measured 1.0-1.5x slower on this path (VJP), 1.7-3x (values)
-            assert not seed._sim._takes_shared_suffix(rows, False)
-            assert not seed._sim._takes_shared_suffix(rows, True, False)
+        for layers in (2, 8):
+            ex = _seed_qnn().compile({"weights": (layers, 4, 3)}, 4).executor()
+            for rows in (150, 1000):
+                assert ex._sim._takes_shared_suffix(rows, False) and ex._sim._takes_shared_suffix(rows, True, False)
+                assert ex._sim._keeps_shared_suffix(rows)
+                assert not ex._sim._takes_shared_suffix(rows, True, True)  # input gradients: the lanes
+            assert not ex._sim._takes_shared_suffix(8, False) and not ex._sim._keeps_shared_suffix(8)
     finally:
         pq.set_num_threads(before)
 
@@ -339,3 +347,194 @@ def test_a_nan_input_raises_naming_the_row(forced):
         ex._sim.expval(w, X)
     with pytest.raises(ValueError, match="row 4"):
         ex._sim.vjp(w, X, np.ones((9, 1)))
+
+
+# --- the kept forward ---
+
+def _row_paths(ex, w, X, cot, need_dx=False):
+    _core._set_sv_shared_suffix(False)
+    try:
+        return ex.expval(w, X), ex.vjp(w, X, cot, need_dx=need_dx)
+    finally:
+        _core._set_sv_shared_suffix(True, True)
+
+
+CASES = [(1, "RX"), (2, "H"), (3, "random"), (4, "RX"), (5, "RZ"), (6, "Rot"), (7, "RY"), (7, "random")]
+
+
+@pytest.mark.parametrize("n, prefix", CASES)
+@pytest.mark.parametrize("precision, tol", [("complex128", 1e-12), ("complex64", 1e-5)])
+def test_the_kept_forward_matches_the_row_paths_and_the_dense_reference(forced, n, prefix, precision, tol):
+    rc, rng = _circuit(n, prefix, ref.seed_of("saved-forward", n, prefix))
+    c = rc.circuit()
+    # Diagonal observables (Z words: the one-pass values and lambdas) and, at odd widths, a general sum.
+    obs, terms = [], []
+    for q in range(min(n, 3)):
+        obs.append(_core_z(q))
+        terms.append([(1.0, {q: "Z"})])
+    if n % 2:
+        o, t = random_pauli_sum(n, rng, n_terms=3)
+        obs.append(o)
+        terms.append(t)
+    ex = _executor(c, obs, precision)
+    w = rng.uniform(-np.pi, np.pi, rc.n_weights)
+    X = rng.normal(size=(67, rc.n_inputs))
+    cot = rng.normal(size=(67, len(obs)))
+    for rows in ([1, 2, 7, 9, 33, 67] if n <= 4 else [3, 67]):
+        vals, saved = ex.forward(w, X[:rows])
+        # The kept states serve VJPs without per-row prefix gradients (a random prefix may read weights).
+        assert saved.has_state or prefix == "random"
+        v, dw, dx = ex.vjp(w, X[:rows], cot[:rows], need_dx=False, saved=saved)
+        assert dx is None
+        rv, (_, rdw, _) = _row_paths(ex, w, X[:rows], cot[:rows])
+        scale = max(1.0, np.abs(rdw).max())
+        np.testing.assert_allclose(vals, rv, atol=tol, rtol=0)
+        np.testing.assert_array_equal(v, vals)
+        np.testing.assert_allclose(dw, rdw, atol=tol * scale, rtol=0)
+    dense = _dense_values(rc, terms, w, X[:4])
+    np.testing.assert_allclose(ex.forward(w, X[:4])[0], dense, atol=tol, rtol=0)
+
+
+def _core_z(q):
+    return pq.Observable.pauli("Z", q)
+
+
+def test_the_kept_vjp_against_central_finite_differences(forced):
+    rc, rng = _circuit(3, "RY", ref.seed_of("saved-forward-fd"))
+    c = rc.circuit()
+    obs, terms = zip(*[random_pauli_sum(3, rng, n_terms=3) for _ in range(2)])
+    w = rng.uniform(-np.pi, np.pi, rc.n_weights)
+    X = rng.normal(size=(11, rc.n_inputs))
+    cot = rng.normal(size=(11, 2))
+    ex = _executor(c, list(obs))
+    vals, saved = ex.forward(w, X)
+    assert saved.has_state
+    _, dw, _ = ex.vjp(w, X, cot, need_dx=False, saved=saved)
+
+    def f(wv):
+        return float(np.sum(cot * _dense_values(rc, terms, wv, X)))
+
+    h = 1e-6
+    for k in range(rc.n_weights):
+        e = np.zeros_like(w)
+        e[k] = h
+        assert abs(dw[k] - (f(w + e) - f(w - e)) / (2 * h)) < 1e-8
+
+
+def test_a_stale_handle_recomputes(forced):
+    rc, rng = _circuit(4, "RX", ref.seed_of("saved-forward-stale"))
+    c = rc.circuit()
+    ex = _executor(c, [_core_z(0), _core_z(3)])
+    w = rng.uniform(-np.pi, np.pi, rc.n_weights)
+    X = rng.normal(size=(20, rc.n_inputs))
+    cot = rng.normal(size=(20, 2))
+    _, saved = ex.forward(w, X)
+    assert saved.has_state and saved.rows == 20
+    # Weights changed in place after the forward: the VJP is the one of the new weights.
+    w[3] += 0.5
+    fresh = ex.vjp(w, X, cot, need_dx=False)
+    got = ex.vjp(w, X, cot, need_dx=False, saved=saved)
+    for a, b in zip(got[:2], fresh[:2]):
+        np.testing.assert_array_equal(a, b)
+    w[3] -= 0.5
+    kept = ex.vjp(w, X, cot, need_dx=False, saved=saved)
+    assert np.abs(kept[1] - got[1]).max() > 1e-3  # the change mattered
+    # Inputs changed (in place, or other rows), and a different row count: recomputed too.
+    X[5, 1] += 0.25
+    for a, b in zip(ex.vjp(w, X, cot, need_dx=False, saved=saved)[:2], ex.vjp(w, X, cot, need_dx=False)[:2]):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(ex.vjp(w, X[:7], cot[:7], need_dx=False, saved=saved)[:2],
+                    ex.vjp(w, X[:7], cot[:7], need_dx=False)[:2]):
+        np.testing.assert_array_equal(a, b)
+    # A handle of another engine, and input gradients asked for: the whole VJP.
+    other = _executor(c, [_core_z(0), _core_z(3)])
+    X[5, 1] -= 0.25
+    v1, dw1, dx1 = other.vjp(w, X, cot, need_dx=True, saved=saved)
+    v2, dw2, dx2 = ex.vjp(w, X, cot, need_dx=True, saved=saved)
+    v3, dw3, dx3 = ex.vjp(w, X, cot, need_dx=True)
+    assert dx2 is not None
+    for a, b in zip((v1, dw1, dx1, v2, dw2, dx2), (v3, dw3, dx3) * 2):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(TypeError):
+        ex._sim.vjp_saved("not a handle", w, X, cot)
+    with pytest.raises(ValueError, match="cotangent"):
+        ex.vjp(w, X, cot[:, :1], need_dx=False, saved=saved)
+
+
+def test_without_the_path_the_handle_keeps_no_state_and_the_vjp_is_whole():
+    rc, rng = _circuit(3, "RZ", ref.seed_of("saved-forward-off"))
+    ex = _executor(rc.circuit(), [_core_z(1)])
+    w = rng.uniform(-np.pi, np.pi, rc.n_weights)
+    X = rng.normal(size=(9, rc.n_inputs))
+    cot = rng.normal(size=(9, 1))
+    _core._set_sv_shared_suffix(False)
+    try:
+        vals, saved = ex.forward(w, X)
+        assert not saved.has_state
+        np.testing.assert_array_equal(vals, ex.expval(w, X))
+        for a, b in zip(ex.vjp(w, X, cot, need_dx=False, saved=saved)[:2], ex.vjp(w, X, cot, need_dx=False)[:2]):
+            np.testing.assert_array_equal(a, b)
+    finally:
+        _core._set_sv_shared_suffix(True)
+
+
+def test_one_handle_serves_vjps_on_several_threads(forced):
+    rc, rng = _circuit(5, "RX", ref.seed_of("saved-forward-threads"))
+    ex = _executor(rc.circuit(), [_core_z(0), _core_z(4)])
+    w = rng.uniform(-np.pi, np.pi, rc.n_weights)
+    X = rng.normal(size=(300, rc.n_inputs))
+    cots = [rng.normal(size=(300, 2)) for _ in range(4)]
+    _, saved = ex.forward(w, X)
+    want = [ex.vjp(w, X, cot, need_dx=False)[1] for cot in cots]
+    got = [None] * 4
+
+    def run(i):
+        for _ in range(5):
+            got[i] = ex.vjp(w, X, cots[i], need_dx=False, saved=saved)[1]
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, atol=1e-12, rtol=0)
+
+
+def test_compiled_qnode_forward_and_flops(forced):
+    cq = _seed_qnn().compile({"weights": (2, 4, 3)}, 4)
+    rng = np.random.default_rng(ref.seed_of("saved-forward-cq"))
+    flat = cq.pack([rng.uniform(-np.pi, np.pi, (2, 4, 3))])
+    X = rng.normal(size=(150, 4))
+    cot = rng.normal(size=(150, 4))
+    vals, saved = cq.forward(flat, X)
+    assert saved.has_state
+    v, dw, dx = cq.vjp(flat, X, cot, need_dx=False, saved=saved)
+    rv, (_, rdw, _) = _row_paths(cq.executor(), flat, X, cot)
+    np.testing.assert_allclose(vals, rv, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(dw, rdw, atol=1e-12, rtol=0)
+    # The flop model of a kept pair: the VJP's backward part alone (values as the forward computes them).
+    ex = cq.executor()
+    whole, kept = ex.flops(150, need_dx=False), ex.flops(150, need_dx=False, saved=True)
+    assert kept["values"] == whole["values"]
+    assert 0 < kept["vjp"] == whole["vjp"] - whole["values"]
+    assert ex.flops(150, need_dx=True, saved=True) == ex.flops(150, need_dx=True)
+
+
+def test_the_demo_trains_to_the_same_losses_as_the_row_paths():
+    from pyqml.__main__ import build_iris_model, iris_split
+    from pyqml.qml.optimizers import AdamOptimizer
+
+    Xtr, _, ytr, _ = iris_split(seed=0)
+
+    def losses(mode):
+        _core._set_sv_shared_suffix(*mode)
+        try:
+            model = build_iris_model(2, 0)
+            return model.fit(Xtr, ytr, epochs=8, optimizer=AdamOptimizer(0.1), progress=False)["loss"]
+        finally:
+            _core._set_sv_shared_suffix(True)
+
+    shared, rows = losses((True, True)), losses((False,))
+    np.testing.assert_allclose(shared, rows, atol=1e-12, rtol=0)
+    assert shared[-1] < shared[0]

@@ -143,6 +143,15 @@ Simulator::Flops Simulator::flops(int64_t rows, bool with_dx) const {
     return t;
 }
 
+Simulator::Flops Simulator::flops(int64_t rows, bool with_dx, bool saved) const {
+    Flops t = flops(rows, with_dx);
+    if (!saved || with_dx || !keeps_shared_suffix(rows)) return t;
+    // forward() keeps the shared suffix's states; the VJP then runs its backward part alone.
+    t.values = shared_->values_flops(rows);
+    t.vjp = shared_->backward_flops(rows);
+    return t;
+}
+
 namespace {
 // The prefix contraction of lanes.cpp (prefix_contract) on a range of k bits: each side contracts the other
 // side's bits out one halving at a time (2 complex products and an add per output, 14 flops), then recurses.

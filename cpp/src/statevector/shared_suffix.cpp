@@ -3,13 +3,15 @@
 // The shared-suffix path of the state-vector method (the derivation is in shared_suffix.hpp).
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <limits>
 #include <string>
+#include <type_traits>
 
 #include "pyqml/common/errors.hpp"
 #include "pyqml/common/memory.hpp"
+#include "pyqml/statevector/lanes.hpp"
 #include "pyqml/statevector/measure.hpp"
-#include "pyqml/tensornet/blas.hpp"
 
 namespace pyqml::sv {
 
@@ -20,9 +22,12 @@ std::atomic<bool> g_shared_suffix{true}, g_shared_suffix_forced{false};
 constexpr int64_t kCmul = 6, kCadd = 2;
 // product_prefix_gradient's scratch: factors, a wire's vectors (at most 64 ops), R, L, reduced vectors.
 constexpr size_t kPrefixWork = 4 * kSharedSuffixMaxWires + 128 + 2 * (size_t(1) << kSharedSuffixMaxWires);
-// A GEMM of these sizes (16..128 x 16..128 x rows) runs more flops per second than the gate kernels on small
-// states (measured here: about twice as many); the cost model counts its flops at 1/2.
-constexpr double kGemmWeight = 1.0 / 2.0;
+// The cost model's weights, in units of a lane-kernel flop (the row paths' cost is their modelled flops),
+// fitted to the seed QNN's shape at 2 and 8 layers, 150 and 1000 rows, one thread (bench/results/
+// shared_suffix.md, 2026-12-02): the per-row work (product states, the GEMMs, values and lambdas, all
+// vectorised over rows) ran 0.3-0.8x the lanes' time per modelled flop, the per-call work on the 2n-wire
+// register (U's construction, the sweep over X: the per-row gate kernels on 2^(2n) amplitudes) about 2x.
+constexpr double kRowWeight = 0.25, kCallWeight = 2.0;
 
 size_t split_of(const Circuit& c) {
     size_t split = 0;
@@ -41,13 +46,6 @@ Circuit prefix_of(const Circuit& c, size_t split) {
 Circuit doubled_suffix_of(const Circuit& c, size_t split) {
     std::vector<Op> ops(c.ops().begin() + std::ptrdiff_t(split), c.ops().end());
     return Circuit(2 * c.n_wires(), std::move(ops), c.n_weights(), 0);
-}
-
-// C = op(A) op(B) through the BLAS wrapper (row-major, transposes only), on one BLAS thread (blas.hpp).
-template <class F>
-void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const amp_t<F>* a, const amp_t<F>* b, amp_t<F>* c) {
-    tn::set_blas_threads(1);
-    tn::gemm<std::complex<F>>(ta, tb, m, n, k, a, b, c, false);
 }
 
 }  // namespace
@@ -78,6 +76,27 @@ SharedSuffix::SharedSuffix(const Circuit& c, size_t split, const std::vector<std
         for (const ParamRef& p : op.params) prefix_reads_weights_ |= p.kind == ParamRef::Weight;
     }
     for (const auto& wo : wire_ops_) product_ &= wo.size() <= 64;  // product_prefix_gradient's buffer
+    if (product_) {
+        using gates::GateId;
+        binds_.resize(split_);
+        for (size_t i = 0; i < split_; ++i) {
+            const Op& op = c.ops()[i];
+            PrefixBind& pb = binds_[i];
+            bool input = false;
+            for (const ParamRef& p : op.params) input |= p.kind == ParamRef::Input;
+            if (!input) {
+                pb.kind = PrefixBind::Shared;
+            } else if (op.params.size() == 1 && op.gate != GateId::QubitUnitary) {
+                pb.ref = op.params[0];
+                pb.kind = op.gate == GateId::RX   ? PrefixBind::RX
+                          : op.gate == GateId::RY ? PrefixBind::RY
+                          : op.gate == GateId::RZ ? PrefixBind::RZ
+                          : op.gate == GateId::PhaseShift ? PrefixBind::Phase
+                                                          : PrefixBind::PerRow;
+            }
+            per_row_binds_ |= pb.kind == PrefixBind::PerRow;
+        }
+    }
     const size_t size = size_t(1) << n_;
     bool diagonal = true;
     for (const auto& o : obs_) {
@@ -125,11 +144,15 @@ int64_t SharedSuffix::values_flops(int64_t rows) const {
     return doubled_.forward_flops() + rows * (prefix_flops() + 8 * d * d + observable_flops(false));
 }
 
+int64_t SharedSuffix::backward_flops(int64_t rows) const {
+    const int64_t d = int64_t(1) << n_;
+    return rows * (observable_flops(true) + 8 * d * d) + adjoint_sweep_flops(doubled_, 1);
+}
+
 int64_t SharedSuffix::vjp_flops(int64_t rows, bool with_dx) const {
     const int64_t d = int64_t(1) << n_;
-    int64_t f = values_flops(rows) + rows * (observable_flops(true) + 8 * d * d) + adjoint_sweep_flops(doubled_, 1);
-    if ((with_dx || prefix_reads_weights_) && prefix_.first_trainable_op() < split_)
-        f += rows * (8 * d * d + prefix_gradient_flops());
+    int64_t f = values_flops(rows) + backward_flops(rows);
+    if (prefix_gradients(with_dx)) f += rows * (8 * d * d + prefix_gradient_flops());
     return f;
 }
 
@@ -164,13 +187,16 @@ double SharedSuffix::cost(int64_t rows, bool vjp, bool with_dx) const {
     // Measured (bench/results/shared_suffix.md): a VJP with the prefix's per-row gradients (input gradients,
     // weights in the prefix) ran slower than the lane kernels on the seed QNN, so the model sends it to the
     // rows; forced mode (tests) still takes it.
-    if (vjp && (with_dx || prefix_reads_weights_) && prefix_.first_trainable_op() < split_)
-        return std::numeric_limits<double>::infinity();
-    const int64_t d = int64_t(1) << n_;
-    const int64_t gemms = vjp ? (2 + ((with_dx || prefix_reads_weights_) ? 1 : 0)) : 1;
-    const double gemm_flops = double(rows) * double(gemms) * 8.0 * double(d * d);
-    const double total = double(vjp ? vjp_flops(rows, with_dx) : values_flops(rows));
-    return total - gemm_flops * (1.0 - kGemmWeight);
+    if (vjp && prefix_gradients(with_dx)) return std::numeric_limits<double>::infinity();
+    const double call = double(doubled_.forward_flops());
+    const double per_rows = double(values_flops(rows)) - call;
+    const double c = kCallWeight * call + kRowWeight * per_rows;
+    return vjp ? c + backward_cost(rows) : c;
+}
+
+double SharedSuffix::backward_cost(int64_t rows) const {
+    const double call = double(adjoint_sweep_flops(doubled_, 1));
+    return kCallWeight * call + kRowWeight * (double(backward_flops(rows)) - call);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -196,48 +222,334 @@ void SharedSuffix::suffix_unitary(const cplx* smats, amp_t<F>* u) const {
     }
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Chunk kernels: rows innermost (amplitude i of chunk row r at re[i * cr + r]), cr a multiple of kRowPad,
+// one 32-byte vector of rows per step (GCC/Clang vector extensions, multi-versioned like lanes.cpp).
+// ---------------------------------------------------------------------------------------------------
+namespace {
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(PYQML_NATIVE_BUILD)
+#if __GNUC__ >= 12
+#define PYQML_SS_CLONES __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
+#else
+#define PYQML_SS_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#else
+#define PYQML_SS_CLONES
+#endif
+
+constexpr size_t kRowPad = 8;
+constexpr size_t kMaxChunkRows = 2048;  // chunk_rows' largest chunk (4096 amplitudes at n = 1)
 template <class F>
-void SharedSuffix::prefix_state(const cplx* pmats, amp_t<F>* psi) const {
-    const size_t size = size_t(1) << n_;
-    if (!product_) {
-        prefix_.template forward<F>(psi, pmats, false);
-        return;
-    }
-    // Each wire's 2-vector: its ops in order applied to |0>.
-    std::vector<std::complex<double>> a(2 * size_t(n_));
-    for (int w = 0; w < n_; ++w) {
-        a[2 * w] = 1.0;
-        a[2 * w + 1] = 0.0;
-    }
-    const auto& ops = prefix_circuit_.ops();
-    for (size_t i = 0; i < split_; ++i) {
-        const OpKernel& k = prefix_.kernel(i);
-        const cplx* m = pmats + k.mat_offset;
-        std::complex<double>* v = a.data() + 2 * ops[i].wires[0];
-        if (k.kind == OpKernel::Diagonal) {
-            v[0] *= m[0];
-            v[1] *= m[1];
-        } else {
-            const std::complex<double> v0 = m[0] * v[0] + m[1] * v[1], v1 = m[2] * v[0] + m[3] * v[1];
-            v[0] = v0;
-            v[1] = v1;
-        }
-    }
-    // Wire 0 is the most significant bit: psi = a_0 (x) a_1 (x) ... (x) a_{n-1}, built from the left.
-    std::vector<std::complex<double>> t(size);
-    t[0] = a[0];
-    t[1] = a[1];
-    size_t len = 2;
-    for (int w = 1; w < n_; ++w) {
-        const std::complex<double> lo = a[2 * w], hi = a[2 * w + 1];
-        for (size_t j = len; j-- > 0;) {
-            t[2 * j + 1] = t[j] * hi;
-            t[2 * j] = t[j] * lo;
-        }
-        len *= 2;
-    }
-    for (size_t i = 0; i < size; ++i) psi[i] = amp_t<F>(t[i]);
+struct RowVec;
+template <>
+struct RowVec<double> {
+    typedef double type __attribute__((vector_size(32), aligned(8)));
+};
+template <>
+struct RowVec<float> {
+    typedef float type __attribute__((vector_size(32), aligned(4)));
+};
+template <class F>
+using RV = typename RowVec<F>::type;
+template <class F>
+constexpr size_t kNV = 32 / sizeof(F);
+template <class F>
+inline RV<F>& vat(F* p) { return *reinterpret_cast<RV<F>*>(p); }
+template <class F>
+inline const RV<F>& vat(const F* p) { return *reinterpret_cast<const RV<F>*>(p); }
+template <class F>
+inline double hsum(const RV<F>& v) {
+    double s = 0.0;
+    for (size_t l = 0; l < kNV<F>; ++l) s += double(v[l]);
+    return s;
 }
+
+// Rows of a chunk: at most about 4096 amplitudes a block (D x cr: the chunk's blocks stay in L2), at least
+// kRowPad rows.
+size_t chunk_rows(int64_t rows, int n) {
+    const size_t cap = std::min(kMaxChunkRows, std::max<size_t>(kRowPad, (size_t(4096) >> n) / kRowPad * kRowPad));
+    const size_t padded = (size_t(rows) + kRowPad - 1) / kRowPad * kRowPad;
+    return std::min(cap, std::max(padded, kRowPad));
+}
+
+// out = M in for every row: M (d x d, split re / im, row-major), in / out chunk blocks. IB output amplitudes
+// at a time, their accumulators in registers.
+template <class F, int IB>
+PYQML_SS_CLONES void apply_matrix(int d, size_t cr, const F* __restrict mr, const F* __restrict mi,
+                                  const F* __restrict inr, const F* __restrict ini, F* __restrict outr,
+                                  F* __restrict outi) {
+    constexpr size_t NV = kNV<F>;
+    for (size_t r0 = 0; r0 < cr; r0 += NV)
+        for (int i0 = 0; i0 < d; i0 += IB) {
+            RV<F> ar[IB], ai[IB];
+            for (int k = 0; k < IB; ++k) ar[k] = ai[k] = RV<F>{};
+            for (int c = 0; c < d; ++c) {
+                const RV<F> pr = vat(inr + size_t(c) * cr + r0), pi = vat(ini + size_t(c) * cr + r0);
+                for (int k = 0; k < IB; ++k) {
+                    const F ur = mr[size_t(i0 + k) * d + c], ui = mi[size_t(i0 + k) * d + c];
+                    ar[k] += ur * pr;  // one multiply-add each (no reassociation without fast-math)
+                    ar[k] -= ui * pi;
+                    ai[k] += ur * pi;
+                    ai[k] += ui * pr;
+                }
+            }
+            for (int k = 0; k < IB; ++k) {
+                vat(outr + size_t(i0 + k) * cr + r0) = ar[k];
+                vat(outi + size_t(i0 + k) * cr + r0) = ai[k];
+            }
+        }
+}
+
+template <class F>
+void apply_matrix_any(int d, size_t cr, const F* mr, const F* mi, const F* inr, const F* ini, F* outr, F* outi) {
+    if (d >= 4) apply_matrix<F, 4>(d, cr, mr, mi, inr, ini, outr, outi);
+    else apply_matrix<F, 2>(d, cr, mr, mi, inr, ini, outr, outi);
+}
+
+// x[i][j] += sum_r a[i][r] b[j][r] (complex; x in double, d x d re / im), 2 x 2 outputs at a time, the
+// rows summed in a fixed order.
+template <class F>
+PYQML_SS_CLONES void outer_accumulate(int d, size_t cr, const F* __restrict ar, const F* __restrict ai,
+                                      const F* __restrict br, const F* __restrict bi, double* __restrict xr,
+                                      double* __restrict xi) {
+    constexpr size_t NV = kNV<F>;
+    for (int i = 0; i < d; i += 2)
+        for (int j = 0; j < d; j += 2) {
+            RV<F> s[8];
+            for (auto& v : s) v = RV<F>{};
+            const F *a0r = ar + size_t(i) * cr, *a0i = ai + size_t(i) * cr, *a1r = a0r + cr, *a1i = a0i + cr;
+            const F *b0r = br + size_t(j) * cr, *b0i = bi + size_t(j) * cr, *b1r = b0r + cr, *b1i = b0i + cr;
+            for (size_t r = 0; r < cr; r += NV) {
+                const RV<F> xr0 = vat(a0r + r), xi0 = vat(a0i + r), xr1 = vat(a1r + r), xi1 = vat(a1i + r);
+                const RV<F> yr0 = vat(b0r + r), yi0 = vat(b0i + r), yr1 = vat(b1r + r), yi1 = vat(b1i + r);
+                s[0] += xr0 * yr0;
+                s[0] -= xi0 * yi0;
+                s[1] += xr0 * yi0;
+                s[1] += xi0 * yr0;
+                s[2] += xr0 * yr1;
+                s[2] -= xi0 * yi1;
+                s[3] += xr0 * yi1;
+                s[3] += xi0 * yr1;
+                s[4] += xr1 * yr0;
+                s[4] -= xi1 * yi0;
+                s[5] += xr1 * yi0;
+                s[5] += xi1 * yr0;
+                s[6] += xr1 * yr1;
+                s[6] -= xi1 * yi1;
+                s[7] += xr1 * yi1;
+                s[7] += xi1 * yr1;
+            }
+            xr[size_t(i) * d + j] += hsum<F>(s[0]);
+            xi[size_t(i) * d + j] += hsum<F>(s[1]);
+            xr[size_t(i) * d + j + 1] += hsum<F>(s[2]);
+            xi[size_t(i) * d + j + 1] += hsum<F>(s[3]);
+            xr[size_t(i + 1) * d + j] += hsum<F>(s[4]);
+            xi[size_t(i + 1) * d + j] += hsum<F>(s[5]);
+            xr[size_t(i + 1) * d + j + 1] += hsum<F>(s[6]);
+            xi[size_t(i + 1) * d + j + 1] += hsum<F>(s[7]);
+        }
+}
+
+// Diagonal observables: vals[k][r] = sum_i diag[k][i] |phi_i|^2 (no x cr, in double; null: not wanted); with
+// cot (no x cr, the chunk's cotangents transposed) conj(lambda) = conj(phi) * sum_k cot_k diag_k into lr / li.
+template <class F>
+PYQML_SS_CLONES void diagonal_pass(int d, int no, size_t cr, const double* __restrict diag, const F* __restrict fr,
+                                   const F* __restrict fi, double* __restrict vals, const double* __restrict cot,
+                                   F* __restrict lr, F* __restrict li) {
+    if constexpr (std::is_same_v<F, double>) {
+        if (no <= 8) {
+            // Registers: per vector of rows the observables' sums (values) or the cotangents (lambdas).
+            constexpr size_t NV = kNV<double>;
+            for (size_t r = 0; r < cr; r += NV) {
+                if (vals) {
+                    RV<double> acc[8];
+                    for (int k = 0; k < no; ++k) acc[k] = RV<double>{};
+                    for (int i = 0; i < d; ++i) {
+                        const RV<double> a = vat(fr + size_t(i) * cr + r), b = vat(fi + size_t(i) * cr + r);
+                        const RV<double> p = a * a + b * b;
+                        for (int k = 0; k < no; ++k) acc[k] += diag[size_t(k) * d + i] * p;
+                    }
+                    for (int k = 0; k < no; ++k) vat(vals + size_t(k) * cr + r) = acc[k];
+                }
+                if (!cot) continue;
+                RV<double> c[8];
+                for (int k = 0; k < no; ++k) c[k] = vat(cot + size_t(k) * cr + r);
+                for (int i = 0; i < d; ++i) {
+                    RV<double> wv = RV<double>{};
+                    for (int k = 0; k < no; ++k) wv += diag[size_t(k) * d + i] * c[k];
+                    vat(lr + size_t(i) * cr + r) = vat(fr + size_t(i) * cr + r) * wv;
+                    vat(li + size_t(i) * cr + r) = -vat(fi + size_t(i) * cr + r) * wv;
+                }
+            }
+            return;
+        }
+    }
+    if (vals) std::fill(vals, vals + size_t(no) * cr, 0.0);
+    double prob[kMaxChunkRows];
+    double w[kMaxChunkRows];
+    for (int i = 0; i < d; ++i) {
+        const F* __restrict pr = fr + size_t(i) * cr;
+        const F* __restrict pi = fi + size_t(i) * cr;
+        if (vals) {
+            for (size_t r = 0; r < cr; ++r) prob[r] = double(pr[r]) * double(pr[r]) + double(pi[r]) * double(pi[r]);
+            for (int k = 0; k < no; ++k) {
+            const double g = diag[size_t(k) * d + i];
+            double* __restrict v = vals + size_t(k) * cr;
+                for (size_t r = 0; r < cr; ++r) v[r] += g * prob[r];
+            }
+        }
+        if (!cot) continue;
+        std::fill(w, w + cr, 0.0);
+        for (int k = 0; k < no; ++k) {
+            const double g = diag[size_t(k) * d + i];
+            const double* __restrict c = cot + size_t(k) * cr;
+            for (size_t r = 0; r < cr; ++r) w[r] += c[r] * g;
+        }
+        F* __restrict l_r = lr + size_t(i) * cr;
+        F* __restrict l_i = li + size_t(i) * cr;
+        for (size_t r = 0; r < cr; ++r) {
+            l_r[r] = F(double(pr[r]) * w[r]);
+            l_i[r] = F(-double(pi[r]) * w[r]);
+        }
+    }
+}
+
+// A product prefix's wire vectors, all rows of a chunk at once: a = (a0r, a0i, a1r, a1i), each cr long.
+PYQML_SS_CLONES void wire_dense(size_t cr, const cplx* m, double* __restrict a) {
+    const double m0r = m[0].real(), m0i = m[0].imag(), m1r = m[1].real(), m1i = m[1].imag();
+    const double m2r = m[2].real(), m2i = m[2].imag(), m3r = m[3].real(), m3i = m[3].imag();
+    double *a0r = a, *a0i = a + cr, *a1r = a + 2 * cr, *a1i = a + 3 * cr;
+    for (size_t r = 0; r < cr; ++r) {
+        const double xr = a0r[r], xi = a0i[r], yr = a1r[r], yi = a1i[r];
+        a0r[r] = m0r * xr - m0i * xi + m1r * yr - m1i * yi;
+        a0i[r] = m0r * xi + m0i * xr + m1r * yi + m1i * yr;
+        a1r[r] = m2r * xr - m2i * xi + m3r * yr - m3i * yi;
+        a1i[r] = m2r * xi + m2i * xr + m3r * yi + m3i * yr;
+    }
+}
+PYQML_SS_CLONES void wire_diagonal(size_t cr, const cplx* m, double* __restrict a) {
+    const double m0r = m[0].real(), m0i = m[0].imag(), m1r = m[1].real(), m1i = m[1].imag();
+    double *a0r = a, *a0i = a + cr, *a1r = a + 2 * cr, *a1i = a + 3 * cr;
+    for (size_t r = 0; r < cr; ++r) {
+        const double xr = a0r[r], xi = a0i[r], yr = a1r[r], yi = a1i[r];
+        a0r[r] = m0r * xr - m0i * xi;
+        a0i[r] = m0r * xi + m0i * xr;
+        a1r[r] = m1r * yr - m1i * yi;
+        a1i[r] = m1r * yi + m1i * yr;
+    }
+}
+// Rotations from per-row sines and cosines of their half angles (RX, RY, RZ) or phases (PhaseShift), the
+// matrices of gate_table.cpp: RX [[c, -is], [-is, c]], RY [[c, -s], [s, c]], RZ diag(c - is, c + is),
+// PhaseShift diag(1, c + is).
+PYQML_SS_CLONES void wire_rotation(int kind, size_t cr, const double* __restrict sn, const double* __restrict cs,
+                                   double* __restrict a) {
+    double *__restrict a0r = a, *__restrict a0i = a + cr, *__restrict a1r = a + 2 * cr, *__restrict a1i = a + 3 * cr;
+    if (kind == 0) {  // RX
+        for (size_t r = 0; r < cr; ++r) {
+            const double s = sn[r], c = cs[r], xr = a0r[r], xi = a0i[r], yr = a1r[r], yi = a1i[r];
+            a0r[r] = c * xr + s * yi;
+            a0i[r] = c * xi - s * yr;
+            a1r[r] = s * xi + c * yr;
+            a1i[r] = -s * xr + c * yi;
+        }
+    } else if (kind == 1) {  // RY
+        for (size_t r = 0; r < cr; ++r) {
+            const double s = sn[r], c = cs[r], xr = a0r[r], xi = a0i[r], yr = a1r[r], yi = a1i[r];
+            a0r[r] = c * xr - s * yr;
+            a0i[r] = c * xi - s * yi;
+            a1r[r] = s * xr + c * yr;
+            a1i[r] = s * xi + c * yi;
+        }
+    } else {
+        if (kind == 2)  // RZ: the |0> component
+            for (size_t r = 0; r < cr; ++r) {
+                const double s = sn[r], c = cs[r], xr = a0r[r], xi = a0i[r];
+                a0r[r] = c * xr + s * xi;
+                a0i[r] = c * xi - s * xr;
+            }
+        for (size_t r = 0; r < cr; ++r) {  // RZ and PhaseShift: the |1> component
+            const double s = sn[r], c = cs[r], yr = a1r[r], yi = a1i[r];
+            a1r[r] = c * yr - s * yi;
+            a1i[r] = c * yi + s * yr;
+        }
+    }
+}
+// One Kronecker step out of place: d (2 len amplitudes) = t (len amplitudes) (x) a (wire 0 is the most
+// significant bit, so the wires are taken from the first on).
+template <class F>
+PYQML_SS_CLONES void kron_step(size_t len, size_t cr, const double* __restrict a, const F* __restrict tr,
+                               const F* __restrict ti, F* __restrict dr, F* __restrict di) {
+    const double *__restrict a0r = a, *__restrict a0i = a + cr, *__restrict a1r = a + 2 * cr, *__restrict a1i = a + 3 * cr;
+    for (size_t j = 0; j < len; ++j) {
+        const F* __restrict sr = tr + j * cr;
+        const F* __restrict si = ti + j * cr;
+        F* __restrict lr = dr + 2 * j * cr;
+        F* __restrict li = di + 2 * j * cr;
+        F* __restrict hr = lr + cr;
+        F* __restrict hi = li + cr;
+        for (size_t r = 0; r < cr; ++r) {
+            const double xr = sr[r], xi = si[r];
+            lr[r] = F(xr * a0r[r] - xi * a0i[r]);
+            li[r] = F(xr * a0i[r] + xi * a0r[r]);
+            hr[r] = F(xr * a1r[r] - xi * a1i[r]);
+            hi[r] = F(xr * a1i[r] + xi * a1r[r]);
+        }
+    }
+}
+
+// Thread-local scratch, grown on demand; buffers above kKeepBytes are released after the call.
+constexpr size_t kKeepBytes = size_t(8) << 20;
+template <class T>
+T* grow(std::vector<T>& v, size_t n) {
+    if (v.size() < n) v.resize(n);
+    return v.data();
+}
+template <class F>
+struct ChunkWork {
+    std::vector<F> p, phi, l, ls, u, kron;  // blocks: states at the split, final states, lambdas, U (re, im)
+    std::vector<amp_t<F>> row, row2, ucx;
+    std::vector<double> a, ang, sn, cs, vals, cot, x, g, pg, dwr, pangles;
+    std::vector<cplx> pmats, smats, smats2, work;
+    void trim() {
+        auto cut = [](auto& v) {
+            if (v.capacity() * sizeof(v[0]) > kKeepBytes) std::decay_t<decltype(v)>().swap(v);
+        };
+        cut(p), cut(phi), cut(l), cut(ls), cut(kron), cut(vals), cut(cot), cut(a), cut(ang), cut(sn), cut(cs);
+    }
+};
+template <class F>
+ChunkWork<F>& chunk_work() {
+    static thread_local ChunkWork<F> w;
+    return w;
+}
+template <class F>
+struct Trim {
+    ChunkWork<F>& w;
+    ~Trim() { w.trim(); }
+};
+
+// The kept final states of the call's precision.
+template <class F>
+std::vector<F>& kept_phi(SharedSuffixKept& k) {
+    if constexpr (std::is_same_v<F, double>) return k.phi_d;
+    else return k.phi_f;
+}
+template <class F>
+const std::vector<F>& kept_phi(const SharedSuffixKept& k) {
+    if constexpr (std::is_same_v<F, double>) return k.phi_d;
+    else return k.phi_f;
+}
+
+// The reductions of gate_table.cpp (lanes.cpp's): half angles have period 4 pi, phases 2 pi.
+inline double half_angle(double t) {
+    return 0.5 * (std::fabs(t) <= 2.0 * M_PI ? t : (std::isfinite(t) ? std::remainder(t, 4.0 * M_PI) : t));
+}
+inline double phase_angle(double t) {
+    return std::fabs(t) <= M_PI ? t : (std::isfinite(t) ? std::remainder(t, 2.0 * M_PI) : t);
+}
+
+}  // namespace
 
 void SharedSuffix::bind_prefix(const Batch& b, int64_t r, double* angles) const {
     const double* x = b.inputs ? b.inputs + r * prefix_circuit_.n_inputs() : nullptr;
@@ -249,35 +561,199 @@ void SharedSuffix::bind_prefix(const Batch& b, int64_t r, double* angles) const 
 }
 
 template <class F>
-void SharedSuffix::final_states(const Batch& b, bool with_derivs, std::vector<amp_t<F>>& u,
-                                std::vector<amp_t<F>>& psi, std::vector<amp_t<F>>& phi, std::vector<cplx>& smats,
-                                std::vector<cplx>* pmats_rows) const {
+void SharedSuffix::bind_suffix(const Batch& b, bool with_derivs, std::vector<cplx>& smats, F* ur, F* ui) const {
     const size_t d = size_t(1) << n_;
-    const int64_t rows = b.rows;
-    // The suffix's matrices (shared: bound once) and U.
-    std::vector<double> sangles(size_t(doubled_.circuit().n_angles()));
+    ChunkWork<F>& w = chunk_work<F>();
+    std::vector<double>& sangles = w.pangles;
+    sangles.resize(size_t(doubled_.circuit().n_angles()));
     doubled_.circuit().bind(b.weights, nullptr, sangles.data());
     smats.resize(doubled_.matrix_buffer_size());
     doubled_.bind_matrices(sangles.data(), smats.data(), with_derivs);
-    u.resize(d * d);
-    suffix_unitary<F>(smats.data(), u.data());
-    // Each row's state at the split (pmats_rows: keep each row's prefix matrices and derivatives).
-    psi.resize(size_t(rows) * d);
-    std::vector<double> pangles(size_t(prefix_circuit_.n_angles()));
-    const size_t pm = prefix_.matrix_buffer_size();
-    std::vector<cplx> one(pmats_rows ? 0 : pm);
-    if (pmats_rows) pmats_rows->resize(size_t(rows) * pm);
-    for (int64_t r = 0; r < rows; ++r) {
-        cplx* pmats = pmats_rows ? pmats_rows->data() + size_t(r) * pm : one.data();
-        bind_prefix(b, r, pangles.data());
-        prefix_.bind_matrices(pangles.data(), pmats, pmats_rows != nullptr);
-        prefix_state<F>(pmats, psi.data() + size_t(r) * d);
+    amp_t<F>* u = grow(w.ucx, d * d);
+    suffix_unitary<F>(smats.data(), u);
+    for (size_t i = 0; i < d * d; ++i) {
+        ur[i] = u[i].real();
+        ui[i] = u[i].imag();
     }
-    // Phi = Psi U^T: row r of Phi is U psi_r.
-    phi.resize(size_t(rows) * d);
-    if (rows > 0) gemm<F>(false, true, rows, int64_t(d), int64_t(d), psi.data(), u.data(), phi.data());
 }
 
+template <class F>
+void SharedSuffix::prefix_chunk(const Batch& b, int64_t r0, int64_t count, size_t cr, const cplx* shared_pmats, F* pr,
+                                F* pi) const {
+    const size_t d = size_t(1) << n_;
+    ChunkWork<F>& w = chunk_work<F>();
+    const int nx = prefix_circuit_.n_inputs();
+    if (!product_) {
+        // Each row's prefix from |0> (its own matrices), scattered into the block; spare rows are zero.
+        std::fill(pr, pr + d * cr, F(0));
+        std::fill(pi, pi + d * cr, F(0));
+        double* pangles = grow(w.ang, size_t(prefix_circuit_.n_angles()));
+        cplx* pmats = grow(w.pmats, prefix_.matrix_buffer_size());
+        amp_t<F>* psi = grow(w.row, d);
+        for (int64_t r = 0; r < count; ++r) {
+            bind_prefix(b, r0 + r, pangles);
+            prefix_.bind_matrices(pangles, pmats, false);
+            prefix_.template forward<F>(psi, pmats, false);
+            for (size_t i = 0; i < d; ++i) {
+                pr[i * cr + size_t(r)] = psi[i].real();
+                pi[i * cr + size_t(r)] = psi[i].imag();
+            }
+        }
+        return;
+    }
+    // Every wire's 2-vector for every row of the chunk, op by op; spare rows repeat the chunk's last row.
+    double* a = grow(w.a, 4 * size_t(n_) * cr);
+    for (int q = 0; q < n_; ++q) {
+        double* v = a + 4 * size_t(q) * cr;
+        std::fill(v, v + cr, 1.0);
+        std::fill(v + cr, v + 4 * cr, 0.0);
+    }
+    double* th = grow(w.sn, 3 * cr);
+    double* sn = th + cr;
+    double* cs = th + 2 * cr;
+    // Ops bound per row: every row's prefix matrices once (pm entries a row).
+    const size_t pm = prefix_.matrix_buffer_size();
+    cplx* rowmats = per_row_binds_ ? grow(w.pmats, size_t(count) * pm) : nullptr;
+    if (per_row_binds_) {
+        double* pangles = grow(w.pangles, size_t(prefix_circuit_.n_angles()) + 1);
+        for (int64_t r = 0; r < count; ++r) {
+            bind_prefix(b, r0 + r, pangles);
+            prefix_.bind_matrices(pangles, rowmats + size_t(r) * pm, false);
+        }
+    }
+    const auto& ops = prefix_circuit_.ops();
+    for (size_t i = 0; i < split_; ++i) {
+        const OpKernel& k = prefix_.kernel(i);
+        double* v = a + 4 * size_t(ops[i].wires[0]) * cr;
+        const PrefixBind& pb = binds_[i];
+        if (pb.kind == PrefixBind::Shared) {
+            if (k.kind == OpKernel::Diagonal) wire_diagonal(cr, shared_pmats + k.mat_offset, v);
+            else wire_dense(cr, shared_pmats + k.mat_offset, v);
+            continue;
+        }
+        if (pb.kind == PrefixBind::PerRow) {
+            for (int64_t r = 0; r < count; ++r) {
+                const cplx* m = rowmats + size_t(r) * pm + k.mat_offset;
+                const cplx x0(v[size_t(r)], v[cr + size_t(r)]), x1(v[2 * cr + size_t(r)], v[3 * cr + size_t(r)]);
+                const cplx y0 = k.kind == OpKernel::Diagonal ? m[0] * x0 : m[0] * x0 + m[1] * x1;
+                const cplx y1 = k.kind == OpKernel::Diagonal ? m[1] * x1 : m[2] * x0 + m[3] * x1;
+                v[size_t(r)] = y0.real();
+                v[cr + size_t(r)] = y0.imag();
+                v[2 * cr + size_t(r)] = y1.real();
+                v[3 * cr + size_t(r)] = y1.imag();
+            }
+            continue;
+        }
+        // One input per row: the angle, its reduction, then sines and cosines of the whole chunk at once.
+        const ParamRef& ref = pb.ref;
+        const double* x = b.inputs + r0 * nx + ref.index;
+        bool finite = true;
+        for (int64_t r = 0; r < count; ++r) {
+            const double t = ref.offset + ref.scale * x[r * nx];
+            th[r] = t;
+            finite &= (t - t) == 0.0;
+        }
+        if (!finite) {
+            for (int64_t r = 0; r < count; ++r) bind_prefix(b, r0 + r, grow(w.pangles, size_t(prefix_circuit_.n_angles())));
+        }
+        for (size_t r = size_t(count); r < cr; ++r) th[r] = th[count - 1];
+        if (pb.kind == PrefixBind::Phase)
+            for (size_t r = 0; r < cr; ++r) th[r] = phase_angle(th[r]);
+        else
+            for (size_t r = 0; r < cr; ++r) th[r] = half_angle(th[r]);
+        lane_sincos(th, cr, sn, cs);
+        wire_rotation(static_cast<int>(pb.kind) - static_cast<int>(PrefixBind::RX), cr, sn, cs, v);
+    }
+    // The Kronecker product, wire 0 the most significant bit, between the block and a scratch block (the
+    // first of n - 1 steps reads the one that leaves the last step's result in the block).
+    const size_t d2 = d * cr;
+    F* tmp = grow(w.kron, 2 * d2);
+    F* src = (n_ - 1) % 2 ? tmp : pr;  // pr, pi: the block's re and im halves (pi = pr + d * cr)
+    F* dst = src == pr ? tmp : pr;
+    const double* a0 = a;
+    for (size_t r = 0; r < cr; ++r) {
+        src[r] = F(a0[r]);
+        src[d2 + r] = F(a0[cr + r]);
+        src[cr + r] = F(a0[2 * cr + r]);
+        src[d2 + cr + r] = F(a0[3 * cr + r]);
+    }
+    size_t len = 2;
+    for (int q = 1; q < n_; ++q, len *= 2) {
+        kron_step<F>(len, cr, a + 4 * size_t(q) * cr, src, src + d2, dst, dst + d2);
+        std::swap(src, dst);
+    }
+    if (size_t(count) < cr)  // spare rows: zero states (zero final states, no lambda)
+        for (size_t i = 0; i < d; ++i) {
+            std::fill(pr + i * cr + size_t(count), pr + (i + 1) * cr, F(0));
+            std::fill(pi + i * cr + size_t(count), pi + (i + 1) * cr, F(0));
+        }
+}
+
+template <class F>
+void SharedSuffix::chunk_observables(const F* fr, const F* fi, int64_t r0, int64_t count, size_t cr, double* out,
+                                     const double* cot, F* lr, F* li) const {
+    const size_t d = size_t(1) << n_;
+    const size_t no = obs_.size();
+    ChunkWork<F>& w = chunk_work<F>();
+    if (!diag_.empty()) {
+        double* vals = out ? grow(w.vals, no * cr) : nullptr;
+        double* ct = nullptr;
+        if (cot) {
+            ct = grow(w.cot, no * cr);
+            std::fill(ct, ct + no * cr, 0.0);
+            for (int64_t r = 0; r < count; ++r)
+                for (size_t k = 0; k < no; ++k) ct[k * cr + size_t(r)] = cot[size_t(r0 + r) * no + k];
+        }
+        diagonal_pass<F>(int(d), int(no), cr, diag_.data(), fr, fi, vals, ct, lr, li);
+        if (out)
+            for (int64_t r = 0; r < count; ++r)
+                for (size_t k = 0; k < no; ++k) out[size_t(r0 + r) * no + k] = vals[k * cr + size_t(r)];
+        return;
+    }
+    // Pauli words off the diagonal: row by row through the state kernels.
+    amp_t<F>* ph = grow(w.row, d);
+    amp_t<F>* l = grow(w.row2, d);
+    if (cot) {
+        std::fill(lr, lr + d * cr, F(0));
+        std::fill(li, li + d * cr, F(0));
+    }
+    for (int64_t r = 0; r < count; ++r) {
+        for (size_t i = 0; i < d; ++i) ph[i] = amp_t<F>(fr[i * cr + size_t(r)], fi[i * cr + size_t(r)]);
+        if (out)
+            for (size_t k = 0; k < no; ++k) out[size_t(r0 + r) * no + k] = sv::expval<F>(ph, n_, obs_[k], false);
+        if (!cot) continue;
+        std::fill(l, l + d, amp_t<F>(0));
+        const double* c = cot + size_t(r0 + r) * no;
+        for (size_t k = 0; k < no; ++k)
+            if (c[k] != 0.0) accumulate_observable<F>(ph, n_, obs_[k], l, false, c[k]);
+        for (size_t i = 0; i < d; ++i) {
+            lr[i * cr + size_t(r)] = l[i].real();
+            li[i * cr + size_t(r)] = -l[i].imag();
+        }
+    }
+}
+
+template <class F>
+void SharedSuffix::suffix_sweep(const cplx* smats, const double* xr, const double* xi, double* dw) const {
+    // The sweep over the suffix with phi = vec(X), lambda = vec(I) on the 2n-wire register.
+    const size_t d = size_t(1) << n_;
+    ChunkWork<F>& w = chunk_work<F>();
+    const Circuit& sc = doubled_.circuit();
+    double* g = grow(w.g, size_t(sc.n_angles()));
+    std::fill(g, g + sc.n_angles(), 0.0);
+    amp_t<F>* x = grow(w.ucx, 2 * d * d);
+    amp_t<F>* q = x + d * d;
+    for (size_t i = 0; i < d * d; ++i) x[i] = amp_t<F>(F(xr[i]), F(xi[i]));
+    std::fill(q, q + d * d, amp_t<F>(0));
+    for (size_t i = 0; i < d; ++i) q[i * d + i] = 1;
+    const size_t stop = doubled_.first_trainable_op();
+    for (size_t op = doubled_.n_ops(); op-- > stop;)
+        doubled_.template adjoint_step<F>(op, smats, x, q, g + sc.angle_offset(op), true, op > stop, false);
+    if (dw) {
+        std::fill(dw, dw + sc.n_weights(), 0.0);
+        sc.chain(g, dw, nullptr);
+    }
+}
 template <class F>
 void SharedSuffix::product_prefix_gradient(const cplx* pmats, const amp_t<F>* lc, double* g, cplx* work) const {
     // psi = (x)_w a_w with a_w = g_wm ... g_w1 |0>; lc = conj(lambda at the split). The derivative of g_wk is
@@ -374,128 +850,163 @@ void SharedSuffix::product_prefix_gradient(const cplx* pmats, const amp_t<F>* lc
 }
 
 template <class F>
-void SharedSuffix::values_of(const amp_t<F>* phi, double* out) const {
-    const size_t size = size_t(1) << n_;
-    const size_t no = obs_.size();
-    if (diag_.empty()) {
-        for (size_t k = 0; k < no; ++k) out[k] = sv::expval<F>(phi, n_, obs_[k], false);
-        return;
-    }
-    double p[1 << kSharedSuffixMaxWires];
-    for (size_t i = 0; i < size; ++i)
-        p[i] = double(phi[i].real()) * phi[i].real() + double(phi[i].imag()) * phi[i].imag();
-    for (size_t k = 0; k < no; ++k) {
-        const double* dk = diag_.data() + k * size;
-        double s = 0.0;
-        for (size_t i = 0; i < size; ++i) s += dk[i] * p[i];
-        out[k] = s;
-    }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// The calls
-// ---------------------------------------------------------------------------------------------------
-
-template <class F>
-void SharedSuffix::expval(const Batch& b, double* out) const {
+void SharedSuffix::expval(const Batch& b, double* out, SharedSuffixKept* keep) const {
     const size_t d = size_t(1) << n_;
-    check_memory(2.0 * double(b.rows) * double(d) * sizeof(amp_t<F>),
-                 "shared suffix: states of " + std::to_string(b.rows) + " rows at the split and at the end");
-    std::vector<amp_t<F>> u, psi, phi;
-    std::vector<cplx> smats;
-    final_states<F>(b, false, u, psi, phi, smats, nullptr);
-    const size_t no = obs_.size();
-    for (int64_t r = 0; r < b.rows; ++r) values_of<F>(phi.data() + size_t(r) * d, out + size_t(r) * no);
+    const int64_t rows = b.rows;
+    const size_t cr = chunk_rows(rows, n_);
+    const size_t nchunks = (size_t(rows) + cr - 1) / cr;
+    const size_t block = 2 * d * cr;
+    check_memory(double(keep ? nchunks + 1 : 2) * double(block) * sizeof(F),
+                 "shared suffix: states of " + std::to_string(rows) + " rows at the split and at the end");
+    ChunkWork<F>& w = chunk_work<F>();
+    Trim<F> trim{w};
+    F* ur = grow(w.u, 2 * d * d);
+    F* ui = ur + d * d;
+    std::vector<cplx>& smats = keep ? keep->smats : w.smats;
+    bind_suffix<F>(b, keep != nullptr, smats, ur, ui);
+    const cplx* shared_pmats = nullptr;
+    if (product_ && !binds_.empty()) {
+        double* pangles = grow(w.ang, size_t(prefix_circuit_.n_angles()) + 1);
+        bind_prefix(b, 0, pangles);
+        prefix_.bind_matrices(pangles, grow(w.smats2, prefix_.matrix_buffer_size()), false);
+        shared_pmats = w.smats2.data();
+    }
+    F* p = grow(w.p, block);
+    F* phi = nullptr;
+    if (keep) {
+        std::vector<F>& kp = kept_phi<F>(*keep);
+        kp.resize(nchunks * block);  // every entry (spare rows too) is written below
+        phi = kp.data();
+    } else {
+        phi = grow(w.phi, block);
+    }
+    for (size_t c = 0; c < nchunks; ++c) {
+        const int64_t r0 = int64_t(c * cr), count = std::min<int64_t>(int64_t(cr), rows - r0);
+        F* fr = keep ? phi + c * block : phi;
+        prefix_chunk<F>(b, r0, count, cr, shared_pmats, p, p + d * cr);
+        apply_matrix_any<F>(int(d), cr, ur, ui, p, p + d * cr, fr, fr + d * cr);
+        chunk_observables<F>(fr, fr + d * cr, r0, count, cr, out, nullptr, nullptr, nullptr);
+    }
+    if (keep) {
+        keep->rows = rows;
+        keep->chunk = int64_t(cr);
+        keep->values.assign(out, out + size_t(rows) * obs_.size());
+    }
 }
 
 template <class F>
 void SharedSuffix::vjp(const Batch& b, const double* cot, double* vals, double* dw, double* dx) const {
     const size_t d = size_t(1) << n_;
     const int64_t rows = b.rows;
-    const size_t no = obs_.size();
-    const bool prefix_grads = (dx || (prefix_reads_weights_ && dw)) && prefix_.first_trainable_op() < split_;
-    check_memory((3.0 + (prefix_grads ? 1.0 : 0.0)) * double(rows) * double(d) * sizeof(amp_t<F>) +
-                     2.0 * double(d * d) * sizeof(amp_t<F>) +
-                     (prefix_grads ? double(rows) * double(prefix_.matrix_buffer_size()) * sizeof(cplx) : 0.0),
-                 "shared suffix: states of " + std::to_string(rows) + " rows and two 2^" + std::to_string(2 * n_) +
-                     "-amplitude matrices");
-    std::vector<amp_t<F>> u, psi, phi;
-    std::vector<cplx> smats, pmats_rows;
-    final_states<F>(b, true, u, psi, phi, smats, prefix_grads ? &pmats_rows : nullptr);
-
-    // Values, and conj(lambda_r) = conj(sum_k cot_rk O_k phi_r) as the rows of Lc.
-    std::vector<amp_t<F>> lc(size_t(rows) * d);
-    for (int64_t r = 0; r < rows; ++r) {
-        const amp_t<F>* ph = phi.data() + size_t(r) * d;
-        amp_t<F>* l = lc.data() + size_t(r) * d;
-        const double* c = cot + size_t(r) * no;
-        values_of<F>(ph, vals + size_t(r) * no);
-        if (!diag_.empty()) {
-            for (size_t i = 0; i < d; ++i) {
-                double wgt = 0.0;
-                for (size_t k = 0; k < no; ++k) wgt += c[k] * diag_[k * d + i];
-                l[i] = std::conj(ph[i]) * F(wgt);
-            }
-        } else {
-            std::fill(l, l + d, amp_t<F>(0));
-            for (size_t k = 0; k < no; ++k)
-                if (c[k] != 0.0) accumulate_observable<F>(ph, n_, obs_[k], l, false, c[k]);
-            for (size_t i = 0; i < d; ++i) l[i] = std::conj(l[i]);
+    const size_t cr = chunk_rows(rows, n_);
+    const size_t nchunks = (size_t(rows) + cr - 1) / cr;
+    const size_t block = 2 * d * cr;
+    const bool pgrads = prefix_gradients(dx != nullptr, dw != nullptr);
+    check_memory(4.0 * double(block) * sizeof(F), "shared suffix: states of a chunk of " + std::to_string(cr) +
+                                                       " rows at the split, at the end and their lambdas");
+    ChunkWork<F>& w = chunk_work<F>();
+    Trim<F> trim{w};
+    F* ur = grow(w.u, 4 * d * d);
+    F* ui = ur + d * d;
+    F* utr = ui + d * d;  // U^T, for the lambdas at the split
+    F* uti = utr + d * d;
+    bind_suffix<F>(b, true, w.smats, ur, ui);
+    for (size_t i = 0; i < d; ++i)
+        for (size_t j = 0; j < d; ++j) {
+            utr[j * d + i] = ur[i * d + j];
+            uti[j * d + i] = ui[i * d + j];
         }
+    const cplx* shared_pmats = nullptr;
+    if (product_ && !binds_.empty()) {
+        double* pangles = grow(w.ang, size_t(prefix_circuit_.n_angles()) + 1);
+        bind_prefix(b, 0, pangles);
+        prefix_.bind_matrices(pangles, grow(w.smats2, prefix_.matrix_buffer_size()), false);
+        shared_pmats = w.smats2.data();
     }
-
-    // X = sum_r |phi_r><lambda_r| = Phi^T Lc, then the sweep over the suffix with phi = vec(X), lambda = vec(I).
-    const Circuit& sc = doubled_.circuit();
-    std::vector<double> g(size_t(sc.n_angles()), 0.0);
-    if (rows > 0) {
-        std::vector<amp_t<F>> x(d * d), q(d * d, amp_t<F>(0));
-        gemm<F>(true, false, int64_t(d), int64_t(d), rows, phi.data(), lc.data(), x.data());
-        for (size_t i = 0; i < d; ++i) q[i * d + i] = 1;
-        const size_t stop = doubled_.first_trainable_op();
-        for (size_t op = doubled_.n_ops(); op-- > stop;)
-            doubled_.template adjoint_step<F>(op, smats.data(), x.data(), q.data(), g.data() + sc.angle_offset(op),
-                                              true, op > stop, false);
-    }
-    if (dw) {
-        std::fill(dw, dw + sc.n_weights(), 0.0);
-        sc.chain(g.data(), dw, nullptr);
-    }
-    if (dx) std::fill(dx, dx + size_t(rows) * prefix_circuit_.n_inputs(), 0.0);
-    if (!prefix_grads || rows == 0) return;
-
-    // The rows' lambdas at the split: conj(U^dag lambda_r) = U^T conj(lambda_r), the rows of Lc U; then each
-    // row's sweep over the prefix. A prefix that reads weights adds its rows' terms to dw in row order.
-    std::vector<amp_t<F>> ls(size_t(rows) * d);
-    gemm<F>(false, false, rows, int64_t(d), int64_t(d), lc.data(), u.data(), ls.data());
+    F* p = grow(w.p, block);
+    F* phi = grow(w.phi, block);
+    F* l = grow(w.l, block);
+    F* ls = pgrads ? grow(w.ls, block) : nullptr;
+    double* xr = grow(w.x, 2 * d * d);
+    double* xi = xr + d * d;
+    std::fill(xr, xr + 2 * d * d, 0.0);
     const int nw = prefix_circuit_.n_weights(), nx = prefix_circuit_.n_inputs();
-    std::vector<double> pg(size_t(prefix_circuit_.n_angles())), dwr(static_cast<size_t>(nw));
-    std::vector<amp_t<F>> lam(d);
-    std::vector<cplx> work(product_ ? kPrefixWork : 0);
-    const size_t stop = prefix_.first_trainable_op();
-    const size_t pm = prefix_.matrix_buffer_size();
-    for (int64_t r = 0; r < rows; ++r) {
-        const cplx* pmats = pmats_rows.data() + size_t(r) * pm;
-        const amp_t<F>* l = ls.data() + size_t(r) * d;
-        std::fill(pg.begin(), pg.end(), 0.0);
-        if (product_) {
-            product_prefix_gradient<F>(pmats, l, pg.data(), work.data());
-        } else {
-            amp_t<F>* ph = psi.data() + size_t(r) * d;
-            for (size_t i = 0; i < d; ++i) lam[i] = std::conj(l[i]);
-            for (size_t op = split_; op-- > stop;)
-                prefix_.template adjoint_step<F>(op, pmats, ph, lam.data(), pg.data() + prefix_circuit_.angle_offset(op),
-                                                 true, op > stop, false);
+    double* pdw = grow(w.dwr, 2 * size_t(nw) + 1);  // the prefix's weight terms, summed in row order
+    double* dwr = pdw + nw;
+    std::fill(pdw, pdw + nw, 0.0);
+    if (dx) std::fill(dx, dx + size_t(rows) * nx, 0.0);
+    for (size_t c = 0; c < nchunks; ++c) {
+        const int64_t r0 = int64_t(c * cr), count = std::min<int64_t>(int64_t(cr), rows - r0);
+        prefix_chunk<F>(b, r0, count, cr, shared_pmats, p, p + d * cr);
+        apply_matrix_any<F>(int(d), cr, ur, ui, p, p + d * cr, phi, phi + d * cr);
+        chunk_observables<F>(phi, phi + d * cr, r0, count, cr, vals, cot, l, l + d * cr);
+        // X = sum_r |phi_r><lambda_r|: x[i][j] = sum_r phi_r[i] conj(lambda_r[j]).
+        outer_accumulate<F>(int(d), cr, phi, phi + d * cr, l, l + d * cr, xr, xi);
+        if (!pgrads) continue;
+        // The rows' conj(lambda) at the split, U^T conj(lambda_r), then each row's prefix sweep.
+        apply_matrix_any<F>(int(d), cr, utr, uti, l, l + d * cr, ls, ls + d * cr);
+        double* pangles = grow(w.ang, size_t(prefix_circuit_.n_angles()) + 1);
+        cplx* pmats = grow(w.pmats, prefix_.matrix_buffer_size());
+        double* pg = grow(w.pg, size_t(prefix_circuit_.n_angles()) + 1);
+        amp_t<F>* lrow = grow(w.row2, d);
+        amp_t<F>* prow = grow(w.row, d);
+        cplx* work = grow(w.work, kPrefixWork);
+        const size_t stop = prefix_.first_trainable_op();
+        for (int64_t r = 0; r < count; ++r) {
+            bind_prefix(b, r0 + r, pangles);
+            prefix_.bind_matrices(pangles, pmats, true);
+            std::fill(pg, pg + prefix_circuit_.n_angles(), 0.0);
+            if (product_) {
+                for (size_t i = 0; i < d; ++i) lrow[i] = amp_t<F>(ls[i * cr + size_t(r)], ls[(d + i) * cr + size_t(r)]);
+                product_prefix_gradient<F>(pmats, lrow, pg, work);
+            } else {
+                for (size_t i = 0; i < d; ++i) {
+                    lrow[i] = amp_t<F>(ls[i * cr + size_t(r)], -ls[(d + i) * cr + size_t(r)]);
+                    prow[i] = amp_t<F>(p[i * cr + size_t(r)], p[(d + i) * cr + size_t(r)]);
+                }
+                for (size_t op = split_; op-- > stop;)
+                    prefix_.template adjoint_step<F>(op, pmats, prow, lrow, pg + prefix_circuit_.angle_offset(op), true,
+                                                     op > stop, false);
+            }
+            const bool wts = prefix_reads_weights_ && dw;
+            if (wts) std::fill(dwr, dwr + nw, 0.0);
+            prefix_circuit_.chain(pg, wts ? dwr : nullptr, dx ? dx + size_t(r0 + r) * nx : nullptr);
+            if (wts)
+                for (int k = 0; k < nw; ++k) pdw[k] += dwr[k];
         }
-        std::fill(dwr.begin(), dwr.end(), 0.0);
-        prefix_circuit_.chain(pg.data(), prefix_reads_weights_ && dw ? dwr.data() : nullptr,
-                              dx ? dx + size_t(r) * nx : nullptr);
-        if (prefix_reads_weights_ && dw)
-            for (int k = 0; k < nw; ++k) dw[k] += dwr[size_t(k)];
     }
+    suffix_sweep<F>(w.smats.data(), xr, xi, dw);
+    if (dw && prefix_reads_weights_ && pgrads)
+        for (int k = 0; k < nw; ++k) dw[k] += pdw[k];
 }
 
-template void SharedSuffix::expval<double>(const Batch&, double*) const;
-template void SharedSuffix::expval<float>(const Batch&, double*) const;
+template <class F>
+void SharedSuffix::vjp_kept(const SharedSuffixKept& kept, const double* cot, double* vals, double* dw) const {
+    const size_t d = size_t(1) << n_;
+    const int64_t rows = kept.rows;
+    const size_t cr = size_t(kept.chunk);
+    const size_t nchunks = (size_t(rows) + cr - 1) / cr;
+    const size_t block = 2 * d * cr;
+    ChunkWork<F>& w = chunk_work<F>();
+    Trim<F> trim{w};
+    const F* phi = kept_phi<F>(kept).data();
+    std::copy(kept.values.begin(), kept.values.end(), vals);
+    F* l = grow(w.l, block);
+    double* xr = grow(w.x, 2 * d * d);
+    double* xi = xr + d * d;
+    std::fill(xr, xr + 2 * d * d, 0.0);
+    for (size_t c = 0; c < nchunks; ++c) {
+        const int64_t r0 = int64_t(c * cr), count = std::min<int64_t>(int64_t(cr), rows - r0);
+        const F* fr = phi + c * block;
+        chunk_observables<F>(fr, fr + d * cr, r0, count, cr, nullptr, cot, l, l + d * cr);
+        outer_accumulate<F>(int(d), cr, fr, fr + d * cr, l, l + d * cr, xr, xi);
+    }
+    suffix_sweep<F>(kept.smats.data(), xr, xi, dw);
+}
+template void SharedSuffix::expval<double>(const Batch&, double*, SharedSuffixKept*) const;
+template void SharedSuffix::expval<float>(const Batch&, double*, SharedSuffixKept*) const;
+template void SharedSuffix::vjp_kept<double>(const SharedSuffixKept&, const double*, double*, double*) const;
+template void SharedSuffix::vjp_kept<float>(const SharedSuffixKept&, const double*, double*, double*) const;
 template void SharedSuffix::vjp<double>(const Batch&, const double*, double*, double*, double*) const;
 template void SharedSuffix::vjp<float>(const Batch&, const double*, double*, double*, double*) const;
 

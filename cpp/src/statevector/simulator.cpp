@@ -3,6 +3,7 @@
 // The state-vector method's forward calls: values, variances, states, probabilities and samples. The
 // gradient calls (adjoint Jacobian, VJP) are in adjoint.cpp; the batch loop both use is in for_rows.hpp.
 #include <algorithm>
+#include <cstring>
 #include <random>
 #include <string>
 
@@ -21,9 +22,6 @@ Simulator::Simulator(const Circuit& circuit, std::vector<Observable> observables
     row_flops_ = flops();
 }
 
-namespace {
-constexpr double kLaneEfficiency = 3.0;
-}  // namespace
 
 bool Simulator::use_shared(const Batch& b, bool vjp, bool with_dx) const {
     if (!shared_ || !shared_suffix_enabled() || !SharedSuffix::applies(b) || b.rows < 1) return false;
@@ -32,10 +30,75 @@ bool Simulator::use_shared(const Batch& b, bool vjp, bool with_dx) const {
     const int64_t blocks = use_lanes(b) ? (b.rows + kLanes - 1) / kLanes : b.rows;
     const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(max_threads(), blocks));
     const double rows_cost = double(b.rows) * double(vjp ? row_flops_.vjp : row_flops_.values) / double(workers);
-    // The lane kernels run their modelled flops about 3x faster than this path runs its own (measured
-    // 2.5-3.2x over 2-24 layers and 150-10,000 rows of the seed QNN's shape, bench/results/shared_suffix.md).
-    const double efficiency = use_lanes(b) ? kLaneEfficiency : 1.0;
-    return efficiency * shared_->cost(b.rows, vjp, with_dx) < rows_cost;
+    // SharedSuffix::cost weighs the path's flops in units of a lane flop (its per-row work, vectorised over
+    // rows, runs faster per modelled flop than the lanes; its per-call work slower).
+    return shared_->cost(b.rows, vjp, with_dx) < rows_cost;
+}
+
+bool Simulator::use_shared_pair(const Batch& b) const {
+    if (!shared_ || !shared_suffix_enabled() || !SharedSuffix::applies(b) || b.rows < 1) return false;
+    if (shared_->prefix_gradients(false)) return false;  // the kept states serve VJPs without prefix gradients
+    if (shared_suffix_forced()) return true;
+    const int64_t blocks = use_lanes(b) ? (b.rows + kLanes - 1) / kLanes : b.rows;
+    const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(max_threads(), blocks));
+    const double rows_cost =
+        double(b.rows) * double(row_flops_.values + row_flops_.vjp) / double(workers);
+    return shared_->cost(b.rows, false, false) + shared_->backward_cost(b.rows) < rows_cost;
+}
+
+bool Simulator::keeps_shared_suffix(int64_t rows) const {
+    Batch b;
+    b.rows = rows;
+    static const double kShared = 0.0;
+    b.weights = &kShared;
+    return use_shared_pair(b);
+}
+
+bool SavedForward::matches(const Batch& b, int n_weights, int n_inputs) const {
+    if (b.rows != rows_ || b.weights_per_row != weights_per_row_ || (b.inputs != nullptr) != has_inputs_ || b.angles)
+        return false;
+    const size_t nw = size_t(n_weights) * size_t(weights_per_row_ ? rows_ : 1);
+    const size_t nx = has_inputs_ ? size_t(rows_) * size_t(n_inputs) : 0;
+    if (nw != weights_.size() || nx != inputs_.size()) return false;
+    if (nw && (!b.weights || std::memcmp(b.weights, weights_.data(), nw * sizeof(double)) != 0)) return false;
+    return !nx || std::memcmp(b.inputs, inputs_.data(), nx * sizeof(double)) == 0;
+}
+
+void Simulator::forward(const Batch& b, double* out, SavedForward& s) const {
+    const Circuit& c = program_.circuit();
+    s.owner_ = this;
+    s.shared_ = shared_;
+    s.precision_ = precision_;
+    s.rows_ = b.rows;
+    s.weights_per_row_ = b.weights_per_row;
+    s.has_inputs_ = b.inputs != nullptr && !b.angles;
+    s.kept_valid_ = false;
+    const size_t nw = b.angles ? 0 : size_t(c.n_weights()) * size_t(b.weights_per_row ? b.rows : 1);
+    const size_t nx = s.has_inputs_ ? size_t(b.rows) * size_t(c.n_inputs()) : 0;
+    s.weights_.assign(b.weights && nw ? b.weights : nullptr, b.weights && nw ? b.weights + nw : nullptr);
+    s.inputs_.assign(nx ? b.inputs : nullptr, nx ? b.inputs + nx : nullptr);
+    if (b.angles || !use_shared_pair(b)) {
+        s.kept_ = SharedSuffixKept{};
+        expval(b, out);
+        return;
+    }
+    if (precision_ == Precision::Double) shared_->template expval<double>(b, out, &s.kept_);
+    else shared_->template expval<float>(b, out, &s.kept_);
+    s.kept_valid_ = true;
+}
+
+void Simulator::vjp(const Batch& b, const double* cot, double* vals, double* dw, double* dx,
+                    const SavedForward* s) const {
+    PYQML_REQUIRE(cot != nullptr, "vjp needs a cotangent");
+    const Circuit& c = program_.circuit();
+    if (s && s->kept_valid_ && s->owner_ == this && s->shared_ == shared_ && s->precision_ == precision_ &&
+        shared_suffix_enabled() && !shared_->prefix_gradients(dx != nullptr, dw != nullptr) &&
+        s->matches(b, c.n_weights(), c.n_inputs())) {
+        if (precision_ == Precision::Double) shared_->template vjp_kept<double>(s->kept_, cot, vals, dw);
+        else shared_->template vjp_kept<float>(s->kept_, cot, vals, dw);
+        return;
+    }
+    vjp(b, cot, vals, dw, dx);
 }
 
 template <class F>

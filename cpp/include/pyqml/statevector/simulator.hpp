@@ -19,6 +19,31 @@ namespace pyqml::sv {
 using pyqml::Batch;
 using pyqml::Precision;
 
+class Simulator;
+
+// What Simulator::forward keeps for the VJP that follows it on the same batch: copies of the weights and
+// inputs it ran on (a VJP on arrays of other contents does not use it), and, when the cost model sends the
+// forward + VJP pair to the shared-suffix path, the final states and the suffix's matrices. Owns its
+// buffers; read-only after the forward, so one SavedForward may serve VJPs on several threads.
+class SavedForward {
+public:
+    // Whether b holds the weights and inputs this forward ran on (same rows, same contents).
+    bool matches(const Batch& b, int n_weights, int n_inputs) const;
+    // Whether the backward part alone can run from it (the shared-suffix path kept its states).
+    bool has_state() const { return kept_valid_; }
+    int64_t rows() const { return rows_; }
+
+private:
+    friend class Simulator;
+    const Simulator* owner_ = nullptr;
+    std::shared_ptr<const SharedSuffix> shared_;
+    Precision precision_ = Precision::Double;
+    std::vector<double> weights_, inputs_;
+    int64_t rows_ = 0;
+    bool weights_per_row_ = false, has_inputs_ = false, kept_valid_ = false;
+    SharedSuffixKept kept_;
+};
+
 class Simulator {
 public:
     Simulator(const Circuit& circuit, std::vector<Observable> observables, Precision precision);
@@ -38,6 +63,9 @@ public:
     // counts its per-call and per-row parts; the row paths rows x flops()). with_dx: a VJP that computes the
     // input gradients. Weights shared by the rows.
     Flops flops(int64_t rows, bool with_dx = true) const;
+    // The same for a VJP that follows forward() on the same batch (saved): values as forward() computes
+    // them, vjp the backward part alone when the pair takes the shared-suffix path (values + backward).
+    Flops flops(int64_t rows, bool with_dx, bool saved) const;
     // Whether a call of `rows` rows with shared weights takes the shared-suffix path (values, or a VJP with or
     // without input gradients), and where the suffix starts (-1: the circuit has none).
     bool takes_shared_suffix(int64_t rows, bool vjp, bool with_dx) const;
@@ -45,6 +73,15 @@ public:
 
     // out: rows x n_obs
     void expval(const Batch& b, double* out) const;
+    // expval that also keeps, in `saved`, what the VJP on the same batch needs (SavedForward). The cost model
+    // weighs the pair (values, then a VJP without input gradients) when choosing the path.
+    void forward(const Batch& b, double* out, SavedForward& saved) const;
+    // vjp after forward(): when `saved` came from this engine's forward on the same weights and inputs (by
+    // content) and kept the shared suffix's states, and the VJP needs no per-row prefix gradients (dx null,
+    // no weight read by the prefix), only the backward part runs; otherwise the whole vjp().
+    void vjp(const Batch& b, const double* cot, double* vals, double* dw, double* dx, const SavedForward* saved) const;
+    // Whether forward() on `rows` rows with shared weights keeps the shared suffix's states.
+    bool keeps_shared_suffix(int64_t rows) const;
     // out: rows x n_obs, <H^2> - <H>^2
     void var(const Batch& b, double* out) const;
     // Adjoint Jacobian (Jones & Gacon, arXiv:2009.02823). vals: rows x n_obs; dw: rows x n_obs x n_weights;
@@ -89,6 +126,8 @@ private:
     // Whether a call on this batch takes the shared-suffix path (shared_suffix.hpp): values (vjp false) or a
     // VJP (with_dx: computing the input gradients), when the cost model says it is cheaper than the rows.
     bool use_shared(const Batch& b, bool vjp, bool with_dx) const;
+    // Whether forward() takes the shared-suffix path and keeps its states, for a VJP without input gradients.
+    bool use_shared_pair(const Batch& b) const;
     template <class F>
     void state_t(const Batch& b, int64_t amp_limit, const std::function<void(int64_t, const amp_t<F>*)>& take) const;
 
