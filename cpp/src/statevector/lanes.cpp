@@ -95,9 +95,30 @@ LanePlan::LanePlan(const Program& program, const std::vector<std::vector<PauliMa
             for (const ParamRef& r : op.params) b.row_shared = b.row_shared && r.kind != ParamRef::Input;
             any_shared_ = any_shared_ || b.row_shared;
         }
+        binds_.push_back(b);
+    }
+    // The sine/cosine arguments: the per-row ops' first (one contiguous range a block binds), then the
+    // row-shared ones'.
+    for (size_t i = 0; i < binds_.size(); ++i) {
+        LaneBind& b = binds_[i];
+        if (b.kind == LaneBind::None || b.kind == LaneBind::Fixed) continue;
+        bound_ops_.push_back(int(i));
+        if (b.row_shared) {
+            shared_ops_.push_back(int(i));
+            continue;
+        }
+        row_ops_.push_back(int(i));
         b.arg0 = n_args_;
         n_args_ += b.args;
-        binds_.push_back(b);
+        for (size_t k = 0; k < c.ops()[i].params.size(); ++k) {
+            row_angles_.push_back(c.angle_offset(i) + int(k));
+            row_angle_refs_.push_back(c.ops()[i].params[k]);
+        }
+    }
+    n_row_args_ = n_args_;
+    for (int i : shared_ops_) {
+        binds_[size_t(i)].arg0 = n_args_;
+        n_args_ += binds_[size_t(i)].args;
     }
     if (any_fixed) {
         std::vector<double> w(size_t(c.n_weights()), 0.0), x(size_t(c.n_inputs()), 0.0), a(size_t(c.n_angles()));
@@ -206,14 +227,18 @@ LanePlan::LanePlan(const Program& program, const std::vector<std::vector<PauliMa
     };
     while (prefix_end_ < program.n_ops() && single_wire(kernels[prefix_end_])) ++prefix_end_;
     prefix_prev_.assign(prefix_end_, -1);
-    prefix_trainable_upto_.assign(prefix_end_, 0);
+    prefix_next_.assign(prefix_end_, -1);
     prefix_last_.assign(size_t(n), -1);
     for (size_t i = 0; i < prefix_end_; ++i) {
         const int bit = kernels[i].bits[0];
         const int prev = prefix_last_[size_t(bit)];
         prefix_prev_[i] = prev;
-        prefix_trainable_upto_[i] = char(kernels[i].trainable_mask != 0 || (prev >= 0 && prefix_trainable_upto_[size_t(prev)]));
+        if (prev >= 0) prefix_next_[size_t(prev)] = int(i);
         prefix_last_[size_t(bit)] = int(i);
+        for (size_t k = 0; k < c.ops()[i].params.size(); ++k)
+            if (kernels[i].trainable_mask & (1u << k))
+                prefix_params_.push_back({int(i), int(k), bit, c.angle_offset(i) + int(k),
+                                          c.ops()[i].params[k].kind == ParamRef::Input});
     }
     // The forward schedule of the rest: runs of single-wire ops per wire, flushed when a multi-wire op
     // touches the wire (Program's fusion).
@@ -500,8 +525,8 @@ inline v4d wide4(const v4f& v) { return __builtin_convertvector(v, v4d); }
 // is read once instead of once per step; the arithmetic is the three steps' (the same operations in the
 // same order per lane).
 template <class F>
-PYQML_LANE_CLONES void block2_step(LaneState<F> lam, LaneState<F> phi, const LaneOp& op, LaneMat<F> m,
-                                   bool update_phi, bool update_lam, double* gr, double* gi) {
+inline void block2_pass(LaneState<F> lam, LaneState<F> phi, const LaneOp& op, LaneMat<F> m, bool update_phi,
+                        bool update_lam, double* gr, double* gi) {
     const uint32_t groups = op.groups();
     const uint32_t* __restrict idx = op.idx.data();
     for (int h = 0; h < L; h += 4) {
@@ -689,9 +714,6 @@ struct BindScratch {
 // Which ops lane_bind writes: all, those whose matrices depend on the row (the others were bound once for
 // the call), or only the row-shared ones (from any row's angles, in every lane).
 enum class BindOps { All, PerRow, Shared };
-inline bool bind_selected(const LaneBind& b, BindOps which) {
-    return which == BindOps::All || (b.row_shared == (which == BindOps::Shared));
-}
 
 template <class F>
 void lane_bind(const Program& prog, const LanePlan& plan, const double* angles, bool with_derivs, BindScratch& sc,
@@ -700,11 +722,14 @@ void lane_bind(const Program& prog, const LanePlan& plan, const double* angles, 
     const int na = c.n_angles();
     const size_t mt = prog.mat_total();
     const auto& binds = plan.binds();
+    const std::vector<int>& list = which == BindOps::All      ? plan.bound_ops()
+                                   : which == BindOps::PerRow ? plan.row_ops()
+                                                              : plan.shared_ops();
     double* args = sc.args.data();
-    for (size_t op = 0; op < prog.n_ops(); ++op) {
-        const LaneBind& b = binds[op];
-        if (!b.args || !bind_selected(b, which)) continue;
-        const int off = c.angle_offset(op);
+    for (int op : list) {
+        const LaneBind& b = binds[size_t(op)];
+        if (!b.args) continue;
+        const int off = c.angle_offset(size_t(op));
         double* ar = args + size_t(b.arg0) * L;
         for (int l = 0; l < L; ++l) {
             const double* a = angles + size_t(l) * na + off;
@@ -713,19 +738,13 @@ void lane_bind(const Program& prog, const LanePlan& plan, const double* angles, 
                 for (int j = 0; j < b.args; ++j) ar[size_t(j) * L + l] = half_angle(a[j]);
         }
     }
-    if (which == BindOps::All) {
-        lane_sincos(args, size_t(plan.n_args()) * L, sc.sn.data(), sc.cs.data());
-    } else {
-        for (size_t op = 0; op < prog.n_ops(); ++op) {
-            const LaneBind& b = binds[op];
-            if (!b.args || !bind_selected(b, which)) continue;
-            const size_t o = size_t(b.arg0) * L;
-            lane_sincos(args + o, size_t(b.args) * L, sc.sn.data() + o, sc.cs.data() + o);
-        }
-    }
-    for (size_t op = 0; op < prog.n_ops(); ++op) {
+    // One vectorised pass over the selected ops' arguments (the per-row ops' come first).
+    const size_t a0 = which == BindOps::Shared ? size_t(plan.n_row_args()) : 0;
+    const size_t a1 = which == BindOps::PerRow ? size_t(plan.n_row_args()) : size_t(plan.n_args());
+    if (a1 > a0) lane_sincos(args + a0 * L, (a1 - a0) * L, sc.sn.data() + a0 * L, sc.cs.data() + a0 * L);
+    for (int op_ : list) {
+        const size_t op = size_t(op_);
         const LaneBind& b = binds[op];
-        if (!bind_selected(b, which)) continue;
         const OpKernel& k = prog.kernels()[op];
         const size_t f = size_t(k.mat_offset), v = mt + f, d = 2 * mt + size_t(k.dmat_offset);
         const double* S = sc.sn.data() + size_t(b.arg0) * L;
@@ -939,37 +958,46 @@ PYQML_LANE_CLONES void prefix_state(const LanePlan& plan, int n, const double* A
     }
 }
 
-// One halving of a contraction buffer (m entries, re then im, lane layout): the top bit (dst[i] =
-// src[i] v0 + src[i + m/2] v1) or the bottom bit (dst[i] = src[2i] v0 + src[2i+1] v1).
+// The contractions of the lambdas with the prefix's wire vectors run on all nl lambdas of a block at once:
+// an entry is W = nl * kLanes doubles (lambda-major, lanes innermost), and a wire vector's lane l applies
+// to lane l of every lambda.
+//
+// One halving of a contraction buffer (m entries, re then im): the top bit (dst[i] = src[i] v0 +
+// src[i + m/2] v1) or the bottom bit (dst[i] = src[2i] v0 + src[2i+1] v1).
 template <bool TOP>
-PYQML_LANE_CLONES void contract_bit(const double* src, size_t m, const double* v, double* dst) {
+PYQML_LANE_CLONES void contract_bit(const double* src, size_t m, int nl, const double* v, double* dst) {
     const size_t h = m / 2;
+    const size_t W = size_t(nl) * L;
     const double* __restrict sr = src;
-    const double* __restrict si = src + m * L;
+    const double* __restrict si = src + m * W;
     double* __restrict dr = dst;
-    double* __restrict di = dst + h * L;
+    double* __restrict di = dst + h * W;
     for (size_t i = 0; i < h; ++i) {
-        const size_t i0 = (TOP ? i : 2 * i) * L, i1 = (TOP ? i + h : 2 * i + 1) * L;
-        for (int l = 0; l < L; ++l) {
-            const double ar = sr[i0 + l], ai = si[i0 + l], br = sr[i1 + l], bi = si[i1 + l];
-            dr[i * L + l] = ar * v[l] - ai * v[L + l] + (br * v[2 * L + l] - bi * v[3 * L + l]);
-            di[i * L + l] = ar * v[L + l] + ai * v[l] + (br * v[3 * L + l] + bi * v[2 * L + l]);
+        const size_t i0 = (TOP ? i : 2 * i) * W, i1 = (TOP ? i + h : 2 * i + 1) * W;
+        for (int lam = 0; lam < nl; ++lam) {
+            const size_t o = size_t(lam) * L;
+            for (int l = 0; l < L; ++l) {
+                const double ar = sr[i0 + o + l], ai = si[i0 + o + l], br = sr[i1 + o + l], bi = si[i1 + o + l];
+                dr[i * W + o + l] = ar * v[l] - ai * v[L + l] + (br * v[2 * L + l] - bi * v[3 * L + l]);
+                di[i * W + o + l] = ar * v[L + l] + ai * v[l] + (br * v[3 * L + l] + bi * v[2 * L + l]);
+            }
         }
     }
 }
 
-// C[(bit * 4 + {re0, im0, re1, im1}) * L + lane] = sum over the other bits of conj(lam[x]) prod_b' v_b'[x_b']
-// for every bit in [lo, hi), from T (the conjugated lambda with every bit outside [lo, hi) contracted:
-// 2^(hi - lo) entries): halve the range, contract one half's bits out for the other half, recurse.
-// scratch: 2 * 2^(hi - lo + 1) * L doubles (a chain of halvings, then the recursion's own).
-void prefix_contract(const LanePlan& plan, const double* A, const double* T, int lo, int hi, double* scratch,
+// C[(bit * 4 + {re0, im0, re1, im1}) * W + lambda * L + lane] = sum over the other bits of conj(lam[x])
+// prod_b' v_b'[x_b'] for every bit in [lo, hi), from T (the conjugated lambdas with every bit outside
+// [lo, hi) contracted: 2^(hi - lo) entries): halve the range, contract one half's bits out for the other
+// half, recurse. scratch: 2 * 2^(hi - lo + 1) * W doubles (a chain of halvings, then the recursion's own).
+void prefix_contract(const LanePlan& plan, const double* A, const double* T, int nl, int lo, int hi, double* scratch,
                      double* C) {
+    const size_t W = size_t(nl) * L;
     if (hi - lo == 1) {
-        double* c = C + size_t(lo) * 4 * L;
-        std::copy(T, T + L, c);                  // re0
-        std::copy(T + 2 * L, T + 3 * L, c + L);  // im0
-        std::copy(T + L, T + 2 * L, c + 2 * L);  // re1
-        std::copy(T + 3 * L, T + 4 * L, c + 3 * L);
+        double* c = C + size_t(lo) * 4 * W;
+        std::copy(T, T + W, c);                  // re0
+        std::copy(T + 2 * W, T + 3 * W, c + W);  // im0
+        std::copy(T + W, T + 2 * W, c + 2 * W);  // re1
+        std::copy(T + 3 * W, T + 4 * W, c + 3 * W);
         return;
     }
     const int mid = (lo + hi) / 2;
@@ -982,14 +1010,14 @@ void prefix_contract(const LanePlan& plan, const double* A, const double* T, int
         for (int s = 0; s < count; ++s) {
             const int bit = side == 0 ? hi - 1 - s : lo + s;
             const double* v = wire_vector(plan, A, bit);
-            if (side == 0) contract_bit<true>(src, m, v, dst);
-            else contract_bit<false>(src, m, v, dst);
+            if (side == 0) contract_bit<true>(src, m, nl, v, dst);
+            else contract_bit<false>(src, m, nl, v, dst);
             src = dst;
-            dst += m * L;  // m/2 entries, re and im
+            dst += m * W;  // m/2 entries, re and im
             m /= 2;
         }
-        if (side == 0) prefix_contract(plan, A, src, lo, mid, dst, C);
-        else prefix_contract(plan, A, src, mid, hi, dst, C);
+        if (side == 0) prefix_contract(plan, A, src, nl, lo, mid, dst, C);
+        else prefix_contract(plan, A, src, nl, mid, hi, dst, C);
     }
 }
 
@@ -1001,7 +1029,7 @@ struct LaneWork {
     BindScratch bind;
     std::vector<double> g, gbuf, grow, scale, vals;
     std::vector<LaneState<F>> lams;
-    std::vector<double> prefix, kron, contr, wires;
+    std::vector<double> prefix, kron, contr, wires, tangents;
 };
 template <class F>
 LaneWork<F>& lane_work() {
@@ -1036,80 +1064,100 @@ PYQML_LANE_CLONES void lane_param_derivs(const F* dr, const F* di, int msize, un
     param_derivs<F>(dr, di, msize, mask, np, entries, gr, gi, g);
 }
 
-// The derivatives of the prefix ops on one bit's wire for one lambda: d<H>/d angle = 2 Re sum_rs dU_rs G_rs
-// with the rank-one overlap G_rs = r_r a_s, a the op's input vector and r = c (the lambda contracted with
-// the other wires, C) carried back through the wire's later prefix ops (r <- g^T r). g: the lambda's
-// gradient row (angle p of lane l at g[p * L + l]); gr, gi: 4 * L doubles of scratch.
+// One 2x2 op of the adjoint sweep for all nl lambdas in one call: per lambda block2_pass (the first
+// also un-applies the op from phi) and the op's parameter derivatives from its overlap, into
+// g + lambda * gstride (G: 8 * L doubles of scratch).
 template <class F>
-PYQML_LANE_CLONES void prefix_derivs(const LanePlan& plan, const Program& prog, const F* lre, const F* lim,
-                                     const double* A, const double* C, int bit, double* gr, double* gi, double* g) {
-    int op = plan.prefix_last()[size_t(bit)];
-    const auto& upto = plan.prefix_trainable_upto();
-    if (op < 0 || !upto[size_t(op)]) return;
-    alignas(64) double r[4 * L];  // {re0, im0, re1, im1} lane rows
-    std::copy(C + size_t(bit) * 4 * L, C + size_t(bit + 1) * 4 * L, r);
-    const Circuit& circ = prog.circuit();
+PYQML_LANE_CLONES void block2_adjoint(LaneState<F> phi, const LaneState<F>* lams, int nl, const LaneOp& op,
+                                      LaneMat<F> m, bool update_lam, const F* dr, const F* di, int msize,
+                                      unsigned mask, int np, double* G, double* g, size_t gstride) {
+    for (int lam = 0; lam < nl; ++lam) {
+        block2_pass<F>(lams[lam], phi, op, m, lam == 0, update_lam, G, G + 4 * L);
+        param_derivs<F>(dr, di, msize, mask, np, 4, G, G + 4 * L, g + size_t(lam) * gstride);
+    }
+}
+
+// out = g in per lane (in, out: 4 lane rows {re0, im0, re1, im1} in double; g a prefix op's 2x2 or diagonal
+// matrix in lane layout); in == out is allowed.
+template <class F>
+inline void wire_apply(const F* __restrict mr, const F* __restrict mi, bool diag, const double* in, double* out) {
+    for (int l = 0; l < L; ++l) {
+        const double p0r = in[l], p0i = in[L + l], p1r = in[2 * L + l], p1i = in[3 * L + l];
+        if (diag) {
+            const double d0r = mr[l], d0i = mi[l], d1r = mr[L + l], d1i = mi[L + l];
+            out[l] = d0r * p0r - d0i * p0i;
+            out[L + l] = d0r * p0i + d0i * p0r;
+            out[2 * L + l] = d1r * p1r - d1i * p1i;
+            out[3 * L + l] = d1r * p1i + d1i * p1r;
+        } else {
+            const double m0r = mr[l], m0i = mi[l], m1r = mr[L + l], m1i = mi[L + l];
+            const double m2r = mr[2 * L + l], m2i = mi[2 * L + l], m3r = mr[3 * L + l], m3i = mi[3 * L + l];
+            out[l] = m0r * p0r - m0i * p0i + (m1r * p1r - m1i * p1i);
+            out[L + l] = m0r * p0i + m0i * p0r + (m1r * p1i + m1i * p1r);
+            out[2 * L + l] = m2r * p0r - m2i * p0i + (m3r * p1r - m3i * p1i);
+            out[3 * L + l] = m2r * p0i + m2i * p0r + (m3r * p1i + m3i * p1r);
+        }
+    }
+}
+
+// The forward tangents of the prefix parameters (LanePlan::prefix_params, slot s at Tg + s * 4 * L): dg/dp
+// applied to the op's input vector (the first column of dg/dp against |0>, no flops), then every later prefix
+// op on the wire. Input parameters' slots are skipped unless inputs is set.
+template <class F>
+PYQML_LANE_CLONES void prefix_tangents(const LanePlan& plan, const Program& prog, const F* lre, const F* lim,
+                                       const double* A, bool inputs, double* Tg) {
     const size_t mt = prog.mat_total();
-    while (op >= 0 && upto[size_t(op)]) {
-        const OpKernel& k = prog.kernels()[size_t(op)];
-        const int prev = plan.prefix_prev()[size_t(op)];
+    const auto& params = plan.prefix_params();
+    for (size_t s = 0; s < params.size(); ++s) {
+        const LanePlan::PrefixParam& pp = params[s];
+        if (pp.input && !inputs) continue;
+        const OpKernel& k = prog.kernels()[size_t(pp.op)];
         const bool diag = k.kind == OpKernel::Diagonal;
-        const F* __restrict mr = lre + size_t(k.mat_offset) * L;
-        const F* __restrict mi = lim + size_t(k.mat_offset) * L;
-        if (k.trainable_mask) {
-            // G[rs] = r_r a_s, diagonal: G[d] = r_d a_d; a = |0> at the wire's first op.
-            const double* __restrict a = prev < 0 ? kKet0 : A + size_t(prev) * 4 * L;
+        const size_t d0 = (2 * mt + size_t(k.dmat_offset) + size_t(pp.param) * size_t(k.mat_size)) * L;
+        double* __restrict t = Tg + s * 4 * L;
+        const int prev = plan.prefix_prev()[size_t(pp.op)];
+        if (prev < 0) {
+            const F* dr = lre + d0;
+            const F* di = lim + d0;
+            for (int l = 0; l < L; ++l) {
+                t[l] = dr[l];
+                t[L + l] = di[l];
+            }
             if (diag) {
-                for (int l = 0; l < L; ++l) {
-                    const double r0r = r[l], r0i = r[L + l], r1r = r[2 * L + l], r1i = r[3 * L + l];
-                    const double a0r = a[l], a0i = a[L + l], a1r = a[2 * L + l], a1i = a[3 * L + l];
-                    gr[l] = r0r * a0r - r0i * a0i;
-                    gi[l] = r0r * a0i + r0i * a0r;
-                    gr[L + l] = r1r * a1r - r1i * a1i;
-                    gi[L + l] = r1r * a1i + r1i * a1r;
-                }
+                std::fill(t + 2 * L, t + 4 * L, 0.0);
             } else {
                 for (int l = 0; l < L; ++l) {
-                    const double r0r = r[l], r0i = r[L + l], r1r = r[2 * L + l], r1i = r[3 * L + l];
-                    const double a0r = a[l], a0i = a[L + l], a1r = a[2 * L + l], a1i = a[3 * L + l];
-                    gr[l] = r0r * a0r - r0i * a0i;
-                    gi[l] = r0r * a0i + r0i * a0r;
-                    gr[L + l] = r0r * a1r - r0i * a1i;
-                    gi[L + l] = r0r * a1i + r0i * a1r;
-                    gr[2 * L + l] = r1r * a0r - r1i * a0i;
-                    gi[2 * L + l] = r1r * a0i + r1i * a0r;
-                    gr[3 * L + l] = r1r * a1r - r1i * a1i;
-                    gi[3 * L + l] = r1r * a1i + r1i * a1r;
+                    t[2 * L + l] = dr[2 * L + l];
+                    t[3 * L + l] = di[2 * L + l];
                 }
             }
-            const size_t d0 = 2 * mt + size_t(k.dmat_offset);
-            param_derivs<F>(lre + d0 * L, lim + d0 * L, k.mat_size, k.trainable_mask,
-                                 int(circ.ops()[size_t(op)].params.size()), k.mat_size, gr, gi,
-                                 g + size_t(circ.angle_offset(size_t(op))) * L);
+        } else {
+            wire_apply<F>(lre + d0, lim + d0, diag, A + size_t(prev) * 4 * L, t);
         }
-        if (prev >= 0 && upto[size_t(prev)] && diag) {  // r <- g^T r
-            for (int l = 0; l < L; ++l) {
-                const double r0r = r[l], r0i = r[L + l], r1r = r[2 * L + l], r1i = r[3 * L + l];
-                const double d0r = mr[l], d0i = mi[l], d1r = mr[L + l], d1i = mi[L + l];
-                r[l] = r0r * d0r - r0i * d0i;
-                r[L + l] = r0r * d0i + r0i * d0r;
-                r[2 * L + l] = r1r * d1r - r1i * d1i;
-                r[3 * L + l] = r1r * d1i + r1i * d1r;
-            }
-        } else if (prev >= 0 && upto[size_t(prev)]) {
-            for (int l = 0; l < L; ++l) {
-                const double r0r = r[l], r0i = r[L + l], r1r = r[2 * L + l], r1i = r[3 * L + l];
-                {
-                    const double m0r = mr[l], m0i = mi[l], m1r = mr[L + l], m1i = mi[L + l];
-                    const double m2r = mr[2 * L + l], m2i = mi[2 * L + l], m3r = mr[3 * L + l], m3i = mi[3 * L + l];
-                    r[l] = r0r * m0r - r0i * m0i + (r1r * m2r - r1i * m2i);
-                    r[L + l] = r0r * m0i + r0i * m0r + (r1r * m2i + r1i * m2r);
-                    r[2 * L + l] = r0r * m1r - r0i * m1i + (r1r * m3r - r1i * m3i);
-                    r[3 * L + l] = r0r * m1i + r0i * m1r + (r1r * m3i + r1i * m3r);
-                }
-            }
+        for (int op = plan.prefix_next()[size_t(pp.op)]; op >= 0; op = plan.prefix_next()[size_t(op)]) {
+            const OpKernel& kk = prog.kernels()[size_t(op)];
+            wire_apply<F>(lre + size_t(kk.mat_offset) * L, lim + size_t(kk.mat_offset) * L,
+                          kk.kind == OpKernel::Diagonal, t, t);
         }
-        op = prev;
+    }
+}
+
+// The prefix parameters' derivatives for every lambda: g[(lambda * na + angle) * L + lane] += 2 Re (c . t),
+// c the lambda's contraction on the parameter's wire (C, prefix_contract's layout), t its tangent.
+PYQML_LANE_CLONES void prefix_param_derivs(const LanePlan& plan, const double* Tg, const double* C, int nl, int na,
+                                           bool inputs, double* g) {
+    const size_t W = size_t(nl) * L;
+    const auto& params = plan.prefix_params();
+    for (size_t s = 0; s < params.size(); ++s) {
+        const LanePlan::PrefixParam& pp = params[s];
+        if (pp.input && !inputs) continue;
+        const double* __restrict t = Tg + s * 4 * L;
+        for (int lam = 0; lam < nl; ++lam) {
+            const double* __restrict c = C + size_t(pp.bit) * 4 * W + size_t(lam) * L;
+            double* __restrict gl = g + (size_t(lam) * na + size_t(pp.angle)) * L;
+            for (int l = 0; l < L; ++l)
+                gl[l] += 2.0 * (c[l] * t[l] - c[W + l] * t[L + l] + (c[2 * W + l] * t[2 * L + l] - c[3 * W + l] * t[3 * L + l]));
+        }
     }
 }
 
@@ -1140,6 +1188,10 @@ void Simulator::for_lane_blocks(const Batch& b, int states_per_block, bool with_
     // Weights shared by all rows: the ops whose parameters are weights and constants are bound once per
     // call (per thread), only the others per block.
     const bool shared = lanes_->any_row_shared() && !b.angles && !b.weights_per_row && rows > 0;
+    // With shared weights a block binds only the row ops' angles (the others' matrices are bound once per
+    // call and per thread): the parameter reference of every angle, in angle order.
+    const std::vector<int>& row_angles = lanes_->row_angles();
+    const std::vector<ParamRef>& row_refs = lanes_->row_angle_refs();
     std::string error;
     bool failed = false, out_of_memory = false;
     auto record = [&](const std::string& what, bool oom) {
@@ -1199,7 +1251,22 @@ void Simulator::for_lane_blocks(const Batch& b, int states_per_block, bool with_
                     } else {
                         const double* w = b.weights_per_row ? b.weights + r * c.n_weights() : b.weights;
                         const double* x = b.inputs ? b.inputs + r * c.n_inputs() : nullptr;
-                        c.bind(w, x, a);
+                        if (!shared) {
+                            c.bind(w, x, a);
+                            continue;
+                        }
+                        // Only the row ops' angles (Circuit::bind's arithmetic; it raises the error).
+                        bool finite = true;
+                        for (size_t j = 0; j < row_angles.size(); ++j) {
+                            const int p = row_angles[j];
+                            const ParamRef& ref = row_refs[j];
+                            double v = ref.offset;
+                            if (ref.kind == ParamRef::Weight) v += ref.scale * w[ref.index];
+                            else if (ref.kind == ParamRef::Input) v += ref.scale * x[ref.index];
+                            finite = finite && std::isfinite(v);
+                            a[p] = v;
+                        }
+                        if (!finite) c.bind(w, x, a);
                     }
                 }
                 lane_bind<F>(program_, *lanes_, angles, with_derivs, ws.bind, {lre, lim},
@@ -1383,6 +1450,9 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
     // The Jacobian (not the VJP, not the angle gradients) takes the chain rule per lane block, from each
     // angle's parameter reference (Circuit::chain's, in angle order).
     const bool direct = !cot && !dangles && !b.angles;
+    // Whether the input parameters' derivatives are asked for (the prefix's tangents of input angles are
+    // skipped otherwise; the suffix's share their overlaps with the weights' and stay).
+    const bool need_inputs = dx != nullptr || dangles != nullptr;
     const int nw = c.n_weights(), nx = c.n_inputs();
     // (Kept by the calling thread between calls; the workers read it through flat_refs.)
     // flat: the weights' references, then the inputs', each with its angle in `offset`, in angle order.
@@ -1423,12 +1493,9 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
             const int np = static_cast<int>(ops[op].params.size());
             const size_t d0 = 2 * mat_total + size_t(k.dmat_offset);
             if (k.trainable_mask && lop.kind == LaneOp::Block && lop.dim == 2 && nl > 0) {
-                // One pass per lambda (the first also un-applies the op from phi).
-                for (int lam = 0; lam < nl; ++lam) {
-                    block2_step<F>(state(1 + lam), phi, lop, inv, lam == 0, op > stop, gr, gi);
-                    lane_param_derivs<F>(lre + d0 * L, lim + d0 * L, k.mat_size, k.trainable_mask, np, 4, gr, gi,
-                                         g + (size_t(lam) * na + p0) * L);
-                }
+                // One pass per lambda (the first also un-applies the op from phi), all in one call.
+                block2_adjoint<F>(phi, lp, nl, lop, inv, op > stop, lre + d0 * L, lim + d0 * L, k.mat_size,
+                                  k.trainable_mask, np, gr, g + size_t(p0) * L, size_t(na) * L);
                 continue;
             }
             lane_apply<F>(phi, lop, inv, size);
@@ -1453,32 +1520,36 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
             }
         }
         if (use_prefix) {
-            // The prefix's derivatives from each lambda at the prefix's end (in the circuit's own layout: no
-            // permutation comes before it).
+            // The prefix's derivatives from the lambdas at the prefix's end (in the circuit's own layout: no
+            // permutation comes before it), all lambdas at once: the conjugated lambdas side by side (an
+            // entry of W = nl * L doubles), their contractions on every wire, the rank-one overlaps with the
+            // parameters' tangents.
             const double* A = ws.prefix.data();
-            double* T = sized(ws.contr, 6 * size_t(size) * L);
-            double* C = sized(ws.wires, size_t(n) * 4 * L);
+            const size_t W = size_t(nl) * L;
+            double* T = sized(ws.contr, 6 * size_t(size) * W);
+            double* C = sized(ws.wires, size_t(n) * 4 * W);
+            double* Tg = sized(ws.tangents, plan.prefix_params().size() * 4 * L);
+            prefix_tangents<F>(plan, program_, lre, lim, A, need_inputs, Tg);
             for (int lam = 0; lam < nl; ++lam) {
-                const LaneState<F> ls = state(1 + lam);
+                const LaneState<F> ls = lp[lam];
                 for (uint32_t i = 0; i < size; ++i) {
-                    at(T, i) = widen<F>(at(ls.re, i));
-                    at(T + size_t(size) * L, i) = -widen<F>(at(ls.im, i));
+                    *reinterpret_cast<vd*>(T + i * W + size_t(lam) * L) = widen<F>(at(ls.re, i));
+                    *reinterpret_cast<vd*>(T + (size + i) * W + size_t(lam) * L) = -widen<F>(at(ls.im, i));
                 }
-                prefix_contract(plan, A, T, 0, n, T + 2 * size_t(size) * L, C);
-                for (int bit = 0; bit < n; ++bit)
-                    prefix_derivs<F>(plan, program_, lre, lim, A, C, bit, gr, gi, g + size_t(lam) * na * L);
             }
+            prefix_contract(plan, A, T, nl, 0, n, T + 2 * size_t(size) * W, C);
+            prefix_param_derivs(plan, Tg, C, nl, na, need_inputs, g);
         }
         if (direct) {
             // The chain rule straight from the lane layout into the Jacobian's rows.
             const ParamRef* fp = flat_refs;
+            if (dw) std::fill(dw + r0 * nl * size_t(nw), dw + (r0 + valid) * nl * size_t(nw), 0.0);
+            if (dx) std::fill(dx + r0 * nl * size_t(nx), dx + (r0 + valid) * nl * size_t(nx), 0.0);
             for (int l = 0; l < valid; ++l) {
                 const int64_t r = r0 + l;
                 for (int lam = 0; lam < nl; ++lam) {
                     double* dwl = dw ? dw + (r * nl + lam) * size_t(nw) : nullptr;
                     double* dxl = dx ? dx + (r * nl + lam) * size_t(nx) : nullptr;
-                    if (dwl) std::fill(dwl, dwl + nw, 0.0);
-                    if (dxl) std::fill(dxl, dxl + nx, 0.0);
                     const double* gl = g + size_t(lam) * na * L + l;
                     if (dwl)
                         for (int a = 0; a < n_wrefs; ++a) dwl[fp[a].index] += fp[a].scale * gl[size_t(fp[a].offset) * L];
