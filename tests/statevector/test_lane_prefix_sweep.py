@@ -138,7 +138,7 @@ def test_against_the_dense_reference_and_finite_differences():
 
     np.testing.assert_allclose(v, dense(w, X), atol=1e-12, rtol=0)
     h = 1e-6
-    for k in range(rc.n_weights):
+    for k in np.linspace(0, rc.n_weights - 1, 8).astype(int):  # eight weights spread over the circuit
         e = np.zeros_like(w)
         e[k] = h
         np.testing.assert_allclose(dw[:, :, k], (dense(w + e, X) - dense(w - e, X)) / (2 * h), atol=1e-8)

@@ -408,32 +408,56 @@ struct LaneMat {
     const F* im;
 };
 
+// The widest native vector of F on AVX2 (four doubles, eight floats), for kernels that keep many values in
+// registers: GCC moves the unaligned 64-byte vectors of eight doubles through the stack there.
+template <class F>
+struct Native;
+template <>
+struct Native<double> {
+    typedef double type __attribute__((vector_size(4 * sizeof(double)), aligned(8)));
+    static constexpr int lanes = 4;
+};
+template <>
+struct Native<float> {
+    typedef float type __attribute__((vector_size(8 * sizeof(float)), aligned(4)));
+    static constexpr int lanes = 8;
+};
+template <class F>
+using N = typename Native<F>::type;
+template <class F>
+inline N<F> ldn(const F* p) { return *reinterpret_cast<const N<F>*>(p); }
+template <class F>
+inline void stn(F* p, const N<F>& v) { *reinterpret_cast<N<F>*>(p) = v; }
+
 // psi <- M psi on every group of a block op (dim = 2^targets), per lane.
 template <class F, int DIM>
 PYQML_LANE_CLONES void block_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> m) {
-    V<F> mr[DIM * DIM], mi[DIM * DIM];
-    for (int e = 0; e < DIM * DIM; ++e) {
-        mr[e] = at(m.re, e);
-        mi[e] = at(m.im, e);
-    }
+    constexpr int NL = Native<F>::lanes;
     const uint32_t groups = op.groups();
     const uint32_t* __restrict idx = op.idx.data();
-    for (uint32_t g = 0; g < groups; ++g) {
-        const uint32_t* ix = idx + size_t(g) * DIM;
-        V<F> vr[DIM], vi[DIM];
-        for (int c = 0; c < DIM; ++c) {
-            vr[c] = at(s.re, ix[c]);
-            vi[c] = at(s.im, ix[c]);
+    for (int q = 0; q < L; q += NL) {
+        N<F> mr[DIM * DIM], mi[DIM * DIM];
+        for (int e = 0; e < DIM * DIM; ++e) {
+            mr[e] = ldn(m.re + e * L + q);
+            mi[e] = ldn(m.im + e * L + q);
         }
-        for (int r = 0; r < DIM; ++r) {
-            V<F> ar = mr[r * DIM] * vr[0] - mi[r * DIM] * vi[0];
-            V<F> ai = mr[r * DIM] * vi[0] + mi[r * DIM] * vr[0];
-            for (int c = 1; c < DIM; ++c) {
-                ar += mr[r * DIM + c] * vr[c] - mi[r * DIM + c] * vi[c];
-                ai += mr[r * DIM + c] * vi[c] + mi[r * DIM + c] * vr[c];
+        for (uint32_t g = 0; g < groups; ++g) {
+            const uint32_t* ix = idx + size_t(g) * DIM;
+            N<F> vr[DIM], vi[DIM];
+            for (int c = 0; c < DIM; ++c) {
+                vr[c] = ldn(s.re + size_t(ix[c]) * L + q);
+                vi[c] = ldn(s.im + size_t(ix[c]) * L + q);
             }
-            at(s.re, ix[r]) = ar;
-            at(s.im, ix[r]) = ai;
+            for (int r = 0; r < DIM; ++r) {
+                N<F> ar = mr[r * DIM] * vr[0] - mi[r * DIM] * vi[0];
+                N<F> ai = mr[r * DIM] * vi[0] + mi[r * DIM] * vr[0];
+                for (int c = 1; c < DIM; ++c) {
+                    ar += mr[r * DIM + c] * vr[c] - mi[r * DIM + c] * vi[c];
+                    ai += mr[r * DIM + c] * vi[c] + mi[r * DIM + c] * vr[c];
+                }
+                stn(s.re + size_t(ix[r]) * L + q, ar);
+                stn(s.im + size_t(ix[r]) * L + q, ai);
+            }
         }
     }
 }
@@ -518,15 +542,20 @@ template <class F>
 inline void st4(F* p, const W4<F>& v) { *reinterpret_cast<W4<F>*>(p) = v; }
 inline v4d wide4(const v4d& v) { return v; }
 inline v4d wide4(const v4f& v) { return __builtin_convertvector(v, v4d); }
+// Four lanes of double stored as F. (The kernels below work on four lanes at a time in native 256-bit
+// values: GCC moved the 8-lane values of the unaligned 64-byte vector type through the stack in 8-byte
+// pieces on AVX2, with store-forwarding stalls.)
+inline void put4(double* p, const v4d& v) { *reinterpret_cast<v4d*>(p) = v; }
+inline void put4(float* p, const v4d& v) { *reinterpret_cast<v4f*>(p) = __builtin_convertvector(v, v4f); }
 
 // One op of the adjoint sweep on a 2x2 block (a one-wire gate, or a singly controlled one through its bases)
 // for one lambda, in one pass over the states: (update_phi) phi <- M phi, then G = <lam| . |phi> as
 // block_overlap<F, 2>, then (update_lam) lam <- M lam, with M the op's inverse. Every group of phi and lam
 // is read once instead of once per step; the arithmetic is the three steps' (the same operations in the
 // same order per lane).
-template <class F>
-inline void block2_pass(LaneState<F> lam, LaneState<F> phi, const LaneOp& op, LaneMat<F> m, bool update_phi,
-                        bool update_lam, double* gr, double* gi) {
+template <class F, bool update_phi, bool update_lam>
+__attribute__((always_inline)) inline void block2_pass(LaneState<F> lam, LaneState<F> phi, const LaneOp& op,
+                                                       LaneMat<F> m, double* gr, double* gi) {
     const uint32_t groups = op.groups();
     const uint32_t* __restrict idx = op.idx.data();
     for (int h = 0; h < L; h += 4) {
@@ -636,26 +665,28 @@ PYQML_LANE_CLONES void lane_diagonal_pass(LaneState<F> psi, uint32_t size, const
     const int no = static_cast<int>(obs.size());
     const F* __restrict pr = psi.re;
     const F* __restrict pi = psi.im;
-    for (size_t i = 0; i < size_t(size) * L; ++i) p2[i] = double(pr[i]) * double(pr[i]) + double(pi[i]) * double(pi[i]);
+    for (size_t i = 0; i < size_t(size) * L; i += 4) {
+        const v4d r = load4(pr + i), m = load4(pi + i);
+        put4(p2 + i, r * r + m * m);
+    }
     for (int o = 0; o < no; ++o) {
         const double* __restrict d = obs[o].diag.data();
-        double* __restrict vo = v + o * L;
-        for (int l = 0; l < L; ++l) vo[l] = 0.0;
-        for (uint32_t j = 0; j < size; ++j) {
-            const double dj = d[j];
-            const double* __restrict pj = p2 + size_t(j) * L;
-#pragma GCC unroll 8
-            for (int l = 0; l < L; ++l) vo[l] += dj * pj[l];
+        // Accumulators of four lanes (one register each): 8-lane values carried across the loop were
+        // spilled through the stack.
+        for (int h = 0; h < L; h += 4) {
+            v4d acc{};
+            for (uint32_t j = 0; j < size; ++j) acc += d[j] * load4(p2 + size_t(j) * L + h);
+            *reinterpret_cast<v4d*>(v + o * L + h) = acc;
         }
         if (!lams || scale) continue;
         F* __restrict tr = lams[o].re;
         F* __restrict ti = lams[o].im;
         for (uint32_t j = 0; j < size; ++j) {
             const F df = F(d[j]);
-#pragma GCC unroll 8
-            for (int l = 0; l < L; ++l) {
-                tr[size_t(j) * L + l] = df * pr[size_t(j) * L + l];
-                ti[size_t(j) * L + l] = df * pi[size_t(j) * L + l];
+            for (int h = 0; h < L; h += 4) {
+                const size_t i = size_t(j) * L + size_t(h);
+                st4(tr + i, df * ld4(pr + i));
+                st4(ti + i, df * ld4(pi + i));
             }
         }
     }
@@ -706,6 +737,92 @@ void lane_fixed(const Program& prog, const LanePlan& plan, LaneWriter<F> w) {
     }
 }
 
+// Stores four lanes (from q on) of one matrix entry (in double) in an F lane buffer.
+template <class F>
+__attribute__((always_inline)) inline void putv(LaneWriter<F> w, size_t e, int q, const v4d& r, const v4d& i) {
+    put4(w.re + e * L + size_t(q), r);
+    put4(w.im + e * L + size_t(q), i);
+}
+
+// The rotations' matrices, inverses and (der) derivatives for all kLanes lanes from the sines S and
+// cosines C of their half angles (phases: of the angle), at f, v and d of the lane matrix buffer.
+template <class F>
+PYQML_LANE_CLONES void lane_rotation(const LaneBind& b, unsigned mask, const double* C, const double* S, bool der,
+                                     LaneWriter<F> w, size_t f, size_t v, size_t d) {
+    for (int q = 0; q < L; q += 4) {
+        const v4d z{};
+        const v4d cc = load4(C + q), ss = load4(S + q);
+        switch (b.kind) {
+            case LaneBind::RotX:  // [[c, -i s], [-i s, c]], d/dt = [[-s/2, -i c/2], [-i c/2, -s/2]]
+                putv(w, f, q, cc, z); putv(w, f + 1, q, z, -ss); putv(w, f + 2, q, z, -ss); putv(w, f + 3, q, cc, z);
+                putv(w, v, q, cc, z); putv(w, v + 1, q, z, ss); putv(w, v + 2, q, z, ss); putv(w, v + 3, q, cc, z);
+                if (der) {
+                    putv(w, d, q, -ss / 2.0, z); putv(w, d + 1, q, z, -cc / 2.0);
+                    putv(w, d + 2, q, z, -cc / 2.0); putv(w, d + 3, q, -ss / 2.0, z);
+                }
+                break;
+            case LaneBind::RotY:  // [[c, -s], [s, c]], d/dt = [[-s/2, -c/2], [c/2, -s/2]]
+                putv(w, f, q, cc, z); putv(w, f + 1, q, -ss, z); putv(w, f + 2, q, ss, z); putv(w, f + 3, q, cc, z);
+                putv(w, v, q, cc, z); putv(w, v + 1, q, ss, z); putv(w, v + 2, q, -ss, z); putv(w, v + 3, q, cc, z);
+                if (der) {
+                    putv(w, d, q, -ss / 2.0, z); putv(w, d + 1, q, -cc / 2.0, z);
+                    putv(w, d + 2, q, cc / 2.0, z); putv(w, d + 3, q, -ss / 2.0, z);
+                }
+                break;
+            case LaneBind::RotZ:   // diag(1.., e^{-it/2}, e^{it/2}), d/dt = diag(0.., -i/2 e^{-it/2}, i/2 e^{it/2})
+            case LaneBind::Phase: {  // diag(1.., e^{it}), d/dt = diag(0.., i e^{it})
+                const v4d one = z + 1.0;
+                for (int e = 0; e < b.lead; ++e) {
+                    putv(w, f + size_t(e), q, one, z);
+                    putv(w, v + size_t(e), q, one, z);
+                    if (der) putv(w, d + size_t(e), q, z, z);
+                }
+                const size_t e = size_t(b.lead);
+                if (b.kind == LaneBind::RotZ) {
+                    putv(w, f + e, q, cc, -ss); putv(w, f + e + 1, q, cc, ss);
+                    putv(w, v + e, q, cc, ss); putv(w, v + e + 1, q, cc, -ss);
+                    if (der) {
+                        putv(w, d + e, q, -ss / 2.0, -cc / 2.0);
+                        putv(w, d + e + 1, q, -ss / 2.0, cc / 2.0);
+                    }
+                } else {
+                    putv(w, f + e, q, cc, ss);
+                    putv(w, v + e, q, cc, -ss);
+                    if (der) putv(w, d + e, q, -ss, cc);
+                }
+                break;
+            }
+            case LaneBind::Rot: {
+                // Rot(phi, theta, omega) = [[a c, -b s], [conj(b) s, conj(a) c]], a = conj(e^{i phi/2} e^{i omega/2}),
+                // b = e^{i phi/2} conj(e^{i omega/2}), c, s of theta/2 (gate_table.cpp's rot_all).
+                const v4d c0 = cc, s0 = ss, c1 = load4(C + L + q), s1 = load4(S + L + q), c2 = load4(C + 2 * L + q),
+                          s2 = load4(S + 2 * L + q);
+                const v4d ar = c0 * c2 - s0 * s2, ai = -(s0 * c2 + c0 * s2);
+                const v4d br = c0 * c2 + s0 * s2, bi = s0 * c2 - c0 * s2;
+                putv(w, f, q, ar * c1, ai * c1); putv(w, f + 1, q, -br * s1, -bi * s1);
+                putv(w, f + 2, q, br * s1, -bi * s1); putv(w, f + 3, q, ar * c1, -ai * c1);
+                putv(w, v, q, ar * c1, -ai * c1); putv(w, v + 1, q, br * s1, bi * s1);
+                putv(w, v + 2, q, -br * s1, bi * s1); putv(w, v + 3, q, ar * c1, ai * c1);
+                if (!der) break;
+                if (mask & 1u) {  // d/dphi = diag(-i/2, i/2) on the columns' phases
+                    putv(w, d, q, ai * c1 / 2.0, -ar * c1 / 2.0); putv(w, d + 1, q, bi * s1 / 2.0, -br * s1 / 2.0);
+                    putv(w, d + 2, q, -bi * s1 / 2.0, -br * s1 / 2.0); putv(w, d + 3, q, ai * c1 / 2.0, ar * c1 / 2.0);
+                }
+                if (mask & 2u) {  // d/dtheta = [[-a s/2, -b c/2], [conj(b) c/2, -conj(a) s/2]]
+                    putv(w, d + 4, q, -ar * s1 / 2.0, -ai * s1 / 2.0); putv(w, d + 5, q, -br * c1 / 2.0, -bi * c1 / 2.0);
+                    putv(w, d + 6, q, br * c1 / 2.0, -bi * c1 / 2.0); putv(w, d + 7, q, -ar * s1 / 2.0, ai * s1 / 2.0);
+                }
+                if (mask & 4u) {  // d/domega
+                    putv(w, d + 8, q, ai * c1 / 2.0, -ar * c1 / 2.0); putv(w, d + 9, q, -bi * s1 / 2.0, br * s1 / 2.0);
+                    putv(w, d + 10, q, bi * s1 / 2.0, br * s1 / 2.0); putv(w, d + 11, q, ai * c1 / 2.0, ar * c1 / 2.0);
+                }
+                break;
+            }
+            default: break;
+        }
+    }
+}
+
 struct BindScratch {
     std::vector<double> args, sn, cs;
     std::vector<cplx> m, dm;
@@ -753,78 +870,11 @@ void lane_bind(const Program& prog, const LanePlan& plan, const double* angles, 
         switch (b.kind) {
             case LaneBind::None:
             case LaneBind::Fixed: break;
-            case LaneBind::RotX:  // [[c, -i s], [-i s, c]], d/dt = [[-s/2, -i c/2], [-i c/2, -s/2]]
-                for (int l = 0; l < L; ++l) {
-                    const double cc = C[l], ss = S[l];
-                    w.put(f, l, cc, 0); w.put(f + 1, l, 0, -ss); w.put(f + 2, l, 0, -ss); w.put(f + 3, l, cc, 0);
-                    w.put(v, l, cc, 0); w.put(v + 1, l, 0, ss); w.put(v + 2, l, 0, ss); w.put(v + 3, l, cc, 0);
-                    if (der) {
-                        w.put(d, l, -ss / 2, 0); w.put(d + 1, l, 0, -cc / 2);
-                        w.put(d + 2, l, 0, -cc / 2); w.put(d + 3, l, -ss / 2, 0);
-                    }
-                }
-                break;
-            case LaneBind::RotY:  // [[c, -s], [s, c]], d/dt = [[-s/2, -c/2], [c/2, -s/2]]
-                for (int l = 0; l < L; ++l) {
-                    const double cc = C[l], ss = S[l];
-                    w.put(f, l, cc, 0); w.put(f + 1, l, -ss, 0); w.put(f + 2, l, ss, 0); w.put(f + 3, l, cc, 0);
-                    w.put(v, l, cc, 0); w.put(v + 1, l, ss, 0); w.put(v + 2, l, -ss, 0); w.put(v + 3, l, cc, 0);
-                    if (der) {
-                        w.put(d, l, -ss / 2, 0); w.put(d + 1, l, -cc / 2, 0);
-                        w.put(d + 2, l, cc / 2, 0); w.put(d + 3, l, -ss / 2, 0);
-                    }
-                }
-                break;
-            case LaneBind::RotZ:   // diag(1.., e^{-it/2}, e^{it/2}), d/dt = diag(0.., -i/2 e^{-it/2}, i/2 e^{it/2})
-            case LaneBind::Phase:  // diag(1.., e^{it}), d/dt = diag(0.., i e^{it})
-                for (int l = 0; l < L; ++l) {
-                    for (int e = 0; e < b.lead; ++e) {
-                        w.put(f + size_t(e), l, 1, 0);
-                        w.put(v + size_t(e), l, 1, 0);
-                        if (der) w.put(d + size_t(e), l, 0, 0);
-                    }
-                    const double cc = C[l], ss = S[l];
-                    const size_t e = size_t(b.lead);
-                    if (b.kind == LaneBind::RotZ) {
-                        w.put(f + e, l, cc, -ss); w.put(f + e + 1, l, cc, ss);
-                        w.put(v + e, l, cc, ss); w.put(v + e + 1, l, cc, -ss);
-                        if (der) {
-                            w.put(d + e, l, -ss / 2, -cc / 2);
-                            w.put(d + e + 1, l, -ss / 2, cc / 2);
-                        }
-                    } else {
-                        w.put(f + e, l, cc, ss);
-                        w.put(v + e, l, cc, -ss);
-                        if (der) w.put(d + e, l, -ss, cc);
-                    }
-                }
-                break;
-            case LaneBind::Rot:
-                // Rot(phi, theta, omega) = [[a c, -b s], [conj(b) s, conj(a) c]], a = conj(e^{i phi/2} e^{i omega/2}),
-                // b = e^{i phi/2} conj(e^{i omega/2}), c, s of theta/2 (gate_table.cpp's rot_all).
-                for (int l = 0; l < L; ++l) {
-                    const double c0 = C[l], s0 = S[l], cc = C[L + l], ss = S[L + l], c2 = C[2 * L + l], s2 = S[2 * L + l];
-                    const double ar = c0 * c2 - s0 * s2, ai = -(s0 * c2 + c0 * s2);
-                    const double br = c0 * c2 + s0 * s2, bi = s0 * c2 - c0 * s2;
-                    w.put(f, l, ar * cc, ai * cc); w.put(f + 1, l, -br * ss, -bi * ss);
-                    w.put(f + 2, l, br * ss, -bi * ss); w.put(f + 3, l, ar * cc, -ai * cc);
-                    w.put(v, l, ar * cc, -ai * cc); w.put(v + 1, l, br * ss, bi * ss);
-                    w.put(v + 2, l, -br * ss, bi * ss); w.put(v + 3, l, ar * cc, ai * cc);
-                    if (!der) continue;
-                    if (k.trainable_mask & 1u) {  // d/dphi = diag(-i/2, i/2) on the columns' phases
-                        w.put(d, l, ai * cc / 2, -ar * cc / 2); w.put(d + 1, l, bi * ss / 2, -br * ss / 2);
-                        w.put(d + 2, l, -bi * ss / 2, -br * ss / 2); w.put(d + 3, l, ai * cc / 2, ar * cc / 2);
-                    }
-                    if (k.trainable_mask & 2u) {  // d/dtheta = [[-a s/2, -b c/2], [conj(b) c/2, -conj(a) s/2]]
-                        w.put(d + 4, l, -ar * ss / 2, -ai * ss / 2); w.put(d + 5, l, -br * cc / 2, -bi * cc / 2);
-                        w.put(d + 6, l, br * cc / 2, -bi * cc / 2); w.put(d + 7, l, -ar * ss / 2, ai * ss / 2);
-                    }
-                    if (k.trainable_mask & 4u) {  // d/domega
-                        w.put(d + 8, l, ai * cc / 2, -ar * cc / 2); w.put(d + 9, l, -bi * ss / 2, br * ss / 2);
-                        w.put(d + 10, l, bi * ss / 2, br * ss / 2); w.put(d + 11, l, ai * cc / 2, ar * cc / 2);
-                    }
-                }
-                break;
+            case LaneBind::RotX:
+            case LaneBind::RotY:
+            case LaneBind::RotZ:
+            case LaneBind::Phase:
+            case LaneBind::Rot: lane_rotation<F>(b, k.trainable_mask, C, S, der, w, f, v, d); break;
             case LaneBind::Generic: {
                 const Op& o = c.ops()[op];
                 const auto& spec = gates::gate_spec(o.gate);
@@ -972,14 +1022,14 @@ PYQML_LANE_CLONES void contract_bit(const double* src, size_t m, int nl, const d
     const double* __restrict si = src + m * W;
     double* __restrict dr = dst;
     double* __restrict di = dst + h * W;
-    for (size_t i = 0; i < h; ++i) {
-        const size_t i0 = (TOP ? i : 2 * i) * W, i1 = (TOP ? i + h : 2 * i + 1) * W;
-        for (int lam = 0; lam < nl; ++lam) {
-            const size_t o = size_t(lam) * L;
-            for (int l = 0; l < L; ++l) {
-                const double ar = sr[i0 + o + l], ai = si[i0 + o + l], br = sr[i1 + o + l], bi = si[i1 + o + l];
-                dr[i * W + o + l] = ar * v[l] - ai * v[L + l] + (br * v[2 * L + l] - bi * v[3 * L + l]);
-                di[i * W + o + l] = ar * v[L + l] + ai * v[l] + (br * v[3 * L + l] + bi * v[2 * L + l]);
+    for (int q = 0; q < L; q += 4) {
+        const v4d v0r = load4(v + q), v0i = load4(v + L + q), v1r = load4(v + 2 * L + q), v1i = load4(v + 3 * L + q);
+        for (size_t i = 0; i < h; ++i) {
+            const size_t i0 = (TOP ? i : 2 * i) * W + size_t(q), i1 = (TOP ? i + h : 2 * i + 1) * W + size_t(q);
+            for (size_t o = 0; o < W; o += L) {
+                const v4d ar = load4(sr + i0 + o), ai = load4(si + i0 + o), br = load4(sr + i1 + o), bi = load4(si + i1 + o);
+                put4(dr + i * W + q + o, ar * v0r - ai * v0i + (br * v1r - bi * v1i));
+                put4(di + i * W + q + o, ar * v0i + ai * v0r + (br * v1i + bi * v1r));
             }
         }
     }
@@ -1029,7 +1079,7 @@ struct LaneWork {
     BindScratch bind;
     std::vector<double> g, gbuf, grow, scale, vals;
     std::vector<LaneState<F>> lams;
-    std::vector<double> prefix, kron, contr, wires, tangents;
+    std::vector<double> prefix, kron, contr, wires, tangents, chain;
 };
 template <class F>
 LaneWork<F>& lane_work() {
@@ -1045,7 +1095,7 @@ T* sized(std::vector<T>& v, size_t n) {
 // g[p * L + lane] += 2 Re sum_e dU_p[e] G[e] per lane for every parameter p in mask (dU_p at dr/di + p * msize
 // entries, lane layout).
 template <class F>
-inline void param_derivs(const F* dr, const F* di, int msize, unsigned mask, int np, int entries, const double* gr,
+__attribute__((always_inline)) inline void param_derivs(const F* dr, const F* di, int msize, unsigned mask, int np, int entries, const double* gr,
                          const double* gi, double* g) {
     for (int p = 0; p < np; ++p) {
         if (!(mask & (1u << p))) continue;
@@ -1072,7 +1122,11 @@ PYQML_LANE_CLONES void block2_adjoint(LaneState<F> phi, const LaneState<F>* lams
                                       LaneMat<F> m, bool update_lam, const F* dr, const F* di, int msize,
                                       unsigned mask, int np, double* G, double* g, size_t gstride) {
     for (int lam = 0; lam < nl; ++lam) {
-        block2_pass<F>(lams[lam], phi, op, m, lam == 0, update_lam, G, G + 4 * L);
+        // (Specialised on the updates: no branch in the group loop.)
+        if (lam == 0 && update_lam) block2_pass<F, true, true>(lams[lam], phi, op, m, G, G + 4 * L);
+        else if (lam == 0) block2_pass<F, true, false>(lams[lam], phi, op, m, G, G + 4 * L);
+        else if (update_lam) block2_pass<F, false, true>(lams[lam], phi, op, m, G, G + 4 * L);
+        else block2_pass<F, false, false>(lams[lam], phi, op, m, G, G + 4 * L);
         param_derivs<F>(dr, di, msize, mask, np, 4, G, G + 4 * L, g + size_t(lam) * gstride);
     }
 }
@@ -1080,22 +1134,24 @@ PYQML_LANE_CLONES void block2_adjoint(LaneState<F> phi, const LaneState<F>* lams
 // out = g in per lane (in, out: 4 lane rows {re0, im0, re1, im1} in double; g a prefix op's 2x2 or diagonal
 // matrix in lane layout); in == out is allowed.
 template <class F>
-inline void wire_apply(const F* __restrict mr, const F* __restrict mi, bool diag, const double* in, double* out) {
-    for (int l = 0; l < L; ++l) {
-        const double p0r = in[l], p0i = in[L + l], p1r = in[2 * L + l], p1i = in[3 * L + l];
+__attribute__((always_inline)) inline void wire_apply(const F* __restrict mr, const F* __restrict mi, bool diag,
+                                                      const double* in, double* out) {
+    for (int q = 0; q < L; q += 4) {
+        const v4d p0r = load4(in + q), p0i = load4(in + L + q), p1r = load4(in + 2 * L + q), p1i = load4(in + 3 * L + q);
         if (diag) {
-            const double d0r = mr[l], d0i = mi[l], d1r = mr[L + l], d1i = mi[L + l];
-            out[l] = d0r * p0r - d0i * p0i;
-            out[L + l] = d0r * p0i + d0i * p0r;
-            out[2 * L + l] = d1r * p1r - d1i * p1i;
-            out[3 * L + l] = d1r * p1i + d1i * p1r;
+            const v4d d0r = load4(mr + q), d0i = load4(mi + q), d1r = load4(mr + L + q), d1i = load4(mi + L + q);
+            put4(out + q, d0r * p0r - d0i * p0i);
+            put4(out + L + q, d0r * p0i + d0i * p0r);
+            put4(out + 2 * L + q, d1r * p1r - d1i * p1i);
+            put4(out + 3 * L + q, d1r * p1i + d1i * p1r);
         } else {
-            const double m0r = mr[l], m0i = mi[l], m1r = mr[L + l], m1i = mi[L + l];
-            const double m2r = mr[2 * L + l], m2i = mi[2 * L + l], m3r = mr[3 * L + l], m3i = mi[3 * L + l];
-            out[l] = m0r * p0r - m0i * p0i + (m1r * p1r - m1i * p1i);
-            out[L + l] = m0r * p0i + m0i * p0r + (m1r * p1i + m1i * p1r);
-            out[2 * L + l] = m2r * p0r - m2i * p0i + (m3r * p1r - m3i * p1i);
-            out[3 * L + l] = m2r * p0i + m2i * p0r + (m3r * p1i + m3i * p1r);
+            const v4d m0r = load4(mr + q), m0i = load4(mi + q), m1r = load4(mr + L + q), m1i = load4(mi + L + q);
+            const v4d m2r = load4(mr + 2 * L + q), m2i = load4(mi + 2 * L + q), m3r = load4(mr + 3 * L + q),
+                      m3i = load4(mi + 3 * L + q);
+            put4(out + q, m0r * p0r - m0i * p0i + (m1r * p1r - m1i * p1i));
+            put4(out + L + q, m0r * p0i + m0i * p0r + (m1r * p1i + m1i * p1r));
+            put4(out + 2 * L + q, m2r * p0r - m2i * p0i + (m3r * p1r - m3i * p1i));
+            put4(out + 3 * L + q, m2r * p0i + m2i * p0r + (m3r * p1i + m3i * p1r));
         }
     }
 }
@@ -1151,14 +1207,50 @@ PYQML_LANE_CLONES void prefix_param_derivs(const LanePlan& plan, const double* T
     for (size_t s = 0; s < params.size(); ++s) {
         const LanePlan::PrefixParam& pp = params[s];
         if (pp.input && !inputs) continue;
-        const double* __restrict t = Tg + s * 4 * L;
-        for (int lam = 0; lam < nl; ++lam) {
-            const double* __restrict c = C + size_t(pp.bit) * 4 * W + size_t(lam) * L;
-            double* __restrict gl = g + (size_t(lam) * na + size_t(pp.angle)) * L;
-            for (int l = 0; l < L; ++l)
-                gl[l] += 2.0 * (c[l] * t[l] - c[W + l] * t[L + l] + (c[2 * W + l] * t[2 * L + l] - c[3 * W + l] * t[3 * L + l]));
+        const double* t = Tg + s * 4 * L;
+        const double* c = C + size_t(pp.bit) * 4 * W;
+        for (int q = 0; q < L; q += 4) {
+            const v4d t0r = load4(t + q), t0i = load4(t + L + q), t1r = load4(t + 2 * L + q), t1i = load4(t + 3 * L + q);
+            for (int lam = 0; lam < nl; ++lam) {
+                const size_t o = size_t(lam) * L + size_t(q);
+                double* gl = g + (size_t(lam) * na + size_t(pp.angle)) * L + size_t(q);
+                put4(gl, load4(gl) + 2.0 * (load4(c + o) * t0r - load4(c + W + o) * t0i +
+                                            (load4(c + 2 * W + o) * t1r - load4(c + 3 * W + o) * t1i)));
+            }
         }
     }
+}
+
+// The Jacobian's chain rule for a block, in lane layout: G[(lambda * n_out + index) * L + lane] = sum over
+// the references a to that index (in angle order) of scale_a * g[(lambda * na + angle_a) * L + lane].
+struct ChainRef {
+    int angle, index;
+    double scale;
+};
+PYQML_LANE_CLONES void lane_chain(const double* g, int nl, int na, const ChainRef* refs, int n_refs, int n_out,
+                                  double* G) {
+    std::fill(G, G + size_t(nl) * size_t(n_out) * L, 0.0);
+    for (size_t lam = 0; lam < size_t(nl); ++lam)
+        for (int a = 0; a < n_refs; ++a) {
+            double* o = G + (lam * size_t(n_out) + size_t(refs[a].index)) * L;
+            const double* x = g + (lam * size_t(na) + size_t(refs[a].angle)) * L;
+            const double sc = refs[a].scale;
+            put4(o, load4(o) + sc * load4(x));
+            put4(o + 4, load4(o + 4) + sc * load4(x + 4));
+        }
+}
+
+// T: the conjugated lambdas side by side (entry i of lambda k at lane vector i * nl + k, re then im), in
+// double.
+template <class F>
+PYQML_LANE_CLONES void conjugated_lambdas(const LaneState<F>* lams, int nl, uint32_t size, double* T) {
+    const size_t w = size_t(nl);
+    for (size_t k = 0; k < w; ++k)
+        for (uint32_t i = 0; i < size; ++i)
+            for (int q = 0; q < L; q += 4) {
+                put4(T + (i * w + k) * L + q, load4(lams[k].re + size_t(i) * L + q));
+                put4(T + ((size + i) * w + k) * L + q, -load4(lams[k].im + size_t(i) * L + q));
+            }
 }
 
 }  // namespace
@@ -1456,7 +1548,7 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
     const int nw = c.n_weights(), nx = c.n_inputs();
     // (Kept by the calling thread between calls; the workers read it through flat_refs.)
     // flat: the weights' references, then the inputs', each with its angle in `offset`, in angle order.
-    static thread_local std::vector<ParamRef> flat;
+    static thread_local std::vector<ChainRef> flat;
     flat.clear();
     int n_wrefs = 0;
     if (direct)
@@ -1464,13 +1556,12 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
             for (size_t i = 0; i < c.ops().size(); ++i)
                 for (size_t k = 0; k < ops[i].params.size(); ++k)
                     if (ops[i].params[k].kind == kind) {
-                        ParamRef r = ops[i].params[k];
-                        r.offset = double(c.angle_offset(i) + int(k));
-                        flat.push_back(r);
+                        const ParamRef& r = ops[i].params[k];
+                        flat.push_back({c.angle_offset(i) + int(k), r.index, r.scale});
                         n_wrefs += kind == ParamRef::Weight;
                     }
     const int n_refs = static_cast<int>(flat.size());
-    const ParamRef* const flat_refs = flat.data();
+    const ChainRef* const flat_refs = flat.data();
     for_lane_blocks<F>(b, 1 + nl, true, [&](int64_t r0, int valid, const double*, const F* lre, const F* lim, F* st) {
         auto state = [&](int s) { return LaneState<F>{st + size_t(2 * s) * size * L, st + size_t(2 * s + 1) * size * L}; };
         LaneState<F> phi = state(0);
@@ -1530,33 +1621,24 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
             double* C = sized(ws.wires, size_t(n) * 4 * W);
             double* Tg = sized(ws.tangents, plan.prefix_params().size() * 4 * L);
             prefix_tangents<F>(plan, program_, lre, lim, A, need_inputs, Tg);
-            for (int lam = 0; lam < nl; ++lam) {
-                const LaneState<F> ls = lp[lam];
-                for (uint32_t i = 0; i < size; ++i) {
-                    *reinterpret_cast<vd*>(T + i * W + size_t(lam) * L) = widen<F>(at(ls.re, i));
-                    *reinterpret_cast<vd*>(T + (size + i) * W + size_t(lam) * L) = -widen<F>(at(ls.im, i));
-                }
-            }
+            conjugated_lambdas<F>(lp, nl, size, T);
             prefix_contract(plan, A, T, nl, 0, n, T + 2 * size_t(size) * W, C);
             prefix_param_derivs(plan, Tg, C, nl, na, need_inputs, g);
         }
         if (direct) {
             // The chain rule straight from the lane layout into the Jacobian's rows.
-            const ParamRef* fp = flat_refs;
-            if (dw) std::fill(dw + r0 * nl * size_t(nw), dw + (r0 + valid) * nl * size_t(nw), 0.0);
-            if (dx) std::fill(dx + r0 * nl * size_t(nx), dx + (r0 + valid) * nl * size_t(nx), 0.0);
-            for (int l = 0; l < valid; ++l) {
-                const int64_t r = r0 + l;
-                for (int lam = 0; lam < nl; ++lam) {
-                    double* dwl = dw ? dw + (r * nl + lam) * size_t(nw) : nullptr;
-                    double* dxl = dx ? dx + (r * nl + lam) * size_t(nx) : nullptr;
-                    const double* gl = g + size_t(lam) * na * L + l;
-                    if (dwl)
-                        for (int a = 0; a < n_wrefs; ++a) dwl[fp[a].index] += fp[a].scale * gl[size_t(fp[a].offset) * L];
-                    if (dxl)
-                        for (int a = n_wrefs; a < n_refs; ++a)
-                            dxl[fp[a].index] += fp[a].scale * gl[size_t(fp[a].offset) * L];
-                }
+            // (The references' sums in lane layout, then transposed into the rows: every entry written once.)
+            double* G = sized(ws.chain, size_t(nl) * size_t(std::max(nw, nx)) * L);
+            for (int part = 0; part < 2; ++part) {
+                double* out = part == 0 ? dw : dx;
+                const int m = part == 0 ? nw : nx;
+                if (!out || !m) continue;
+                if (part == 0) lane_chain(g, nl, na, flat_refs, n_wrefs, m, G);
+                else lane_chain(g, nl, na, flat_refs + n_wrefs, n_refs - n_wrefs, m, G);
+                double* rows = out + r0 * nl * size_t(m);
+                const size_t stride = size_t(nl) * size_t(m);
+                for (size_t e = 0; e < stride; ++e)
+                    for (int l = 0; l < valid; ++l) rows[size_t(l) * stride + e] = G[e * L + size_t(l)];
             }
             return;
         }
