@@ -567,11 +567,12 @@ __attribute__((always_inline)) inline void block2_pass(LaneState<F> lam, LaneSta
         for (uint32_t g = 0; g < groups; ++g) {
             const size_t i0 = size_t(idx[2 * g]) * L + h, i1 = size_t(idx[2 * g + 1]) * L + h;
             W4<F> p0r = ld4(phi.re + i0), p0i = ld4(phi.im + i0), p1r = ld4(phi.re + i1), p1i = ld4(phi.im + i1);
+            // (Every product accumulated on its own: each step is one fused multiply-add.)
             if (update_phi) {
-                const W4<F> q0r = m0r * p0r - m0i * p0i + (m1r * p1r - m1i * p1i);
-                const W4<F> q0i = m0r * p0i + m0i * p0r + (m1r * p1i + m1i * p1r);
-                const W4<F> q1r = m2r * p0r - m2i * p0i + (m3r * p1r - m3i * p1i);
-                const W4<F> q1i = m2r * p0i + m2i * p0r + (m3r * p1i + m3i * p1r);
+                W4<F> q0r = m0r * p0r, q0i = m0r * p0i, q1r = m2r * p0r, q1i = m2r * p0i;
+                q0r -= m0i * p0i; q0i += m0i * p0r; q1r -= m2i * p0i; q1i += m2i * p0r;
+                q0r += m1r * p1r; q0i += m1r * p1i; q1r += m3r * p1r; q1i += m3r * p1i;
+                q0r -= m1i * p1i; q0i += m1i * p1r; q1r -= m3i * p1i; q1i += m3i * p1r;
                 p0r = q0r; p0i = q0i; p1r = q1r; p1i = q1i;
                 st4(phi.re + i0, p0r); st4(phi.im + i0, p0i); st4(phi.re + i1, p1r); st4(phi.im + i1, p1i);
             }
@@ -579,16 +580,17 @@ __attribute__((always_inline)) inline void block2_pass(LaneState<F> lam, LaneSta
             {
                 const v4d L0r = wide4(l0r), L0i = wide4(l0i), L1r = wide4(l1r), L1i = wide4(l1i);
                 const v4d P0r = wide4(p0r), P0i = wide4(p0i), P1r = wide4(p1r), P1i = wide4(p1i);
-                a0r += L0r * P0r + L0i * P0i; a0i += L0r * P0i - L0i * P0r;
-                a1r += L0r * P1r + L0i * P1i; a1i += L0r * P1i - L0i * P1r;
-                a2r += L1r * P0r + L1i * P0i; a2i += L1r * P0i - L1i * P0r;
-                a3r += L1r * P1r + L1i * P1i; a3i += L1r * P1i - L1i * P1r;
+                a0r += L0r * P0r; a0i += L0r * P0i; a1r += L0r * P1r; a1i += L0r * P1i;
+                a2r += L1r * P0r; a2i += L1r * P0i; a3r += L1r * P1r; a3i += L1r * P1i;
+                a0r += L0i * P0i; a0i -= L0i * P0r; a1r += L0i * P1i; a1i -= L0i * P1r;
+                a2r += L1i * P0i; a2i -= L1i * P0r; a3r += L1i * P1i; a3i -= L1i * P1r;
             }
             if (update_lam) {
-                st4(lam.re + i0, m0r * l0r - m0i * l0i + (m1r * l1r - m1i * l1i));
-                st4(lam.im + i0, m0r * l0i + m0i * l0r + (m1r * l1i + m1i * l1r));
-                st4(lam.re + i1, m2r * l0r - m2i * l0i + (m3r * l1r - m3i * l1i));
-                st4(lam.im + i1, m2r * l0i + m2i * l0r + (m3r * l1i + m3i * l1r));
+                W4<F> q0r = m0r * l0r, q0i = m0r * l0i, q1r = m2r * l0r, q1i = m2r * l0i;
+                q0r -= m0i * l0i; q0i += m0i * l0r; q1r -= m2i * l0i; q1i += m2i * l0r;
+                q0r += m1r * l1r; q0i += m1r * l1i; q1r += m3r * l1r; q1i += m3r * l1i;
+                q0r -= m1i * l1i; q0i += m1i * l1r; q1r -= m3i * l1i; q1i += m3i * l1r;
+                st4(lam.re + i0, q0r); st4(lam.im + i0, q0i); st4(lam.re + i1, q1r); st4(lam.im + i1, q1i);
             }
         }
         *reinterpret_cast<v4d*>(gr + h) = a0r; *reinterpret_cast<v4d*>(gi + h) = a0i;
@@ -916,46 +918,55 @@ void lane_bind(const Program& prog, const LanePlan& plan, const double* angles, 
 // ---------------------------------------------------------------------------------------------------
 // (Plain per-lane loops over double arrays throughout: the compiler keeps them in vector registers, where
 // 8-double vector values carried across loops were spilled through the stack.)
+// out = g in per lane (in, out: 4 lane rows {re0, im0, re1, im1} in double; g a prefix op's 2x2 or diagonal
+// matrix in lane layout); in == out is allowed.
+template <class F>
+__attribute__((always_inline)) inline void wire_apply(const F* __restrict mr, const F* __restrict mi, bool diag,
+                                                      const double* in, double* out) {
+    for (int q = 0; q < L; q += 4) {
+        const v4d p0r = load4(in + q), p0i = load4(in + L + q), p1r = load4(in + 2 * L + q), p1i = load4(in + 3 * L + q);
+        if (diag) {
+            const v4d d0r = load4(mr + q), d0i = load4(mi + q), d1r = load4(mr + L + q), d1i = load4(mi + L + q);
+            put4(out + q, d0r * p0r - d0i * p0i);
+            put4(out + L + q, d0r * p0i + d0i * p0r);
+            put4(out + 2 * L + q, d1r * p1r - d1i * p1i);
+            put4(out + 3 * L + q, d1r * p1i + d1i * p1r);
+        } else {
+            const v4d m0r = load4(mr + q), m0i = load4(mi + q), m1r = load4(mr + L + q), m1i = load4(mi + L + q);
+            const v4d m2r = load4(mr + 2 * L + q), m2i = load4(mi + 2 * L + q), m3r = load4(mr + 3 * L + q),
+                      m3i = load4(mi + 3 * L + q);
+            put4(out + q, m0r * p0r - m0i * p0i + (m1r * p1r - m1i * p1i));
+            put4(out + L + q, m0r * p0i + m0i * p0r + (m1r * p1i + m1i * p1r));
+            put4(out + 2 * L + q, m2r * p0r - m2i * p0i + (m3r * p1r - m3i * p1i));
+            put4(out + 3 * L + q, m2r * p0i + m2i * p0r + (m3r * p1i + m3i * p1r));
+        }
+    }
+}
+
 template <class F>
 PYQML_LANE_CLONES void prefix_vectors(const LanePlan& plan, const Program& prog, const F* lre, const F* lim,
                                       double* A) {
     for (size_t op = 0; op < plan.prefix_end(); ++op) {
         const OpKernel& k = prog.kernels()[op];
-        const F* __restrict mr = lre + size_t(k.mat_offset) * L;
-        const F* __restrict mi = lim + size_t(k.mat_offset) * L;
+        const F* mr = lre + size_t(k.mat_offset) * L;
+        const F* mi = lim + size_t(k.mat_offset) * L;
         const int prev = plan.prefix_prev()[op];
-        double* __restrict O = A + op * 4 * L;
-        const double* __restrict P = prev < 0 ? nullptr : A + size_t(prev) * 4 * L;
+        double* O = A + op * 4 * L;
         const bool diag = k.kind == OpKernel::Diagonal;
-        for (int l = 0; l < L; ++l) {
+        if (prev >= 0) {
+            wire_apply<F>(mr, mi, diag, A + size_t(prev) * 4 * L, O);
+            continue;
+        }
+        // Against |0>: the first column.
+        for (int q = 0; q < L; q += 4) {
+            put4(O + q, load4(mr + q));
+            put4(O + L + q, load4(mi + q));
             if (diag) {
-                const double d0r = mr[l], d0i = mi[l], d1r = mr[L + l], d1i = mi[L + l];
-                if (!P) {
-                    O[l] = d0r;
-                    O[L + l] = d0i;
-                    O[2 * L + l] = O[3 * L + l] = 0.0;
-                } else {
-                    const double p0r = P[l], p0i = P[L + l], p1r = P[2 * L + l], p1i = P[3 * L + l];
-                    O[l] = d0r * p0r - d0i * p0i;
-                    O[L + l] = d0r * p0i + d0i * p0r;
-                    O[2 * L + l] = d1r * p1r - d1i * p1i;
-                    O[3 * L + l] = d1r * p1i + d1i * p1r;
-                }
+                put4(O + 2 * L + q, v4d{});
+                put4(O + 3 * L + q, v4d{});
             } else {
-                const double m0r = mr[l], m0i = mi[l], m2r = mr[2 * L + l], m2i = mi[2 * L + l];
-                if (!P) {
-                    O[l] = m0r;
-                    O[L + l] = m0i;
-                    O[2 * L + l] = m2r;
-                    O[3 * L + l] = m2i;
-                } else {
-                    const double m1r = mr[L + l], m1i = mi[L + l], m3r = mr[3 * L + l], m3i = mi[3 * L + l];
-                    const double p0r = P[l], p0i = P[L + l], p1r = P[2 * L + l], p1i = P[3 * L + l];
-                    O[l] = m0r * p0r - m0i * p0i + (m1r * p1r - m1i * p1i);
-                    O[L + l] = m0r * p0i + m0i * p0r + (m1r * p1i + m1i * p1r);
-                    O[2 * L + l] = m2r * p0r - m2i * p0i + (m3r * p1r - m3i * p1i);
-                    O[3 * L + l] = m2r * p0i + m2i * p0r + (m3r * p1i + m3i * p1r);
-                }
+                put4(O + 2 * L + q, load4(mr + 2 * L + q));
+                put4(O + 3 * L + q, load4(mi + 2 * L + q));
             }
         }
     }
@@ -986,25 +997,28 @@ PYQML_LANE_CLONES void prefix_state(const LanePlan& plan, int n, const double* A
     size_t m = 1;
     for (int p = n - 1; p >= 0; --p) {
         const double* __restrict v = wire_vector(plan, A, p);
-        for (size_t i = 0; i < m; ++i) {
-            const double* __restrict xr = tr + i * L;
-            const double* __restrict xi = ti + i * L;
-            double* __restrict o0r = ur + 2 * i * L;
-            double* __restrict o0i = ui + 2 * i * L;
-            for (int l = 0; l < L; ++l) {
-                o0r[l] = xr[l] * v[l] - xi[l] * v[L + l];
-                o0i[l] = xr[l] * v[L + l] + xi[l] * v[l];
-                o0r[L + l] = xr[l] * v[2 * L + l] - xi[l] * v[3 * L + l];
-                o0i[L + l] = xr[l] * v[3 * L + l] + xi[l] * v[2 * L + l];
+        for (int q = 0; q < L; q += 4) {
+            const v4d v0r = load4(v + q), v0i = load4(v + L + q), v1r = load4(v + 2 * L + q), v1i = load4(v + 3 * L + q);
+            for (size_t i = 0; i < m; ++i) {
+                const v4d xr = load4(tr + i * L + q), xi = load4(ti + i * L + q);
+                const v4d a0r = xr * v0r - xi * v0i, a0i = xr * v0i + xi * v0r;
+                const v4d a1r = xr * v1r - xi * v1i, a1i = xr * v1i + xi * v1r;
+                if (p > 0) {
+                    put4(ur + 2 * i * L + q, a0r);
+                    put4(ui + 2 * i * L + q, a0i);
+                    put4(ur + (2 * i + 1) * L + q, a1r);
+                    put4(ui + (2 * i + 1) * L + q, a1i);
+                } else {  // the last wire: straight into the state
+                    put4(psi.re + 2 * i * L + q, a0r);
+                    put4(psi.im + 2 * i * L + q, a0i);
+                    put4(psi.re + (2 * i + 1) * L + q, a1r);
+                    put4(psi.im + (2 * i + 1) * L + q, a1i);
+                }
             }
         }
         std::swap(tr, ur);
         std::swap(ti, ui);
         m *= 2;
-    }
-    for (size_t i = 0; i < size * L; ++i) {
-        psi.re[i] = F(tr[i]);
-        psi.im[i] = F(ti[i]);
     }
 }
 
@@ -1131,31 +1145,6 @@ PYQML_LANE_CLONES void block2_adjoint(LaneState<F> phi, const LaneState<F>* lams
     }
 }
 
-// out = g in per lane (in, out: 4 lane rows {re0, im0, re1, im1} in double; g a prefix op's 2x2 or diagonal
-// matrix in lane layout); in == out is allowed.
-template <class F>
-__attribute__((always_inline)) inline void wire_apply(const F* __restrict mr, const F* __restrict mi, bool diag,
-                                                      const double* in, double* out) {
-    for (int q = 0; q < L; q += 4) {
-        const v4d p0r = load4(in + q), p0i = load4(in + L + q), p1r = load4(in + 2 * L + q), p1i = load4(in + 3 * L + q);
-        if (diag) {
-            const v4d d0r = load4(mr + q), d0i = load4(mi + q), d1r = load4(mr + L + q), d1i = load4(mi + L + q);
-            put4(out + q, d0r * p0r - d0i * p0i);
-            put4(out + L + q, d0r * p0i + d0i * p0r);
-            put4(out + 2 * L + q, d1r * p1r - d1i * p1i);
-            put4(out + 3 * L + q, d1r * p1i + d1i * p1r);
-        } else {
-            const v4d m0r = load4(mr + q), m0i = load4(mi + q), m1r = load4(mr + L + q), m1i = load4(mi + L + q);
-            const v4d m2r = load4(mr + 2 * L + q), m2i = load4(mi + 2 * L + q), m3r = load4(mr + 3 * L + q),
-                      m3i = load4(mi + 3 * L + q);
-            put4(out + q, m0r * p0r - m0i * p0i + (m1r * p1r - m1i * p1i));
-            put4(out + L + q, m0r * p0i + m0i * p0r + (m1r * p1i + m1i * p1r));
-            put4(out + 2 * L + q, m2r * p0r - m2i * p0i + (m3r * p1r - m3i * p1i));
-            put4(out + 3 * L + q, m2r * p0i + m2i * p0r + (m3r * p1i + m3i * p1r));
-        }
-    }
-}
-
 // The forward tangents of the prefix parameters (LanePlan::prefix_params, slot s at Tg + s * 4 * L): dg/dp
 // applied to the op's input vector (the first column of dg/dp against |0>, no flops), then every later prefix
 // op on the wire. Input parameters' slots are skipped unless inputs is set.
@@ -1238,6 +1227,27 @@ PYQML_LANE_CLONES void lane_chain(const double* g, int nl, int na, const ChainRe
             put4(o, load4(o) + sc * load4(x));
             put4(o + 4, load4(o + 4) + sc * load4(x + 4));
         }
+}
+
+// rows[l * stride + e] = G[e * L + l] for the block's valid lanes: G's lane layout transposed into the
+// Jacobian's rows, four entries of four lanes at a time (4 x 4 transposes in registers) for a full block.
+typedef long long v4i __attribute__((vector_size(32)));
+PYQML_LANE_CLONES void lane_rows(const double* G, size_t stride, int valid, double* rows) {
+    size_t e = 0;
+    if (valid == L)
+        for (; e + 4 <= stride; e += 4)
+            for (int q = 0; q < L; q += 4) {
+                const v4d a = load4(G + e * L + q), b = load4(G + (e + 1) * L + q), c = load4(G + (e + 2) * L + q),
+                          d = load4(G + (e + 3) * L + q);
+                const v4d t0 = __builtin_shuffle(a, b, v4i{0, 4, 2, 6}), t1 = __builtin_shuffle(a, b, v4i{1, 5, 3, 7});
+                const v4d t2 = __builtin_shuffle(c, d, v4i{0, 4, 2, 6}), t3 = __builtin_shuffle(c, d, v4i{1, 5, 3, 7});
+                put4(rows + size_t(q) * stride + e, __builtin_shuffle(t0, t2, v4i{0, 1, 4, 5}));
+                put4(rows + size_t(q + 1) * stride + e, __builtin_shuffle(t1, t3, v4i{0, 1, 4, 5}));
+                put4(rows + size_t(q + 2) * stride + e, __builtin_shuffle(t0, t2, v4i{2, 3, 6, 7}));
+                put4(rows + size_t(q + 3) * stride + e, __builtin_shuffle(t1, t3, v4i{2, 3, 6, 7}));
+            }
+    for (; e < stride; ++e)
+        for (int l = 0; l < valid; ++l) rows[size_t(l) * stride + e] = G[e * L + size_t(l)];
 }
 
 // T: the conjugated lambdas side by side (entry i of lambda k at lane vector i * nl + k, re then im), in
@@ -1635,10 +1645,7 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
                 if (!out || !m) continue;
                 if (part == 0) lane_chain(g, nl, na, flat_refs, n_wrefs, m, G);
                 else lane_chain(g, nl, na, flat_refs + n_wrefs, n_refs - n_wrefs, m, G);
-                double* rows = out + r0 * nl * size_t(m);
-                const size_t stride = size_t(nl) * size_t(m);
-                for (size_t e = 0; e < stride; ++e)
-                    for (int l = 0; l < valid; ++l) rows[size_t(l) * stride + e] = G[e * L + size_t(l)];
+                lane_rows(G, size_t(nl) * size_t(m), valid, out + r0 * nl * size_t(m));
             }
             return;
         }
