@@ -39,24 +39,26 @@ def test_flops_hand_count():
     #   op3 CRX:        phi 28 + [overlap 1 * 4 * 8 = 32, derivative 18, lam 28]
     #   op2 RZ:         phi 24 + [overlap 8*4 = 32, derivative 4*2+2 = 10, lam 24]
     #   op1 CNOT:       0
-    #   prefix:         [the lambda contracted with the other wire's vector, for each of the 2 wires:
-    #                    2 outputs * 14 = 28 each; RX against |0>: no overlap flops, derivative 18]
-    #   phi total 132, per lambda 24 + 138 + 78 + 66 + 74 = 380; lambdas' start: Z0 4 * 4 = 16, the other
+    #   prefix:         RX's tangent against |0> is its derivative's first column (0 flops, once per row);
+    #                   [the lambda contracted with the other wire's vector, for each of the 2 wires:
+    #                    2 outputs * 14 = 28 each; the rank-one overlap with RX's tangent 4 * 2 + 2 = 10]
+    #   phi total 132, per lambda 24 + 138 + 78 + 66 + 66 = 372; lambdas' start: Z0 4 * 4 = 16, the other
     #   2 terms * 32 = 64.
-    # Jacobian (2 lambdas): 340 + 80 + 132 + 2 * 380 = 1312; VJP (1 lambda): 340 + 80 + 132 + 380 = 932.
+    # Jacobian (2 lambdas): 340 + 80 + 132 + 2 * 372 = 1296; VJP (1 lambda): 340 + 80 + 132 + 372 = 924.
     f = _sim().flops()
-    assert f == {"forward": 256, "values": 340, "jacobian": 1312, "vjp": 932}
+    assert f == {"forward": 256, "values": 340, "jacobian": 1296, "vjp": 924}
 
 
 def test_flops_scale_with_register():
     # Lanes (up to 8 wires): RX on wire 0 then a CNOT is a product state (6 * (2^(n+1) - 2)) and a
     # relabelling; <Z0> one pass: |psi|^2 3 * 2^n, the value 2 * 2^n, lambda 2 * 2^n; the prefix's
-    # derivative: the lambda contracted with the other wires (n = 3: 196 flops), RX's derivative 18.
+    # derivative: the lambda contracted with the other wires (n = 3: 196 flops), the overlap with RX's
+    # tangent (its derivative's first column) 10.
     ops = [("RX", [0], [(WEIGHT, 0, 1.0, 0.0)], None), ("CNOT", [0, 1], [], None)]
     f3 = _core.StateVector(_core.Circuit(3, ops, 1, 0), [[(1.0, [0], "Z")]]).flops()
     f5 = _core.StateVector(_core.Circuit(5, ops, 1, 0), [[(1.0, [0], "Z")]]).flops()
     assert f3["forward"] == 6 * 14 and f5["forward"] == 6 * 62
-    assert f3["jacobian"] == 84 + 5 * 8 + 2 * 8 + 196 + 18
+    assert f3["jacobian"] == 84 + 5 * 8 + 2 * 8 + 196 + 10
     # Beyond 8 wires the per-row kernels: gate, overlap and observable terms grow with 2^n; a derivative's
     # 4 * entries + 2 does not. Forward RX 14*2^n + Z 8*2^n; sweep: Z into lambda 8*2^n, CNOT 0, RX phi
     # 14*2^n + overlap 2^(n-1)*4*8 + derivative 18.

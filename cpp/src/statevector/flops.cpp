@@ -25,12 +25,14 @@
 //    SWAP, ...) are relabellings there, 0 (CNOT and Toffoli are 0 on the per-row kernels too). The
 //    single-wire gates before the first multi-wire gate (the product-state prefix) are no state passes:
 //    per gate its wire's 2-vector (28 flops dense, 12 diagonal, 0 for a wire's first gate: its matrix's
-//    first column), the Kronecker product 6 * (2^(n+1) - 2); the sweep stops at the prefix and per lambda
-//    contracts it with the other wires' vectors (14 flops per output of each halving, see
-//    contraction_flops), then per wire from its last prefix gate back: the rank-one overlap with the
-//    gate's input vector (4 complex products, diagonal 2, none against |0>), the derivatives as below,
-//    and the carried vector's update (28, diagonal 12) while an earlier prefix gate on the wire is
-//    trainable; the lanes' forward schedule is Program's fusion of the ops after the prefix;
+//    first column), the Kronecker product 6 * (2^(n+1) - 2); the sweep stops at the prefix: per row each
+//    trainable prefix parameter's forward tangent (dg/dp on the gate's input vector: 28, diagonal 12, none
+//    against |0>; then each later prefix gate on the wire, 28 or 12), and per lambda the contraction with
+//    the other wires' vectors (14 flops per output of each halving, see contraction_flops) and per
+//    parameter the rank-one overlap of the wire's contraction with the tangent (4 * 2 + 2). A call that
+//    asks for no input gradient skips the input parameters' tangents and overlaps (the model counts them:
+//    it is the model of a call with every gradient); the lanes' forward schedule is Program's fusion of
+//    the ops after the prefix;
 //  * the adjoint sweep, op by op from the last to the first op with a non-constant parameter: phi <- U^dag
 //    phi (the op's cost), then per lambda: the overlap G = <lam| . |phi> on the op's groups when the op has a
 //    non-constant parameter (a dense block: 8 flops per matrix entry per group, 2^(n-c-t) * D^2 * 8; a
@@ -212,30 +214,23 @@ Simulator::Flops Simulator::flops() const {
     f.values = f.forward + obs_values;
     const size_t stop = p.first_trainable_op();
     const bool use_prefix = S > 0 && stop < S;
-    // The prefix's derivatives per lambda (lanes.cpp's prefix_derivs): the contraction, then per wire from its
-    // last prefix op back: the rank-one overlap (none against |0>), the derivatives, r <- g^T r.
-    int64_t prefix_per_lambda = 0;
+    // The prefix's derivatives (lanes.cpp): per row, each trainable prefix parameter's forward tangent (dg/dp
+    // on the op's input vector, none against |0>, then the wire's later prefix ops); per lambda the
+    // contraction, then per parameter the rank-one overlap with its tangent (2 entries: 4 * 2 + 2).
+    int64_t prefix_per_lambda = 0, prefix_tangents = 0;
     if (use_prefix) {
         prefix_per_lambda = contraction_flops(n);
-        const auto& upto = lp->prefix_trainable_upto();
-        for (int bit = 0; bit < n; ++bit) {
-            for (int op = lp->prefix_last()[size_t(bit)]; op >= 0 && upto[size_t(op)]; op = lp->prefix_prev()[size_t(op)]) {
-                const OpKernel& k = p.kernel(size_t(op));
-                const bool diag = k.kind == OpKernel::Diagonal;
-                const int prev = lp->prefix_prev()[size_t(op)];
-                if (k.trainable_mask) {
-                    if (prev >= 0) prefix_per_lambda += (diag ? 2 : 4) * kCmul;
-                    const int np = static_cast<int>(c.ops()[size_t(op)].params.size());
-                    for (int q = 0; q < np; ++q)
-                        if (k.trainable_mask & (1u << q)) prefix_per_lambda += 4 * k.mat_size + 2;
-                }
-                if (prev >= 0 && upto[size_t(prev)]) prefix_per_lambda += diag ? 2 * kCmul : 28;
-            }
+        for (const LanePlan::PrefixParam& pp : lp->prefix_params()) {
+            prefix_per_lambda += 4 * 2 + 2;
+            auto apply2 = [&](int op) { return p.kernel(size_t(op)).kind == OpKernel::Diagonal ? 2 * kCmul : 28; };
+            if (lp->prefix_prev()[size_t(pp.op)] >= 0) prefix_tangents += apply2(pp.op);
+            for (int op = lp->prefix_next()[size_t(pp.op)]; op >= 0; op = lp->prefix_next()[size_t(op)])
+                prefix_tangents += apply2(op);
         }
     }
     // The sweep with nl lambdas.
     auto sweep = [&](int64_t nl, int64_t start) {  // start: lambda(s) = H psi
-        return start + sweep_flops(p, nl, use_prefix ? S : stop, stop, opf) + nl * prefix_per_lambda;
+        return start + sweep_flops(p, nl, use_prefix ? S : stop, stop, opf) + prefix_tangents + nl * prefix_per_lambda;
     };
     f.jacobian = f.values + sweep(n_observables(), obs_jac);
     f.vjp = f.values + sweep(1, obs_vjp);

@@ -95,9 +95,30 @@ LanePlan::LanePlan(const Program& program, const std::vector<std::vector<PauliMa
             for (const ParamRef& r : op.params) b.row_shared = b.row_shared && r.kind != ParamRef::Input;
             any_shared_ = any_shared_ || b.row_shared;
         }
+        binds_.push_back(b);
+    }
+    // The sine/cosine arguments: the per-row ops' first (one contiguous range a block binds), then the
+    // row-shared ones'.
+    for (size_t i = 0; i < binds_.size(); ++i) {
+        LaneBind& b = binds_[i];
+        if (b.kind == LaneBind::None || b.kind == LaneBind::Fixed) continue;
+        bound_ops_.push_back(int(i));
+        if (b.row_shared) {
+            shared_ops_.push_back(int(i));
+            continue;
+        }
+        row_ops_.push_back(int(i));
         b.arg0 = n_args_;
         n_args_ += b.args;
-        binds_.push_back(b);
+        for (size_t k = 0; k < c.ops()[i].params.size(); ++k) {
+            row_angles_.push_back(c.angle_offset(i) + int(k));
+            row_angle_refs_.push_back(c.ops()[i].params[k]);
+        }
+    }
+    n_row_args_ = n_args_;
+    for (int i : shared_ops_) {
+        binds_[size_t(i)].arg0 = n_args_;
+        n_args_ += binds_[size_t(i)].args;
     }
     if (any_fixed) {
         std::vector<double> w(size_t(c.n_weights()), 0.0), x(size_t(c.n_inputs()), 0.0), a(size_t(c.n_angles()));
@@ -206,14 +227,18 @@ LanePlan::LanePlan(const Program& program, const std::vector<std::vector<PauliMa
     };
     while (prefix_end_ < program.n_ops() && single_wire(kernels[prefix_end_])) ++prefix_end_;
     prefix_prev_.assign(prefix_end_, -1);
-    prefix_trainable_upto_.assign(prefix_end_, 0);
+    prefix_next_.assign(prefix_end_, -1);
     prefix_last_.assign(size_t(n), -1);
     for (size_t i = 0; i < prefix_end_; ++i) {
         const int bit = kernels[i].bits[0];
         const int prev = prefix_last_[size_t(bit)];
         prefix_prev_[i] = prev;
-        prefix_trainable_upto_[i] = char(kernels[i].trainable_mask != 0 || (prev >= 0 && prefix_trainable_upto_[size_t(prev)]));
+        if (prev >= 0) prefix_next_[size_t(prev)] = int(i);
         prefix_last_[size_t(bit)] = int(i);
+        for (size_t k = 0; k < c.ops()[i].params.size(); ++k)
+            if (kernels[i].trainable_mask & (1u << k))
+                prefix_params_.push_back({int(i), int(k), bit, c.angle_offset(i) + int(k),
+                                          c.ops()[i].params[k].kind == ParamRef::Input});
     }
     // The forward schedule of the rest: runs of single-wire ops per wire, flushed when a multi-wire op
     // touches the wire (Program's fusion).
@@ -383,32 +408,56 @@ struct LaneMat {
     const F* im;
 };
 
+// The widest native vector of F on AVX2 (four doubles, eight floats), for kernels that keep many values in
+// registers: GCC moves the unaligned 64-byte vectors of eight doubles through the stack there.
+template <class F>
+struct Native;
+template <>
+struct Native<double> {
+    typedef double type __attribute__((vector_size(4 * sizeof(double)), aligned(8)));
+    static constexpr int lanes = 4;
+};
+template <>
+struct Native<float> {
+    typedef float type __attribute__((vector_size(8 * sizeof(float)), aligned(4)));
+    static constexpr int lanes = 8;
+};
+template <class F>
+using N = typename Native<F>::type;
+template <class F>
+inline N<F> ldn(const F* p) { return *reinterpret_cast<const N<F>*>(p); }
+template <class F>
+inline void stn(F* p, const N<F>& v) { *reinterpret_cast<N<F>*>(p) = v; }
+
 // psi <- M psi on every group of a block op (dim = 2^targets), per lane.
 template <class F, int DIM>
 PYQML_LANE_CLONES void block_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> m) {
-    V<F> mr[DIM * DIM], mi[DIM * DIM];
-    for (int e = 0; e < DIM * DIM; ++e) {
-        mr[e] = at(m.re, e);
-        mi[e] = at(m.im, e);
-    }
+    constexpr int NL = Native<F>::lanes;
     const uint32_t groups = op.groups();
     const uint32_t* __restrict idx = op.idx.data();
-    for (uint32_t g = 0; g < groups; ++g) {
-        const uint32_t* ix = idx + size_t(g) * DIM;
-        V<F> vr[DIM], vi[DIM];
-        for (int c = 0; c < DIM; ++c) {
-            vr[c] = at(s.re, ix[c]);
-            vi[c] = at(s.im, ix[c]);
+    for (int q = 0; q < L; q += NL) {
+        N<F> mr[DIM * DIM], mi[DIM * DIM];
+        for (int e = 0; e < DIM * DIM; ++e) {
+            mr[e] = ldn(m.re + e * L + q);
+            mi[e] = ldn(m.im + e * L + q);
         }
-        for (int r = 0; r < DIM; ++r) {
-            V<F> ar = mr[r * DIM] * vr[0] - mi[r * DIM] * vi[0];
-            V<F> ai = mr[r * DIM] * vi[0] + mi[r * DIM] * vr[0];
-            for (int c = 1; c < DIM; ++c) {
-                ar += mr[r * DIM + c] * vr[c] - mi[r * DIM + c] * vi[c];
-                ai += mr[r * DIM + c] * vi[c] + mi[r * DIM + c] * vr[c];
+        for (uint32_t g = 0; g < groups; ++g) {
+            const uint32_t* ix = idx + size_t(g) * DIM;
+            N<F> vr[DIM], vi[DIM];
+            for (int c = 0; c < DIM; ++c) {
+                vr[c] = ldn(s.re + size_t(ix[c]) * L + q);
+                vi[c] = ldn(s.im + size_t(ix[c]) * L + q);
             }
-            at(s.re, ix[r]) = ar;
-            at(s.im, ix[r]) = ai;
+            for (int r = 0; r < DIM; ++r) {
+                N<F> ar = mr[r * DIM] * vr[0] - mi[r * DIM] * vi[0];
+                N<F> ai = mr[r * DIM] * vi[0] + mi[r * DIM] * vr[0];
+                for (int c = 1; c < DIM; ++c) {
+                    ar += mr[r * DIM + c] * vr[c] - mi[r * DIM + c] * vi[c];
+                    ai += mr[r * DIM + c] * vi[c] + mi[r * DIM + c] * vr[c];
+                }
+                stn(s.re + size_t(ix[r]) * L + q, ar);
+                stn(s.im + size_t(ix[r]) * L + q, ai);
+            }
         }
     }
 }
@@ -493,15 +542,20 @@ template <class F>
 inline void st4(F* p, const W4<F>& v) { *reinterpret_cast<W4<F>*>(p) = v; }
 inline v4d wide4(const v4d& v) { return v; }
 inline v4d wide4(const v4f& v) { return __builtin_convertvector(v, v4d); }
+// Four lanes of double stored as F. (The kernels below work on four lanes at a time in native 256-bit
+// values: GCC moved the 8-lane values of the unaligned 64-byte vector type through the stack in 8-byte
+// pieces on AVX2, with store-forwarding stalls.)
+inline void put4(double* p, const v4d& v) { *reinterpret_cast<v4d*>(p) = v; }
+inline void put4(float* p, const v4d& v) { *reinterpret_cast<v4f*>(p) = __builtin_convertvector(v, v4f); }
 
 // One op of the adjoint sweep on a 2x2 block (a one-wire gate, or a singly controlled one through its bases)
 // for one lambda, in one pass over the states: (update_phi) phi <- M phi, then G = <lam| . |phi> as
 // block_overlap<F, 2>, then (update_lam) lam <- M lam, with M the op's inverse. Every group of phi and lam
 // is read once instead of once per step; the arithmetic is the three steps' (the same operations in the
 // same order per lane).
-template <class F>
-PYQML_LANE_CLONES void block2_step(LaneState<F> lam, LaneState<F> phi, const LaneOp& op, LaneMat<F> m,
-                                   bool update_phi, bool update_lam, double* gr, double* gi) {
+template <class F, bool update_phi, bool update_lam>
+__attribute__((always_inline)) inline void block2_pass(LaneState<F> lam, LaneState<F> phi, const LaneOp& op,
+                                                       LaneMat<F> m, double* gr, double* gi) {
     const uint32_t groups = op.groups();
     const uint32_t* __restrict idx = op.idx.data();
     for (int h = 0; h < L; h += 4) {
@@ -513,11 +567,12 @@ PYQML_LANE_CLONES void block2_step(LaneState<F> lam, LaneState<F> phi, const Lan
         for (uint32_t g = 0; g < groups; ++g) {
             const size_t i0 = size_t(idx[2 * g]) * L + h, i1 = size_t(idx[2 * g + 1]) * L + h;
             W4<F> p0r = ld4(phi.re + i0), p0i = ld4(phi.im + i0), p1r = ld4(phi.re + i1), p1i = ld4(phi.im + i1);
+            // (Every product accumulated on its own: each step is one fused multiply-add.)
             if (update_phi) {
-                const W4<F> q0r = m0r * p0r - m0i * p0i + (m1r * p1r - m1i * p1i);
-                const W4<F> q0i = m0r * p0i + m0i * p0r + (m1r * p1i + m1i * p1r);
-                const W4<F> q1r = m2r * p0r - m2i * p0i + (m3r * p1r - m3i * p1i);
-                const W4<F> q1i = m2r * p0i + m2i * p0r + (m3r * p1i + m3i * p1r);
+                W4<F> q0r = m0r * p0r, q0i = m0r * p0i, q1r = m2r * p0r, q1i = m2r * p0i;
+                q0r -= m0i * p0i; q0i += m0i * p0r; q1r -= m2i * p0i; q1i += m2i * p0r;
+                q0r += m1r * p1r; q0i += m1r * p1i; q1r += m3r * p1r; q1i += m3r * p1i;
+                q0r -= m1i * p1i; q0i += m1i * p1r; q1r -= m3i * p1i; q1i += m3i * p1r;
                 p0r = q0r; p0i = q0i; p1r = q1r; p1i = q1i;
                 st4(phi.re + i0, p0r); st4(phi.im + i0, p0i); st4(phi.re + i1, p1r); st4(phi.im + i1, p1i);
             }
@@ -525,16 +580,17 @@ PYQML_LANE_CLONES void block2_step(LaneState<F> lam, LaneState<F> phi, const Lan
             {
                 const v4d L0r = wide4(l0r), L0i = wide4(l0i), L1r = wide4(l1r), L1i = wide4(l1i);
                 const v4d P0r = wide4(p0r), P0i = wide4(p0i), P1r = wide4(p1r), P1i = wide4(p1i);
-                a0r += L0r * P0r + L0i * P0i; a0i += L0r * P0i - L0i * P0r;
-                a1r += L0r * P1r + L0i * P1i; a1i += L0r * P1i - L0i * P1r;
-                a2r += L1r * P0r + L1i * P0i; a2i += L1r * P0i - L1i * P0r;
-                a3r += L1r * P1r + L1i * P1i; a3i += L1r * P1i - L1i * P1r;
+                a0r += L0r * P0r; a0i += L0r * P0i; a1r += L0r * P1r; a1i += L0r * P1i;
+                a2r += L1r * P0r; a2i += L1r * P0i; a3r += L1r * P1r; a3i += L1r * P1i;
+                a0r += L0i * P0i; a0i -= L0i * P0r; a1r += L0i * P1i; a1i -= L0i * P1r;
+                a2r += L1i * P0i; a2i -= L1i * P0r; a3r += L1i * P1i; a3i -= L1i * P1r;
             }
             if (update_lam) {
-                st4(lam.re + i0, m0r * l0r - m0i * l0i + (m1r * l1r - m1i * l1i));
-                st4(lam.im + i0, m0r * l0i + m0i * l0r + (m1r * l1i + m1i * l1r));
-                st4(lam.re + i1, m2r * l0r - m2i * l0i + (m3r * l1r - m3i * l1i));
-                st4(lam.im + i1, m2r * l0i + m2i * l0r + (m3r * l1i + m3i * l1r));
+                W4<F> q0r = m0r * l0r, q0i = m0r * l0i, q1r = m2r * l0r, q1i = m2r * l0i;
+                q0r -= m0i * l0i; q0i += m0i * l0r; q1r -= m2i * l0i; q1i += m2i * l0r;
+                q0r += m1r * l1r; q0i += m1r * l1i; q1r += m3r * l1r; q1i += m3r * l1i;
+                q0r -= m1i * l1i; q0i += m1i * l1r; q1r -= m3i * l1i; q1i += m3i * l1r;
+                st4(lam.re + i0, q0r); st4(lam.im + i0, q0i); st4(lam.re + i1, q1r); st4(lam.im + i1, q1i);
             }
         }
         *reinterpret_cast<v4d*>(gr + h) = a0r; *reinterpret_cast<v4d*>(gi + h) = a0i;
@@ -611,26 +667,28 @@ PYQML_LANE_CLONES void lane_diagonal_pass(LaneState<F> psi, uint32_t size, const
     const int no = static_cast<int>(obs.size());
     const F* __restrict pr = psi.re;
     const F* __restrict pi = psi.im;
-    for (size_t i = 0; i < size_t(size) * L; ++i) p2[i] = double(pr[i]) * double(pr[i]) + double(pi[i]) * double(pi[i]);
+    for (size_t i = 0; i < size_t(size) * L; i += 4) {
+        const v4d r = load4(pr + i), m = load4(pi + i);
+        put4(p2 + i, r * r + m * m);
+    }
     for (int o = 0; o < no; ++o) {
         const double* __restrict d = obs[o].diag.data();
-        double* __restrict vo = v + o * L;
-        for (int l = 0; l < L; ++l) vo[l] = 0.0;
-        for (uint32_t j = 0; j < size; ++j) {
-            const double dj = d[j];
-            const double* __restrict pj = p2 + size_t(j) * L;
-#pragma GCC unroll 8
-            for (int l = 0; l < L; ++l) vo[l] += dj * pj[l];
+        // Accumulators of four lanes (one register each): 8-lane values carried across the loop were
+        // spilled through the stack.
+        for (int h = 0; h < L; h += 4) {
+            v4d acc{};
+            for (uint32_t j = 0; j < size; ++j) acc += d[j] * load4(p2 + size_t(j) * L + h);
+            *reinterpret_cast<v4d*>(v + o * L + h) = acc;
         }
         if (!lams || scale) continue;
         F* __restrict tr = lams[o].re;
         F* __restrict ti = lams[o].im;
         for (uint32_t j = 0; j < size; ++j) {
             const F df = F(d[j]);
-#pragma GCC unroll 8
-            for (int l = 0; l < L; ++l) {
-                tr[size_t(j) * L + l] = df * pr[size_t(j) * L + l];
-                ti[size_t(j) * L + l] = df * pi[size_t(j) * L + l];
+            for (int h = 0; h < L; h += 4) {
+                const size_t i = size_t(j) * L + size_t(h);
+                st4(tr + i, df * ld4(pr + i));
+                st4(ti + i, df * ld4(pi + i));
             }
         }
     }
@@ -681,6 +739,92 @@ void lane_fixed(const Program& prog, const LanePlan& plan, LaneWriter<F> w) {
     }
 }
 
+// Stores four lanes (from q on) of one matrix entry (in double) in an F lane buffer.
+template <class F>
+__attribute__((always_inline)) inline void putv(LaneWriter<F> w, size_t e, int q, const v4d& r, const v4d& i) {
+    put4(w.re + e * L + size_t(q), r);
+    put4(w.im + e * L + size_t(q), i);
+}
+
+// The rotations' matrices, inverses and (der) derivatives for all kLanes lanes from the sines S and
+// cosines C of their half angles (phases: of the angle), at f, v and d of the lane matrix buffer.
+template <class F>
+PYQML_LANE_CLONES void lane_rotation(const LaneBind& b, unsigned mask, const double* C, const double* S, bool der,
+                                     LaneWriter<F> w, size_t f, size_t v, size_t d) {
+    for (int q = 0; q < L; q += 4) {
+        const v4d z{};
+        const v4d cc = load4(C + q), ss = load4(S + q);
+        switch (b.kind) {
+            case LaneBind::RotX:  // [[c, -i s], [-i s, c]], d/dt = [[-s/2, -i c/2], [-i c/2, -s/2]]
+                putv(w, f, q, cc, z); putv(w, f + 1, q, z, -ss); putv(w, f + 2, q, z, -ss); putv(w, f + 3, q, cc, z);
+                putv(w, v, q, cc, z); putv(w, v + 1, q, z, ss); putv(w, v + 2, q, z, ss); putv(w, v + 3, q, cc, z);
+                if (der) {
+                    putv(w, d, q, -ss / 2.0, z); putv(w, d + 1, q, z, -cc / 2.0);
+                    putv(w, d + 2, q, z, -cc / 2.0); putv(w, d + 3, q, -ss / 2.0, z);
+                }
+                break;
+            case LaneBind::RotY:  // [[c, -s], [s, c]], d/dt = [[-s/2, -c/2], [c/2, -s/2]]
+                putv(w, f, q, cc, z); putv(w, f + 1, q, -ss, z); putv(w, f + 2, q, ss, z); putv(w, f + 3, q, cc, z);
+                putv(w, v, q, cc, z); putv(w, v + 1, q, ss, z); putv(w, v + 2, q, -ss, z); putv(w, v + 3, q, cc, z);
+                if (der) {
+                    putv(w, d, q, -ss / 2.0, z); putv(w, d + 1, q, -cc / 2.0, z);
+                    putv(w, d + 2, q, cc / 2.0, z); putv(w, d + 3, q, -ss / 2.0, z);
+                }
+                break;
+            case LaneBind::RotZ:   // diag(1.., e^{-it/2}, e^{it/2}), d/dt = diag(0.., -i/2 e^{-it/2}, i/2 e^{it/2})
+            case LaneBind::Phase: {  // diag(1.., e^{it}), d/dt = diag(0.., i e^{it})
+                const v4d one = z + 1.0;
+                for (int e = 0; e < b.lead; ++e) {
+                    putv(w, f + size_t(e), q, one, z);
+                    putv(w, v + size_t(e), q, one, z);
+                    if (der) putv(w, d + size_t(e), q, z, z);
+                }
+                const size_t e = size_t(b.lead);
+                if (b.kind == LaneBind::RotZ) {
+                    putv(w, f + e, q, cc, -ss); putv(w, f + e + 1, q, cc, ss);
+                    putv(w, v + e, q, cc, ss); putv(w, v + e + 1, q, cc, -ss);
+                    if (der) {
+                        putv(w, d + e, q, -ss / 2.0, -cc / 2.0);
+                        putv(w, d + e + 1, q, -ss / 2.0, cc / 2.0);
+                    }
+                } else {
+                    putv(w, f + e, q, cc, ss);
+                    putv(w, v + e, q, cc, -ss);
+                    if (der) putv(w, d + e, q, -ss, cc);
+                }
+                break;
+            }
+            case LaneBind::Rot: {
+                // Rot(phi, theta, omega) = [[a c, -b s], [conj(b) s, conj(a) c]], a = conj(e^{i phi/2} e^{i omega/2}),
+                // b = e^{i phi/2} conj(e^{i omega/2}), c, s of theta/2 (gate_table.cpp's rot_all).
+                const v4d c0 = cc, s0 = ss, c1 = load4(C + L + q), s1 = load4(S + L + q), c2 = load4(C + 2 * L + q),
+                          s2 = load4(S + 2 * L + q);
+                const v4d ar = c0 * c2 - s0 * s2, ai = -(s0 * c2 + c0 * s2);
+                const v4d br = c0 * c2 + s0 * s2, bi = s0 * c2 - c0 * s2;
+                putv(w, f, q, ar * c1, ai * c1); putv(w, f + 1, q, -br * s1, -bi * s1);
+                putv(w, f + 2, q, br * s1, -bi * s1); putv(w, f + 3, q, ar * c1, -ai * c1);
+                putv(w, v, q, ar * c1, -ai * c1); putv(w, v + 1, q, br * s1, bi * s1);
+                putv(w, v + 2, q, -br * s1, bi * s1); putv(w, v + 3, q, ar * c1, ai * c1);
+                if (!der) break;
+                if (mask & 1u) {  // d/dphi = diag(-i/2, i/2) on the columns' phases
+                    putv(w, d, q, ai * c1 / 2.0, -ar * c1 / 2.0); putv(w, d + 1, q, bi * s1 / 2.0, -br * s1 / 2.0);
+                    putv(w, d + 2, q, -bi * s1 / 2.0, -br * s1 / 2.0); putv(w, d + 3, q, ai * c1 / 2.0, ar * c1 / 2.0);
+                }
+                if (mask & 2u) {  // d/dtheta = [[-a s/2, -b c/2], [conj(b) c/2, -conj(a) s/2]]
+                    putv(w, d + 4, q, -ar * s1 / 2.0, -ai * s1 / 2.0); putv(w, d + 5, q, -br * c1 / 2.0, -bi * c1 / 2.0);
+                    putv(w, d + 6, q, br * c1 / 2.0, -bi * c1 / 2.0); putv(w, d + 7, q, -ar * s1 / 2.0, ai * s1 / 2.0);
+                }
+                if (mask & 4u) {  // d/domega
+                    putv(w, d + 8, q, ai * c1 / 2.0, -ar * c1 / 2.0); putv(w, d + 9, q, -bi * s1 / 2.0, br * s1 / 2.0);
+                    putv(w, d + 10, q, bi * s1 / 2.0, br * s1 / 2.0); putv(w, d + 11, q, ai * c1 / 2.0, ar * c1 / 2.0);
+                }
+                break;
+            }
+            default: break;
+        }
+    }
+}
+
 struct BindScratch {
     std::vector<double> args, sn, cs;
     std::vector<cplx> m, dm;
@@ -689,9 +833,6 @@ struct BindScratch {
 // Which ops lane_bind writes: all, those whose matrices depend on the row (the others were bound once for
 // the call), or only the row-shared ones (from any row's angles, in every lane).
 enum class BindOps { All, PerRow, Shared };
-inline bool bind_selected(const LaneBind& b, BindOps which) {
-    return which == BindOps::All || (b.row_shared == (which == BindOps::Shared));
-}
 
 template <class F>
 void lane_bind(const Program& prog, const LanePlan& plan, const double* angles, bool with_derivs, BindScratch& sc,
@@ -700,11 +841,14 @@ void lane_bind(const Program& prog, const LanePlan& plan, const double* angles, 
     const int na = c.n_angles();
     const size_t mt = prog.mat_total();
     const auto& binds = plan.binds();
+    const std::vector<int>& list = which == BindOps::All      ? plan.bound_ops()
+                                   : which == BindOps::PerRow ? plan.row_ops()
+                                                              : plan.shared_ops();
     double* args = sc.args.data();
-    for (size_t op = 0; op < prog.n_ops(); ++op) {
-        const LaneBind& b = binds[op];
-        if (!b.args || !bind_selected(b, which)) continue;
-        const int off = c.angle_offset(op);
+    for (int op : list) {
+        const LaneBind& b = binds[size_t(op)];
+        if (!b.args) continue;
+        const int off = c.angle_offset(size_t(op));
         double* ar = args + size_t(b.arg0) * L;
         for (int l = 0; l < L; ++l) {
             const double* a = angles + size_t(l) * na + off;
@@ -713,19 +857,13 @@ void lane_bind(const Program& prog, const LanePlan& plan, const double* angles, 
                 for (int j = 0; j < b.args; ++j) ar[size_t(j) * L + l] = half_angle(a[j]);
         }
     }
-    if (which == BindOps::All) {
-        lane_sincos(args, size_t(plan.n_args()) * L, sc.sn.data(), sc.cs.data());
-    } else {
-        for (size_t op = 0; op < prog.n_ops(); ++op) {
-            const LaneBind& b = binds[op];
-            if (!b.args || !bind_selected(b, which)) continue;
-            const size_t o = size_t(b.arg0) * L;
-            lane_sincos(args + o, size_t(b.args) * L, sc.sn.data() + o, sc.cs.data() + o);
-        }
-    }
-    for (size_t op = 0; op < prog.n_ops(); ++op) {
+    // One vectorised pass over the selected ops' arguments (the per-row ops' come first).
+    const size_t a0 = which == BindOps::Shared ? size_t(plan.n_row_args()) : 0;
+    const size_t a1 = which == BindOps::PerRow ? size_t(plan.n_row_args()) : size_t(plan.n_args());
+    if (a1 > a0) lane_sincos(args + a0 * L, (a1 - a0) * L, sc.sn.data() + a0 * L, sc.cs.data() + a0 * L);
+    for (int op_ : list) {
+        const size_t op = size_t(op_);
         const LaneBind& b = binds[op];
-        if (!bind_selected(b, which)) continue;
         const OpKernel& k = prog.kernels()[op];
         const size_t f = size_t(k.mat_offset), v = mt + f, d = 2 * mt + size_t(k.dmat_offset);
         const double* S = sc.sn.data() + size_t(b.arg0) * L;
@@ -734,78 +872,11 @@ void lane_bind(const Program& prog, const LanePlan& plan, const double* angles, 
         switch (b.kind) {
             case LaneBind::None:
             case LaneBind::Fixed: break;
-            case LaneBind::RotX:  // [[c, -i s], [-i s, c]], d/dt = [[-s/2, -i c/2], [-i c/2, -s/2]]
-                for (int l = 0; l < L; ++l) {
-                    const double cc = C[l], ss = S[l];
-                    w.put(f, l, cc, 0); w.put(f + 1, l, 0, -ss); w.put(f + 2, l, 0, -ss); w.put(f + 3, l, cc, 0);
-                    w.put(v, l, cc, 0); w.put(v + 1, l, 0, ss); w.put(v + 2, l, 0, ss); w.put(v + 3, l, cc, 0);
-                    if (der) {
-                        w.put(d, l, -ss / 2, 0); w.put(d + 1, l, 0, -cc / 2);
-                        w.put(d + 2, l, 0, -cc / 2); w.put(d + 3, l, -ss / 2, 0);
-                    }
-                }
-                break;
-            case LaneBind::RotY:  // [[c, -s], [s, c]], d/dt = [[-s/2, -c/2], [c/2, -s/2]]
-                for (int l = 0; l < L; ++l) {
-                    const double cc = C[l], ss = S[l];
-                    w.put(f, l, cc, 0); w.put(f + 1, l, -ss, 0); w.put(f + 2, l, ss, 0); w.put(f + 3, l, cc, 0);
-                    w.put(v, l, cc, 0); w.put(v + 1, l, ss, 0); w.put(v + 2, l, -ss, 0); w.put(v + 3, l, cc, 0);
-                    if (der) {
-                        w.put(d, l, -ss / 2, 0); w.put(d + 1, l, -cc / 2, 0);
-                        w.put(d + 2, l, cc / 2, 0); w.put(d + 3, l, -ss / 2, 0);
-                    }
-                }
-                break;
-            case LaneBind::RotZ:   // diag(1.., e^{-it/2}, e^{it/2}), d/dt = diag(0.., -i/2 e^{-it/2}, i/2 e^{it/2})
-            case LaneBind::Phase:  // diag(1.., e^{it}), d/dt = diag(0.., i e^{it})
-                for (int l = 0; l < L; ++l) {
-                    for (int e = 0; e < b.lead; ++e) {
-                        w.put(f + size_t(e), l, 1, 0);
-                        w.put(v + size_t(e), l, 1, 0);
-                        if (der) w.put(d + size_t(e), l, 0, 0);
-                    }
-                    const double cc = C[l], ss = S[l];
-                    const size_t e = size_t(b.lead);
-                    if (b.kind == LaneBind::RotZ) {
-                        w.put(f + e, l, cc, -ss); w.put(f + e + 1, l, cc, ss);
-                        w.put(v + e, l, cc, ss); w.put(v + e + 1, l, cc, -ss);
-                        if (der) {
-                            w.put(d + e, l, -ss / 2, -cc / 2);
-                            w.put(d + e + 1, l, -ss / 2, cc / 2);
-                        }
-                    } else {
-                        w.put(f + e, l, cc, ss);
-                        w.put(v + e, l, cc, -ss);
-                        if (der) w.put(d + e, l, -ss, cc);
-                    }
-                }
-                break;
-            case LaneBind::Rot:
-                // Rot(phi, theta, omega) = [[a c, -b s], [conj(b) s, conj(a) c]], a = conj(e^{i phi/2} e^{i omega/2}),
-                // b = e^{i phi/2} conj(e^{i omega/2}), c, s of theta/2 (gate_table.cpp's rot_all).
-                for (int l = 0; l < L; ++l) {
-                    const double c0 = C[l], s0 = S[l], cc = C[L + l], ss = S[L + l], c2 = C[2 * L + l], s2 = S[2 * L + l];
-                    const double ar = c0 * c2 - s0 * s2, ai = -(s0 * c2 + c0 * s2);
-                    const double br = c0 * c2 + s0 * s2, bi = s0 * c2 - c0 * s2;
-                    w.put(f, l, ar * cc, ai * cc); w.put(f + 1, l, -br * ss, -bi * ss);
-                    w.put(f + 2, l, br * ss, -bi * ss); w.put(f + 3, l, ar * cc, -ai * cc);
-                    w.put(v, l, ar * cc, -ai * cc); w.put(v + 1, l, br * ss, bi * ss);
-                    w.put(v + 2, l, -br * ss, bi * ss); w.put(v + 3, l, ar * cc, ai * cc);
-                    if (!der) continue;
-                    if (k.trainable_mask & 1u) {  // d/dphi = diag(-i/2, i/2) on the columns' phases
-                        w.put(d, l, ai * cc / 2, -ar * cc / 2); w.put(d + 1, l, bi * ss / 2, -br * ss / 2);
-                        w.put(d + 2, l, -bi * ss / 2, -br * ss / 2); w.put(d + 3, l, ai * cc / 2, ar * cc / 2);
-                    }
-                    if (k.trainable_mask & 2u) {  // d/dtheta = [[-a s/2, -b c/2], [conj(b) c/2, -conj(a) s/2]]
-                        w.put(d + 4, l, -ar * ss / 2, -ai * ss / 2); w.put(d + 5, l, -br * cc / 2, -bi * cc / 2);
-                        w.put(d + 6, l, br * cc / 2, -bi * cc / 2); w.put(d + 7, l, -ar * ss / 2, ai * ss / 2);
-                    }
-                    if (k.trainable_mask & 4u) {  // d/domega
-                        w.put(d + 8, l, ai * cc / 2, -ar * cc / 2); w.put(d + 9, l, -bi * ss / 2, br * ss / 2);
-                        w.put(d + 10, l, bi * ss / 2, br * ss / 2); w.put(d + 11, l, ai * cc / 2, ar * cc / 2);
-                    }
-                }
-                break;
+            case LaneBind::RotX:
+            case LaneBind::RotY:
+            case LaneBind::RotZ:
+            case LaneBind::Phase:
+            case LaneBind::Rot: lane_rotation<F>(b, k.trainable_mask, C, S, der, w, f, v, d); break;
             case LaneBind::Generic: {
                 const Op& o = c.ops()[op];
                 const auto& spec = gates::gate_spec(o.gate);
@@ -847,46 +918,55 @@ void lane_bind(const Program& prog, const LanePlan& plan, const double* angles, 
 // ---------------------------------------------------------------------------------------------------
 // (Plain per-lane loops over double arrays throughout: the compiler keeps them in vector registers, where
 // 8-double vector values carried across loops were spilled through the stack.)
+// out = g in per lane (in, out: 4 lane rows {re0, im0, re1, im1} in double; g a prefix op's 2x2 or diagonal
+// matrix in lane layout); in == out is allowed.
+template <class F>
+__attribute__((always_inline)) inline void wire_apply(const F* __restrict mr, const F* __restrict mi, bool diag,
+                                                      const double* in, double* out) {
+    for (int q = 0; q < L; q += 4) {
+        const v4d p0r = load4(in + q), p0i = load4(in + L + q), p1r = load4(in + 2 * L + q), p1i = load4(in + 3 * L + q);
+        if (diag) {
+            const v4d d0r = load4(mr + q), d0i = load4(mi + q), d1r = load4(mr + L + q), d1i = load4(mi + L + q);
+            put4(out + q, d0r * p0r - d0i * p0i);
+            put4(out + L + q, d0r * p0i + d0i * p0r);
+            put4(out + 2 * L + q, d1r * p1r - d1i * p1i);
+            put4(out + 3 * L + q, d1r * p1i + d1i * p1r);
+        } else {
+            const v4d m0r = load4(mr + q), m0i = load4(mi + q), m1r = load4(mr + L + q), m1i = load4(mi + L + q);
+            const v4d m2r = load4(mr + 2 * L + q), m2i = load4(mi + 2 * L + q), m3r = load4(mr + 3 * L + q),
+                      m3i = load4(mi + 3 * L + q);
+            put4(out + q, m0r * p0r - m0i * p0i + (m1r * p1r - m1i * p1i));
+            put4(out + L + q, m0r * p0i + m0i * p0r + (m1r * p1i + m1i * p1r));
+            put4(out + 2 * L + q, m2r * p0r - m2i * p0i + (m3r * p1r - m3i * p1i));
+            put4(out + 3 * L + q, m2r * p0i + m2i * p0r + (m3r * p1i + m3i * p1r));
+        }
+    }
+}
+
 template <class F>
 PYQML_LANE_CLONES void prefix_vectors(const LanePlan& plan, const Program& prog, const F* lre, const F* lim,
                                       double* A) {
     for (size_t op = 0; op < plan.prefix_end(); ++op) {
         const OpKernel& k = prog.kernels()[op];
-        const F* __restrict mr = lre + size_t(k.mat_offset) * L;
-        const F* __restrict mi = lim + size_t(k.mat_offset) * L;
+        const F* mr = lre + size_t(k.mat_offset) * L;
+        const F* mi = lim + size_t(k.mat_offset) * L;
         const int prev = plan.prefix_prev()[op];
-        double* __restrict O = A + op * 4 * L;
-        const double* __restrict P = prev < 0 ? nullptr : A + size_t(prev) * 4 * L;
+        double* O = A + op * 4 * L;
         const bool diag = k.kind == OpKernel::Diagonal;
-        for (int l = 0; l < L; ++l) {
+        if (prev >= 0) {
+            wire_apply<F>(mr, mi, diag, A + size_t(prev) * 4 * L, O);
+            continue;
+        }
+        // Against |0>: the first column.
+        for (int q = 0; q < L; q += 4) {
+            put4(O + q, load4(mr + q));
+            put4(O + L + q, load4(mi + q));
             if (diag) {
-                const double d0r = mr[l], d0i = mi[l], d1r = mr[L + l], d1i = mi[L + l];
-                if (!P) {
-                    O[l] = d0r;
-                    O[L + l] = d0i;
-                    O[2 * L + l] = O[3 * L + l] = 0.0;
-                } else {
-                    const double p0r = P[l], p0i = P[L + l], p1r = P[2 * L + l], p1i = P[3 * L + l];
-                    O[l] = d0r * p0r - d0i * p0i;
-                    O[L + l] = d0r * p0i + d0i * p0r;
-                    O[2 * L + l] = d1r * p1r - d1i * p1i;
-                    O[3 * L + l] = d1r * p1i + d1i * p1r;
-                }
+                put4(O + 2 * L + q, v4d{});
+                put4(O + 3 * L + q, v4d{});
             } else {
-                const double m0r = mr[l], m0i = mi[l], m2r = mr[2 * L + l], m2i = mi[2 * L + l];
-                if (!P) {
-                    O[l] = m0r;
-                    O[L + l] = m0i;
-                    O[2 * L + l] = m2r;
-                    O[3 * L + l] = m2i;
-                } else {
-                    const double m1r = mr[L + l], m1i = mi[L + l], m3r = mr[3 * L + l], m3i = mi[3 * L + l];
-                    const double p0r = P[l], p0i = P[L + l], p1r = P[2 * L + l], p1i = P[3 * L + l];
-                    O[l] = m0r * p0r - m0i * p0i + (m1r * p1r - m1i * p1i);
-                    O[L + l] = m0r * p0i + m0i * p0r + (m1r * p1i + m1i * p1r);
-                    O[2 * L + l] = m2r * p0r - m2i * p0i + (m3r * p1r - m3i * p1i);
-                    O[3 * L + l] = m2r * p0i + m2i * p0r + (m3r * p1i + m3i * p1r);
-                }
+                put4(O + 2 * L + q, load4(mr + 2 * L + q));
+                put4(O + 3 * L + q, load4(mi + 2 * L + q));
             }
         }
     }
@@ -917,59 +997,71 @@ PYQML_LANE_CLONES void prefix_state(const LanePlan& plan, int n, const double* A
     size_t m = 1;
     for (int p = n - 1; p >= 0; --p) {
         const double* __restrict v = wire_vector(plan, A, p);
-        for (size_t i = 0; i < m; ++i) {
-            const double* __restrict xr = tr + i * L;
-            const double* __restrict xi = ti + i * L;
-            double* __restrict o0r = ur + 2 * i * L;
-            double* __restrict o0i = ui + 2 * i * L;
-            for (int l = 0; l < L; ++l) {
-                o0r[l] = xr[l] * v[l] - xi[l] * v[L + l];
-                o0i[l] = xr[l] * v[L + l] + xi[l] * v[l];
-                o0r[L + l] = xr[l] * v[2 * L + l] - xi[l] * v[3 * L + l];
-                o0i[L + l] = xr[l] * v[3 * L + l] + xi[l] * v[2 * L + l];
+        for (int q = 0; q < L; q += 4) {
+            const v4d v0r = load4(v + q), v0i = load4(v + L + q), v1r = load4(v + 2 * L + q), v1i = load4(v + 3 * L + q);
+            for (size_t i = 0; i < m; ++i) {
+                const v4d xr = load4(tr + i * L + q), xi = load4(ti + i * L + q);
+                const v4d a0r = xr * v0r - xi * v0i, a0i = xr * v0i + xi * v0r;
+                const v4d a1r = xr * v1r - xi * v1i, a1i = xr * v1i + xi * v1r;
+                if (p > 0) {
+                    put4(ur + 2 * i * L + q, a0r);
+                    put4(ui + 2 * i * L + q, a0i);
+                    put4(ur + (2 * i + 1) * L + q, a1r);
+                    put4(ui + (2 * i + 1) * L + q, a1i);
+                } else {  // the last wire: straight into the state
+                    put4(psi.re + 2 * i * L + q, a0r);
+                    put4(psi.im + 2 * i * L + q, a0i);
+                    put4(psi.re + (2 * i + 1) * L + q, a1r);
+                    put4(psi.im + (2 * i + 1) * L + q, a1i);
+                }
             }
         }
         std::swap(tr, ur);
         std::swap(ti, ui);
         m *= 2;
     }
-    for (size_t i = 0; i < size * L; ++i) {
-        psi.re[i] = F(tr[i]);
-        psi.im[i] = F(ti[i]);
-    }
 }
 
-// One halving of a contraction buffer (m entries, re then im, lane layout): the top bit (dst[i] =
-// src[i] v0 + src[i + m/2] v1) or the bottom bit (dst[i] = src[2i] v0 + src[2i+1] v1).
+// The contractions of the lambdas with the prefix's wire vectors run on all nl lambdas of a block at once:
+// an entry is W = nl * kLanes doubles (lambda-major, lanes innermost), and a wire vector's lane l applies
+// to lane l of every lambda.
+//
+// One halving of a contraction buffer (m entries, re then im): the top bit (dst[i] = src[i] v0 +
+// src[i + m/2] v1) or the bottom bit (dst[i] = src[2i] v0 + src[2i+1] v1).
 template <bool TOP>
-PYQML_LANE_CLONES void contract_bit(const double* src, size_t m, const double* v, double* dst) {
+PYQML_LANE_CLONES void contract_bit(const double* src, size_t m, int nl, const double* v, double* dst) {
     const size_t h = m / 2;
+    const size_t W = size_t(nl) * L;
     const double* __restrict sr = src;
-    const double* __restrict si = src + m * L;
+    const double* __restrict si = src + m * W;
     double* __restrict dr = dst;
-    double* __restrict di = dst + h * L;
-    for (size_t i = 0; i < h; ++i) {
-        const size_t i0 = (TOP ? i : 2 * i) * L, i1 = (TOP ? i + h : 2 * i + 1) * L;
-        for (int l = 0; l < L; ++l) {
-            const double ar = sr[i0 + l], ai = si[i0 + l], br = sr[i1 + l], bi = si[i1 + l];
-            dr[i * L + l] = ar * v[l] - ai * v[L + l] + (br * v[2 * L + l] - bi * v[3 * L + l]);
-            di[i * L + l] = ar * v[L + l] + ai * v[l] + (br * v[3 * L + l] + bi * v[2 * L + l]);
+    double* __restrict di = dst + h * W;
+    for (int q = 0; q < L; q += 4) {
+        const v4d v0r = load4(v + q), v0i = load4(v + L + q), v1r = load4(v + 2 * L + q), v1i = load4(v + 3 * L + q);
+        for (size_t i = 0; i < h; ++i) {
+            const size_t i0 = (TOP ? i : 2 * i) * W + size_t(q), i1 = (TOP ? i + h : 2 * i + 1) * W + size_t(q);
+            for (size_t o = 0; o < W; o += L) {
+                const v4d ar = load4(sr + i0 + o), ai = load4(si + i0 + o), br = load4(sr + i1 + o), bi = load4(si + i1 + o);
+                put4(dr + i * W + q + o, ar * v0r - ai * v0i + (br * v1r - bi * v1i));
+                put4(di + i * W + q + o, ar * v0i + ai * v0r + (br * v1i + bi * v1r));
+            }
         }
     }
 }
 
-// C[(bit * 4 + {re0, im0, re1, im1}) * L + lane] = sum over the other bits of conj(lam[x]) prod_b' v_b'[x_b']
-// for every bit in [lo, hi), from T (the conjugated lambda with every bit outside [lo, hi) contracted:
-// 2^(hi - lo) entries): halve the range, contract one half's bits out for the other half, recurse.
-// scratch: 2 * 2^(hi - lo + 1) * L doubles (a chain of halvings, then the recursion's own).
-void prefix_contract(const LanePlan& plan, const double* A, const double* T, int lo, int hi, double* scratch,
+// C[(bit * 4 + {re0, im0, re1, im1}) * W + lambda * L + lane] = sum over the other bits of conj(lam[x])
+// prod_b' v_b'[x_b'] for every bit in [lo, hi), from T (the conjugated lambdas with every bit outside
+// [lo, hi) contracted: 2^(hi - lo) entries): halve the range, contract one half's bits out for the other
+// half, recurse. scratch: 2 * 2^(hi - lo + 1) * W doubles (a chain of halvings, then the recursion's own).
+void prefix_contract(const LanePlan& plan, const double* A, const double* T, int nl, int lo, int hi, double* scratch,
                      double* C) {
+    const size_t W = size_t(nl) * L;
     if (hi - lo == 1) {
-        double* c = C + size_t(lo) * 4 * L;
-        std::copy(T, T + L, c);                  // re0
-        std::copy(T + 2 * L, T + 3 * L, c + L);  // im0
-        std::copy(T + L, T + 2 * L, c + 2 * L);  // re1
-        std::copy(T + 3 * L, T + 4 * L, c + 3 * L);
+        double* c = C + size_t(lo) * 4 * W;
+        std::copy(T, T + W, c);                  // re0
+        std::copy(T + 2 * W, T + 3 * W, c + W);  // im0
+        std::copy(T + W, T + 2 * W, c + 2 * W);  // re1
+        std::copy(T + 3 * W, T + 4 * W, c + 3 * W);
         return;
     }
     const int mid = (lo + hi) / 2;
@@ -982,14 +1074,14 @@ void prefix_contract(const LanePlan& plan, const double* A, const double* T, int
         for (int s = 0; s < count; ++s) {
             const int bit = side == 0 ? hi - 1 - s : lo + s;
             const double* v = wire_vector(plan, A, bit);
-            if (side == 0) contract_bit<true>(src, m, v, dst);
-            else contract_bit<false>(src, m, v, dst);
+            if (side == 0) contract_bit<true>(src, m, nl, v, dst);
+            else contract_bit<false>(src, m, nl, v, dst);
             src = dst;
-            dst += m * L;  // m/2 entries, re and im
+            dst += m * W;  // m/2 entries, re and im
             m /= 2;
         }
-        if (side == 0) prefix_contract(plan, A, src, lo, mid, dst, C);
-        else prefix_contract(plan, A, src, mid, hi, dst, C);
+        if (side == 0) prefix_contract(plan, A, src, nl, lo, mid, dst, C);
+        else prefix_contract(plan, A, src, nl, mid, hi, dst, C);
     }
 }
 
@@ -1001,7 +1093,7 @@ struct LaneWork {
     BindScratch bind;
     std::vector<double> g, gbuf, grow, scale, vals;
     std::vector<LaneState<F>> lams;
-    std::vector<double> prefix, kron, contr, wires;
+    std::vector<double> prefix, kron, contr, wires, tangents, chain;
 };
 template <class F>
 LaneWork<F>& lane_work() {
@@ -1017,7 +1109,7 @@ T* sized(std::vector<T>& v, size_t n) {
 // g[p * L + lane] += 2 Re sum_e dU_p[e] G[e] per lane for every parameter p in mask (dU_p at dr/di + p * msize
 // entries, lane layout).
 template <class F>
-inline void param_derivs(const F* dr, const F* di, int msize, unsigned mask, int np, int entries, const double* gr,
+__attribute__((always_inline)) inline void param_derivs(const F* dr, const F* di, int msize, unsigned mask, int np, int entries, const double* gr,
                          const double* gi, double* g) {
     for (int p = 0; p < np; ++p) {
         if (!(mask & (1u << p))) continue;
@@ -1036,81 +1128,139 @@ PYQML_LANE_CLONES void lane_param_derivs(const F* dr, const F* di, int msize, un
     param_derivs<F>(dr, di, msize, mask, np, entries, gr, gi, g);
 }
 
-// The derivatives of the prefix ops on one bit's wire for one lambda: d<H>/d angle = 2 Re sum_rs dU_rs G_rs
-// with the rank-one overlap G_rs = r_r a_s, a the op's input vector and r = c (the lambda contracted with
-// the other wires, C) carried back through the wire's later prefix ops (r <- g^T r). g: the lambda's
-// gradient row (angle p of lane l at g[p * L + l]); gr, gi: 4 * L doubles of scratch.
+// One 2x2 op of the adjoint sweep for all nl lambdas in one call: per lambda block2_pass (the first
+// also un-applies the op from phi) and the op's parameter derivatives from its overlap, into
+// g + lambda * gstride (G: 8 * L doubles of scratch).
 template <class F>
-PYQML_LANE_CLONES void prefix_derivs(const LanePlan& plan, const Program& prog, const F* lre, const F* lim,
-                                     const double* A, const double* C, int bit, double* gr, double* gi, double* g) {
-    int op = plan.prefix_last()[size_t(bit)];
-    const auto& upto = plan.prefix_trainable_upto();
-    if (op < 0 || !upto[size_t(op)]) return;
-    alignas(64) double r[4 * L];  // {re0, im0, re1, im1} lane rows
-    std::copy(C + size_t(bit) * 4 * L, C + size_t(bit + 1) * 4 * L, r);
-    const Circuit& circ = prog.circuit();
+PYQML_LANE_CLONES void block2_adjoint(LaneState<F> phi, const LaneState<F>* lams, int nl, const LaneOp& op,
+                                      LaneMat<F> m, bool update_lam, const F* dr, const F* di, int msize,
+                                      unsigned mask, int np, double* G, double* g, size_t gstride) {
+    for (int lam = 0; lam < nl; ++lam) {
+        // (Specialised on the updates: no branch in the group loop.)
+        if (lam == 0 && update_lam) block2_pass<F, true, true>(lams[lam], phi, op, m, G, G + 4 * L);
+        else if (lam == 0) block2_pass<F, true, false>(lams[lam], phi, op, m, G, G + 4 * L);
+        else if (update_lam) block2_pass<F, false, true>(lams[lam], phi, op, m, G, G + 4 * L);
+        else block2_pass<F, false, false>(lams[lam], phi, op, m, G, G + 4 * L);
+        param_derivs<F>(dr, di, msize, mask, np, 4, G, G + 4 * L, g + size_t(lam) * gstride);
+    }
+}
+
+// The forward tangents of the prefix parameters (LanePlan::prefix_params, slot s at Tg + s * 4 * L): dg/dp
+// applied to the op's input vector (the first column of dg/dp against |0>, no flops), then every later prefix
+// op on the wire. Input parameters' slots are skipped unless inputs is set.
+template <class F>
+PYQML_LANE_CLONES void prefix_tangents(const LanePlan& plan, const Program& prog, const F* lre, const F* lim,
+                                       const double* A, bool inputs, double* Tg) {
     const size_t mt = prog.mat_total();
-    while (op >= 0 && upto[size_t(op)]) {
-        const OpKernel& k = prog.kernels()[size_t(op)];
-        const int prev = plan.prefix_prev()[size_t(op)];
+    const auto& params = plan.prefix_params();
+    for (size_t s = 0; s < params.size(); ++s) {
+        const LanePlan::PrefixParam& pp = params[s];
+        if (pp.input && !inputs) continue;
+        const OpKernel& k = prog.kernels()[size_t(pp.op)];
         const bool diag = k.kind == OpKernel::Diagonal;
-        const F* __restrict mr = lre + size_t(k.mat_offset) * L;
-        const F* __restrict mi = lim + size_t(k.mat_offset) * L;
-        if (k.trainable_mask) {
-            // G[rs] = r_r a_s, diagonal: G[d] = r_d a_d; a = |0> at the wire's first op.
-            const double* __restrict a = prev < 0 ? kKet0 : A + size_t(prev) * 4 * L;
+        const size_t d0 = (2 * mt + size_t(k.dmat_offset) + size_t(pp.param) * size_t(k.mat_size)) * L;
+        double* __restrict t = Tg + s * 4 * L;
+        const int prev = plan.prefix_prev()[size_t(pp.op)];
+        if (prev < 0) {
+            const F* dr = lre + d0;
+            const F* di = lim + d0;
+            for (int l = 0; l < L; ++l) {
+                t[l] = dr[l];
+                t[L + l] = di[l];
+            }
             if (diag) {
-                for (int l = 0; l < L; ++l) {
-                    const double r0r = r[l], r0i = r[L + l], r1r = r[2 * L + l], r1i = r[3 * L + l];
-                    const double a0r = a[l], a0i = a[L + l], a1r = a[2 * L + l], a1i = a[3 * L + l];
-                    gr[l] = r0r * a0r - r0i * a0i;
-                    gi[l] = r0r * a0i + r0i * a0r;
-                    gr[L + l] = r1r * a1r - r1i * a1i;
-                    gi[L + l] = r1r * a1i + r1i * a1r;
-                }
+                std::fill(t + 2 * L, t + 4 * L, 0.0);
             } else {
                 for (int l = 0; l < L; ++l) {
-                    const double r0r = r[l], r0i = r[L + l], r1r = r[2 * L + l], r1i = r[3 * L + l];
-                    const double a0r = a[l], a0i = a[L + l], a1r = a[2 * L + l], a1i = a[3 * L + l];
-                    gr[l] = r0r * a0r - r0i * a0i;
-                    gi[l] = r0r * a0i + r0i * a0r;
-                    gr[L + l] = r0r * a1r - r0i * a1i;
-                    gi[L + l] = r0r * a1i + r0i * a1r;
-                    gr[2 * L + l] = r1r * a0r - r1i * a0i;
-                    gi[2 * L + l] = r1r * a0i + r1i * a0r;
-                    gr[3 * L + l] = r1r * a1r - r1i * a1i;
-                    gi[3 * L + l] = r1r * a1i + r1i * a1r;
+                    t[2 * L + l] = dr[2 * L + l];
+                    t[3 * L + l] = di[2 * L + l];
                 }
             }
-            const size_t d0 = 2 * mt + size_t(k.dmat_offset);
-            param_derivs<F>(lre + d0 * L, lim + d0 * L, k.mat_size, k.trainable_mask,
-                                 int(circ.ops()[size_t(op)].params.size()), k.mat_size, gr, gi,
-                                 g + size_t(circ.angle_offset(size_t(op))) * L);
+        } else {
+            wire_apply<F>(lre + d0, lim + d0, diag, A + size_t(prev) * 4 * L, t);
         }
-        if (prev >= 0 && upto[size_t(prev)] && diag) {  // r <- g^T r
-            for (int l = 0; l < L; ++l) {
-                const double r0r = r[l], r0i = r[L + l], r1r = r[2 * L + l], r1i = r[3 * L + l];
-                const double d0r = mr[l], d0i = mi[l], d1r = mr[L + l], d1i = mi[L + l];
-                r[l] = r0r * d0r - r0i * d0i;
-                r[L + l] = r0r * d0i + r0i * d0r;
-                r[2 * L + l] = r1r * d1r - r1i * d1i;
-                r[3 * L + l] = r1r * d1i + r1i * d1r;
-            }
-        } else if (prev >= 0 && upto[size_t(prev)]) {
-            for (int l = 0; l < L; ++l) {
-                const double r0r = r[l], r0i = r[L + l], r1r = r[2 * L + l], r1i = r[3 * L + l];
-                {
-                    const double m0r = mr[l], m0i = mi[l], m1r = mr[L + l], m1i = mi[L + l];
-                    const double m2r = mr[2 * L + l], m2i = mi[2 * L + l], m3r = mr[3 * L + l], m3i = mi[3 * L + l];
-                    r[l] = r0r * m0r - r0i * m0i + (r1r * m2r - r1i * m2i);
-                    r[L + l] = r0r * m0i + r0i * m0r + (r1r * m2i + r1i * m2r);
-                    r[2 * L + l] = r0r * m1r - r0i * m1i + (r1r * m3r - r1i * m3i);
-                    r[3 * L + l] = r0r * m1i + r0i * m1r + (r1r * m3i + r1i * m3r);
-                }
-            }
+        for (int op = plan.prefix_next()[size_t(pp.op)]; op >= 0; op = plan.prefix_next()[size_t(op)]) {
+            const OpKernel& kk = prog.kernels()[size_t(op)];
+            wire_apply<F>(lre + size_t(kk.mat_offset) * L, lim + size_t(kk.mat_offset) * L,
+                          kk.kind == OpKernel::Diagonal, t, t);
         }
-        op = prev;
     }
+}
+
+// The prefix parameters' derivatives for every lambda: g[(lambda * na + angle) * L + lane] += 2 Re (c . t),
+// c the lambda's contraction on the parameter's wire (C, prefix_contract's layout), t its tangent.
+PYQML_LANE_CLONES void prefix_param_derivs(const LanePlan& plan, const double* Tg, const double* C, int nl, int na,
+                                           bool inputs, double* g) {
+    const size_t W = size_t(nl) * L;
+    const auto& params = plan.prefix_params();
+    for (size_t s = 0; s < params.size(); ++s) {
+        const LanePlan::PrefixParam& pp = params[s];
+        if (pp.input && !inputs) continue;
+        const double* t = Tg + s * 4 * L;
+        const double* c = C + size_t(pp.bit) * 4 * W;
+        for (int q = 0; q < L; q += 4) {
+            const v4d t0r = load4(t + q), t0i = load4(t + L + q), t1r = load4(t + 2 * L + q), t1i = load4(t + 3 * L + q);
+            for (int lam = 0; lam < nl; ++lam) {
+                const size_t o = size_t(lam) * L + size_t(q);
+                double* gl = g + (size_t(lam) * na + size_t(pp.angle)) * L + size_t(q);
+                put4(gl, load4(gl) + 2.0 * (load4(c + o) * t0r - load4(c + W + o) * t0i +
+                                            (load4(c + 2 * W + o) * t1r - load4(c + 3 * W + o) * t1i)));
+            }
+        }
+    }
+}
+
+// The Jacobian's chain rule for a block, in lane layout: G[(lambda * n_out + index) * L + lane] = sum over
+// the references a to that index (in angle order) of scale_a * g[(lambda * na + angle_a) * L + lane].
+struct ChainRef {
+    int angle, index;
+    double scale;
+};
+PYQML_LANE_CLONES void lane_chain(const double* g, int nl, int na, const ChainRef* refs, int n_refs, int n_out,
+                                  double* G) {
+    std::fill(G, G + size_t(nl) * size_t(n_out) * L, 0.0);
+    for (size_t lam = 0; lam < size_t(nl); ++lam)
+        for (int a = 0; a < n_refs; ++a) {
+            double* o = G + (lam * size_t(n_out) + size_t(refs[a].index)) * L;
+            const double* x = g + (lam * size_t(na) + size_t(refs[a].angle)) * L;
+            const double sc = refs[a].scale;
+            put4(o, load4(o) + sc * load4(x));
+            put4(o + 4, load4(o + 4) + sc * load4(x + 4));
+        }
+}
+
+// rows[l * stride + e] = G[e * L + l] for the block's valid lanes: G's lane layout transposed into the
+// Jacobian's rows, four entries of four lanes at a time (4 x 4 transposes in registers) for a full block.
+typedef long long v4i __attribute__((vector_size(32)));
+PYQML_LANE_CLONES void lane_rows(const double* G, size_t stride, int valid, double* rows) {
+    size_t e = 0;
+    if (valid == L)
+        for (; e + 4 <= stride; e += 4)
+            for (int q = 0; q < L; q += 4) {
+                const v4d a = load4(G + e * L + q), b = load4(G + (e + 1) * L + q), c = load4(G + (e + 2) * L + q),
+                          d = load4(G + (e + 3) * L + q);
+                const v4d t0 = __builtin_shuffle(a, b, v4i{0, 4, 2, 6}), t1 = __builtin_shuffle(a, b, v4i{1, 5, 3, 7});
+                const v4d t2 = __builtin_shuffle(c, d, v4i{0, 4, 2, 6}), t3 = __builtin_shuffle(c, d, v4i{1, 5, 3, 7});
+                put4(rows + size_t(q) * stride + e, __builtin_shuffle(t0, t2, v4i{0, 1, 4, 5}));
+                put4(rows + size_t(q + 1) * stride + e, __builtin_shuffle(t1, t3, v4i{0, 1, 4, 5}));
+                put4(rows + size_t(q + 2) * stride + e, __builtin_shuffle(t0, t2, v4i{2, 3, 6, 7}));
+                put4(rows + size_t(q + 3) * stride + e, __builtin_shuffle(t1, t3, v4i{2, 3, 6, 7}));
+            }
+    for (; e < stride; ++e)
+        for (int l = 0; l < valid; ++l) rows[size_t(l) * stride + e] = G[e * L + size_t(l)];
+}
+
+// T: the conjugated lambdas side by side (entry i of lambda k at lane vector i * nl + k, re then im), in
+// double.
+template <class F>
+PYQML_LANE_CLONES void conjugated_lambdas(const LaneState<F>* lams, int nl, uint32_t size, double* T) {
+    const size_t w = size_t(nl);
+    for (size_t k = 0; k < w; ++k)
+        for (uint32_t i = 0; i < size; ++i)
+            for (int q = 0; q < L; q += 4) {
+                put4(T + (i * w + k) * L + q, load4(lams[k].re + size_t(i) * L + q));
+                put4(T + ((size + i) * w + k) * L + q, -load4(lams[k].im + size_t(i) * L + q));
+            }
 }
 
 }  // namespace
@@ -1140,6 +1290,10 @@ void Simulator::for_lane_blocks(const Batch& b, int states_per_block, bool with_
     // Weights shared by all rows: the ops whose parameters are weights and constants are bound once per
     // call (per thread), only the others per block.
     const bool shared = lanes_->any_row_shared() && !b.angles && !b.weights_per_row && rows > 0;
+    // With shared weights a block binds only the row ops' angles (the others' matrices are bound once per
+    // call and per thread): the parameter reference of every angle, in angle order.
+    const std::vector<int>& row_angles = lanes_->row_angles();
+    const std::vector<ParamRef>& row_refs = lanes_->row_angle_refs();
     std::string error;
     bool failed = false, out_of_memory = false;
     auto record = [&](const std::string& what, bool oom) {
@@ -1199,7 +1353,22 @@ void Simulator::for_lane_blocks(const Batch& b, int states_per_block, bool with_
                     } else {
                         const double* w = b.weights_per_row ? b.weights + r * c.n_weights() : b.weights;
                         const double* x = b.inputs ? b.inputs + r * c.n_inputs() : nullptr;
-                        c.bind(w, x, a);
+                        if (!shared) {
+                            c.bind(w, x, a);
+                            continue;
+                        }
+                        // Only the row ops' angles (Circuit::bind's arithmetic; it raises the error).
+                        bool finite = true;
+                        for (size_t j = 0; j < row_angles.size(); ++j) {
+                            const int p = row_angles[j];
+                            const ParamRef& ref = row_refs[j];
+                            double v = ref.offset;
+                            if (ref.kind == ParamRef::Weight) v += ref.scale * w[ref.index];
+                            else if (ref.kind == ParamRef::Input) v += ref.scale * x[ref.index];
+                            finite = finite && std::isfinite(v);
+                            a[p] = v;
+                        }
+                        if (!finite) c.bind(w, x, a);
                     }
                 }
                 lane_bind<F>(program_, *lanes_, angles, with_derivs, ws.bind, {lre, lim},
@@ -1383,10 +1552,13 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
     // The Jacobian (not the VJP, not the angle gradients) takes the chain rule per lane block, from each
     // angle's parameter reference (Circuit::chain's, in angle order).
     const bool direct = !cot && !dangles && !b.angles;
+    // Whether the input parameters' derivatives are asked for (the prefix's tangents of input angles are
+    // skipped otherwise; the suffix's share their overlaps with the weights' and stay).
+    const bool need_inputs = dx != nullptr || dangles != nullptr;
     const int nw = c.n_weights(), nx = c.n_inputs();
     // (Kept by the calling thread between calls; the workers read it through flat_refs.)
     // flat: the weights' references, then the inputs', each with its angle in `offset`, in angle order.
-    static thread_local std::vector<ParamRef> flat;
+    static thread_local std::vector<ChainRef> flat;
     flat.clear();
     int n_wrefs = 0;
     if (direct)
@@ -1394,13 +1566,12 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
             for (size_t i = 0; i < c.ops().size(); ++i)
                 for (size_t k = 0; k < ops[i].params.size(); ++k)
                     if (ops[i].params[k].kind == kind) {
-                        ParamRef r = ops[i].params[k];
-                        r.offset = double(c.angle_offset(i) + int(k));
-                        flat.push_back(r);
+                        const ParamRef& r = ops[i].params[k];
+                        flat.push_back({c.angle_offset(i) + int(k), r.index, r.scale});
                         n_wrefs += kind == ParamRef::Weight;
                     }
     const int n_refs = static_cast<int>(flat.size());
-    const ParamRef* const flat_refs = flat.data();
+    const ChainRef* const flat_refs = flat.data();
     for_lane_blocks<F>(b, 1 + nl, true, [&](int64_t r0, int valid, const double*, const F* lre, const F* lim, F* st) {
         auto state = [&](int s) { return LaneState<F>{st + size_t(2 * s) * size * L, st + size_t(2 * s + 1) * size * L}; };
         LaneState<F> phi = state(0);
@@ -1423,12 +1594,9 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
             const int np = static_cast<int>(ops[op].params.size());
             const size_t d0 = 2 * mat_total + size_t(k.dmat_offset);
             if (k.trainable_mask && lop.kind == LaneOp::Block && lop.dim == 2 && nl > 0) {
-                // One pass per lambda (the first also un-applies the op from phi).
-                for (int lam = 0; lam < nl; ++lam) {
-                    block2_step<F>(state(1 + lam), phi, lop, inv, lam == 0, op > stop, gr, gi);
-                    lane_param_derivs<F>(lre + d0 * L, lim + d0 * L, k.mat_size, k.trainable_mask, np, 4, gr, gi,
-                                         g + (size_t(lam) * na + p0) * L);
-                }
+                // One pass per lambda (the first also un-applies the op from phi), all in one call.
+                block2_adjoint<F>(phi, lp, nl, lop, inv, op > stop, lre + d0 * L, lim + d0 * L, k.mat_size,
+                                  k.trainable_mask, np, gr, g + size_t(p0) * L, size_t(na) * L);
                 continue;
             }
             lane_apply<F>(phi, lop, inv, size);
@@ -1453,39 +1621,31 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
             }
         }
         if (use_prefix) {
-            // The prefix's derivatives from each lambda at the prefix's end (in the circuit's own layout: no
-            // permutation comes before it).
+            // The prefix's derivatives from the lambdas at the prefix's end (in the circuit's own layout: no
+            // permutation comes before it), all lambdas at once: the conjugated lambdas side by side (an
+            // entry of W = nl * L doubles), their contractions on every wire, the rank-one overlaps with the
+            // parameters' tangents.
             const double* A = ws.prefix.data();
-            double* T = sized(ws.contr, 6 * size_t(size) * L);
-            double* C = sized(ws.wires, size_t(n) * 4 * L);
-            for (int lam = 0; lam < nl; ++lam) {
-                const LaneState<F> ls = state(1 + lam);
-                for (uint32_t i = 0; i < size; ++i) {
-                    at(T, i) = widen<F>(at(ls.re, i));
-                    at(T + size_t(size) * L, i) = -widen<F>(at(ls.im, i));
-                }
-                prefix_contract(plan, A, T, 0, n, T + 2 * size_t(size) * L, C);
-                for (int bit = 0; bit < n; ++bit)
-                    prefix_derivs<F>(plan, program_, lre, lim, A, C, bit, gr, gi, g + size_t(lam) * na * L);
-            }
+            const size_t W = size_t(nl) * L;
+            double* T = sized(ws.contr, 6 * size_t(size) * W);
+            double* C = sized(ws.wires, size_t(n) * 4 * W);
+            double* Tg = sized(ws.tangents, plan.prefix_params().size() * 4 * L);
+            prefix_tangents<F>(plan, program_, lre, lim, A, need_inputs, Tg);
+            conjugated_lambdas<F>(lp, nl, size, T);
+            prefix_contract(plan, A, T, nl, 0, n, T + 2 * size_t(size) * W, C);
+            prefix_param_derivs(plan, Tg, C, nl, na, need_inputs, g);
         }
         if (direct) {
             // The chain rule straight from the lane layout into the Jacobian's rows.
-            const ParamRef* fp = flat_refs;
-            for (int l = 0; l < valid; ++l) {
-                const int64_t r = r0 + l;
-                for (int lam = 0; lam < nl; ++lam) {
-                    double* dwl = dw ? dw + (r * nl + lam) * size_t(nw) : nullptr;
-                    double* dxl = dx ? dx + (r * nl + lam) * size_t(nx) : nullptr;
-                    if (dwl) std::fill(dwl, dwl + nw, 0.0);
-                    if (dxl) std::fill(dxl, dxl + nx, 0.0);
-                    const double* gl = g + size_t(lam) * na * L + l;
-                    if (dwl)
-                        for (int a = 0; a < n_wrefs; ++a) dwl[fp[a].index] += fp[a].scale * gl[size_t(fp[a].offset) * L];
-                    if (dxl)
-                        for (int a = n_wrefs; a < n_refs; ++a)
-                            dxl[fp[a].index] += fp[a].scale * gl[size_t(fp[a].offset) * L];
-                }
+            // (The references' sums in lane layout, then transposed into the rows: every entry written once.)
+            double* G = sized(ws.chain, size_t(nl) * size_t(std::max(nw, nx)) * L);
+            for (int part = 0; part < 2; ++part) {
+                double* out = part == 0 ? dw : dx;
+                const int m = part == 0 ? nw : nx;
+                if (!out || !m) continue;
+                if (part == 0) lane_chain(g, nl, na, flat_refs, n_wrefs, m, G);
+                else lane_chain(g, nl, na, flat_refs + n_wrefs, n_refs - n_wrefs, m, G);
+                lane_rows(G, size_t(nl) * size_t(m), valid, out + r0 * nl * size_t(m));
             }
             return;
         }

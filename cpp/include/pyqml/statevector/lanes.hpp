@@ -81,12 +81,21 @@ public:
     // The lane path builds it directly (no pass over the state), and the adjoint sweep stops at
     // prefix_end(): the prefix's derivatives come from the lambdas contracted with the other wires' vectors
     // (lanes.cpp). prefix_prev()[op]: the prefix op before op on its wire (-1: the wire starts in |0>);
-    // prefix_last()[bit]: the last prefix op on that bit's wire (-1: none); prefix_first_trainable()[op]:
-    // whether some prefix op up to and including op on its wire has a non-constant parameter.
+    // prefix_last()[bit]: the last prefix op on that bit's wire (-1: none).
     size_t prefix_end() const { return prefix_end_; }
     const std::vector<int>& prefix_prev() const { return prefix_prev_; }
+    // prefix_next()[op]: the prefix op after op on its wire (-1: op is the wire's last).
+    const std::vector<int>& prefix_next() const { return prefix_next_; }
     const std::vector<int>& prefix_last() const { return prefix_last_; }
-    const std::vector<char>& prefix_trainable_upto() const { return prefix_trainable_upto_; }
+    // Every non-constant parameter of a prefix op (circuit order): its derivative is the rank-one
+    // overlap of each lambda's contraction on the op's wire with the parameter's forward tangent, the
+    // wire's 2-vector differentiated (dg/dp applied to the op's input vector, then the wire's later
+    // prefix ops), which does not depend on the lambda (lanes.cpp).
+    struct PrefixParam {
+        int op, param, bit, angle;
+        bool input;  // the angle reads an input (its tangent is skipped when no input gradient is asked)
+    };
+    const std::vector<PrefixParam>& prefix_params() const { return prefix_params_; }
     // The forward schedule of the ops from prefix_end() on (runs of single-wire gates fused as in Program),
     // and per item its tables through the map in force where the forward pass applies it (a run: one
     // dense 2x2 block on its bit).
@@ -102,6 +111,16 @@ public:
     int n_args() const { return n_args_; }
     // Whether some non-Fixed op is row_shared.
     bool any_row_shared() const { return any_shared_; }
+    // The ops lane_bind writes (neither None nor Fixed), split into those bound per row and the row_shared
+    // ones; the per-row ops' sine/cosine arguments come first, [0, n_row_args()), the shared ones' after.
+    const std::vector<int>& bound_ops() const { return bound_ops_; }
+    const std::vector<int>& row_ops() const { return row_ops_; }
+    const std::vector<int>& shared_ops() const { return shared_ops_; }
+    int n_row_args() const { return n_row_args_; }
+    // The angles of the row ops (angle indices, increasing): with shared weights, the only angles a block
+    // binds per row.
+    const std::vector<int>& row_angles() const { return row_angles_; }
+    const std::vector<ParamRef>& row_angle_refs() const { return row_angle_refs_; }
     // The forward and inverse matrices of the Fixed ops, in the Program's matrix-buffer layout (entries of
     // other ops are unused).
     const std::vector<cplx>& fixed_matrices() const { return fixed_; }
@@ -111,8 +130,11 @@ private:
     std::vector<LaneOp> fwd_;
     std::vector<std::vector<int>> sched_;
     size_t prefix_end_ = 0;
-    std::vector<int> prefix_prev_, prefix_last_;
-    std::vector<char> prefix_trainable_upto_;
+    std::vector<int> prefix_prev_, prefix_next_, prefix_last_;
+    std::vector<PrefixParam> prefix_params_;
+    std::vector<int> bound_ops_, row_ops_, shared_ops_, row_angles_;
+    std::vector<ParamRef> row_angle_refs_;
+    int n_row_args_ = 0;
     std::vector<LaneBind> binds_;
     std::vector<LaneObservable> obs_;
     bool all_diag_ = false;
