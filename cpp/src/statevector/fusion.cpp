@@ -271,7 +271,7 @@ void Program::apply_fused_item(const FusedItem& it, amp_t<F>* psi, const cplx* m
         return;
     }
     const cplx* m = fmats + it.offset + (inverse ? (1 << (2 * it.nq)) : 0);
-    if (it.nq == 1) apply_dense1<F>(psi, n, it.bits[0], m, par);
+    if (it.nq == 1) apply_fused1<F>(psi, n, it.bits[0], m, par);
     else apply_fused2<F>(psi, n, it.bits[0], it.bits[1], m, par);
 }
 
@@ -346,7 +346,8 @@ void Program::backward_fused(const cplx* mats, amp_t<F>* phi, amp_t<F>* const* l
             }
             for (int l = 0; l < nl; ++l) {
                 cplx G[16];
-                if (it.nq == 1) adjoint_step1<F>(phi, lams[l], n, it.bits[0], -1, fm + DD, l == 0, update_lam, G, par);
+                if (it.nq == 1)
+                    adjoint_step_fused1<F>(phi, lams[l], n, it.bits[0], fm + DD, l == 0, update_lam, G, par);
                 else adjoint_step2<F>(phi, lams[l], n, it.bits[0], it.bits[1], fm + DD, l == 0, update_lam, G, par);
                 double* out = d_out + size_t(l) * na;
                 for (size_t e = 0; e < it.derivs.size(); ++e) {
