@@ -62,7 +62,7 @@ def _worker(spec):
     for n in spec["sizes"]:
         c, obs, theta = to_pyqml(wl.w2_circuit(n))
         ex = c.executor([obs], "statevector", precision=spec["precision"])
-        funcs = {"value": lambda: ex.expval(theta), "value_and_grad": lambda: ex.jacobian(theta)}
+        funcs = {"value": lambda ex=ex, t=theta: ex.expval(t), "value_and_grad": lambda ex=ex, t=theta: ex.jacobian(t)}
         for func, f in funcs.items():
             for rnd in range(spec["rounds"]):
                 order = settings if rnd % 2 == 0 else settings[::-1]
