@@ -10,8 +10,9 @@ Switches: ``fusion`` (two-wire fused blocks on / off, ``_core._set_sv_fusion``),
 amplitudes split over the threads, one parallel region per sweep, against the row on one thread:
 ``_core._set_sv_fused_parallel_min_wires``). Each round takes one untimed call of each setting, then
 ``--calls`` timed calls; a round's figure is the minimum CPU time of the process (and the median wall time)
-over them. The report gives per setting the median over rounds, and the median over rounds of the paired
-ratio A / B (CPU). Each thread count runs in its own child process with OMP_NUM_THREADS set first.
+over them. The report gives per setting the median over rounds, and the median (range) over rounds of the
+paired ratios A / B of CPU and of wall time (the wall time is what a second thread has to buy). Each thread
+count runs in its own child process with OMP_NUM_THREADS set first.
 """
 from __future__ import annotations
 
@@ -90,8 +91,9 @@ def _worker(spec):
 def summary(records, switch):
     names = [name for name, _ in _settings(switch)]
     a, b = names
-    lines = [f"| threads | n | quantity | {a} CPU / wall | {b} CPU / wall | {a} / {b} (CPU, paired) | rounds |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [f"| threads | n | quantity | {a} CPU / wall | {b} CPU / wall | {a} / {b} (CPU, paired) | "
+             f"{a} / {b} (wall, paired) | rounds |",
+             "|---|---|---|---|---|---|---|---|"]
     keys = sorted({(r["threads"], r["n"], r["func"]) for r in records})
     for t, n, func in keys:
         rs = [r for r in records if (r["threads"], r["n"], r["func"]) == (t, n, func)]
@@ -102,10 +104,11 @@ def summary(records, switch):
             cpu = statistics.median(by[name][k]["cpu_s"] for k in rounds)
             wall = statistics.median(by[name][k]["wall_s"] for k in rounds)
             cells.append(f"{cpu * 1e3:.3g} / {wall * 1e3:.3g}")
-        ratios = [by[a][k]["cpu_s"] / by[b][k]["cpu_s"] for k in rounds]
-        lo, hi = min(ratios), max(ratios)
-        lines.append(f"| {t} | {n} | {func} | {cells[0]} | {cells[1]} | {statistics.median(ratios):.2f}x "
-                     f"({lo:.2f}-{hi:.2f}) | {len(rounds)} |")
+        paired = []
+        for what in ("cpu_s", "wall_s"):
+            ratios = [by[a][k][what] / by[b][k][what] for k in rounds]
+            paired.append(f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})")
+        lines.append(f"| {t} | {n} | {func} | {cells[0]} | {cells[1]} | {paired[0]} | {paired[1]} | {len(rounds)} |")
     return "\n".join(lines)
 
 
