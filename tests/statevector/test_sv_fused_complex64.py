@@ -152,3 +152,19 @@ def test_complex64_strongly_entangling_layers_gradient(restore):
     both = d.expval(shifted)[:, 0]
     fd = (both[0::2] - both[1::2]) / (2 * h)
     np.testing.assert_allclose(np.asarray(js).reshape(-1)[k], fd, atol=1e-5 * n, rtol=0)
+
+
+@pytest.mark.parametrize("n", [3, 4, 6])
+def test_complex64_small_registers_per_gate_sweep(n, restore):
+    # Below the fused width the per-gate sweep's uncontrolled 2x2 steps run on the complex64 vectors from
+    # 3 wires: random circuits over every gate, against complex128 and the dense reference.
+    rng = np.random.default_rng(ref.seed_of("complex64 small", n))
+    rc = RandomCircuit(n, 40, rng, n_inputs=1)
+    c = rc.circuit()
+    obs = [sum((pq.Z(i) for i in range(1, n)), pq.Z(0)), pq.X(0) @ pq.Y(n - 1)]
+    w = rng.uniform(-np.pi, np.pi, rc.n_weights)
+    X = rng.normal(size=(3, 1))
+    want = _results(c, obs, w, X, "complex128")
+    got = _results(c, obs, w, X, "complex64")
+    np.testing.assert_allclose(got["state"], np.array([rc.state(w, x) for x in X]), atol=1e-5, rtol=0)
+    _close(got, want, "complex64 against complex128")

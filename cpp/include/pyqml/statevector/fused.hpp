@@ -789,13 +789,18 @@ void apply_fused1(amp_t<F>* psi, int n, int bit, const cplx* m, bool par) {
     apply_dense1<F>(psi, n, bit, m, par);
 }
 
-// The adjoint step of a fused 2x2 block (adjoint_step1 without a control): complex64 on the vectors above
-// (n >= kRunMinWires), else adjoint_step1.
+// The complex64 2x2 kernels run from this many wires (a step's three bits): below kRunMinWires too, where
+// adjoint_step1's per-pair loop in float, with a conversion to double per product, was slower than
+// complex128's.
+inline constexpr int kPairF32MinWires = 3;
+
+// The adjoint step of a 2x2 block or a lone uncontrolled 2x2 gate (adjoint_step1 without a control):
+// complex64 on the vectors above (n >= kPairF32MinWires), else adjoint_step1.
 template <class F>
 void adjoint_step_fused1(amp_t<F>* psi, amp_t<F>* lam, int n, int bit, const cplx* uinv, bool update_psi,
                          bool update_lam, cplx* G, bool par) {
     if constexpr (std::is_same_v<F, float>) {
-        if (n >= kRunMinWires) {
+        if (n >= kPairF32MinWires) {
             const Mat2F M(uinv);
             const PairRunsF runs(n, bit);
             float* P = reinterpret_cast<float*>(psi);
