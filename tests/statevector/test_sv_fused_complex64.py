@@ -8,7 +8,9 @@ and with a high bit; bit 2 with bit 3 and with a high bit; two high bits), two-g
 closed by a Toffoli (2x2 blocks on bits 0, 1, 2, 3 and a high bit), then strongly-entangling layers (Rot
 runs fused with CNOT rings). Register widths 9 (per-gate, below the fused width), 10 and 11; one and two
 threads with the amplitudes split over them. Tolerances: 1e-5 (times the size of the entries) against the
-dense reference and complex128; one and two threads equal to the bit.
+dense reference and complex128; one and two threads equal to the bit. The kernels' baseline versions (the
+AVX2+FMA ones switched off, ``_core._set_sv_fused_fma(False)``) against the dense reference and the FMA ones,
+both precisions (complex128 to 1e-12).
 """
 import dense_reference as ref
 import numpy as np
@@ -24,11 +26,12 @@ ONE_WIRE = [g for g in NAMES if TABLE[g]["n_wires"] == 1]
 
 @pytest.fixture
 def restore():
-    saved = (pq.get_num_threads(), _core._sv_fusion(), _core._sv_fused_parallel_min_wires())
+    saved = (pq.get_num_threads(), _core._sv_fusion(), _core._sv_fused_parallel_min_wires(), _core._sv_fused_fma())
     yield
     pq.set_num_threads(saved[0])
     _core._set_sv_fusion(saved[1])
     _core._set_sv_fused_parallel_min_wires(saved[2])
+    _core._set_sv_fused_fma(saved[3])
 
 
 def _wire(n, bit):
@@ -168,3 +171,21 @@ def test_complex64_small_registers_per_gate_sweep(n, restore):
     got = _results(c, obs, w, X, "complex64")
     np.testing.assert_allclose(got["state"], np.array([rc.state(w, x) for x in X]), atol=1e-5, rtol=0)
     _close(got, want, "complex64 against complex128")
+
+
+@pytest.mark.parametrize("precision, tol", [("complex64", 1e-5), ("complex128", 1e-12)])
+def test_baseline_kernels_against_the_fma_ones_and_the_dense_reference(precision, tol, restore):
+    n = 10
+    rc, w, rng = _circuit(n, 1)
+    c = rc.circuit()
+    obs = [sum((pq.Z(i) for i in range(1, n)), pq.Z(0)), random_pauli_sum(n, rng, n_terms=3)[0]]
+    X = rng.normal(size=(1, 1))
+    pq.set_num_threads(1)
+    fma = _results(c, obs, w, X, precision)
+    _core._set_sv_fused_fma(False)
+    assert not _core._sv_fused_fma()
+    base = _results(c, obs, w, X, precision)
+    np.testing.assert_allclose(base["state"][0], rc.state(w, X[0]), atol=tol, rtol=0)
+    for key, value in fma.items():
+        scale = max(1.0, float(np.max(np.abs(value))))
+        np.testing.assert_allclose(base[key], value, atol=tol * scale, rtol=0, err_msg=key)

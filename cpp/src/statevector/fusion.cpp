@@ -38,6 +38,7 @@ namespace {
 std::atomic<bool> g_fusion{true};
 std::atomic<bool> g_sweep_region{true};
 std::atomic<int> g_fused_par_min{kFusedParallelMinWires};
+std::atomic<bool> g_fused_fma{true};
 
 // Whether op kernel k can join a block: one or two wires, and a matrix that op_local below can write.
 bool fusible(const OpKernel& k) {
@@ -116,6 +117,8 @@ void identity(int D, cplx* out) {
 }  // namespace
 
 bool fusion_enabled() { return g_fusion.load(std::memory_order_relaxed); }
+bool fused_fma_enabled() { return g_fused_fma.load(std::memory_order_relaxed); }
+void set_fused_fma_enabled(bool on) { g_fused_fma.store(on, std::memory_order_relaxed); }
 void set_fusion_enabled(bool on) { g_fusion.store(on, std::memory_order_relaxed); }
 bool sweep_region_enabled() { return g_sweep_region.load(std::memory_order_relaxed); }
 void set_sweep_region_enabled(bool on) { g_sweep_region.store(on, std::memory_order_relaxed); }

@@ -39,15 +39,22 @@ typedef double v2c __attribute__((vector_size(4 * sizeof(double)), aligned(8)));
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(PYQML_NATIVE_BUILD)
 #define PYQML_FUSED_FMA 1
 #define PYQML_FUSED_INLINE __attribute__((always_inline)) inline
-inline bool fused_have_fma() {
-    static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return yes;
-}
 #else
 #define PYQML_FUSED_FMA 0
 #define PYQML_FUSED_INLINE inline
-inline bool fused_have_fma() { return false; }
 #endif
+// Whether the fused kernels may take their AVX2+FMA versions (default on; off runs the baseline versions on
+// any CPU, for tests; fusion.cpp).
+bool fused_fma_enabled();
+void set_fused_fma_enabled(bool on);
+inline bool fused_have_fma() {
+#if PYQML_FUSED_FMA
+    static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return yes && fused_fma_enabled();
+#else
+    return false;
+#endif
+}
 typedef long long v2c_mask __attribute__((vector_size(4 * sizeof(long long))));
 
 PYQML_FUSED_INLINE v2c v2c_load(const double* p) {
