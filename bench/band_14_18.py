@@ -5,6 +5,7 @@ bandwidth of the gate kernels against a copy of a state too big for the caches i
 
     python bench/band_14_18.py                       # n = 12..18, threads 1 and 2, peers if installed
     python bench/band_14_18.py --sizes 14,18 --threads 2 --no-peers
+    python bench/band_14_18.py --precision complex128,complex64   # pyqml rows of both precisions
 
 Each thread count runs in its own child process with OMP_NUM_THREADS set before any OpenMP runtime
 starts (lightning.qubit and qulacs read it there; pyqml gets pq.set_num_threads as well). Every
@@ -39,7 +40,11 @@ def _timeit(f, repeats=7, budget_s=4.0):
     return statistics.median(ts), min(ts), min(cs)
 
 
-def _worker(sizes, threads, peers, pyqml_path=None, tiles=None, fusion=None, split=None):
+PYQML_C64 = "pyqml-complex64"
+
+
+def _worker(sizes, threads, peers, pyqml_path=None, tiles=None, fusion=None, split=None,
+            precisions=("complex128",)):
     if pyqml_path:
         # Another build of pyqml (e.g. the main branch's) instead of the installed one: drop the editable
         # install's import redirect and put that copy first.
@@ -69,6 +74,15 @@ def _worker(sizes, threads, peers, pyqml_path=None, tiles=None, fusion=None, spl
         v = float(ex.expval(theta)[0, 0])
         cases = [("pyqml", "value", lambda ex=ex, t=theta: ex.expval(t)),
                  ("pyqml", "value_and_grad", lambda ex=ex, t=theta: ex.jacobian(t))]
+        if "complex128" not in precisions:
+            cases = []
+        if "complex64" in precisions:
+            ex64 = c.executor([obs], "statevector", precision="complex64")
+            v64 = float(ex64.expval(theta)[0, 0])
+            if abs(v64 - v) > 1e-4 * n:
+                print(f"warning: complex64 value {v64} differs from complex128 {v}", file=sys.stderr)
+            cases += [(PYQML_C64, "value", lambda ex=ex64, t=theta: ex.expval(t)),
+                      (PYQML_C64, "value_and_grad", lambda ex=ex64, t=theta: ex.jacobian(t))]
         if tiles is not None and hasattr(pq._core, "_set_sv_tiles"):
             # the same build with its cache tiles switched the other way, same process
             def switched(f, on):
@@ -199,6 +213,8 @@ def main(argv=None):
     ap.add_argument("--split", action="store_true",
                     help="time pyqml three times: each row on one thread, amplitudes split with one parallel "
                          "region per sweep, split with one region per pass (fused programs)")
+    ap.add_argument("--precision", default="complex128",
+                    help="pyqml's precisions, comma-separated (complex128, complex64): one row set each")
     ap.add_argument("--pyqml-path", default=None,
                     help="import pyqml from this folder (a copy of another build) instead of the installed one")
     ap.add_argument("--out", default=os.path.join(RESULTS, "band_14_18.json"))
@@ -210,7 +226,8 @@ def main(argv=None):
             res = _bandwidth()
         else:
             res = _worker(spec["sizes"], spec["threads"], spec["peers"], spec.get("pyqml_path"),
-                          spec.get("tiles"), spec.get("fusion"), spec.get("split"))
+                          spec.get("tiles"), spec.get("fusion"), spec.get("split"),
+                          spec.get("precisions", ["complex128"]))
         print("@@RESULT " + json.dumps(res), flush=True)
         return 0
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -229,7 +246,7 @@ def main(argv=None):
         env = dict(os.environ, OMP_NUM_THREADS=str(t))
         spec = {"sizes": sizes, "threads": t, "peers": not args.no_peers, "pyqml_path": args.pyqml_path,
                 "tiles": True if args.tiles else None, "fusion": True if args.fusion else None,
-                "split": True if args.split else None}
+                "split": True if args.split else None, "precisions": args.precision.split(",")}
         p = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], env=env,
                            stdout=subprocess.PIPE, text=True, check=True)
         line = [ln for ln in p.stdout.splitlines() if ln.startswith("@@RESULT ")][-1]
@@ -248,6 +265,20 @@ def main(argv=None):
                         r = rec.get((v, n, func, t))
                         cells.append(f"{r['cpu_s'] * 1e3:.3g} / {r['median_s'] * 1e3:.3g}" if r else "-")
                     print(f"| {t} | {n} | {func} | " + " | ".join(cells) + " |")
+    if any(r["simulator"] == PYQML_C64 for r in records):
+        print("complex64: CPU seconds of the process, min over repeats")
+        print("| threads | n | quantity | pyqml complex64 | pyqml complex128 | complex128 / complex64 | "
+              "lightning.qubit | lightning / complex64 |")
+        print("|---|---|---|---|---|---|---|---|")
+        key = {(r["simulator"], r["n"], r["func"], r["threads"]): r["cpu_s"] for r in records}
+        for t in threads:
+            for n in sizes:
+                for func in ("value", "value_and_grad"):
+                    p = key.get((PYQML_C64, n, func, t))
+                    d = key.get(("pyqml", n, func, t))
+                    lq = key.get(("lightning.qubit", n, func, t))
+                    print(f"| {t} | {n} | {func} | {_ms(p)} | {_ms(d)} | {_ratio(d, p)} | {_ms(lq)} | "
+                          f"{_ratio(lq, p)} |")
     if any(r["simulator"] == "pyqml" for r in records):
         print("CPU seconds of the process, min over repeats (wall-clock medians in the JSON)")
         print("| threads | n | quantity | pyqml | lightning.qubit | qulacs | lightning / pyqml | qulacs / pyqml |")

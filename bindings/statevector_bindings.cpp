@@ -7,6 +7,7 @@
 #include "convert.hpp"
 #include "pyqml/common/peak.hpp"
 #include "pyqml/cuda/gpu.hpp"
+#include "pyqml/statevector/fused.hpp"
 #include "pyqml/statevector/simulator.hpp"
 
 namespace pyqml::bind {
@@ -195,6 +196,10 @@ void init_statevector(py::module_& m) {
     m.def("_set_sv_fusion", &sv::set_fusion_enabled, py::arg("on"),
           "Switch the state vector's two-wire fused blocks (10 wires and more, on by default) on or off.");
     m.def("_sv_fusion", &sv::fusion_enabled, "Whether the state vector's two-wire fused blocks are on.");
+    m.def("_set_sv_fused_fma", &sv::set_fused_fma_enabled, py::arg("on"),
+          "Let the fused-block kernels take their AVX2+FMA versions where the CPU has them (on, the default), "
+          "or run their baseline versions (for tests).");
+    m.def("_sv_fused_fma", &sv::fused_fma_enabled, "Whether the fused-block kernels may take AVX2+FMA.");
     m.def("_set_sv_sweep_region", &sv::set_sweep_region_enabled, py::arg("on"),
           "Run a fused forward pass / adjoint sweep in one parallel region (on, the default) or one per pass.");
     m.def("_sv_sweep_region", &sv::sweep_region_enabled, "Whether fused sweeps run in one parallel region.");

@@ -46,6 +46,7 @@
 
 #include "pyqml/common/errors.hpp"
 #include "pyqml/common/memory.hpp"
+#include "pyqml/statevector/fused.hpp"
 #include "pyqml/statevector/measure.hpp"
 #include "pyqml/statevector/overlap.hpp"
 #include "pyqml/statevector/program.hpp"
@@ -107,7 +108,8 @@ void Program::adjoint_step_kernel(const OpKernel& k, size_t op, int n, const cpl
     const cplx* uinv = mats + mat_total_ + k.mat_offset;
     if ((k.kind == OpKernel::Dense1 || k.kind == OpKernel::Controlled1) && k.trainable_mask) {
         cplx G[4];
-        if (k.kind == OpKernel::Dense1) adjoint_step1<F>(phi, lam, n, k.bits[0], -1, uinv, update_phi, update_lam, G, par);
+        if (k.kind == OpKernel::Dense1)  // (complex64: on vectors of four amplitudes, fused.hpp)
+            adjoint_step_fused1<F>(phi, lam, n, k.bits[0], uinv, update_phi, update_lam, G, par);
         else adjoint_step1<F>(phi, lam, n, k.bits[1], k.bits[0], uinv, update_phi, update_lam, G, par);
         derivatives_from_overlap<F>(k, op, mats, G, out);
         return;

@@ -38,6 +38,7 @@ namespace {
 std::atomic<bool> g_fusion{true};
 std::atomic<bool> g_sweep_region{true};
 std::atomic<int> g_fused_par_min{kFusedParallelMinWires};
+std::atomic<bool> g_fused_fma{true};
 
 // Whether op kernel k can join a block: one or two wires, and a matrix that op_local below can write.
 bool fusible(const OpKernel& k) {
@@ -116,6 +117,8 @@ void identity(int D, cplx* out) {
 }  // namespace
 
 bool fusion_enabled() { return g_fusion.load(std::memory_order_relaxed); }
+bool fused_fma_enabled() { return g_fused_fma.load(std::memory_order_relaxed); }
+void set_fused_fma_enabled(bool on) { g_fused_fma.store(on, std::memory_order_relaxed); }
 void set_fusion_enabled(bool on) { g_fusion.store(on, std::memory_order_relaxed); }
 bool sweep_region_enabled() { return g_sweep_region.load(std::memory_order_relaxed); }
 void set_sweep_region_enabled(bool on) { g_sweep_region.store(on, std::memory_order_relaxed); }
@@ -271,7 +274,7 @@ void Program::apply_fused_item(const FusedItem& it, amp_t<F>* psi, const cplx* m
         return;
     }
     const cplx* m = fmats + it.offset + (inverse ? (1 << (2 * it.nq)) : 0);
-    if (it.nq == 1) apply_dense1<F>(psi, n, it.bits[0], m, par);
+    if (it.nq == 1) apply_fused1<F>(psi, n, it.bits[0], m, par);
     else apply_fused2<F>(psi, n, it.bits[0], it.bits[1], m, par);
 }
 
@@ -346,7 +349,8 @@ void Program::backward_fused(const cplx* mats, amp_t<F>* phi, amp_t<F>* const* l
             }
             for (int l = 0; l < nl; ++l) {
                 cplx G[16];
-                if (it.nq == 1) adjoint_step1<F>(phi, lams[l], n, it.bits[0], -1, fm + DD, l == 0, update_lam, G, par);
+                if (it.nq == 1)
+                    adjoint_step_fused1<F>(phi, lams[l], n, it.bits[0], fm + DD, l == 0, update_lam, G, par);
                 else adjoint_step2<F>(phi, lams[l], n, it.bits[0], it.bits[1], fm + DD, l == 0, update_lam, G, par);
                 double* out = d_out + size_t(l) * na;
                 for (size_t e = 0; e < it.derivs.size(); ++e) {
