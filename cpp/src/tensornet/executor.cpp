@@ -260,10 +260,34 @@ Executor::Executor(const Circuit& circuit, const std::vector<Observable>& observ
         }
         row_index_[u] = static_cast<int>(row_units_.size());
         row_units_.push_back(static_cast<int>(u));
+        row_unit_size_.push_back(static_cast<int>(size));
         unit_off_[u] = n_unit_cache_;
         n_unit_cache_ += size;
         dunit_off_[u] = n_dunit_cache_;
         n_dunit_cache_ += size * un.n_params;
+    }
+    unit_src_.assign(all_units.size(), 0);
+    unit_realix_.assign(all_units.size(), -2);
+    for (size_t u = 0; u < all_units.size(); ++u) {
+        if (const_off_[u] >= 0) {
+            unit_src_[u] = -1 - const_off_[u];
+            unit_realix_[u] = const_real_[u] ? -1 : -2;
+        } else if (unit_off_[u] >= 0) {
+            unit_src_[u] = unit_off_[u];
+            unit_realix_[u] = row_index_[u];
+        }
+    }
+    batch_units_.assign(structures_.size(), {});
+    for (size_t s = 0; s < structures_.size(); ++s) {
+        const std::vector<int>& st = structure_terms_[s];
+        const int cnt = static_cast<int>(st.size());
+        if (cnt < kLanes / 2) continue;
+        const size_t ng = structures_[s].gates.size();
+        std::vector<int>& bu = batch_units_[s];
+        bu.reserve(size_t((cnt + kLanes - 1) / kLanes) * ng * kLanes);
+        for (int f = 0; f < cnt; f += kLanes)
+            for (size_t j = 0; j < ng; ++j)
+                for (int l = 0; l < kLanes; ++l) bu.push_back(terms_[st[std::min(f + l, cnt - 1)]].cone.units[j]);
     }
 }
 
@@ -547,9 +571,9 @@ void Executor::run(const Batch& b, bool grads, Take&& take, int64_t slice_begin,
                         }
                     }
                     if (batched) {
-                        const int64_t sz = int64_t(1) << ((units[u].channel ? 4 : 2) * units[u].wires.size());
                         const cplx* m = row + unit_off_[u];
-                        ureal[r * nu + i] = std::all_of(m, m + sz, [](const cplx& v) { return v.imag() == 0.0; });
+                        ureal[r * nu + i] =
+                            std::all_of(m, m + row_unit_size_[i], [](const cplx& v) { return v.imag() == 0.0; });
                     }
                 }
             }
@@ -602,10 +626,12 @@ void Executor::run(const Batch& b, bool grads, Take&& take, int64_t slice_begin,
             // does not depend on the threads or on which terms share a batch.
             constexpr int W = kLanes;
             std::vector<Job> jobs = batch_jobs(nr, grads);
-            // Whether unit u's matrix on row r is real.
-            auto unit_real = [&](int u, int64_t r) -> bool {
-                return const_off_[u] >= 0 ? const_real_[u] != 0 : ureal[r * nu + row_index_[u]] != 0;
-            };
+            // Row by row in the order of the batches' first terms (structures interleaved along the observables:
+            // on a chain, neighbouring batches' cones share most of their units), taken by the threads in runs
+            // of consecutive jobs, so a thread reuses the bound matrices it has just read.
+            std::stable_sort(jobs.begin(), jobs.end(), [&](const Job& a, const Job& b) {
+                return a.r != b.r ? a.r < b.r : structure_terms_[a.s][a.first] < structure_terms_[b.s][b.first];
+            });
             auto lanes = [&](F* lw, const Job& job, std::vector<const cplx*>& gp) {
                 const std::vector<int>& st = structure_terms_[job.s];
                 const ContractionPlan& plan = *plans_[job.s];
@@ -613,16 +639,21 @@ void Executor::run(const Batch& b, bool grads, Take&& take, int64_t slice_begin,
                 for (int l = 0; l < W; ++l) tm[l] = &terms_[st[job.first + std::min(l, job.count - 1)]];
                 const cplx* ptr[W];
                 const size_t ng = tm[0]->cone.units.size();
+                const int* bu = batch_units_[job.s].data() + size_t(job.first / W) * ng * W;
                 // Every gate's matrices for the lanes, and whether all of them are real (the batch then runs
                 // the real lane programs: the same numbers for a quarter of the multiply-adds).
                 gp.resize(ng * W);
+                const cplx* urow = ucache + job.r * stride;
+                const char* rreal = ureal + job.r * nu;
+                const cplx* cc = const_cache_.data();
                 bool real = plan.constants_real();
-                for (size_t j = 0; j < ng; ++j)
-                    for (int l = 0; l < W; ++l) {
-                        const int u = tm[l]->cone.units[j];
-                        gp[j * W + l] = mat(u, job.r);
-                        real = real && unit_real(u, job.r);
-                    }
+                for (size_t i = 0; i < ng * W; ++i) {
+                    const int u = bu[i];
+                    const int64_t src = unit_src_[u];
+                    gp[i] = src >= 0 ? urow + src : cc + (-1 - src);
+                    const int ri = unit_realix_[u];
+                    real = real && (ri >= 0 ? rreal[ri] != 0 : ri == -1);
+                }
                 for (size_t j = 0; j < ng; ++j) plan.fill_gate_lanes<F, W>(lw, static_cast<int>(j), &gp[j * W], grads, real);
                 plan.fill_constants_lanes<F, W>(lw, grads, real);
                 double v[W];
@@ -633,12 +664,12 @@ void Executor::run(const Batch& b, bool grads, Take&& take, int64_t slice_begin,
                 double* gr = g + job.r * total_grad_;
                 int idx = 0;
                 for (size_t j = 0; j < ng; ++j) {
-                    const Unit& u = units[tm[0]->cone.units[j]];
+                    const Unit& u = units[bu[j * W]];
                     if (u.n_params == 0) continue;
                     const int64_t sz = int64_t(1) << ((u.channel ? 4 : 2) * u.wires.size());
                     const double f = u.channel ? 0.5 : 1.0;
                     for (int k = 0; k < u.n_params; ++k, ++idx) {
-                        for (int l = 0; l < W; ++l) ptr[l] = dmat(tm[l]->cone.units[j], job.r) + k * sz;
+                        for (int l = 0; l < W; ++l) ptr[l] = dmat(bu[j * W + l], job.r) + k * sz;
                         double gv[W];
                         plan.ket_gradient_lanes<F, W>(lw, static_cast<int>(j), ptr, gv, real);
                         for (int l = 0; l < job.count; ++l) gr[tm[l]->grad_offset + idx] = f * gv[l];
@@ -647,6 +678,7 @@ void Executor::run(const Batch& b, bool grads, Take&& take, int64_t slice_begin,
             };
             const int64_t nj = static_cast<int64_t>(jobs.size());
             const int team = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, nj)));
+            const int run_len = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(8, nj / (8 * team))));
             std::exception_ptr err;
             set_blas_threads(1);  // see blas.hpp: the engine's GEMMs run on one BLAS thread
 #pragma omp parallel if (threads > 1 && nj > 1) num_threads(team)
@@ -657,7 +689,7 @@ void Executor::run(const Batch& b, bool grads, Take&& take, int64_t slice_begin,
                 std::vector<const cplx*> gp;
                 F* lwp = nullptr;
                 bool have_lw = false, have_ws = false, failed = false;
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, run_len)
                 for (int64_t q = 0; q < nj; ++q) {
                     if (failed) continue;
                     const Job& job = jobs[q];
