@@ -203,7 +203,8 @@ public:
     // real. With `real` set, the lane calls then touch the W real parts of each element only (the imaginary
     // parts are neither written nor read): the fills write half the values, and each multiply-add of the
     // sweeps is one real fused multiply-add per lane instead of four, on the same operands in the same order,
-    // so a real batch's numbers equal those of the complex lane programs on the same (real) data.
+    // so a real batch's values equal those of the complex lane programs on the same (real) data (the
+    // gradients, read from the real environments, to rounding).
     // constants_real(): no constant leaf is complex (a Y word's leaf is).
     bool constants_real() const { return constants_real_; }
     // m[l]: the full matrix of the gate for lane l (l < W); `real`: its real parts only (the bra copy equals
