@@ -261,6 +261,7 @@ ContractionPlan::ContractionPlan(std::vector<StructGate> gates, std::vector<Leaf
         if (lf.kind == LeafKind::Pauli)  // 'I' closes a wire that ends in a channel (network.hpp)
             PYQML_REQUIRE(lf.letter == 'I' || lf.letter == 'X' || lf.letter == 'Y' || lf.letter == 'Z',
                           "leaf " + std::to_string(i) + ": Pauli letter must be I, X, Y or Z");
+        if (lf.kind == LeafKind::Pauli && lf.letter == 'Y') constants_real_ = false;
         width_ = std::max<int>(width_, s.labels.size());
     }
     for (size_t k = 0; k < sliced_.size(); ++k)

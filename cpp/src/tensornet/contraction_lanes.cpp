@@ -60,6 +60,39 @@ inline __attribute__((always_inline)) void lane_program_body(int64_t no, const u
     }
 }
 
+// The same program on real batches (ContractionPlan::constants_real): the W real parts of each element only.
+// Its multiply-adds are those of lane_program_body with the imaginary parts at zero (the products of
+// imaginary parts add exact zeros), in the same order, so the numbers are the same.
+template <class T, int W>
+inline __attribute__((always_inline)) void lane_program_real_body(int64_t no, const uint32_t* out,
+                                                                  const uint32_t* start, const uint32_t* xs,
+                                                                  const uint32_t* ys, T* ws) {
+    constexpr int E = 2 * W;
+    for (int64_t o = 0; o < no; ++o) {
+        uint32_t p = start[o];
+        const uint32_t pe = start[o + 1];
+        T r[W];
+        {
+            const T* x = ws + int64_t(xs[p]) * E;
+            const T* y = ws + int64_t(ys[p]) * E;
+            for (int l = 0; l < W; ++l) r[l] = x[l] * y[l];
+        }
+        for (++p; p < pe; ++p) {
+            const T* x = ws + int64_t(xs[p]) * E;
+            const T* y = ws + int64_t(ys[p]) * E;
+            for (int l = 0; l < W; ++l) r[l] += x[l] * y[l];
+        }
+        T* z = ws + int64_t(out[o]) * E;
+        for (int l = 0; l < W; ++l) z[l] = r[l];
+    }
+}
+
+template <class T, int W>
+void lane_program_real_base(int64_t no, const uint32_t* out, const uint32_t* start, const uint32_t* xs,
+                            const uint32_t* ys, T* ws) {
+    lane_program_real_body<T, W>(no, out, start, xs, ys, ws);
+}
+
 template <class T, int W>
 void lane_program_base(int64_t no, const uint32_t* out, const uint32_t* start, const uint32_t* xs, const uint32_t* ys,
                        T* ws) {
@@ -77,6 +110,19 @@ __attribute__((target("avx512f"))) void lane_program_avx512(int64_t no, const ui
     lane_program_body<T, W>(no, out, start, xs, ys, ws);
 }
 
+template <class T, int W>
+__attribute__((target("avx2,fma"))) void lane_program_real_avx2(int64_t no, const uint32_t* out,
+                                                                 const uint32_t* start, const uint32_t* xs,
+                                                                 const uint32_t* ys, T* ws) {
+    lane_program_real_body<T, W>(no, out, start, xs, ys, ws);
+}
+template <class T, int W>
+__attribute__((target("avx512f"))) void lane_program_real_avx512(int64_t no, const uint32_t* out,
+                                                                 const uint32_t* start, const uint32_t* xs,
+                                                                 const uint32_t* ys, T* ws) {
+    lane_program_real_body<T, W>(no, out, start, xs, ys, ws);
+}
+
 // 2: AVX-512, 1: AVX2 + FMA, 0: baseline (decided once).
 int lane_isa() {
     static const int isa = __builtin_cpu_supports("avx512f")                                  ? 2
@@ -88,13 +134,16 @@ int lane_isa() {
 
 template <class T, int W>
 void lane_program_run(int64_t no, const uint32_t* out, const uint32_t* start, const uint32_t* xs, const uint32_t* ys,
-                      T* ws) {
+                      T* ws, bool real) {
 #ifdef PYQML_TN_LANE_DISPATCH
     using Fn = void (*)(int64_t, const uint32_t*, const uint32_t*, const uint32_t*, const uint32_t*, T*);
     static const Fn f[3] = {lane_program_base<T, W>, lane_program_avx2<T, W>, lane_program_avx512<T, W>};
-    f[lane_isa()](no, out, start, xs, ys, ws);
+    static const Fn fr[3] = {lane_program_real_base<T, W>, lane_program_real_avx2<T, W>,
+                             lane_program_real_avx512<T, W>};
+    (real ? fr : f)[lane_isa()](no, out, start, xs, ys, ws);
 #else
-    lane_program_base<T, W>(no, out, start, xs, ys, ws);
+    if (real) lane_program_real_base<T, W>(no, out, start, xs, ys, ws);
+    else lane_program_base<T, W>(no, out, start, xs, ys, ws);
 #endif
 }
 
@@ -181,14 +230,26 @@ void ContractionPlan::build_lane_program(int which, LaneProgram& pr) const {
 }
 
 template <class T, int W>
-void ContractionPlan::fill_gate_lanes(T* ws, int gate, const cplx* const* m, bool gradients) const {
+void ContractionPlan::fill_gate_lanes(T* ws, int gate, const cplx* const* m, bool gradients, bool real) const {
     PYQML_REQUIRE(sliced_.empty(), "term batches run unsliced plans only");
     if (gradients) gradient_layout();
     constexpr int E = 2 * W;
     const std::vector<int>& map = gate_map_[gate];
     const int kl = ket_leaf_[gate], bl = bra_leaf_[gate];
     T* ket = ws + slots_[kl].offset[gradients] * E;
+    T* bra = bl < 0 ? nullptr : ws + slots_[bl].offset[gradients] * E;
     const int64_t nk = slots_[kl].size;
+    if (real) {
+        // Real parts only; the bra copy (the conjugate) is the same numbers.
+        for (int64_t t = 0; t < nk; ++t) {
+            T* e = ket + t * E;
+            const int src = map[t];
+            for (int l = 0; l < W; ++l) e[l] = T(m[l][src].real());
+            if (bra)
+                for (int l = 0; l < W; ++l) bra[t * E + l] = e[l];
+        }
+        return;
+    }
     for (int64_t t = 0; t < nk; ++t) {
         T* e = ket + t * E;
         const int src = map[t];
@@ -197,11 +258,7 @@ void ContractionPlan::fill_gate_lanes(T* ws, int gate, const cplx* const* m, boo
             e[l] = T(v.real());
             e[W + l] = T(v.imag());
         }
-    }
-    if (bl < 0) return;
-    T* bra = ws + slots_[bl].offset[gradients] * E;
-    for (int64_t t = 0; t < nk; ++t) {
-        const T* e = ket + t * E;
+        if (!bra) continue;
         T* o = bra + t * E;
         for (int l = 0; l < W; ++l) {
             o[l] = e[l];
@@ -211,7 +268,7 @@ void ContractionPlan::fill_gate_lanes(T* ws, int gate, const cplx* const* m, boo
 }
 
 template <class T, int W>
-void ContractionPlan::fill_constants_lanes(T* ws, bool gradients) const {
+void ContractionPlan::fill_constants_lanes(T* ws, bool gradients, bool real) const {
     PYQML_REQUIRE(sliced_.empty(), "term batches run unsliced plans only");
     if (gradients) gradient_layout();
     constexpr int E = 2 * W;
@@ -233,27 +290,27 @@ void ContractionPlan::fill_constants_lanes(T* ws, bool gradients) const {
             default: break;
         }
         T* out = ws + slots_[i].offset[gradients] * E;
-        for (int64_t t = 0; t < slots_[i].size; ++t)
-            for (int l = 0; l < W; ++l) {
-                out[t * E + l] = T(d[t].real());
-                out[t * E + W + l] = T(d[t].imag());
-            }
+        for (int64_t t = 0; t < slots_[i].size; ++t) {
+            for (int l = 0; l < W; ++l) out[t * E + l] = T(d[t].real());
+            if (!real)
+                for (int l = 0; l < W; ++l) out[t * E + W + l] = T(d[t].imag());
+        }
     }
 }
 
 template <class T, int W>
-void ContractionPlan::forward_lanes(T* ws, bool gradients, double* out) const {
+void ContractionPlan::forward_lanes(T* ws, bool gradients, double* out, bool real) const {
     constexpr int E = 2 * W;
     const int lay = gradients ? 1 : 0;
     const LaneProgram& pr = lane_program(lay);
     lane_program_run<T, W>(static_cast<int64_t>(pr.out.size()), pr.out.data(), pr.start.data(), pr.x.data(),
-                           pr.y.data(), ws);
+                           pr.y.data(), ws, real);
     const T* root = ws + slots_.back().offset[lay] * E;
     for (int l = 0; l < W; ++l) out[l] = double(root[l]);
 }
 
 template <class T, int W>
-void ContractionPlan::backward_lanes(T* ws) const {
+void ContractionPlan::backward_lanes(T* ws, bool real) const {
     constexpr int E = 2 * W;
     gradient_layout();
     if (!need_adj_.back()) return;
@@ -264,34 +321,43 @@ void ContractionPlan::backward_lanes(T* ws) const {
     }
     const LaneProgram& pr = lane_program(2);
     lane_program_run<T, W>(static_cast<int64_t>(pr.out.size()), pr.out.data(), pr.start.data(), pr.x.data(),
-                           pr.y.data(), ws);
+                           pr.y.data(), ws, real);
 }
 
 template <class T, int W>
-void ContractionPlan::ket_gradient_lanes(const T* ws, int gate, const cplx* const* dm, double* out) const {
+void ContractionPlan::ket_gradient_lanes(const T* ws, int gate, const cplx* const* dm, double* out,
+                                         bool real) const {
     constexpr int E = 2 * W;
     gradient_layout();
     const std::vector<int>& map = gate_map_[gate];
     const int kl = ket_leaf_[gate];
     const T* env = ws + slots_[kl].adj * E;
     double s[W] = {};
-    for (int64_t t = 0; t < slots_[kl].size; ++t) {
-        const T* e = env + t * E;
-        const int src = map[t];
-        for (int l = 0; l < W; ++l) {
-            const cplx d = dm[l][src];
-            s[l] += double(e[l]) * d.real() - double(e[W + l]) * d.imag();
+    if (real) {
+        for (int64_t t = 0; t < slots_[kl].size; ++t) {
+            const T* e = env + t * E;
+            const int src = map[t];
+            for (int l = 0; l < W; ++l) s[l] += double(e[l]) * dm[l][src].real();
+        }
+    } else {
+        for (int64_t t = 0; t < slots_[kl].size; ++t) {
+            const T* e = env + t * E;
+            const int src = map[t];
+            for (int l = 0; l < W; ++l) {
+                const cplx d = dm[l][src];
+                s[l] += double(e[l]) * d.real() - double(e[W + l]) * d.imag();
+            }
         }
     }
     for (int l = 0; l < W; ++l) out[l] = 2.0 * s[l];
 }
 
 #define PYQML_TN_LANES_INSTANTIATE(T, W)                                                               \
-    template void ContractionPlan::fill_gate_lanes<T, W>(T*, int, const cplx* const*, bool) const;     \
-    template void ContractionPlan::fill_constants_lanes<T, W>(T*, bool) const;                       \
-    template void ContractionPlan::forward_lanes<T, W>(T*, bool, double*) const;                     \
-    template void ContractionPlan::backward_lanes<T, W>(T*) const;                                   \
-    template void ContractionPlan::ket_gradient_lanes<T, W>(const T*, int, const cplx* const*, double*) const;
+    template void ContractionPlan::fill_gate_lanes<T, W>(T*, int, const cplx* const*, bool, bool) const;     \
+    template void ContractionPlan::fill_constants_lanes<T, W>(T*, bool, bool) const;                       \
+    template void ContractionPlan::forward_lanes<T, W>(T*, bool, double*, bool) const;                     \
+    template void ContractionPlan::backward_lanes<T, W>(T*, bool) const;                                   \
+    template void ContractionPlan::ket_gradient_lanes<T, W>(const T*, int, const cplx* const*, double*, bool) const;
 PYQML_TN_LANES_INSTANTIATE(double, 8)
 PYQML_TN_LANES_INSTANTIATE(float, 8)
 

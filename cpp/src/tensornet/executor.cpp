@@ -4,6 +4,7 @@
 #include <cmath>
 #include <exception>
 #include <map>
+#include <memory>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -77,6 +78,61 @@ bool bind_plain(gates::GateId id, int n_wires, const double* p, cplx* m, cplx* d
         }
     return true;
 }
+
+// Lane workspaces start on a 64-byte boundary (allocated kAlignReals more reals and aligned up).
+template <class F>
+constexpr int64_t kAlignReals = 64 / sizeof(F);
+template <class F>
+F* align64(F* p) {
+    const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+    return reinterpret_cast<F*>((a + 63) & ~uintptr_t(63));
+}
+
+// The per-call buffers of Executor::run (values, cone gradients, angles, the unit cache and its realness
+// flags), kept per calling thread between calls so that a call neither allocates nor zeroes them (every entry
+// a call reads it writes first); released after a call that left more than kKeptScratchBytes in them.
+template <class T>
+struct KeptBuffer {
+    std::unique_ptr<T[]> p;
+    size_t cap = 0;
+    T* get(size_t n) {
+        if (n > cap) {
+            p.reset();
+            p.reset(new T[n]);
+            cap = n;
+        }
+        return p.get();
+    }
+    double bytes() const { return double(cap) * sizeof(T); }
+    void release() {
+        p.reset();
+        cap = 0;
+    }
+};
+struct RunScratch {
+    KeptBuffer<double> vals, g, angles;
+    KeptBuffer<cplx> ucache;
+    KeptBuffer<char> ureal;
+    double bytes() const { return vals.bytes() + g.bytes() + angles.bytes() + ucache.bytes() + ureal.bytes(); }
+    void release() {
+        vals.release();
+        g.release();
+        angles.release();
+        ucache.release();
+        ureal.release();
+    }
+};
+constexpr double kKeptScratchBytes = 64.0 * (1 << 20);
+RunScratch& run_scratch() {
+    thread_local RunScratch s;
+    return s;
+}
+struct ReleaseLargeScratch {
+    RunScratch& s;
+    ~ReleaseLargeScratch() {
+        if (s.bytes() > kKeptScratchBytes) s.release();
+    }
+};
 
 // Row blocks keep the per-term values and cone gradients of a block under this many doubles.
 constexpr int64_t kBlockDoubles = int64_t(1) << 22;
@@ -160,6 +216,13 @@ Executor::Executor(const Circuit& circuit, const std::vector<Observable>& observ
             obs_terms_[o].push_back({t, pt.coeff});
         }
     }
+    grad_angle_.reserve(static_cast<size_t>(total_grad_));
+    for (const Term& term : terms_) {
+        for (int op : term.cone.ops)
+            for (int k = 0; k < circuit_.ops()[op].n_params(); ++k) grad_angle_.push_back(circuit_.angle_offset(op) + k);
+        PYQML_REQUIRE(static_cast<int64_t>(grad_angle_.size()) == term.grad_offset + term.n_grad,
+                      "a light cone's gradient count does not match its ops");
+    }
     plans_.resize(structures_.size());
     structure_terms_.assign(structures_.size(), {});
     for (size_t t = 0; t < terms_.size(); ++t) structure_terms_[terms_[t].structure].push_back(static_cast<int>(t));
@@ -171,6 +234,8 @@ Executor::Executor(const Circuit& circuit, const std::vector<Observable>& observ
     unit_off_.assign(all_units.size(), -1);
     dunit_off_.assign(all_units.size(), -1);
     const_off_.assign(all_units.size(), -1);
+    row_index_.assign(all_units.size(), -1);
+    const_real_.assign(all_units.size(), 0);
     const std::vector<double> no_angles(std::max(1, circuit_.n_angles()), 0.0);
     std::unordered_map<std::string, std::vector<int64_t>> const_of_key;
     for (size_t u = 0; u < all_units.size(); ++u) {
@@ -190,13 +255,39 @@ Executor::Executor(const Circuit& circuit, const std::vector<Observable>& observ
                 offs.push_back(const_off_[u]);
                 const_cache_.insert(const_cache_.end(), m.begin(), m.end());
             }
+            const_real_[u] = std::all_of(m.begin(), m.end(), [](const cplx& v) { return v.imag() == 0.0; });
             continue;
         }
+        row_index_[u] = static_cast<int>(row_units_.size());
         row_units_.push_back(static_cast<int>(u));
+        row_unit_size_.push_back(static_cast<int>(size));
         unit_off_[u] = n_unit_cache_;
         n_unit_cache_ += size;
         dunit_off_[u] = n_dunit_cache_;
         n_dunit_cache_ += size * un.n_params;
+    }
+    unit_src_.assign(all_units.size(), 0);
+    unit_realix_.assign(all_units.size(), -2);
+    for (size_t u = 0; u < all_units.size(); ++u) {
+        if (const_off_[u] >= 0) {
+            unit_src_[u] = -1 - const_off_[u];
+            unit_realix_[u] = const_real_[u] ? -1 : -2;
+        } else if (unit_off_[u] >= 0) {
+            unit_src_[u] = unit_off_[u];
+            unit_realix_[u] = row_index_[u];
+        }
+    }
+    batch_units_.assign(structures_.size(), {});
+    for (size_t s = 0; s < structures_.size(); ++s) {
+        const std::vector<int>& st = structure_terms_[s];
+        const int cnt = static_cast<int>(st.size());
+        if (cnt < kLanes / 2) continue;
+        const size_t ng = structures_[s].gates.size();
+        std::vector<int>& bu = batch_units_[s];
+        bu.reserve(size_t((cnt + kLanes - 1) / kLanes) * ng * kLanes);
+        for (int f = 0; f < cnt; f += kLanes)
+            for (size_t j = 0; j < ng; ++j)
+                for (int l = 0; l < kLanes; ++l) bu.push_back(terms_[st[std::min(f + l, cnt - 1)]].cone.units[j]);
     }
 }
 
@@ -430,47 +521,59 @@ void Executor::run(const Batch& b, bool grads, Take&& take, int64_t slice_begin,
 
     const int na = circuit_.n_angles();
     const int64_t block = block_rows(rows, grads);
-    std::vector<double> vals(block * nt), g(grads ? block * total_grad_ : 0), angles(block * na);
     const int threads = max_threads();
     // The unit cache (bound matrices and derivatives of a block of rows), when it fits in kUnitCacheBytes.
     const bool cached = unit_cache_bytes(1, grads) > 0 || unit_cache_elements(grads) == 0;
     const int64_t stride = unit_cache_elements(grads);
-    std::vector<cplx> ucache;
+    // Per row of a block and parametrised unit: whether its bound matrix is real (term batches only).
+    const int64_t nu = static_cast<int64_t>(row_units_.size());
+    RunScratch& scratch = run_scratch();
+    ReleaseLargeScratch release_large{scratch};
+    double* const vals = scratch.vals.get(size_t(block * nt));
+    double* const g = scratch.g.get(size_t(grads ? block * total_grad_ : 0));
+    double* const angles = scratch.angles.get(size_t(block * na));
+    cplx* const ucache = cached ? scratch.ucache.get(size_t(block * stride)) : nullptr;
+    char* const ureal = batched ? scratch.ureal.get(size_t(block * nu)) : nullptr;
     const auto& units = fused_.units();
     auto mat = [&](int u, int64_t r) -> const cplx* {
-        return const_off_[u] >= 0 ? const_cache_.data() + const_off_[u] : ucache.data() + r * stride + unit_off_[u];
+        return const_off_[u] >= 0 ? const_cache_.data() + const_off_[u] : ucache + r * stride + unit_off_[u];
     };
     auto dmat = [&](int u, int64_t r) -> const cplx* {
-        return ucache.data() + r * stride + n_unit_cache_ + dunit_off_[u];
+        return ucache + r * stride + n_unit_cache_ + dunit_off_[u];
     };
     for (int64_t r0 = 0; r0 < rows; r0 += block) {
         const int64_t nr = std::min(block, rows - r0);
-        for (int64_t r = 0; r < nr; ++r) angles_of_row(b, r0 + r, angles.data() + r * na);
+        for (int64_t r = 0; r < nr; ++r) angles_of_row(b, r0 + r, angles + r * na);
         const int64_t pairs = nr * nt;
         const bool par = threads > 1 && pairs > 1;
         if (cached && stride > 0) {
-            ucache.resize(static_cast<size_t>(nr * stride));
-            const int64_t nu = static_cast<int64_t>(row_units_.size());
             const int64_t chunk = 256, chunks = (nu + chunk - 1) / chunk, jobs = nr * chunks;
 #pragma omp parallel for schedule(dynamic, 1) if (threads > 1 && jobs > 1 && nr * nu > 512)
             for (int64_t q = 0; q < jobs; ++q) {
                 const int64_t r = q / chunks, c0 = (q % chunks) * chunk;
-                const double* ang = angles.data() + r * na;
-                cplx* row = ucache.data() + r * stride;
+                const double* ang = angles + r * na;
+                cplx* row = ucache + r * stride;
                 for (int64_t i = c0; i < std::min(nu, c0 + chunk); ++i) {
                     const int u = row_units_[i];
                     const PlainGate& pg = plain_[u];
-                    if (pg.n_wires > 0 &&
-                        bind_plain(pg.gate, pg.n_wires, ang + pg.angle_offset, row + unit_off_[u],
-                                   grads ? row + n_unit_cache_ + dunit_off_[u] : nullptr))
-                        continue;
-                    const auto m = pg.n_wires > 0
-                                       ? gates::full_matrix(pg.gate, pg.n_wires, ang + pg.angle_offset, pg.unitary)
-                                       : fused_.matrix(u, ang);
-                    std::copy(m.begin(), m.end(), row + unit_off_[u]);
-                    if (grads) {
-                        const auto d = fused_.dmatrices(u, ang);
-                        std::copy(d.begin(), d.end(), row + n_unit_cache_ + dunit_off_[u]);
+                    const bool bound = pg.n_wires > 0 &&
+                                       bind_plain(pg.gate, pg.n_wires, ang + pg.angle_offset, row + unit_off_[u],
+                                                  grads ? row + n_unit_cache_ + dunit_off_[u] : nullptr);
+                    if (!bound) {
+                        const auto m = pg.n_wires > 0
+                                           ? gates::full_matrix(pg.gate, pg.n_wires, ang + pg.angle_offset,
+                                                                pg.unitary)
+                                           : fused_.matrix(u, ang);
+                        std::copy(m.begin(), m.end(), row + unit_off_[u]);
+                        if (grads) {
+                            const auto d = fused_.dmatrices(u, ang);
+                            std::copy(d.begin(), d.end(), row + n_unit_cache_ + dunit_off_[u]);
+                        }
+                    }
+                    if (batched) {
+                        const cplx* m = row + unit_off_[u];
+                        ureal[r * nu + i] =
+                            std::all_of(m, m + row_unit_size_[i], [](const cplx& v) { return v.imag() == 0.0; });
                     }
                 }
             }
@@ -481,7 +584,7 @@ void Executor::run(const Batch& b, bool grads, Take&& take, int64_t slice_begin,
             const Term& term = terms_[t];
             const ContractionPlan& plan = *plans_[term.structure];
             const int lay = layout[term.structure];
-            const double* ang = angles.data() + r * na;
+            const double* ang = angles + r * na;
             for (size_t j = 0; j < term.cone.units.size(); ++j) {
                 const int u = term.cone.units[j];
                 if (cached) {
@@ -523,40 +626,59 @@ void Executor::run(const Batch& b, bool grads, Take&& take, int64_t slice_begin,
             // does not depend on the threads or on which terms share a batch.
             constexpr int W = kLanes;
             std::vector<Job> jobs = batch_jobs(nr, grads);
-            auto lanes = [&](F* lw, const Job& job) {
+            // Row by row in the order of the batches' first terms (structures interleaved along the observables:
+            // on a chain, neighbouring batches' cones share most of their units), taken by the threads in runs
+            // of consecutive jobs, so a thread reuses the bound matrices it has just read.
+            std::stable_sort(jobs.begin(), jobs.end(), [&](const Job& a, const Job& b) {
+                return a.r != b.r ? a.r < b.r : structure_terms_[a.s][a.first] < structure_terms_[b.s][b.first];
+            });
+            auto lanes = [&](F* lw, const Job& job, std::vector<const cplx*>& gp) {
                 const std::vector<int>& st = structure_terms_[job.s];
                 const ContractionPlan& plan = *plans_[job.s];
                 const Term* tm[W];
                 for (int l = 0; l < W; ++l) tm[l] = &terms_[st[job.first + std::min(l, job.count - 1)]];
                 const cplx* ptr[W];
                 const size_t ng = tm[0]->cone.units.size();
-                for (size_t j = 0; j < ng; ++j) {
-                    for (int l = 0; l < W; ++l) ptr[l] = mat(tm[l]->cone.units[j], job.r);
-                    plan.fill_gate_lanes<F, W>(lw, static_cast<int>(j), ptr, grads);
+                const int* bu = batch_units_[job.s].data() + size_t(job.first / W) * ng * W;
+                // Every gate's matrices for the lanes, and whether all of them are real (the batch then runs
+                // the real lane programs: the same numbers for a quarter of the multiply-adds).
+                gp.resize(ng * W);
+                const cplx* urow = ucache + job.r * stride;
+                const char* rreal = ureal + job.r * nu;
+                const cplx* cc = const_cache_.data();
+                bool real = plan.constants_real();
+                for (size_t i = 0; i < ng * W; ++i) {
+                    const int u = bu[i];
+                    const int64_t src = unit_src_[u];
+                    gp[i] = src >= 0 ? urow + src : cc + (-1 - src);
+                    const int ri = unit_realix_[u];
+                    real = real && (ri >= 0 ? rreal[ri] != 0 : ri == -1);
                 }
-                plan.fill_constants_lanes<F, W>(lw, grads);
+                for (size_t j = 0; j < ng; ++j) plan.fill_gate_lanes<F, W>(lw, static_cast<int>(j), &gp[j * W], grads, real);
+                plan.fill_constants_lanes<F, W>(lw, grads, real);
                 double v[W];
-                plan.forward_lanes<F, W>(lw, grads, v);
+                plan.forward_lanes<F, W>(lw, grads, v, real);
                 for (int l = 0; l < job.count; ++l) vals[job.r * nt + st[job.first + l]] = v[l];
                 if (!grads || tm[0]->n_grad == 0) return;
-                plan.backward_lanes<F, W>(lw);
-                double* gr = g.data() + job.r * total_grad_;
+                plan.backward_lanes<F, W>(lw, real);
+                double* gr = g + job.r * total_grad_;
                 int idx = 0;
                 for (size_t j = 0; j < ng; ++j) {
-                    const Unit& u = units[tm[0]->cone.units[j]];
+                    const Unit& u = units[bu[j * W]];
                     if (u.n_params == 0) continue;
                     const int64_t sz = int64_t(1) << ((u.channel ? 4 : 2) * u.wires.size());
                     const double f = u.channel ? 0.5 : 1.0;
                     for (int k = 0; k < u.n_params; ++k, ++idx) {
-                        for (int l = 0; l < W; ++l) ptr[l] = dmat(tm[l]->cone.units[j], job.r) + k * sz;
+                        for (int l = 0; l < W; ++l) ptr[l] = dmat(bu[j * W + l], job.r) + k * sz;
                         double gv[W];
-                        plan.ket_gradient_lanes<F, W>(lw, static_cast<int>(j), ptr, gv);
+                        plan.ket_gradient_lanes<F, W>(lw, static_cast<int>(j), ptr, gv, real);
                         for (int l = 0; l < job.count; ++l) gr[tm[l]->grad_offset + idx] = f * gv[l];
                     }
                 }
             };
             const int64_t nj = static_cast<int64_t>(jobs.size());
             const int team = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, nj)));
+            const int run_len = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(8, nj / (8 * team))));
             std::exception_ptr err;
             set_blas_threads(1);  // see blas.hpp: the engine's GEMMs run on one BLAS thread
 #pragma omp parallel if (threads > 1 && nj > 1) num_threads(team)
@@ -564,20 +686,26 @@ void Executor::run(const Batch& b, bool grads, Take&& take, int64_t slice_begin,
                 // Each thread's workspaces, allocated on its first job of each kind.
                 std::vector<F> lw;
                 std::vector<std::complex<F>> ws;
+                std::vector<const cplx*> gp;
+                F* lwp = nullptr;
                 bool have_lw = false, have_ws = false, failed = false;
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, run_len)
                 for (int64_t q = 0; q < nj; ++q) {
                     if (failed) continue;
                     const Job& job = jobs[q];
-                    if (job.lanes && !have_lw) failed = !(have_lw = allocate_workspace(lw, max_lane_ws, err));
+                    if (job.lanes && !have_lw) {
+                        // 64-byte aligned: a lane block's W real parts are whole cache lines.
+                        failed = !(have_lw = allocate_workspace(lw, max_lane_ws + kAlignReals<F>, err));
+                        if (have_lw) lwp = align64(lw.data());
+                    }
                     if (!job.lanes && !have_ws) failed = !(have_ws = allocate_workspace(ws, max_ws, err));
                     if (failed) continue;
                     try {
                         if (job.lanes) {
-                            lanes(lw.data(), job);
+                            lanes(lwp, job, gp);
                         } else {
                             const int64_t t = structure_terms_[job.s][job.first];
-                            double* gt = grads ? g.data() + job.r * total_grad_ + terms_[t].grad_offset : nullptr;
+                            double* gt = grads ? g + job.r * total_grad_ + terms_[t].grad_offset : nullptr;
                             vals[job.r * nt + t] = one(reinterpret_cast<F*>(ws.data()), job.r, t, 0, gt);
                         }
                     } catch (...) {
@@ -587,7 +715,7 @@ void Executor::run(const Batch& b, bool grads, Take&& take, int64_t slice_begin,
                 }
             }
             if (err) std::rethrow_exception(err);
-            take(r0, nr, vals.data(), g.data());
+            take(r0, nr, vals, g);
             continue;
         }
         // The slices of term t this call contracts: [lo, hi) of the term's plan.
@@ -625,7 +753,7 @@ void Executor::run(const Batch& b, bool grads, Take&& take, int64_t slice_begin,
                     try {
                         const int64_t r = q / nt, t = q % nt;
                         const Term& term = terms_[t];
-                        double* gt = grads ? g.data() + r * total_grad_ + term.grad_offset : nullptr;
+                        double* gt = grads ? g + r * total_grad_ + term.grad_offset : nullptr;
                         const auto [lo, hi] = slice_range(t);
                         if (lo == 0 && hi == 1) {
                             vals[r * nt + t] = one(wsp, r, t, 0, gt);
@@ -661,7 +789,7 @@ void Executor::run(const Batch& b, bool grads, Take&& take, int64_t slice_begin,
                     const int64_t r = q / nt, t = q % nt;
                     const Term& term = terms_[t];
                     const auto [lo, hi] = slice_range(t);
-                    double* gt = grads ? g.data() + r * total_grad_ + term.grad_offset : nullptr;
+                    double* gt = grads ? g + r * total_grad_ + term.grad_offset : nullptr;
 #pragma omp single
                     {
                         vals[r * nt + t] = 0;
@@ -690,7 +818,7 @@ void Executor::run(const Batch& b, bool grads, Take&& take, int64_t slice_begin,
             }
         }
         if (err) std::rethrow_exception(err);
-        take(r0, nr, vals.data(), g.data());
+        take(r0, nr, vals, g);
     }
 }
 
@@ -711,11 +839,8 @@ void Executor::expval(const Batch& b, double* out, int64_t s0, int64_t s1) const
 }
 
 void Executor::add_term_gradient(const Term& term, double scale, const double* gt, double* dang) const {
-    int idx = 0;
-    for (int op : term.cone.ops) {
-        const int np = circuit_.ops()[op].n_params();
-        for (int k = 0; k < np; ++k) dang[circuit_.angle_offset(op) + k] += scale * gt[idx++];
-    }
+    const int* angle = grad_angle_.data() + term.grad_offset;
+    for (int k = 0; k < term.n_grad; ++k) dang[angle[k]] += scale * gt[k];
 }
 
 void Executor::jacobian_rows(int64_t r0, int64_t nr, const double* vals, const double* g, bool with_const,

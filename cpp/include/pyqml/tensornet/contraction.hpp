@@ -198,19 +198,29 @@ public:
     double lane_table_bytes(bool gradients) const {
         return 8.0 * (lane_outs_[0] + lane_pairs_[0] + (gradients ? lane_outs_[0] + lane_pairs_[0] + lane_outs_[1] + lane_pairs_[1] : 0));
     }
-    // m[l]: the full matrix of the gate for lane l (l < W).
+    // Real batches: when every gate matrix of a batch (all its lanes) and every constant leaf is real (an
+    // RY / CZ / CNOT / H circuit, Z and X words), every tensor of the contraction and of the backward sweep is
+    // real. With `real` set, the lane calls then touch the W real parts of each element only (the imaginary
+    // parts are neither written nor read): the fills write half the values, and each multiply-add of the
+    // sweeps is one real fused multiply-add per lane instead of four, on the same operands in the same order,
+    // so a real batch's values equal those of the complex lane programs on the same (real) data (the
+    // gradients, read from the real environments, to rounding).
+    // constants_real(): no constant leaf is complex (a Y word's leaf is).
+    bool constants_real() const { return constants_real_; }
+    // m[l]: the full matrix of the gate for lane l (l < W); `real`: its real parts only (the bra copy equals
+    // the ket copy).
     template <class T, int W>
-    void fill_gate_lanes(T* ws, int gate, const cplx* const* m, bool gradients) const;
+    void fill_gate_lanes(T* ws, int gate, const cplx* const* m, bool gradients, bool real = false) const;
     template <class T, int W>
-    void fill_constants_lanes(T* ws, bool gradients) const;
+    void fill_constants_lanes(T* ws, bool gradients, bool real = false) const;
     // out[l]: the real part of lane l's contraction.
     template <class T, int W>
-    void forward_lanes(T* ws, bool gradients, double* out) const;
+    void forward_lanes(T* ws, bool gradients, double* out, bool real = false) const;
     template <class T, int W>
-    void backward_lanes(T* ws) const;
-    // out[l] = 2 Re sum(env_ket(gate) * dm[l]) of lane l.
+    void backward_lanes(T* ws, bool real = false) const;
+    // out[l] = 2 Re sum(env_ket(gate) * dm[l]) of lane l (real batches: env_ket is real).
     template <class T, int W>
-    void ket_gradient_lanes(const T* ws, int gate, const cplx* const* dm, double* out) const;
+    void ket_gradient_lanes(const T* ws, int gate, const cplx* const* dm, double* out, bool real = false) const;
 
 private:
     struct Slot {
@@ -295,6 +305,7 @@ private:
     int64_t ws_fwd_ = 0, ws_grad_ = 0;
     double fwd_macs_ = 0, bwd_macs_ = 0, table_bytes_ = 0;
     int width_ = 0;
+    bool constants_real_ = true;
     std::atomic<bool> prepared_{false};
     std::mutex prepare_mutex_;
     mutable std::once_flag grad_once_;

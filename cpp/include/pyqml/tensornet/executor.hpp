@@ -168,12 +168,28 @@ private:
     // matrix in const_cache_ (-1: none); the parametrised units of some cone, in order.
     std::vector<int64_t> unit_off_, dunit_off_, const_off_;
     std::vector<int> row_units_;
+    // Per unit: its index in row_units_ (-1: not bound per row), and whether a parameterless unit's matrix is
+    // real (term batches whose matrices are all real run the real lane programs, contraction.hpp).
+    std::vector<int> row_index_;
+    std::vector<int> row_unit_size_;  // per row unit: complex elements of its matrix
+    std::vector<char> const_real_;
+    // Per unit: where its matrix is (>= 0: offset in a row of the unit cache; < 0: -1 - offset in const_cache_)
+    // and its realness (>= 0: its index in row_units_, the row's flag; -1: a real constant; -2: complex).
+    std::vector<int64_t> unit_src_;
+    std::vector<int> unit_realix_;
+    // Per structure of at least kLanes / 2 terms, the units of its lane batches laid out as the batches read
+    // them: batch b (terms b kLanes ..., the last padded with its last term), gate j, lane l at
+    // (b * n_gates + j) * kLanes + l (one contiguous read per batch, no walk through the terms' cones).
+    std::vector<std::vector<int>> batch_units_;
     std::vector<cplx> const_cache_;
     int64_t n_unit_cache_ = 0, n_dunit_cache_ = 0;
     std::vector<std::vector<int>> structure_terms_;  // terms of each structure, in term order
     bool term_batching_ = true;
     Precision precision_;
     std::vector<Term> terms_;
+    // Per term, the circuit angle of each of its cone gradients (at its grad_offset, in the order of
+    // add_term_gradient: cone ops, then their parameters).
+    std::vector<int> grad_angle_;
     std::vector<std::vector<ObsTerm>> obs_terms_;
     std::vector<double> obs_const_;
     std::vector<Structure> structures_;
