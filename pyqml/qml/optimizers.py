@@ -502,10 +502,14 @@ class AdagradOptimizer(GradientDescentOptimizer):
             out.append(a - self.stepsize / np.sqrt(self.accumulation[i] + self.eps) * g)
         return out
 
+    def _decays(self) -> tuple[float, float]:
+        """The flat kernel's (decay, 1 - decay): decay < 0 is Adagrad's sum, a <- a + g^2."""
+        return -1.0, 0.0
+
     def _update_flat(self, x, grad, shapes) -> None:
         st = self._flat_state([self.accumulation], shapes, x.shape[0])
         self.accumulation = st.lists[0]
-        _core.scaled_step(x, grad, st.flats[0], -1.0, 0.0, self.stepsize, self.eps)  # decay < 0: a <- a + g^2
+        _core.scaled_step(x, grad, st.flats[0], *self._decays(), self.stepsize, self.eps)
 
     def _fast_stepper(self, x, grad, shapes):
         if self.accumulation is None:
@@ -515,7 +519,7 @@ class AdagradOptimizer(GradientDescentOptimizer):
         a, kernel = st.flats[0], _core.scaled_step
 
         def step():
-            kernel(x, grad, a, -1.0, 0.0, self.stepsize, self.eps)
+            kernel(x, grad, a, *self._decays(), self.stepsize, self.eps)
 
         return step, _state_guard(self, [acc], st), None
 
@@ -539,22 +543,8 @@ class RMSPropOptimizer(AdagradOptimizer):
             out.append(a - self.stepsize / np.sqrt(self.accumulation[i] + self.eps) * g)
         return out
 
-    def _update_flat(self, x, grad, shapes) -> None:
-        st = self._flat_state([self.accumulation], shapes, x.shape[0])
-        self.accumulation = st.lists[0]
-        _core.scaled_step(x, grad, st.flats[0], self.decay, 1 - self.decay, self.stepsize, self.eps)
-
-    def _fast_stepper(self, x, grad, shapes):
-        if self.accumulation is None:
-            return None
-        st = self._flat_state([self.accumulation], shapes, x.shape[0])
-        acc = self.accumulation = st.lists[0]
-        a, kernel = st.flats[0], _core.scaled_step
-
-        def step():
-            kernel(x, grad, a, self.decay, 1 - self.decay, self.stepsize, self.eps)
-
-        return step, _state_guard(self, [acc], st), None
+    def _decays(self) -> tuple[float, float]:
+        return self.decay, 1 - self.decay
 
 
 class AdamOptimizer(GradientDescentOptimizer):
