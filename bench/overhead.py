@@ -26,7 +26,7 @@ call is timed over fresh qnodes):
   training it for 100 epochs on the 120 training rows, as ``python -m pyqml demo`` does (no progress bar).
 * ``epoch_150_split``: the epoch's CPU time against the engine's two calls in it (values, kept for the VJP
   where the executor has ``forward``, and the VJP on the 150 rows): what is left is the Python around them
-  (layers, the head, the Adam step).
+  (layers, the head, the Adam step). Of the layer-by-layer step where the model has the fused one.
 * ``epoch_150_pieces`` (one engine thread): the step taken apart with the layers' training calls, each piece
   timed on its own over the same epochs (fastest and median): the quantum layer's forward and backward with
   the engine's values and VJP alone next to them, the dense layer's forward and backward, the softmax
@@ -37,9 +37,11 @@ call is timed over fresh qnodes):
 * ``--epochs-only N`` (alone): the demo epoch (150 rows, Adam) on 1 and 2 engine threads, N epochs each,
   timed with perf_counter_ns: ``train_step_*`` (one ``train_step``) and ``fit_*`` (one epoch of ``fit``,
   from its history), each against the engine's two calls inside it (values and VJP, timed around the
-  executor's calls: their timers' own ~0.1 us count as Python), medians and fastest; ``head_pieces_*``: the
-  fused step's pieces (the quantum layer's training forward and backward, the head's one engine call, the
-  optimiser's flat step without checks, the plan check of ``train_step``).
+  executor's calls: their timers' own ~0.1 us count as Python), medians and fastest; where the model takes
+  the fused step (``HybridModel.fused_step``: the whole step one engine call, nothing to split) the entry
+  says so, and ``*_layered`` is the same model stepped through the layers' calls in the same process;
+  ``head_pieces_*``: the layer-by-layer step's pieces (the quantum layer's training forward and backward,
+  the head's one engine call, the optimiser's flat step without checks, the plan check of ``train_step``).
 * ``*_fresh_process``: in fresh interpreters (``--fresh-repeats`` each), wall and CPU seconds of
   ``import numpy, pyqml`` (``import_pyqml_fresh_process``), of defining and calling the first qnode on 150
   rows (``first_call_fresh_process``: tracing, compiling, the engine's first call) and of building the

@@ -477,18 +477,18 @@ def _head_widths(spec: list, n_in: int) -> list:
 
 
 def _fused_step(fuse, optimizer, flat, gflat, shapes, width: int, slow):
-    """``(run(X, y), guard entries)`` of the whole training step in one engine call
+    """``run(X, y)``: the whole training step in one engine call
     (``_core.HybridTrainingStep``, cpp/src/training/hybrid_step.cpp), or None where it does not apply.
 
     It applies to a model whose first layer is a QuantumLayer and whose other layers are the training head
     (``fuse``: the layer, the head's layer tuples and loss), when the layer's qnode compiled for ``width``
     features gives exact expectation values with adjoint gradients on the CPU state vector (no shots, no
     derived input columns), and the optimiser has a fused rule on its current state
-    (``_fused_rule``: not before its first step). The call runs the pieces the step runs through Python, in
+    (``fused_rule``: not before its first step). The call runs the pieces the step runs through Python, in
     the same order on the same numbers (the bits of ``slow``, the plan's step otherwise), with one GIL
     release and no allocation once the row count repeats; rows of another width (or none) take ``slow``."""
     layer, spec, kind = fuse
-    rule = optimizer._fused_rule(flat, gflat, shapes)
+    rule = optimizer.fused_rule(flat, gflat, shapes)
     if rule is None:
         return None
     name, arrays, wrap = rule
@@ -518,7 +518,7 @@ def _fused_step(fuse, optimizer, flat, gflat, shapes, width: int, slow):
             return fast(X, y)
         return slow(X, y)
 
-    return run, [(layer, "_cq", layer._cq)]
+    return run
 
 
 def _offset(view: np.ndarray, base: np.ndarray) -> int:
@@ -760,18 +760,12 @@ class HybridModel:
                 step()
                 return value
 
-        fused = None
         fuse_on = self.fused_step
         if vp[7] is not None and width is not None and fuse_on:
-            fused = _fused_step(vp[7], optimizer, flat, gflat, shapes, width, run)
-            if fused is not None:
-                run = fused[0]
+            run = _fused_step(vp[7], optimizer, flat, gflat, shapes, width, run) or run
         net = self.net
         guard = [(self, "_flat", st), (self, "loss", self.loss), (self, "net", net), (net, "layers", net.layers),
-                 (net.layers, None, tuple(st[0]))]
-        guard.append((self, "fused_step", fuse_on))
-        if fused is not None:
-            guard += fused[1]
+                 (net.layers, None, tuple(st[0])), (self, "fused_step", fuse_on)]
         for layer in st[5]:
             guard += [(layer, "params", layer.params), (layer.params, None, tuple(layer.params)),
                       (layer, "grads", layer.grads), (layer.grads, None, tuple(layer.grads))]

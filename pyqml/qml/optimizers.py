@@ -369,7 +369,7 @@ class GradientDescentOptimizer:
 
         return step, [], None
 
-    def _fused_rule(self, x, grad, shapes):
+    def fused_rule(self, x, grad, shapes):
         """``(rule, state vectors, wrap)`` for the hybrid models' fused training step
         (``_core.HybridTrainingStep``, cpp/src/training/hybrid_step.cpp) on the optimiser's current state,
         asked right after :meth:`flat_stepper` on the same vectors (whose guard then covers it); None while
