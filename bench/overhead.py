@@ -26,7 +26,7 @@ call is timed over fresh qnodes):
   training it for 100 epochs on the 120 training rows, as ``python -m pyqml demo`` does (no progress bar).
 * ``epoch_150_split``: the epoch's CPU time against the engine's two calls in it (values, kept for the VJP
   where the executor has ``forward``, and the VJP on the 150 rows): what is left is the Python around them
-  (layers, the head, the Adam step).
+  (layers, the head, the Adam step). Of the layer-by-layer step where the model has the fused one.
 * ``epoch_150_pieces`` (one engine thread): the step taken apart with the layers' training calls, each piece
   timed on its own over the same epochs (fastest and median): the quantum layer's forward and backward with
   the engine's values and VJP alone next to them, the dense layer's forward and backward, the softmax
@@ -37,9 +37,11 @@ call is timed over fresh qnodes):
 * ``--epochs-only N`` (alone): the demo epoch (150 rows, Adam) on 1 and 2 engine threads, N epochs each,
   timed with perf_counter_ns: ``train_step_*`` (one ``train_step``) and ``fit_*`` (one epoch of ``fit``,
   from its history), each against the engine's two calls inside it (values and VJP, timed around the
-  executor's calls: their timers' own ~0.1 us count as Python), medians and fastest; ``head_pieces_*``: the
-  fused step's pieces (the quantum layer's training forward and backward, the head's one engine call, the
-  optimiser's flat step without checks, the plan check of ``train_step``).
+  executor's calls: their timers' own ~0.1 us count as Python), medians and fastest; where the model takes
+  the fused step (``HybridModel.fused_step``: the whole step one engine call, nothing to split) the entry
+  says so, and ``*_layered`` is the same model stepped through the layers' calls in the same process;
+  ``head_pieces_*``: the layer-by-layer step's pieces (the quantum layer's training forward and backward,
+  the head's one engine call, the optimiser's flat step without checks, the plan check of ``train_step``).
 * ``*_fresh_process``: in fresh interpreters (``--fresh-repeats`` each), wall and CPU seconds of
   ``import numpy, pyqml`` (``import_pyqml_fresh_process``), of defining and calling the first qnode on 150
   rows (``first_call_fresh_process``: tracing, compiling, the engine's first call) and of building the
@@ -207,11 +209,14 @@ def epoch_split(model, X, y, opt, epochs: int, how: str) -> dict:
         for name in names:
             delattr(ex, name)  # the class's methods again
     calls = np.array(calls, dtype=float)
+    fastest = int(np.argmin(per))
+    if calls.size == 0:  # the fused step: the whole epoch is one engine call, nothing to split
+        return {"epoch_median_us": float(np.median(per)) / 1e3, "epoch_min_us": float(per.min()) / 1e3,
+                "fused": True, "fastest_epoch_us": float(per[fastest]) / 1e3, "epochs": epochs}
     if calls.size != 2 * epochs:
         raise RuntimeError(f"expected two engine calls per epoch, got {calls.size} in {epochs}")
     engine = calls[0::2] + calls[1::2]
     python = per - engine
-    fastest = int(np.argmin(per))
     return {"epoch_median_us": float(np.median(per)) / 1e3, "epoch_min_us": float(per.min()) / 1e3,
             "engine_median_us": float(np.median(engine)) / 1e3, "engine_min_us": float(engine.min()) / 1e3,
             "python_median_us": float(np.median(python)) / 1e3, "python_min_us": float(python.min()) / 1e3,
@@ -273,6 +278,11 @@ def epochs_only(a) -> int:
             for how in ("train_step", "fit"):
                 rec[f"{how}_{nt}_threads"] = epoch_split(build_iris_model(2), Xi, yi, AdamOptimizer(0.05),
                                                          a.epochs_only, how)
+                if hasattr(type(build_iris_model(2)), "fused_step"):  # the same step through the layers' calls
+                    layered = build_iris_model(2)
+                    layered.fused_step = False
+                    rec[f"{how}_{nt}_threads_layered"] = epoch_split(layered, Xi, yi, AdamOptimizer(0.05),
+                                                                     a.epochs_only, how)
             pieces = head_pieces(build_iris_model(2), Xi, yi, AdamOptimizer(0.05), a.epochs_only)
             if pieces is not None:
                 rec[f"head_pieces_{nt}_threads"] = pieces
@@ -280,7 +290,10 @@ def epochs_only(a) -> int:
         pq.set_num_threads(threads)
     rec["load_average_after"] = os.getloadavg()[0]
     for k, v in rec.items():
-        if isinstance(v, dict) and "epoch_median_us" in v:
+        if isinstance(v, dict) and v.get("fused"):
+            print(f"{k:22s} epoch {v['epoch_median_us']:7.1f} / {v['epoch_min_us']:7.1f} us (median / min), "
+                  "one engine call (fused step)")
+        elif isinstance(v, dict) and "epoch_median_us" in v:
             print(f"{k:22s} epoch {v['epoch_median_us']:7.1f} / {v['epoch_min_us']:7.1f} us (median / min) = engine "
                   f"{v['engine_median_us']:7.1f} / {v['engine_min_us']:7.1f} + Python {v['python_median_us']:6.1f} / "
                   f"{v['python_min_us']:6.1f}; fastest epoch {v['fastest_epoch_us']:.1f} us, Python in it "
@@ -437,7 +450,13 @@ def main(argv=None) -> int:
     rec["training_100_epochs_fresh_process"] = fresh_summary(fresh, "train")
 
     # The epoch's split: the engine's two calls (values, VJP) timed inside each epoch, against the whole step;
-    # per epoch, Python = step - engine (wall and CPU), medians and the fastest epoch's.
+    # per epoch, Python = step - engine (wall and CPU), medians and the fastest epoch's. Of the step through
+    # the layers' calls where the model has the fused step (one engine call: nothing to split).
+    if hasattr(model, "fused_step"):
+        model = build_iris_model(2)
+        model.fused_step = False
+        opt = AdamOptimizer(0.05)
+        model.train_step(Xi, yi, opt)
     layer = model.net.layers[0]
     ex_layer = layer.compiled(Xi.shape[1]).executor()
     engine = {"cpu": 0.0, "wall": 0.0}

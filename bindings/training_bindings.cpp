@@ -8,6 +8,7 @@
 
 #include "convert.hpp"
 #include "pyqml/training/head.hpp"
+#include "pyqml/training/hybrid_step.hpp"
 #include "pyqml/training/steps.hpp"
 
 namespace pyqml::bind {
@@ -46,6 +47,29 @@ std::string bad_label_message(const py::array& labels, int64_t classes, int64_t 
     return "labels must lie in [0, " + std::to_string(classes) + ") for " + std::to_string(classes) +
            " classes; row " + std::to_string(row) + " has label " +
            std::to_string(static_cast<const int64_t*>(labels.data())[row]);
+}
+
+// The head's labels (cross-entropy: one valid int64 label per row) or targets (mean squared error: rows x
+// n_out contiguous float64) from y; throws InvalidInput naming what is wrong.
+void head_targets(const training::Head& head, const py::array& y, int64_t rows, const int64_t*& labels,
+                  const double*& targets) {
+    labels = nullptr;
+    targets = nullptr;
+    if (head.loss() == training::HeadLoss::CrossEntropy) {
+        if (!int64_rows(y, rows))
+            throw InvalidInput("labels must be one contiguous int64 label per row (" + std::to_string(rows) + ")");
+        labels = static_cast<const int64_t*>(y.data());
+        const int64_t bad = head.bad_label(labels, rows);
+        if (bad >= 0) throw InvalidInput(bad_label_message(y, head.n_out(), bad));
+    } else {
+        const int64_t want = rows * head.n_out();
+        if (y.dtype().num() != py::detail::npy_api::NPY_DOUBLE_ || !(y.flags() & py::array::c_style) ||
+            static_cast<int64_t>(y.size()) != want)
+            throw InvalidInput("the mean squared error needs " + std::to_string(want) +
+                               " contiguous float64 targets (" + std::to_string(rows) + " rows x " +
+                               std::to_string(head.n_out()) + " outputs), got " + std::to_string(y.size()));
+        targets = static_cast<const double*>(y.data());
+    }
 }
 
 using LayerTuple = std::tuple<std::string, int64_t, int64_t, int64_t, int64_t>;
@@ -107,21 +131,7 @@ public:
         const int64_t rows = x.shape(0);
         const int64_t* labels = nullptr;
         const double* targets = nullptr;
-        if (head_.loss() == training::HeadLoss::CrossEntropy) {
-            if (!int64_rows(y, rows))
-                throw InvalidInput("labels must be one contiguous int64 label per row (" + std::to_string(rows) + ")");
-            labels = static_cast<const int64_t*>(y.data());
-            const int64_t bad = head_.bad_label(labels, rows);
-            if (bad >= 0) throw InvalidInput(bad_label_message(y, head_.n_out(), bad));
-        } else {
-            const int64_t want = rows * head_.n_out();
-            if (y.dtype().num() != py::detail::npy_api::NPY_DOUBLE_ || !(y.flags() & py::array::c_style) ||
-                static_cast<int64_t>(y.size()) != want)
-                throw InvalidInput("the mean squared error needs " + std::to_string(want) +
-                                   " contiguous float64 targets (" + std::to_string(rows) + " rows x " +
-                                   std::to_string(head_.n_out()) + " outputs), got " + std::to_string(y.size()));
-            targets = static_cast<const double*>(y.data());
-        }
+        head_targets(head_, y, rows, labels, targets);
         double* dx = nullptr;
         py::object dx_obj = py::none();
         if (need_dx_) {
@@ -141,6 +151,84 @@ private:
     py::array params_, grads_;
     bool need_dx_;
     std::map<int64_t, py::array> dx_;  // rows -> the input cotangent's buffer
+};
+
+training::StepRule step_rule(const std::string& rule) {
+    if (rule == "sgd") return training::StepRule::Sgd;
+    if (rule == "momentum") return training::StepRule::Momentum;
+    if (rule == "nesterov") return training::StepRule::Nesterov;
+    if (rule == "scaled") return training::StepRule::Scaled;
+    if (rule == "adam") return training::StepRule::Adam;
+    throw InvalidInput("the step's rule is 'sgd', 'momentum', 'nesterov', 'scaled' or 'adam', got '" + rule + "'");
+}
+
+const sv::Simulator& state_vector_engine(const py::object& engine) {
+    if (!py::isinstance<sv::Simulator>(engine))
+        throw py::type_error("the fused training step runs on a pyqml._core.StateVector engine, got " +
+                             std::string(py::str(py::type::of(engine).attr("__name__"))));
+    return engine.cast<const sv::Simulator&>();
+}
+
+// A hybrid model's whole training step (hybrid_step.hpp) bound to the model's flat parameter and gradient
+// vectors, the optimiser's state vectors and the quantum layer's engine (all kept alive here):
+// run(x, y, scalars...) -> loss.
+class HybridTrainingStep {
+public:
+    HybridTrainingStep(const py::object& engine, const std::vector<LayerTuple>& layers, const std::string& loss,
+                       py::array params, py::array grads, int64_t q_offset, const std::string& rule,
+                       std::vector<py::array> state)
+        : engine_(engine), params_(std::move(params)), grads_(std::move(grads)), state_(std::move(state)),
+          step_(state_vector_engine(engine), training::Head(head_layers(layers), head_loss(loss),
+                                                            state_vector_engine(engine).n_observables()),
+                q_offset, f64_size(params_, "params"), step_rule(rule)) {
+        const int64_t n = step_.n_params();
+        out_f64(params_, "params", n);
+        out_f64(grads_, "grads", n);
+        const int want = training::rule_states(step_.rule());
+        if (int(state_.size()) != want)
+            throw InvalidInput("the rule '" + rule + "' updates " + std::to_string(want) + " state vector(s), got " +
+                               std::to_string(state_.size()));
+        for (size_t i = 0; i < state_.size(); ++i) ptrs_[i] = out_f64(state_[i], "state", n);
+        for (const py::array& a : state_)
+            if (a.ptr() == params_.ptr() || a.ptr() == grads_.ptr())
+                throw InvalidInput("the optimiser's state must not be the parameter or gradient vector");
+    }
+
+    double run(py::array x, const py::array& y, double s0, double s1, double s2, double s3, double s4, double s5) {
+        const sv::Simulator& sim = step_.simulator();
+        const int nx = sim.circuit().n_inputs();
+        if (x.ndim() != 2 || x.shape(1) != nx)
+            throw InvalidInput("the quantum layer takes rows of " + std::to_string(nx) + " features, got an array of "
+                               "shape " + shape_text(x));
+        if (x.dtype().num() != py::detail::npy_api::NPY_DOUBLE_ || !(x.flags() & py::array::c_style))
+            x = darray::ensure(x);
+        if (!x) throw InvalidInput("inputs must be an array of real numbers");
+        const int64_t rows = x.shape(0);
+        const double* px = static_cast<const double*>(x.data());
+        for (int64_t i = 0; i < rows * nx; ++i)
+            if (!((px[i] - px[i]) == 0.0)) throw InvalidInput("inputs contain NaN or infinite values");
+        const int64_t* labels = nullptr;
+        const double* targets = nullptr;
+        head_targets(step_.head(), y, rows, labels, targets);
+        const double s[training::kStepScalars] = {s0, s1, s2, s3, s4, s5};
+        double* params = static_cast<double*>(params_.mutable_data());
+        double* grads = static_cast<double*>(grads_.mutable_data());
+        py::gil_scoped_release nogil;
+        return step_.run(px, rows, labels, targets, params, grads, ptrs_, s);
+    }
+
+private:
+    static std::string shape_text(const py::array& a) {
+        std::string out = "(";
+        for (py::ssize_t i = 0; i < a.ndim(); ++i) out += (i ? ", " : "") + std::to_string(a.shape(i));
+        return out + (a.ndim() == 1 ? ",)" : ")");
+    }
+
+    py::object engine_;
+    py::array params_, grads_;
+    std::vector<py::array> state_;
+    double* ptrs_[2] = {nullptr, nullptr};
+    training::HybridStep step_;
 };
 
 }  // namespace
@@ -254,6 +342,25 @@ void init_training(py::module_& m) {
         .def("run", &TrainingHead::run, py::arg("x"), py::arg("y"),
              "(loss, dx): y the int64 labels (cross-entropy) or the float64 targets (mse); every dense layer's "
              "gradients written into grads; dx the cotangent of x (a buffer reused per row count) or None.");
+    py::class_<HybridTrainingStep>(m, "HybridTrainingStep",
+                                   "A hybrid model's whole training step in one call (cpp/src/training/"
+                                   "hybrid_step.cpp): a state-vector quantum layer first (values with the "
+                                   "VJP's states kept), then a training head (dense layers, activations, the "
+                                   "loss), the VJP into the quantum weights' gradients, and the optimiser's "
+                                   "flat update, on the model's flat vectors; the GIL released once.")
+        .def(py::init<const py::object&, const std::vector<LayerTuple>&, const std::string&, py::array, py::array,
+                      int64_t, const std::string&, std::vector<py::array>>(),
+             py::arg("engine"), py::arg("layers"), py::arg("loss"), py::arg("params"), py::arg("grads"),
+             py::arg("q_offset"), py::arg("rule"), py::arg("state"),
+             "engine: the quantum layer's pyqml._core.StateVector, its weights at params[q_offset:]; layers: the "
+             "head's (kind, n_in, n_out, w_offset, b_offset) as TrainingHead takes them; rule 'sgd', "
+             "'momentum', 'nesterov', 'scaled' (Adagrad, RMSProp) or 'adam', state its vectors (a; fm, sm).")
+        .def("run", &HybridTrainingStep::run, py::arg("x"), py::arg("y"), py::arg("s0") = 0.0,
+             py::arg("s1") = 0.0, py::arg("s2") = 0.0, py::arg("s3") = 0.0, py::arg("s4") = 0.0,
+             py::arg("s5") = 0.0,
+             "One training step on rows x against y (labels or targets, as TrainingHead.run): returns the loss "
+             "before the update (Nesterov: at the look-ahead point). The scalars are the rule's, in the order of "
+             "the update kernels (sgd_step, momentum_step, scaled_step, adam_step) after their arrays.");
 }
 
 }  // namespace pyqml::bind

@@ -1,8 +1,9 @@
 """``python -m pyqml demo`` (or the ``pyqml`` console script): train the hybrid Iris classifier end to end.
 
 The model: AngleEmbedding of the 4 standardised features, StronglyEntanglingLayers, <Z_i> on 4 wires, then a
-dense layer to 3 logits and softmax cross-entropy; Adam on the whole training set each epoch (one batched
-engine call forward, one batched VJP backward). Prints accuracy and time per epoch, times a peer (PennyLane)
+dense layer to 3 logits and softmax cross-entropy; Adam on the whole training set each epoch (from the second
+epoch on one engine call: the batched values, the dense layer and the loss, the batched VJP and the Adam step;
+``HybridModel.fused_step``). Prints accuracy and time per epoch, times a peer (PennyLane)
 on the same epoch when one is installed, and saves a training-curve PNG when matplotlib is installed.
 
 ``python -m pyqml demo --noise 0.01`` trains the same model under a depolarizing noise model

@@ -28,6 +28,14 @@ quantum layer's VJP). The same numpy operations in the same order (the matmuls a
 chains), within 1e-12 of the layer-by-layer path. Other losses and layers take the layers' own training
 calls. The step's plan (head, optimiser stepper) is built once and checked by one identity-guard call at
 each ``train_step``; ``fit`` checks it before its first epoch, after it and after each callback.
+
+Fused step: when the first layer is a QuantumLayer with exact expectation values and adjoint gradients on
+the CPU state vector and the other layers are the training head, a step with one of the built-in optimisers
+(from the step after the one that made its state) is one engine call (``_core.HybridTrainingStep``,
+cpp/src/training/hybrid_step.cpp): the quantum values with the VJP's states kept, the head, the VJP into the
+quantum weights' gradients and the optimiser's flat update, the same engine calls in the same order as the
+layer-by-layer step (the same bits), one GIL release, its buffers reused step after step.
+``HybridModel.fused_step = False`` takes the layer-by-layer step.
 """
 from __future__ import annotations
 
@@ -468,6 +476,51 @@ def _head_widths(spec: list, n_in: int) -> list:
     return out
 
 
+def _fused_step(fuse, optimizer, flat, gflat, shapes, width: int, slow):
+    """``run(X, y)``: the whole training step in one engine call
+    (``_core.HybridTrainingStep``, cpp/src/training/hybrid_step.cpp), or None where it does not apply.
+
+    It applies to a model whose first layer is a QuantumLayer and whose other layers are the training head
+    (``fuse``: the layer, the head's layer tuples and loss), when the layer's qnode compiled for ``width``
+    features gives exact expectation values with adjoint gradients on the CPU state vector (no shots, no
+    derived input columns), and the optimiser has a fused rule on its current state
+    (``fused_rule``: not before its first step). The call runs the pieces the step runs through Python, in
+    the same order on the same numbers (the bits of ``slow``, the plan's step otherwise), with one GIL
+    release and no allocation once the row count repeats; rows of another width (or none) take ``slow``."""
+    layer, spec, kind = fuse
+    rule = optimizer.fused_rule(flat, gflat, shapes)
+    if rule is None:
+        return None
+    name, arrays, wrap = rule
+    if name == "momentum" and type(optimizer) is NesterovMomentumOptimizer:
+        name = "nesterov"  # the plan's step takes the gradient at the look-ahead point for this type
+    vectors = layer.flat_vectors()
+    if vectors is None or vectors[0].base is not flat:
+        return None
+    try:
+        cq = layer.compiled(int(width))
+        if (not cq.expval_only or cq.shot_count(None) is not None or cq.qnode.diff_method != "adjoint"
+                or cq.circuit.derived_inputs is not None or cq.n_weights != vectors[0].size):
+            return None
+        engine = getattr(cq.executor(), "cpu_engine", None)
+        if engine is None:
+            return None
+        head_spec = _head_widths(spec, cq.n_outputs)
+        call = _core.HybridTrainingStep(engine, head_spec, kind, flat, gflat, _offset(vectors[0], flat), name,
+                                        arrays).run
+    except (TypeError, ValueError):  # the layer-by-layer step names what does not fit
+        return None
+    fast = wrap(call)
+
+    def run(X, y):
+        shape = X.shape
+        if shape[1] == width and shape[0]:
+            return fast(X, y)
+        return slow(X, y)
+
+    return run
+
+
 def _offset(view: np.ndarray, base: np.ndarray) -> int:
     """The index in ``base`` where the view ``view`` starts."""
     return (view.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // base.itemsize
@@ -522,7 +575,14 @@ class HybridModel:
 
     >>> model = HybridModel([QuantumLayer(qnode, {"weights": (2, 4, 3)}, rng=0), Dense(4, 3, rng=0)])
     >>> history = model.fit(X, y, epochs=100, optimizer=pq.AdamOptimizer(0.1))
+
+    ``fused_step`` (default True): a model whose first layer is a QuantumLayer on the state vector and whose
+    other layers form the training head takes each training step with a built-in optimiser as one engine
+    call (``_core.HybridTrainingStep``: values, head, VJP and update); False takes the same step through the
+    layers' calls. Both give the same bits.
     """
+
+    fused_step = True
 
     def __init__(self, layers: Sequence[Layer], loss: str | Callable = "cross_entropy"):
         self.net = Sequential(layers)
@@ -586,7 +646,7 @@ class HybridModel:
     # a CrossEntropyLoss or MSELoss) in one engine call (_core.TrainingHead, cpp/src/training/head.cpp);
     # _step_plan's run(X, y) adds the optimiser's flat step (its flat_stepper).
     _plan = None  # (optimizer, guard, run(X, y), prep(y)), see _step_plan
-    _vg = None  # (flat state, loss, current(), vg(X, y), prep(y), head run or None, activations), see _vg_plan
+    _vg = None  # (flat state, loss, current(), vg(X, y), prep(y), head run or None, activations, fusable), see _vg_plan
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -617,7 +677,7 @@ class HybridModel:
                     d = b(d, need)
                 return value
 
-            return (st, loss, _always, vg, _same, None, ())
+            return (st, loss, _always, vg, _same, None, (), None)
         spec, acts = [], []
         for layer in layers[start:]:
             if type(layer) is Dense:
@@ -665,13 +725,17 @@ class HybridModel:
                 return all(layer.kind == k for layer, k in acts)
         else:
             current = _always
-        return (st, loss, current, vg, _labels if kind == "cross_entropy" else _targets, head, tuple(acts))
+        # A quantum layer first and the head after it: the whole step may run as one engine call (_fused_step).
+        fuse = (layers[0], spec, kind) if start == 1 and type(layers[0]) is QuantumLayer else None
+        return (st, loss, current, vg, _labels if kind == "cross_entropy" else _targets, head, tuple(acts), fuse)
 
-    def _step_plan(self, optimizer, st):
+    def _step_plan(self, optimizer, st, width=None):
         """The plan of a training step with one of the built-in gradient optimisers on the flat vectors:
         (optimizer, guard, run(X, y), prep(y)); the guard's identities (``_core.identities_hold``: the
         model's flat state, layers, their params and grads lists and items, the loss, the activations'
-        kinds, the optimiser's state) hold while the plan is the one to take."""
+        kinds, the optimiser's state) hold while the plan is the one to take. ``width``: the feature count
+        of the rows the step is built for; with it, a model whose quantum layer comes first and whose other
+        layers form the training head steps in one engine call on rows of that width (:func:`_fused_step`)."""
         vp = self._vg_plan(st)
         vg, prep = vp[3], vp[4]
         flat, gflat, shapes, saved = st[1], st[2], st[3], st[4]
@@ -696,9 +760,12 @@ class HybridModel:
                 step()
                 return value
 
+        fuse_on = self.fused_step
+        if vp[7] is not None and width is not None and fuse_on:
+            run = _fused_step(vp[7], optimizer, flat, gflat, shapes, width, run) or run
         net = self.net
         guard = [(self, "_flat", st), (self, "loss", self.loss), (self, "net", net), (net, "layers", net.layers),
-                 (net.layers, None, tuple(st[0]))]
+                 (net.layers, None, tuple(st[0])), (self, "fused_step", fuse_on)]
         for layer in st[5]:
             guard += [(layer, "params", layer.params), (layer.params, None, tuple(layer.params)),
                       (layer, "grads", layer.grads), (layer.grads, None, tuple(layer.grads))]
@@ -706,9 +773,9 @@ class HybridModel:
         self._plan = plan = (optimizer, tuple(guard + list(opt_guard)), run, prep)
         return plan
 
-    def _flat_plan(self, optimizer):
-        """The step plan for ``optimizer`` (the last one while its guard holds, else a new one), or None
-        when the model or the optimiser takes the per-parameter path."""
+    def _flat_plan(self, optimizer, width=None):
+        """The step plan for ``optimizer`` (the last one while its guard holds, else a new one, for rows of
+        ``width`` features), or None when the model or the optimiser takes the per-parameter path."""
         plan = self._plan
         if plan is not None and plan[0] is optimizer and _identities_hold(plan[1]):
             return plan
@@ -717,7 +784,7 @@ class HybridModel:
         st = self._flat_state()
         if st is None:
             return None
-        return self._step_plan(optimizer, st)
+        return self._step_plan(optimizer, st, width)
 
     def forward(self, X) -> np.ndarray:
         return self.net.forward(np.asarray(X, dtype=float), train=False)
@@ -738,7 +805,8 @@ class HybridModel:
         look-ahead point where its gradient is taken)."""
         plan = self._plan
         if plan is None or plan[0] is not optimizer or not _identities_hold(plan[1]):
-            plan = self._flat_plan(optimizer)
+            shape = np.shape(X)
+            plan = self._flat_plan(optimizer, shape[1] if len(shape) == 2 else None)
             if plan is None:
                 return self._train_step_lists(X, y, optimizer)
         return plan[2](_rows(X), plan[3](y))
@@ -761,9 +829,10 @@ class HybridModel:
             p[...] = q
         return loss
 
-    def _fit_step(self, optimizer):
-        """``(run(X, y) -> loss, prep(y))`` for ``fit``'s epochs: X checked once, y prepared once."""
-        plan = self._flat_plan(optimizer)
+    def _fit_step(self, optimizer, width=None):
+        """``(run(X, y) -> loss, prep(y))`` for ``fit``'s epochs on rows of ``width`` features: X checked
+        once, y prepared once."""
+        plan = self._flat_plan(optimizer, width)
         if plan is not None:
             return plan[2], plan[3]
         return (lambda X, y: self._train_step_lists(X, y, optimizer)), _same
@@ -790,7 +859,8 @@ class HybridModel:
                             f"Adagrad, RMSProp, Adam), got {type(optimizer).__name__}")
         # The plan is checked here, after the first epoch and after each callback (user code); between
         # epochs nothing else runs, so the epochs step it without checking again.
-        run, prep = self._fit_step(optimizer)
+        width = X.shape[1]
+        run, prep = self._fit_step(optimizer, width)
         yp = prep(y)
         n = X.shape[0]
         rng = None if batch_size is None or batch_size >= n else np.random.default_rng(rng)
@@ -828,9 +898,9 @@ class HybridModel:
                     bar.set_postfix(loss=f"{loss:.4f}")  # the bar ends on the loss that is reported
             if callback is not None:
                 callback(epoch, loss)
-                run, prep = self._fit_step(optimizer)
+                run, prep = self._fit_step(optimizer, width)
             elif epoch == 0:  # the optimiser's state exists now: its stepper without checks
-                run, prep = self._fit_step(optimizer)
+                run, prep = self._fit_step(optimizer, width)
         if bar is not None:
             bar.close()
         return history

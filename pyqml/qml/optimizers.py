@@ -369,6 +369,27 @@ class GradientDescentOptimizer:
 
         return step, [], None
 
+    def fused_rule(self, x, grad, shapes):
+        """``(rule, state vectors, wrap)`` for the hybrid models' fused training step
+        (``_core.HybridTrainingStep``, cpp/src/training/hybrid_step.cpp) on the optimiser's current state,
+        asked right after :meth:`flat_stepper` on the same vectors (whose guard then covers it); None while
+        the optimiser has no state (its first step makes it) and for a subclass stepped through its own
+        :meth:`apply_grad`. ``wrap(call)`` is the step ``run(X, y)``: ``call(X, y, *scalars)`` with the
+        scalars of the flat step's kernel, read from the hyper-parameters at each step as the flat step reads
+        them, then the state's count (Adam's ``t``) once the call returned."""
+        if not _native_flat(type(self)):
+            return None
+        return self._fused(x, grad, shapes)
+
+    def _fused(self, x, grad, shapes):
+        def wrap(call):
+            def run(X, y):
+                return call(X, y, self.stepsize)
+
+            return run
+
+        return "sgd", [], wrap
+
     def _checked_shapes(self, shapes, n: int) -> tuple:
         if shapes is None:
             return ((n,),)
@@ -458,6 +479,20 @@ class MomentumOptimizer(GradientDescentOptimizer):
 
         return step, _state_guard(self, [acc], st), look_ahead
 
+    def _fused(self, x, grad, shapes):
+        if self.accumulation is None:
+            return None
+        st = self._flat_state([self.accumulation], shapes, x.shape[0])
+        self.accumulation = st.lists[0]
+
+        def wrap(call):
+            def run(X, y):
+                return call(X, y, self.momentum, self.stepsize)
+
+            return run
+
+        return "momentum", [st.flats[0]], wrap
+
     def _look_ahead_flat(self, x, shapes) -> bool:
         if self.accumulation is None:
             return False
@@ -522,6 +557,20 @@ class AdagradOptimizer(GradientDescentOptimizer):
             kernel(x, grad, a, *self._decays(), self.stepsize, self.eps)
 
         return step, _state_guard(self, [acc], st), None
+
+    def _fused(self, x, grad, shapes):
+        if self.accumulation is None:
+            return None
+        st = self._flat_state([self.accumulation], shapes, x.shape[0])
+        self.accumulation = st.lists[0]
+
+        def wrap(call):
+            def run(X, y):
+                return call(X, y, *self._decays(), self.stepsize, self.eps)
+
+            return run
+
+        return "scaled", [st.flats[0]], wrap
 
     def reset(self) -> None:
         self.accumulation = None
@@ -606,6 +655,27 @@ class AdamOptimizer(GradientDescentOptimizer):
 
         guard = [(self, "accumulation", acc), (acc, "fm", lfm), (acc, "sm", lsm)]
         return step, guard + _state_guard(self, [lfm, lsm], st)[1:], None
+
+    def _fused(self, x, grad, shapes):
+        acc = self.accumulation
+        if acc is None:
+            return None
+        st = self._flat_state([acc["fm"], acc["sm"]], shapes, x.shape[0])
+        acc["fm"], acc["sm"] = st.lists
+        sqrt = math.sqrt
+
+        def wrap(call):
+            def run(X, y):
+                t = acc["t"] + 1
+                b1, b2 = self.beta1, self.beta2
+                value = call(X, y, b1, 1 - b1, b2, 1 - b2, self.stepsize * sqrt(1 - b2 ** t) / (1 - b1 ** t),
+                             self.eps)
+                acc["t"] = t  # counted once the step was taken (a refused step leaves the state as it was)
+                return value
+
+            return run
+
+        return "adam", list(st.flats), wrap
 
     def reset(self) -> None:
         self.accumulation = None

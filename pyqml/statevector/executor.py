@@ -111,6 +111,12 @@ class StateVectorExecutor(Executor):
         flops = 32.0 * max(1, len(circuit.ops)) * 2.0**n * (states if states > 1 else 1.0)
         return Estimate(flops, need)
 
+    @property
+    def cpu_engine(self):
+        """The ``pyqml._core.StateVector`` this executor's calls run on (None on a GPU): for callers that run
+        several engine steps in one call on it (the hybrid models' fused training step)."""
+        return self._sim if self._cpu else None
+
     def expval(self, weights, inputs=None) -> np.ndarray:
         return self._sim.expval(weights, inputs)
 

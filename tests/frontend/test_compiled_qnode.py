@@ -85,9 +85,13 @@ def test_models_and_optimizers_run_through_the_compiled_call(monkeypatch):
     model = pq.models.HybridModel([layer, pq.models.Dense(3, 2, rng=0)])
     X = np.random.default_rng(0).normal(size=(6, 3))
     y = np.array([0, 1, 0, 1, 1, 0])
+    model.fused_step = False  # the layer-by-layer step (the fused one runs the engine in one call)
     model.fit(X, y, epochs=2, optimizer=pq.AdamOptimizer(0.1))
     # Training forwards keep their states for the VJP (CompiledQNode.forward, then vjp(..., saved=)).
     assert calls["forward"] == 2 and calls["vjp"] == 2
+    model.fused_step = True
+    model.fit(X, y, epochs=2, optimizer=pq.AdamOptimizer(0.1))  # the first step makes Adam's state
+    assert calls["forward"] == 3 and calls["vjp"] == 3
 
     @pq.qnode(wires=1)
     def g(w):

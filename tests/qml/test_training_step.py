@@ -338,3 +338,214 @@ def test_bias_kernels_are_numpy_bit_for_bit(rows, cols):
         assert np.array_equal(out, np.sum(y, axis=0))
     with pytest.raises(ValueError, match="b has"):
         _core.add_bias(y, np.zeros(cols + 1))
+
+
+# --- the fused step: the whole training step as one engine call (_core.HybridTrainingStep) ---
+
+def count_python_forwards(model, width):
+    """Counts the quantum layer's engine forwards through Python (the layer-by-layer step makes one a step;
+    the fused step none)."""
+    ex = model.net.layers[0].compiled(width).executor()
+    calls = []
+    inner = ex.forward
+
+    def forward(*args, **kwargs):
+        calls.append(1)
+        return inner(*args, **kwargs)
+
+    ex.forward = forward
+    return calls
+
+
+def twins(make, **kw):
+    fused, layered = make(**kw), make(**kw)
+    layered.fused_step = False
+    return fused, layered
+
+
+def assert_same_bits(fused, layered, opt_a, opt_b):
+    assert all(np.array_equal(p, q) for p, q in zip(fused.params, layered.params))
+    assert all(np.array_equal(p, q) for p, q in zip(fused.net.grads, layered.net.grads))
+    for name in ("accumulation", "fm", "sm", "t"):
+        a, b = getattr(opt_a, name, None), getattr(opt_b, name, None)
+        if isinstance(a, list):
+            assert all(np.array_equal(u, v) for u, v in zip(a, b))
+        elif not isinstance(a, dict):
+            assert a == b
+
+
+@pytest.mark.parametrize("path", ["cost model", "forced", "off"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_fused_step_is_the_layer_by_layer_step_bit_for_bit(kind, path):
+    """The fused step against the same model stepped through the layers' calls (the shared-suffix path of the
+    state vector as the cost model chooses it, forced, or off: the kept forward and the VJP from it, or the
+    rows' paths), every optimiser: the same losses, parameters, gradients and optimiser state, bit for bit;
+    after its first step (which makes the optimiser's state) the fused model runs no engine call through
+    Python (gradient descent, which keeps no state, none from the first step on)."""
+    was = _core._sv_shared_suffix()
+    _core._set_sv_shared_suffix(path != "off", path == "forced")
+    try:
+        X, y = data(7)
+        fused, layered = twins(hybrid_model)
+        opt_a, opt_b = optimizer(kind, 0.1), optimizer(kind, 0.1)
+        seen = count_python_forwards(fused, 2)
+        for _ in range(5):
+            a, b = fused.train_step(X, y, opt_a), layered.train_step(X, y, opt_b)
+            assert a == b
+            assert_same_bits(fused, layered, opt_a, opt_b)
+            assert len(seen) == (kind != "GradientDescent")  # the first step only (it makes the state)
+    finally:
+        _core._set_sv_shared_suffix(was)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_fused_demo_training_is_the_layer_by_layer_training(kind):
+    """The demo's model (4 wires, AngleEmbedding + StronglyEntanglingLayers, Dense(4, 3)) on the Iris
+    training rows: fit with the fused step and through the layers' calls, the same bits; minibatches (a
+    short last batch) too."""
+    from pyqml.__main__ import build_iris_model, iris_split
+
+    Xtr, _, ytr, _ = iris_split(seed=0)
+    fused, layered = twins(build_iris_model, n_layers=2, seed=0)
+    opt_a, opt_b = optimizer(kind, 0.05), optimizer(kind, 0.05)
+    seen = count_python_forwards(fused, 4)
+    h1 = fused.fit(Xtr, ytr, epochs=6, optimizer=opt_a)
+    h2 = layered.fit(Xtr, ytr, epochs=6, optimizer=opt_b)
+    assert h1["loss"] == h2["loss"] and len(seen) == (kind != "GradientDescent")
+    assert_same_bits(fused, layered, opt_a, opt_b)
+    h1 = fused.fit(Xtr, ytr, epochs=2, batch_size=50, rng=3, optimizer=opt_a)
+    h2 = layered.fit(Xtr, ytr, epochs=2, batch_size=50, rng=3, optimizer=opt_b)
+    assert h1["loss"] == h2["loss"]
+    assert_same_bits(fused, layered, opt_a, opt_b)
+
+
+def deep_head_model(loss="mse"):
+    return HybridModel([QuantumLayer(make_qnode(), {"weights": (3, 3)}, rng=1), Dense(3, 4, rng=2),
+                        Activation("tanh"), Dense(4, 2, rng=3)], loss=loss)
+
+
+def activation_head_model():
+    return HybridModel([QuantumLayer(make_qnode(), {"weights": (3, 3)}, rng=1), Activation("sigmoid")], loss="mse")
+
+
+@pytest.mark.parametrize("make,width", [(deep_head_model, 2), (activation_head_model, 3)])
+@pytest.mark.parametrize("kind", ["Adam", "Nesterov", "RMSProp"])
+def test_fused_step_with_other_heads_and_the_mse(make, width, kind):
+    X, _ = data(9)
+    t = np.random.default_rng(5).normal(size=(9, width))
+    fused, layered = twins(make)
+    opt_a, opt_b = optimizer(kind, 0.1), optimizer(kind, 0.1)
+    seen = count_python_forwards(fused, 2)
+    for _ in range(4):
+        assert fused.train_step(X, t, opt_a) == layered.train_step(X, t, opt_b)
+    assert len(seen) == 1
+    assert_same_bits(fused, layered, opt_a, opt_b)
+
+
+def test_models_that_do_not_fit_the_fused_step_train_as_before():
+    """A quantum layer after a dense one, a qnode with shots, a finite-difference qnode, a subclassed
+    optimiser, rows of no width change: the layers' calls, the same training as with the switch off."""
+    X, y = data(6)
+
+    def after_dense():
+        return HybridModel([Dense(2, 2, rng=0), QuantumLayer(make_qnode(), {"weights": (3, 3)}, rng=1),
+                            Dense(3, 3, rng=2)])
+
+    def with_qnode(**opts):
+        def make():
+            f = make_qnode()
+            g = pq.qnode(wires=2, **opts)(f.func)
+            return HybridModel([QuantumLayer(g, {"weights": (3, 3)}, rng=1), Dense(3, 3, rng=2)])
+        return make
+
+    class Halved(pq.AdamOptimizer):
+        def apply_grad(self, grad, args):
+            return super().apply_grad([0.5 * g for g in grad], args)
+
+    cases = [(after_dense, pq.AdamOptimizer), (with_qnode(shots=200, seed=3), pq.AdamOptimizer),
+             (with_qnode(diff_method="parameter-shift"), pq.MomentumOptimizer), (hybrid_model, Halved)]
+    for make, opt_cls in cases:
+        fused, layered = twins(make)
+        opt_a, opt_b = opt_cls(0.1), opt_cls(0.1)
+        for _ in range(3):
+            assert fused.train_step(X, y, opt_a) == layered.train_step(X, y, opt_b)
+        assert all(np.array_equal(p, q) for p, q in zip(fused.params, layered.params))
+
+
+@pytest.mark.parametrize("kind", ["Adam", "Nesterov", "Momentum"])
+def test_fused_step_refuses_bad_input_and_leaves_the_model_as_it_was(kind):
+    X, y = data()
+    model, opt = hybrid_model(), optimizer(kind, 0.1)
+    for _ in range(2):
+        model.train_step(X, y, opt)
+    seen = count_python_forwards(model, 2)
+    before = [p.copy() for p in model.params]
+    t = getattr(opt, "t", None)
+    bad_x = X.copy()
+    bad_x[2, 1] = np.inf
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        model.train_step(bad_x, y, opt)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\)"):
+        model.train_step(X, np.array([0, 1, 2, 3, 1, 0]), opt)
+    with pytest.raises(ValueError, match="one contiguous int64 label per row"):
+        model.train_step(X, y[:4], opt)
+    assert all(np.array_equal(p, q) for p, q in zip(model.params, before))
+    assert getattr(opt, "t", None) == t and not seen
+    model.train_step(X, y, opt)  # and steps on
+    assert not seen and not np.array_equal(model.params[0], before[0])
+
+
+def test_hybrid_training_step_checks_its_arguments():
+    model = hybrid_model()
+    X, y = data()
+    model.train_step(X, y, pq.AdamOptimizer(0.1))
+    engine = model.net.layers[0].compiled(2).executor().cpu_engine
+    flat, gflat = model.params[0].base, model.net.grads[0].base
+    layers = [("dense", 3, 3, 9, 18)]
+    a, b = np.zeros(flat.size), np.zeros(flat.size)
+    with pytest.raises(TypeError, match="StateVector engine"):
+        _core.HybridTrainingStep(object(), layers, "cross_entropy", flat, gflat, 0, "adam", [a, b])
+    with pytest.raises(ValueError, match="updates 2 state vector"):
+        _core.HybridTrainingStep(engine, layers, "cross_entropy", flat, gflat, 0, "adam", [a])
+    with pytest.raises(ValueError, match="outside the 21-entry parameter vector"):
+        _core.HybridTrainingStep(engine, layers, "cross_entropy", flat, gflat, 15, "sgd", [])
+    with pytest.raises(ValueError, match="Dense layer expects 2 features, got 3"):
+        _core.HybridTrainingStep(engine, [("dense", 2, 3, 9, 15)], "cross_entropy", flat, gflat, 0, "sgd", [])
+    with pytest.raises(ValueError, match="rule is 'sgd'"):
+        _core.HybridTrainingStep(engine, layers, "cross_entropy", flat, gflat, 0, "lbfgs", [])
+    with pytest.raises(ValueError, match="must not be the parameter"):
+        _core.HybridTrainingStep(engine, layers, "cross_entropy", flat, gflat, 0, "momentum", [gflat])
+    step = _core.HybridTrainingStep(engine, layers, "cross_entropy", flat, gflat, 0, "sgd", [])
+    with pytest.raises(ValueError, match="rows of 2 features"):
+        step.run(np.zeros((6, 3)), y, 0.1)
+    before = flat.copy()
+    value = step.run(X, y, 0.0)  # a zero step: the loss at the current parameters, nothing moves
+    grads = gflat.copy()
+    assert np.array_equal(flat, before)
+    assert value == model.value_and_grad(X, y)[0] and np.array_equal(gflat, grads)
+
+
+def test_fused_steps_run_in_threads_as_in_sequence():
+    """The fused step releases the GIL for the whole step: two models trained in two threads at once give
+    the bits of training them one after the other."""
+    import threading
+
+    from pyqml.__main__ import build_iris_model, iris_split
+
+    Xtr, _, ytr, _ = iris_split(seed=0)
+    alone = [build_iris_model(2, s) for s in (0, 1)]
+    losses_alone = [m.fit(Xtr, ytr, epochs=30, optimizer=pq.AdamOptimizer(0.1))["loss"] for m in alone]
+    pair = [build_iris_model(2, s) for s in (0, 1)]
+    losses = [None, None]
+
+    def train(i):
+        losses[i] = pair[i].fit(Xtr, ytr, epochs=30, optimizer=pq.AdamOptimizer(0.1))["loss"]
+
+    threads = [threading.Thread(target=train, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert losses == losses_alone
+    for a, b in zip(alone, pair):
+        assert all(np.array_equal(p, q) for p, q in zip(a.params, b.params))
