@@ -6,6 +6,7 @@ head's bad input."""
 import copy
 
 import dense_reference as ref
+from libm_probe import numpy_exp_log_are_libm
 import numpy as np
 import pytest
 from pyqml.models import Activation, CrossEntropyLoss, Dense, HybridModel, MSELoss, QuantumLayer
@@ -332,14 +333,17 @@ def test_demo_model_trains_as_the_layer_by_layer_path():
     Xtr, _, ytr, _ = iris_split(seed=0)
     fused, layered = build_iris_model(2, 0), build_iris_model(2, 0)
     layered.loss = lambda z, t: CrossEntropyLoss()(z, t)  # the previous path: the layers' calls, numpy loss
+    # Where numpy's exp / log differ from the C library's in the last bit (its AVX-512 versions), 25 Adam
+    # epochs at lr 0.1 carry those one-ulp differences in the loss's gradient up to ~1e-9 in the weights.
+    tol = 1e-12 if numpy_exp_log_are_libm() else 1e-8
     h1 = fused.fit(Xtr, ytr, epochs=25, optimizer=pq.AdamOptimizer(0.1))
     h2 = layered.fit(Xtr, ytr, epochs=25, optimizer=pq.AdamOptimizer(0.1))
-    np.testing.assert_allclose(h1["loss"], h2["loss"], atol=1e-12, rtol=0)
+    np.testing.assert_allclose(h1["loss"], h2["loss"], atol=tol, rtol=0)
     for p, q in zip(fused.params, layered.params):
-        np.testing.assert_allclose(p, q, atol=1e-12, rtol=0)
+        np.testing.assert_allclose(p, q, atol=tol, rtol=0)
     h1 = fused.fit(Xtr, ytr, epochs=3, batch_size=32, rng=1, optimizer=pq.RMSPropOptimizer(0.05))
     h2 = layered.fit(Xtr, ytr, epochs=3, batch_size=32, rng=1, optimizer=pq.RMSPropOptimizer(0.05))
-    np.testing.assert_allclose(h1["loss"], h2["loss"], atol=1e-12, rtol=0)
+    np.testing.assert_allclose(h1["loss"], h2["loss"], atol=tol, rtol=0)
 
 
 @pytest.mark.parametrize("n", [0, 1, 5, 7, 8, 9, 16, 17, 127, 128, 129, 150, 256, 300, 1001])
