@@ -4,6 +4,7 @@
     python bench/overhead.py --profile        # also cProfile the warm one-row call and the first call
     python bench/overhead.py --threads 1
     python bench/overhead.py --epochs-only 2000 --out /tmp/epochs.json   # the demo epoch's split only
+    python bench/overhead.py --w1-only 2000 --out /tmp/w1.json     # W1 from Python against the engine alone
 
 Measurements (median and minimum of the timed repeats after one untimed warm-up, and the process CPU time
 per call, which on a machine shared with other work is the closer measure of a one-thread call; the first
@@ -42,6 +43,9 @@ call is timed over fresh qnodes):
   says so, and ``*_layered`` is the same model stepped through the layers' calls in the same process;
   ``head_pieces_*``: the layer-by-layer step's pieces (the quantum layer's training forward and backward,
   the head's one engine call, the optimiser's flat step without checks, the plan check of ``train_step``).
+* ``--w1-only N`` (alone): the W1 calls from Python (values; values + Jacobian) against the engine's call
+  alone on the same arrays, each repeat timing both back to back, on 1 and 2 engine threads: the Python
+  share of the call (median and fastest of the differences), and the OpenMP wait policy in effect.
 * ``*_fresh_process``: in fresh interpreters (``--fresh-repeats`` each), wall and CPU seconds of
   ``import numpy, pyqml`` (``import_pyqml_fresh_process``), of defining and calling the first qnode on 150
   rows (``first_call_fresh_process``: tracing, compiling, the engine's first call) and of building the
@@ -261,6 +265,64 @@ def head_pieces(model, X, y, opt, repeats: int) -> dict | None:
     return out
 
 
+def w1_only(a) -> int:
+    """``--w1-only N``: the W1 calls from Python (``qnn(X, W)``, ``qnn.jacobian(X, W)`` on 150 rows, as
+    bench/compare.py times them) against the engine's call alone (StateVector.expval / .jacobian on the same
+    flat arrays), on 1 and 2 engine threads. Each repeat times the Python call and the engine call back to
+    back, so both see the same load; ``python_us`` is the median (and the fastest) of the per-repeat
+    differences. The OpenMP wait policy in effect is recorded (pyqml sets OMP_WAIT_POLICY=PASSIVE unless the
+    environment sets it)."""
+    X, W = w1_data()
+    qnn = make_qnn()
+    qnn(X, W)
+    qnn.jacobian(X, W)
+    cq = qnn.compiled_for(X, W)
+    sim = cq.executor()._sim
+    w_flat = cq.pack([W])
+    T = time.perf_counter_ns
+    rec: dict = {"load_average": os.getloadavg()[0], "repeats": a.w1_only,
+                 "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+                 "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT")}
+    pairs = (("values", lambda: qnn(X, W), lambda: sim.expval(w_flat, X)),
+             ("values_and_jacobian", lambda: qnn.jacobian(X, W), lambda: sim.jacobian(w_flat, X)))
+    threads = pq.get_num_threads()
+    try:
+        for nt in (1, 2):
+            pq.set_num_threads(nt)
+            for name, py, eng in pairs:
+                for _ in range(max(10, a.w1_only // 20)):
+                    py()
+                    eng()
+                tp, te = [], []
+                for _ in range(a.w1_only):
+                    t0 = T()
+                    py()
+                    t1 = T()
+                    eng()
+                    t2 = T()
+                    tp.append(t1 - t0)
+                    te.append(t2 - t1)
+                tp, te = np.array(tp, dtype=float) / 1e3, np.array(te, dtype=float) / 1e3
+                rec[f"{name}_{nt}_threads"] = {
+                    "python_call_median_us": float(np.median(tp)), "python_call_min_us": float(tp.min()),
+                    "engine_median_us": float(np.median(te)), "engine_min_us": float(te.min()),
+                    "python_us_median": float(np.median(tp - te)), "python_us_at_min": float(tp.min() - te.min())}
+    finally:
+        pq.set_num_threads(threads)
+    rec["load_average_after"] = os.getloadavg()[0]
+    for k, v in rec.items():
+        if isinstance(v, dict):
+            print(f"{k:30s} Python call {v['python_call_median_us']:7.1f} / {v['python_call_min_us']:7.1f} us "
+                  f"(median / min), engine alone {v['engine_median_us']:7.1f} / {v['engine_min_us']:7.1f}, "
+                  f"difference {v['python_us_median']:6.1f} / {v['python_us_at_min']:6.1f}")
+    print(f"OMP_WAIT_POLICY={rec['OMP_WAIT_POLICY']} GOMP_SPINCOUNT={rec['GOMP_SPINCOUNT']}; load average "
+          f"{rec['load_average']:.1f} before, {rec['load_average_after']:.1f} after")
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    with open(a.out, "w") as fh:
+        json.dump(rec, fh, indent=1)
+    return 0
+
+
 def epochs_only(a) -> int:
     """``--epochs-only N``: the demo epoch's split (train_step and fit) and the fused step's pieces, on 1 and
     2 engine threads, N epochs each."""
@@ -369,7 +431,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=os.path.join(HERE, "results", "overhead.json"))
     ap.add_argument("--epochs-only", type=int, default=0, metavar="N",
                     help="only the demo epoch's split and the fused step's pieces, N epochs each, 1 and 2 threads")
+    ap.add_argument("--w1-only", type=int, default=0, metavar="N",
+                    help="only W1 from Python against the engine's call alone, N repeats, 1 and 2 threads")
     a = ap.parse_args(argv)
+    if a.w1_only:
+        return w1_only(a)
     if a.epochs_only:
         return epochs_only(a)
     if a.threads:

@@ -52,6 +52,37 @@ inline std::string rows_what(const char* call, int64_t rows, const std::string& 
     return std::string(call) + " results for " + std::to_string(rows) + " row(s) (" + shape + ")";
 }
 
+// The result arrays of a VJP on the batch `a` (values (rows, n_obs); the weight gradients (n_weights,), or
+// (rows, n_weights) for weights per row; the input gradients (rows, n_inputs) when need_dx), reserved against
+// the memory limit before they are allocated, after the cotangent's shape (rows, n_obs) was checked. Take the
+// pointers with the GIL held; result() is the call's return value.
+struct VjpResults {
+    VjpResults(const Circuit& c, const BatchArrays& a, py::ssize_t no, const darray& cot, bool with_dx)
+        : need_dx(checked(cot, a.rows, no, with_dx)),
+          reservation(doubles(double(a.rows) * (no + (need_dx ? c.n_inputs() : 0)) +
+                              (a.weights_per_row ? double(a.rows) : 1.0) * c.n_weights()),
+                      rows_what("vjp", a.rows, "rows x (n_obs + n_inputs) and the weight gradients, doubles")),
+          vals(Shape{a.rows, no}),
+          dw(a.weights_per_row ? py::array_t<double>(Shape{a.rows, c.n_weights()})
+                               : py::array_t<double>(Shape{c.n_weights()})),
+          dx(Shape{need_dx ? a.rows : 0, c.n_inputs()}),
+          pv(vals.mutable_data()), pw(dw.mutable_data()), px(need_dx ? dx.mutable_data() : nullptr) {}
+
+    py::tuple result() const { return py::make_tuple(vals, dw, need_dx ? py::object(dx) : py::object(py::none())); }
+
+    bool need_dx;
+    ResultReservation reservation;
+    py::array_t<double> vals, dw, dx;
+    double *pv, *pw, *px;
+
+private:
+    static bool checked(const darray& cot, int64_t rows, py::ssize_t no, bool need_dx) {
+        PYQML_REQUIRE(cot.ndim() == 2 && cot.shape(0) == rows && cot.shape(1) == no,
+                      "cotangent must have shape (" + std::to_string(rows) + ", " + std::to_string(no) + ")");
+        return need_dx;
+    }
+};
+
 // The batched calls every method's engine offers (expval, expval_angles, jacobian, vjp), bound the same
 // way for each: arrays in, arrays out, the GIL released while the engine works. Engine needs circuit(),
 // n_observables(), expval(Batch, out), jacobian(Batch, vals, dw, dx), vjp(Batch, cot, vals, dw, dx).
@@ -107,23 +138,13 @@ void def_batched_calls(py::class_<Engine, Extra...>& cls) {
         .def("vjp", [](const Engine& e, const py::object& w, const py::object& x, darray cot, bool need_dx) {
             const Circuit& c = e.circuit();
             auto a = make_batch(c, w, x);
-            const py::ssize_t no = e.n_observables();
-            PYQML_REQUIRE(cot.ndim() == 2 && cot.shape(0) == a.rows && cot.shape(1) == no,
-                          "cotangent must have shape (" + std::to_string(a.rows) + ", " + std::to_string(no) + ")");
-            ResultReservation results(
-                doubles(double(a.rows) * (no + (need_dx ? c.n_inputs() : 0)) + (a.weights_per_row ? double(a.rows) : 1.0) * c.n_weights()),
-                rows_what("vjp", a.rows, "rows x (n_obs + n_inputs) and the weight gradients, doubles"));
-            py::array_t<double> vals(Shape{a.rows, no});
-            py::array_t<double> dw = a.weights_per_row ? py::array_t<double>(Shape{a.rows, c.n_weights()})
-                                                       : py::array_t<double>(Shape{c.n_weights()});
-            py::array_t<double> dx(Shape{need_dx ? a.rows : 0, c.n_inputs()});
-            double *pv = vals.mutable_data(), *pw = dw.mutable_data(), *px = need_dx ? dx.mutable_data() : nullptr;
+            VjpResults r(c, a, e.n_observables(), cot, need_dx);
             const double* pc = cot.data();
             {
                 py::gil_scoped_release nogil;
-                e.vjp(to_batch(a), pc, pv, pw, px);
+                e.vjp(to_batch(a), pc, r.pv, r.pw, r.px);
             }
-            return py::make_tuple(vals, dw, need_dx ? py::object(dx) : py::object(py::none()));
+            return r.result();
         }, py::arg("weights"), py::arg("inputs"), py::arg("cotangent"), py::arg("need_dx") = true,
            "values, cot . d/dweights (summed over rows unless weights are per row), cot . d/dinputs (rows, n_inputs); "
            "need_dx=False: the input gradients are not computed and dx is None.");

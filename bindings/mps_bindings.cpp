@@ -88,23 +88,15 @@ void init_mps(py::module_& m) {
         .def("vjp", [](const Engine& e, const py::object& w, const py::object& x, darray cot) {
             const Circuit& c = e.circuit();
             auto a = make_batch(c, w, x);
-            const py::ssize_t no = e.n_observables();
-            PYQML_REQUIRE(cot.ndim() == 2 && cot.shape(0) == a.rows && cot.shape(1) == no,
-                          "cotangent must have shape (" + std::to_string(a.rows) + ", " + std::to_string(no) + ")");
-            ResultReservation res(doubles(double(a.rows) * (no + c.n_inputs() + c.n_weights())),
-                                  rows_what("vjp", a.rows, "rows x (n_obs + n_inputs + n_weights) doubles"));
-            py::array_t<double> vals(Shape{a.rows, no});
-            py::array_t<double> dw = a.weights_per_row ? py::array_t<double>(Shape{a.rows, c.n_weights()})
-                                                       : py::array_t<double>(Shape{c.n_weights()});
-            py::array_t<double> dx(Shape{a.rows, c.n_inputs()});
+            VjpResults r(c, a, e.n_observables(), cot, true);
             auto info = info_array(a.rows);
-            double *pv = vals.mutable_data(), *pw = dw.mutable_data(), *px = dx.mutable_data(), *pi = info.mutable_data();
+            double* pi = info.mutable_data();
             const double* pc = cot.data();
             {
                 py::gil_scoped_release nogil;
-                e.vjp(to_batch(a), pc, pv, pw, px, pi);
+                e.vjp(to_batch(a), pc, r.pv, r.pw, r.px, pi);
             }
-            return py::make_tuple(vals, dw, dx, info);
+            return py::make_tuple(r.vals, r.dw, r.dx, info);
         }, py::arg("weights"), py::arg("inputs"), py::arg("cotangent"))
         .def("probs", [](const Engine& e, const py::object& w, const py::object& x, std::vector<int> wires) {
             auto a = make_batch(e.circuit(), w, x);

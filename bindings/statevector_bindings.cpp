@@ -122,23 +122,13 @@ void init_statevector(py::module_& m) {
             PYQML_REQUIRE(saved != nullptr, "vjp_saved needs the SavedForward of a forward call");
             const Circuit& c = e.circuit();
             auto a = make_batch(c, w, x);
-            const py::ssize_t no = e.n_observables();
-            PYQML_REQUIRE(cot.ndim() == 2 && cot.shape(0) == a.rows && cot.shape(1) == no,
-                          "cotangent must have shape (" + std::to_string(a.rows) + ", " + std::to_string(no) + ")");
-            ResultReservation results(
-                doubles(double(a.rows) * (no + (need_dx ? c.n_inputs() : 0)) + (a.weights_per_row ? double(a.rows) : 1.0) * c.n_weights()),
-                rows_what("vjp", a.rows, "rows x (n_obs + n_inputs) and the weight gradients, doubles"));
-            py::array_t<double> vals(Shape{a.rows, no});
-            py::array_t<double> dw = a.weights_per_row ? py::array_t<double>(Shape{a.rows, c.n_weights()})
-                                                       : py::array_t<double>(Shape{c.n_weights()});
-            py::array_t<double> dx(Shape{need_dx ? a.rows : 0, c.n_inputs()});
-            double *pv = vals.mutable_data(), *pw = dw.mutable_data(), *px = need_dx ? dx.mutable_data() : nullptr;
+            VjpResults r(c, a, e.n_observables(), cot, need_dx);
             const double* pc = cot.data();
             {
                 py::gil_scoped_release nogil;
-                e.vjp(to_batch(a), pc, pv, pw, px, saved.get());
+                e.vjp(to_batch(a), pc, r.pv, r.pw, r.px, saved.get());
             }
-            return py::make_tuple(vals, dw, need_dx ? py::object(dx) : py::object(py::none()));
+            return r.result();
         }, py::arg("saved"), py::arg("weights"), py::arg("inputs"), py::arg("cotangent"), py::arg("need_dx") = true,
         "vjp after forward: the backward part alone when `saved` came from this engine's forward on weights and "
         "inputs of the same contents (and no input gradient is asked for); otherwise the whole vjp.")

@@ -347,6 +347,54 @@ class _FastCall:
         return vals if self.many else vals[..., 0]
 
 
+def _shape_jacobian(cq: CompiledQNode, vals, dw, dx, batched: bool, has_x: bool):
+    """The engine's (rows, n_obs), (rows, n_obs, n_weights), (rows, n_obs, n_inputs) in the layout
+    :meth:`QNode.jacobian` returns: views of the engine's arrays (its layout is already the final one), the
+    row axis dropped for one unbatched row, the measurement axis for one returned measurement, the flat weight
+    axis split into one block per weight argument."""
+    parts = cq.unpack(dw)
+    if not batched:
+        vals, dx = vals[0], dx[0]
+        parts = [p[0] for p in parts]
+    if not cq.many:
+        vals, dx = vals[..., 0], dx[..., 0, :]
+        parts = [p[:, 0] if batched else p[0] for p in parts]
+    d_weights = parts[0] if len(parts) == 1 else tuple(parts)
+    return vals, d_weights, (dx if has_x else None)
+
+
+class _FastJacobian:
+    """A warm ``QNode.jacobian`` on positional float64 arrays (the key of :meth:`QNode._fast_key`), exact and by
+    the adjoint method: the finiteness check of every argument in one engine call, the flat weights as a view,
+    the executor's jacobian called directly, the results reshaped as views. Any other input (a non-finite
+    value) returns _MISS, and the general path raises its error by name."""
+
+    __slots__ = ("cq", "jac", "ix", "weights", "batched", "width")
+
+    def __init__(self, cq: CompiledQNode, ix: int, weights: list, batched: bool):
+        self.cq = cq
+        self.jac = cq.executor().jacobian
+        self.ix, self.weights, self.batched = ix, tuple(weights), batched
+        self.width = cq.n_inputs
+
+    def __call__(self, args):
+        if not _all_finite(*args):
+            return _MISS
+        ws = self.weights
+        if len(ws) == 1:
+            w = args[ws[0]].reshape(-1)
+        else:
+            w = np.concatenate([args[i].reshape(-1) for i in ws]) if ws else np.zeros(0)
+        if self.ix < 0:
+            x = None
+        else:
+            x = args[self.ix]
+            if not self.batched:
+                x = x.reshape(1, self.width)
+        vals, dw, dx = self.jac(w, x)
+        return _shape_jacobian(self.cq, vals, dw, dx, self.batched, x is not None)
+
+
 def _autodiff():
     """pyqml.frontend.autodiff, imported on first use (it imports this module)."""
     global _AUTODIFF
@@ -427,6 +475,8 @@ class QNode:
         # call of the same key succeeded. The position of the one data argument (-1: none; None: several,
         # no fast calls).
         self._fast: dict = {}
+        # The same for ``jacobian``: call keys -> _FastJacobian (None: a key whose jacobian takes the general path).
+        self._fast_jac: dict = {}
         self._fast_ix = (-1 if not self._data else
                          self._names.index(self._data[0]) if len(self._data) == 1 else None)
         functools.update_wrapper(self, func)
@@ -781,20 +831,33 @@ class QNode:
         Without a batch axis on inputs the leading B is dropped; with one returned measurement (not a list)
         the n_obs axis is dropped. With several weight arguments, d_weights is a tuple (one per argument).
         """
+        if not kwargs and self._fast_jac and len(args) == len(self._names) and self.shots is None:
+            key = self._fast_key(args)
+            call = None if key is None else self._fast_jac.get(key)
+            if call is not None:
+                out = call(args)
+                if out is not _MISS:
+                    return out
+        plain_call = not kwargs
         kwargs, shots, _ = self._call_shots(kwargs)
         cq, w, x, batched = self._prepare(args, kwargs)
         vals, dw, dx = cq.jacobian(w, x, cq.shot_count(shots))
-        parts = list(cq.unpack(dw))
-        if not batched:
-            vals, dx = vals[0], dx[0]
-            parts = [p[0] for p in parts]
-        if not cq.many:
-            vals, dx = vals[..., 0], dx[..., 0, :]
-            parts = [np.take(p, 0, axis=1 if batched else 0) for p in parts]
-        d_weights = parts[0] if len(parts) == 1 else tuple(parts)
-        if x is None:
-            dx = None
-        return vals, d_weights, dx
+        out = _shape_jacobian(cq, vals, dw, dx, batched, x is not None)
+        if plain_call and self._fast_ix is not None and len(args) == len(self._names) and self._plain:
+            self._learn_fast_jacobian(args, cq, batched)
+        return out
+
+    def _learn_fast_jacobian(self, args, cq: CompiledQNode, batched: bool) -> None:
+        """After a general ``jacobian`` with positional float64 arrays: its fast call, when the qnode computes
+        exact expectation values by the adjoint method from one data argument (or none) without derived
+        input columns."""
+        key = self._fast_key(args)
+        if key is None or key in self._fast_jac or self.shots is not None:
+            return
+        weights = [i for i in range(len(args)) if i != self._fast_ix]
+        ok = (cq.expval_only and self.diff_method == "adjoint" and cq.circuit.derived_inputs is None
+              and len(weights) == len(cq.weight_shapes))
+        self._fast_jac[key] = _FastJacobian(cq, self._fast_ix, weights, batched) if ok else None
 
     def vjp(self, *args, cotangent, **kwargs):
         """``vals, cot . d/dweights, cot . d/dinputs`` for a cotangent of the values' shape."""

@@ -305,3 +305,39 @@ def test_input_gaps_raise_named_errors():
     assert pq.memory_limit() == limit
     with pytest.raises(ValueError, match=r"ratio_imprim must be in \[0, 1\)"):
         pq.RandomLayers(np.zeros((1, 2)), wires=[0, 1], ratio_imprim=1.0)
+
+
+def test_vjp_results_of_every_binding_share_shapes_and_checks():
+    """vjp, vjp_saved and the MPS vjp set up their results the same way: the cotangent's shape is checked
+    first, dw is (n_weights,) for shared weights and (rows, n_weights) per row, dx is None with need_dx=False;
+    the numbers are the Jacobian contracted with the cotangent."""
+    c = _circuit()
+    rng = np.random.default_rng(5)
+    w, X, cot = rng.normal(size=2), rng.normal(size=(3, 1)), rng.normal(size=(3, 1))
+    ex = c.executor([pq.Z(0)], "statevector")
+    vals, jw, jx = ex.jacobian(w, X)
+    ref_dw, ref_dx = np.einsum("ro,row->w", cot, jw), np.einsum("ro,rox->rx", cot, jx)
+    v, dw, dx = ex.vjp(w, X, cot)
+    np.testing.assert_allclose(dw, ref_dw, atol=1e-12)
+    np.testing.assert_allclose(dx, ref_dx, atol=1e-12)
+    np.testing.assert_array_equal(v, vals)
+    _, saved = ex.forward(w, X)
+    v2, dw2, dx2 = ex._sim.vjp_saved(saved, w, X, cot, need_dx=False)
+    assert dx2 is None and dw2.shape == (2,)
+    np.testing.assert_allclose(dw2, ref_dw, atol=1e-12)
+    np.testing.assert_allclose(v2, vals, atol=1e-12)
+    W = np.tile(w, (3, 1))  # weights per row: one gradient per row
+    _, dwr, _ = ex._sim.vjp(W, X, cot)
+    assert dwr.shape == (3, 2)
+    np.testing.assert_allclose(dwr.sum(axis=0), ref_dw, atol=1e-12)
+    for call in (lambda bad: ex._sim.vjp(w, X, bad), lambda bad: ex._sim.vjp_saved(saved, w, X, bad)):
+        with pytest.raises(ValueError, match=r"cotangent must have shape \(3, 1\)"):
+            call(np.zeros((2, 1)))
+        with pytest.raises(ValueError, match=r"cotangent must have shape \(3, 1\)"):
+            call(np.zeros(3))
+    mps = c.executor([pq.Z(0)], "mps")
+    vm, dwm, dxm = mps.vjp(w, X, cot)[:3]
+    np.testing.assert_allclose(dwm, ref_dw, atol=1e-10)
+    np.testing.assert_allclose(dxm, ref_dx, atol=1e-10)
+    with pytest.raises(ValueError, match=r"cotangent must have shape \(3, 1\)"):
+        mps._mps.vjp(w, X, np.zeros((3, 2)))
