@@ -32,11 +32,14 @@ constexpr int L = kLanes;
 
 // The lane kernels are pure multiply-add chains: their AVX2 clone also uses FMA (x86-64-v3). The clone is
 // named by the x86-64-v3 feature level, which the resolver tests by CPU features; "arch=haswell" is
-// dispatched by CPU model (__builtin_cpu_is), so every AMD CPU ran the baseline SSE2 clone. GCC before 12
-// has no feature levels in target_clones: plain AVX2 there (dispatched by its feature bit, without FMA).
+// dispatched by CPU model (__builtin_cpu_is), so every AMD CPU ran the baseline SSE2 clone. The AVX-512
+// clone is the x86-64-v4 level for the same reason: a plain "avx512f" clone has neither FMA nor AVX512VL
+// for the kernels' 256-bit vectors, so it ran them as separate multiplies and adds (with AVX512VL the
+// 256-bit code also gets 32 registers). GCC before 12 has no feature levels in target_clones: plain AVX2
+// there (dispatched by its feature bit, without FMA).
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(PYQML_NATIVE_BUILD)
 #if __GNUC__ >= 12
-#define PYQML_LANE_CLONES __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
+#define PYQML_LANE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define PYQML_LANE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
@@ -283,6 +286,20 @@ LanePlan::LanePlan(const Program& program, const std::vector<std::vector<PauliMa
         }
     }
     PYQML_REQUIRE(pf == pi, "lane plan: the forward schedule and the circuit order end in different maps");
+    // Kept forward states (lanes.hpp): a slot per trainable item when no item is a fused run.
+    {
+        bool single = true;
+        int kept = 0;
+        std::vector<int> slot(sched_.size(), -1);
+        for (size_t it = 0; it < sched_.size(); ++it) {
+            single = single && sched_[it].size() == 1;
+            if (fwd_[it].kind != LaneOp::Perm && kernels[size_t(sched_[it][0])].trainable_mask) slot[it] = kept++;
+        }
+        if (single && kept > 0 && size_t(kept) * size <= size_t(kLaneKeptAmplitudes)) {
+            n_kept_ = kept;
+            kept_slot_ = std::move(slot);
+        }
+    }
     // The observables through the final map.
     std::vector<uint32_t> inv(size);
     for (uint32_t i = 0; i < size; ++i) inv[pi[i]] = i;
@@ -1128,17 +1145,18 @@ PYQML_LANE_CLONES void lane_param_derivs(const F* dr, const F* di, int msize, un
     param_derivs<F>(dr, di, msize, mask, np, entries, gr, gi, g);
 }
 
-// One 2x2 op of the adjoint sweep for all nl lambdas in one call: per lambda block2_pass (the first
-// also un-applies the op from phi) and the op's parameter derivatives from its overlap, into
-// g + lambda * gstride (G: 8 * L doubles of scratch).
+// One 2x2 op of the adjoint sweep for all nl lambdas in one call: per lambda block2_pass (with update_phi
+// the first also un-applies the op from phi; a kept forward state is phi already) and the op's parameter
+// derivatives from its overlap, into g + lambda * gstride (G: 8 * L doubles of scratch).
 template <class F>
-PYQML_LANE_CLONES void block2_adjoint(LaneState<F> phi, const LaneState<F>* lams, int nl, const LaneOp& op,
-                                      LaneMat<F> m, bool update_lam, const F* dr, const F* di, int msize,
-                                      unsigned mask, int np, double* G, double* g, size_t gstride) {
+PYQML_LANE_CLONES void block2_adjoint(LaneState<F> phi, bool update_phi, const LaneState<F>* lams, int nl,
+                                      const LaneOp& op, LaneMat<F> m, bool update_lam, const F* dr, const F* di,
+                                      int msize, unsigned mask, int np, double* G, double* g, size_t gstride) {
     for (int lam = 0; lam < nl; ++lam) {
         // (Specialised on the updates: no branch in the group loop.)
-        if (lam == 0 && update_lam) block2_pass<F, true, true>(lams[lam], phi, op, m, G, G + 4 * L);
-        else if (lam == 0) block2_pass<F, true, false>(lams[lam], phi, op, m, G, G + 4 * L);
+        const bool first = lam == 0 && update_phi;
+        if (first && update_lam) block2_pass<F, true, true>(lams[lam], phi, op, m, G, G + 4 * L);
+        else if (first) block2_pass<F, true, false>(lams[lam], phi, op, m, G, G + 4 * L);
         else if (update_lam) block2_pass<F, false, true>(lams[lam], phi, op, m, G, G + 4 * L);
         else block2_pass<F, false, false>(lams[lam], phi, op, m, G, G + 4 * L);
         param_derivs<F>(dr, di, msize, mask, np, 4, G, G + 4 * L, g + size_t(lam) * gstride);
@@ -1392,9 +1410,10 @@ void Simulator::for_lane_blocks(const Batch& b, int states_per_block, bool with_
 }
 
 // Forward pass from |0...0> on a lane block, with the Program's fused schedule (runs of single-wire gates
-// multiplied into one 2x2 per lane first).
+// multiplied into one 2x2 per lane first). keep (LanePlan::n_kept() > 0): the state before every kept item,
+// slot s at keep + s * 2 * 2^n * kLanes (re, then im).
 template <class F>
-void Simulator::lane_forward(F* re, F* im, const F* lre, const F* lim) const {
+void Simulator::lane_forward(F* re, F* im, const F* lre, const F* lim, F* keep) const {
     const LanePlan& plan = *lanes_;
     const int n = program_.n_wires();
     const uint32_t size = uint32_t(1) << n;
@@ -1416,6 +1435,11 @@ void Simulator::lane_forward(F* re, F* im, const F* lre, const F* lim) const {
         const auto& item = schedule[it];
         const LaneOp& fop = plan.forward_ops()[it];
         if (fop.kind == LaneOp::Perm) continue;
+        if (keep && plan.kept_slot()[it] >= 0) {
+            F* k = keep + size_t(plan.kept_slot()[it]) * 2 * size * L;
+            std::memcpy(k, re, size_t(size) * L * sizeof(F));
+            std::memcpy(k + size_t(size) * L, im, size_t(size) * L * sizeof(F));
+        }
         if (item.size() == 1) {
             const OpKernel& k = kernels[item[0]];
             lane_apply<F>(s, fop, {lre + size_t(k.mat_offset) * L, lim + size_t(k.mat_offset) * L}, size);
@@ -1572,10 +1596,12 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
                     }
     const int n_refs = static_cast<int>(flat.size());
     const ChainRef* const flat_refs = flat.data();
-    for_lane_blocks<F>(b, 1 + nl, true, [&](int64_t r0, int valid, const double*, const F* lre, const F* lim, F* st) {
+    // Kept forward states (LanePlan::n_kept): states 1 + nl on, the sweep over the schedule's items.
+    const int n_kept = nl > 0 ? plan.n_kept() : 0;
+    for_lane_blocks<F>(b, 1 + nl + n_kept, true, [&](int64_t r0, int valid, const double*, const F* lre, const F* lim, F* st) {
         auto state = [&](int s) { return LaneState<F>{st + size_t(2 * s) * size * L, st + size_t(2 * s + 1) * size * L}; };
         LaneState<F> phi = state(0);
-        lane_forward<F>(phi.re, phi.im, lre, lim);
+        lane_forward<F>(phi.re, phi.im, lre, lim, n_kept ? state(1 + nl).re : nullptr);
         LaneState<F>* lp = sized(lane_work<F>().lams, size_t(nl));
         for (int s = 0; s < nl; ++s) lp[s] = state(1 + s);
         lane_values<F>(plan, phi, size, r0, valid, vals, lp, cot);
@@ -1586,7 +1612,52 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
         const size_t half = (size_t(1) << std::max(6, n)) * L;
         double* gr = sized(ws.gbuf, 2 * half);
         double* gi = gr + half;
-        for (size_t op = program_.n_ops(); op-- > lo;) {
+        if (n_kept) {
+            // Backwards over the forward schedule's items (single ops, tables through the map where the forward
+            // applied them), phi the state the forward kept before each trainable item. The lambdas are
+            // carried to the prefix, or else to the first trainable item.
+            const auto& sched = plan.schedule();
+            const auto& slot = plan.kept_slot();
+            size_t first = 0;
+            while (first < sched.size() && slot[first] < 0) ++first;
+            for (size_t it = sched.size(); it-- > (use_prefix ? size_t(0) : first);) {
+                const LaneOp& lop = plan.forward_ops()[it];
+                if (lop.kind == LaneOp::Perm) continue;
+                const size_t op = size_t(sched[it][0]);
+                const OpKernel& k = kernels[op];
+                const LaneMat<F> inv{lre + (mat_total + k.mat_offset) * L, lim + (mat_total + k.mat_offset) * L};
+                const bool update = use_prefix || it > first;
+                if (slot[it] < 0) {
+                    if (update)
+                        for (int lam = 0; lam < nl; ++lam) lane_apply<F>(lp[lam], lop, inv, size);
+                    continue;
+                }
+                const LaneState<F> ph = state(1 + nl + slot[it]);
+                const int p0 = c.angle_offset(op);
+                const int np = static_cast<int>(ops[op].params.size());
+                const size_t d0 = 2 * mat_total + size_t(k.dmat_offset);
+                if (lop.kind == LaneOp::Block && lop.dim == 2) {
+                    block2_adjoint<F>(ph, false, lp, nl, lop, inv, update, lre + d0 * L, lim + d0 * L, k.mat_size,
+                                      k.trainable_mask, np, gr, g + size_t(p0) * L, size_t(na) * L);
+                    continue;
+                }
+                for (int lam = 0; lam < nl; ++lam) {
+                    int entries;
+                    if (lop.kind == LaneOp::Diag) {
+                        diag_overlap<F>(lp[lam], ph, lop, size, gr, gi);
+                        entries = lop.dim;
+                    } else {
+                        if (lop.dim == 4) block_overlap<F, 4>(lp[lam], ph, lop, gr, gi);
+                        else block_overlap<F, 8>(lp[lam], ph, lop, gr, gi);
+                        entries = lop.dim * lop.dim;
+                    }
+                    lane_param_derivs<F>(lre + d0 * L, lim + d0 * L, k.mat_size, k.trainable_mask, np, entries, gr, gi,
+                                         g + (size_t(lam) * na + p0) * L);
+                    if (update) lane_apply<F>(lp[lam], lop, inv, size);
+                }
+            }
+        }
+        for (size_t op = program_.n_ops(); !n_kept && op-- > lo;) {
             const OpKernel& k = kernels[op];
             const LaneOp& lop = plan.ops()[op];
             const LaneMat<F> inv{lre + (mat_total + k.mat_offset) * L, lim + (mat_total + k.mat_offset) * L};
@@ -1595,7 +1666,7 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
             const size_t d0 = 2 * mat_total + size_t(k.dmat_offset);
             if (k.trainable_mask && lop.kind == LaneOp::Block && lop.dim == 2 && nl > 0) {
                 // One pass per lambda (the first also un-applies the op from phi), all in one call.
-                block2_adjoint<F>(phi, lp, nl, lop, inv, op > stop, lre + d0 * L, lim + d0 * L, k.mat_size,
+                block2_adjoint<F>(phi, true, lp, nl, lop, inv, op > stop, lre + d0 * L, lim + d0 * L, k.mat_size,
                                   k.trainable_mask, np, gr, g + size_t(p0) * L, size_t(na) * L);
                 continue;
             }
