@@ -446,9 +446,10 @@ inline N<F> ldn(const F* p) { return *reinterpret_cast<const N<F>*>(p); }
 template <class F>
 inline void stn(F* p, const N<F>& v) { *reinterpret_cast<N<F>*>(p) = v; }
 
-// psi <- M psi on every group of a block op (dim = 2^targets), per lane.
+// dst <- M src on every group of a block op (dim = 2^targets), per lane; dst == src in place (a group's
+// amplitudes are all read before any is written).
 template <class F, int DIM>
-PYQML_LANE_CLONES void block_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> m) {
+PYQML_LANE_CLONES void block_apply(LaneState<F> src, LaneState<F> dst, const LaneOp& op, LaneMat<F> m) {
     constexpr int NL = Native<F>::lanes;
     const uint32_t groups = op.groups();
     const uint32_t* __restrict idx = op.idx.data();
@@ -462,8 +463,8 @@ PYQML_LANE_CLONES void block_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> 
             const uint32_t* ix = idx + size_t(g) * DIM;
             N<F> vr[DIM], vi[DIM];
             for (int c = 0; c < DIM; ++c) {
-                vr[c] = ldn(s.re + size_t(ix[c]) * L + q);
-                vi[c] = ldn(s.im + size_t(ix[c]) * L + q);
+                vr[c] = ldn(src.re + size_t(ix[c]) * L + q);
+                vi[c] = ldn(src.im + size_t(ix[c]) * L + q);
             }
             for (int r = 0; r < DIM; ++r) {
                 N<F> ar = mr[r * DIM] * vr[0] - mi[r * DIM] * vi[0];
@@ -472,34 +473,46 @@ PYQML_LANE_CLONES void block_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> 
                     ar += mr[r * DIM + c] * vr[c] - mi[r * DIM + c] * vi[c];
                     ai += mr[r * DIM + c] * vi[c] + mi[r * DIM + c] * vr[c];
                 }
-                stn(s.re + size_t(ix[r]) * L + q, ar);
-                stn(s.im + size_t(ix[r]) * L + q, ai);
+                stn(dst.re + size_t(ix[r]) * L + q, ar);
+                stn(dst.im + size_t(ix[r]) * L + q, ai);
             }
         }
     }
 }
 
 template <class F>
-PYQML_LANE_CLONES void diag_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> m, uint32_t size) {
+PYQML_LANE_CLONES void diag_apply(LaneState<F> src, LaneState<F> dst, const LaneOp& op, LaneMat<F> m, uint32_t size) {
     for (uint32_t i = 0; i < size; ++i) {
         const V<F> dr = at(m.re, op.local[i]), di = at(m.im, op.local[i]);
-        const V<F> r = at(s.re, i), im = at(s.im, i);
-        at(s.re, i) = dr * r - di * im;
-        at(s.im, i) = dr * im + di * r;
+        const V<F> r = at(src.re, i), im = at(src.im, i);
+        at(dst.re, i) = dr * r - di * im;
+        at(dst.im, i) = dr * im + di * r;
     }
 }
 
+// dst <- op src (dst == src: in place). A block whose groups do not cover the state (controls) leaves the
+// other amplitudes as they are: out of place they are copied first.
 template <class F>
-void lane_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> m, uint32_t size) {
+void lane_apply(LaneState<F> src, LaneState<F> dst, const LaneOp& op, LaneMat<F> m, uint32_t size) {
+    if (src.re != dst.re && (op.kind == LaneOp::Perm || (op.kind == LaneOp::Block && op.idx.size() < size))) {
+        std::memcpy(dst.re, src.re, size_t(size) * L * sizeof(F));
+        std::memcpy(dst.im, src.im, size_t(size) * L * sizeof(F));
+        if (op.kind == LaneOp::Perm) return;
+        src = dst;
+    }
     switch (op.kind) {
         case LaneOp::Perm: break;  // a relabelling (LanePlan): nothing moves
-        case LaneOp::Diag: diag_apply<F>(s, op, m, size); break;
+        case LaneOp::Diag: diag_apply<F>(src, dst, op, m, size); break;
         case LaneOp::Block:
-            if (op.dim == 2) block_apply<F, 2>(s, op, m);
-            else if (op.dim == 4) block_apply<F, 4>(s, op, m);
-            else block_apply<F, 8>(s, op, m);
+            if (op.dim == 2) block_apply<F, 2>(src, dst, op, m);
+            else if (op.dim == 4) block_apply<F, 4>(src, dst, op, m);
+            else block_apply<F, 8>(src, dst, op, m);
             break;
     }
+}
+template <class F>
+void lane_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> m, uint32_t size) {
+    lane_apply<F>(s, s, op, m, size);
 }
 
 // G[rc] (per lane, in double) = sum over groups of conj(lam[group, r]) phi[group, c]; diagonal ops only
@@ -1268,6 +1281,48 @@ PYQML_LANE_CLONES void lane_rows(const double* G, size_t stride, int valid, doub
         for (int l = 0; l < valid; ++l) rows[size_t(l) * stride + e] = G[e * L + size_t(l)];
 }
 
+// The chain rule and lane_rows in one pass when every index has exactly one reference (onto[index]: its
+// angle and scale): rows[l * stride + lambda * m + index] = scale * g[(lambda * na + angle) * L + l], four
+// entries of four lanes at a time as lane_rows (stride = nl * m).
+PYQML_LANE_CLONES void lane_rows_onto(const double* g, int nl, int na, const ChainRef* onto, int m, int valid,
+                                      double* rows) {
+    const size_t stride = size_t(nl) * size_t(m);
+    // Entry e = lambda * m + index, walked in order (no divisions).
+    size_t lam = 0, idx = 0;
+    auto next = [&](double& sc) {
+        const double* p = g + (lam * size_t(na) + size_t(onto[idx].angle)) * L;
+        sc = onto[idx].scale;
+        if (++idx == size_t(m)) {
+            idx = 0;
+            ++lam;
+        }
+        return p;
+    };
+    size_t e = 0;
+    if (valid == L)
+        for (; e + 4 <= stride; e += 4) {
+            double sa, sb, sc, sd;
+            const double* pa = next(sa);
+            const double* pb = next(sb);
+            const double* pc = next(sc);
+            const double* pd = next(sd);
+            for (int q = 0; q < L; q += 4) {
+                const v4d a = sa * load4(pa + q), b = sb * load4(pb + q), c = sc * load4(pc + q), d = sd * load4(pd + q);
+                const v4d t0 = __builtin_shuffle(a, b, v4i{0, 4, 2, 6}), t1 = __builtin_shuffle(a, b, v4i{1, 5, 3, 7});
+                const v4d t2 = __builtin_shuffle(c, d, v4i{0, 4, 2, 6}), t3 = __builtin_shuffle(c, d, v4i{1, 5, 3, 7});
+                put4(rows + size_t(q) * stride + e, __builtin_shuffle(t0, t2, v4i{0, 1, 4, 5}));
+                put4(rows + size_t(q + 1) * stride + e, __builtin_shuffle(t1, t3, v4i{0, 1, 4, 5}));
+                put4(rows + size_t(q + 2) * stride + e, __builtin_shuffle(t0, t2, v4i{2, 3, 6, 7}));
+                put4(rows + size_t(q + 3) * stride + e, __builtin_shuffle(t1, t3, v4i{2, 3, 6, 7}));
+            }
+        }
+    for (; e < stride; ++e) {
+        double sc;
+        const double* p = next(sc);
+        for (int l = 0; l < valid; ++l) rows[size_t(l) * stride + e] = sc * p[l];
+    }
+}
+
 // T: the conjugated lambdas side by side (entry i of lambda k at lane vector i * nl + k, re then im), in
 // double.
 template <class F>
@@ -1411,13 +1466,21 @@ void Simulator::for_lane_blocks(const Batch& b, int states_per_block, bool with_
 
 // Forward pass from |0...0> on a lane block, with the Program's fused schedule (runs of single-wire gates
 // multiplied into one 2x2 per lane first). keep (LanePlan::n_kept() > 0): the state before every kept item,
-// slot s at keep + s * 2 * 2^n * kLanes (re, then im).
+// slot k at keep + k * 2 * 2^n * kLanes (re, then im). The kept items apply out of place, slot k into slot
+// k + 1 (the last into re, im), so keeping costs no copies.
 template <class F>
 void Simulator::lane_forward(F* re, F* im, const F* lre, const F* lim, F* keep) const {
     const LanePlan& plan = *lanes_;
     const int n = program_.n_wires();
     const uint32_t size = uint32_t(1) << n;
-    const LaneState<F> s{re, im};
+    const LaneState<F> out{re, im};
+    auto slot_state = [&](int k) {
+        return k < plan.n_kept() ? LaneState<F>{keep + size_t(k) * 2 * size * L, keep + (size_t(k) * 2 + 1) * size * L}
+                                 : out;
+    };
+    LaneState<F> s = keep ? slot_state(0) : out;
+    re = s.re;
+    im = s.im;
     if (plan.prefix_end() > 0) {
         // The product state of the prefix, its vectors kept for the adjoint sweep (lane_work().prefix).
         LaneWork<F>& ws = lane_work<F>();
@@ -1435,14 +1498,16 @@ void Simulator::lane_forward(F* re, F* im, const F* lre, const F* lim, F* keep) 
         const auto& item = schedule[it];
         const LaneOp& fop = plan.forward_ops()[it];
         if (fop.kind == LaneOp::Perm) continue;
-        if (keep && plan.kept_slot()[it] >= 0) {
-            F* k = keep + size_t(plan.kept_slot()[it]) * 2 * size * L;
-            std::memcpy(k, re, size_t(size) * L * sizeof(F));
-            std::memcpy(k + size_t(size) * L, im, size_t(size) * L * sizeof(F));
-        }
         if (item.size() == 1) {
             const OpKernel& k = kernels[item[0]];
-            lane_apply<F>(s, fop, {lre + size_t(k.mat_offset) * L, lim + size_t(k.mat_offset) * L}, size);
+            const LaneMat<F> m{lre + size_t(k.mat_offset) * L, lim + size_t(k.mat_offset) * L};
+            if (keep && plan.kept_slot()[it] >= 0) {
+                const LaneState<F> next = slot_state(plan.kept_slot()[it] + 1);
+                lane_apply<F>(s, next, fop, m, size);
+                s = next;
+            } else {
+                lane_apply<F>(s, fop, m, size);
+            }
             continue;
         }
         // acc = g_last ... g_first per lane.
@@ -1487,7 +1552,7 @@ void Simulator::lane_forward(F* re, F* im, const F* lre, const F* lim, F* keep) 
             at(fr, e) = ar[e];
             at(fi, e) = ai[e];
         }
-        block_apply<F, 2>(s, fop, {fr, fi});
+        block_apply<F, 2>(s, s, fop, {fr, fi});
     }
 }
 
@@ -1596,6 +1661,23 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
                     }
     const int n_refs = static_cast<int>(flat.size());
     const ChainRef* const flat_refs = flat.data();
+    // Per part (weights, inputs), when every index has exactly one reference: the reference of each index
+    // (lane_rows_onto, no sums); else empty.
+    static thread_local std::vector<ChainRef> onto[2];
+    for (int part = 0; part < 2 && direct; ++part) {
+        const int m = part == 0 ? nw : nx;
+        const ChainRef* r = part == 0 ? flat_refs : flat_refs + n_wrefs;
+        const int count = part == 0 ? n_wrefs : n_refs - n_wrefs;
+        onto[part].assign(size_t(m), ChainRef{-1, 0, 0.0});
+        bool one = count == m;
+        for (int a = 0; a < count && one; ++a) {
+            one = onto[part][size_t(r[a].index)].angle < 0;
+            onto[part][size_t(r[a].index)] = r[a];
+        }
+        if (!one) onto[part].clear();
+    }
+    const ChainRef* const onto_refs[2] = {onto[0].empty() ? nullptr : onto[0].data(),
+                                          onto[1].empty() ? nullptr : onto[1].data()};
     // Kept forward states (LanePlan::n_kept): states 1 + nl on, the sweep over the schedule's items.
     const int n_kept = nl > 0 ? plan.n_kept() : 0;
     for_lane_blocks<F>(b, 1 + nl + n_kept, true, [&](int64_t r0, int valid, const double*, const F* lre, const F* lim, F* st) {
@@ -1714,6 +1796,10 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
                 double* out = part == 0 ? dw : dx;
                 const int m = part == 0 ? nw : nx;
                 if (!out || !m) continue;
+                if (onto_refs[part]) {
+                    lane_rows_onto(g, nl, na, onto_refs[part], m, valid, out + r0 * nl * size_t(m));
+                    continue;
+                }
                 if (part == 0) lane_chain(g, nl, na, flat_refs, n_wrefs, m, G);
                 else lane_chain(g, nl, na, flat_refs + n_wrefs, n_refs - n_wrefs, m, G);
                 lane_rows(G, size_t(nl) * size_t(m), valid, out + r0 * nl * size_t(m));
