@@ -1115,6 +1115,58 @@ void prefix_contract(const LanePlan& plan, const double* A, const double* T, int
     }
 }
 
+// contract_bit on the conjugated lambdas (conjugated_lambdas' T) read from the lambdas themselves.
+template <bool TOP, class F>
+PYQML_LANE_CLONES void contract_bit_lams(const LaneState<F>* lams, int nl, size_t m, const double* v, double* dst) {
+    const size_t h = m / 2;
+    const size_t W = size_t(nl) * L;
+    double* __restrict dr = dst;
+    double* __restrict di = dst + h * W;
+    for (int q = 0; q < L; q += 4) {
+        const v4d v0r = load4(v + q), v0i = load4(v + L + q), v1r = load4(v + 2 * L + q), v1i = load4(v + 3 * L + q);
+        for (size_t i = 0; i < h; ++i) {
+            const size_t i0 = (TOP ? i : 2 * i) * L + size_t(q), i1 = (TOP ? i + h : 2 * i + 1) * L + size_t(q);
+            for (int k = 0; k < nl; ++k) {
+                const v4d ar = load4(lams[k].re + i0), ai = -load4(lams[k].im + i0), br = load4(lams[k].re + i1),
+                          bi = -load4(lams[k].im + i1);
+                const size_t o = i * W + size_t(k) * L + size_t(q);
+                put4(dr + o, ar * v0r - ai * v0i + (br * v1r - bi * v1i));
+                put4(di + o, ar * v0i + ai * v0r + (br * v1i + bi * v1r));
+            }
+        }
+    }
+}
+
+// prefix_contract on all n bits from the lambdas (n >= 2): each side's first halving reads the lambdas
+// instead of their conjugated copy. scratch: 2 * 2^(n + 1) * W doubles.
+template <class F>
+void prefix_contract_lams(const LanePlan& plan, const double* A, const LaneState<F>* lams, int nl, int n,
+                          double* scratch, double* C) {
+    const size_t W = size_t(nl) * L;
+    const int lo = 0, hi = n, mid = n / 2;
+    for (int side = 0; side < 2; ++side) {
+        size_t m = size_t(1) << n;
+        double* dst = scratch;
+        const int count = side == 0 ? hi - mid : mid - lo;
+        if (side == 0) contract_bit_lams<true, F>(lams, nl, m, wire_vector(plan, A, hi - 1), dst);
+        else contract_bit_lams<false, F>(lams, nl, m, wire_vector(plan, A, lo), dst);
+        const double* src = dst;
+        dst += m * W;
+        m /= 2;
+        for (int s = 1; s < count; ++s) {
+            const int bit = side == 0 ? hi - 1 - s : lo + s;
+            const double* v = wire_vector(plan, A, bit);
+            if (side == 0) contract_bit<true>(src, m, nl, v, dst);
+            else contract_bit<false>(src, m, nl, v, dst);
+            src = dst;
+            dst += m * W;
+            m /= 2;
+        }
+        if (side == 0) prefix_contract(plan, A, src, nl, lo, mid, dst, C);
+        else prefix_contract(plan, A, src, nl, mid, hi, dst, C);
+    }
+}
+
 // Per-thread buffers of the lane path, kept between calls (grow only): no allocation in a warm call.
 template <class F>
 struct LaneWork {
@@ -1784,8 +1836,12 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
             double* C = sized(ws.wires, size_t(n) * 4 * W);
             double* Tg = sized(ws.tangents, plan.prefix_params().size() * 4 * L);
             prefix_tangents<F>(plan, program_, lre, lim, A, need_inputs, Tg);
-            conjugated_lambdas<F>(lp, nl, size, T);
-            prefix_contract(plan, A, T, nl, 0, n, T + 2 * size_t(size) * W, C);
+            if (n >= 2) {
+                prefix_contract_lams<F>(plan, A, lp, nl, n, T + 2 * size_t(size) * W, C);
+            } else {
+                conjugated_lambdas<F>(lp, nl, size, T);
+                prefix_contract(plan, A, T, nl, 0, n, T + 2 * size_t(size) * W, C);
+            }
             prefix_param_derivs(plan, Tg, C, nl, na, need_inputs, g);
         }
         if (direct) {
