@@ -42,7 +42,7 @@
 //    the forward schedule, the states before the trainable ones fitting in kLaneKeptAmplitudes) there is no
 //    phi pass: the sweep runs backwards over the schedule's items, per lambda the overlap and derivatives of
 //    each trainable item and the lambda's un-apply (down to the prefix, else above the first trainable item);
-//    the forward's copies of the kept states are not counted (no arithmetic).
+//    the kept states cost no arithmetic. (The Jacobian and the angle gradients only; a VJP un-applies.)
 //  * the shared-suffix path (shared_suffix.hpp, Simulator::flops(rows)): once per call the suffix's forward
 //    schedule on the 2n-wire register of U (the model above at 2n wires) and, for a VJP, its adjoint sweep
 //    with one lambda; per row the prefix (a product state: a 2x2 or diagonal matrix-vector product per op
@@ -254,12 +254,13 @@ Simulator::Flops Simulator::flops() const {
         }
     }
     // The sweep with nl lambdas.
-    auto sweep = [&](int64_t nl, int64_t start) {  // start: lambda(s) = H psi
-        const int64_t s = kept ? nl * kept_per_lambda : sweep_flops(p, nl, use_prefix ? S : stop, stop, opf);
+    auto sweep = [&](int64_t nl, int64_t start, bool use_kept) {  // start: lambda(s) = H psi
+        const int64_t s = use_kept ? nl * kept_per_lambda : sweep_flops(p, nl, use_prefix ? S : stop, stop, opf);
         return start + s + prefix_tangents + nl * prefix_per_lambda;
     };
-    f.jacobian = f.values + sweep(n_observables(), obs_jac);
-    f.vjp = f.values + sweep(1, obs_vjp);
+    // (The VJP keeps the sweep that un-applies: lanes.cpp.)
+    f.jacobian = f.values + sweep(n_observables(), obs_jac, kept);
+    f.vjp = f.values + sweep(1, obs_vjp, false);
     return f;
 }
 

@@ -105,8 +105,8 @@ public:
     const std::vector<std::vector<int>>& schedule() const { return sched_; }
     const std::vector<LaneOp>& forward_ops() const { return fwd_; }
     // Kept forward states: when every item of the forward schedule is a single op (no fused runs) and the
-    // states fit (kLaneKeptAmplitudes), the forward pass keeps the state before every trainable item, and the
-    // adjoint sweep runs over the schedule's items backwards, overlapping each lambda with the kept state
+    // states fit (kLaneKeptAmplitudes), the Jacobian's forward pass keeps the state before every trainable
+    // item, and its adjoint sweep runs over the schedule's items backwards, overlapping each lambda with the kept state
     // instead of un-applying the ops from the final state (no phi pass). kept_slot()[item]: the item's kept
     // state (-1: none; an item has one iff its op has a non-constant parameter). 0 kept: the sweep un-applies.
     int n_kept() const { return n_kept_; }
