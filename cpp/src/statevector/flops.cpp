@@ -38,7 +38,11 @@
 //    non-constant parameter (a dense block: 8 flops per matrix entry per group, 2^(n-c-t) * D^2 * 8; a
 //    diagonal op: 8 * 2^n), each such parameter's derivative 2 Re sum_e dU_e G_e (4 flops per entry plus 2
 //    for the doubling and accumulation), and lam <- U^dag lam (the op's cost) except at the last op of the
-//    sweep.
+//    sweep. On lanes with kept forward states (LanePlan::n_kept(): every op after the prefix its own item of
+//    the forward schedule, the states before the trainable ones fitting in kLaneKeptAmplitudes) there is no
+//    phi pass: the sweep runs backwards over the schedule's items, per lambda the overlap and derivatives of
+//    each trainable item and the lambda's un-apply (down to the prefix, else above the first trainable item);
+//    the kept states cost no arithmetic. (The Jacobian and the angle gradients only; a VJP un-applies.)
 //  * the shared-suffix path (shared_suffix.hpp, Simulator::flops(rows)): once per call the suffix's forward
 //    schedule on the 2n-wire register of U (the model above at 2n wires) and, for a VJP, its adjoint sweep
 //    with one lambda; per row the prefix (a product state: a 2x2 or diagonal matrix-vector product per op
@@ -98,25 +102,29 @@ int64_t Program::forward_flops() const {
 }
 
 namespace {
+// The derivatives of an op's non-constant parameters from its overlap: 2 Re sum_e dU_e G_e, 4 flops per
+// matrix entry (2^t diagonal, 4^t dense) plus 2 per parameter.
+int64_t derivative_flops(const Program& p, size_t op) {
+    const OpKernel& k = p.kernel(op);
+    const int np = static_cast<int>(p.circuit().ops()[op].params.size());
+    int64_t f = 0;
+    for (int q = 0; q < np; ++q)
+        if (k.trainable_mask & (1u << q)) f += 4 * int64_t(k.mat_size) + 2;
+    return f;
+}
+
 // The adjoint sweep with nl lambdas from the last op down to op `end` (exclusive): per op the phi un-apply,
 // per lambda the overlaps and derivatives of its trainable parameters (2 Re sum_e dU_e G_e: 4 flops per
 // matrix entry plus 2) and the lambda's un-apply above the first trainable op `stop`; apply(op) is the cost
 // of one application of op on the path being modelled.
 template <class Apply>
 int64_t sweep_flops(const Program& p, int64_t nl, size_t end, size_t stop, Apply apply) {
-    const Circuit& c = p.circuit();
     int64_t s = 0;
     for (size_t op = p.n_ops(); op-- > end;) {
         const OpKernel& k = p.kernel(op);
         s += apply(op);  // phi
         int64_t per_lambda = 0;
-        if (k.trainable_mask) {
-            per_lambda += p.overlap_flops(op);
-            const int64_t entries = k.mat_size;  // 2^t (diagonal) or 4^t matrix entries
-            const int np = static_cast<int>(c.ops()[op].params.size());
-            for (int q = 0; q < np; ++q)
-                if (k.trainable_mask & (1u << q)) per_lambda += 4 * entries + 2;
-        }
+        if (k.trainable_mask) per_lambda += p.overlap_flops(op) + derivative_flops(p, op);
         if (op > stop) per_lambda += apply(op);
         s += nl * per_lambda;
     }
@@ -228,12 +236,31 @@ Simulator::Flops Simulator::flops() const {
                 prefix_tangents += apply2(op);
         }
     }
+    // Kept forward states (lanes.hpp): the sweep runs backwards over the schedule's items with no phi pass;
+    // per lambda the overlap and derivatives of a trainable item, and the lambda's un-apply down to the
+    // prefix (or above the first trainable item).
+    const bool kept = lp && lp->n_kept() > 0;
+    int64_t kept_per_lambda = 0;
+    if (kept) {
+        const auto& sched = lp->schedule();
+        const auto& slot = lp->kept_slot();
+        size_t first = 0;
+        while (first < sched.size() && slot[first] < 0) ++first;
+        for (size_t it = sched.size(); it-- > (use_prefix ? size_t(0) : first);) {
+            const size_t op = size_t(sched[it][0]);
+            if (lp->forward_ops()[it].kind == LaneOp::Perm) continue;
+            if (slot[it] >= 0) kept_per_lambda += p.overlap_flops(op) + derivative_flops(p, op);
+            if (use_prefix || it > first) kept_per_lambda += p.op_flops(op);
+        }
+    }
     // The sweep with nl lambdas.
-    auto sweep = [&](int64_t nl, int64_t start) {  // start: lambda(s) = H psi
-        return start + sweep_flops(p, nl, use_prefix ? S : stop, stop, opf) + prefix_tangents + nl * prefix_per_lambda;
+    auto sweep = [&](int64_t nl, int64_t start, bool use_kept) {  // start: lambda(s) = H psi
+        const int64_t s = use_kept ? nl * kept_per_lambda : sweep_flops(p, nl, use_prefix ? S : stop, stop, opf);
+        return start + s + prefix_tangents + nl * prefix_per_lambda;
     };
-    f.jacobian = f.values + sweep(n_observables(), obs_jac);
-    f.vjp = f.values + sweep(1, obs_vjp);
+    // (The VJP keeps the sweep that un-applies: lanes.cpp.)
+    f.jacobian = f.values + sweep(n_observables(), obs_jac, kept);
+    f.vjp = f.values + sweep(1, obs_vjp, false);
     return f;
 }
 

@@ -32,11 +32,14 @@ constexpr int L = kLanes;
 
 // The lane kernels are pure multiply-add chains: their AVX2 clone also uses FMA (x86-64-v3). The clone is
 // named by the x86-64-v3 feature level, which the resolver tests by CPU features; "arch=haswell" is
-// dispatched by CPU model (__builtin_cpu_is), so every AMD CPU ran the baseline SSE2 clone. GCC before 12
-// has no feature levels in target_clones: plain AVX2 there (dispatched by its feature bit, without FMA).
+// dispatched by CPU model (__builtin_cpu_is), so every AMD CPU ran the baseline SSE2 clone. The AVX-512
+// clone is the x86-64-v4 level for the same reason: a plain "avx512f" clone has neither FMA nor AVX512VL
+// for the kernels' 256-bit vectors, so it ran them as separate multiplies and adds (with AVX512VL the
+// 256-bit code also gets 32 registers). GCC before 12 has no feature levels in target_clones: plain AVX2
+// there (dispatched by its feature bit, without FMA).
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(PYQML_NATIVE_BUILD)
 #if __GNUC__ >= 12
-#define PYQML_LANE_CLONES __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
+#define PYQML_LANE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define PYQML_LANE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
@@ -283,6 +286,20 @@ LanePlan::LanePlan(const Program& program, const std::vector<std::vector<PauliMa
         }
     }
     PYQML_REQUIRE(pf == pi, "lane plan: the forward schedule and the circuit order end in different maps");
+    // Kept forward states (lanes.hpp): a slot per trainable item when no item is a fused run.
+    {
+        bool single = true;
+        int kept = 0;
+        std::vector<int> slot(sched_.size(), -1);
+        for (size_t it = 0; it < sched_.size(); ++it) {
+            single = single && sched_[it].size() == 1;
+            if (fwd_[it].kind != LaneOp::Perm && kernels[size_t(sched_[it][0])].trainable_mask) slot[it] = kept++;
+        }
+        if (single && kept > 0 && size_t(kept) * size <= size_t(kLaneKeptAmplitudes)) {
+            n_kept_ = kept;
+            kept_slot_ = std::move(slot);
+        }
+    }
     // The observables through the final map.
     std::vector<uint32_t> inv(size);
     for (uint32_t i = 0; i < size; ++i) inv[pi[i]] = i;
@@ -429,9 +446,10 @@ inline N<F> ldn(const F* p) { return *reinterpret_cast<const N<F>*>(p); }
 template <class F>
 inline void stn(F* p, const N<F>& v) { *reinterpret_cast<N<F>*>(p) = v; }
 
-// psi <- M psi on every group of a block op (dim = 2^targets), per lane.
+// dst <- M src on every group of a block op (dim = 2^targets), per lane; dst == src in place (a group's
+// amplitudes are all read before any is written).
 template <class F, int DIM>
-PYQML_LANE_CLONES void block_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> m) {
+PYQML_LANE_CLONES void block_apply(LaneState<F> src, LaneState<F> dst, const LaneOp& op, LaneMat<F> m) {
     constexpr int NL = Native<F>::lanes;
     const uint32_t groups = op.groups();
     const uint32_t* __restrict idx = op.idx.data();
@@ -445,8 +463,8 @@ PYQML_LANE_CLONES void block_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> 
             const uint32_t* ix = idx + size_t(g) * DIM;
             N<F> vr[DIM], vi[DIM];
             for (int c = 0; c < DIM; ++c) {
-                vr[c] = ldn(s.re + size_t(ix[c]) * L + q);
-                vi[c] = ldn(s.im + size_t(ix[c]) * L + q);
+                vr[c] = ldn(src.re + size_t(ix[c]) * L + q);
+                vi[c] = ldn(src.im + size_t(ix[c]) * L + q);
             }
             for (int r = 0; r < DIM; ++r) {
                 N<F> ar = mr[r * DIM] * vr[0] - mi[r * DIM] * vi[0];
@@ -455,34 +473,46 @@ PYQML_LANE_CLONES void block_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> 
                     ar += mr[r * DIM + c] * vr[c] - mi[r * DIM + c] * vi[c];
                     ai += mr[r * DIM + c] * vi[c] + mi[r * DIM + c] * vr[c];
                 }
-                stn(s.re + size_t(ix[r]) * L + q, ar);
-                stn(s.im + size_t(ix[r]) * L + q, ai);
+                stn(dst.re + size_t(ix[r]) * L + q, ar);
+                stn(dst.im + size_t(ix[r]) * L + q, ai);
             }
         }
     }
 }
 
 template <class F>
-PYQML_LANE_CLONES void diag_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> m, uint32_t size) {
+PYQML_LANE_CLONES void diag_apply(LaneState<F> src, LaneState<F> dst, const LaneOp& op, LaneMat<F> m, uint32_t size) {
     for (uint32_t i = 0; i < size; ++i) {
         const V<F> dr = at(m.re, op.local[i]), di = at(m.im, op.local[i]);
-        const V<F> r = at(s.re, i), im = at(s.im, i);
-        at(s.re, i) = dr * r - di * im;
-        at(s.im, i) = dr * im + di * r;
+        const V<F> r = at(src.re, i), im = at(src.im, i);
+        at(dst.re, i) = dr * r - di * im;
+        at(dst.im, i) = dr * im + di * r;
     }
 }
 
+// dst <- op src (dst == src: in place). A block whose groups do not cover the state (controls) leaves the
+// other amplitudes as they are: out of place they are copied first.
 template <class F>
-void lane_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> m, uint32_t size) {
+void lane_apply(LaneState<F> src, LaneState<F> dst, const LaneOp& op, LaneMat<F> m, uint32_t size) {
+    if (src.re != dst.re && (op.kind == LaneOp::Perm || (op.kind == LaneOp::Block && op.idx.size() < size))) {
+        std::memcpy(dst.re, src.re, size_t(size) * L * sizeof(F));
+        std::memcpy(dst.im, src.im, size_t(size) * L * sizeof(F));
+        if (op.kind == LaneOp::Perm) return;
+        src = dst;
+    }
     switch (op.kind) {
         case LaneOp::Perm: break;  // a relabelling (LanePlan): nothing moves
-        case LaneOp::Diag: diag_apply<F>(s, op, m, size); break;
+        case LaneOp::Diag: diag_apply<F>(src, dst, op, m, size); break;
         case LaneOp::Block:
-            if (op.dim == 2) block_apply<F, 2>(s, op, m);
-            else if (op.dim == 4) block_apply<F, 4>(s, op, m);
-            else block_apply<F, 8>(s, op, m);
+            if (op.dim == 2) block_apply<F, 2>(src, dst, op, m);
+            else if (op.dim == 4) block_apply<F, 4>(src, dst, op, m);
+            else block_apply<F, 8>(src, dst, op, m);
             break;
     }
+}
+template <class F>
+void lane_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> m, uint32_t size) {
+    lane_apply<F>(s, s, op, m, size);
 }
 
 // G[rc] (per lane, in double) = sum over groups of conj(lam[group, r]) phi[group, c]; diagonal ops only
@@ -1085,6 +1115,58 @@ void prefix_contract(const LanePlan& plan, const double* A, const double* T, int
     }
 }
 
+// contract_bit on the conjugated lambdas (conjugated_lambdas' T) read from the lambdas themselves.
+template <bool TOP, class F>
+PYQML_LANE_CLONES void contract_bit_lams(const LaneState<F>* lams, int nl, size_t m, const double* v, double* dst) {
+    const size_t h = m / 2;
+    const size_t W = size_t(nl) * L;
+    double* __restrict dr = dst;
+    double* __restrict di = dst + h * W;
+    for (int q = 0; q < L; q += 4) {
+        const v4d v0r = load4(v + q), v0i = load4(v + L + q), v1r = load4(v + 2 * L + q), v1i = load4(v + 3 * L + q);
+        for (size_t i = 0; i < h; ++i) {
+            const size_t i0 = (TOP ? i : 2 * i) * L + size_t(q), i1 = (TOP ? i + h : 2 * i + 1) * L + size_t(q);
+            for (int k = 0; k < nl; ++k) {
+                const v4d ar = load4(lams[k].re + i0), ai = -load4(lams[k].im + i0), br = load4(lams[k].re + i1),
+                          bi = -load4(lams[k].im + i1);
+                const size_t o = i * W + size_t(k) * L + size_t(q);
+                put4(dr + o, ar * v0r - ai * v0i + (br * v1r - bi * v1i));
+                put4(di + o, ar * v0i + ai * v0r + (br * v1i + bi * v1r));
+            }
+        }
+    }
+}
+
+// prefix_contract on all n bits from the lambdas (n >= 2): each side's first halving reads the lambdas
+// instead of their conjugated copy. scratch: 2 * 2^(n + 1) * W doubles.
+template <class F>
+void prefix_contract_lams(const LanePlan& plan, const double* A, const LaneState<F>* lams, int nl, int n,
+                          double* scratch, double* C) {
+    const size_t W = size_t(nl) * L;
+    const int lo = 0, hi = n, mid = n / 2;
+    for (int side = 0; side < 2; ++side) {
+        size_t m = size_t(1) << n;
+        double* dst = scratch;
+        const int count = side == 0 ? hi - mid : mid - lo;
+        if (side == 0) contract_bit_lams<true, F>(lams, nl, m, wire_vector(plan, A, hi - 1), dst);
+        else contract_bit_lams<false, F>(lams, nl, m, wire_vector(plan, A, lo), dst);
+        const double* src = dst;
+        dst += m * W;
+        m /= 2;
+        for (int s = 1; s < count; ++s) {
+            const int bit = side == 0 ? hi - 1 - s : lo + s;
+            const double* v = wire_vector(plan, A, bit);
+            if (side == 0) contract_bit<true>(src, m, nl, v, dst);
+            else contract_bit<false>(src, m, nl, v, dst);
+            src = dst;
+            dst += m * W;
+            m /= 2;
+        }
+        if (side == 0) prefix_contract(plan, A, src, nl, lo, mid, dst, C);
+        else prefix_contract(plan, A, src, nl, mid, hi, dst, C);
+    }
+}
+
 // Per-thread buffers of the lane path, kept between calls (grow only): no allocation in a warm call.
 template <class F>
 struct LaneWork {
@@ -1128,17 +1210,18 @@ PYQML_LANE_CLONES void lane_param_derivs(const F* dr, const F* di, int msize, un
     param_derivs<F>(dr, di, msize, mask, np, entries, gr, gi, g);
 }
 
-// One 2x2 op of the adjoint sweep for all nl lambdas in one call: per lambda block2_pass (the first
-// also un-applies the op from phi) and the op's parameter derivatives from its overlap, into
-// g + lambda * gstride (G: 8 * L doubles of scratch).
+// One 2x2 op of the adjoint sweep for all nl lambdas in one call: per lambda block2_pass (with update_phi
+// the first also un-applies the op from phi; a kept forward state is phi already) and the op's parameter
+// derivatives from its overlap, into g + lambda * gstride (G: 8 * L doubles of scratch).
 template <class F>
-PYQML_LANE_CLONES void block2_adjoint(LaneState<F> phi, const LaneState<F>* lams, int nl, const LaneOp& op,
-                                      LaneMat<F> m, bool update_lam, const F* dr, const F* di, int msize,
-                                      unsigned mask, int np, double* G, double* g, size_t gstride) {
+PYQML_LANE_CLONES void block2_adjoint(LaneState<F> phi, bool update_phi, const LaneState<F>* lams, int nl,
+                                      const LaneOp& op, LaneMat<F> m, bool update_lam, const F* dr, const F* di,
+                                      int msize, unsigned mask, int np, double* G, double* g, size_t gstride) {
     for (int lam = 0; lam < nl; ++lam) {
         // (Specialised on the updates: no branch in the group loop.)
-        if (lam == 0 && update_lam) block2_pass<F, true, true>(lams[lam], phi, op, m, G, G + 4 * L);
-        else if (lam == 0) block2_pass<F, true, false>(lams[lam], phi, op, m, G, G + 4 * L);
+        const bool first = lam == 0 && update_phi;
+        if (first && update_lam) block2_pass<F, true, true>(lams[lam], phi, op, m, G, G + 4 * L);
+        else if (first) block2_pass<F, true, false>(lams[lam], phi, op, m, G, G + 4 * L);
         else if (update_lam) block2_pass<F, false, true>(lams[lam], phi, op, m, G, G + 4 * L);
         else block2_pass<F, false, false>(lams[lam], phi, op, m, G, G + 4 * L);
         param_derivs<F>(dr, di, msize, mask, np, 4, G, G + 4 * L, g + size_t(lam) * gstride);
@@ -1248,6 +1331,48 @@ PYQML_LANE_CLONES void lane_rows(const double* G, size_t stride, int valid, doub
             }
     for (; e < stride; ++e)
         for (int l = 0; l < valid; ++l) rows[size_t(l) * stride + e] = G[e * L + size_t(l)];
+}
+
+// The chain rule and lane_rows in one pass when every index has exactly one reference (onto[index]: its
+// angle and scale): rows[l * stride + lambda * m + index] = scale * g[(lambda * na + angle) * L + l], four
+// entries of four lanes at a time as lane_rows (stride = nl * m).
+PYQML_LANE_CLONES void lane_rows_onto(const double* g, int nl, int na, const ChainRef* onto, int m, int valid,
+                                      double* rows) {
+    const size_t stride = size_t(nl) * size_t(m);
+    // Entry e = lambda * m + index, walked in order (no divisions).
+    size_t lam = 0, idx = 0;
+    auto next = [&](double& sc) {
+        const double* p = g + (lam * size_t(na) + size_t(onto[idx].angle)) * L;
+        sc = onto[idx].scale;
+        if (++idx == size_t(m)) {
+            idx = 0;
+            ++lam;
+        }
+        return p;
+    };
+    size_t e = 0;
+    if (valid == L)
+        for (; e + 4 <= stride; e += 4) {
+            double sa, sb, sc, sd;
+            const double* pa = next(sa);
+            const double* pb = next(sb);
+            const double* pc = next(sc);
+            const double* pd = next(sd);
+            for (int q = 0; q < L; q += 4) {
+                const v4d a = sa * load4(pa + q), b = sb * load4(pb + q), c = sc * load4(pc + q), d = sd * load4(pd + q);
+                const v4d t0 = __builtin_shuffle(a, b, v4i{0, 4, 2, 6}), t1 = __builtin_shuffle(a, b, v4i{1, 5, 3, 7});
+                const v4d t2 = __builtin_shuffle(c, d, v4i{0, 4, 2, 6}), t3 = __builtin_shuffle(c, d, v4i{1, 5, 3, 7});
+                put4(rows + size_t(q) * stride + e, __builtin_shuffle(t0, t2, v4i{0, 1, 4, 5}));
+                put4(rows + size_t(q + 1) * stride + e, __builtin_shuffle(t1, t3, v4i{0, 1, 4, 5}));
+                put4(rows + size_t(q + 2) * stride + e, __builtin_shuffle(t0, t2, v4i{2, 3, 6, 7}));
+                put4(rows + size_t(q + 3) * stride + e, __builtin_shuffle(t1, t3, v4i{2, 3, 6, 7}));
+            }
+        }
+    for (; e < stride; ++e) {
+        double sc;
+        const double* p = next(sc);
+        for (int l = 0; l < valid; ++l) rows[size_t(l) * stride + e] = sc * p[l];
+    }
 }
 
 // T: the conjugated lambdas side by side (entry i of lambda k at lane vector i * nl + k, re then im), in
@@ -1392,13 +1517,22 @@ void Simulator::for_lane_blocks(const Batch& b, int states_per_block, bool with_
 }
 
 // Forward pass from |0...0> on a lane block, with the Program's fused schedule (runs of single-wire gates
-// multiplied into one 2x2 per lane first).
+// multiplied into one 2x2 per lane first). keep (LanePlan::n_kept() > 0): the state before every kept item,
+// slot k at keep + k * 2 * 2^n * kLanes (re, then im). The kept items apply out of place, slot k into slot
+// k + 1 (the last into re, im), so keeping costs no copies.
 template <class F>
-void Simulator::lane_forward(F* re, F* im, const F* lre, const F* lim) const {
+void Simulator::lane_forward(F* re, F* im, const F* lre, const F* lim, F* keep) const {
     const LanePlan& plan = *lanes_;
     const int n = program_.n_wires();
     const uint32_t size = uint32_t(1) << n;
-    const LaneState<F> s{re, im};
+    const LaneState<F> out{re, im};
+    auto slot_state = [&](int k) {
+        return k < plan.n_kept() ? LaneState<F>{keep + size_t(k) * 2 * size * L, keep + (size_t(k) * 2 + 1) * size * L}
+                                 : out;
+    };
+    LaneState<F> s = keep ? slot_state(0) : out;
+    re = s.re;
+    im = s.im;
     if (plan.prefix_end() > 0) {
         // The product state of the prefix, its vectors kept for the adjoint sweep (lane_work().prefix).
         LaneWork<F>& ws = lane_work<F>();
@@ -1418,7 +1552,14 @@ void Simulator::lane_forward(F* re, F* im, const F* lre, const F* lim) const {
         if (fop.kind == LaneOp::Perm) continue;
         if (item.size() == 1) {
             const OpKernel& k = kernels[item[0]];
-            lane_apply<F>(s, fop, {lre + size_t(k.mat_offset) * L, lim + size_t(k.mat_offset) * L}, size);
+            const LaneMat<F> m{lre + size_t(k.mat_offset) * L, lim + size_t(k.mat_offset) * L};
+            if (keep && plan.kept_slot()[it] >= 0) {
+                const LaneState<F> next = slot_state(plan.kept_slot()[it] + 1);
+                lane_apply<F>(s, next, fop, m, size);
+                s = next;
+            } else {
+                lane_apply<F>(s, fop, m, size);
+            }
             continue;
         }
         // acc = g_last ... g_first per lane.
@@ -1463,7 +1604,7 @@ void Simulator::lane_forward(F* re, F* im, const F* lre, const F* lim) const {
             at(fr, e) = ar[e];
             at(fi, e) = ai[e];
         }
-        block_apply<F, 2>(s, fop, {fr, fi});
+        block_apply<F, 2>(s, s, fop, {fr, fi});
     }
 }
 
@@ -1572,10 +1713,31 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
                     }
     const int n_refs = static_cast<int>(flat.size());
     const ChainRef* const flat_refs = flat.data();
-    for_lane_blocks<F>(b, 1 + nl, true, [&](int64_t r0, int valid, const double*, const F* lre, const F* lim, F* st) {
+    // Per part (weights, inputs), when every index has exactly one reference: the reference of each index
+    // (lane_rows_onto, no sums); else empty.
+    static thread_local std::vector<ChainRef> onto[2];
+    for (int part = 0; part < 2 && direct; ++part) {
+        const int m = part == 0 ? nw : nx;
+        const ChainRef* r = part == 0 ? flat_refs : flat_refs + n_wrefs;
+        const int count = part == 0 ? n_wrefs : n_refs - n_wrefs;
+        onto[part].assign(size_t(m), ChainRef{-1, 0, 0.0});
+        bool one = count == m;
+        for (int a = 0; a < count && one; ++a) {
+            one = onto[part][size_t(r[a].index)].angle < 0;
+            onto[part][size_t(r[a].index)] = r[a];
+        }
+        if (!one) onto[part].clear();
+    }
+    const ChainRef* const onto_refs[2] = {onto[0].empty() ? nullptr : onto[0].data(),
+                                          onto[1].empty() ? nullptr : onto[1].data()};
+    // Kept forward states (LanePlan::n_kept): states 1 + nl on, the sweep over the schedule's items. The
+    // Jacobian's (and the angle gradients') sweeps only: a VJP keeps the sweep that un-applies, whose cost
+    // the choice between the row paths and the shared suffix (Simulator::use_shared) was measured on.
+    const int n_kept = nl > 0 && !cot ? plan.n_kept() : 0;
+    for_lane_blocks<F>(b, 1 + nl + n_kept, true, [&](int64_t r0, int valid, const double*, const F* lre, const F* lim, F* st) {
         auto state = [&](int s) { return LaneState<F>{st + size_t(2 * s) * size * L, st + size_t(2 * s + 1) * size * L}; };
         LaneState<F> phi = state(0);
-        lane_forward<F>(phi.re, phi.im, lre, lim);
+        lane_forward<F>(phi.re, phi.im, lre, lim, n_kept ? state(1 + nl).re : nullptr);
         LaneState<F>* lp = sized(lane_work<F>().lams, size_t(nl));
         for (int s = 0; s < nl; ++s) lp[s] = state(1 + s);
         lane_values<F>(plan, phi, size, r0, valid, vals, lp, cot);
@@ -1586,7 +1748,52 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
         const size_t half = (size_t(1) << std::max(6, n)) * L;
         double* gr = sized(ws.gbuf, 2 * half);
         double* gi = gr + half;
-        for (size_t op = program_.n_ops(); op-- > lo;) {
+        if (n_kept) {
+            // Backwards over the forward schedule's items (single ops, tables through the map where the forward
+            // applied them), phi the state the forward kept before each trainable item. The lambdas are
+            // carried to the prefix, or else to the first trainable item.
+            const auto& sched = plan.schedule();
+            const auto& slot = plan.kept_slot();
+            size_t first = 0;
+            while (first < sched.size() && slot[first] < 0) ++first;
+            for (size_t it = sched.size(); it-- > (use_prefix ? size_t(0) : first);) {
+                const LaneOp& lop = plan.forward_ops()[it];
+                if (lop.kind == LaneOp::Perm) continue;
+                const size_t op = size_t(sched[it][0]);
+                const OpKernel& k = kernels[op];
+                const LaneMat<F> inv{lre + (mat_total + k.mat_offset) * L, lim + (mat_total + k.mat_offset) * L};
+                const bool update = use_prefix || it > first;
+                if (slot[it] < 0) {
+                    if (update)
+                        for (int lam = 0; lam < nl; ++lam) lane_apply<F>(lp[lam], lop, inv, size);
+                    continue;
+                }
+                const LaneState<F> ph = state(1 + nl + slot[it]);
+                const int p0 = c.angle_offset(op);
+                const int np = static_cast<int>(ops[op].params.size());
+                const size_t d0 = 2 * mat_total + size_t(k.dmat_offset);
+                if (lop.kind == LaneOp::Block && lop.dim == 2) {
+                    block2_adjoint<F>(ph, false, lp, nl, lop, inv, update, lre + d0 * L, lim + d0 * L, k.mat_size,
+                                      k.trainable_mask, np, gr, g + size_t(p0) * L, size_t(na) * L);
+                    continue;
+                }
+                for (int lam = 0; lam < nl; ++lam) {
+                    int entries;
+                    if (lop.kind == LaneOp::Diag) {
+                        diag_overlap<F>(lp[lam], ph, lop, size, gr, gi);
+                        entries = lop.dim;
+                    } else {
+                        if (lop.dim == 4) block_overlap<F, 4>(lp[lam], ph, lop, gr, gi);
+                        else block_overlap<F, 8>(lp[lam], ph, lop, gr, gi);
+                        entries = lop.dim * lop.dim;
+                    }
+                    lane_param_derivs<F>(lre + d0 * L, lim + d0 * L, k.mat_size, k.trainable_mask, np, entries, gr, gi,
+                                         g + (size_t(lam) * na + p0) * L);
+                    if (update) lane_apply<F>(lp[lam], lop, inv, size);
+                }
+            }
+        }
+        for (size_t op = program_.n_ops(); !n_kept && op-- > lo;) {
             const OpKernel& k = kernels[op];
             const LaneOp& lop = plan.ops()[op];
             const LaneMat<F> inv{lre + (mat_total + k.mat_offset) * L, lim + (mat_total + k.mat_offset) * L};
@@ -1595,7 +1802,7 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
             const size_t d0 = 2 * mat_total + size_t(k.dmat_offset);
             if (k.trainable_mask && lop.kind == LaneOp::Block && lop.dim == 2 && nl > 0) {
                 // One pass per lambda (the first also un-applies the op from phi), all in one call.
-                block2_adjoint<F>(phi, lp, nl, lop, inv, op > stop, lre + d0 * L, lim + d0 * L, k.mat_size,
+                block2_adjoint<F>(phi, true, lp, nl, lop, inv, op > stop, lre + d0 * L, lim + d0 * L, k.mat_size,
                                   k.trainable_mask, np, gr, g + size_t(p0) * L, size_t(na) * L);
                 continue;
             }
@@ -1631,8 +1838,12 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
             double* C = sized(ws.wires, size_t(n) * 4 * W);
             double* Tg = sized(ws.tangents, plan.prefix_params().size() * 4 * L);
             prefix_tangents<F>(plan, program_, lre, lim, A, need_inputs, Tg);
-            conjugated_lambdas<F>(lp, nl, size, T);
-            prefix_contract(plan, A, T, nl, 0, n, T + 2 * size_t(size) * W, C);
+            if (n >= 2) {
+                prefix_contract_lams<F>(plan, A, lp, nl, n, T + 2 * size_t(size) * W, C);
+            } else {
+                conjugated_lambdas<F>(lp, nl, size, T);
+                prefix_contract(plan, A, T, nl, 0, n, T + 2 * size_t(size) * W, C);
+            }
             prefix_param_derivs(plan, Tg, C, nl, na, need_inputs, g);
         }
         if (direct) {
@@ -1643,6 +1854,10 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
                 double* out = part == 0 ? dw : dx;
                 const int m = part == 0 ? nw : nx;
                 if (!out || !m) continue;
+                if (onto_refs[part]) {
+                    lane_rows_onto(g, nl, na, onto_refs[part], m, valid, out + r0 * nl * size_t(m));
+                    continue;
+                }
                 if (part == 0) lane_chain(g, nl, na, flat_refs, n_wrefs, m, G);
                 else lane_chain(g, nl, na, flat_refs + n_wrefs, n_refs - n_wrefs, m, G);
                 lane_rows(G, size_t(nl) * size_t(m), valid, out + r0 * nl * size_t(m));

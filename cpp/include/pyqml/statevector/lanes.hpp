@@ -23,6 +23,9 @@ inline constexpr int kLanes = 8;
 inline constexpr int kLaneMaxWires = 8;
 // Fewer rows than this run per row: a lane block costs about as much as kLanes rows' worth of arithmetic.
 inline constexpr int kLaneMinRows = 3;
+// The most amplitudes of kept forward states per lane block (LanePlan::n_kept() states of 2^n amplitudes):
+// 1024 amplitudes of kLanes rows are 128 KiB in complex128.
+inline constexpr int kLaneKeptAmplitudes = 1024;
 
 // Per op of a Program: where its amplitude groups are (precomputed, so the kernels are table-driven).
 //
@@ -101,6 +104,13 @@ public:
     // dense 2x2 block on its bit).
     const std::vector<std::vector<int>>& schedule() const { return sched_; }
     const std::vector<LaneOp>& forward_ops() const { return fwd_; }
+    // Kept forward states: when every item of the forward schedule is a single op (no fused runs) and the
+    // states fit (kLaneKeptAmplitudes), the Jacobian's forward pass keeps the state before every trainable
+    // item, and its adjoint sweep runs over the schedule's items backwards, overlapping each lambda with the kept state
+    // instead of un-applying the ops from the final state (no phi pass). kept_slot()[item]: the item's kept
+    // state (-1: none; an item has one iff its op has a non-constant parameter). 0 kept: the sweep un-applies.
+    int n_kept() const { return n_kept_; }
+    const std::vector<int>& kept_slot() const { return kept_slot_; }
     const std::vector<LaneBind>& binds() const { return binds_; }
     const std::vector<LaneObservable>& observables() const { return obs_; }
     // Whether every observable is diagonal (one pass computes all values and all lambdas).
@@ -141,6 +151,8 @@ private:
     bool any_shared_ = false;
     int relabelled_ = 0;
     int n_args_ = 0;
+    int n_kept_ = 0;
+    std::vector<int> kept_slot_;
     std::vector<cplx> fixed_;
 };
 

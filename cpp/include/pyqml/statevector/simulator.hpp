@@ -117,7 +117,7 @@ private:
     template <class F, class Body>
     void for_lane_blocks(const Batch& b, int states_per_block, bool with_derivs, Body&& body) const;
     template <class F>
-    void lane_forward(F* re, F* im, const F* lre, const F* lim) const;
+    void lane_forward(F* re, F* im, const F* lre, const F* lim, F* keep = nullptr) const;
     template <class F>
     void lane_expval_t(const Batch& b, double* out) const;
     template <class F>
