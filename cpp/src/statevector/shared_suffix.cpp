@@ -224,13 +224,14 @@ void SharedSuffix::suffix_unitary(const cplx* smats, amp_t<F>* u) const {
 
 // ---------------------------------------------------------------------------------------------------
 // Chunk kernels: rows innermost (amplitude i of chunk row r at re[i * cr + r]), cr a multiple of kRowPad,
-// one 32-byte vector of rows per step (GCC/Clang vector extensions, multi-versioned like lanes.cpp).
+// one 32-byte vector of rows per step (GCC/Clang vector extensions, multi-versioned like lanes.cpp: the
+// AVX-512 clone is the x86-64-v4 level, since a plain "avx512f" clone gives these 256-bit kernels no FMA).
 // ---------------------------------------------------------------------------------------------------
 namespace {
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(PYQML_NATIVE_BUILD)
 #if __GNUC__ >= 12
-#define PYQML_SS_CLONES __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
+#define PYQML_SS_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define PYQML_SS_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
