@@ -46,10 +46,12 @@ bool fusion_enabled();
 void set_fusion_enabled(bool on);
 
 // Fused programs split one row's amplitudes over the threads from this many wires (Simulator::for_rows;
-// below it rows are spread, or one thread runs each row). On the 2-core machine of
-// bench/results/band_14_18_sweep.md splitting W2 gained nothing up to 20 wires (values and gradients, one
-// region per sweep or one per pass): the split starts above the 14-18-wire band.
-inline constexpr int kFusedParallelMinWires = 19;
+// below it rows are spread, or one thread runs each row). Measured on the 2-core machine with nothing else
+// running (bench/results/band_split_2026-12-02.md, W2, split against the row on one thread, wall time): the
+// gradient 1.5x faster at 16 wires, 1.8x at 17, 2.0x at 18; the value 1.24x at 16 and 1.26-1.49x at 18
+// (at 14-15 the two are within the noise). Under load from other processes the split gains less: the
+// threads wait for each other.
+inline constexpr int kFusedParallelMinWires = 16;
 int fused_parallel_min_wires();
 void set_fused_parallel_min_wires(int n);  // for measuring the threshold (tests, benchmarks)
 // Whether a fused forward pass / adjoint sweep runs in one parallel region (team.hpp, default on) or
