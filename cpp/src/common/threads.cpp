@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
+#include <cstdlib>
 #include <string>
 #include <thread>
 
@@ -53,6 +55,17 @@ void set_num_threads(int n) {
                                 std::to_string(cap) + " (4 x the " + std::to_string(hardware_threads()) +
                                 " hardware threads, at most " + std::to_string(kMaxThreadsCap) + ")");
     g_threads.store(n, std::memory_order_relaxed);
+}
+
+bool idle_workers_sleep() {
+    static const bool sleep = [] {
+        const char* v = std::getenv("OMP_WAIT_POLICY");
+        if (!v) return false;
+        std::string s(v);
+        for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        return s == "passive";
+    }();
+    return sleep;
 }
 
 }  // namespace pyqml

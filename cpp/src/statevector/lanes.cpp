@@ -1396,6 +1396,22 @@ PYQML_LANE_CLONES void conjugated_lambdas(const LaneState<F>* lams, int nl, uint
 // region as for_rows does.
 // ---------------------------------------------------------------------------------------------------
 
+// Waking a sleeping OpenMP worker (OMP_WAIT_POLICY=PASSIVE) took about as long as one thread's lane
+// arithmetic of a few Mflop on the 2-core machine, quiet: the seed QNN's 150 rows from Python, values (0.2
+// Mflop) 89 us on two threads against 40 us on one, values + Jacobian (1.9 Mflop) 143 against 130 us. A
+// call takes one more thread per kLaneWakeFlops of its arithmetic (the row paths' flop model).
+constexpr double kLaneWakeFlops = 2.5e6;
+
+int Simulator::lane_workers(int64_t rows, bool derivs) const {
+    const int64_t blocks = (rows + L - 1) / L;
+    int64_t workers = std::max<int64_t>(1, std::min<int64_t>(max_threads(), blocks));
+    if (idle_workers_sleep()) {
+        const double work = double(rows) * double(derivs ? row_flops_.vjp : row_flops_.values);
+        workers = std::min<int64_t>(workers, 1 + static_cast<int64_t>(work / kLaneWakeFlops));
+    }
+    return static_cast<int>(workers);
+}
+
 template <class F, class Body>
 void Simulator::for_lane_blocks(const Batch& b, int states_per_block, bool with_derivs, Body&& body) const {
     const Circuit& c = program_.circuit();
@@ -1403,8 +1419,7 @@ void Simulator::for_lane_blocks(const Batch& b, int states_per_block, bool with_
     const int64_t rows = b.rows;
     PYQML_REQUIRE(rows >= 0, "negative batch size");
     const int64_t blocks = (rows + L - 1) / L;
-    const int threads = max_threads();
-    const int workers = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, blocks)));
+    const int workers = lane_workers(rows, with_derivs);
     const size_t size = size_t(1) << n;
     const size_t nm = program_.matrix_buffer_size();
     const double per_worker = double(states_per_block) * double(size) * L * 2 * sizeof(F) +

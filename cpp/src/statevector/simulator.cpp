@@ -27,8 +27,8 @@ bool Simulator::use_shared(const Batch& b, bool vjp, bool with_dx) const {
     if (!shared_ || !shared_suffix_enabled() || !SharedSuffix::applies(b) || b.rows < 1) return false;
     if (shared_suffix_forced()) return true;
     // The row paths spread rows (lane blocks) over the threads; the shared-suffix path runs on one.
-    const int64_t blocks = use_lanes(b) ? (b.rows + kLanes - 1) / kLanes : b.rows;
-    const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(max_threads(), blocks));
+    const int64_t workers = use_lanes(b) ? lane_workers(b.rows, vjp)
+                                         : std::max<int64_t>(1, std::min<int64_t>(max_threads(), b.rows));
     const double rows_cost = double(b.rows) * double(vjp ? row_flops_.vjp : row_flops_.values) / double(workers);
     // SharedSuffix::cost weighs the path's flops in units of a lane flop (its per-row work, vectorised over
     // rows, runs faster per modelled flop than the lanes; its per-call work slower).
@@ -39,8 +39,8 @@ bool Simulator::use_shared_pair(const Batch& b) const {
     if (!shared_ || !shared_suffix_enabled() || !SharedSuffix::applies(b) || b.rows < 1) return false;
     if (shared_->prefix_gradients(false)) return false;  // the kept states serve VJPs without prefix gradients
     if (shared_suffix_forced()) return true;
-    const int64_t blocks = use_lanes(b) ? (b.rows + kLanes - 1) / kLanes : b.rows;
-    const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(max_threads(), blocks));
+    const int64_t workers = use_lanes(b) ? lane_workers(b.rows, true)
+                                         : std::max<int64_t>(1, std::min<int64_t>(max_threads(), b.rows));
     const double rows_cost =
         double(b.rows) * double(row_flops_.values + row_flops_.vjp) / double(workers);
     return shared_->cost(b.rows, false, false) + shared_->backward_cost(b.rows) < rows_cost;

@@ -15,5 +15,9 @@ int hardware_threads();
 int max_thread_count();
 // Throws InvalidInput for n < 1 or n > max_thread_count().
 void set_num_threads(int n);
+// Whether the OpenMP runtime's idle workers sleep (OMP_WAIT_POLICY=PASSIVE, which `import pyqml` sets
+// unless the environment sets a policy), read once: waking a sleeping worker costs tens of microseconds,
+// so small calls keep to fewer threads. Spinning workers (the runtime's default, ACTIVE) wake at once.
+bool idle_workers_sleep();
 
 }  // namespace pyqml

@@ -114,6 +114,10 @@ private:
                    double* dangles) const;
     // Rows across SIMD lanes (lanes.cpp) for registers of at most kLaneMaxWires wires.
     bool use_lanes(const Batch& b) const { return lanes_ && b.rows >= kLaneMinRows; }
+    // Threads a lane call of `rows` rows runs on: one per block of kLanes rows, at most max_threads(), and,
+    // where idle workers sleep, one more per kLaneWakeFlops of the call's arithmetic (derivs: a Jacobian or
+    // VJP, else values).
+    int lane_workers(int64_t rows, bool derivs) const;
     template <class F, class Body>
     void for_lane_blocks(const Batch& b, int states_per_block, bool with_derivs, Body&& body) const;
     template <class F>
