@@ -328,23 +328,26 @@ class _FastCall:
     def __call__(self, args):
         if not _all_finite(*args):
             return _MISS
-        ws = self.weights
-        if len(ws) == 1:
-            w = args[ws[0]].reshape(-1)
-        else:
-            w = np.concatenate([args[i].reshape(-1) for i in ws]) if ws else np.zeros(0)
-        if self.ix < 0:
-            x = None
-        else:
-            x = args[self.ix]
-            if not self.batched:
-                x = x.reshape(1, self.width)
-            if self.expand is not None:
-                x = self.expand(x)
+        w, x = _pack_args(args, self.weights, self.ix, self.batched, self.width)
+        if x is not None and self.expand is not None:
+            x = self.expand(x)
         vals = self.expval(w, x)
         if not self.batched:
             vals = vals[0]
         return vals if self.many else vals[..., 0]
+
+
+def _pack_args(args, weights: tuple, ix: int, batched: bool, width: int):
+    """The fast paths' engine arguments: the weight arguments as one flat vector (a view for one argument),
+    the inputs as (rows, width) rows (None without inputs)."""
+    if len(weights) == 1:
+        w = args[weights[0]].reshape(-1)
+    else:
+        w = np.concatenate([args[i].reshape(-1) for i in weights]) if weights else np.zeros(0)
+    if ix < 0:
+        return w, None
+    x = args[ix]
+    return w, (x if batched else x.reshape(1, width))
 
 
 def _shape_jacobian(cq: CompiledQNode, vals, dw, dx, batched: bool, has_x: bool):
@@ -380,17 +383,7 @@ class _FastJacobian:
     def __call__(self, args):
         if not _all_finite(*args):
             return _MISS
-        ws = self.weights
-        if len(ws) == 1:
-            w = args[ws[0]].reshape(-1)
-        else:
-            w = np.concatenate([args[i].reshape(-1) for i in ws]) if ws else np.zeros(0)
-        if self.ix < 0:
-            x = None
-        else:
-            x = args[self.ix]
-            if not self.batched:
-                x = x.reshape(1, self.width)
+        w, x = _pack_args(args, self.weights, self.ix, self.batched, self.width)
         vals, dw, dx = self.jac(w, x)
         return _shape_jacobian(self.cq, vals, dw, dx, self.batched, x is not None)
 
