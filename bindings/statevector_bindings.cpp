@@ -8,6 +8,7 @@
 #include "pyqml/common/peak.hpp"
 #include "pyqml/cuda/gpu.hpp"
 #include "pyqml/statevector/fused.hpp"
+#include "pyqml/statevector/lanes.hpp"
 #include "pyqml/statevector/simulator.hpp"
 
 namespace pyqml::bind {
@@ -201,6 +202,8 @@ void init_statevector(py::module_& m) {
           "Switch the state vector's shared-suffix path (values and VJPs through the suffix unitary, on by "
           "default) on or off; force: take it whenever it applies, whatever the cost model says.");
     m.def("_sv_shared_suffix", &sv::shared_suffix_enabled, "Whether the state vector's shared-suffix path is on.");
+    m.def("_sv_lane_vector_bits", &sv::lane_vector_bits,
+          "The vector width (bits) of the lane kernels in this process: 512 on AVX-512 (x86-64-v4), else 256.");
 
     // The optional CUDA back end: status in every build, the GPU state vector in CUDA builds.
     m.attr("CUDA_BUILT") = cuda::built();

@@ -9,10 +9,12 @@
 // block's spare lanes with copies of its last row and discards them.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #ifdef PYQML_HAVE_OPENMP
@@ -417,6 +419,13 @@ struct LaneState {
     F* re;
     F* im;
 };
+// The F values of one half (re or im) of a lane block's state in the blocks' buffers: the amplitudes and one
+// cache line more, so that the halves of consecutive states do not lie a multiple of 4 KiB apart (loads
+// after stores to such addresses wait on a false dependency: a 16-amplitude block state is 2 KiB).
+template <class F>
+inline size_t lane_half(size_t size) {
+    return size * L + 64 / sizeof(F);
+}
 
 // Matrices of one op in lane layout: entry e of lane l at re[e * L + l].
 template <class F>
@@ -425,59 +434,150 @@ struct LaneMat {
     const F* im;
 };
 
-// The widest native vector of F on AVX2 (four doubles, eight floats), for kernels that keep many values in
-// registers: GCC moves the unaligned 64-byte vectors of eight doubles through the stack there.
-template <class F>
-struct Native;
+// ---------------------------------------------------------------------------------------------------
+// Chunk width. The kernels below run over a block's kLanes lanes H at a time: H = 4 (256-bit vectors of
+// double, the register budget of AVX2's sixteen registers) or, on CPUs with the x86-64-v4 level (AVX-512:
+// 32 registers of eight doubles), H = 8, one 512-bit vector per value; a CPU with two 512-bit FMA units
+// does twice the 256-bit arithmetic per cycle. Each lane sees the same operations in the same order at
+// either width. A kernel K (a struct with `template <int H> static void run(...)`) runs through lane_run,
+// which picks the x86-64-v4 build at H = 8 or the multi-versioned AVX2 / baseline one at H = 4, once per
+// process (PYQML_LANE_VECTOR_BITS=256 in the environment keeps H = 4).
+// ---------------------------------------------------------------------------------------------------
+typedef double v4d __attribute__((vector_size(4 * sizeof(double)), aligned(8)));
+typedef float v4f __attribute__((vector_size(4 * sizeof(float)), aligned(4)));
+typedef double v8d __attribute__((vector_size(8 * sizeof(double)), aligned(8)));
+typedef float v8f __attribute__((vector_size(8 * sizeof(float)), aligned(4)));
+#define PYQML_LANE_INLINE __attribute__((always_inline)) inline
+template <class F, int H>
+struct Chunk;
 template <>
-struct Native<double> {
-    typedef double type __attribute__((vector_size(4 * sizeof(double)), aligned(8)));
-    static constexpr int lanes = 4;
+struct Chunk<double, 4> {
+    typedef v4d type;
 };
 template <>
-struct Native<float> {
-    typedef float type __attribute__((vector_size(8 * sizeof(float)), aligned(4)));
-    static constexpr int lanes = 8;
+struct Chunk<double, 8> {
+    typedef v8d type;
 };
-template <class F>
-using N = typename Native<F>::type;
-template <class F>
-inline N<F> ldn(const F* p) { return *reinterpret_cast<const N<F>*>(p); }
-template <class F>
-inline void stn(F* p, const N<F>& v) { *reinterpret_cast<N<F>*>(p) = v; }
+template <>
+struct Chunk<float, 4> {
+    typedef v4f type;
+};
+template <>
+struct Chunk<float, 8> {
+    typedef v8f type;
+};
+// H lanes of F, and H lanes in double.
+template <class F, int H>
+using WF = typename Chunk<F, H>::type;
+template <int H>
+using WD = typename Chunk<double, H>::type;
+template <int H, class F>
+PYQML_LANE_INLINE WF<F, H> ldw(const F* p) { return *reinterpret_cast<const WF<F, H>*>(p); }
+template <int H, class F>
+PYQML_LANE_INLINE void stw(F* p, const WF<F, H>& v) { *reinterpret_cast<WF<F, H>*>(p) = v; }
+// H lanes of F read as double (widened), and H lanes of double stored as F.
+template <int H, class F>
+PYQML_LANE_INLINE WD<H> loadw(const F* p) {
+    if constexpr (std::is_same_v<F, double>) return ldw<H>(p);
+    else return __builtin_convertvector(ldw<H>(p), WD<H>);
+}
+template <int H, class F>
+PYQML_LANE_INLINE void putw(F* p, const WD<H>& v) {
+    if constexpr (std::is_same_v<F, double>) stw<H>(p, v);
+    else stw<H>(p, __builtin_convertvector(v, WF<F, H>));
+}
+template <int H, class F>
+PYQML_LANE_INLINE WD<H> widew(const WF<F, H>& v) {
+    if constexpr (std::is_same_v<F, double>) return v;
+    else return __builtin_convertvector(v, WD<H>);
+}
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(PYQML_NATIVE_BUILD) && __GNUC__ >= 12
+bool lanes_wide() {
+    static const bool wide = [] {
+        __builtin_cpu_init();
+        const char* bits = std::getenv("PYQML_LANE_VECTOR_BITS");
+        if (bits && std::strcmp(bits, "256") == 0) return false;
+        return __builtin_cpu_supports("x86-64-v4") != 0;
+    }();
+    return wide;
+}
+template <class K, class... A>
+__attribute__((target("arch=x86-64-v4"))) void lane_run_wide(A&&... a) {
+    K::template run<8>(std::forward<A>(a)...);
+}
+template <class K, class... A>
+__attribute__((target_clones("arch=x86-64-v3", "default"))) void lane_run_narrow(A&&... a) {
+    K::template run<4>(std::forward<A>(a)...);
+}
+template <class K, class... A>
+inline void lane_run(A&&... a) {
+    if (lanes_wide()) lane_run_wide<K>(std::forward<A>(a)...);
+    else lane_run_narrow<K>(std::forward<A>(a)...);
+}
+#else
+// One build: the width its own target allows (a native build on AVX-512: 8).
+bool lanes_wide() {
+#ifdef __AVX512F__
+    return true;
+#else
+    return false;
+#endif
+}
+template <class K, class... A>
+inline void lane_run(A&&... a) {
+#ifdef __AVX512F__
+    K::template run<8>(std::forward<A>(a)...);
+#else
+    K::template run<4>(std::forward<A>(a)...);
+#endif
+}
+#endif
 
 // dst <- M src on every group of a block op (dim = 2^targets), per lane; dst == src in place (a group's
 // amplitudes are all read before any is written).
-template <class F, int DIM>
-PYQML_LANE_CLONES void block_apply(LaneState<F> src, LaneState<F> dst, const LaneOp& op, LaneMat<F> m) {
-    constexpr int NL = Native<F>::lanes;
+// (Floats: eight lanes, one 256-bit vector, at either width.)
+template <int H, class F, int DIM>
+PYQML_LANE_INLINE void block_apply_h(LaneState<F> src, LaneState<F> dst, const LaneOp& op, LaneMat<F> m) {
+    constexpr int NL = std::is_same_v<F, float> ? 8 : H;
     const uint32_t groups = op.groups();
     const uint32_t* __restrict idx = op.idx.data();
     for (int q = 0; q < L; q += NL) {
-        N<F> mr[DIM * DIM], mi[DIM * DIM];
+        WF<F, NL> mr[DIM * DIM], mi[DIM * DIM];
         for (int e = 0; e < DIM * DIM; ++e) {
-            mr[e] = ldn(m.re + e * L + q);
-            mi[e] = ldn(m.im + e * L + q);
+            mr[e] = ldw<NL>(m.re + e * L + q);
+            mi[e] = ldw<NL>(m.im + e * L + q);
         }
         for (uint32_t g = 0; g < groups; ++g) {
             const uint32_t* ix = idx + size_t(g) * DIM;
-            N<F> vr[DIM], vi[DIM];
+            WF<F, NL> vr[DIM], vi[DIM];
             for (int c = 0; c < DIM; ++c) {
-                vr[c] = ldn(src.re + size_t(ix[c]) * L + q);
-                vi[c] = ldn(src.im + size_t(ix[c]) * L + q);
+                vr[c] = ldw<NL>(src.re + size_t(ix[c]) * L + q);
+                vi[c] = ldw<NL>(src.im + size_t(ix[c]) * L + q);
             }
             for (int r = 0; r < DIM; ++r) {
-                N<F> ar = mr[r * DIM] * vr[0] - mi[r * DIM] * vi[0];
-                N<F> ai = mr[r * DIM] * vi[0] + mi[r * DIM] * vr[0];
+                WF<F, NL> ar = mr[r * DIM] * vr[0] - mi[r * DIM] * vi[0];
+                WF<F, NL> ai = mr[r * DIM] * vi[0] + mi[r * DIM] * vr[0];
                 for (int c = 1; c < DIM; ++c) {
                     ar += mr[r * DIM + c] * vr[c] - mi[r * DIM + c] * vi[c];
                     ai += mr[r * DIM + c] * vi[c] + mi[r * DIM + c] * vr[c];
                 }
-                stn(dst.re + size_t(ix[r]) * L + q, ar);
-                stn(dst.im + size_t(ix[r]) * L + q, ai);
+                stw<NL>(dst.re + size_t(ix[r]) * L + q, ar);
+                stw<NL>(dst.im + size_t(ix[r]) * L + q, ai);
             }
         }
     }
+}
+template <int DIM>
+struct BlockApply {
+    template <int H, class F>
+    PYQML_LANE_INLINE static void run(LaneState<F> src, LaneState<F> dst, const LaneOp& op, LaneMat<F> m) {
+        block_apply_h<H, F, DIM>(src, dst, op, m);
+    }
+};
+template <class F, int DIM>
+inline void block_apply(LaneState<F> src, LaneState<F> dst, const LaneOp& op, LaneMat<F> m) {
+    lane_run<BlockApply<DIM>>(src, dst, op, m);
 }
 
 template <class F>
@@ -517,28 +617,28 @@ void lane_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> m, uint32_t size) {
 
 // G[rc] (per lane, in double) = sum over groups of conj(lam[group, r]) phi[group, c]; diagonal ops only
 // need G[d] = sum over amplitudes with local index d. G has op.dim^2 (block) or op.dim (diagonal) entries.
-// Four lanes in double: the overlaps accumulate 2 * DIM^2 sums per lane, which fit in sixteen 256-bit
-// registers only four lanes at a time, so they run over the block's lanes four at a time.
-typedef double v4d __attribute__((vector_size(4 * sizeof(double)), aligned(8)));
-typedef float v4f __attribute__((vector_size(4 * sizeof(float)), aligned(4)));
+// In double, H lanes at a time (see lane_run).
 inline v4d load4(const double* p) { return *reinterpret_cast<const v4d*>(p); }
 inline v4d load4(const float* p) { return __builtin_convertvector(*reinterpret_cast<const v4f*>(p), v4d); }
 
-template <class F, int DIM>
-PYQML_LANE_CLONES void block_overlap(LaneState<F> lam, LaneState<F> phi, const LaneOp& op, double* gr, double* gi) {
-    for (int h = 0; h < L; h += 4) {
-        v4d accr[DIM * DIM], acci[DIM * DIM];
-        for (int e = 0; e < DIM * DIM; ++e) accr[e] = acci[e] = v4d{};
+// (Eight lanes at a time only for 2x2 blocks: the 2 * DIM^2 accumulators of the wider ones fill the
+// registers at four.)
+template <int H0, class F, int DIM>
+PYQML_LANE_INLINE void block_overlap_h(LaneState<F> lam, LaneState<F> phi, const LaneOp& op, double* gr, double* gi) {
+    constexpr int H = DIM == 2 ? H0 : 4;
+    for (int h = 0; h < L; h += H) {
+        WD<H> accr[DIM * DIM], acci[DIM * DIM];
+        for (int e = 0; e < DIM * DIM; ++e) accr[e] = acci[e] = WD<H>{};
         const uint32_t groups = op.groups();
         for (uint32_t g = 0; g < groups; ++g) {
             const uint32_t* ix = op.idx.data() + size_t(g) * DIM;
-            v4d lr[DIM], li[DIM], pr[DIM], pi[DIM];
+            WD<H> lr[DIM], li[DIM], pr[DIM], pi[DIM];
             for (int r = 0; r < DIM; ++r) {
                 const size_t i = size_t(ix[r]) * L + h;
-                lr[r] = load4(lam.re + i);
-                li[r] = load4(lam.im + i);
-                pr[r] = load4(phi.re + i);
-                pi[r] = load4(phi.im + i);
+                lr[r] = loadw<H>(lam.re + i);
+                li[r] = loadw<H>(lam.im + i);
+                pr[r] = loadw<H>(phi.re + i);
+                pi[r] = loadw<H>(phi.im + i);
             }
             for (int r = 0; r < DIM; ++r)
                 for (int c = 0; c < DIM; ++c) {
@@ -547,86 +647,78 @@ PYQML_LANE_CLONES void block_overlap(LaneState<F> lam, LaneState<F> phi, const L
                 }
         }
         for (int e = 0; e < DIM * DIM; ++e) {
-            *reinterpret_cast<v4d*>(gr + e * L + h) = accr[e];
-            *reinterpret_cast<v4d*>(gi + e * L + h) = acci[e];
+            putw<H>(gr + e * L + h, accr[e]);
+            putw<H>(gi + e * L + h, acci[e]);
         }
     }
 }
+template <int DIM>
+struct BlockOverlap {
+    template <int H, class F>
+    PYQML_LANE_INLINE static void run(LaneState<F> lam, LaneState<F> phi, const LaneOp& op, double* gr, double* gi) {
+        block_overlap_h<H, F, DIM>(lam, phi, op, gr, gi);
+    }
+};
+template <class F, int DIM>
+inline void block_overlap(LaneState<F> lam, LaneState<F> phi, const LaneOp& op, double* gr, double* gi) {
+    lane_run<BlockOverlap<DIM>>(lam, phi, op, gr, gi);
+}
 
-// Four lanes of F (the overlaps' register budget, as block_overlap), and their widening to double.
-template <class F>
-struct Four;
-template <>
-struct Four<double> {
-    typedef v4d type;
-};
-template <>
-struct Four<float> {
-    typedef v4f type;
-};
-template <class F>
-using W4 = typename Four<F>::type;
-template <class F>
-inline W4<F> ld4(const F* p) { return *reinterpret_cast<const W4<F>*>(p); }
-template <class F>
-inline void st4(F* p, const W4<F>& v) { *reinterpret_cast<W4<F>*>(p) = v; }
-inline v4d wide4(const v4d& v) { return v; }
-inline v4d wide4(const v4f& v) { return __builtin_convertvector(v, v4d); }
-// Four lanes of double stored as F. (The kernels below work on four lanes at a time in native 256-bit
-// values: GCC moved the 8-lane values of the unaligned 64-byte vector type through the stack in 8-byte
-// pieces on AVX2, with store-forwarding stalls.)
+// Four lanes of double stored as F, for the kernels that keep to four lanes at a time at either width (the
+// binding's rotations, the chain rule's transposes).
 inline void put4(double* p, const v4d& v) { *reinterpret_cast<v4d*>(p) = v; }
 inline void put4(float* p, const v4d& v) { *reinterpret_cast<v4f*>(p) = __builtin_convertvector(v, v4f); }
+
 
 // One op of the adjoint sweep on a 2x2 block (a one-wire gate, or a singly controlled one through its bases)
 // for one lambda, in one pass over the states: (update_phi) phi <- M phi, then G = <lam| . |phi> as
 // block_overlap<F, 2>, then (update_lam) lam <- M lam, with M the op's inverse. Every group of phi and lam
 // is read once instead of once per step; the arithmetic is the three steps' (the same operations in the
 // same order per lane).
-template <class F, bool update_phi, bool update_lam>
-__attribute__((always_inline)) inline void block2_pass(LaneState<F> lam, LaneState<F> phi, const LaneOp& op,
-                                                       LaneMat<F> m, double* gr, double* gi) {
+template <int H, class F, bool update_phi, bool update_lam>
+PYQML_LANE_INLINE void block2_pass(LaneState<F> lam, LaneState<F> phi, const LaneOp& op, LaneMat<F> m, double* gr,
+                                   double* gi) {
     const uint32_t groups = op.groups();
     const uint32_t* __restrict idx = op.idx.data();
-    for (int h = 0; h < L; h += 4) {
-        v4d a0r{}, a0i{}, a1r{}, a1i{}, a2r{}, a2i{}, a3r{}, a3i{};
-        const W4<F> m0r = ld4(m.re + h), m1r = ld4(m.re + L + h), m2r = ld4(m.re + 2 * L + h),
-                    m3r = ld4(m.re + 3 * L + h);
-        const W4<F> m0i = ld4(m.im + h), m1i = ld4(m.im + L + h), m2i = ld4(m.im + 2 * L + h),
-                    m3i = ld4(m.im + 3 * L + h);
+    for (int h = 0; h < L; h += H) {
+        WD<H> a0r{}, a0i{}, a1r{}, a1i{}, a2r{}, a2i{}, a3r{}, a3i{};
+        const WF<F, H> m0r = ldw<H>(m.re + h), m1r = ldw<H>(m.re + L + h), m2r = ldw<H>(m.re + 2 * L + h),
+                    m3r = ldw<H>(m.re + 3 * L + h);
+        const WF<F, H> m0i = ldw<H>(m.im + h), m1i = ldw<H>(m.im + L + h), m2i = ldw<H>(m.im + 2 * L + h),
+                    m3i = ldw<H>(m.im + 3 * L + h);
         for (uint32_t g = 0; g < groups; ++g) {
             const size_t i0 = size_t(idx[2 * g]) * L + h, i1 = size_t(idx[2 * g + 1]) * L + h;
-            W4<F> p0r = ld4(phi.re + i0), p0i = ld4(phi.im + i0), p1r = ld4(phi.re + i1), p1i = ld4(phi.im + i1);
+            WF<F, H> p0r = ldw<H>(phi.re + i0), p0i = ldw<H>(phi.im + i0), p1r = ldw<H>(phi.re + i1), p1i = ldw<H>(phi.im + i1);
             // (Every product accumulated on its own: each step is one fused multiply-add.)
             if (update_phi) {
-                W4<F> q0r = m0r * p0r, q0i = m0r * p0i, q1r = m2r * p0r, q1i = m2r * p0i;
+                WF<F, H> q0r = m0r * p0r, q0i = m0r * p0i, q1r = m2r * p0r, q1i = m2r * p0i;
                 q0r -= m0i * p0i; q0i += m0i * p0r; q1r -= m2i * p0i; q1i += m2i * p0r;
                 q0r += m1r * p1r; q0i += m1r * p1i; q1r += m3r * p1r; q1i += m3r * p1i;
                 q0r -= m1i * p1i; q0i += m1i * p1r; q1r -= m3i * p1i; q1i += m3i * p1r;
                 p0r = q0r; p0i = q0i; p1r = q1r; p1i = q1i;
-                st4(phi.re + i0, p0r); st4(phi.im + i0, p0i); st4(phi.re + i1, p1r); st4(phi.im + i1, p1i);
+                stw<H>(phi.re + i0, p0r); stw<H>(phi.im + i0, p0i); stw<H>(phi.re + i1, p1r); stw<H>(phi.im + i1, p1i);
             }
-            const W4<F> l0r = ld4(lam.re + i0), l0i = ld4(lam.im + i0), l1r = ld4(lam.re + i1), l1i = ld4(lam.im + i1);
+            const WF<F, H> l0r = ldw<H>(lam.re + i0), l0i = ldw<H>(lam.im + i0), l1r = ldw<H>(lam.re + i1), l1i = ldw<H>(lam.im + i1);
             {
-                const v4d L0r = wide4(l0r), L0i = wide4(l0i), L1r = wide4(l1r), L1i = wide4(l1i);
-                const v4d P0r = wide4(p0r), P0i = wide4(p0i), P1r = wide4(p1r), P1i = wide4(p1i);
+                const WD<H> L0r = widew<H, F>(l0r), L0i = widew<H, F>(l0i), L1r = widew<H, F>(l1r), L1i = widew<H, F>(l1i);
+                const WD<H> P0r = widew<H, F>(p0r), P0i = widew<H, F>(p0i), P1r = widew<H, F>(p1r), P1i = widew<H, F>(p1i);
                 a0r += L0r * P0r; a0i += L0r * P0i; a1r += L0r * P1r; a1i += L0r * P1i;
                 a2r += L1r * P0r; a2i += L1r * P0i; a3r += L1r * P1r; a3i += L1r * P1i;
                 a0r += L0i * P0i; a0i -= L0i * P0r; a1r += L0i * P1i; a1i -= L0i * P1r;
                 a2r += L1i * P0i; a2i -= L1i * P0r; a3r += L1i * P1i; a3i -= L1i * P1r;
             }
             if (update_lam) {
-                W4<F> q0r = m0r * l0r, q0i = m0r * l0i, q1r = m2r * l0r, q1i = m2r * l0i;
+                WF<F, H> q0r = m0r * l0r, q0i = m0r * l0i, q1r = m2r * l0r, q1i = m2r * l0i;
                 q0r -= m0i * l0i; q0i += m0i * l0r; q1r -= m2i * l0i; q1i += m2i * l0r;
                 q0r += m1r * l1r; q0i += m1r * l1i; q1r += m3r * l1r; q1i += m3r * l1i;
                 q0r -= m1i * l1i; q0i += m1i * l1r; q1r -= m3i * l1i; q1i += m3i * l1r;
-                st4(lam.re + i0, q0r); st4(lam.im + i0, q0i); st4(lam.re + i1, q1r); st4(lam.im + i1, q1i);
+                stw<H>(lam.re + i0, q0r); stw<H>(lam.im + i0, q0i); stw<H>(lam.re + i1, q1r); stw<H>(lam.im + i1, q1i);
             }
         }
-        *reinterpret_cast<v4d*>(gr + h) = a0r; *reinterpret_cast<v4d*>(gi + h) = a0i;
-        *reinterpret_cast<v4d*>(gr + L + h) = a1r; *reinterpret_cast<v4d*>(gi + L + h) = a1i;
-        *reinterpret_cast<v4d*>(gr + 2 * L + h) = a2r; *reinterpret_cast<v4d*>(gi + 2 * L + h) = a2i;
-        *reinterpret_cast<v4d*>(gr + 3 * L + h) = a3r; *reinterpret_cast<v4d*>(gi + 3 * L + h) = a3i;
+        putw<H>(gr + h, a0r); putw<H>(gi + h, a0i);
+        putw<H>(gr + L + h, a1r); putw<H>(gi + L + h, a1i);
+        putw<H>(gr + 2 * L + h, a2r); putw<H>(gi + 2 * L + h, a2i);
+        putw<H>(gr + 3 * L + h, a3r); putw<H>(gi + 3 * L + h, a3i);
     }
 }
 
@@ -691,34 +783,34 @@ PYQML_LANE_CLONES void lane_accumulate_observable(LaneState<F> psi, uint32_t siz
 // (in double), and (lams) the sweep's starting lambdas: lams[o] = d_o psi (Jacobian, nl = no), or with
 // scale (VJP, nl = 1, scale[o * L + lane] the cotangents) lams[0] = (sum_o scale_o d_o) psi. Each lambda is
 // written whole, so it needs no zero filling.
-template <class F>
-PYQML_LANE_CLONES void lane_diagonal_pass(LaneState<F> psi, uint32_t size, const std::vector<LaneObservable>& obs,
+template <int H, class F>
+PYQML_LANE_INLINE void lane_diagonal_pass_h(LaneState<F> psi, uint32_t size, const std::vector<LaneObservable>& obs,
                                           double* v, LaneState<F>* lams, const double* scale, double* p2) {
     const int no = static_cast<int>(obs.size());
     const F* __restrict pr = psi.re;
     const F* __restrict pi = psi.im;
-    for (size_t i = 0; i < size_t(size) * L; i += 4) {
-        const v4d r = load4(pr + i), m = load4(pi + i);
-        put4(p2 + i, r * r + m * m);
+    for (size_t i = 0; i < size_t(size) * L; i += H) {
+        const WD<H> r = loadw<H>(pr + i), m = loadw<H>(pi + i);
+        putw<H>(p2 + i, r * r + m * m);
     }
     for (int o = 0; o < no; ++o) {
         const double* __restrict d = obs[o].diag.data();
-        // Accumulators of four lanes (one register each): 8-lane values carried across the loop were
+        // Accumulators of H lanes (one register each): on AVX2 8-lane values carried across the loop were
         // spilled through the stack.
-        for (int h = 0; h < L; h += 4) {
-            v4d acc{};
-            for (uint32_t j = 0; j < size; ++j) acc += d[j] * load4(p2 + size_t(j) * L + h);
-            *reinterpret_cast<v4d*>(v + o * L + h) = acc;
+        for (int h = 0; h < L; h += H) {
+            WD<H> acc{};
+            for (uint32_t j = 0; j < size; ++j) acc += d[j] * loadw<H>(p2 + size_t(j) * L + h);
+            putw<H>(v + o * L + h, acc);
         }
         if (!lams || scale) continue;
         F* __restrict tr = lams[o].re;
         F* __restrict ti = lams[o].im;
         for (uint32_t j = 0; j < size; ++j) {
             const F df = F(d[j]);
-            for (int h = 0; h < L; h += 4) {
+            for (int h = 0; h < L; h += H) {
                 const size_t i = size_t(j) * L + size_t(h);
-                st4(tr + i, df * ld4(pr + i));
-                st4(ti + i, df * ld4(pi + i));
+                stw<H>(tr + i, df * ldw<H>(pr + i));
+                stw<H>(ti + i, df * ldw<H>(pi + i));
             }
         }
     }
@@ -735,6 +827,16 @@ PYQML_LANE_CLONES void lane_diagonal_pass(LaneState<F> psi, uint32_t size, const
             ti[size_t(j) * L + l] = F(sum[l]) * pi[size_t(j) * L + l];
         }
     }
+}
+struct DiagonalPass {
+    template <int H, class F>
+    PYQML_LANE_INLINE static void run(LaneState<F> psi, uint32_t size, const std::vector<LaneObservable>& obs, double* v, LaneState<F>* lams, const double* scale, double* p2) {
+        lane_diagonal_pass_h<H, F>(psi, size, obs, v, lams, scale, p2);
+    }
+};
+template <class F>
+inline void lane_diagonal_pass(LaneState<F> psi, uint32_t size, const std::vector<LaneObservable>& obs, double* v, LaneState<F>* lams, const double* scale, double* p2) {
+    lane_run<DiagonalPass>(psi, size, obs, v, lams, scale, p2);
 }
 
 }  // namespace
@@ -950,31 +1052,31 @@ void lane_bind(const Program& prog, const LanePlan& plan, const double* angles, 
 // 8-double vector values carried across loops were spilled through the stack.)
 // out = g in per lane (in, out: 4 lane rows {re0, im0, re1, im1} in double; g a prefix op's 2x2 or diagonal
 // matrix in lane layout); in == out is allowed.
-template <class F>
-__attribute__((always_inline)) inline void wire_apply(const F* __restrict mr, const F* __restrict mi, bool diag,
+template <int H, class F>
+PYQML_LANE_INLINE void wire_apply(const F* __restrict mr, const F* __restrict mi, bool diag,
                                                       const double* in, double* out) {
-    for (int q = 0; q < L; q += 4) {
-        const v4d p0r = load4(in + q), p0i = load4(in + L + q), p1r = load4(in + 2 * L + q), p1i = load4(in + 3 * L + q);
+    for (int q = 0; q < L; q += H) {
+        const WD<H> p0r = loadw<H>(in + q), p0i = loadw<H>(in + L + q), p1r = loadw<H>(in + 2 * L + q), p1i = loadw<H>(in + 3 * L + q);
         if (diag) {
-            const v4d d0r = load4(mr + q), d0i = load4(mi + q), d1r = load4(mr + L + q), d1i = load4(mi + L + q);
-            put4(out + q, d0r * p0r - d0i * p0i);
-            put4(out + L + q, d0r * p0i + d0i * p0r);
-            put4(out + 2 * L + q, d1r * p1r - d1i * p1i);
-            put4(out + 3 * L + q, d1r * p1i + d1i * p1r);
+            const WD<H> d0r = loadw<H>(mr + q), d0i = loadw<H>(mi + q), d1r = loadw<H>(mr + L + q), d1i = loadw<H>(mi + L + q);
+            putw<H>(out + q, d0r * p0r - d0i * p0i);
+            putw<H>(out + L + q, d0r * p0i + d0i * p0r);
+            putw<H>(out + 2 * L + q, d1r * p1r - d1i * p1i);
+            putw<H>(out + 3 * L + q, d1r * p1i + d1i * p1r);
         } else {
-            const v4d m0r = load4(mr + q), m0i = load4(mi + q), m1r = load4(mr + L + q), m1i = load4(mi + L + q);
-            const v4d m2r = load4(mr + 2 * L + q), m2i = load4(mi + 2 * L + q), m3r = load4(mr + 3 * L + q),
-                      m3i = load4(mi + 3 * L + q);
-            put4(out + q, m0r * p0r - m0i * p0i + (m1r * p1r - m1i * p1i));
-            put4(out + L + q, m0r * p0i + m0i * p0r + (m1r * p1i + m1i * p1r));
-            put4(out + 2 * L + q, m2r * p0r - m2i * p0i + (m3r * p1r - m3i * p1i));
-            put4(out + 3 * L + q, m2r * p0i + m2i * p0r + (m3r * p1i + m3i * p1r));
+            const WD<H> m0r = loadw<H>(mr + q), m0i = loadw<H>(mi + q), m1r = loadw<H>(mr + L + q), m1i = loadw<H>(mi + L + q);
+            const WD<H> m2r = loadw<H>(mr + 2 * L + q), m2i = loadw<H>(mi + 2 * L + q), m3r = loadw<H>(mr + 3 * L + q),
+                      m3i = loadw<H>(mi + 3 * L + q);
+            putw<H>(out + q, m0r * p0r - m0i * p0i + (m1r * p1r - m1i * p1i));
+            putw<H>(out + L + q, m0r * p0i + m0i * p0r + (m1r * p1i + m1i * p1r));
+            putw<H>(out + 2 * L + q, m2r * p0r - m2i * p0i + (m3r * p1r - m3i * p1i));
+            putw<H>(out + 3 * L + q, m2r * p0i + m2i * p0r + (m3r * p1i + m3i * p1r));
         }
     }
 }
 
-template <class F>
-PYQML_LANE_CLONES void prefix_vectors(const LanePlan& plan, const Program& prog, const F* lre, const F* lim,
+template <int H, class F>
+PYQML_LANE_INLINE void prefix_vectors_h(const LanePlan& plan, const Program& prog, const F* lre, const F* lim,
                                       double* A) {
     for (size_t op = 0; op < plan.prefix_end(); ++op) {
         const OpKernel& k = prog.kernels()[op];
@@ -984,22 +1086,32 @@ PYQML_LANE_CLONES void prefix_vectors(const LanePlan& plan, const Program& prog,
         double* O = A + op * 4 * L;
         const bool diag = k.kind == OpKernel::Diagonal;
         if (prev >= 0) {
-            wire_apply<F>(mr, mi, diag, A + size_t(prev) * 4 * L, O);
+            wire_apply<H, F>(mr, mi, diag, A + size_t(prev) * 4 * L, O);
             continue;
         }
         // Against |0>: the first column.
-        for (int q = 0; q < L; q += 4) {
-            put4(O + q, load4(mr + q));
-            put4(O + L + q, load4(mi + q));
+        for (int q = 0; q < L; q += H) {
+            putw<H>(O + q, loadw<H>(mr + q));
+            putw<H>(O + L + q, loadw<H>(mi + q));
             if (diag) {
-                put4(O + 2 * L + q, v4d{});
-                put4(O + 3 * L + q, v4d{});
+                putw<H>(O + 2 * L + q, WD<H>{});
+                putw<H>(O + 3 * L + q, WD<H>{});
             } else {
-                put4(O + 2 * L + q, load4(mr + 2 * L + q));
-                put4(O + 3 * L + q, load4(mi + 2 * L + q));
+                putw<H>(O + 2 * L + q, loadw<H>(mr + 2 * L + q));
+                putw<H>(O + 3 * L + q, loadw<H>(mi + 2 * L + q));
             }
         }
     }
+}
+struct PrefixVectors {
+    template <int H, class F>
+    PYQML_LANE_INLINE static void run(const LanePlan& plan, const Program& prog, const F* lre, const F* lim, double* A) {
+        prefix_vectors_h<H, F>(plan, prog, lre, lim, A);
+    }
+};
+template <class F>
+inline void prefix_vectors(const LanePlan& plan, const Program& prog, const F* lre, const F* lim, double* A) {
+    lane_run<PrefixVectors>(plan, prog, lre, lim, A);
 }
 
 // The 2-vector of a bit's wire after the prefix, 4 lane rows {re0, im0, re1, im1} (|0> for a wire without
@@ -1013,8 +1125,8 @@ inline const double* wire_vector(const LanePlan& plan, const double* A, int bit)
 
 // psi = the Kronecker product of the wires' vectors, built bit by bit from the highest (2^(n+1) - 2
 // complex products); tmp: 4 * 2^n * L doubles.
-template <class F>
-PYQML_LANE_CLONES void prefix_state(const LanePlan& plan, int n, const double* A, double* tmp, LaneState<F> psi) {
+template <int H, class F>
+PYQML_LANE_INLINE void prefix_state_h(const LanePlan& plan, int n, const double* A, double* tmp, LaneState<F> psi) {
     const size_t size = size_t(1) << n;
     double* tr = tmp;
     double* ti = tmp + size * L;
@@ -1027,22 +1139,22 @@ PYQML_LANE_CLONES void prefix_state(const LanePlan& plan, int n, const double* A
     size_t m = 1;
     for (int p = n - 1; p >= 0; --p) {
         const double* __restrict v = wire_vector(plan, A, p);
-        for (int q = 0; q < L; q += 4) {
-            const v4d v0r = load4(v + q), v0i = load4(v + L + q), v1r = load4(v + 2 * L + q), v1i = load4(v + 3 * L + q);
+        for (int q = 0; q < L; q += H) {
+            const WD<H> v0r = loadw<H>(v + q), v0i = loadw<H>(v + L + q), v1r = loadw<H>(v + 2 * L + q), v1i = loadw<H>(v + 3 * L + q);
             for (size_t i = 0; i < m; ++i) {
-                const v4d xr = load4(tr + i * L + q), xi = load4(ti + i * L + q);
-                const v4d a0r = xr * v0r - xi * v0i, a0i = xr * v0i + xi * v0r;
-                const v4d a1r = xr * v1r - xi * v1i, a1i = xr * v1i + xi * v1r;
+                const WD<H> xr = loadw<H>(tr + i * L + q), xi = loadw<H>(ti + i * L + q);
+                const WD<H> a0r = xr * v0r - xi * v0i, a0i = xr * v0i + xi * v0r;
+                const WD<H> a1r = xr * v1r - xi * v1i, a1i = xr * v1i + xi * v1r;
                 if (p > 0) {
-                    put4(ur + 2 * i * L + q, a0r);
-                    put4(ui + 2 * i * L + q, a0i);
-                    put4(ur + (2 * i + 1) * L + q, a1r);
-                    put4(ui + (2 * i + 1) * L + q, a1i);
+                    putw<H>(ur + 2 * i * L + q, a0r);
+                    putw<H>(ui + 2 * i * L + q, a0i);
+                    putw<H>(ur + (2 * i + 1) * L + q, a1r);
+                    putw<H>(ui + (2 * i + 1) * L + q, a1i);
                 } else {  // the last wire: straight into the state
-                    put4(psi.re + 2 * i * L + q, a0r);
-                    put4(psi.im + 2 * i * L + q, a0i);
-                    put4(psi.re + (2 * i + 1) * L + q, a1r);
-                    put4(psi.im + (2 * i + 1) * L + q, a1i);
+                    putw<H>(psi.re + 2 * i * L + q, a0r);
+                    putw<H>(psi.im + 2 * i * L + q, a0i);
+                    putw<H>(psi.re + (2 * i + 1) * L + q, a1r);
+                    putw<H>(psi.im + (2 * i + 1) * L + q, a1i);
                 }
             }
         }
@@ -1051,6 +1163,16 @@ PYQML_LANE_CLONES void prefix_state(const LanePlan& plan, int n, const double* A
         m *= 2;
     }
 }
+struct PrefixState {
+    template <int H, class F>
+    PYQML_LANE_INLINE static void run(const LanePlan& plan, int n, const double* A, double* tmp, LaneState<F> psi) {
+        prefix_state_h<H, F>(plan, n, A, tmp, psi);
+    }
+};
+template <class F>
+inline void prefix_state(const LanePlan& plan, int n, const double* A, double* tmp, LaneState<F> psi) {
+    lane_run<PrefixState>(plan, n, A, tmp, psi);
+}
 
 // The contractions of the lambdas with the prefix's wire vectors run on all nl lambdas of a block at once:
 // an entry is W = nl * kLanes doubles (lambda-major, lanes innermost), and a wire vector's lane l applies
@@ -1058,25 +1180,36 @@ PYQML_LANE_CLONES void prefix_state(const LanePlan& plan, int n, const double* A
 //
 // One halving of a contraction buffer (m entries, re then im): the top bit (dst[i] = src[i] v0 +
 // src[i + m/2] v1) or the bottom bit (dst[i] = src[2i] v0 + src[2i+1] v1).
-template <bool TOP>
-PYQML_LANE_CLONES void contract_bit(const double* src, size_t m, int nl, const double* v, double* dst) {
+template <int H, bool TOP>
+PYQML_LANE_INLINE void contract_bit_h(const double* src, size_t m, int nl, const double* v, double* dst) {
     const size_t h = m / 2;
     const size_t W = size_t(nl) * L;
     const double* __restrict sr = src;
     const double* __restrict si = src + m * W;
     double* __restrict dr = dst;
     double* __restrict di = dst + h * W;
-    for (int q = 0; q < L; q += 4) {
-        const v4d v0r = load4(v + q), v0i = load4(v + L + q), v1r = load4(v + 2 * L + q), v1i = load4(v + 3 * L + q);
+    for (int q = 0; q < L; q += H) {
+        const WD<H> v0r = loadw<H>(v + q), v0i = loadw<H>(v + L + q), v1r = loadw<H>(v + 2 * L + q), v1i = loadw<H>(v + 3 * L + q);
         for (size_t i = 0; i < h; ++i) {
             const size_t i0 = (TOP ? i : 2 * i) * W + size_t(q), i1 = (TOP ? i + h : 2 * i + 1) * W + size_t(q);
             for (size_t o = 0; o < W; o += L) {
-                const v4d ar = load4(sr + i0 + o), ai = load4(si + i0 + o), br = load4(sr + i1 + o), bi = load4(si + i1 + o);
-                put4(dr + i * W + q + o, ar * v0r - ai * v0i + (br * v1r - bi * v1i));
-                put4(di + i * W + q + o, ar * v0i + ai * v0r + (br * v1i + bi * v1r));
+                const WD<H> ar = loadw<H>(sr + i0 + o), ai = loadw<H>(si + i0 + o), br = loadw<H>(sr + i1 + o), bi = loadw<H>(si + i1 + o);
+                putw<H>(dr + i * W + q + o, ar * v0r - ai * v0i + (br * v1r - bi * v1i));
+                putw<H>(di + i * W + q + o, ar * v0i + ai * v0r + (br * v1i + bi * v1r));
             }
         }
     }
+}
+template <bool TOP>
+struct ContractBit {
+    template <int H>
+    PYQML_LANE_INLINE static void run(const double* src, size_t m, int nl, const double* v, double* dst) {
+        contract_bit_h<H, TOP>(src, m, nl, v, dst);
+    }
+};
+template <bool TOP>
+inline void contract_bit(const double* src, size_t m, int nl, const double* v, double* dst) {
+    lane_run<ContractBit<TOP>>(src, m, nl, v, dst);
 }
 
 // C[(bit * 4 + {re0, im0, re1, im1}) * W + lambda * L + lane] = sum over the other bits of conj(lam[x])
@@ -1116,25 +1249,36 @@ void prefix_contract(const LanePlan& plan, const double* A, const double* T, int
 }
 
 // contract_bit on the conjugated lambdas (conjugated_lambdas' T) read from the lambdas themselves.
-template <bool TOP, class F>
-PYQML_LANE_CLONES void contract_bit_lams(const LaneState<F>* lams, int nl, size_t m, const double* v, double* dst) {
+template <int H, bool TOP, class F>
+PYQML_LANE_INLINE void contract_bit_lams_h(const LaneState<F>* lams, int nl, size_t m, const double* v, double* dst) {
     const size_t h = m / 2;
     const size_t W = size_t(nl) * L;
     double* __restrict dr = dst;
     double* __restrict di = dst + h * W;
-    for (int q = 0; q < L; q += 4) {
-        const v4d v0r = load4(v + q), v0i = load4(v + L + q), v1r = load4(v + 2 * L + q), v1i = load4(v + 3 * L + q);
+    for (int q = 0; q < L; q += H) {
+        const WD<H> v0r = loadw<H>(v + q), v0i = loadw<H>(v + L + q), v1r = loadw<H>(v + 2 * L + q), v1i = loadw<H>(v + 3 * L + q);
         for (size_t i = 0; i < h; ++i) {
             const size_t i0 = (TOP ? i : 2 * i) * L + size_t(q), i1 = (TOP ? i + h : 2 * i + 1) * L + size_t(q);
             for (int k = 0; k < nl; ++k) {
-                const v4d ar = load4(lams[k].re + i0), ai = -load4(lams[k].im + i0), br = load4(lams[k].re + i1),
-                          bi = -load4(lams[k].im + i1);
+                const WD<H> ar = loadw<H>(lams[k].re + i0), ai = -loadw<H>(lams[k].im + i0), br = loadw<H>(lams[k].re + i1),
+                          bi = -loadw<H>(lams[k].im + i1);
                 const size_t o = i * W + size_t(k) * L + size_t(q);
-                put4(dr + o, ar * v0r - ai * v0i + (br * v1r - bi * v1i));
-                put4(di + o, ar * v0i + ai * v0r + (br * v1i + bi * v1r));
+                putw<H>(dr + o, ar * v0r - ai * v0i + (br * v1r - bi * v1i));
+                putw<H>(di + o, ar * v0i + ai * v0r + (br * v1i + bi * v1r));
             }
         }
     }
+}
+template <bool TOP>
+struct ContractBitLams {
+    template <int H, class F>
+    PYQML_LANE_INLINE static void run(const LaneState<F>* lams, int nl, size_t m, const double* v, double* dst) {
+        contract_bit_lams_h<H, TOP, F>(lams, nl, m, v, dst);
+    }
+};
+template <bool TOP, class F>
+inline void contract_bit_lams(const LaneState<F>* lams, int nl, size_t m, const double* v, double* dst) {
+    lane_run<ContractBitLams<TOP>>(lams, nl, m, v, dst);
 }
 
 // prefix_contract on all n bits from the lambdas (n >= 2): each side's first halving reads the lambdas
@@ -1167,23 +1311,40 @@ void prefix_contract_lams(const LanePlan& plan, const double* A, const LaneState
     }
 }
 
+// Buffers on 64-byte boundaries: a 512-bit access to an unaligned lane row touches two cache lines.
+template <class T>
+struct Align64 {
+    typedef T value_type;
+    Align64() = default;
+    template <class U>
+    Align64(const Align64<U>&) {}
+    T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
+    void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t(64)); }
+    template <class U>
+    bool operator==(const Align64<U>&) const { return true; }
+    template <class U>
+    bool operator!=(const Align64<U>&) const { return false; }
+};
+template <class T>
+using avec = std::vector<T, Align64<T>>;
+
 // Per-thread buffers of the lane path, kept between calls (grow only): no allocation in a warm call.
 template <class F>
 struct LaneWork {
-    std::vector<double> angles;
-    std::vector<F> lmats, states;
+    avec<double> angles;
+    avec<F> lmats, states;
     BindScratch bind;
-    std::vector<double> g, gbuf, grow, scale, vals;
+    avec<double> g, gbuf, grow, scale, vals;
     std::vector<LaneState<F>> lams;
-    std::vector<double> prefix, kron, contr, wires, tangents, chain;
+    avec<double> prefix, kron, contr, wires, tangents, chain;
 };
 template <class F>
 LaneWork<F>& lane_work() {
     thread_local LaneWork<F> w;
     return w;
 }
-template <class T>
-T* sized(std::vector<T>& v, size_t n) {
+template <class T, class A>
+T* sized(std::vector<T, A>& v, size_t n) {
     if (v.size() < n) v.resize(n);
     return v.data();
 }
@@ -1213,26 +1374,34 @@ PYQML_LANE_CLONES void lane_param_derivs(const F* dr, const F* di, int msize, un
 // One 2x2 op of the adjoint sweep for all nl lambdas in one call: per lambda block2_pass (with update_phi
 // the first also un-applies the op from phi; a kept forward state is phi already) and the op's parameter
 // derivatives from its overlap, into g + lambda * gstride (G: 8 * L doubles of scratch).
-template <class F>
-PYQML_LANE_CLONES void block2_adjoint(LaneState<F> phi, bool update_phi, const LaneState<F>* lams, int nl,
+struct Block2Adjoint {
+    template <int H, class F>
+    PYQML_LANE_INLINE static void run(LaneState<F> phi, bool update_phi, const LaneState<F>* lams, int nl,
                                       const LaneOp& op, LaneMat<F> m, bool update_lam, const F* dr, const F* di,
                                       int msize, unsigned mask, int np, double* G, double* g, size_t gstride) {
-    for (int lam = 0; lam < nl; ++lam) {
-        // (Specialised on the updates: no branch in the group loop.)
-        const bool first = lam == 0 && update_phi;
-        if (first && update_lam) block2_pass<F, true, true>(lams[lam], phi, op, m, G, G + 4 * L);
-        else if (first) block2_pass<F, true, false>(lams[lam], phi, op, m, G, G + 4 * L);
-        else if (update_lam) block2_pass<F, false, true>(lams[lam], phi, op, m, G, G + 4 * L);
-        else block2_pass<F, false, false>(lams[lam], phi, op, m, G, G + 4 * L);
-        param_derivs<F>(dr, di, msize, mask, np, 4, G, G + 4 * L, g + size_t(lam) * gstride);
+        for (int lam = 0; lam < nl; ++lam) {
+            // (Specialised on the updates: no branch in the group loop.)
+            const bool first = lam == 0 && update_phi;
+            if (first && update_lam) block2_pass<H, F, true, true>(lams[lam], phi, op, m, G, G + 4 * L);
+            else if (first) block2_pass<H, F, true, false>(lams[lam], phi, op, m, G, G + 4 * L);
+            else if (update_lam) block2_pass<H, F, false, true>(lams[lam], phi, op, m, G, G + 4 * L);
+            else block2_pass<H, F, false, false>(lams[lam], phi, op, m, G, G + 4 * L);
+            param_derivs<F>(dr, di, msize, mask, np, 4, G, G + 4 * L, g + size_t(lam) * gstride);
+        }
     }
+};
+template <class F>
+inline void block2_adjoint(LaneState<F> phi, bool update_phi, const LaneState<F>* lams, int nl, const LaneOp& op,
+                           LaneMat<F> m, bool update_lam, const F* dr, const F* di, int msize, unsigned mask, int np,
+                           double* G, double* g, size_t gstride) {
+    lane_run<Block2Adjoint>(phi, update_phi, lams, nl, op, m, update_lam, dr, di, msize, mask, np, G, g, gstride);
 }
 
 // The forward tangents of the prefix parameters (LanePlan::prefix_params, slot s at Tg + s * 4 * L): dg/dp
 // applied to the op's input vector (the first column of dg/dp against |0>, no flops), then every later prefix
 // op on the wire. Input parameters' slots are skipped unless inputs is set.
-template <class F>
-PYQML_LANE_CLONES void prefix_tangents(const LanePlan& plan, const Program& prog, const F* lre, const F* lim,
+template <int H, class F>
+PYQML_LANE_INLINE void prefix_tangents_h(const LanePlan& plan, const Program& prog, const F* lre, const F* lim,
                                        const double* A, bool inputs, double* Tg) {
     const size_t mt = prog.mat_total();
     const auto& params = plan.prefix_params();
@@ -1260,19 +1429,30 @@ PYQML_LANE_CLONES void prefix_tangents(const LanePlan& plan, const Program& prog
                 }
             }
         } else {
-            wire_apply<F>(lre + d0, lim + d0, diag, A + size_t(prev) * 4 * L, t);
+            wire_apply<H, F>(lre + d0, lim + d0, diag, A + size_t(prev) * 4 * L, t);
         }
         for (int op = plan.prefix_next()[size_t(pp.op)]; op >= 0; op = plan.prefix_next()[size_t(op)]) {
             const OpKernel& kk = prog.kernels()[size_t(op)];
-            wire_apply<F>(lre + size_t(kk.mat_offset) * L, lim + size_t(kk.mat_offset) * L,
+            wire_apply<H, F>(lre + size_t(kk.mat_offset) * L, lim + size_t(kk.mat_offset) * L,
                           kk.kind == OpKernel::Diagonal, t, t);
         }
     }
 }
+struct PrefixTangents {
+    template <int H, class F>
+    PYQML_LANE_INLINE static void run(const LanePlan& plan, const Program& prog, const F* lre, const F* lim, const double* A, bool inputs, double* Tg) {
+        prefix_tangents_h<H, F>(plan, prog, lre, lim, A, inputs, Tg);
+    }
+};
+template <class F>
+inline void prefix_tangents(const LanePlan& plan, const Program& prog, const F* lre, const F* lim, const double* A, bool inputs, double* Tg) {
+    lane_run<PrefixTangents>(plan, prog, lre, lim, A, inputs, Tg);
+}
 
 // The prefix parameters' derivatives for every lambda: g[(lambda * na + angle) * L + lane] += 2 Re (c . t),
 // c the lambda's contraction on the parameter's wire (C, prefix_contract's layout), t its tangent.
-PYQML_LANE_CLONES void prefix_param_derivs(const LanePlan& plan, const double* Tg, const double* C, int nl, int na,
+template <int H>
+PYQML_LANE_INLINE void prefix_param_derivs_h(const LanePlan& plan, const double* Tg, const double* C, int nl, int na,
                                            bool inputs, double* g) {
     const size_t W = size_t(nl) * L;
     const auto& params = plan.prefix_params();
@@ -1281,16 +1461,25 @@ PYQML_LANE_CLONES void prefix_param_derivs(const LanePlan& plan, const double* T
         if (pp.input && !inputs) continue;
         const double* t = Tg + s * 4 * L;
         const double* c = C + size_t(pp.bit) * 4 * W;
-        for (int q = 0; q < L; q += 4) {
-            const v4d t0r = load4(t + q), t0i = load4(t + L + q), t1r = load4(t + 2 * L + q), t1i = load4(t + 3 * L + q);
+        for (int q = 0; q < L; q += H) {
+            const WD<H> t0r = loadw<H>(t + q), t0i = loadw<H>(t + L + q), t1r = loadw<H>(t + 2 * L + q), t1i = loadw<H>(t + 3 * L + q);
             for (int lam = 0; lam < nl; ++lam) {
                 const size_t o = size_t(lam) * L + size_t(q);
                 double* gl = g + (size_t(lam) * na + size_t(pp.angle)) * L + size_t(q);
-                put4(gl, load4(gl) + 2.0 * (load4(c + o) * t0r - load4(c + W + o) * t0i +
-                                            (load4(c + 2 * W + o) * t1r - load4(c + 3 * W + o) * t1i)));
+                putw<H>(gl, loadw<H>(gl) + 2.0 * (loadw<H>(c + o) * t0r - loadw<H>(c + W + o) * t0i +
+                                            (loadw<H>(c + 2 * W + o) * t1r - loadw<H>(c + 3 * W + o) * t1i)));
             }
         }
     }
+}
+struct PrefixParamDerivs {
+    template <int H>
+    PYQML_LANE_INLINE static void run(const LanePlan& plan, const double* Tg, const double* C, int nl, int na, bool inputs, double* g) {
+        prefix_param_derivs_h<H>(plan, Tg, C, nl, na, inputs, g);
+    }
+};
+inline void prefix_param_derivs(const LanePlan& plan, const double* Tg, const double* C, int nl, int na, bool inputs, double* g) {
+    lane_run<PrefixParamDerivs>(plan, Tg, C, nl, na, inputs, g);
 }
 
 // The Jacobian's chain rule for a block, in lane layout: G[(lambda * n_out + index) * L + lane] = sum over
@@ -1402,6 +1591,8 @@ PYQML_LANE_CLONES void conjugated_lambdas(const LaneState<F>* lams, int nl, uint
 // call takes one more thread per kLaneWakeFlops of its arithmetic (the row paths' flop model).
 constexpr double kLaneWakeFlops = 2.5e6;
 
+int lane_vector_bits() { return lanes_wide() ? 512 : 256; }
+
 int Simulator::lane_workers(int64_t rows, bool derivs) const {
     const int64_t blocks = (rows + L - 1) / L;
     int64_t workers = std::max<int64_t>(1, std::min<int64_t>(max_threads(), blocks));
@@ -1422,7 +1613,7 @@ void Simulator::for_lane_blocks(const Batch& b, int states_per_block, bool with_
     const int workers = lane_workers(rows, with_derivs);
     const size_t size = size_t(1) << n;
     const size_t nm = program_.matrix_buffer_size();
-    const double per_worker = double(states_per_block) * double(size) * L * 2 * sizeof(F) +
+    const double per_worker = double(states_per_block) * double(lane_half<F>(size)) * 2 * sizeof(F) +
                               double(nm) * (L * 2 * sizeof(F) + L * sizeof(cplx));
     check_memory(double(workers) * per_worker, std::to_string(states_per_block) + " lane block(s) of " +
                                                    std::to_string(L) + " state vectors of " + std::to_string(n) +
@@ -1457,7 +1648,7 @@ void Simulator::for_lane_blocks(const Batch& b, int states_per_block, bool with_
             angles = sized(ws.angles, size_t(L) * std::max(1, c.n_angles()));
             lre = sized(ws.lmats, nm * L * 2);
             lim = lre + nm * L;
-            states = sized(ws.states, size_t(states_per_block) * size * L * 2);
+            states = sized(ws.states, size_t(states_per_block) * lane_half<F>(size) * 2);
             int max_mat = 1, max_par = 0;
             for (const OpKernel& k : program_.kernels()) max_mat = std::max(max_mat, k.mat_size);
             for (const Op& op : c.ops()) max_par = std::max(max_par, int(op.params.size()));
@@ -1542,7 +1733,8 @@ void Simulator::lane_forward(F* re, F* im, const F* lre, const F* lim, F* keep) 
     const uint32_t size = uint32_t(1) << n;
     const LaneState<F> out{re, im};
     auto slot_state = [&](int k) {
-        return k < plan.n_kept() ? LaneState<F>{keep + size_t(k) * 2 * size * L, keep + (size_t(k) * 2 + 1) * size * L}
+        const size_t half = lane_half<F>(size);
+        return k < plan.n_kept() ? LaneState<F>{keep + size_t(k) * 2 * half, keep + (size_t(k) * 2 + 1) * half}
                                  : out;
     };
     LaneState<F> s = keep ? slot_state(0) : out;
@@ -1750,7 +1942,8 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
     // the choice between the row paths and the shared suffix (Simulator::use_shared) was measured on.
     const int n_kept = nl > 0 && !cot ? plan.n_kept() : 0;
     for_lane_blocks<F>(b, 1 + nl + n_kept, true, [&](int64_t r0, int valid, const double*, const F* lre, const F* lim, F* st) {
-        auto state = [&](int s) { return LaneState<F>{st + size_t(2 * s) * size * L, st + size_t(2 * s + 1) * size * L}; };
+        const size_t hs = lane_half<F>(size);
+        auto state = [&](int s) { return LaneState<F>{st + size_t(2 * s) * hs, st + size_t(2 * s + 1) * hs}; };
         LaneState<F> phi = state(0);
         lane_forward<F>(phi.re, phi.im, lre, lim, n_kept ? state(1 + nl).re : nullptr);
         LaneState<F>* lp = sized(lane_work<F>().lams, size_t(nl));

@@ -18,6 +18,10 @@
 namespace pyqml::sv {
 
 inline constexpr int kLanes = 8;
+// The vector width the lane kernels run at in this process: 512 (eight doubles per vector) on CPUs with the
+// x86-64-v4 level (AVX-512), else 256; PYQML_LANE_VECTOR_BITS=256 in the environment keeps 256. Each
+// lane's arithmetic is the same at either width.
+int lane_vector_bits();
 // Widest register that runs on lanes: at 2^8 amplitudes a lane block of 1 + 4 states is 160 KiB, which
 // stays in L2; beyond it the per-row kernels vectorise over amplitudes themselves.
 inline constexpr int kLaneMaxWires = 8;
