@@ -1668,7 +1668,10 @@ void Simulator::for_lane_blocks(const Batch& b, int states_per_block, bool with_
             record("allocating lane blocks of " + std::to_string(n) + " wires failed (the system refused the memory)",
                    true);
         }
-#pragma omp for schedule(dynamic, 1)
+        // Guided: large first chunks, single blocks at the end. Handing out single blocks throughout
+        // (dynamic, 1) cost the seed QNN's 150-row Jacobian on two threads 37-41 us against 33-36 us
+        // (608 rows: 137-160 against 117-128), where a block takes about 3 us.
+#pragma omp for schedule(guided)
         for (int64_t blk = 0; blk < blocks; ++blk) {
             if (failed) continue;
             const int64_t r0 = blk * L;
