@@ -217,8 +217,8 @@ def test_flops_of_the_kept_sweep_by_hand():
     # Sweep (1 lambda; the prefix follows, so every lambda un-apply runs): RZ0 overlap 8 * 4 = 32,
     #   derivative 4 * 2 + 2 = 10, un-apply 24; CRX 1 * 4 * 8 = 32, 18, 28; RX1 2 * 4 * 8 = 64, 18, 56; CNOT 0:
     #   282. The prefix: the lambda's contraction on 2 wires 56, RY's overlap with its tangent 10.
-    # Jacobian: 164 + lambda 2 * 4 + 282 + 66 = 520. The VJP keeps the sweep that un-applies from the final
-    # state (circuit order): 164 + lambda (2 + 2) * 4 + the phi pass 24 + 28 + 56 + 282 + 66 = 636.
+    # Jacobian: 164 + lambda 2 * 4 + 282 + 66 = 520. The VJP runs the same sweep on its one lambda, the
+    # cotangent-weighted observable: 164 + lambda (2 + 2) * 4 + 282 + 66 = 528.
     ops = [
         ("RY", [0], [(WEIGHT, 0, 1.0, 0.0)], None),
         ("CNOT", [0, 1], [], None),
@@ -227,7 +227,7 @@ def test_flops_of_the_kept_sweep_by_hand():
         ("RZ", [0], [(WEIGHT, 3, 1.0, 0.0)], None),
     ]
     f = _core.StateVector(_core.Circuit(2, ops, 4, 0), [[(1.0, [0], "Z")]], "complex128").flops()
-    assert f == {"forward": 144, "values": 164, "jacobian": 520, "vjp": 636}
+    assert f == {"forward": 144, "values": 164, "jacobian": 520, "vjp": 528}
     # A fused run (RX1 then a constant RZ1 before the CRX) keeps no states: the phi pass is counted again.
     fused = ops[:3] + [("RZ", [1], [(CONST, 0, 1.0, 0.4)], None)] + ops[3:]
     g = _core.StateVector(_core.Circuit(2, fused, 4, 0), [[(1.0, [0], "Z")]], "complex128").flops()

@@ -258,9 +258,8 @@ Simulator::Flops Simulator::flops() const {
         const int64_t s = use_kept ? nl * kept_per_lambda : sweep_flops(p, nl, use_prefix ? S : stop, stop, opf);
         return start + s + prefix_tangents + nl * prefix_per_lambda;
     };
-    // (The VJP keeps the sweep that un-applies: lanes.cpp.)
     f.jacobian = f.values + sweep(n_observables(), obs_jac, kept);
-    f.vjp = f.values + sweep(1, obs_vjp, false);
+    f.vjp = f.values + sweep(1, obs_vjp, kept);
     return f;
 }
 

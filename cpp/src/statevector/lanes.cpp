@@ -1940,10 +1940,9 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
     }
     const ChainRef* const onto_refs[2] = {onto[0].empty() ? nullptr : onto[0].data(),
                                           onto[1].empty() ? nullptr : onto[1].data()};
-    // Kept forward states (LanePlan::n_kept): states 1 + nl on, the sweep over the schedule's items. The
-    // Jacobian's (and the angle gradients') sweeps only: a VJP keeps the sweep that un-applies, whose cost
-    // the choice between the row paths and the shared suffix (Simulator::use_shared) was measured on.
-    const int n_kept = nl > 0 && !cot ? plan.n_kept() : 0;
+    // Kept forward states (LanePlan::n_kept): states 1 + nl on, the sweep over the schedule's items (the
+    // Jacobian's, the VJP's and the angle gradients').
+    const int n_kept = nl > 0 ? plan.n_kept() : 0;
     for_lane_blocks<F>(b, 1 + nl + n_kept, true, [&](int64_t r0, int valid, const double*, const F* lre, const F* lim, F* st) {
         const size_t hs = lane_half<F>(size);
         auto state = [&](int s) { return LaneState<F>{st + size_t(2 * s) * hs, st + size_t(2 * s + 1) * hs}; };
