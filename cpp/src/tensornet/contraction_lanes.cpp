@@ -20,9 +20,16 @@ namespace {
 
 // The lane kernels are multiply-add chains over the lanes, compiled per instruction set and chosen at run
 // time by the CPU's features (__builtin_cpu_supports). Not target_clones("arch=haswell"): its resolver tests
-// the CPU model (__builtin_cpu_is), so an AMD CPU with AVX2 and FMA would run the baseline clone.
+// the CPU model (__builtin_cpu_is), so an AMD CPU with AVX2 and FMA would run the baseline clone. The AVX-512
+// build is the x86-64-v4 level (GCC >= 12; before, AVX-512F with AVX512VL and FMA named one by one): plain
+// "avx512f" implies neither FMA nor AVX512VL, so it ran the multiply-adds as separate multiplies and adds.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(PYQML_NATIVE_BUILD)
 #define PYQML_TN_LANE_DISPATCH 1
+#if __GNUC__ >= 12
+#define PYQML_TN_TARGET_AVX512 __attribute__((target("arch=x86-64-v4")))
+#else
+#define PYQML_TN_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma")))
+#endif
 #endif
 
 // A lane program over the workspace: ws[out[o]] = sum_p ws[x[p]] * ws[y[p]], a lane block per element.
@@ -105,8 +112,8 @@ __attribute__((target("avx2,fma"))) void lane_program_avx2(int64_t no, const uin
     lane_program_body<T, W>(no, out, start, xs, ys, ws);
 }
 template <class T, int W>
-__attribute__((target("avx512f"))) void lane_program_avx512(int64_t no, const uint32_t* out, const uint32_t* start,
-                                                            const uint32_t* xs, const uint32_t* ys, T* ws) {
+PYQML_TN_TARGET_AVX512 void lane_program_avx512(int64_t no, const uint32_t* out, const uint32_t* start,
+                                                const uint32_t* xs, const uint32_t* ys, T* ws) {
     lane_program_body<T, W>(no, out, start, xs, ys, ws);
 }
 
@@ -117,17 +124,24 @@ __attribute__((target("avx2,fma"))) void lane_program_real_avx2(int64_t no, cons
     lane_program_real_body<T, W>(no, out, start, xs, ys, ws);
 }
 template <class T, int W>
-__attribute__((target("avx512f"))) void lane_program_real_avx512(int64_t no, const uint32_t* out,
-                                                                 const uint32_t* start, const uint32_t* xs,
-                                                                 const uint32_t* ys, T* ws) {
+PYQML_TN_TARGET_AVX512 void lane_program_real_avx512(int64_t no, const uint32_t* out, const uint32_t* start,
+                                                     const uint32_t* xs, const uint32_t* ys, T* ws) {
     lane_program_real_body<T, W>(no, out, start, xs, ys, ws);
 }
 
-// 2: AVX-512, 1: AVX2 + FMA, 0: baseline (decided once).
+// 2: AVX-512 with FMA, 1: AVX2 + FMA, 0: baseline (decided once), each tested as the features its build
+// was compiled for.
 int lane_isa() {
-    static const int isa = __builtin_cpu_supports("avx512f")                                  ? 2
-                           : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1
-                                                                                              : 0;
+    static const int isa = [] {
+        __builtin_cpu_init();
+#if __GNUC__ >= 12
+        const bool avx512 = __builtin_cpu_supports("x86-64-v4");
+#else
+        const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                            __builtin_cpu_supports("fma");
+#endif
+        return avx512 ? 2 : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+    }();
     return isa;
 }
 #endif

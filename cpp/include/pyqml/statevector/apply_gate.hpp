@@ -36,8 +36,16 @@ using amp_t = std::complex<F>;
 
 // Portable builds carry the hottest kernels in several instruction sets and pick one at load time by the
 // CPU it runs on (GCC function multi-versioning); -march=native builds (PYQML_NATIVE) need no clones.
+// The clones are the x86-64-v4 and x86-64-v3 feature levels (GCC >= 12), not "avx512f" and "avx2": neither
+// of those implies FMA (nor "avx512f" AVX512VL), so their kernels ran separate multiplies and adds. The
+// resolver tests the levels by CPU features; "arch=haswell" would test the CPU model (lanes.cpp). GCC
+// before 12 has no feature levels in target_clones: plain AVX-512F and AVX2 there, without FMA.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(PYQML_NATIVE_BUILD)
+#if __GNUC__ >= 12
+#define PYQML_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
 #define PYQML_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 #else
 #define PYQML_SIMD_CLONES
 #endif
