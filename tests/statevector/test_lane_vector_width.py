@@ -3,7 +3,7 @@ vector elsewhere (lanes.cpp, lane_run); PYQML_LANE_VECTOR_BITS=256 keeps the nar
 same operations in the same order at either width, so the two must give the same bits: values, Jacobians and
 VJPs of random circuits with every gate of the table (one-, two- and three-wire blocks, diagonals,
 permutations, a product-state prefix), diagonal and non-diagonal observables, shared and per-row weights, both
-precisions. On a CPU without AVX-512 both runs are narrow and the comparison is skipped."""
+precisions, and the shared-suffix path's values. On a CPU without AVX-512 both runs are narrow and the comparison is skipped."""
 import json
 import os
 import subprocess
@@ -40,6 +40,17 @@ for n in (2, 4, 6):
                 jac = pq.jacobian(c, obs, **kw)
                 vjp = c.executor(obs, "statevector", prec, "vjp").vjp(weights, X, cot)
                 out[key] = [np.asarray(a).tobytes().hex() for a in (v, *jac, *vjp)]
+# The shared-suffix path's chunk kernels (its suffix unitary on the rows) take the same widths.
+pq._core._set_sv_shared_suffix(True, force=True)
+for n in (2, 4, 6):
+    rng = np.random.default_rng(200 + n)
+    rc = RandomCircuit(n, 2 * len(NAMES), rng, n_inputs=3, names=list(NAMES))
+    w = rng.uniform(-np.pi, np.pi, rc.n_weights)
+    X = rng.normal(size=(37, 3))
+    obs = [random_pauli_sum(n, rng, n_terms=3)[0], pq.Z(0)]
+    out[f"shared-{n}"] = np.asarray(pq.expval(rc.circuit(), obs, weights=w, inputs=X,
+                                              method="statevector")).tobytes().hex()
+pq._core._set_sv_shared_suffix(True)
 print(json.dumps(out))
 """.replace("HERE", repr(HERE))
 
@@ -62,7 +73,7 @@ def test_both_widths_give_the_same_bits():
     wide, narrow = run(None), run("256")
     if wide["bits"] != 512:
         pytest.skip("this CPU has no AVX-512 (x86-64-v4): both runs take the 256-bit kernels")
-    assert wide.keys() == narrow.keys() and len(wide) == 1 + 3 * 2 * 2 * 2
+    assert wide.keys() == narrow.keys() and len(wide) == 1 + 3 * 2 * 2 * 2 + 3
     for key in wide:
         if key != "bits":
             assert wide[key] == narrow[key], key

@@ -1311,23 +1311,6 @@ void prefix_contract_lams(const LanePlan& plan, const double* A, const LaneState
     }
 }
 
-// Buffers on 64-byte boundaries: a 512-bit access to an unaligned lane row touches two cache lines.
-template <class T>
-struct Align64 {
-    typedef T value_type;
-    Align64() = default;
-    template <class U>
-    Align64(const Align64<U>&) {}
-    T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
-    void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t(64)); }
-    template <class U>
-    bool operator==(const Align64<U>&) const { return true; }
-    template <class U>
-    bool operator!=(const Align64<U>&) const { return false; }
-};
-template <class T>
-using avec = std::vector<T, Align64<T>>;
-
 // Per-thread buffers of the lane path, kept between calls (grow only): no allocation in a warm call.
 template <class F>
 struct LaneWork {

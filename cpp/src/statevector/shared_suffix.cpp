@@ -275,18 +275,22 @@ size_t chunk_rows(int64_t rows, int n) {
 }
 
 // out = M in for every row: M (d x d, split re / im, row-major), in / out chunk blocks. IB output amplitudes
-// at a time, their accumulators in registers.
-template <class F, int IB>
-PYQML_SS_CLONES void apply_matrix(int d, size_t cr, const F* __restrict mr, const F* __restrict mi,
-                                  const F* __restrict inr, const F* __restrict ini, F* __restrict outr,
-                                  F* __restrict outi) {
-    constexpr size_t NV = kNV<F>;
+// at a time, their accumulators in registers; VB bytes of rows per vector (32, or 64 in double on AVX-512,
+// apply_matrix_any: the same operations per row at either width).
+template <class F, int IB, int VB>
+__attribute__((always_inline)) inline void apply_matrix_body(int d, size_t cr, const F* __restrict mr,
+                                                             const F* __restrict mi, const F* __restrict inr,
+                                                             const F* __restrict ini, F* __restrict outr,
+                                                             F* __restrict outi) {
+    typedef F W __attribute__((vector_size(VB), aligned(sizeof(F))));
+    constexpr size_t NV = VB / sizeof(F);
     for (size_t r0 = 0; r0 < cr; r0 += NV)
         for (int i0 = 0; i0 < d; i0 += IB) {
-            RV<F> ar[IB], ai[IB];
-            for (int k = 0; k < IB; ++k) ar[k] = ai[k] = RV<F>{};
+            W ar[IB], ai[IB];
+            for (int k = 0; k < IB; ++k) ar[k] = ai[k] = W{};
             for (int c = 0; c < d; ++c) {
-                const RV<F> pr = vat(inr + size_t(c) * cr + r0), pi = vat(ini + size_t(c) * cr + r0);
+                const W pr = *reinterpret_cast<const W*>(inr + size_t(c) * cr + r0);
+                const W pi = *reinterpret_cast<const W*>(ini + size_t(c) * cr + r0);
                 for (int k = 0; k < IB; ++k) {
                     const F ur = mr[size_t(i0 + k) * d + c], ui = mi[size_t(i0 + k) * d + c];
                     ar[k] += ur * pr;  // one multiply-add each (no reassociation without fast-math)
@@ -296,14 +300,42 @@ PYQML_SS_CLONES void apply_matrix(int d, size_t cr, const F* __restrict mr, cons
                 }
             }
             for (int k = 0; k < IB; ++k) {
-                vat(outr + size_t(i0 + k) * cr + r0) = ar[k];
-                vat(outi + size_t(i0 + k) * cr + r0) = ai[k];
+                *reinterpret_cast<W*>(outr + size_t(i0 + k) * cr + r0) = ar[k];
+                *reinterpret_cast<W*>(outi + size_t(i0 + k) * cr + r0) = ai[k];
             }
         }
 }
+template <class F, int IB>
+PYQML_SS_CLONES void apply_matrix(int d, size_t cr, const F* __restrict mr, const F* __restrict mi,
+                                  const F* __restrict inr, const F* __restrict ini, F* __restrict outr,
+                                  F* __restrict outi) {
+    apply_matrix_body<F, IB, 32>(d, cr, mr, mi, inr, ini, outr, outi);
+}
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(PYQML_NATIVE_BUILD) && __GNUC__ >= 12
+// Eight rows of double per 512-bit vector (chunks hold a multiple of kRowPad = 8 rows).
+template <int IB>
+__attribute__((target("arch=x86-64-v4"))) void apply_matrix_wide(int d, size_t cr, const double* __restrict mr,
+                                                                 const double* __restrict mi,
+                                                                 const double* __restrict inr,
+                                                                 const double* __restrict ini,
+                                                                 double* __restrict outr, double* __restrict outi) {
+    apply_matrix_body<double, IB, 64>(d, cr, mr, mi, inr, ini, outr, outi);
+}
+#define PYQML_SS_WIDE 1
+#endif
 
 template <class F>
 void apply_matrix_any(int d, size_t cr, const F* mr, const F* mi, const F* inr, const F* ini, F* outr, F* outi) {
+#ifdef PYQML_SS_WIDE
+    static_assert(kRowPad % 8 == 0, "the wide kernel takes eight rows at a time");
+    if constexpr (std::is_same_v<F, double>) {
+        if (lane_vector_bits() == 512) {
+            if (d >= 4) apply_matrix_wide<4>(d, cr, mr, mi, inr, ini, outr, outi);
+            else apply_matrix_wide<2>(d, cr, mr, mi, inr, ini, outr, outi);
+            return;
+        }
+    }
+#endif
     if (d >= 4) apply_matrix<F, 4>(d, cr, mr, mi, inr, ini, outr, outi);
     else apply_matrix<F, 2>(d, cr, mr, mi, inr, ini, outr, outi);
 }
@@ -501,14 +533,14 @@ PYQML_SS_CLONES void kron_step(size_t len, size_t cr, const double* __restrict a
 
 // Thread-local scratch, grown on demand; buffers above kKeepBytes are released after the call.
 constexpr size_t kKeepBytes = size_t(8) << 20;
-template <class T>
-T* grow(std::vector<T>& v, size_t n) {
+template <class T, class A>
+T* grow(std::vector<T, A>& v, size_t n) {
     if (v.size() < n) v.resize(n);
     return v.data();
 }
 template <class F>
 struct ChunkWork {
-    std::vector<F> p, phi, l, ls, u, kron;  // blocks: states at the split, final states, lambdas, U (re, im)
+    avec<F> p, phi, l, ls, u, kron;  // blocks: states at the split, final states, lambdas, U (re, im)
     std::vector<amp_t<F>> row, row2, ucx;
     std::vector<double> a, ang, sn, cs, vals, cot, x, g, pg, dwr, pangles;
     std::vector<cplx> pmats, smats, smats2, work;

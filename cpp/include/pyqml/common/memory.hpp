@@ -1,8 +1,28 @@
 #pragma once
 #include <cstddef>
+#include <new>
 #include <string>
+#include <vector>
 
 namespace pyqml {
+
+// An allocator on 64-byte boundaries, for scratch that 512-bit kernels read a vector at a time (an unaligned
+// 64-byte access touches two cache lines).
+template <class T>
+struct Align64 {
+    typedef T value_type;
+    Align64() = default;
+    template <class U>
+    Align64(const Align64<U>&) {}
+    T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
+    void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t(64)); }
+    template <class U>
+    bool operator==(const Align64<U>&) const { return true; }
+    template <class U>
+    bool operator!=(const Align64<U>&) const { return false; }
+};
+template <class T>
+using avec = std::vector<T, Align64<T>>;
 
 // Bytes of RAM currently available to this process (MemAvailable on Linux, physical pages elsewhere).
 double available_memory_bytes();

@@ -78,6 +78,9 @@ inline void for_range(int64_t n, bool par, Body&& body) {
 // Below this many wires a state is a few cache lines: the plain per-group loops beat the run-based ones,
 // whose vectorised inner loops only pay off on long runs.
 constexpr int kRunMinWires = 10;
+// ... except on a high bit, whose pairs already lie in runs of at least 2^kRunMinBit (the shared suffix's
+// unitary, a small register's columns side by side).
+constexpr int kRunMinBit = 3;
 
 // Visits the 2^(n-1) amplitude pairs (i0, i0 + 2^bit) of one bit in contiguous runs, so the inner loop has
 // unit stride and vectorises: body(p0, p1, len) handles psi[p0 .. p0+len) against psi[p1 .. p1+len).
@@ -117,7 +120,7 @@ void apply_dense1(amp_t<F>* psi, int n, int bit, const cplx* m, bool par) {
         mm[2 * a] = F(m[a].real());
         mm[2 * a + 1] = F(m[a].imag());
     }
-    if (n < kRunMinWires) {
+    if (n < kRunMinWires && bit < kRunMinBit) {
         const amp_t<F> m00(m[0]), m01(m[1]), m10(m[2]), m11(m[3]);
         const index_t stride = index_t(1) << bit;
         for_range(int64_t(1) << (n - 1), par, [&](int64_t g) {
