@@ -1334,24 +1334,32 @@ T* sized(std::vector<T, A>& v, size_t n) {
 
 // g[p * L + lane] += 2 Re sum_e dU_p[e] G[e] per lane for every parameter p in mask (dU_p at dr/di + p * msize
 // entries, lane layout).
-template <class F>
-__attribute__((always_inline)) inline void param_derivs(const F* dr, const F* di, int msize, unsigned mask, int np, int entries, const double* gr,
-                         const double* gi, double* g) {
+template <int H, class F>
+PYQML_LANE_INLINE void param_derivs(const F* dr, const F* di, int msize, unsigned mask, int np, int entries,
+                                    const double* gr, const double* gi, double* g) {
     for (int p = 0; p < np; ++p) {
         if (!(mask & (1u << p))) continue;
         const F* r = dr + size_t(p) * msize * L;
         const F* i = di + size_t(p) * msize * L;
-        double acc[L] = {};
-        for (int e = 0; e < entries; ++e)
-            for (int l = 0; l < L; ++l)
-                acc[l] += double(r[e * L + l]) * gr[e * L + l] - double(i[e * L + l]) * gi[e * L + l];
-        for (int l = 0; l < L; ++l) g[p * L + l] += 2.0 * acc[l];
+        for (int h = 0; h < L; h += H) {
+            WD<H> acc{};
+            for (int e = 0; e < entries; ++e)
+                acc += loadw<H>(r + e * L + h) * loadw<H>(gr + e * L + h) - loadw<H>(i + e * L + h) * loadw<H>(gi + e * L + h);
+            putw<H>(g + p * L + h, loadw<H>(g + p * L + h) + 2.0 * acc);
+        }
     }
 }
+struct ParamDerivs {
+    template <int H, class F>
+    PYQML_LANE_INLINE static void run(const F* dr, const F* di, int msize, unsigned mask, int np, int entries,
+                                      const double* gr, const double* gi, double* g) {
+        param_derivs<H, F>(dr, di, msize, mask, np, entries, gr, gi, g);
+    }
+};
 template <class F>
-PYQML_LANE_CLONES void lane_param_derivs(const F* dr, const F* di, int msize, unsigned mask, int np, int entries,
-                                         const double* gr, const double* gi, double* g) {
-    param_derivs<F>(dr, di, msize, mask, np, entries, gr, gi, g);
+inline void lane_param_derivs(const F* dr, const F* di, int msize, unsigned mask, int np, int entries,
+                              const double* gr, const double* gi, double* g) {
+    lane_run<ParamDerivs>(dr, di, msize, mask, np, entries, gr, gi, g);
 }
 
 // One 2x2 op of the adjoint sweep for all nl lambdas in one call: per lambda block2_pass (with update_phi
@@ -1369,7 +1377,7 @@ struct Block2Adjoint {
             else if (first) block2_pass<H, F, true, false>(lams[lam], phi, op, m, G, G + 4 * L);
             else if (update_lam) block2_pass<H, F, false, true>(lams[lam], phi, op, m, G, G + 4 * L);
             else block2_pass<H, F, false, false>(lams[lam], phi, op, m, G, G + 4 * L);
-            param_derivs<F>(dr, di, msize, mask, np, 4, G, G + 4 * L, g + size_t(lam) * gstride);
+            param_derivs<H, F>(dr, di, msize, mask, np, 4, G, G + 4 * L, g + size_t(lam) * gstride);
         }
     }
 };
