@@ -104,7 +104,7 @@ void init_statevector(py::module_& m) {
         .def_property_readonly("rows", &sv::SavedForward::rows)
         .def_property_readonly("has_state", &sv::SavedForward::has_state,
                                "Whether a VJP from it runs the backward part alone (the shared suffix's states).");
-    cls.def("forward", [](const sv::Simulator& s, const py::object& w, const py::object& x) {
+    cls.def("forward", [](const sv::Simulator& s, const py::object& w, const py::object& x, bool need_dx) {
             auto a = make_batch(s.circuit(), w, x);
             ResultReservation results(doubles(double(a.rows) * s.n_observables()),
                                       rows_what("forward", a.rows, "rows x n_obs doubles"));
@@ -113,11 +113,13 @@ void init_statevector(py::module_& m) {
             auto saved = std::make_shared<sv::SavedForward>();
             {
                 py::gil_scoped_release nogil;
-                s.forward(to_batch(a), o, *saved);
+                s.forward(to_batch(a), o, *saved, need_dx);
             }
             return py::make_tuple(out, saved);
-        }, py::arg("weights"), py::arg("inputs") = py::none(),
-        "(values (rows, n_obs), SavedForward): expval that keeps what vjp_saved on the same batch needs.")
+        }, py::arg("weights"), py::arg("inputs") = py::none(), py::arg("need_dx") = false,
+        "(values (rows, n_obs), SavedForward): expval that keeps what vjp_saved on the same batch needs; "
+        "need_dx: that VJP will ask for the input gradients (the shared suffix's states cannot give them, so "
+        "none are kept and the VJP runs whole).")
         .def("vjp_saved", [](const sv::Simulator& e, const std::shared_ptr<sv::SavedForward>& saved,
                              const py::object& w, const py::object& x, darray cot, bool need_dx) {
             PYQML_REQUIRE(saved != nullptr, "vjp_saved needs the SavedForward of a forward call");

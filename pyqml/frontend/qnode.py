@@ -195,17 +195,18 @@ class CompiledQNode:
             dx = self.circuit.derived_inputs.pullback(xe, dx)
         return vals, dw, dx
 
-    def forward(self, weights, inputs=None):
+    def forward(self, weights, inputs=None, need_dx: bool = False):
         """(values, saved): :meth:`expval` (exact) and a handle that :meth:`vjp` on the same weights and inputs
         takes as ``saved=`` to run only the backward part (the state vector keeps what its forward computed;
         other engines, and qnodes with shots, give None and the VJP recomputes). The handle owns copies of the
-        weights and inputs it ran on: a VJP on other contents does not use it."""
+        weights and inputs it ran on: a VJP on other contents does not use it. ``need_dx``: that VJP will ask
+        for the input gradients."""
         if self.shot_count(None) is not None or self.qnode.diff_method != "adjoint":
             return self.expval(weights, inputs), None
         ex = self.executor()
         if not hasattr(ex, "forward"):
             return ex.expval(weights, self.expand(inputs)), None
-        return ex.forward(weights, self.expand(inputs))
+        return ex.forward(weights, self.expand(inputs), need_dx=need_dx)
 
     def vjp(self, weights, inputs, cotangent, shots=None, need_dx: bool = True, saved=None):
         """values, cot . d/dweights (n_weights,), cot . d/dinputs (rows, n_raw_inputs).

@@ -334,8 +334,9 @@ class QuantumLayer(_FlatLayer):
             return cq.expval(w, x)
         return np.concatenate([np.asarray(r, dtype=float).reshape(x.shape[0], -1) for r in cq.measure(w, x)], axis=1)
 
-    def train_forward(self, x):
-        # x: float64 rows from the model's step (checked there or the previous layer's output)
+    def train_forward(self, x, need_dx: bool = False):
+        # x: float64 rows from the model's step (checked there or the previous layer's output); need_dx: the
+        # step's backward will ask this layer for its input gradient (the forward then keeps what serves it)
         if x.ndim != 2:
             raise ValueError(f"a QuantumLayer takes rows of features (rows, features), got shape {x.shape}")
         if not _all_finite(x):
@@ -349,7 +350,7 @@ class QuantumLayer(_FlatLayer):
         if cq.expval_only:
             # The engine keeps what the forward computed for _backward's VJP on the same (w, x); the handle
             # owns copies of both, so weights changed in between make the VJP recompute, never go stale.
-            vals, self._saved = cq.forward(w, x)
+            vals, self._saved = cq.forward(w, x, need_dx=need_dx and getattr(self, "input_grad", True))
             return vals
         return np.concatenate([np.asarray(r, dtype=float).reshape(x.shape[0], -1) for r in cq.measure(w, x)], axis=1)
 
@@ -526,7 +527,10 @@ def _offset(view: np.ndarray, base: np.ndarray) -> int:
     return (view.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // base.itemsize
 
 
-def _train_forward(layer):
+def _train_forward(layer, need_dx=False):
+    if isinstance(layer, QuantumLayer):  # its forward keeps what the backward's VJP (with dx or not) needs
+        f = layer.train_forward
+        return (lambda x: f(x, need_dx=True)) if need_dx else f
     f = getattr(layer, "train_forward", None)
     return f if f is not None else (lambda x: layer.forward(x, True))
 
@@ -665,7 +669,7 @@ class HybridModel:
         loss = self.loss
         kind = "cross_entropy" if type(loss) is CrossEntropyLoss else "mse" if type(loss) is MSELoss else None
         start = _head_start(layers) if kind is not None else len(layers)
-        fwd = [_train_forward(layer) for layer in layers[:start]]
+        fwd = [_train_forward(layer, i > 0) for i, layer in enumerate(layers[:start])]
         bwd = [(_train_backward(layer), i > 0) for i, layer in reversed(list(enumerate(layers[:start])))]
         if kind is None:  # a loss of the user's: the layers' training calls, the loss in Python
             def vg(X, y):

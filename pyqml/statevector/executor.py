@@ -135,13 +135,13 @@ class StateVectorExecutor(Executor):
             return self._sim.vjp_saved(saved, weights, inputs, cotangent, need_dx=need_dx)
         return self._sim.vjp(weights, inputs, cotangent, need_dx=need_dx)
 
-    def forward(self, weights, inputs=None):
+    def forward(self, weights, inputs=None, need_dx: bool = False):
         """(values, saved): :meth:`expval` and a handle (``_core.SavedForward``, it owns copies of the weights and
         inputs and, on the shared-suffix path, the final states) for :meth:`vjp` on the same batch; None on a
-        GPU."""
+        GPU. ``need_dx``: the VJP will ask for the input gradients (the engine then keeps only what serves it)."""
         if not self._cpu:
             return self._sim.expval(weights, inputs), None
-        return self._sim.forward(weights, inputs)
+        return self._sim.forward(weights, inputs, need_dx=need_dx)
 
     def expval_angles(self, angles) -> np.ndarray:
         return self._sim.expval_angles(angles)

@@ -538,3 +538,46 @@ def test_the_demo_trains_to_the_same_losses_as_the_row_paths():
     shared, rows = losses((True, True)), losses((False,))
     np.testing.assert_allclose(shared, rows, atol=1e-12, rtol=0)
     assert shared[-1] < shared[0]
+
+
+def test_a_forward_for_input_gradients_keeps_no_suffix_states(forced):
+    # The shared suffix's kept states give weight gradients only: a forward told that its VJP asks for the
+    # input gradients keeps none, and that VJP runs whole (the same bits as without a handle).
+    cq = _seed_qnn().compile({"weights": (2, 4, 3)}, 4)
+    rng = np.random.default_rng(ref.seed_of("saved-forward-dx"))
+    flat = cq.pack([rng.uniform(-np.pi, np.pi, (2, 4, 3))])
+    X = rng.normal(size=(150, 4))
+    cot = rng.normal(size=(150, 4))
+    vals, saved = cq.forward(flat, X, need_dx=True)
+    assert not saved.has_state
+    np.testing.assert_array_equal(vals, cq.expval(flat, X))
+    got, want = cq.vjp(flat, X, cot, need_dx=True, saved=saved), cq.vjp(flat, X, cot, need_dx=True)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    assert cq.forward(flat, X)[1].has_state
+
+
+def test_a_quantum_layer_after_a_dense_one_keeps_no_suffix_states(forced):
+    # In a model's training step a quantum layer after another layer must give its input gradient, so its
+    # forward keeps no shared-suffix states; the first layer's (no input gradient) does. Both train to the
+    # losses of the row paths.
+    from pyqml.__main__ import _iris_qnode, iris_split
+    from pyqml.qml.models import Dense, HybridModel, QuantumLayer
+    from pyqml.qml.optimizers import AdamOptimizer
+
+    Xtr, _, ytr, _ = iris_split(seed=0)
+
+    def run(mode):
+        _core._set_sv_shared_suffix(*mode)
+        try:
+            q = QuantumLayer(_iris_qnode(2, None), {"weights": (2, 4, 3)}, rng=0)
+            model = HybridModel([Dense(4, 4, rng=1), q, Dense(4, 3, rng=0)])
+            loss = model.fit(Xtr, ytr, epochs=4, optimizer=AdamOptimizer(0.1), progress=False)["loss"]
+            return loss, q._saved
+        finally:
+            _core._set_sv_shared_suffix(True)
+
+    (shared, saved), (rows, _) = run((True, True)), run((False,))
+    assert saved is not None and not saved.has_state
+    np.testing.assert_allclose(shared, rows, atol=1e-12, rtol=0)
+    assert shared[-1] < shared[0]

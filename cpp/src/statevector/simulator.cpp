@@ -35,9 +35,9 @@ bool Simulator::use_shared(const Batch& b, bool vjp, bool with_dx) const {
     return shared_->cost(b.rows, vjp, with_dx) < rows_cost;
 }
 
-bool Simulator::use_shared_pair(const Batch& b) const {
+bool Simulator::use_shared_pair(const Batch& b, bool need_dx) const {
     if (!shared_ || !shared_suffix_enabled() || !SharedSuffix::applies(b) || b.rows < 1) return false;
-    if (shared_->prefix_gradients(false)) return false;  // the kept states serve VJPs without prefix gradients
+    if (shared_->prefix_gradients(need_dx)) return false;  // the kept states serve VJPs without prefix gradients
     if (shared_suffix_forced()) return true;
     const int64_t workers = use_lanes(b) ? lane_workers(b.rows, true)
                                          : std::max<int64_t>(1, std::min<int64_t>(max_threads(), b.rows));
@@ -64,7 +64,7 @@ bool SavedForward::matches(const Batch& b, int n_weights, int n_inputs) const {
     return !nx || std::memcmp(b.inputs, inputs_.data(), nx * sizeof(double)) == 0;
 }
 
-void Simulator::forward(const Batch& b, double* out, SavedForward& s) const {
+void Simulator::forward(const Batch& b, double* out, SavedForward& s, bool need_dx) const {
     const Circuit& c = program_.circuit();
     s.owner_ = this;
     s.shared_ = shared_;
@@ -77,7 +77,7 @@ void Simulator::forward(const Batch& b, double* out, SavedForward& s) const {
     const size_t nx = s.has_inputs_ ? size_t(b.rows) * size_t(c.n_inputs()) : 0;
     s.weights_.assign(b.weights && nw ? b.weights : nullptr, b.weights && nw ? b.weights + nw : nullptr);
     s.inputs_.assign(nx ? b.inputs : nullptr, nx ? b.inputs + nx : nullptr);
-    if (b.angles || !use_shared_pair(b)) {
+    if (b.angles || !use_shared_pair(b, need_dx)) {
         s.kept_ = SharedSuffixKept{};
         expval(b, out);
         return;

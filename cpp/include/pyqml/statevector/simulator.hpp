@@ -74,8 +74,9 @@ public:
     // out: rows x n_obs
     void expval(const Batch& b, double* out) const;
     // expval that also keeps, in `saved`, what the VJP on the same batch needs (SavedForward). The cost model
-    // weighs the pair (values, then a VJP without input gradients) when choosing the path.
-    void forward(const Batch& b, double* out, SavedForward& saved) const;
+    // weighs the pair (values, then a VJP without input gradients) when choosing the path; need_dx: the VJP
+    // will ask for the input gradients, which the shared suffix's kept states cannot give (it then keeps none).
+    void forward(const Batch& b, double* out, SavedForward& saved, bool need_dx = false) const;
     // vjp after forward(): when `saved` came from this engine's forward on the same weights and inputs (by
     // content) and kept the shared suffix's states, and the VJP needs no per-row prefix gradients (dx null,
     // no weight read by the prefix), only the backward part runs; otherwise the whole vjp().
@@ -130,8 +131,9 @@ private:
     // Whether a call on this batch takes the shared-suffix path (shared_suffix.hpp): values (vjp false) or a
     // VJP (with_dx: computing the input gradients), when the cost model says it is cheaper than the rows.
     bool use_shared(const Batch& b, bool vjp, bool with_dx) const;
-    // Whether forward() takes the shared-suffix path and keeps its states, for a VJP without input gradients.
-    bool use_shared_pair(const Batch& b) const;
+    // Whether forward() takes the shared-suffix path and keeps its states, for a VJP (with input gradients:
+    // need_dx) that they can serve.
+    bool use_shared_pair(const Batch& b, bool need_dx = false) const;
     template <class F>
     void state_t(const Batch& b, int64_t amp_limit, const std::function<void(int64_t, const amp_t<F>*)>& take) const;
 
