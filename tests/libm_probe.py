@@ -6,12 +6,12 @@ in the last bit for some inputs. Tests that promise numpy's bits compare bit for
 to a stated tolerance where they do not.
 """
 import math
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
 
-@lru_cache(maxsize=None)
+@cache
 def numpy_exp_log_are_libm() -> bool:
     x = np.random.default_rng(0).normal(size=4096) * 8.0
     exp_same = np.array_equal(np.exp(x), np.array([math.exp(v) for v in x]))

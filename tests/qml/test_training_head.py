@@ -6,9 +6,9 @@ head's bad input."""
 import copy
 
 import dense_reference as ref
-from libm_probe import numpy_exp_log_are_libm
 import numpy as np
 import pytest
+from libm_probe import numpy_exp_log_are_libm
 from pyqml.models import Activation, CrossEntropyLoss, Dense, HybridModel, MSELoss, QuantumLayer
 
 import pyqml as pq

@@ -6,9 +6,9 @@ import copy
 import pickle
 
 import dense_reference as ref
-from libm_probe import assert_numpy_bits
 import numpy as np
 import pytest
+from libm_probe import assert_numpy_bits
 from pyqml.models import Activation, CrossEntropyLoss, Dense, HybridModel, QuantumLayer
 
 import pyqml as pq
