@@ -259,12 +259,6 @@ template <class F>
 inline RV<F>& vat(F* p) { return *reinterpret_cast<RV<F>*>(p); }
 template <class F>
 inline const RV<F>& vat(const F* p) { return *reinterpret_cast<const RV<F>*>(p); }
-template <class F>
-inline double hsum(const RV<F>& v) {
-    double s = 0.0;
-    for (size_t l = 0; l < kNV<F>; ++l) s += double(v[l]);
-    return s;
-}
 
 // Rows of a chunk: at most about 4096 amplitudes a block (D x cr: the chunk's blocks stay in L2), at least
 // kRowPad rows.
@@ -341,21 +335,30 @@ void apply_matrix_any(int d, size_t cr, const F* mr, const F* mi, const F* inr, 
 }
 
 // x[i][j] += sum_r a[i][r] b[j][r] (complex; x in double, d x d re / im), 2 x 2 outputs at a time, the
-// rows summed in a fixed order.
-template <class F>
-PYQML_SS_CLONES void outer_accumulate(int d, size_t cr, const F* __restrict ar, const F* __restrict ai,
-                                      const F* __restrict br, const F* __restrict bi, double* __restrict xr,
-                                      double* __restrict xi) {
-    constexpr size_t NV = kNV<F>;
+// rows summed in a fixed order: VB bytes of rows per vector (32, or 64 in double on AVX-512), lane l
+// summing rows l, l + NV, ..., then the lanes in order (the two widths round differently).
+template <class F, int VB>
+__attribute__((always_inline)) inline void outer_accumulate_body(int d, size_t cr, const F* __restrict ar,
+                                                                 const F* __restrict ai, const F* __restrict br,
+                                                                 const F* __restrict bi, double* __restrict xr,
+                                                                 double* __restrict xi) {
+    typedef F W __attribute__((vector_size(VB), aligned(sizeof(F))));
+    constexpr size_t NV = VB / sizeof(F);
+    auto at = [](const F* p) { return *reinterpret_cast<const W*>(p); };
+    auto sum = [](const W& v) {
+        double t = 0.0;
+        for (size_t l = 0; l < NV; ++l) t += double(v[l]);
+        return t;
+    };
     for (int i = 0; i < d; i += 2)
         for (int j = 0; j < d; j += 2) {
-            RV<F> s[8];
-            for (auto& v : s) v = RV<F>{};
+            W s[8];
+            for (auto& v : s) v = W{};
             const F *a0r = ar + size_t(i) * cr, *a0i = ai + size_t(i) * cr, *a1r = a0r + cr, *a1i = a0i + cr;
             const F *b0r = br + size_t(j) * cr, *b0i = bi + size_t(j) * cr, *b1r = b0r + cr, *b1i = b0i + cr;
             for (size_t r = 0; r < cr; r += NV) {
-                const RV<F> xr0 = vat(a0r + r), xi0 = vat(a0i + r), xr1 = vat(a1r + r), xi1 = vat(a1i + r);
-                const RV<F> yr0 = vat(b0r + r), yi0 = vat(b0i + r), yr1 = vat(b1r + r), yi1 = vat(b1i + r);
+                const W xr0 = at(a0r + r), xi0 = at(a0i + r), xr1 = at(a1r + r), xi1 = at(a1i + r);
+                const W yr0 = at(b0r + r), yi0 = at(b0i + r), yr1 = at(b1r + r), yi1 = at(b1i + r);
                 s[0] += xr0 * yr0;
                 s[0] -= xi0 * yi0;
                 s[1] += xr0 * yi0;
@@ -373,15 +376,42 @@ PYQML_SS_CLONES void outer_accumulate(int d, size_t cr, const F* __restrict ar, 
                 s[7] += xr1 * yi1;
                 s[7] += xi1 * yr1;
             }
-            xr[size_t(i) * d + j] += hsum<F>(s[0]);
-            xi[size_t(i) * d + j] += hsum<F>(s[1]);
-            xr[size_t(i) * d + j + 1] += hsum<F>(s[2]);
-            xi[size_t(i) * d + j + 1] += hsum<F>(s[3]);
-            xr[size_t(i + 1) * d + j] += hsum<F>(s[4]);
-            xi[size_t(i + 1) * d + j] += hsum<F>(s[5]);
-            xr[size_t(i + 1) * d + j + 1] += hsum<F>(s[6]);
-            xi[size_t(i + 1) * d + j + 1] += hsum<F>(s[7]);
+            xr[size_t(i) * d + j] += sum(s[0]);
+            xi[size_t(i) * d + j] += sum(s[1]);
+            xr[size_t(i) * d + j + 1] += sum(s[2]);
+            xi[size_t(i) * d + j + 1] += sum(s[3]);
+            xr[size_t(i + 1) * d + j] += sum(s[4]);
+            xi[size_t(i + 1) * d + j] += sum(s[5]);
+            xr[size_t(i + 1) * d + j + 1] += sum(s[6]);
+            xi[size_t(i + 1) * d + j + 1] += sum(s[7]);
         }
+}
+template <class F>
+PYQML_SS_CLONES void outer_accumulate_narrow(int d, size_t cr, const F* __restrict ar, const F* __restrict ai,
+                                             const F* __restrict br, const F* __restrict bi, double* __restrict xr,
+                                             double* __restrict xi) {
+    outer_accumulate_body<F, 32>(d, cr, ar, ai, br, bi, xr, xi);
+}
+#ifdef PYQML_SS_WIDE
+__attribute__((target("arch=x86-64-v4"))) void outer_accumulate_wide(int d, size_t cr, const double* __restrict ar,
+                                                                     const double* __restrict ai,
+                                                                     const double* __restrict br,
+                                                                     const double* __restrict bi,
+                                                                     double* __restrict xr, double* __restrict xi) {
+    outer_accumulate_body<double, 64>(d, cr, ar, ai, br, bi, xr, xi);
+}
+#endif
+template <class F>
+void outer_accumulate(int d, size_t cr, const F* ar, const F* ai, const F* br, const F* bi, double* xr, double* xi) {
+#ifdef PYQML_SS_WIDE
+    if constexpr (std::is_same_v<F, double>) {
+        if (lane_vector_bits() == 512) {
+            outer_accumulate_wide(d, cr, ar, ai, br, bi, xr, xi);
+            return;
+        }
+    }
+#endif
+    outer_accumulate_narrow<F>(d, cr, ar, ai, br, bi, xr, xi);
 }
 
 // Diagonal observables: vals[k][r] = sum_i diag[k][i] |phi_i|^2 (no x cr, in double; null: not wanted); with

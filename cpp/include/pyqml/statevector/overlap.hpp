@@ -120,8 +120,9 @@ void adjoint_step1(amp_t<F>* psi, amp_t<F>* lam, int n, int bit, int cbit, const
         }
     };
     double acc[8] = {};
-    if (n < kRunMinWires) {
-        // Small states (never split across threads): a plain loop with the sums in registers.
+    const int low = cbit >= 0 ? std::min(cbit, bit) : bit;
+    if (n < kRunMinWires && low < kRunMinBit) {
+        // Small states (never split across threads) on low bits: a plain loop with the sums in registers.
         const amp_t<F> m00(uinv[0]), m01(uinv[1]), m10(uinv[2]), m11(uinv[3]);
         const int sorted[2] = {cbit >= 0 ? std::min(cbit, bit) : bit, cbit >= 0 ? std::max(cbit, bit) : bit};
         const int nz = cbit >= 0 ? 2 : 1;
