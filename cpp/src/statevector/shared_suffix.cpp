@@ -414,6 +414,57 @@ void outer_accumulate(int d, size_t cr, const F* ar, const F* ai, const F* br, c
     outer_accumulate_narrow<F>(d, cr, ar, ai, br, bi, xr, xi);
 }
 
+// diagonal_pass in double for at most 8 observables: per vector of VB bytes of rows the observables' sums
+// (values) or the cotangents (lambdas) in registers (no sum across rows: the same bits at either width).
+template <int VB>
+__attribute__((always_inline)) inline void diagonal_rows(int d, int no, size_t cr, const double* __restrict diag,
+                                                         const double* __restrict fr, const double* __restrict fi,
+                                                         double* __restrict vals, const double* __restrict cot,
+                                                         double* __restrict lr, double* __restrict li) {
+    typedef double W __attribute__((vector_size(VB), aligned(8)));
+    constexpr size_t NV = VB / sizeof(double);
+    auto at = [](const double* p) -> const W& { return *reinterpret_cast<const W*>(p); };
+    auto put = [](double* p, const W& v) { *reinterpret_cast<W*>(p) = v; };
+    for (size_t r = 0; r < cr; r += NV) {
+        if (vals) {
+            W acc[8];
+            for (int k = 0; k < no; ++k) acc[k] = W{};
+            for (int i = 0; i < d; ++i) {
+                const W a = at(fr + size_t(i) * cr + r), b = at(fi + size_t(i) * cr + r);
+                const W p = a * a + b * b;
+                for (int k = 0; k < no; ++k) acc[k] += diag[size_t(k) * d + i] * p;
+            }
+            for (int k = 0; k < no; ++k) put(vals + size_t(k) * cr + r, acc[k]);
+        }
+        if (!cot) continue;
+        W c[8];
+        for (int k = 0; k < no; ++k) c[k] = at(cot + size_t(k) * cr + r);
+        for (int i = 0; i < d; ++i) {
+            W wv = W{};
+            for (int k = 0; k < no; ++k) wv += diag[size_t(k) * d + i] * c[k];
+            put(lr + size_t(i) * cr + r, at(fr + size_t(i) * cr + r) * wv);
+            put(li + size_t(i) * cr + r, -at(fi + size_t(i) * cr + r) * wv);
+        }
+    }
+}
+PYQML_SS_CLONES void diagonal_rows_narrow(int d, int no, size_t cr, const double* __restrict diag,
+                                          const double* __restrict fr, const double* __restrict fi,
+                                          double* __restrict vals, const double* __restrict cot,
+                                          double* __restrict lr, double* __restrict li) {
+    diagonal_rows<32>(d, no, cr, diag, fr, fi, vals, cot, lr, li);
+}
+#ifdef PYQML_SS_WIDE
+__attribute__((target("arch=x86-64-v4"))) void diagonal_rows_wide(int d, int no, size_t cr,
+                                                                  const double* __restrict diag,
+                                                                  const double* __restrict fr,
+                                                                  const double* __restrict fi,
+                                                                  double* __restrict vals,
+                                                                  const double* __restrict cot,
+                                                                  double* __restrict lr, double* __restrict li) {
+    diagonal_rows<64>(d, no, cr, diag, fr, fi, vals, cot, lr, li);
+}
+#endif
+
 // Diagonal observables: vals[k][r] = sum_i diag[k][i] |phi_i|^2 (no x cr, in double; null: not wanted); with
 // cot (no x cr, the chunk's cotangents transposed) conj(lambda) = conj(phi) * sum_k cot_k diag_k into lr / li.
 template <class F>
@@ -422,29 +473,13 @@ PYQML_SS_CLONES void diagonal_pass(int d, int no, size_t cr, const double* __res
                                    F* __restrict lr, F* __restrict li) {
     if constexpr (std::is_same_v<F, double>) {
         if (no <= 8) {
-            // Registers: per vector of rows the observables' sums (values) or the cotangents (lambdas).
-            constexpr size_t NV = kNV<double>;
-            for (size_t r = 0; r < cr; r += NV) {
-                if (vals) {
-                    RV<double> acc[8];
-                    for (int k = 0; k < no; ++k) acc[k] = RV<double>{};
-                    for (int i = 0; i < d; ++i) {
-                        const RV<double> a = vat(fr + size_t(i) * cr + r), b = vat(fi + size_t(i) * cr + r);
-                        const RV<double> p = a * a + b * b;
-                        for (int k = 0; k < no; ++k) acc[k] += diag[size_t(k) * d + i] * p;
-                    }
-                    for (int k = 0; k < no; ++k) vat(vals + size_t(k) * cr + r) = acc[k];
-                }
-                if (!cot) continue;
-                RV<double> c[8];
-                for (int k = 0; k < no; ++k) c[k] = vat(cot + size_t(k) * cr + r);
-                for (int i = 0; i < d; ++i) {
-                    RV<double> wv = RV<double>{};
-                    for (int k = 0; k < no; ++k) wv += diag[size_t(k) * d + i] * c[k];
-                    vat(lr + size_t(i) * cr + r) = vat(fr + size_t(i) * cr + r) * wv;
-                    vat(li + size_t(i) * cr + r) = -vat(fi + size_t(i) * cr + r) * wv;
-                }
+#ifdef PYQML_SS_WIDE
+            if (lane_vector_bits() == 512) {
+                diagonal_rows_wide(d, no, cr, diag, fr, fi, vals, cot, lr, li);
+                return;
             }
+#endif
+            diagonal_rows_narrow(d, no, cr, diag, fr, fi, vals, cot, lr, li);
             return;
         }
     }

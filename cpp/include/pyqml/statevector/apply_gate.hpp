@@ -196,7 +196,7 @@ PYQML_SIMD_CLONES void swap_run(F* __restrict a, F* __restrict b, index_t len) {
 template <class F>
 void apply_cnot(amp_t<F>* psi, int n, int cbit, int tbit, bool par) {
     const index_t cm = index_t(1) << cbit, tm = index_t(1) << tbit;
-    if (n < kRunMinWires) {
+    if (n < kRunMinWires && std::min(cbit, tbit) < kRunMinBit) {
         const int sorted[2] = {std::min(cbit, tbit), std::max(cbit, tbit)};
         for_range(int64_t(1) << (n - 2), par, [&](int64_t g) {
             const index_t i0 = insert_zero_bits(index_t(g), sorted, 2) | cm;
