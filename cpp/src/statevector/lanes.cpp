@@ -27,6 +27,7 @@
 #include "pyqml/statevector/lanes.hpp"
 #include "pyqml/statevector/simulator.hpp"
 #include "for_rows.hpp"
+#include "vector_width.hpp"
 
 namespace pyqml::sv {
 
@@ -435,13 +436,9 @@ struct LaneMat {
 };
 
 // ---------------------------------------------------------------------------------------------------
-// Chunk width. The kernels below run over a block's kLanes lanes H at a time: H = 4 (256-bit vectors of
-// double, the register budget of AVX2's sixteen registers) or, on CPUs with the x86-64-v4 level (AVX-512:
-// 32 registers of eight doubles), H = 8, one 512-bit vector per value; a CPU with two 512-bit FMA units
-// does twice the 256-bit arithmetic per cycle. Each lane sees the same operations in the same order at
-// either width. A kernel K (a struct with `template <int H> static void run(...)`) runs through lane_run,
-// which picks the x86-64-v4 build at H = 8 or the multi-versioned AVX2 / baseline one at H = 4, once per
-// process (PYQML_LANE_VECTOR_BITS=256 in the environment keeps H = 4).
+// Chunk width. The kernels below run over a block's kLanes lanes H at a time: H = 4 or 8 doubles, one 256- or
+// 512-bit vector per value, the build chosen once per process (vector_width.hpp; lane_run is vector_run).
+// Each lane sees the same operations in the same order at either width.
 // ---------------------------------------------------------------------------------------------------
 typedef double v4d __attribute__((vector_size(4 * sizeof(double)), aligned(8)));
 typedef float v4f __attribute__((vector_size(4 * sizeof(float)), aligned(4)));
@@ -492,47 +489,10 @@ PYQML_LANE_INLINE WD<H> widew(const WF<F, H>& v) {
     else return __builtin_convertvector(v, WD<H>);
 }
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(PYQML_NATIVE_BUILD) && __GNUC__ >= 12
-bool lanes_wide() {
-    static const bool wide = [] {
-        __builtin_cpu_init();
-        const char* bits = std::getenv("PYQML_LANE_VECTOR_BITS");
-        if (bits && std::strcmp(bits, "256") == 0) return false;
-        return __builtin_cpu_supports("x86-64-v4") != 0;
-    }();
-    return wide;
-}
-template <class K, class... A>
-__attribute__((target("arch=x86-64-v4"))) void lane_run_wide(A&&... a) {
-    K::template run<8>(std::forward<A>(a)...);
-}
-template <class K, class... A>
-__attribute__((target_clones("arch=x86-64-v3", "default"))) void lane_run_narrow(A&&... a) {
-    K::template run<4>(std::forward<A>(a)...);
-}
 template <class K, class... A>
 inline void lane_run(A&&... a) {
-    if (lanes_wide()) lane_run_wide<K>(std::forward<A>(a)...);
-    else lane_run_narrow<K>(std::forward<A>(a)...);
+    vector_run<K>(std::forward<A>(a)...);
 }
-#else
-// One build: the width its own target allows (a native build on AVX-512: 8).
-bool lanes_wide() {
-#ifdef __AVX512F__
-    return true;
-#else
-    return false;
-#endif
-}
-template <class K, class... A>
-inline void lane_run(A&&... a) {
-#ifdef __AVX512F__
-    K::template run<8>(std::forward<A>(a)...);
-#else
-    K::template run<4>(std::forward<A>(a)...);
-#endif
-}
-#endif
 
 // dst <- M src on every group of a block op (dim = 2^targets), per lane; dst == src in place (a group's
 // amplitudes are all read before any is written).
@@ -1582,7 +1542,20 @@ PYQML_LANE_CLONES void conjugated_lambdas(const LaneState<F>* lams, int nl, uint
 // call takes one more thread per kLaneWakeFlops of its arithmetic (the row paths' flop model).
 constexpr double kLaneWakeFlops = 2.5e6;
 
-int lane_vector_bits() { return lanes_wide() ? 512 : 256; }
+bool detect_wide_vectors() {
+#ifdef PYQML_WIDE_BUILD
+    __builtin_cpu_init();
+    const char* bits = std::getenv("PYQML_LANE_VECTOR_BITS");
+    if (bits && std::strcmp(bits, "256") == 0) return false;
+    return __builtin_cpu_supports("x86-64-v4") != 0;
+#elif defined(__AVX512F__)
+    return true;
+#else
+    return false;
+#endif
+}
+
+int lane_vector_bits() { return kWideVectors ? 512 : 256; }
 
 int Simulator::lane_workers(int64_t rows, bool derivs) const {
     const int64_t blocks = (rows + L - 1) / L;

@@ -12,6 +12,7 @@
 #include "pyqml/common/memory.hpp"
 #include "pyqml/statevector/lanes.hpp"
 #include "pyqml/statevector/measure.hpp"
+#include "vector_width.hpp"
 
 namespace pyqml::sv {
 
@@ -299,39 +300,21 @@ __attribute__((always_inline)) inline void apply_matrix_body(int d, size_t cr, c
             }
         }
 }
-template <class F, int IB>
-PYQML_SS_CLONES void apply_matrix(int d, size_t cr, const F* __restrict mr, const F* __restrict mi,
-                                  const F* __restrict inr, const F* __restrict ini, F* __restrict outr,
-                                  F* __restrict outi) {
-    apply_matrix_body<F, IB, 32>(d, cr, mr, mi, inr, ini, outr, outi);
-}
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(PYQML_NATIVE_BUILD) && __GNUC__ >= 12
-// Eight rows of double per 512-bit vector (chunks hold a multiple of kRowPad = 8 rows).
-template <int IB>
-__attribute__((target("arch=x86-64-v4"))) void apply_matrix_wide(int d, size_t cr, const double* __restrict mr,
-                                                                 const double* __restrict mi,
-                                                                 const double* __restrict inr,
-                                                                 const double* __restrict ini,
-                                                                 double* __restrict outr, double* __restrict outi) {
-    apply_matrix_body<double, IB, 64>(d, cr, mr, mi, inr, ini, outr, outi);
-}
-#define PYQML_SS_WIDE 1
-#endif
-
+// (Floats: eight rows, 32 bytes, at either width: a chunk holds a multiple of kRowPad = 8 rows.)
+template <class F>
+struct ApplyMatrix {
+    template <int H>
+    __attribute__((always_inline)) static void run(int d, size_t cr, const F* mr, const F* mi, const F* inr,
+                                                   const F* ini, F* outr, F* outi) {
+        constexpr int VB = std::is_same_v<F, double> ? H * 8 : 32;
+        static_assert(kRowPad % (VB / sizeof(F)) == 0, "a chunk's rows fill whole vectors");
+        if (d >= 4) apply_matrix_body<F, 4, VB>(d, cr, mr, mi, inr, ini, outr, outi);
+        else apply_matrix_body<F, 2, VB>(d, cr, mr, mi, inr, ini, outr, outi);
+    }
+};
 template <class F>
 void apply_matrix_any(int d, size_t cr, const F* mr, const F* mi, const F* inr, const F* ini, F* outr, F* outi) {
-#ifdef PYQML_SS_WIDE
-    static_assert(kRowPad % 8 == 0, "the wide kernel takes eight rows at a time");
-    if constexpr (std::is_same_v<F, double>) {
-        if (lane_vector_bits() == 512) {
-            if (d >= 4) apply_matrix_wide<4>(d, cr, mr, mi, inr, ini, outr, outi);
-            else apply_matrix_wide<2>(d, cr, mr, mi, inr, ini, outr, outi);
-            return;
-        }
-    }
-#endif
-    if (d >= 4) apply_matrix<F, 4>(d, cr, mr, mi, inr, ini, outr, outi);
-    else apply_matrix<F, 2>(d, cr, mr, mi, inr, ini, outr, outi);
+    vector_run<ApplyMatrix<F>>(d, cr, mr, mi, inr, ini, outr, outi);
 }
 
 // x[i][j] += sum_r a[i][r] b[j][r] (complex; x in double, d x d re / im), 2 x 2 outputs at a time, the
@@ -387,31 +370,16 @@ __attribute__((always_inline)) inline void outer_accumulate_body(int d, size_t c
         }
 }
 template <class F>
-PYQML_SS_CLONES void outer_accumulate_narrow(int d, size_t cr, const F* __restrict ar, const F* __restrict ai,
-                                             const F* __restrict br, const F* __restrict bi, double* __restrict xr,
-                                             double* __restrict xi) {
-    outer_accumulate_body<F, 32>(d, cr, ar, ai, br, bi, xr, xi);
-}
-#ifdef PYQML_SS_WIDE
-__attribute__((target("arch=x86-64-v4"))) void outer_accumulate_wide(int d, size_t cr, const double* __restrict ar,
-                                                                     const double* __restrict ai,
-                                                                     const double* __restrict br,
-                                                                     const double* __restrict bi,
-                                                                     double* __restrict xr, double* __restrict xi) {
-    outer_accumulate_body<double, 64>(d, cr, ar, ai, br, bi, xr, xi);
-}
-#endif
+struct OuterAccumulate {
+    template <int H>
+    __attribute__((always_inline)) static void run(int d, size_t cr, const F* ar, const F* ai, const F* br,
+                                                   const F* bi, double* xr, double* xi) {
+        outer_accumulate_body<F, std::is_same_v<F, double> ? H * 8 : 32>(d, cr, ar, ai, br, bi, xr, xi);
+    }
+};
 template <class F>
 void outer_accumulate(int d, size_t cr, const F* ar, const F* ai, const F* br, const F* bi, double* xr, double* xi) {
-#ifdef PYQML_SS_WIDE
-    if constexpr (std::is_same_v<F, double>) {
-        if (lane_vector_bits() == 512) {
-            outer_accumulate_wide(d, cr, ar, ai, br, bi, xr, xi);
-            return;
-        }
-    }
-#endif
-    outer_accumulate_narrow<F>(d, cr, ar, ai, br, bi, xr, xi);
+    vector_run<OuterAccumulate<F>>(d, cr, ar, ai, br, bi, xr, xi);
 }
 
 // diagonal_pass in double for at most 8 observables: per vector of VB bytes of rows the observables' sums
@@ -447,23 +415,14 @@ __attribute__((always_inline)) inline void diagonal_rows(int d, int no, size_t c
         }
     }
 }
-PYQML_SS_CLONES void diagonal_rows_narrow(int d, int no, size_t cr, const double* __restrict diag,
-                                          const double* __restrict fr, const double* __restrict fi,
-                                          double* __restrict vals, const double* __restrict cot,
-                                          double* __restrict lr, double* __restrict li) {
-    diagonal_rows<32>(d, no, cr, diag, fr, fi, vals, cot, lr, li);
-}
-#ifdef PYQML_SS_WIDE
-__attribute__((target("arch=x86-64-v4"))) void diagonal_rows_wide(int d, int no, size_t cr,
-                                                                  const double* __restrict diag,
-                                                                  const double* __restrict fr,
-                                                                  const double* __restrict fi,
-                                                                  double* __restrict vals,
-                                                                  const double* __restrict cot,
-                                                                  double* __restrict lr, double* __restrict li) {
-    diagonal_rows<64>(d, no, cr, diag, fr, fi, vals, cot, lr, li);
-}
-#endif
+struct DiagonalRows {
+    template <int H>
+    __attribute__((always_inline)) static void run(int d, int no, size_t cr, const double* diag, const double* fr,
+                                                   const double* fi, double* vals, const double* cot, double* lr,
+                                                   double* li) {
+        diagonal_rows<H * 8>(d, no, cr, diag, fr, fi, vals, cot, lr, li);
+    }
+};
 
 // Diagonal observables: vals[k][r] = sum_i diag[k][i] |phi_i|^2 (no x cr, in double; null: not wanted); with
 // cot (no x cr, the chunk's cotangents transposed) conj(lambda) = conj(phi) * sum_k cot_k diag_k into lr / li.
@@ -473,13 +432,7 @@ PYQML_SS_CLONES void diagonal_pass(int d, int no, size_t cr, const double* __res
                                    F* __restrict lr, F* __restrict li) {
     if constexpr (std::is_same_v<F, double>) {
         if (no <= 8) {
-#ifdef PYQML_SS_WIDE
-            if (lane_vector_bits() == 512) {
-                diagonal_rows_wide(d, no, cr, diag, fr, fi, vals, cot, lr, li);
-                return;
-            }
-#endif
-            diagonal_rows_narrow(d, no, cr, diag, fr, fi, vals, cot, lr, li);
+            vector_run<DiagonalRows>(d, no, cr, diag, fr, fi, vals, cot, lr, li);
             return;
         }
     }
