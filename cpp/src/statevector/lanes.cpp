@@ -420,13 +420,6 @@ struct LaneState {
     F* re;
     F* im;
 };
-// The F values of one half (re or im) of a lane block's state in the blocks' buffers: the amplitudes and one
-// cache line more, so that the halves of consecutive states do not lie a multiple of 4 KiB apart (loads
-// after stores to such addresses wait on a false dependency: a 16-amplitude block state is 2 KiB).
-template <class F>
-inline size_t lane_half(size_t size) {
-    return size * L + 64 / sizeof(F);
-}
 
 // Matrices of one op in lane layout: entry e of lane l at re[e * L + l].
 template <class F>
@@ -437,7 +430,7 @@ struct LaneMat {
 
 // ---------------------------------------------------------------------------------------------------
 // Chunk width. The kernels below run over a block's kLanes lanes H at a time: H = 4 or 8 doubles, one 256- or
-// 512-bit vector per value, the build chosen once per process (vector_width.hpp; lane_run is vector_run).
+// 512-bit vector per value, the build chosen once per process (vector_width.hpp, vector_run).
 // Each lane sees the same operations in the same order at either width.
 // ---------------------------------------------------------------------------------------------------
 typedef double v4d __attribute__((vector_size(4 * sizeof(double)), aligned(8)));
@@ -489,11 +482,6 @@ PYQML_LANE_INLINE WD<H> widew(const WF<F, H>& v) {
     else return __builtin_convertvector(v, WD<H>);
 }
 
-template <class K, class... A>
-inline void lane_run(A&&... a) {
-    vector_run<K>(std::forward<A>(a)...);
-}
-
 // dst <- M src on every group of a block op (dim = 2^targets), per lane; dst == src in place (a group's
 // amplitudes are all read before any is written).
 // (Floats: eight lanes, one 256-bit vector, at either width.)
@@ -537,7 +525,7 @@ struct BlockApply {
 };
 template <class F, int DIM>
 inline void block_apply(LaneState<F> src, LaneState<F> dst, const LaneOp& op, LaneMat<F> m) {
-    lane_run<BlockApply<DIM>>(src, dst, op, m);
+    vector_run<BlockApply<DIM>>(src, dst, op, m);
 }
 
 template <class F>
@@ -577,12 +565,8 @@ void lane_apply(LaneState<F> s, const LaneOp& op, LaneMat<F> m, uint32_t size) {
 
 // G[rc] (per lane, in double) = sum over groups of conj(lam[group, r]) phi[group, c]; diagonal ops only
 // need G[d] = sum over amplitudes with local index d. G has op.dim^2 (block) or op.dim (diagonal) entries.
-// In double, H lanes at a time (see lane_run).
-inline v4d load4(const double* p) { return *reinterpret_cast<const v4d*>(p); }
-inline v4d load4(const float* p) { return __builtin_convertvector(*reinterpret_cast<const v4f*>(p), v4d); }
-
-// (Eight lanes at a time only for 2x2 blocks: the 2 * DIM^2 accumulators of the wider ones fill the
-// registers at four.)
+// In double, H lanes at a time (eight only for 2x2 blocks: the 2 * DIM^2 accumulators of the wider ones
+// fill the registers at four).
 template <int H0, class F, int DIM>
 PYQML_LANE_INLINE void block_overlap_h(LaneState<F> lam, LaneState<F> phi, const LaneOp& op, double* gr, double* gi) {
     constexpr int H = DIM == 2 ? H0 : 4;
@@ -621,13 +605,9 @@ struct BlockOverlap {
 };
 template <class F, int DIM>
 inline void block_overlap(LaneState<F> lam, LaneState<F> phi, const LaneOp& op, double* gr, double* gi) {
-    lane_run<BlockOverlap<DIM>>(lam, phi, op, gr, gi);
+    vector_run<BlockOverlap<DIM>>(lam, phi, op, gr, gi);
 }
 
-// Four lanes of double stored as F, for the kernels that keep to four lanes at a time at either width (the
-// binding's rotations, the chain rule's transposes).
-inline void put4(double* p, const v4d& v) { *reinterpret_cast<v4d*>(p) = v; }
-inline void put4(float* p, const v4d& v) { *reinterpret_cast<v4f*>(p) = __builtin_convertvector(v, v4f); }
 
 
 // One op of the adjoint sweep on a 2x2 block (a one-wire gate, or a singly controlled one through its bases)
@@ -796,7 +776,7 @@ struct DiagonalPass {
 };
 template <class F>
 inline void lane_diagonal_pass(LaneState<F> psi, uint32_t size, const std::vector<LaneObservable>& obs, double* v, LaneState<F>* lams, const double* scale, double* p2) {
-    lane_run<DiagonalPass>(psi, size, obs, v, lams, scale, p2);
+    vector_run<DiagonalPass>(psi, size, obs, v, lams, scale, p2);
 }
 
 }  // namespace
@@ -834,8 +814,8 @@ void lane_fixed(const Program& prog, const LanePlan& plan, LaneWriter<F> w) {
 // Stores four lanes (from q on) of one matrix entry (in double) in an F lane buffer.
 template <class F>
 __attribute__((always_inline)) inline void putv(LaneWriter<F> w, size_t e, int q, const v4d& r, const v4d& i) {
-    put4(w.re + e * L + size_t(q), r);
-    put4(w.im + e * L + size_t(q), i);
+    putw<4>(w.re + e * L + size_t(q), r);
+    putw<4>(w.im + e * L + size_t(q), i);
 }
 
 // The rotations' matrices, inverses and (der) derivatives for all kLanes lanes from the sines S and
@@ -845,7 +825,7 @@ PYQML_LANE_CLONES void lane_rotation(const LaneBind& b, unsigned mask, const dou
                                      LaneWriter<F> w, size_t f, size_t v, size_t d) {
     for (int q = 0; q < L; q += 4) {
         const v4d z{};
-        const v4d cc = load4(C + q), ss = load4(S + q);
+        const v4d cc = loadw<4>(C + q), ss = loadw<4>(S + q);
         switch (b.kind) {
             case LaneBind::RotX:  // [[c, -i s], [-i s, c]], d/dt = [[-s/2, -i c/2], [-i c/2, -s/2]]
                 putv(w, f, q, cc, z); putv(w, f + 1, q, z, -ss); putv(w, f + 2, q, z, -ss); putv(w, f + 3, q, cc, z);
@@ -889,8 +869,8 @@ PYQML_LANE_CLONES void lane_rotation(const LaneBind& b, unsigned mask, const dou
             case LaneBind::Rot: {
                 // Rot(phi, theta, omega) = [[a c, -b s], [conj(b) s, conj(a) c]], a = conj(e^{i phi/2} e^{i omega/2}),
                 // b = e^{i phi/2} conj(e^{i omega/2}), c, s of theta/2 (gate_table.cpp's rot_all).
-                const v4d c0 = cc, s0 = ss, c1 = load4(C + L + q), s1 = load4(S + L + q), c2 = load4(C + 2 * L + q),
-                          s2 = load4(S + 2 * L + q);
+                const v4d c0 = cc, s0 = ss, c1 = loadw<4>(C + L + q), s1 = loadw<4>(S + L + q), c2 = loadw<4>(C + 2 * L + q),
+                          s2 = loadw<4>(S + 2 * L + q);
                 const v4d ar = c0 * c2 - s0 * s2, ai = -(s0 * c2 + c0 * s2);
                 const v4d br = c0 * c2 + s0 * s2, bi = s0 * c2 - c0 * s2;
                 putv(w, f, q, ar * c1, ai * c1); putv(w, f + 1, q, -br * s1, -bi * s1);
@@ -1071,7 +1051,7 @@ struct PrefixVectors {
 };
 template <class F>
 inline void prefix_vectors(const LanePlan& plan, const Program& prog, const F* lre, const F* lim, double* A) {
-    lane_run<PrefixVectors>(plan, prog, lre, lim, A);
+    vector_run<PrefixVectors>(plan, prog, lre, lim, A);
 }
 
 // The 2-vector of a bit's wire after the prefix, 4 lane rows {re0, im0, re1, im1} (|0> for a wire without
@@ -1131,7 +1111,7 @@ struct PrefixState {
 };
 template <class F>
 inline void prefix_state(const LanePlan& plan, int n, const double* A, double* tmp, LaneState<F> psi) {
-    lane_run<PrefixState>(plan, n, A, tmp, psi);
+    vector_run<PrefixState>(plan, n, A, tmp, psi);
 }
 
 // The contractions of the lambdas with the prefix's wire vectors run on all nl lambdas of a block at once:
@@ -1169,7 +1149,7 @@ struct ContractBit {
 };
 template <bool TOP>
 inline void contract_bit(const double* src, size_t m, int nl, const double* v, double* dst) {
-    lane_run<ContractBit<TOP>>(src, m, nl, v, dst);
+    vector_run<ContractBit<TOP>>(src, m, nl, v, dst);
 }
 
 // C[(bit * 4 + {re0, im0, re1, im1}) * W + lambda * L + lane] = sum over the other bits of conj(lam[x])
@@ -1238,7 +1218,7 @@ struct ContractBitLams {
 };
 template <bool TOP, class F>
 inline void contract_bit_lams(const LaneState<F>* lams, int nl, size_t m, const double* v, double* dst) {
-    lane_run<ContractBitLams<TOP>>(lams, nl, m, v, dst);
+    vector_run<ContractBitLams<TOP>>(lams, nl, m, v, dst);
 }
 
 // prefix_contract on all n bits from the lambdas (n >= 2): each side's first halving reads the lambdas
@@ -1319,7 +1299,7 @@ struct ParamDerivs {
 template <class F>
 inline void lane_param_derivs(const F* dr, const F* di, int msize, unsigned mask, int np, int entries,
                               const double* gr, const double* gi, double* g) {
-    lane_run<ParamDerivs>(dr, di, msize, mask, np, entries, gr, gi, g);
+    vector_run<ParamDerivs>(dr, di, msize, mask, np, entries, gr, gi, g);
 }
 
 // One 2x2 op of the adjoint sweep for all nl lambdas in one call: per lambda block2_pass (with update_phi
@@ -1345,7 +1325,7 @@ template <class F>
 inline void block2_adjoint(LaneState<F> phi, bool update_phi, const LaneState<F>* lams, int nl, const LaneOp& op,
                            LaneMat<F> m, bool update_lam, const F* dr, const F* di, int msize, unsigned mask, int np,
                            double* G, double* g, size_t gstride) {
-    lane_run<Block2Adjoint>(phi, update_phi, lams, nl, op, m, update_lam, dr, di, msize, mask, np, G, g, gstride);
+    vector_run<Block2Adjoint>(phi, update_phi, lams, nl, op, m, update_lam, dr, di, msize, mask, np, G, g, gstride);
 }
 
 // The forward tangents of the prefix parameters (LanePlan::prefix_params, slot s at Tg + s * 4 * L): dg/dp
@@ -1397,7 +1377,7 @@ struct PrefixTangents {
 };
 template <class F>
 inline void prefix_tangents(const LanePlan& plan, const Program& prog, const F* lre, const F* lim, const double* A, bool inputs, double* Tg) {
-    lane_run<PrefixTangents>(plan, prog, lre, lim, A, inputs, Tg);
+    vector_run<PrefixTangents>(plan, prog, lre, lim, A, inputs, Tg);
 }
 
 // The prefix parameters' derivatives for every lambda: g[(lambda * na + angle) * L + lane] += 2 Re (c . t),
@@ -1430,7 +1410,7 @@ struct PrefixParamDerivs {
     }
 };
 inline void prefix_param_derivs(const LanePlan& plan, const double* Tg, const double* C, int nl, int na, bool inputs, double* g) {
-    lane_run<PrefixParamDerivs>(plan, Tg, C, nl, na, inputs, g);
+    vector_run<PrefixParamDerivs>(plan, Tg, C, nl, na, inputs, g);
 }
 
 // The Jacobian's chain rule for a block, in lane layout: G[(lambda * n_out + index) * L + lane] = sum over
@@ -1447,8 +1427,8 @@ PYQML_LANE_CLONES void lane_chain(const double* g, int nl, int na, const ChainRe
             double* o = G + (lam * size_t(n_out) + size_t(refs[a].index)) * L;
             const double* x = g + (lam * size_t(na) + size_t(refs[a].angle)) * L;
             const double sc = refs[a].scale;
-            put4(o, load4(o) + sc * load4(x));
-            put4(o + 4, load4(o + 4) + sc * load4(x + 4));
+            putw<4>(o, loadw<4>(o) + sc * loadw<4>(x));
+            putw<4>(o + 4, loadw<4>(o + 4) + sc * loadw<4>(x + 4));
         }
 }
 
@@ -1460,14 +1440,14 @@ PYQML_LANE_CLONES void lane_rows(const double* G, size_t stride, int valid, doub
     if (valid == L)
         for (; e + 4 <= stride; e += 4)
             for (int q = 0; q < L; q += 4) {
-                const v4d a = load4(G + e * L + q), b = load4(G + (e + 1) * L + q), c = load4(G + (e + 2) * L + q),
-                          d = load4(G + (e + 3) * L + q);
+                const v4d a = loadw<4>(G + e * L + q), b = loadw<4>(G + (e + 1) * L + q), c = loadw<4>(G + (e + 2) * L + q),
+                          d = loadw<4>(G + (e + 3) * L + q);
                 const v4d t0 = __builtin_shuffle(a, b, v4i{0, 4, 2, 6}), t1 = __builtin_shuffle(a, b, v4i{1, 5, 3, 7});
                 const v4d t2 = __builtin_shuffle(c, d, v4i{0, 4, 2, 6}), t3 = __builtin_shuffle(c, d, v4i{1, 5, 3, 7});
-                put4(rows + size_t(q) * stride + e, __builtin_shuffle(t0, t2, v4i{0, 1, 4, 5}));
-                put4(rows + size_t(q + 1) * stride + e, __builtin_shuffle(t1, t3, v4i{0, 1, 4, 5}));
-                put4(rows + size_t(q + 2) * stride + e, __builtin_shuffle(t0, t2, v4i{2, 3, 6, 7}));
-                put4(rows + size_t(q + 3) * stride + e, __builtin_shuffle(t1, t3, v4i{2, 3, 6, 7}));
+                putw<4>(rows + size_t(q) * stride + e, __builtin_shuffle(t0, t2, v4i{0, 1, 4, 5}));
+                putw<4>(rows + size_t(q + 1) * stride + e, __builtin_shuffle(t1, t3, v4i{0, 1, 4, 5}));
+                putw<4>(rows + size_t(q + 2) * stride + e, __builtin_shuffle(t0, t2, v4i{2, 3, 6, 7}));
+                putw<4>(rows + size_t(q + 3) * stride + e, __builtin_shuffle(t1, t3, v4i{2, 3, 6, 7}));
             }
     for (; e < stride; ++e)
         for (int l = 0; l < valid; ++l) rows[size_t(l) * stride + e] = G[e * L + size_t(l)];
@@ -1499,13 +1479,13 @@ PYQML_LANE_CLONES void lane_rows_onto(const double* g, int nl, int na, const Cha
             const double* pc = next(sc);
             const double* pd = next(sd);
             for (int q = 0; q < L; q += 4) {
-                const v4d a = sa * load4(pa + q), b = sb * load4(pb + q), c = sc * load4(pc + q), d = sd * load4(pd + q);
+                const v4d a = sa * loadw<4>(pa + q), b = sb * loadw<4>(pb + q), c = sc * loadw<4>(pc + q), d = sd * loadw<4>(pd + q);
                 const v4d t0 = __builtin_shuffle(a, b, v4i{0, 4, 2, 6}), t1 = __builtin_shuffle(a, b, v4i{1, 5, 3, 7});
                 const v4d t2 = __builtin_shuffle(c, d, v4i{0, 4, 2, 6}), t3 = __builtin_shuffle(c, d, v4i{1, 5, 3, 7});
-                put4(rows + size_t(q) * stride + e, __builtin_shuffle(t0, t2, v4i{0, 1, 4, 5}));
-                put4(rows + size_t(q + 1) * stride + e, __builtin_shuffle(t1, t3, v4i{0, 1, 4, 5}));
-                put4(rows + size_t(q + 2) * stride + e, __builtin_shuffle(t0, t2, v4i{2, 3, 6, 7}));
-                put4(rows + size_t(q + 3) * stride + e, __builtin_shuffle(t1, t3, v4i{2, 3, 6, 7}));
+                putw<4>(rows + size_t(q) * stride + e, __builtin_shuffle(t0, t2, v4i{0, 1, 4, 5}));
+                putw<4>(rows + size_t(q + 1) * stride + e, __builtin_shuffle(t1, t3, v4i{0, 1, 4, 5}));
+                putw<4>(rows + size_t(q + 2) * stride + e, __builtin_shuffle(t0, t2, v4i{2, 3, 6, 7}));
+                putw<4>(rows + size_t(q + 3) * stride + e, __builtin_shuffle(t1, t3, v4i{2, 3, 6, 7}));
             }
         }
     for (; e < stride; ++e) {
@@ -1523,8 +1503,8 @@ PYQML_LANE_CLONES void conjugated_lambdas(const LaneState<F>* lams, int nl, uint
     for (size_t k = 0; k < w; ++k)
         for (uint32_t i = 0; i < size; ++i)
             for (int q = 0; q < L; q += 4) {
-                put4(T + (i * w + k) * L + q, load4(lams[k].re + size_t(i) * L + q));
-                put4(T + ((size + i) * w + k) * L + q, -load4(lams[k].im + size_t(i) * L + q));
+                putw<4>(T + (i * w + k) * L + q, loadw<4>(lams[k].re + size_t(i) * L + q));
+                putw<4>(T + ((size + i) * w + k) * L + q, -loadw<4>(lams[k].im + size_t(i) * L + q));
             }
 }
 
@@ -1577,7 +1557,7 @@ void Simulator::for_lane_blocks(const Batch& b, int states_per_block, bool with_
     const int workers = lane_workers(rows, with_derivs);
     const size_t size = size_t(1) << n;
     const size_t nm = program_.matrix_buffer_size();
-    const double per_worker = double(states_per_block) * double(lane_half<F>(size)) * 2 * sizeof(F) +
+    const double per_worker = double(states_per_block) * double(size) * L * 2 * sizeof(F) +
                               double(nm) * (L * 2 * sizeof(F) + L * sizeof(cplx));
     check_memory(double(workers) * per_worker, std::to_string(states_per_block) + " lane block(s) of " +
                                                    std::to_string(L) + " state vectors of " + std::to_string(n) +
@@ -1612,7 +1592,7 @@ void Simulator::for_lane_blocks(const Batch& b, int states_per_block, bool with_
             angles = sized(ws.angles, size_t(L) * std::max(1, c.n_angles()));
             lre = sized(ws.lmats, nm * L * 2);
             lim = lre + nm * L;
-            states = sized(ws.states, size_t(states_per_block) * lane_half<F>(size) * 2);
+            states = sized(ws.states, size_t(states_per_block) * size * L * 2);
             int max_mat = 1, max_par = 0;
             for (const OpKernel& k : program_.kernels()) max_mat = std::max(max_mat, k.mat_size);
             for (const Op& op : c.ops()) max_par = std::max(max_par, int(op.params.size()));
@@ -1700,8 +1680,7 @@ void Simulator::lane_forward(F* re, F* im, const F* lre, const F* lim, F* keep) 
     const uint32_t size = uint32_t(1) << n;
     const LaneState<F> out{re, im};
     auto slot_state = [&](int k) {
-        const size_t half = lane_half<F>(size);
-        return k < plan.n_kept() ? LaneState<F>{keep + size_t(k) * 2 * half, keep + (size_t(k) * 2 + 1) * half}
+        return k < plan.n_kept() ? LaneState<F>{keep + size_t(k) * 2 * size * L, keep + (size_t(k) * 2 + 1) * size * L}
                                  : out;
     };
     LaneState<F> s = keep ? slot_state(0) : out;
@@ -1908,8 +1887,7 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
     // Jacobian's, the VJP's and the angle gradients').
     const int n_kept = nl > 0 ? plan.n_kept() : 0;
     for_lane_blocks<F>(b, 1 + nl + n_kept, true, [&](int64_t r0, int valid, const double*, const F* lre, const F* lim, F* st) {
-        const size_t hs = lane_half<F>(size);
-        auto state = [&](int s) { return LaneState<F>{st + size_t(2 * s) * hs, st + size_t(2 * s + 1) * hs}; };
+        auto state = [&](int s) { return LaneState<F>{st + size_t(2 * s) * size * L, st + size_t(2 * s + 1) * size * L}; };
         LaneState<F> phi = state(0);
         lane_forward<F>(phi.re, phi.im, lre, lim, n_kept ? state(1 + nl).re : nullptr);
         LaneState<F>* lp = sized(lane_work<F>().lams, size_t(nl));

@@ -242,24 +242,22 @@ namespace {
 
 constexpr size_t kRowPad = 8;
 constexpr size_t kMaxChunkRows = 2048;  // chunk_rows' largest chunk (4096 amplitudes at n = 1)
-template <class F>
-struct RowVec;
-template <>
-struct RowVec<double> {
-    typedef double type __attribute__((vector_size(32), aligned(8)));
+// VB bytes of a chunk's rows as one vector (32; or 64, eight doubles, in the 512-bit builds), F-aligned so
+// any row can start one.
+template <class F, int VB>
+struct RowVec {
+    typedef F type __attribute__((vector_size(VB), aligned(sizeof(F))));
 };
-template <>
-struct RowVec<float> {
-    typedef float type __attribute__((vector_size(32), aligned(4)));
-};
-template <class F>
-using RV = typename RowVec<F>::type;
-template <class F>
-constexpr size_t kNV = 32 / sizeof(F);
-template <class F>
-inline RV<F>& vat(F* p) { return *reinterpret_cast<RV<F>*>(p); }
-template <class F>
-inline const RV<F>& vat(const F* p) { return *reinterpret_cast<const RV<F>*>(p); }
+template <class F, int VB = 32>
+using RV = typename RowVec<F, VB>::type;
+template <int VB, class F>
+__attribute__((always_inline)) inline const RV<F, VB>& rows_at(const F* p) {
+    return *reinterpret_cast<const RV<F, VB>*>(p);
+}
+template <int VB, class F>
+__attribute__((always_inline)) inline void rows_put(F* p, const RV<F, VB>& v) {
+    *reinterpret_cast<RV<F, VB>*>(p) = v;
+}
 
 // Rows of a chunk: at most about 4096 amplitudes a block (D x cr: the chunk's blocks stay in L2), at least
 // kRowPad rows.
@@ -277,15 +275,14 @@ __attribute__((always_inline)) inline void apply_matrix_body(int d, size_t cr, c
                                                              const F* __restrict mi, const F* __restrict inr,
                                                              const F* __restrict ini, F* __restrict outr,
                                                              F* __restrict outi) {
-    typedef F W __attribute__((vector_size(VB), aligned(sizeof(F))));
+    typedef RV<F, VB> W;
     constexpr size_t NV = VB / sizeof(F);
     for (size_t r0 = 0; r0 < cr; r0 += NV)
         for (int i0 = 0; i0 < d; i0 += IB) {
             W ar[IB], ai[IB];
             for (int k = 0; k < IB; ++k) ar[k] = ai[k] = W{};
             for (int c = 0; c < d; ++c) {
-                const W pr = *reinterpret_cast<const W*>(inr + size_t(c) * cr + r0);
-                const W pi = *reinterpret_cast<const W*>(ini + size_t(c) * cr + r0);
+                const W pr = rows_at<VB>(inr + size_t(c) * cr + r0), pi = rows_at<VB>(ini + size_t(c) * cr + r0);
                 for (int k = 0; k < IB; ++k) {
                     const F ur = mr[size_t(i0 + k) * d + c], ui = mi[size_t(i0 + k) * d + c];
                     ar[k] += ur * pr;  // one multiply-add each (no reassociation without fast-math)
@@ -295,8 +292,8 @@ __attribute__((always_inline)) inline void apply_matrix_body(int d, size_t cr, c
                 }
             }
             for (int k = 0; k < IB; ++k) {
-                *reinterpret_cast<W*>(outr + size_t(i0 + k) * cr + r0) = ar[k];
-                *reinterpret_cast<W*>(outi + size_t(i0 + k) * cr + r0) = ai[k];
+                rows_put<VB>(outr + size_t(i0 + k) * cr + r0, ar[k]);
+                rows_put<VB>(outi + size_t(i0 + k) * cr + r0, ai[k]);
             }
         }
 }
@@ -325,9 +322,9 @@ __attribute__((always_inline)) inline void outer_accumulate_body(int d, size_t c
                                                                  const F* __restrict ai, const F* __restrict br,
                                                                  const F* __restrict bi, double* __restrict xr,
                                                                  double* __restrict xi) {
-    typedef F W __attribute__((vector_size(VB), aligned(sizeof(F))));
+    typedef RV<F, VB> W;
     constexpr size_t NV = VB / sizeof(F);
-    auto at = [](const F* p) { return *reinterpret_cast<const W*>(p); };
+    auto at = [](const F* p) { return rows_at<VB>(p); };
     auto sum = [](const W& v) {
         double t = 0.0;
         for (size_t l = 0; l < NV; ++l) t += double(v[l]);
@@ -389,10 +386,10 @@ __attribute__((always_inline)) inline void diagonal_rows(int d, int no, size_t c
                                                          const double* __restrict fr, const double* __restrict fi,
                                                          double* __restrict vals, const double* __restrict cot,
                                                          double* __restrict lr, double* __restrict li) {
-    typedef double W __attribute__((vector_size(VB), aligned(8)));
+    typedef RV<double, VB> W;
     constexpr size_t NV = VB / sizeof(double);
-    auto at = [](const double* p) -> const W& { return *reinterpret_cast<const W*>(p); };
-    auto put = [](double* p, const W& v) { *reinterpret_cast<W*>(p) = v; };
+    auto at = [](const double* p) -> const W& { return rows_at<VB>(p); };
+    auto put = [](double* p, const W& v) { rows_put<VB>(p, v); };
     for (size_t r = 0; r < cr; r += NV) {
         if (vals) {
             W acc[8];

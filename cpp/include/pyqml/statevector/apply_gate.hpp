@@ -78,9 +78,11 @@ inline void for_range(int64_t n, bool par, Body&& body) {
 // Below this many wires a state is a few cache lines: the plain per-group loops beat the run-based ones,
 // whose vectorised inner loops only pay off on long runs.
 constexpr int kRunMinWires = 10;
-// ... except on a high bit, whose pairs already lie in runs of at least 2^kRunMinBit (the shared suffix's
-// unitary, a small register's columns side by side).
+// ... except on high bits, whose pairs already lie in runs of at least 2^kRunMinBit (the shared suffix's
+// unitary, a small register's columns side by side). low_bit: the lowest bit the op acts on or is
+// controlled by.
 constexpr int kRunMinBit = 3;
+inline bool small_state_loop(int n, int low_bit) { return n < kRunMinWires && low_bit < kRunMinBit; }
 
 // Visits the 2^(n-1) amplitude pairs (i0, i0 + 2^bit) of one bit in contiguous runs, so the inner loop has
 // unit stride and vectorises: body(p0, p1, len) handles psi[p0 .. p0+len) against psi[p1 .. p1+len).
@@ -120,7 +122,7 @@ void apply_dense1(amp_t<F>* psi, int n, int bit, const cplx* m, bool par) {
         mm[2 * a] = F(m[a].real());
         mm[2 * a + 1] = F(m[a].imag());
     }
-    if (n < kRunMinWires && bit < kRunMinBit) {
+    if (small_state_loop(n, bit)) {
         const amp_t<F> m00(m[0]), m01(m[1]), m10(m[2]), m11(m[3]);
         const index_t stride = index_t(1) << bit;
         for_range(int64_t(1) << (n - 1), par, [&](int64_t g) {
@@ -196,7 +198,7 @@ PYQML_SIMD_CLONES void swap_run(F* __restrict a, F* __restrict b, index_t len) {
 template <class F>
 void apply_cnot(amp_t<F>* psi, int n, int cbit, int tbit, bool par) {
     const index_t cm = index_t(1) << cbit, tm = index_t(1) << tbit;
-    if (n < kRunMinWires && std::min(cbit, tbit) < kRunMinBit) {
+    if (small_state_loop(n, std::min(cbit, tbit))) {
         const int sorted[2] = {std::min(cbit, tbit), std::max(cbit, tbit)};
         for_range(int64_t(1) << (n - 2), par, [&](int64_t g) {
             const index_t i0 = insert_zero_bits(index_t(g), sorted, 2) | cm;

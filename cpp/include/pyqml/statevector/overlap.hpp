@@ -120,8 +120,7 @@ void adjoint_step1(amp_t<F>* psi, amp_t<F>* lam, int n, int bit, int cbit, const
         }
     };
     double acc[8] = {};
-    const int low = cbit >= 0 ? std::min(cbit, bit) : bit;
-    if (n < kRunMinWires && low < kRunMinBit) {
+    if (small_state_loop(n, cbit >= 0 ? std::min(cbit, bit) : bit)) {
         // Small states (never split across threads) on low bits: a plain loop with the sums in registers.
         const amp_t<F> m00(uinv[0]), m01(uinv[1]), m10(uinv[2]), m11(uinv[3]);
         const int sorted[2] = {cbit >= 0 ? std::min(cbit, bit) : bit, cbit >= 0 ? std::max(cbit, bit) : bit};
