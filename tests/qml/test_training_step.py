@@ -316,12 +316,20 @@ def test_training_calls_give_the_layers_bits():
     loss, grads = model.value_and_grad(X, y)
     fast = [g.copy() for g in grads]
     model.loss = cross_entropy
+    # The step asks the first layer for no input gradient; its public backward makes the same engine call
+    # with input_grad off. (With the input gradient the state vector takes another path for the weights'
+    # gradient, the adjoint sweep over the rows instead of the shared suffix's sums: within 1e-15.)
+    quantum = model.net.layers[0]
+    quantum.input_grad = False
     out = model.net.forward(X, train=True)
     ref_loss, d = model.loss(out, y)
     model.net.backward(d)
     assert_numpy_bits(loss, ref_loss)
     for a, b in zip(fast, model.net.grads):
         assert_numpy_bits(a, b)
+    quantum.input_grad = True
+    model.net.backward(d)
+    np.testing.assert_allclose(fast[0], model.net.grads[0], atol=1e-15, rtol=0)
     assert abs(head_loss - ref_loss) < 1e-12
     for a, b in zip(head, model.net.grads):
         np.testing.assert_allclose(a, b, atol=1e-12, rtol=0)

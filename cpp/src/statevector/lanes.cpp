@@ -303,6 +303,28 @@ LanePlan::LanePlan(const Program& program, const std::vector<std::vector<PauliMa
             kept_slot_ = std::move(slot);
         }
     }
+    // The chain rule's references: the weights', then the inputs', in angle order; per part the reference of
+    // each index when there is exactly one (lane_rows_onto, no sums).
+    for (ParamRef::Kind kind : {ParamRef::Weight, ParamRef::Input})
+        for (size_t i = 0; i < c.ops().size(); ++i)
+            for (size_t k = 0; k < c.ops()[i].params.size(); ++k)
+                if (c.ops()[i].params[k].kind == kind) {
+                    const ParamRef& r = c.ops()[i].params[k];
+                    chain_.push_back({c.angle_offset(i) + int(k), r.index, r.scale});
+                    n_weight_refs_ += kind == ParamRef::Weight;
+                }
+    for (int part = 0; part < 2; ++part) {
+        const int m = part == 0 ? c.n_weights() : c.n_inputs();
+        const ChainRef* r = part == 0 ? chain_.data() : chain_.data() + n_weight_refs_;
+        const int count = part == 0 ? n_weight_refs_ : int(chain_.size()) - n_weight_refs_;
+        onto_[part].assign(size_t(m), ChainRef{-1, 0, 0.0});
+        bool one = count == m;
+        for (int a = 0; a < count && one; ++a) {
+            one = onto_[part][size_t(r[a].index)].angle < 0;
+            onto_[part][size_t(r[a].index)] = r[a];
+        }
+        if (!one) onto_[part].clear();
+    }
     // The observables through the final map.
     std::vector<uint32_t> inv(size);
     for (uint32_t i = 0; i < size; ++i) inv[pi[i]] = i;
@@ -662,6 +684,58 @@ PYQML_LANE_INLINE void block2_pass(LaneState<F> lam, LaneState<F> phi, const Lan
     }
 }
 
+// block2_pass<H, F, false, update_lam> in two loops over the groups: the overlap (eight accumulators and the
+// group's loads), then the lambda's update (the matrix and one group). In sixteen 256-bit registers the fused
+// loop holds the matrix, the accumulators and both groups at once and spills; split, each loop fits. The same
+// operations in the same order per lane as block2_pass (each lambda amplitude is read before it is updated).
+// The op's parameter derivatives (param_derivs' arithmetic) come straight from the accumulators.
+template <int H, class F, bool update_lam>
+PYQML_LANE_INLINE void block2_pass_split(LaneState<F> lam, LaneState<F> phi, const LaneOp& op, LaneMat<F> m,
+                                         const F* dr, const F* di, int msize, unsigned mask, int np, double* g) {
+    const uint32_t groups = op.groups();
+    const uint32_t* __restrict idx = op.idx.data();
+    for (int h = 0; h < L; h += H) {
+        WD<H> a0r{}, a0i{}, a1r{}, a1i{}, a2r{}, a2i{}, a3r{}, a3i{};
+        for (uint32_t g = 0; g < groups; ++g) {
+            const size_t i0 = size_t(idx[2 * g]) * L + h, i1 = size_t(idx[2 * g + 1]) * L + h;
+            const WD<H> L0r = loadw<H>(lam.re + i0), L0i = loadw<H>(lam.im + i0), L1r = loadw<H>(lam.re + i1),
+                        L1i = loadw<H>(lam.im + i1);
+            const WD<H> P0r = loadw<H>(phi.re + i0), P0i = loadw<H>(phi.im + i0), P1r = loadw<H>(phi.re + i1),
+                        P1i = loadw<H>(phi.im + i1);
+            a0r += L0r * P0r; a0i += L0r * P0i; a1r += L0r * P1r; a1i += L0r * P1i;
+            a2r += L1r * P0r; a2i += L1r * P0i; a3r += L1r * P1r; a3i += L1r * P1i;
+            a0r += L0i * P0i; a0i -= L0i * P0r; a1r += L0i * P1i; a1i -= L0i * P1r;
+            a2r += L1i * P0i; a2i -= L1i * P0r; a3r += L1i * P1i; a3i -= L1i * P1r;
+        }
+        for (int p = 0; p < np; ++p) {
+            if (!(mask & (1u << p))) continue;
+            const F* r = dr + size_t(p) * msize * L + h;
+            const F* i = di + size_t(p) * msize * L + h;
+            WD<H> acc{};
+            acc += loadw<H>(r) * a0r - loadw<H>(i) * a0i;
+            acc += loadw<H>(r + L) * a1r - loadw<H>(i + L) * a1i;
+            acc += loadw<H>(r + 2 * L) * a2r - loadw<H>(i + 2 * L) * a2i;
+            acc += loadw<H>(r + 3 * L) * a3r - loadw<H>(i + 3 * L) * a3i;
+            putw<H>(g + p * L + h, loadw<H>(g + p * L + h) + 2.0 * acc);
+        }
+        if (!update_lam) continue;
+        const WF<F, H> m0r = ldw<H>(m.re + h), m1r = ldw<H>(m.re + L + h), m2r = ldw<H>(m.re + 2 * L + h),
+                       m3r = ldw<H>(m.re + 3 * L + h);
+        const WF<F, H> m0i = ldw<H>(m.im + h), m1i = ldw<H>(m.im + L + h), m2i = ldw<H>(m.im + 2 * L + h),
+                       m3i = ldw<H>(m.im + 3 * L + h);
+        for (uint32_t g = 0; g < groups; ++g) {
+            const size_t i0 = size_t(idx[2 * g]) * L + h, i1 = size_t(idx[2 * g + 1]) * L + h;
+            const WF<F, H> l0r = ldw<H>(lam.re + i0), l0i = ldw<H>(lam.im + i0), l1r = ldw<H>(lam.re + i1),
+                           l1i = ldw<H>(lam.im + i1);
+            WF<F, H> q0r = m0r * l0r, q0i = m0r * l0i, q1r = m2r * l0r, q1i = m2r * l0i;
+            q0r -= m0i * l0i; q0i += m0i * l0r; q1r -= m2i * l0i; q1i += m2i * l0r;
+            q0r += m1r * l1r; q0i += m1r * l1i; q1r += m3r * l1r; q1i += m3r * l1i;
+            q0r -= m1i * l1i; q0i += m1i * l1r; q1r -= m3i * l1i; q1i += m3i * l1r;
+            stw<H>(lam.re + i0, q0r); stw<H>(lam.im + i0, q0i); stw<H>(lam.re + i1, q1r); stw<H>(lam.im + i1, q1i);
+        }
+    }
+}
+
 template <class F>
 PYQML_LANE_CLONES void diag_overlap(LaneState<F> lam, LaneState<F> phi, const LaneOp& op, uint32_t size, double* gr,
                                     double* gi) {
@@ -897,8 +971,14 @@ PYQML_LANE_CLONES void lane_rotation(const LaneBind& b, unsigned mask, const dou
     }
 }
 
+template <class T, class A>
+T* sized(std::vector<T, A>& v, size_t n) {
+    if (v.size() < n) v.resize(n);
+    return v.data();
+}
+
 struct BindScratch {
-    std::vector<double> args, sn, cs;
+    std::vector<double> args, sn, cs, one;
     std::vector<cplx> m, dm;
 };
 
@@ -922,7 +1002,8 @@ void lane_bind(const Program& prog, const LanePlan& plan, const double* angles, 
         if (!b.args) continue;
         const int off = c.angle_offset(size_t(op));
         double* ar = args + size_t(b.arg0) * L;
-        for (int l = 0; l < L; ++l) {
+        // (Shared: the same angles in every lane, lane 0's read below.)
+        for (int l = 0; l < (which == BindOps::Shared ? 1 : L); ++l) {
             const double* a = angles + size_t(l) * na + off;
             if (b.kind == LaneBind::Phase) ar[l] = phase_angle(a[0]);
             else
@@ -932,7 +1013,24 @@ void lane_bind(const Program& prog, const LanePlan& plan, const double* angles, 
     // One vectorised pass over the selected ops' arguments (the per-row ops' come first).
     const size_t a0 = which == BindOps::Shared ? size_t(plan.n_row_args()) : 0;
     const size_t a1 = which == BindOps::PerRow ? size_t(plan.n_row_args()) : size_t(plan.n_args());
-    if (a1 > a0) lane_sincos(args + a0 * L, (a1 - a0) * L, sc.sn.data() + a0 * L, sc.cs.data() + a0 * L);
+    if (which == BindOps::Shared && a1 > a0) {
+        // The same angles in every lane: one sine and cosine per argument, copied into the lanes.
+        const size_t count = a1 - a0;
+        double* x = sized(sc.one, 3 * count);  // lane 0's arguments, then their sines and cosines
+        for (size_t k = 0; k < count; ++k) x[k] = args[(a0 + k) * L];
+        double* sn1 = x + count;
+        double* cs1 = sn1 + count;
+        lane_sincos(x, count, sn1, cs1);
+        for (size_t k = count; k-- > 0;) {
+            const double sv = sn1[k], cv = cs1[k];
+            for (int l = 0; l < L; ++l) {
+                sc.sn[(a0 + k) * L + size_t(l)] = sv;
+                sc.cs[(a0 + k) * L + size_t(l)] = cv;
+            }
+        }
+    } else if (a1 > a0) {
+        lane_sincos(args + a0 * L, (a1 - a0) * L, sc.sn.data() + a0 * L, sc.cs.data() + a0 * L);
+    }
     for (int op_ : list) {
         const size_t op = size_t(op_);
         const LaneBind& b = binds[op];
@@ -1266,11 +1364,6 @@ LaneWork<F>& lane_work() {
     thread_local LaneWork<F> w;
     return w;
 }
-template <class T, class A>
-T* sized(std::vector<T, A>& v, size_t n) {
-    if (v.size() < n) v.resize(n);
-    return v.data();
-}
 
 // g[p * L + lane] += 2 Re sum_e dU_p[e] G[e] per lane for every parameter p in mask (dU_p at dr/di + p * msize
 // entries, lane layout).
@@ -1304,7 +1397,10 @@ inline void lane_param_derivs(const F* dr, const F* di, int msize, unsigned mask
 
 // One 2x2 op of the adjoint sweep for all nl lambdas in one call: per lambda block2_pass (with update_phi
 // the first also un-applies the op from phi; a kept forward state is phi already) and the op's parameter
-// derivatives from its overlap, into g + lambda * gstride (G: 8 * L doubles of scratch).
+// derivatives from its overlap, into g + lambda * gstride (G: 8 * L doubles of scratch). At H = 4 the
+// passes that leave phi alone run split (block2_pass_split, derivatives from its registers): an A/B in one
+// process on the 2-core AVX2 machine, the seed QNN's Jacobian, 150 rows, fastest repeats: 88-89 against
+// 91-92 us on one thread, 53-60 against 55-61 us on two.
 struct Block2Adjoint {
     template <int H, class F>
     PYQML_LANE_INLINE static void run(LaneState<F> phi, bool update_phi, const LaneState<F>* lams, int nl,
@@ -1315,7 +1411,12 @@ struct Block2Adjoint {
             const bool first = lam == 0 && update_phi;
             if (first && update_lam) block2_pass<H, F, true, true>(lams[lam], phi, op, m, G, G + 4 * L);
             else if (first) block2_pass<H, F, true, false>(lams[lam], phi, op, m, G, G + 4 * L);
-            else if (update_lam) block2_pass<H, F, false, true>(lams[lam], phi, op, m, G, G + 4 * L);
+            else if (H == 4) {
+                double* gl = g + size_t(lam) * gstride;
+                if (update_lam) block2_pass_split<H, F, true>(lams[lam], phi, op, m, dr, di, msize, mask, np, gl);
+                else block2_pass_split<H, F, false>(lams[lam], phi, op, m, dr, di, msize, mask, np, gl);
+                continue;
+            } else if (update_lam) block2_pass<H, F, false, true>(lams[lam], phi, op, m, G, G + 4 * L);
             else block2_pass<H, F, false, false>(lams[lam], phi, op, m, G, G + 4 * L);
             param_derivs<H, F>(dr, di, msize, mask, np, 4, G, G + 4 * L, g + size_t(lam) * gstride);
         }
@@ -1415,10 +1516,7 @@ inline void prefix_param_derivs(const LanePlan& plan, const double* Tg, const do
 
 // The Jacobian's chain rule for a block, in lane layout: G[(lambda * n_out + index) * L + lane] = sum over
 // the references a to that index (in angle order) of scale_a * g[(lambda * na + angle_a) * L + lane].
-struct ChainRef {
-    int angle, index;
-    double scale;
-};
+using ChainRef = LanePlan::ChainRef;
 PYQML_LANE_CLONES void lane_chain(const double* g, int nl, int na, const ChainRef* refs, int n_refs, int n_out,
                                   double* G) {
     std::fill(G, G + size_t(nl) * size_t(n_out) * L, 0.0);
@@ -1850,39 +1948,12 @@ void Simulator::lane_adjoint_t(const Batch& b, const double* cot, double* vals, 
     // skipped otherwise; the suffix's share their overlaps with the weights' and stay).
     const bool need_inputs = dx != nullptr || dangles != nullptr;
     const int nw = c.n_weights(), nx = c.n_inputs();
-    // (Kept by the calling thread between calls; the workers read it through flat_refs.)
-    // flat: the weights' references, then the inputs', each with its angle in `offset`, in angle order.
-    static thread_local std::vector<ChainRef> flat;
-    flat.clear();
-    int n_wrefs = 0;
-    if (direct)
-        for (ParamRef::Kind kind : {ParamRef::Weight, ParamRef::Input})
-            for (size_t i = 0; i < c.ops().size(); ++i)
-                for (size_t k = 0; k < ops[i].params.size(); ++k)
-                    if (ops[i].params[k].kind == kind) {
-                        const ParamRef& r = ops[i].params[k];
-                        flat.push_back({c.angle_offset(i) + int(k), r.index, r.scale});
-                        n_wrefs += kind == ParamRef::Weight;
-                    }
-    const int n_refs = static_cast<int>(flat.size());
-    const ChainRef* const flat_refs = flat.data();
-    // Per part (weights, inputs), when every index has exactly one reference: the reference of each index
-    // (lane_rows_onto, no sums); else empty.
-    static thread_local std::vector<ChainRef> onto[2];
-    for (int part = 0; part < 2 && direct; ++part) {
-        const int m = part == 0 ? nw : nx;
-        const ChainRef* r = part == 0 ? flat_refs : flat_refs + n_wrefs;
-        const int count = part == 0 ? n_wrefs : n_refs - n_wrefs;
-        onto[part].assign(size_t(m), ChainRef{-1, 0, 0.0});
-        bool one = count == m;
-        for (int a = 0; a < count && one; ++a) {
-            one = onto[part][size_t(r[a].index)].angle < 0;
-            onto[part][size_t(r[a].index)] = r[a];
-        }
-        if (!one) onto[part].clear();
-    }
-    const ChainRef* const onto_refs[2] = {onto[0].empty() ? nullptr : onto[0].data(),
-                                          onto[1].empty() ? nullptr : onto[1].data()};
+    // The chain rule's references (LanePlan::chain_refs, built with the plan).
+    const int n_wrefs = plan.n_weight_refs();
+    const int n_refs = static_cast<int>(plan.chain_refs().size());
+    const ChainRef* const flat_refs = plan.chain_refs().data();
+    const ChainRef* const onto_refs[2] = {plan.chain_onto(0).empty() ? nullptr : plan.chain_onto(0).data(),
+                                          plan.chain_onto(1).empty() ? nullptr : plan.chain_onto(1).data()};
     // Kept forward states (LanePlan::n_kept): states 1 + nl on, the sweep over the schedule's items (the
     // Jacobian's, the VJP's and the angle gradients').
     const int n_kept = nl > 0 ? plan.n_kept() : 0;

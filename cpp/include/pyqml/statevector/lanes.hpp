@@ -138,6 +138,16 @@ public:
     // The forward and inverse matrices of the Fixed ops, in the Program's matrix-buffer layout (entries of
     // other ops are unused).
     const std::vector<cplx>& fixed_matrices() const { return fixed_; }
+    // The Jacobian's chain rule from angles to weights and inputs: every parameter reference to a weight,
+    // then every one to an input (circuit order), each with its angle; and per part (0 weights, 1 inputs),
+    // when every index has exactly one reference, the reference of each index (else empty).
+    struct ChainRef {
+        int angle, index;
+        double scale;
+    };
+    const std::vector<ChainRef>& chain_refs() const { return chain_; }
+    int n_weight_refs() const { return n_weight_refs_; }
+    const std::vector<ChainRef>& chain_onto(int part) const { return onto_[part]; }
 
 private:
     std::vector<LaneOp> ops_;
@@ -158,6 +168,8 @@ private:
     int n_kept_ = 0;
     std::vector<int> kept_slot_;
     std::vector<cplx> fixed_;
+    std::vector<ChainRef> chain_, onto_[2];
+    int n_weight_refs_ = 0;
 };
 
 // s[i] = sin(x[i]), c[i] = cos(x[i]) for |x[i]| <= pi (the lane binding's reduced half angles and
