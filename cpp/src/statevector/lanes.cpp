@@ -1226,16 +1226,29 @@ PYQML_LANE_INLINE void contract_bit_h(const double* src, size_t m, int nl, const
     const double* __restrict si = src + m * W;
     double* __restrict dr = dst;
     double* __restrict di = dst + h * W;
-    for (int q = 0; q < L; q += H) {
-        const WD<H> v0r = loadw<H>(v + q), v0i = loadw<H>(v + L + q), v1r = loadw<H>(v + 2 * L + q), v1i = loadw<H>(v + 3 * L + q);
-        for (size_t i = 0; i < h; ++i) {
-            const size_t i0 = (TOP ? i : 2 * i) * W + size_t(q), i1 = (TOP ? i + h : 2 * i + 1) * W + size_t(q);
-            for (size_t o = 0; o < W; o += L) {
-                const WD<H> ar = loadw<H>(sr + i0 + o), ai = loadw<H>(si + i0 + o), br = loadw<H>(sr + i1 + o), bi = loadw<H>(si + i1 + o);
-                putw<H>(dr + i * W + q + o, ar * v0r - ai * v0i + (br * v1r - bi * v1i));
-                putw<H>(di + i * W + q + o, ar * v0i + ai * v0r + (br * v1i + bi * v1r));
+    // The wire vector's lane chunks held in registers; per entry one pass over its W doubles.
+    constexpr int NQ = L / H;
+    WD<H> v0r[NQ], v0i[NQ], v1r[NQ], v1i[NQ];
+    for (int c = 0; c < NQ; ++c) {
+        v0r[c] = loadw<H>(v + c * H);
+        v0i[c] = loadw<H>(v + L + c * H);
+        v1r[c] = loadw<H>(v + 2 * L + c * H);
+        v1i[c] = loadw<H>(v + 3 * L + c * H);
+    }
+    for (size_t i = 0; i < h; ++i) {
+        const double* __restrict a_r = sr + (TOP ? i : 2 * i) * W;
+        const double* __restrict a_i = si + (TOP ? i : 2 * i) * W;
+        const double* __restrict b_r = sr + (TOP ? i + h : 2 * i + 1) * W;
+        const double* __restrict b_i = si + (TOP ? i + h : 2 * i + 1) * W;
+        double* __restrict o_r = dr + i * W;
+        double* __restrict o_i = di + i * W;
+        for (size_t o = 0; o < W; o += L)
+            for (int c = 0; c < NQ; ++c) {
+                const size_t j = o + size_t(c) * H;
+                const WD<H> ar = loadw<H>(a_r + j), ai = loadw<H>(a_i + j), br = loadw<H>(b_r + j), bi = loadw<H>(b_i + j);
+                putw<H>(o_r + j, ar * v0r[c] - ai * v0i[c] + (br * v1r[c] - bi * v1i[c]));
+                putw<H>(o_i + j, ar * v0i[c] + ai * v0r[c] + (br * v1i[c] + bi * v1r[c]));
             }
-        }
     }
 }
 template <bool TOP>
@@ -1293,16 +1306,27 @@ PYQML_LANE_INLINE void contract_bit_lams_h(const LaneState<F>* lams, int nl, siz
     const size_t W = size_t(nl) * L;
     double* __restrict dr = dst;
     double* __restrict di = dst + h * W;
-    for (int q = 0; q < L; q += H) {
-        const WD<H> v0r = loadw<H>(v + q), v0i = loadw<H>(v + L + q), v1r = loadw<H>(v + 2 * L + q), v1i = loadw<H>(v + 3 * L + q);
+    constexpr int NQ = L / H;
+    WD<H> v0r[NQ], v0i[NQ], v1r[NQ], v1i[NQ];
+    for (int c = 0; c < NQ; ++c) {
+        v0r[c] = loadw<H>(v + c * H);
+        v0i[c] = loadw<H>(v + L + c * H);
+        v1r[c] = loadw<H>(v + 2 * L + c * H);
+        v1i[c] = loadw<H>(v + 3 * L + c * H);
+    }
+    for (int k = 0; k < nl; ++k) {
+        const F* __restrict lr = lams[k].re;
+        const F* __restrict li = lams[k].im;
         for (size_t i = 0; i < h; ++i) {
-            const size_t i0 = (TOP ? i : 2 * i) * L + size_t(q), i1 = (TOP ? i + h : 2 * i + 1) * L + size_t(q);
-            for (int k = 0; k < nl; ++k) {
-                const WD<H> ar = loadw<H>(lams[k].re + i0), ai = -loadw<H>(lams[k].im + i0), br = loadw<H>(lams[k].re + i1),
-                          bi = -loadw<H>(lams[k].im + i1);
-                const size_t o = i * W + size_t(k) * L + size_t(q);
-                putw<H>(dr + o, ar * v0r - ai * v0i + (br * v1r - bi * v1i));
-                putw<H>(di + o, ar * v0i + ai * v0r + (br * v1i + bi * v1r));
+            const size_t i0 = (TOP ? i : 2 * i) * L, i1 = (TOP ? i + h : 2 * i + 1) * L;
+            double* __restrict o_r = dr + i * W + size_t(k) * L;
+            double* __restrict o_i = di + i * W + size_t(k) * L;
+            for (int c = 0; c < NQ; ++c) {
+                const int q = c * H;
+                const WD<H> ar = loadw<H>(lr + i0 + q), ai = -loadw<H>(li + i0 + q), br = loadw<H>(lr + i1 + q),
+                            bi = -loadw<H>(li + i1 + q);
+                putw<H>(o_r + q, ar * v0r[c] - ai * v0i[c] + (br * v1r[c] - bi * v1i[c]));
+                putw<H>(o_i + q, ar * v0i[c] + ai * v0r[c] + (br * v1i[c] + bi * v1r[c]));
             }
         }
     }
@@ -1712,8 +1736,9 @@ void Simulator::for_lane_blocks(const Batch& b, int states_per_block, bool with_
         }
         // Guided: large first chunks, single blocks at the end. Handing out single blocks throughout
         // (dynamic, 1) cost the seed QNN's 150-row Jacobian on two threads 37-41 us against 33-36 us
-        // (608 rows: 137-160 against 117-128), where a block takes about 3 us.
-#pragma omp for schedule(guided)
+        // (608 rows: 137-160 against 117-128), where a block takes about 3 us. nowait: the region's end is
+        // the one barrier (the loop's own came right before it).
+#pragma omp for schedule(guided) nowait
         for (int64_t blk = 0; blk < blocks; ++blk) {
             if (failed) continue;
             const int64_t r0 = blk * L;
